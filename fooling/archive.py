@@ -13,6 +13,8 @@ import numpy as np
 
 from .encodings.base import Encoding
 
+THRESHOLDS = (0.99, 0.999, 0.9999)  # milestones recorded per class: the first generation each was passed
+
 
 class Archive:
     """Per-class elites: genome, confidence, generation found and the parent cell it came from.
@@ -29,6 +31,7 @@ class Archive:
         self.generation_found = np.full(n, -1, dtype=np.int64)
         self.parent = np.full(n, -1, dtype=np.int64)  # the cell whose elite was the parent; -1: random
         self.scores: Optional[np.ndarray] = None  # (cells, M): each model's confidence, for ensembles
+        self.passed = np.full((n, len(THRESHOLDS)), -1, dtype=np.int64)  # generation each milestone was reached
         self.genomes: list[Any] = [None] * n
 
     def __len__(self) -> int:
@@ -69,6 +72,8 @@ class Archive:
         self.fitness[improved] = best_fit[improved]
         self.generation_found[improved] = generation
         self.parent[improved] = -1 if parents is None else parents[best[improved]]
+        newly = (self.fitness[improved, None] >= np.asarray(THRESHOLDS)) & (self.passed[improved] < 0)
+        self.passed[improved] = np.where(newly, generation, self.passed[improved])
         if scores is not None:
             if self.scores is None:
                 self.scores = np.full((len(self), scores.shape[-1]), np.nan)
@@ -95,7 +100,7 @@ class Archive:
             index[cell] = unique[key]
         state = {
             "classes": self.classes, "fitness": self.fitness, "generation_found": self.generation_found,
-            "parent": self.parent, "elite_index": index,
+            "parent": self.parent, "passed": self.passed, "elite_index": index,
         }
         if self.scores is not None:
             state["scores"] = self.scores
@@ -110,6 +115,7 @@ class Archive:
         self.fitness = state["fitness"].astype(np.float64)
         self.generation_found = state["generation_found"].astype(np.int64)
         self.parent = state["parent"].astype(np.int64)
+        self.passed = state["passed"].astype(np.int64)
         self.scores = state["scores"] if "scores" in state else None
         index = state["elite_index"]
         self.genomes = [None] * len(self)

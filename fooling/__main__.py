@@ -1,0 +1,3 @@
+from fooling.cli import main
+
+main(prog_name="fool")

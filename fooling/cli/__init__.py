@@ -1,0 +1,60 @@
+"""The ``fool`` command line: one flat group, one module per command.
+
+User mistakes raise :class:`~fooling.errors.FoolingError` and are printed as a
+single ``Error: ...`` line with exit status 1, never a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from ..errors import FoolingError
+
+COMMANDS = ["evolve", "ascend", "render", "transfer", "gallery", "retrain", "train", "models"]
+
+
+class FoolGroup(click.Group):
+    """A group whose commands live in ``fooling.cli.<name>`` (each exposing ``command``)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [name for name in COMMANDS if self._load(name) is not None]
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        return self._load(name) if name in COMMANDS else None
+
+    @staticmethod
+    def _load(name: str) -> click.Command | None:
+        try:
+            module = importlib.import_module(f"fooling.cli.{name}")
+        except ModuleNotFoundError as err:
+            if err.name == f"fooling.cli.{name}":
+                return None
+            raise
+        return module.command
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except FoolingError as err:
+            raise click.ClickException(str(err)) from None
+
+
+@click.group(cls=FoolGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="fooling")
+def main() -> None:
+    """Find images that deep classifiers label with near certainty but people see as noise.
+
+    Reproduces Nguyen, Yosinski & Clune (CVPR 2015), "Deep Neural Networks are
+    Easily Fooled". Start with `fool evolve`; `fool models` lists the networks.
+    """
+
+
+def run() -> None:  # pragma: no cover - console entry for `python -m fooling`
+    main(prog_name="fool")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(run())
