@@ -1,0 +1,135 @@
+"""The run loop: a complete run directory, and resumed runs equal uninterrupted ones."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from fooling.config import EvolveConfig
+from fooling.run import EvolutionRun, evolve
+from fooling.run.checkpoint import load_checkpoint
+
+
+def _config(out: Path, **kw) -> EvolveConfig:
+    base = dict(model="test-oracle", generations=12, population=16, seed=3, device="cpu", checkpoint_every=4,
+                out=str(out))
+    base.update(kw)
+    return EvolveConfig(**base)
+
+
+def _archive(path: Path) -> dict[str, np.ndarray]:
+    arrays, _ = load_checkpoint(path / "checkpoint")
+    return {k: v for k, v in arrays.items() if k.startswith("archive.")}
+
+
+def _assert_same_archive(a: Path, b: Path) -> None:
+    left, right = _archive(a), _archive(b)
+    assert left.keys() == right.keys()
+    for key in left:
+        np.testing.assert_array_equal(left[key], right[key], err_msg=key)
+
+
+def test_run_directory_is_complete(tmp_path):
+    summary = evolve(_config(tmp_path / "run"))
+    run = tmp_path / "run"
+    assert {p.name for p in run.iterdir()} >= {"config.json", "summary.json", "metrics.csv", "elites",
+                                                 "checkpoint", "log.txt"}
+    config = json.loads((run / "config.json").read_text())
+    assert config["seed"] == 3 and config["model"] == "test-oracle" and config["mutation"] == "bounded"
+    assert "torch" in config["run"]["versions"]
+    saved = json.loads((run / "summary.json").read_text())
+    assert saved == json.loads(json.dumps(summary))
+    assert saved["generation"] == 12 and saved["evaluations"] == 16 * 13
+    assert [c["index"] for c in saved["classes"]] == [0, 1, 2, 3]
+    rows = list(csv.DictReader(open(run / "metrics.csv")))
+    assert [int(r["generation"]) for r in rows] == list(range(13))
+    assert float(rows[-1]["median_confidence"]) >= float(rows[0]["median_confidence"])
+    pngs = sorted((run / "elites").glob("*.png"))
+    assert len(pngs) == 4
+    for png, entry in zip(pngs, saved["classes"]):
+        assert png.name == f"{entry['index']}_{entry['label']}_{entry['confidence']:.5f}.png"
+        assert Image.open(png).size == (8, 8)
+
+
+def test_resume_equals_uninterrupted(tmp_path):
+    evolve(_config(tmp_path / "straight"))
+    EvolutionRun.start(_config(tmp_path / "split")).run(progress=False, stop_after=6)
+    assert load_checkpoint(tmp_path / "split" / "checkpoint")[1]["generation"] == 6
+    EvolutionRun.resume(tmp_path / "split").run(progress=False)
+    _assert_same_archive(tmp_path / "straight", tmp_path / "split")
+    rows = list(csv.DictReader(open(tmp_path / "split" / "metrics.csv")))
+    assert [int(r["generation"]) for r in rows] == list(range(13))
+
+
+def test_resume_with_more_generations_equals_a_longer_run(tmp_path):
+    evolve(_config(tmp_path / "long", generations=20))
+    evolve(_config(tmp_path / "short", generations=8))
+    EvolutionRun.resume(tmp_path / "short", generations=20).run(progress=False)
+    _assert_same_archive(tmp_path / "long", tmp_path / "short")
+
+
+def test_ga_resume_equals_uninterrupted(tmp_path):
+    kw = dict(strategy="ga", target=2, generations=10)
+    evolve(_config(tmp_path / "straight", **kw))
+    EvolutionRun.start(_config(tmp_path / "split", **kw)).run(progress=False, stop_after=4)
+    EvolutionRun.resume(tmp_path / "split").run(progress=False)
+    _assert_same_archive(tmp_path / "straight", tmp_path / "split")
+    summary = json.loads((tmp_path / "split" / "summary.json").read_text())
+    assert [c["index"] for c in summary["classes"]] == [2]
+
+
+def test_paper_preset_is_recorded(tmp_path):
+    evolve(_config(tmp_path / "run", preset="paper", generations=2))
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert (config["mutation"], config["mutation_rate"], config["crossover_rate"]) == ("unscaled", 0.1, 0.5)
+    assert config["rate_halving_every"] == 1000
+
+
+def _fool(*args: str) -> list[str]:
+    return [sys.executable, "-m", "fooling", *args]
+
+
+def _wait_for_checkpoint(path: Path, generation: int, proc: subprocess.Popen, timeout: float = 120) -> None:
+    state = path / "checkpoint" / "state.json"
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"run ended early: {proc.stderr.read().decode()}")
+        if state.exists():
+            try:
+                if json.loads(state.read_text())["generation"] >= generation:
+                    return
+            except ValueError:
+                pass
+        time.sleep(0.05)
+    raise AssertionError("no checkpoint appeared")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+def test_killed_or_interrupted_run_resumes_to_the_same_archive(tmp_path, mnist_lenet, sig):
+    args = ["--model", mnist_lenet, "--generations", "40", "--population", "50", "--seed", "5",
+            "--checkpoint-every", "2", "--device", "cpu", "--quiet"]
+    evolve(EvolveConfig(model=mnist_lenet, generations=40, population=50, seed=5, device="cpu",
+                        out=str(tmp_path / "straight")))
+    proc = subprocess.Popen(_fool("evolve", *args, "--out", str(tmp_path / "killed")), env=os.environ.copy(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _wait_for_checkpoint(tmp_path / "killed", 4, proc)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    if sig == signal.SIGINT:
+        assert proc.returncode == 130 and b"fool evolve --resume" in err and b"Traceback" not in err
+    done = load_checkpoint(tmp_path / "killed" / "checkpoint")[1]["generation"]
+    assert done < 40, "the run finished before it was stopped; make it longer"
+    subprocess.run(_fool("evolve", "--resume", str(tmp_path / "killed"), "--quiet"), check=True,
+                   env=os.environ.copy())
+    _assert_same_archive(tmp_path / "straight", tmp_path / "killed")
