@@ -1,0 +1,112 @@
+"""The CPPN (indirect) encoding: genomes are small networks drawn at every pixel.
+
+A batch is a list of :class:`~.genome.Genome`. ``decode`` draws the whole batch in
+one tensor program (:mod:`.render`); variation is mutation only (no crossover, as
+in the paper), registered in a DEAP toolbox under ``mutate_population`` with the
+single operators beside it (structural ones edit a :class:`~.mutation.Editable`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Sequence
+
+import numpy as np
+import torch
+from deap import base
+
+from ...config import EvolveConfig
+from ..base import Encoding
+from .functions import FUNCTION_NAMES
+from .genome import INPUT_NAMES, WEIGHT_RANGE, Genome, initial_genome
+from .mutation import (
+    MutationRates, add_connection, add_node, delete_connection, delete_node, mutate_functions,
+    mutate_population, mutate_structure, mutate_weights, rewire_connection,
+)
+from .render import Style, render
+from .serialize import genome_to_json, genomes_from_arrays, genomes_to_arrays
+
+
+class CPPNEncoding(Encoding[list, Genome]):
+    """CPPN genomes: a list of N networks -> images (N, C, H, W); C = 1 (grey) or 3 (HLS or RGB)."""
+
+    name = "cppn"
+
+    def __init__(
+        self, image_shape: tuple[int, int, int], *, coords: str = "scaled", colour: str = "hls",
+        rates: MutationRates = MutationRates(),
+    ) -> None:
+        super().__init__(image_shape)
+        channels = self.image_shape[0]
+        if channels not in (1, 3):
+            raise ValueError(f"CPPN images have 1 or 3 channels, not {channels}")
+        if channels == 3 and colour not in ("hls", "rgb"):
+            raise ValueError(f"colour must be hls or rgb, not {colour!r}")
+        self.style = Style(coords, "grey" if channels == 1 else colour, (self.image_shape[1], self.image_shape[2]))
+        self.rates = rates
+        self.toolbox = base.Toolbox()
+        self.toolbox.register("mutate_population", mutate_population, rates=rates)
+        self.toolbox.register("add_connection", add_connection)
+        self.toolbox.register("delete_connection", delete_connection)
+        self.toolbox.register("rewire_connection", rewire_connection)
+        self.toolbox.register("add_node", add_node, max_hidden=rates.max_hidden)
+        self.toolbox.register("delete_node", delete_node)
+        self.toolbox.register("mutate_structure", mutate_structure, max_hidden=rates.max_hidden)
+        self.toolbox.register("mutate_weights", mutate_weights, rate=rates.weight_rate, eta=rates.weight_eta,
+                              variant=rates.weight_variant)
+        self.toolbox.register("mutate_functions", mutate_functions, rate=rates.function_rate)
+
+    @classmethod
+    def from_config(cls, config: EvolveConfig, image_shape: tuple[int, int, int]) -> "CPPNEncoding":
+        """The encoding a config asks for (preset values fill any field left at None)."""
+        c = config.resolved()
+        rates = MutationRates(
+            add_connection=c.cppn_add_connection, delete_connection=c.cppn_delete_connection,
+            rewire_connection=c.cppn_rewire_connection, add_node=c.cppn_add_node, delete_node=c.cppn_delete_node,
+            weight_rate=c.cppn_weight_rate, weight_eta=c.cppn_weight_eta, weight_variant=c.mutation,
+            function_rate=c.cppn_function_rate, max_hidden=c.cppn_max_hidden,
+        )
+        return cls(image_shape, coords=c.cppn_coords, colour=c.colour, rates=rates)
+
+    @property
+    def num_outputs(self) -> int:
+        return self.style.channels
+
+    def random(self, n: int, rng: np.random.Generator) -> list:
+        return [initial_genome(self.num_outputs, rng) for _ in range(n)]
+
+    def mutate(self, genomes: list, rng: np.random.Generator, generation: int) -> list:
+        return self.toolbox.mutate_population(genomes, rng)
+
+    def decode(self, genomes: list, device: torch.device) -> torch.Tensor:
+        return render(genomes, self.style, device)
+
+    def size(self, genomes: list) -> int:
+        return len(genomes)
+
+    def pick(self, genomes: list, i: int) -> Genome:
+        return genomes[i].copy()
+
+    def stack(self, genomes: Sequence[Genome]) -> list:
+        return list(genomes)
+
+    def to_arrays(self, genomes: list) -> dict[str, np.ndarray]:
+        return genomes_to_arrays(genomes, self.num_outputs)
+
+    def from_arrays(self, arrays: dict[str, np.ndarray]) -> list:
+        return genomes_from_arrays(arrays, self.num_outputs)
+
+    def genome_json(self, genome: Genome) -> Optional[dict[str, Any]]:
+        return genome_to_json(genome, self.style)
+
+    def settings(self) -> dict[str, Any]:
+        r = self.rates
+        return {
+            **super().settings(), "coords": self.style.coords, "colour": self.style.colour,
+            "inputs": list(INPUT_NAMES), "functions": list(FUNCTION_NAMES),
+            "output": "function of the output node (evolved like hidden ones), then |v|",
+            "weight_range": WEIGHT_RANGE,
+            "add_connection": r.add_connection, "delete_connection": r.delete_connection,
+            "rewire_connection": r.rewire_connection, "add_node": r.add_node, "delete_node": r.delete_node,
+            "weight_rate": r.weight_rate, "weight_eta": r.weight_eta, "weight_mutation": r.weight_variant,
+            "function_rate": r.function_rate, "max_hidden": r.max_hidden,
+        }

@@ -1,0 +1,49 @@
+"""The CPPN node functions, each mapping any real to [-1, 1].
+
+Function ids are small integers stored in genomes; :data:`FUNCTION_NAMES` gives their
+names (used in genome JSON). Hidden and output nodes both apply one of them.
+
+- 0 ``sine``: sin(x)
+- 1 ``bipolar_sigmoid``: 2·sigmoid(x) − 1, computed as tanh(x / 2)
+- 2 ``gaussian``: exp(−x²), in [0, 1]
+- 3 ``clipped_identity``: clip(x, −3, 3) / 3
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+FUNCTION_NAMES: tuple[str, ...] = ("sine", "bipolar_sigmoid", "gaussian", "clipped_identity")
+NUM_FUNCTIONS = len(FUNCTION_NAMES)
+# The batched renderer folds each function's input scale into the node's incoming
+# weights (tanh(x / 2) = tanh(x · 0.5), clip(x, -3, 3) / 3 = clip(x / 3, -1, 1)),
+# so that :func:`apply_torch` needs one pass per node for most functions.
+INPUT_SCALE: tuple[float, ...] = (1.0, 0.5, 1.0, 1.0 / 3.0)
+
+
+def apply_torch(function: int, scaled: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """Write ``function``(x) into ``out``, given ``scaled`` = x · INPUT_SCALE[function] (may be overwritten)."""
+    if function == 0:
+        return torch.sin(scaled, out=out)
+    if function == 1:
+        return torch.tanh(scaled, out=out)
+    if function == 2:
+        return torch.exp(scaled.square_().neg_(), out=out)
+    if function == 3:
+        return torch.clamp(scaled, -1.0, 1.0, out=out)
+    raise ValueError(f"unknown CPPN function id {function}")
+
+
+def apply_numpy(function: int, x: np.ndarray) -> np.ndarray:
+    """``function``(x) on a numpy array (the reference renderer's path)."""
+    if function == 0:
+        return np.sin(x)
+    if function == 1:
+        with np.errstate(over="ignore"):  # exp(-x) = inf for very negative x gives the limit -1
+            return 2.0 / (1.0 + np.exp(-x)) - 1.0
+    if function == 2:
+        return np.exp(-x * x)
+    if function == 3:
+        return np.clip(x, -3.0, 3.0) / 3.0
+    raise ValueError(f"unknown CPPN function id {function}")
