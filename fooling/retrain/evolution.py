@@ -1,0 +1,119 @@
+"""One iteration's evolution: several runs against one network, sampled at snapshots into pools.
+
+Each run lives in its own evolve run directory (``run_<r>/``) next to its pool
+(``pool_<r>.npz``). An interrupted run resumes from its checkpoint; a resumed run
+snapshots at the same generations as an uninterrupted one, so it yields the
+same pool.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from ..config import EvolveConfig
+from ..run import EvolutionRun
+from .pool import Pool, snapshot
+from .settings import RetrainSettings
+
+
+class Interrupted(Exception):
+    """Ctrl-C stopped an evolution run; its checkpoint and pool are on disk."""
+
+
+@dataclass
+class Evolved:
+    """What evolving against one network gave: each run's pool and summary.json."""
+
+    pools: list[Pool]
+    summaries: list[dict[str, Any]]
+
+    def best_per_class(self) -> dict[int, float]:
+        """Class index -> the best confidence any run reached for it (0.0 if no run filled the cell)."""
+        best: dict[int, float] = {}
+        for summary in self.summaries:
+            for entry in summary["classes"]:
+                best[entry["index"]] = max(best.get(entry["index"], 0.0), entry["confidence"] or 0.0)
+        return best
+
+    @property
+    def pool(self) -> Pool:
+        return Pool.concat(self.pools)
+
+
+def _is_snapshot(generation: int, settings: RetrainSettings) -> bool:
+    return generation > 0 and (generation % settings.snapshot_every == 0 or generation == settings.generations)
+
+
+def _next_stop(generation: int, settings: RetrainSettings) -> int:
+    """The first snapshot generation at or after ``generation`` (generation 0 is never one)."""
+    step = settings.snapshot_every
+    return min(-(-max(generation, 1) // step) * step, settings.generations)
+
+
+def _open(settings: RetrainSettings, model: str, classes: list[int], seed: int, folder: Path) -> EvolutionRun:
+    """Resume the run in ``folder`` if it has a checkpoint, else start it afresh there."""
+    if (folder / "checkpoint" / "state.json").is_file():
+        return EvolutionRun.resume(folder)
+    if folder.exists():  # started but killed before its first checkpoint: nothing worth keeping
+        shutil.rmtree(folder)
+    config = EvolveConfig(
+        model=model, classes=classes, encoding=settings.encoding, preset=settings.preset,
+        generations=settings.generations, population=settings.population, seed=seed, device=settings.device,
+        checkpoint_every=settings.snapshot_every, image_size=settings.image_size, mnist_dir=settings.mnist_dir,
+        out=str(folder),
+    )
+    return EvolutionRun.start(config)
+
+
+def evolve_run(settings: RetrainSettings, model: str, classes: list[int], seed: int, folder: Path,
+               pool_path: Path, progress: bool) -> tuple[Pool, dict[str, Any]]:
+    """Run (or finish) the evolve run in ``folder``, snapshotting its elites into ``pool_path``.
+
+    Returns (pool, summary.json's contents).
+    """
+    run = _open(settings, model, classes, seed, folder)
+    pool: Optional[Pool] = Pool.load(pool_path) if pool_path.is_file() else None
+    if pool is None or run.strategy.generation == 0:
+        pool = Pool.empty(run.encoding.image_shape)
+    done = run.strategy.generation - 1
+    if _is_snapshot(done, settings) and pool.upto < done:  # killed between checkpoint and snapshot
+        pool = snapshot(run, pool, settings.min_confidence)
+        pool.save(pool_path)
+    while run.strategy.generation <= settings.generations:
+        run.run(progress=progress, stop_after=_next_stop(run.strategy.generation, settings))
+        if run.interrupted:
+            raise Interrupted(str(folder))
+        pool = snapshot(run, pool, settings.min_confidence)
+        pool.save(pool_path)
+    return pool, run.summary()
+
+
+def evolve_iteration(settings: RetrainSettings, iteration: int, model: str, classes: list[int], folder: Path,
+                     progress: bool) -> Evolved:
+    """All runs of one iteration against ``model`` in ``folder`` (finished runs are only read back)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    pools, summaries = [], []
+    for r in range(settings.runs_per_iteration):
+        run_dir, pool_path = folder / f"run_{r}", folder / f"pool_{r}.npz"
+        summary_path = run_dir / "summary.json"
+        if pool_path.is_file() and summary_path.is_file():
+            pool = Pool.load(pool_path)
+            if pool.upto == settings.generations:
+                pools.append(pool)
+                summaries.append(json.loads(summary_path.read_text()))
+                continue
+        seed = settings.run_seed(iteration, r)
+        pool, summary = evolve_run(settings, model, classes, seed, run_dir, pool_path, progress)
+        pools.append(pool)
+        summaries.append(summary)
+    return Evolved(pools, summaries)
+
+
+
+def read_pool(folder: Path, runs: int) -> Pool:
+    """The fooling images of a finished iteration in ``folder`` (all its runs' pools)."""
+    return Pool.concat([Pool.load(folder / f"pool_{r}.npz") for r in range(runs)])
