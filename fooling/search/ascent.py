@@ -1,0 +1,223 @@
+"""Gradient ascent on a classifier's softmax output, one image per target class, all in one batch.
+
+The paper's third method: X <- (X + lr·∇p)(1 - decay), then regularise and clip,
+with the "progress" learning rate lr = Δ / ‖∇p‖², Δ = min(0.03, 0.1·(1 - p)), so
+that each step is predicted to raise the target's probability p by Δ. Each image
+has its own lr. What is optimised is a :class:`Parameterization`: pixels
+(:class:`PixelImages`) or anything else that renders differentiably to images.
+Per image we record the first step at which its target became top-1 and passed
+99%, 99.9% and 99.99% (:class:`Milestones`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Optional, Protocol
+
+import numpy as np
+import torch
+
+from ..archive import THRESHOLDS
+from ..classifiers import Classifier
+from .regularizers import Regularizers, regularize
+
+MAX_GAIN = 0.03  # Δ while far from the goal
+LATE_GAIN = 0.1  # Δ = LATE_GAIN·(1 - p) near it
+
+
+def progress_lr(p: torch.Tensor, grad_sq_norm: torch.Tensor) -> torch.Tensor:
+    """Per-image learning rate (B,) that predicts a gain of min(0.03, 0.1·(1 - p)); 0 where ∇ = 0."""
+    gain = torch.clamp(LATE_GAIN * (1.0 - p), max=MAX_GAIN)
+    return torch.where(grad_sq_norm > 0, gain / grad_sq_norm.clamp_min(1e-30), torch.zeros_like(p))
+
+
+def classifier_centre(classifier: Classifier) -> torch.Tensor:
+    """(1, C, 1, 1): the image the network sees as all-zero input (its normalisation mean)."""
+    return torch.tensor(classifier.spec.mean, device=classifier.device).view(1, -1, 1, 1)
+
+
+def ascent_shape(classifier: Classifier) -> tuple[int, int, int]:
+    """(C, H, W) of the images to optimise: the side the network's preprocessing resizes to.
+
+    At that size the resize is the identity and the centre crop is exact, so every
+    pixel the network sees maps to one pixel of the image (256 for 224-px crops).
+    """
+    c, h, w = classifier.input_shape
+    side = classifier.spec.resize or max(h, w)
+    return (c, side, side)
+
+
+class Parameterization(Protocol):
+    """What gradient ascent optimises: parameters that render (differentiably) to images."""
+
+    def parameters(self) -> torch.Tensor:
+        """The leaf tensor to differentiate, first dimension B (one row per image)."""
+
+    def render(self, params: torch.Tensor) -> torch.Tensor:
+        """params -> images (B, C, H, W) in [0, 1], differentiably."""
+
+    def update(self, grad: torch.Tensor, lr: torch.Tensor, step: int) -> None:
+        """Take a step params += lr·grad (lr: (B,)), then regularise and project."""
+
+    def keep(self, rows: torch.Tensor) -> None:
+        """Drop every image but ``rows`` (long indices) from further optimisation."""
+
+
+class PixelImages:
+    """Pixel-space parameterisation: params are images minus ``centre`` (N, C, H, W); regularised each step."""
+
+    def __init__(self, images: torch.Tensor, centre: torch.Tensor, regularizers: Regularizers) -> None:
+        self.centre = centre.to(images.device)
+        self.x = (images.detach().float() - self.centre).contiguous()
+        self.reg = regularizers
+
+    def parameters(self) -> torch.Tensor:
+        return self.x
+
+    def render(self, params: torch.Tensor) -> torch.Tensor:
+        return params + self.centre
+
+    def update(self, grad: torch.Tensor, lr: torch.Tensor, step: int) -> None:
+        x = self.x + lr.view(-1, 1, 1, 1) * grad
+        x = regularize(x, grad, step, self.reg)
+        self.x = (x + self.centre).clamp_(0.0, 1.0) - self.centre
+
+    def keep(self, rows: torch.Tensor) -> None:
+        self.x = self.x[rows]
+
+
+def initial_images(classifier: Classifier, n: int, init: str, generator: torch.Generator,
+                   shape: Optional[tuple[int, int, int]] = None) -> torch.Tensor:
+    """n starting images (n, C, H, W) on the CPU: "mean" = the centre plus N(0, 1/255) noise (the
+    original code's start), "uniform" = uniform noise in [0, 1]."""
+    c, h, w = shape or ascent_shape(classifier)
+    if init == "uniform":
+        return torch.rand((n, c, h, w), generator=generator)
+    if init == "mean":
+        noise = torch.randn((n, c, h, w), generator=generator) / 255.0
+        return (classifier_centre(classifier).cpu() + noise).clamp_(0.0, 1.0)
+    raise ValueError(f"init must be mean or uniform, not {init!r}")
+
+
+@dataclass
+class Milestones:
+    """Per image, the first step at which the target was top-1 and passed each of THRESHOLDS (-1: never)."""
+
+    top1: np.ndarray  # (B,)
+    passed: np.ndarray  # (B, len(THRESHOLDS))
+
+    @classmethod
+    def empty(cls, n: int) -> "Milestones":
+        return cls(np.full(n, -1, dtype=np.int64), np.full((n, len(THRESHOLDS)), -1, dtype=np.int64))
+
+    def update(self, rows: np.ndarray, step: int, is_top1: np.ndarray, confidence: np.ndarray) -> None:
+        """Record ``step`` for images ``rows`` (their top-1 flags and target confidences) reaching a milestone."""
+        self.top1[rows] = np.where(is_top1 & (self.top1[rows] < 0), step, self.top1[rows])
+        reached = (confidence[:, None] >= np.asarray(THRESHOLDS)) & (self.passed[rows] < 0)
+        self.passed[rows] = np.where(reached, step, self.passed[rows])
+
+    def record(self, i: int) -> dict[str, Optional[int]]:
+        """Image i's milestones as JSON: {"top1": step, "0.99": step, ...}, None where never reached."""
+        steps = [self.top1[i], *self.passed[i]]
+        keys = ["top1", *map(str, THRESHOLDS)]
+        return {k: (int(s) if s >= 0 else None) for k, s in zip(keys, steps)}
+
+
+@dataclass
+class AscentResult:
+    """Outcome per target image: the most confident image seen and when things happened.
+
+    images: (B, C, H, W) on the CPU; confidence, best_step: (B,); trace: (steps + 1, B)
+    best confidence so far after each step; evaluations: images scored in all.
+    """
+
+    targets: np.ndarray
+    images: torch.Tensor
+    confidence: np.ndarray
+    best_step: np.ndarray
+    milestones: Milestones
+    trace: np.ndarray
+    steps_run: int
+    evaluations: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+def target_scores(classifier: Classifier, images: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Differentiable target log-probability (B,) and, without gradient, whether it is top-1 (B,)."""
+    logp = classifier.log_probs(images)
+    target = logp.gather(1, targets.view(-1, 1)).squeeze(1)
+    return target, logp.detach().argmax(1) == targets
+
+
+class BestSoFar:
+    """Keeps, per image, the most confident version seen, plus milestones and a trace of confidences."""
+
+    def __init__(self, n: int, steps: int) -> None:
+        self.confidence = np.full(n, -np.inf)
+        self.best_step = np.full(n, -1, dtype=np.int64)
+        self.images: list[Optional[torch.Tensor]] = [None] * n
+        self.milestones = Milestones.empty(n)
+        self.trace = np.full((steps + 1, n), np.nan)
+        self.evaluations = 0
+
+    def offer(self, rows: np.ndarray, step: int, images: torch.Tensor, p: np.ndarray, top1: np.ndarray) -> None:
+        """Images ``rows`` (len R) at ``step``: images (R, C, H, W), target confidences p (R,), top-1 flags."""
+        self.evaluations += len(rows)
+        self.milestones.update(rows, step, top1, p)
+        better = np.flatnonzero(p > self.confidence[rows])
+        if better.size:
+            cpu = images[torch.as_tensor(better, device=images.device)].detach().float().cpu()
+            for j, b in enumerate(better):
+                self.images[rows[b]] = cpu[j]
+            self.confidence[rows[better]] = p[better]
+            self.best_step[rows[better]] = step
+        self.trace[step] = self.confidence
+
+    def result(self, targets: np.ndarray, steps_run: int) -> AscentResult:
+        return AscentResult(targets=targets, images=torch.stack(self.images), confidence=self.confidence.copy(),
+                            best_step=self.best_step.copy(), milestones=self.milestones,
+                            trace=self.trace[: steps_run + 1].copy(), steps_run=steps_run,
+                            evaluations=self.evaluations)
+
+
+def ascend(
+    classifier: Classifier,
+    targets: np.ndarray,
+    param: Parameterization,
+    steps: int,
+    stop_at: Optional[float] = THRESHOLDS[-1],
+    on_step: Optional[Callable[[int, np.ndarray], None]] = None,
+) -> AscentResult:
+    """Raise each image's target probability by progress-rate gradient ascent for ``steps`` steps.
+
+    targets: (B,) class indices, one per image of ``param``. An image stops being
+    optimised once its confidence reaches ``stop_at`` (None: never); the run ends
+    early when all have. on_step(step, best confidences (B,)) is called after each step.
+    """
+    targets = np.asarray(targets, dtype=np.int64)
+    n = len(targets)
+    best = BestSoFar(n, steps)
+    active = np.arange(n)
+    device = classifier.device
+    step = 0
+    for step in range(steps + 1):
+        params = param.parameters().detach().requires_grad_(True)
+        images = param.render(params)
+        logp, top1 = target_scores(classifier, images, torch.as_tensor(targets[active], device=device))
+        p = logp.exp()
+        p_np = p.detach().double().cpu().numpy()
+        best.offer(active, step, images, p_np, top1.cpu().numpy())
+        if on_step is not None:
+            on_step(step, best.confidence)
+        done = p_np >= stop_at if stop_at is not None else np.zeros(len(active), dtype=bool)
+        if step == steps or done.all():
+            break
+        (grad,) = torch.autograd.grad(p.sum(), params)
+        with torch.no_grad():
+            lr = progress_lr(p.detach(), grad.flatten(1).pow(2).sum(1))
+            param.update(grad, lr, step)
+        if done.any():
+            rows = torch.as_tensor(np.flatnonzero(~done), device=params.device)
+            param.keep(rows)
+            active = active[~done]
+    return best.result(targets, step)
