@@ -1,0 +1,125 @@
+#!/usr/bin/env python
+"""Throughput of the evolve loop against the classifier's raw forward pass.
+
+For each population size it measures, in one process and on one device:
+  forward   evaluations/s of classifier.probs() alone on a batch of that size
+  loop      evaluations/s of the whole MAP-Elites generation (ask, vary, decode, score, tell)
+  naive     DEAP's stock per-gene mutPolynomialBounded on list individuals and one forward
+            pass per individual (how DEAP's own examples evaluate), same MAP-Elites logic
+Loop and forward are timed in alternating rounds so background load hits both alike.
+The last line is one JSON object (for the population of --report, 200 by default).
+
+    python scripts/bench_evolve.py [--model mnist-lenet] [--populations 200,1000] [--device auto]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import tempfile
+import time
+
+import numpy as np
+import torch
+from deap import tools
+
+from fooling.classifiers import load_classifier, resolve_device
+from fooling.config import EvolveConfig
+from fooling.run import EvolutionRun
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def forward_rate(classifier, population: int, shape, repeats: int) -> float:
+    images = torch.rand(population, *shape, device=classifier.device)
+    classifier.probs(images)
+    sync(classifier.device)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        classifier.probs(images)
+    sync(classifier.device)
+    return population * repeats / (time.perf_counter() - start)
+
+
+def loop_rate(run: EvolutionRun, generations: int) -> float:
+    start_evals, start = run.evaluations, time.perf_counter()
+    run.run(progress=False, stop_after=run.strategy.generation + generations - 1)
+    sync(run.device)
+    return (run.evaluations - start_evals) / (time.perf_counter() - start)
+
+
+def naive_rate(classifier, population: int, shape, generations: int) -> float:
+    """MAP-Elites with DEAP's per-gene operator and one forward pass per individual."""
+    random.seed(0)
+    genes = int(np.prod(shape))
+    archive = [None] * classifier.num_classes
+    fitness = np.full(classifier.num_classes, -np.inf)
+    evals, start = 0, time.perf_counter()
+    for g in range(generations + 1):
+        if g == 0:
+            children = [[random.random() for _ in range(genes)] for _ in range(population)]
+        else:
+            occupied = np.flatnonzero(np.isfinite(fitness))
+            children = []
+            for _ in range(population):
+                child = list(archive[random.choice(occupied)])
+                tools.mutPolynomialBounded(child, eta=15.0, low=0.0, up=1.0, indpb=0.1)
+                children.append(child)
+        for child in children:
+            image = torch.tensor(child, dtype=torch.float32, device=classifier.device).view(1, *shape)
+            probs = classifier.probs(image)[0].cpu().numpy()
+            better = probs > fitness
+            fitness[better] = probs[better]
+            for k in np.flatnonzero(better):
+                archive[k] = child
+        evals += len(children)
+    sync(classifier.device)
+    return evals / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="mnist-lenet")
+    parser.add_argument("--encoding", default="direct")
+    parser.add_argument("--populations", default="200,1000")
+    parser.add_argument("--report", type=int, default=200, help="population whose figures go in the JSON line")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--generations", type=int, default=20, help="generations per timed loop round")
+    parser.add_argument("--naive-generations", type=int, default=3)
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args()
+
+    device = resolve_device(args.device)
+    classifier = load_classifier(args.model, device)
+    print(f"model {args.model}, encoding {args.encoding}, device {device}, torch threads {torch.get_num_threads()}")
+    print(f"{'population':>10} {'forward/s':>12} {'loop/s':>12} {'ratio':>7} {'naive/s':>10} {'loop/naive':>10}")
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for population in [int(p) for p in args.populations.split(",")]:
+            config = EvolveConfig(model=args.model, encoding=args.encoding, population=population,
+                                  generations=10**6, checkpoint_every=10**6, device=str(device),
+                                  out=f"{tmp}/run{population}")
+            run = EvolutionRun.start(config)
+            shape = run.encoding.image_shape
+            loop_rate(run, 3)  # warm-up, and the initial population
+            fwd, loop = [], []
+            for _ in range(args.rounds):
+                fwd.append(forward_rate(run.classifiers[0], population, shape, args.generations))
+                loop.append(loop_rate(run, args.generations))
+            naive = naive_rate(run.classifiers[0], population, shape, args.naive_generations)
+            f, l = statistics.median(fwd), statistics.median(loop)
+            results[population] = {"loop_evals_per_s": round(l, 1), "forward_evals_per_s": round(f, 1),
+                                   "ratio": round(l / f, 3), "naive_evals_per_s": round(naive, 1)}
+            print(f"{population:>10} {f:>12,.0f} {l:>12,.0f} {l / f:>7.3f} {naive:>10,.0f} {l / naive:>10.1f}")
+    report = results.get(args.report) or next(iter(results.values()))
+    print(json.dumps({**report, "population": args.report, "model": args.model, "encoding": args.encoding,
+                      "device": str(device)}))
+
+
+if __name__ == "__main__":
+    main()
