@@ -1,0 +1,154 @@
+"""CPPN drawing: the batched renderer equals the per-genome reference; coordinates; `fool render`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+from fooling.cli.render import command
+from fooling.encodings.cppn import CPPNEncoding, Genome, Style, render
+from fooling.encodings.cppn.genome import initial_genome, make_genome
+from fooling.encodings.cppn.render import compile_population, coordinates, render_reference, run_program
+from fooling.errors import FoolingError
+
+CPU = torch.device("cpu")
+
+
+def population(enc: CPPNEncoding, n: int = 24, generations: int = 40, seed: int = 0) -> list[Genome]:
+    """Mutated genomes of varied size (0 to ~20 hidden nodes), some with unwired nodes."""
+    rng = np.random.default_rng(seed)
+    genomes = enc.random(n, rng)
+    for generation in range(generations):
+        genomes = enc.mutate(genomes, rng, generation)
+    return genomes
+
+
+def reference(genomes: list[Genome], style: Style, size: tuple[int, int] | None = None) -> torch.Tensor:
+    return torch.stack([render_reference(g, style, size) for g in genomes])
+
+
+@pytest.mark.parametrize("coords", ["scaled", "pixel"])
+@pytest.mark.parametrize("shape, colour", [((1, 28, 28), "hls"), ((3, 20, 14), "hls"), ((3, 9, 16), "rgb")])
+def test_batched_renderer_equals_reference(coords: str, shape: tuple[int, int, int], colour: str) -> None:
+    enc = CPPNEncoding(shape, coords=coords, colour=colour)
+    genomes = population(enc)
+    assert len({g.num_hidden for g in genomes}) > 5  # differing topologies in one batch
+    batched = render(genomes, enc.style, CPU, dtype=torch.float64)
+    assert torch.allclose(batched, reference(genomes, enc.style), rtol=0, atol=1e-5)
+
+
+def test_float32_decode_matches_reference() -> None:
+    """decode runs in float32; with scaled coordinates the pre-activations stay small enough for 1e-4."""
+    enc = CPPNEncoding((3, 28, 28))
+    genomes = population(enc, seed=1)
+    images = enc.decode(genomes, CPU)
+    assert images.dtype == torch.float32
+    assert torch.allclose(images.double(), reference(genomes, enc.style), rtol=0, atol=1e-4)
+
+
+def test_other_sizes_redraw_the_same_picture() -> None:
+    for coords in ("scaled", "pixel"):
+        enc = CPPNEncoding((1, 15, 15), coords=coords)
+        genomes = population(enc, n=6, seed=2)
+        small = render(genomes, enc.style, CPU, dtype=torch.float64)
+        large = render(genomes, enc.style, CPU, size=(29, 29), dtype=torch.float64)
+        assert torch.allclose(large[..., ::2, ::2], small, atol=1e-9)  # every other pixel of 2n-1 lies on the grid
+        assert torch.allclose(large, reference(genomes, enc.style, (29, 29)), atol=1e-5)
+
+
+def test_pixel_chunks_and_batch_company_do_not_change_pixels() -> None:
+    enc = CPPNEncoding((3, 16, 16))
+    genomes = population(enc, seed=3)
+    program = compile_population(genomes)
+    coords = coordinates(enc.style)
+    whole = run_program(program, coords, CPU)
+    chunked = run_program(program, coords, CPU, chunk_elements=program.rows * 100)  # 3 chunks
+    assert torch.equal(whole, chunked)
+    alone = torch.cat([run_program(compile_population([g]), coords, CPU) for g in genomes])
+    assert torch.allclose(alone, whole, rtol=0, atol=1e-6)
+
+
+def test_unwired_nodes_see_zero() -> None:
+    """An output with no input draws its function of 0: gaussian -> 1, sine -> 0."""
+    genome = make_genome([], [2, 0, 2], [], [], [])
+    image = render([genome], Style("scaled", "rgb", (4, 4)), CPU)[0]
+    assert torch.equal(image, torch.tensor([1.0, 0.0, 1.0]).view(3, 1, 1).expand(3, 4, 4))
+
+
+def test_coordinates() -> None:
+    scaled = coordinates(Style("scaled", "grey", (5, 7))).reshape(4, 5, 7)
+    assert np.allclose(scaled[0, 0], np.linspace(-1, 1, 7)) and np.allclose(scaled[1, :, 0], np.linspace(-1, 1, 5))
+    assert scaled[2, 2, 3] == -1 and np.allclose(scaled[2, [0, 0, -1, -1], [0, -1, 0, -1]], 1)
+    assert np.all(scaled[3] == 1)
+    pixel = coordinates(Style("pixel", "grey", (5, 7))).reshape(4, 5, 7)
+    assert np.array_equal(pixel[0, 0], np.arange(7)) and np.array_equal(pixel[1, :, 0], np.arange(5))
+    assert np.array_equal(pixel[2], scaled[2])  # d is scaled to [-1, 1] in both modes
+    doubled = coordinates(Style("pixel", "grey", (5, 7)), size=(9, 13)).reshape(4, 9, 13)
+    assert np.allclose(doubled[0, 0], np.arange(13) / 2)
+
+
+def test_initial_patterns_are_smooth_not_noise() -> None:
+    enc = CPPNEncoding((3, 96, 96))
+    images = enc.decode(enc.random(8, np.random.default_rng(0)), CPU)
+    step = (images[..., 1:, :] - images[..., :-1, :]).abs().mean() + (images[..., 1:] - images[..., :-1]).abs().mean()
+    assert step < 0.1 and images.std() > 0.1
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_matches_cpu_and_is_deterministic() -> None:
+    enc = CPPNEncoding((3, 64, 64))
+    genomes = population(enc, n=64, seed=4)
+    gpu = enc.decode(genomes, torch.device("cuda"))
+    assert torch.equal(gpu, enc.decode(genomes, torch.device("cuda")))
+    assert torch.allclose(gpu.cpu(), enc.decode(genomes, CPU), atol=1e-4)
+
+
+# --- fool render -------------------------------------------------------------------------
+@pytest.fixture
+def elite_json(tmp_path: Path) -> Path:
+    enc = CPPNEncoding((1, 28, 28))
+    path = tmp_path / "3_three_0.99.json"
+    path.write_text(json.dumps(enc.genome_json(population(enc, n=1, generations=10)[0])))
+    return path
+
+
+def test_render_command_draws_at_any_size(elite_json: Path, tmp_path: Path) -> None:
+    out = tmp_path / "big.png"
+    result = CliRunner().invoke(command, [str(elite_json), "--size", "96", "--out", str(out), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    genome_image = np.asarray(Image.open(out))
+    assert genome_image.shape == (96, 96) and genome_image.std() > 0
+    result = CliRunner().invoke(command, [str(elite_json), "--device", "cpu"])  # native size, default name
+    assert result.exit_code == 0 and (tmp_path / "3_three_0.99_28x28.png").exists()
+
+
+def test_render_command_help() -> None:
+    result = CliRunner().invoke(command, ["--help"])
+    assert result.exit_code == 0 and "--size" in result.output and "GENOME" in result.output
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "no such file"), ("{not json", "not valid JSON"), ('{"format": "x"}', "not a CPPN genome"),
+])
+def test_render_command_rejects_bad_files(tmp_path: Path, content: str | None, message: str) -> None:
+    path = tmp_path / "elite.json"
+    if content is not None:
+        path.write_text(content)
+    result = CliRunner().invoke(command, [str(path)])
+    assert isinstance(result.exception, FoolingError) and message in str(result.exception)
+    assert "\n" not in str(result.exception)
+
+
+def test_initial_genome_renders_in_every_colour_mode() -> None:
+    rng = np.random.default_rng(0)
+    for colour, outputs in (("grey", 1), ("hls", 3), ("rgb", 3)):
+        image = render([initial_genome(outputs, rng)], Style("scaled", colour, (8, 8)), CPU)
+        assert image.shape == (1, 1 if colour == "grey" else 3, 8, 8)
+    with pytest.raises(ValueError, match="outputs"):
+        render([initial_genome(1, rng)], Style("scaled", "hls", (8, 8)), CPU)
