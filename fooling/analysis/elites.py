@@ -1,0 +1,127 @@
+"""A run directory's elites as a user has them: the PNGs (and genomes) in elites/ and snapshots/.
+
+File names are ``<index>_<label>_<confidence>.png`` (see :mod:`fooling.run.rundir`);
+summary.json adds the full label, generation found and per-model scores.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import torch
+from PIL import Image
+
+from ..errors import FoolingError
+from ..imaging import load_image
+from ..run.rundir import RunDirectory
+
+ELITE_NAME = re.compile(r"^(?P<index>\d+)_(?P<label>.*)_(?P<confidence>\d+(?:\.\d+)?)\.png$")
+
+
+@dataclass(frozen=True)
+class Elite:
+    """One class's elite image: where its files are and what the run recorded about it."""
+
+    index: int
+    label: str
+    confidence: float  # the archive's confidence (computed on the float image, not the 8-bit PNG)
+    png: Path
+    genome: Optional[Path] = None
+    generation_found: Optional[int] = None
+    scores: dict[str, float] = field(default_factory=dict)  # each ensemble member's confidence
+
+
+@dataclass(frozen=True)
+class RunElites:
+    """A finished (or checkpointed) run: its source model(s), encoding and elites."""
+
+    path: Path
+    models: list[str]
+    combine: str
+    encoding: str
+    num_classes: int
+    generation: Optional[int]
+    evaluations: Optional[int]
+    seed: Optional[int]
+    elites: list[Elite]
+
+    @property
+    def source(self) -> str:
+        """The network(s) the run fooled: 'mnist-lenet' or 'mnist-lenet+mnist-lenet-b (min)'."""
+        if len(self.models) == 1:
+            return self.models[0]
+        return f"{'+'.join(self.models)} ({self.combine})"
+
+
+def read_elite_folder(folder: Path, summary_classes: Sequence[dict[str, Any]] = ()) -> list[Elite]:
+    """The elites in one folder (elites/ or a snapshot), sorted by class index."""
+    known = {int(c["index"]): c for c in summary_classes}
+    elites = []
+    for png in sorted(folder.glob("*.png")) if folder.is_dir() else []:
+        match = ELITE_NAME.match(png.name)
+        if match is None:
+            continue
+        index = int(match["index"])
+        entry = known.get(index, {})
+        genome = png.with_suffix(".json")
+        elites.append(Elite(
+            index=index,
+            label=str(entry.get("label", match["label"])),
+            confidence=float(match["confidence"]) if entry.get("confidence") is None else float(entry["confidence"]),
+            png=png,
+            genome=genome if genome.is_file() else None,
+            generation_found=entry.get("generation_found"),
+            scores=dict(entry.get("scores") or {}),
+        ))
+    return sorted(elites, key=lambda e: e.index)
+
+
+def read_run(path: str | Path) -> RunElites:
+    """Read a run directory; a :class:`FoolingError` if it is not one or has no elite PNGs."""
+    rundir = RunDirectory(path)
+    if not rundir.path.is_dir():
+        raise FoolingError(f"{rundir.path} is not a run directory (no such folder)")
+    config = rundir.read_config()
+    summary = rundir.read_summary()
+    models = list(summary.get("models") or [summary.get("model") or config.get("model")])
+    if not models or models[0] is None:
+        raise FoolingError(f"{rundir.path} does not name the model it was run against")
+    elites = read_elite_folder(rundir.elites, summary.get("classes", ()))
+    if not elites:
+        raise FoolingError(f"{rundir.path} has no elite images in {rundir.elites}")
+    num_classes = (config.get("run") or {}).get("num_classes")
+    if num_classes is None:
+        from ..classifiers import get_spec
+
+        num_classes = get_spec(models[0]).num_classes
+    return RunElites(
+        path=rundir.path, models=models, combine=str(config.get("combine", "mean")),
+        encoding=str(summary.get("encoding") or config.get("encoding") or "?"), num_classes=int(num_classes),
+        generation=summary.get("generation"), evaluations=summary.get("evaluations"), seed=summary.get("seed"),
+        elites=elites,
+    )
+
+
+def read_snapshots(path: str | Path) -> dict[int, list[Elite]]:
+    """``RUN_DIR/snapshots/<generation>/`` elite folders, by generation (empty if the run kept none)."""
+    root = Path(path) / "snapshots"
+    found = {}
+    for folder in root.iterdir() if root.is_dir() else []:
+        if folder.is_dir() and folder.name.isdigit():
+            elites = read_elite_folder(folder)
+            if elites:
+                found[int(folder.name)] = elites
+    return dict(sorted(found.items()))
+
+
+def load_images(elites: Sequence[Elite]) -> torch.Tensor:
+    """The elites' PNGs as one batch (N, C, H, W) in [0, 1]; grey PNGs give C = 1, others C = 3."""
+    with Image.open(elites[0].png) as first:
+        channels = 1 if first.mode in ("1", "L", "LA", "I", "I;16", "F") else 3
+    images = [load_image(e.png, channels) for e in elites]
+    if len({tuple(im.shape) for im in images}) != 1:
+        raise FoolingError(f"the elite images in {elites[0].png.parent} differ in size")
+    return torch.cat(images)

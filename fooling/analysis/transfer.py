@@ -1,0 +1,170 @@
+"""Transfer: how confidently other networks label the images evolved against one network.
+
+Every elite PNG of a run is scored by every target network in one batch per
+network; for each image we keep the confidence the target gives to the class the
+image was evolved for, the target's top-1 class, and the source network's own
+re-scored confidence (the PNG is 8-bit, so it can differ slightly from the
+archive's).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+import torch
+
+from ..classifiers import Classifier, get_spec, load_classifier, resolve_device
+from ..errors import FoolingError
+from .elites import RunElites, load_images
+
+
+@dataclass(frozen=True)
+class ClassScore:
+    """One elite image scored by one target network."""
+
+    run: str
+    source: str
+    encoding: str
+    target: str
+    target_is_source: bool  # the target is (one of) the network(s) the image was evolved against
+    index: int
+    label: str
+    archive_confidence: float  # what the run recorded (float image)
+    source_confidence: float  # the source network(s) re-scoring the PNG (ensembles: combined)
+    confidence: float  # the target's probability for ``index``
+    top1: int
+    top1_label: str
+
+    @property
+    def agrees(self) -> bool:
+        """The target's top-1 class is the class the image was evolved for."""
+        return self.top1 == self.index
+
+
+@dataclass(frozen=True)
+class PairSummary:
+    """All images of one source (and encoding) scored by one target."""
+
+    source: str
+    encoding: str
+    target: str
+    target_is_source: bool
+    runs: int
+    images: int
+    median: float
+    mean: float
+    above_50: float  # fraction of images the target scores >= 0.5
+    above_99: float  # fraction >= 0.99
+    top1_agreement: float
+    source_median: float  # the source's own re-scored confidence, for reference
+    archive_median: float
+    per_class: dict[str, float] = field(default_factory=dict)  # label -> median over runs
+
+
+@dataclass(frozen=True)
+class TransferResult:
+    """Everything ``fool transfer`` reports."""
+
+    targets: list[str]
+    runs: list[RunElites]
+    scores: list[ClassScore]
+    pairs: list[PairSummary]
+
+
+def check_class_counts(runs: Sequence[RunElites], targets: Sequence[str]) -> None:
+    """A :class:`FoolingError` for an unknown target or one whose class count differs from a run's."""
+    if not targets:
+        raise FoolingError("give at least one target model with --models")
+    for name in targets:
+        spec = get_spec(name)
+        for run in runs:
+            if spec.num_classes != run.num_classes:
+                raise FoolingError(
+                    f"{name} has {spec.num_classes} classes but {run.path} was evolved against {run.source} "
+                    f"with {run.num_classes}; transfer needs networks with the same classes")
+
+
+def _combine(values: torch.Tensor, how: str) -> torch.Tensor:
+    """(M, N) -> (N,): an ensemble's mean or min, as its fitness was."""
+    return values.min(0).values if how == "min" else values.mean(0)
+
+
+def score_run(run: RunElites, targets: Sequence[str], classifier: Callable[[str], Classifier]) -> list[ClassScore]:
+    """Score one run's elites on its own model(s) and every target: one forward pass per network."""
+    images = load_images(run.elites)
+    index = torch.tensor([e.index for e in run.elites])
+    rows = torch.arange(len(run.elites))
+    probs = {name: classifier(name).probs(images).float().cpu() for name in dict.fromkeys([*run.models, *targets])}
+    own = _combine(torch.stack([probs[m][rows, index] for m in run.models]), run.combine)
+    out = []
+    for target in targets:
+        labels = classifier(target).labels
+        conf = probs[target][rows, index]
+        top1 = probs[target].argmax(1)
+        for i, elite in enumerate(run.elites):
+            out.append(ClassScore(
+                run=str(run.path), source=run.source, encoding=run.encoding, target=target,
+                target_is_source=target in run.models, index=elite.index,
+                label=elite.label, archive_confidence=elite.confidence, source_confidence=float(own[i]),
+                confidence=float(conf[i]), top1=int(top1[i]), top1_label=labels[int(top1[i])],
+            ))
+    return out
+
+
+def score_transfer(runs: Sequence[RunElites], targets: Sequence[str], device: str = "auto",
+                   progress: Optional[Callable[[RunElites], None]] = None) -> list[ClassScore]:
+    """Every elite of every run scored by every target (each network loaded once)."""
+    check_class_counts(runs, targets)
+    dev = resolve_device(device)
+    loaded: dict[str, Classifier] = {}
+
+    def classifier(name: str) -> Classifier:
+        if name not in loaded:
+            loaded[name] = load_classifier(name, dev)
+        return loaded[name]
+
+    scores = []
+    for run in runs:
+        if progress is not None:
+            progress(run)
+        scores.extend(score_run(run, targets, classifier))
+    return scores
+
+
+def summarise(scores: Sequence[ClassScore], targets: Sequence[str]) -> list[PairSummary]:
+    """One :class:`PairSummary` per (source, encoding, target), sources in order of appearance."""
+    groups: dict[tuple[str, str, str], list[ClassScore]] = defaultdict(list)
+    for s in scores:
+        groups[(s.source, s.encoding, s.target)].append(s)
+    sources = list(dict.fromkeys((s.source, s.encoding) for s in scores))
+    pairs = []
+    for source, encoding in sources:
+        for target in targets:
+            group = groups.get((source, encoding, target))
+            if not group:
+                continue
+            conf = np.array([s.confidence for s in group])
+            by_class: dict[str, list[float]] = defaultdict(list)
+            for s in sorted(group, key=lambda s: s.index):
+                by_class[s.label].append(s.confidence)
+            pairs.append(PairSummary(
+                source=source, encoding=encoding, target=target,
+                target_is_source=group[0].target_is_source,
+                runs=len({s.run for s in group}), images=len(group), median=float(np.median(conf)),
+                mean=float(conf.mean()), above_50=float((conf >= 0.5).mean()), above_99=float((conf >= 0.99).mean()),
+                top1_agreement=float(np.mean([s.agrees for s in group])),
+                source_median=float(np.median([s.source_confidence for s in group])),
+                archive_median=float(np.median([s.archive_confidence for s in group])),
+                per_class={label: float(np.median(v)) for label, v in by_class.items()},
+            ))
+    return pairs
+
+
+def transfer(runs: Sequence[RunElites], targets: Sequence[str], device: str = "auto",
+             progress: Optional[Callable[[RunElites], None]] = None) -> TransferResult:
+    """Score and summarise: the whole of ``fool transfer`` short of writing files."""
+    scores = score_transfer(runs, targets, device, progress)
+    return TransferResult(list(targets), list(runs), scores, summarise(scores, targets))

@@ -1,0 +1,56 @@
+"""Drawing helpers shared by the contact sheet and the heatmap: fonts, colours, number formats."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from PIL import ImageDraw, ImageFont
+
+# A light-to-dark yellow-green-blue ramp (ColorBrewer YlGnBu), for values in [0, 1].
+RAMP = [(255, 255, 217), (237, 248, 177), (199, 233, 180), (127, 205, 187), (65, 182, 196),
+        (29, 145, 192), (34, 94, 168), (37, 52, 148), (8, 29, 88)]
+
+
+@lru_cache(maxsize=None)
+def font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+    """Pillow's built-in scalable font at ``size`` px (the bitmap default on Pillow < 10.1)."""
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:
+        return ImageFont.load_default()
+
+
+def text_size(text: str, size: int) -> tuple[int, int]:
+    """(width, height) in pixels of ``text`` drawn at ``size``."""
+    left, top, right, bottom = ImageDraw.Draw(_scratch()).textbbox((0, 0), text, font=font(size))
+    return right - left, bottom - top
+
+
+@lru_cache(maxsize=1)
+def _scratch():
+    from PIL import Image
+
+    return Image.new("L", (1, 1))
+
+
+def ramp(value: float) -> tuple[int, int, int]:
+    """The colour of ``value`` in [0, 1] on :data:`RAMP`, linearly interpolated."""
+    x = min(max(value, 0.0), 1.0) * (len(RAMP) - 1)
+    i = min(int(x), len(RAMP) - 2)
+    t = x - i
+    return tuple(round(a + (b - a) * t) for a, b in zip(RAMP[i], RAMP[i + 1]))  # type: ignore[return-value]
+
+
+def ink_for(background: tuple[int, int, int]) -> tuple[int, int, int]:
+    """Black or white, whichever reads better on ``background``."""
+    r, g, b = background
+    return (0, 0, 0) if 0.299 * r + 0.587 * g + 0.114 * b > 140 else (255, 255, 255)
+
+
+def format_confidence(confidence: float) -> str:
+    """A probability as a percentage with just enough digits not to round up to 100%: 0.9999971 -> '99.9997%'."""
+    percent = 100.0 * confidence
+    digits = 2
+    while digits < 6 and confidence < 1.0 and round(percent, digits) >= 100.0:
+        digits += 1
+    return f"{percent:.{digits}f}%" if confidence < 1.0 else "100%"

@@ -1,0 +1,216 @@
+"""The gallery's one static HTML page: no server, no external assets, works from file://."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from html import escape
+from typing import Optional, Sequence
+
+from .draw import format_confidence
+
+THRESHOLDS = (0.0, 0.5, 0.9, 0.99, 0.999, 0.9999)
+
+
+@dataclass(frozen=True)
+class Card:
+    """One class's elite as shown: paths are relative to the page."""
+
+    index: int
+    label: str
+    confidence: float
+    generation_found: Optional[int]
+    png: str
+    genome: Optional[str] = None
+    scores: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One class's elite at one snapshot generation."""
+
+    generation: int
+    confidence: float
+    png: str
+
+
+@dataclass(frozen=True)
+class RunView:
+    """One run's section of the page."""
+
+    slug: str
+    path: str
+    source: str
+    encoding: str
+    seed: Optional[int]
+    generation: Optional[int]
+    evaluations: Optional[int]
+    cards: list[Card]
+    contact_sheet: str
+    files: dict[str, str]  # link text -> path (summary.json, config.json, metrics.csv)
+    pixelated: bool  # small images (MNIST): upscale without smoothing
+    progression: dict[int, list[Step]] = field(default_factory=dict)  # class index -> snapshots in order
+
+
+@dataclass(frozen=True)
+class TransferView:
+    """One transfer report's section: its heatmap, pair table and files."""
+
+    slug: str
+    heatmap: str
+    files: dict[str, str]
+    pairs: list[dict]
+
+
+CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:1.5rem;color:#222;background:#fafafa}
+h1{margin:.2rem 0}h2{margin-top:2.2rem;border-bottom:1px solid #ccc}
+.meta,.note{color:#555;font-size:.9rem}
+.filter{position:sticky;top:0;background:#fafafa;padding:.6rem 0;border-bottom:1px solid #ddd;z-index:1}
+.grid{display:flex;flex-wrap:wrap;gap:.8rem}
+.card{margin:0;padding:.5rem;background:#fff;border:1px solid #ddd;border-radius:6px;width:150px;text-align:center}
+.card[hidden]{display:none}
+.card img{width:128px;height:128px;object-fit:contain;background:#000}
+img.pixelated{image-rendering:pixelated;image-rendering:crisp-edges}
+.card figcaption{font-size:.8rem;line-height:1.35}
+.label{font-weight:600;font-size:.95rem}.conf{font-variant-numeric:tabular-nums}
+.sheet img{max-width:100%;border:1px solid #ddd}
+table{border-collapse:collapse;font-size:.85rem;margin:.6rem 0}
+td,th{border:1px solid #ddd;padding:.25rem .5rem;text-align:right}td:first-child,th:first-child{text-align:left}
+.self{font-weight:600}
+.steps img{width:56px;height:56px;background:#000}
+.steps td{text-align:center;font-size:.7rem}
+"""
+
+SCRIPT = """
+(function () {
+  var select = document.getElementById("threshold");
+  var shown = document.getElementById("shown");
+  function apply() {
+    var t = parseFloat(select.value), cards = document.querySelectorAll(".card"), n = 0;
+    cards.forEach(function (card) {
+      var keep = parseFloat(card.dataset.confidence) >= t;
+      card.hidden = !keep;
+      if (keep) { n += 1; }
+    });
+    shown.textContent = n + " of " + cards.length + " images shown";
+  }
+  select.addEventListener("change", apply);
+  apply();
+})();
+"""
+
+
+def _a(href: str, text: str) -> str:
+    return f'<a href="{escape(href)}">{escape(text)}</a>'
+
+
+def _img(src: str, alt: str, pixelated: bool) -> str:
+    cls = ' class="pixelated"' if pixelated else ""
+    return f'<img src="{escape(src)}" alt="{escape(alt)}"{cls} loading="lazy">'
+
+
+def _card(card: Card, run: RunView) -> str:
+    links = [_a(card.png, "PNG")] + ([_a(card.genome, "genome")] if card.genome else [])
+    scores = "".join(f"<br>{escape(name)}: {format_confidence(v)}" for name, v in card.scores.items())
+    found = "?" if card.generation_found is None else str(card.generation_found)
+    return (
+        f'<figure class="card" data-confidence="{card.confidence:.8f}">'
+        f"{_a_img(card, run)}"
+        f'<figcaption><span class="label">{escape(card.label)}</span> <span class="meta">(class {card.index})</span>'
+        f'<br><span class="conf">{format_confidence(card.confidence)}</span> · generation {found}'
+        f"<br>{escape(run.encoding)} · {escape(run.source)}{scores}"
+        f"<br>{' · '.join(links)}</figcaption></figure>"
+    )
+
+
+def _a_img(card: Card, run: RunView) -> str:
+    return f'<a href="{escape(card.png)}">{_img(card.png, f"{card.label} ({card.index})", run.pixelated)}</a>'
+
+
+def _progression(run: RunView) -> str:
+    if not run.progression:
+        return ""
+    generations = sorted({s.generation for steps in run.progression.values() for s in steps})
+    head = "".join(f"<th>{g}</th>" for g in generations)
+    rows = []
+    labels = {c.index: c.label for c in run.cards}
+    for index, steps in sorted(run.progression.items()):
+        at = {s.generation: s for s in steps}
+        cells = "".join(
+            f"<td><a href=\"{escape(at[g].png)}\">"
+            f"{_img(at[g].png, f'class {index}, generation {g}', run.pixelated)}</a>"
+            f"<br>{format_confidence(at[g].confidence)}</td>" if g in at else "<td>-</td>"
+            for g in generations)
+        rows.append(f"<tr><th>{escape(labels.get(index, str(index)))}</th>{cells}</tr>")
+    return (f"<details><summary>Progression over generations ({len(generations)} snapshots)</summary>"
+            f'<table class="steps"><tr><th>class \\ generation</th>{head}</tr>{"".join(rows)}</table></details>')
+
+
+def _run_section(run: RunView) -> str:
+    bits = [f"evolved against <b>{escape(run.source)}</b>", f"encoding <b>{escape(run.encoding)}</b>"]
+    if run.seed is not None:
+        bits.append(f"seed {run.seed}")
+    if run.generation is not None:
+        bits.append(f"{run.generation} generations")
+    if run.evaluations is not None:
+        bits.append(f"{run.evaluations:,} evaluations")
+    files = " · ".join(_a(href, text) for text, href in run.files.items())
+    cards = "".join(_card(c, run) for c in run.cards)
+    return (
+        f'<section id="{escape(run.slug)}"><h2>{escape(run.slug)}</h2>'
+        f'<p class="meta">{", ".join(bits)}. From <code>{escape(run.path)}</code>. {files}</p>'
+        f'<div class="grid">{cards}</div>'
+        f"{_progression(run)}"
+        f'<details class="sheet"><summary>Contact sheet</summary>'
+        f'<p>{_a(run.contact_sheet, "contact_sheet.png")}</p>'
+        f'<img src="{escape(run.contact_sheet)}" alt="contact sheet of {escape(run.slug)}" loading="lazy"></details>'
+        f"</section>"
+    )
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.0f}%"
+
+
+def _transfer_section(view: TransferView) -> str:
+    head = ("<tr><th>source</th><th>encoding</th><th>target</th><th>runs</th><th>images</th><th>median</th>"
+            "<th>mean</th><th>&ge; 50%</th><th>&ge; 99%</th><th>top-1 agrees</th><th>source re-scored</th></tr>")
+    rows = "".join(
+        f'<tr{" class=self" if p["target_is_source"] else ""}><td>{escape(p["source"])}</td>'
+        f'<td>{escape(p["encoding"])}</td><td>{escape(p["target"])}</td><td>{p["runs"]}</td><td>{p["images"]}</td>'
+        f'<td>{format_confidence(p["median"])}</td><td>{format_confidence(p["mean"])}</td>'
+        f'<td>{_pct(p["above_50"])}</td><td>{_pct(p["above_99"])}</td><td>{_pct(p["top1_agreement"])}</td>'
+        f'<td>{format_confidence(p["source_median"])}</td></tr>'
+        for p in view.pairs)
+    files = " · ".join(_a(href, text) for text, href in view.files.items())
+    return (
+        f'<section id="{escape(view.slug)}"><h2>Transfer: {escape(view.slug)}</h2>'
+        f'<p class="note">The confidence each network (column "target") gives to the class an image was evolved for; '
+        f"bold rows: the source network scoring its own images. Scored from the 8-bit PNGs. {files}</p>"
+        f'<p><a href="{escape(view.heatmap)}"><img src="{escape(view.heatmap)}" alt="transfer heatmap" '
+        f'style="max-width:100%"></a></p>'
+        f"<table>{head}{rows}</table></section>"
+    )
+
+
+def render_page(title: str, runs: Sequence[RunView], transfers: Sequence[TransferView] = ()) -> str:
+    """The whole page as one HTML string (CSS and the threshold filter's script inline)."""
+    options = "".join(f'<option value="{t}">{"any" if t == 0 else format_confidence(t)}</option>'
+                      for t in THRESHOLDS)
+    toc = " · ".join(_a(f"#{r.slug}", r.slug) for r in runs)
+    toc += "".join(f" · {_a('#' + t.slug, 'transfer: ' + t.slug)}" for t in transfers)
+    return (
+        "<!DOCTYPE html>\n"
+        f'<html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{CSS}</style></head><body>'
+        f"<h1>{escape(title)}</h1>"
+        f'<p class="note">Images evolved to be classified with high confidence (Nguyen, Yosinski &amp; Clune 2015). '
+        f"Each card: the class, the run's confidence for it, the generation it was found, the encoding and the "
+        f"network. Click an image for the full-size PNG.</p>"
+        f'<p class="note">{toc}</p>'
+        f'<div class="filter"><label>Show images with confidence at least '
+        f'<select id="threshold">{options}</select></label> <span id="shown" class="meta"></span></div>'
+        + "".join(_run_section(r) for r in runs)
+        + "".join(_transfer_section(t) for t in transfers)
+        + f"<script>{SCRIPT}</script></body></html>\n"
+    )

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Re-make gallery/: MNIST runs (direct and CPPN encodings, 5 seeds) against each of the
+# three MNIST networks and against a two-LeNet ensemble, the transfer table between the
+# networks, and the gallery page.
+#
+#   scripts/reproduce_mnist.sh            # everything (runs that are already finished are kept)
+#   scripts/reproduce_mnist.sh evolve     # only the runs
+#   scripts/reproduce_mnist.sh report     # only transfer tables and the gallery, from existing runs
+#
+# Settings (environment): RUNS (runs/mnist), OUT (gallery), SEEDS ("0 1 2 3 4"),
+# ENCODINGS ("direct cppn"), GENERATIONS (200), POPULATION (200).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RUNS=${RUNS:-runs/mnist}
+OUT=${OUT:-gallery}
+SEEDS=${SEEDS:-"0 1 2 3 4"}
+ENCODINGS=${ENCODINGS:-"direct cppn"}
+GENERATIONS=${GENERATIONS:-200}
+POPULATION=${POPULATION:-200}
+NETS="mnist-lenet mnist-lenet-b mnist-digitcnn"
+ENSEMBLE="mnist-lenet,mnist-lenet-b"
+STAGE=${1:-all}
+
+# evolve OUT_DIR ARGS...: a new run, or finish an interrupted one.
+evolve() {
+    local out=$1
+    shift
+    if [ -f "$out/summary.json" ]; then
+        fool evolve --resume "$out" --generations "$GENERATIONS" --quiet
+    else
+        fool evolve "$@" --generations "$GENERATIONS" --population "$POPULATION" --out "$out" --quiet
+    fi
+}
+
+if [ "$STAGE" = all ] || [ "$STAGE" = evolve ]; then
+    for enc in $ENCODINGS; do
+        for seed in $SEEDS; do
+            for net in $NETS; do
+                evolve "$RUNS/$enc/${net}_s$seed" --model "$net" --encoding "$enc" --seed "$seed"
+            done
+            evolve "$RUNS/$enc/ensemble-min_s$seed" --models "$ENSEMBLE" --combine min --encoding "$enc" --seed "$seed"
+            evolve "$RUNS/$enc/ensemble-mean_s$seed" --models "$ENSEMBLE" --combine mean --encoding "$enc" --seed "$seed"
+        done
+    done
+fi
+
+if [ "$STAGE" = all ] || [ "$STAGE" = report ]; then
+    for enc in $ENCODINGS; do
+        fool transfer "$RUNS/$enc"/*_s* --models "${NETS// /,}" --out "$OUT/transfer-$enc"
+    done
+    gallery_runs=()
+    for enc in $ENCODINGS; do
+        for src in $NETS ensemble-min; do
+            gallery_runs+=("$RUNS/$enc/${src}_s0")
+        done
+    done
+    fool gallery "${gallery_runs[@]}" --out "$OUT" $(for enc in $ENCODINGS; do echo --transfer "$OUT/transfer-$enc"; done)
+fi
