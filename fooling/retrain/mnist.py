@@ -46,7 +46,7 @@ class MnistTask(RetrainTask):
 
     def measure(self, i: int) -> dict[str, Any]:
         classifier = load_classifier(self.settings.network_name(i), self.settings.device)
-        images = torch.as_tensor(self.data.test_images).float().div(255.0).unsqueeze(1)  # (N, 1, 28, 28)
+        images = torch.tensor(self.data.test_images).float().div(255.0).unsqueeze(1)  # (N, 1, 28, 28)
         pred = classifier.probs(images).argmax(1).cpu().numpy()
         metrics = held_out_metrics(pred, self.data.test_labels, self.num_real)
         if i == 0:

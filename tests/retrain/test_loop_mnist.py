@@ -1,0 +1,158 @@
+"""The MNIST retraining loop end to end with tiny budgets, its outputs, and resuming."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from fooling.classifiers import get_spec, load_classifier
+from fooling.cli import main
+from fooling.config import EvolveConfig
+from fooling.data import load_mnist
+from fooling.errors import FoolingError
+from fooling.paths import models_dir
+from fooling.retrain import RetrainRun, RetrainSettings
+from fooling.run import EvolutionRun
+
+TINY = dict(iterations=2, generations=5, population=20, snapshot_every=2, runs_per_iteration=2, epochs=1,
+            device="cpu")
+
+
+def _write_idx(path: Path, array: np.ndarray) -> None:
+    header = bytes([0, 0, 8, array.ndim]) + np.asarray(array.shape, ">u4").tobytes()
+    path.write_bytes(header + array.astype(np.uint8).tobytes())
+
+
+@pytest.fixture(scope="module")
+def small_mnist(tmp_path_factory) -> Path:
+    """IDX files of 300 training and 100 held-out real digits (training on them takes a blink)."""
+    data = load_mnist()
+    folder = tmp_path_factory.mktemp("mnist")
+    pick = np.random.default_rng(0).permutation(len(data.train_labels))[:300]
+    _write_idx(folder / "train-images-idx3-ubyte", data.train_images[pick])
+    _write_idx(folder / "train-labels-idx1-ubyte", data.train_labels[pick])
+    _write_idx(folder / "t10k-images-idx3-ubyte", data.test_images[::10])
+    _write_idx(folder / "t10k-labels-idx1-ubyte", data.test_labels[::10])
+    return folder
+
+
+def _settings(out: Path, name: str, mnist_dir: Path, **kw) -> RetrainSettings:
+    return RetrainSettings(**{**TINY, "out": str(out), "name": name, "mnist_dir": str(mnist_dir), **kw})
+
+
+@pytest.fixture(scope="module")
+def straight(mnist_lenet, small_mnist, tmp_path_factory) -> tuple[Path, list[dict]]:
+    """An uninterrupted tiny retrain run: (its directory, its rows)."""
+    out = tmp_path_factory.mktemp("retrain") / "straight"
+    rows = RetrainRun.start(_settings(out, "t-straight", small_mnist), progress=False).run()
+    return out, rows
+
+
+def test_table_has_one_row_per_network(straight):
+    out, rows = straight
+    assert [r["iteration"] for r in rows] == [0, 1, 2]
+    assert [r["network"] for r in rows] == ["mnist-lenet", "t-straight-r1", "t-straight-r2"]
+    assert rows[0]["held_out_fooling_share"] is None and rows[0]["fooling_train_images"] is None
+    assert rows[0]["held_out_accuracy"] > 0.5
+    for row in rows[1:]:
+        assert row["fooling_train_images"] == 30  # as many as a real class: 300 digits / 10
+        assert 0.0 <= row["held_out_fooling_share"] <= 1.0
+    for row in rows:
+        assert 0.0 <= row["held_out_accuracy"] <= 1.0
+        assert list(row["confidence"]) == [str(k) for k in range(10)]
+        assert 0.0 <= row["median_confidence"] <= 1.0
+        assert row["evaluations"] == 2 * 20 * 6  # two runs of generations 0..5
+        assert 10 <= row["evolved_images"] <= 2 * 3 * 10  # snapshots at 2, 4, 5
+
+
+def test_outputs_are_written(straight):
+    out, rows = straight
+    csv_rows = list(csv.DictReader(open(out / "table.csv")))
+    assert len(csv_rows) == 3 and "confidence_9" in csv_rows[0]
+    assert json.loads((out / "table.json").read_text())["rows"] == rows
+    markdown = (out / "table.md").read_text().splitlines()
+    assert len(markdown) == 2 + 3 and markdown[0].startswith("| iteration |")
+    assert Image.open(out / "confidence.png").size == (720, 420)
+    settings = json.loads((out / "retrain.json").read_text())
+    assert settings["iterations"] == 2 and settings["out"] == str(out)
+    for i in range(3):
+        it = out / f"iter_{i:02d}"
+        assert (it / "result.json").is_file() and (it / "pool_1.npz").is_file()
+        assert (it / "run_0" / "summary.json").is_file()
+
+
+def test_networks_are_saved_registered_and_usable(straight):
+    out, _ = straight
+    for i in (1, 2):
+        name = f"t-straight-r{i}"
+        meta = json.loads((models_dir() / f"{name}.json").read_text())
+        assert meta["arch"] == "lenet" and meta["num_classes"] == 11
+        assert meta["labels"] == [str(k) for k in range(10)] + ["fooling"]
+        assert (out / "networks" / f"{name}.pt").is_file()
+        assert get_spec(name).num_classes == 11
+        assert load_classifier(name, "cpu").num_classes == 11
+    listing = CliRunner().invoke(main, ["models"])
+    assert listing.exit_code == 0 and "t-straight-r2" in listing.output
+
+
+def test_retrained_network_is_a_target_for_evolution(straight, tmp_path):
+    config = EvolveConfig(model="t-straight-r1", classes=list(range(10)), generations=2, population=10,
+                          device="cpu", out=str(tmp_path / "ev"))
+    summary = EvolutionRun.start(config).run(progress=False)
+    assert [c["index"] for c in summary["classes"]] == list(range(10))
+
+
+def _interrupt_after(monkeypatch, calls: int, mid_segment: bool) -> None:
+    """Make the ``calls``-th evolution segment stop like Ctrl-C: mid-way, or right after its checkpoint."""
+    original = EvolutionRun.run
+    count = {"n": 0}
+
+    def run(self, progress=True, stop_after=None):
+        count["n"] += 1
+        if count["n"] == calls:
+            if mid_segment:
+                stop_after = self.strategy.generation  # one generation, then "Ctrl-C"
+            summary = original(self, progress, stop_after)
+            self._stop_requested = True
+            return summary
+        return original(self, progress, stop_after)
+
+    monkeypatch.setattr(EvolutionRun, "run", run)
+
+
+@pytest.mark.parametrize("mid_segment", [True, False])
+def test_interrupted_run_resumes_to_the_same_table(straight, small_mnist, tmp_path, monkeypatch, mid_segment):
+    _, expected = straight
+    out = tmp_path / "split"
+    # segments end at generations 2, 4, 5: calls 1-6 are iteration 0, call 8 is iteration 1's first run at 4
+    _interrupt_after(monkeypatch, calls=8, mid_segment=mid_segment)
+    from fooling.retrain.evolution import Interrupted
+
+    with pytest.raises(Interrupted):
+        RetrainRun.start(_settings(out, f"t-split-{mid_segment}", small_mnist), progress=False).run()
+    assert (out / "iter_00" / "result.json").is_file() and not (out / "iter_01" / "result.json").exists()
+    monkeypatch.undo()
+    rows = RetrainRun.resume(out, progress=False).run()
+    for row, want in zip(rows, expected):
+        assert {k: v for k, v in row.items() if k != "network"} == {k: v for k, v in want.items() if k != "network"}
+
+
+def test_resume_after_finishing_only_reads_back(straight):
+    out, rows = straight
+    assert RetrainRun.resume(out, progress=False).run() == rows
+
+
+def test_names_of_another_experiment_are_not_overwritten(straight, small_mnist, tmp_path):
+    with pytest.raises(FoolingError, match="exists already"):
+        RetrainRun.start(_settings(tmp_path / "other", "t-straight", small_mnist), progress=False)
+
+
+def test_retrained_network_cannot_be_a_base(straight, small_mnist, tmp_path):
+    with pytest.raises(FoolingError, match="already has a fooling class"):
+        RetrainRun.start(_settings(tmp_path / "x", "t-base", small_mnist, model="t-straight-r1"), progress=False)
