@@ -40,6 +40,8 @@ if [ "$STAGE" = all ] || [ "$STAGE" = evolve ]; then
                 evolve "$RUNS/$enc/${net}_s$seed" --model "$net" --encoding "$enc" --seed "$seed"
             done
             evolve "$RUNS/$enc/ensemble-min_s$seed" --models "$ENSEMBLE" --combine min --encoding "$enc" --seed "$seed"
+        done
+        for seed in $SEEDS; do
             evolve "$RUNS/$enc/ensemble-mean_s$seed" --models "$ENSEMBLE" --combine mean --encoding "$enc" --seed "$seed"
         done
     done
@@ -47,7 +49,7 @@ fi
 
 if [ "$STAGE" = all ] || [ "$STAGE" = report ]; then
     for enc in $ENCODINGS; do
-        fool transfer "$RUNS/$enc"/*_s* --models "${NETS// /,}" --out "$OUT/transfer-$enc"
+        fool transfer "$RUNS/$enc"/*_s* --models "${NETS// /,}" --out "$RUNS/transfer-$enc" --quiet
     done
     gallery_runs=()
     for enc in $ENCODINGS; do
@@ -55,5 +57,5 @@ if [ "$STAGE" = all ] || [ "$STAGE" = report ]; then
             gallery_runs+=("$RUNS/$enc/${src}_s0")
         done
     done
-    fool gallery "${gallery_runs[@]}" --out "$OUT" $(for enc in $ENCODINGS; do echo --transfer "$OUT/transfer-$enc"; done)
+    fool gallery "${gallery_runs[@]}" --out "$OUT" $(for enc in $ENCODINGS; do echo --transfer "$RUNS/transfer-$enc"; done)
 fi

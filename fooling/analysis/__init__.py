@@ -1,7 +1,7 @@
 """Reading finished run directories: their elites as a user has them, and transfer between networks."""
 
 from .elites import Elite, RunElites, load_images, read_run, read_snapshots
-from .transfer import ClassScore, PairSummary, TransferResult, score_transfer, summarise, transfer
+from .transfer import ClassScore, PairSummary, TransferResult, run_transfer, score_transfer, summarise
 
 __all__ = [
     "ClassScore",
@@ -12,7 +12,7 @@ __all__ = [
     "load_images",
     "read_run",
     "read_snapshots",
+    "run_transfer",
     "score_transfer",
     "summarise",
-    "transfer",
 ]

@@ -163,7 +163,7 @@ def summarise(scores: Sequence[ClassScore], targets: Sequence[str]) -> list[Pair
     return pairs
 
 
-def transfer(runs: Sequence[RunElites], targets: Sequence[str], device: str = "auto",
+def run_transfer(runs: Sequence[RunElites], targets: Sequence[str], device: str = "auto",
              progress: Optional[Callable[[RunElites], None]] = None) -> TransferResult:
     """Score and summarise: the whole of ``fool transfer`` short of writing files."""
     scores = score_transfer(runs, targets, device, progress)

@@ -28,7 +28,7 @@ def command(run_dirs, models, out, device, quiet) -> None:
     Example:
       fool transfer runs/mnist/direct/*_s* --models mnist-lenet,mnist-lenet-b,mnist-digitcnn --out transfer/
     """
-    from ..analysis import read_run, transfer
+    from ..analysis import read_run, run_transfer
     from ..analysis.transfer_report import markdown, write_report
 
     runs = [read_run(path) for path in run_dirs]
@@ -38,7 +38,7 @@ def command(run_dirs, models, out, device, quiet) -> None:
         if not quiet:
             click.echo(f"scoring {len(run.elites)} elites of {run.path} ({run.source})", err=True)
 
-    result = transfer(runs, targets, device, progress)
+    result = run_transfer(runs, targets, device, progress)
     paths = write_report(result, out)
     if not quiet:
         click.echo(markdown(result).split("\n## Every pair")[0].rstrip())

@@ -113,10 +113,11 @@ def _card(card: Card, run: RunView) -> str:
     links = [_a(card.png, "PNG")] + ([_a(card.genome, "genome")] if card.genome else [])
     scores = "".join(f"<br>{escape(name)}: {format_confidence(v)}" for name, v in card.scores.items())
     found = "?" if card.generation_found is None else str(card.generation_found)
+    index = "" if card.label == str(card.index) else f' <span class="meta">(class {card.index})</span>'
     return (
         f'<figure class="card" data-confidence="{card.confidence:.8f}">'
         f"{_a_img(card, run)}"
-        f'<figcaption><span class="label">{escape(card.label)}</span> <span class="meta">(class {card.index})</span>'
+        f'<figcaption><span class="label">{escape(card.label)}</span>{index}'
         f'<br><span class="conf">{format_confidence(card.confidence)}</span> · generation {found}'
         f"<br>{escape(run.encoding)} · {escape(run.source)}{scores}"
         f"<br>{' · '.join(links)}</figcaption></figure>"

@@ -1,0 +1,180 @@
+"""`fool gallery`: a self-contained static page, contact sheets, snapshot progression, errors."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from fooling.cli import main
+from fooling.gallery.build import unique_slugs
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def fool(*args: object):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+class Links(HTMLParser):
+    """Every href/src, every id, and the confidence of every card."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.links: list[str] = []
+        self.ids: set[str] = set()
+        self.cards: list[float] = []
+        self.scripts = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        for key in ("href", "src"):
+            if values.get(key) is not None:
+                self.links.append(values[key])
+        if values.get("id"):
+            self.ids.add(values["id"])
+        if "data-confidence" in values:
+            self.cards.append(float(values["data-confidence"]))
+        if tag == "script":
+            self.scripts += 1
+            assert "src" not in values  # inline only
+
+
+def parse(page: Path) -> Links:
+    parser = Links()
+    parser.feed(page.read_text(encoding="utf-8"))
+    return parser
+
+
+@pytest.fixture(scope="module")
+def runs(mnist_lenet: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A tiny direct run (with two fake snapshots) and a tiny CPPN run, both against mnist-lenet."""
+    root = tmp_path_factory.mktemp("gallery-runs")
+    out = {}
+    for encoding in ("direct", "cppn"):
+        path = root / encoding / "s0"
+        result = fool("evolve", "--model", mnist_lenet, "--encoding", encoding, "--generations", "2",
+                      "--population", "16", "--device", "cpu", "--quiet", "--out", path)
+        assert result.exit_code == 0, result.output
+        out[encoding] = path
+    for generation in (1, 2):  # the layout a runner that keeps snapshots would write
+        shutil.copytree(out["direct"] / "elites", out["direct"] / "snapshots" / str(generation))
+    return out
+
+
+@pytest.fixture(scope="module")
+def gallery(runs: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("gallery")
+    transfer = out.parent / "transfer-report"
+    result = fool("transfer", runs["direct"], runs["cppn"], "--models", "mnist-lenet,mnist-digitcnn",
+                  "--out", transfer, "--quiet")
+    assert result.exit_code == 0, result.output
+    (out / "README.md").write_text("kept")
+    result = fool("gallery", runs["direct"], runs["cppn"], "--transfer", transfer, "--out", out)
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_every_link_resolves(gallery):
+    page = parse(gallery / "index.html")
+    assert page.links
+    for link in page.links:
+        assert "://" not in link and not link.startswith("/"), link  # nothing external, nothing absolute
+        if link.startswith("#"):
+            assert link[1:] in page.ids, link
+        else:
+            assert (gallery / unquote(link)).is_file(), link
+    assert page.scripts == 1
+
+
+def test_page_shows_every_class(gallery, runs):
+    page = parse(gallery / "index.html")
+    assert len(page.cards) == 20  # 10 digits × 2 runs
+    html = (gallery / "index.html").read_text()
+    for slug in ("direct-s0", "cppn-s0"):
+        assert f'id="{slug}"' in html
+    assert 'class="pixelated"' in html and "image-rendering:pixelated" in html
+    assert "mnist-lenet" in html and "cppn" in html and "generation" in html
+    assert html.count(">genome<") == 10  # the CPPN run's genomes, none for direct
+    assert 'id="threshold"' in html and "Progression over generations" in html
+    assert 'transfer_heatmap.png' in html
+
+
+def test_files_are_copied(gallery):
+    runs_dir = gallery / "runs"
+    assert sorted(p.name for p in runs_dir.iterdir()) == ["cppn-s0", "direct-s0"]
+    assert len(list((runs_dir / "cppn-s0" / "elites").glob("*.json"))) == 10
+    assert sorted(p.name for p in (runs_dir / "direct-s0" / "snapshots").iterdir()) == ["1", "2"]
+    assert (gallery / "README.md").read_text() == "kept"
+    assert (gallery / "transfer" / "transfer-report" / "transfer.md").is_file()
+
+
+def test_contact_sheet(gallery):
+    sheet = Image.open(gallery / "runs" / "direct-s0" / "contact_sheet.png").convert("L")
+    assert sheet.width >= 5 * 112 and sheet.height >= 2 * 112
+    pixels = np.asarray(sheet)
+    assert pixels.std() > 20  # images and text on white
+
+
+def test_rebuild_replaces_old_runs(gallery, runs, tmp_path):
+    again = tmp_path / "gallery"
+    shutil.copytree(gallery, again)
+    result = fool("gallery", runs["cppn"], "--out", again)
+    assert result.exit_code == 0, result.output
+    assert [p.name for p in (again / "runs").iterdir()] == ["s0"]
+    assert not (again / "transfer").exists() and (again / "README.md").is_file()
+    assert len(parse(again / "index.html").cards) == 10
+
+
+def test_unique_slugs():
+    assert unique_slugs([Path("a/direct/s0"), Path("a/cppn/s0")]) == ["direct-s0", "cppn-s0"]
+    assert unique_slugs([Path("x/run1"), Path("x/run2")]) == ["run1", "run2"]
+    assert unique_slugs([Path("x/run1"), Path("x/run1")])[1].endswith("-2")
+
+
+def test_errors_are_one_line(tmp_path, runs):
+    cases = [
+        (fool("gallery", tmp_path, "--out", tmp_path / "g"), "not a run directory"),
+        (fool("gallery", runs["direct"], "--transfer", tmp_path, "--out", tmp_path / "g"),
+         "not a `fool transfer` output folder"),
+    ]
+    empty = tmp_path / "empty"
+    shutil.copytree(runs["direct"], empty)
+    for png in (empty / "elites").glob("*.png"):
+        png.unlink()
+    cases.append((fool("gallery", empty, "--out", tmp_path / "g"), "no elite images"))
+    for result, fragment in cases:
+        assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("Error: ") and fragment in lines[0], result.output
+    assert not (tmp_path / "g").exists()  # nothing written for bad input
+
+
+def test_help_documents_every_option():
+    result = fool("gallery", "--help")
+    assert result.exit_code == 0
+    for option in ("--out", "--transfer", "--title"):
+        assert option in result.output
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMIUM is None, reason="needs chromium")
+def test_renders_in_headless_chromium(gallery, tmp_path):
+    shot = tmp_path / "shot.png"
+    subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run",
+         f"--user-data-dir={tempfile.mkdtemp()}", "--window-size=1200,1400", f"--screenshot={shot}",
+         (gallery / "index.html").as_uri()],
+        check=True, capture_output=True, timeout=120)
+    pixels = np.asarray(Image.open(shot).convert("L"), dtype=np.float32)
+    assert pixels.std() > 20  # not a blank page
+    assert (pixels < 60).mean() > 0.02  # the dark MNIST images were drawn

@@ -1,0 +1,148 @@
+"""`fool transfer`: batched scoring of elite PNGs on other networks, reports and errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+import fooling.analysis.transfer as transfer_module
+from fooling.analysis import read_run, run_transfer
+from fooling.cli import main
+from fooling.errors import FoolingError
+from fooling.gallery.draw import format_confidence
+
+TARGETS = "mnist-lenet,mnist-digitcnn"
+
+
+def fool(*args: str) -> "object":
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def evolve_run(out: Path, *extra: str) -> Path:
+    result = fool("evolve", "--generations", "2", "--population", "16", "--device", "cpu", "--quiet",
+                  "--out", out, *extra)
+    assert result.exit_code == 0, result.output
+    return out
+
+
+@pytest.fixture(scope="module")
+def runs(mnist_lenet: str, tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Two tiny mnist-lenet runs (seeds 0 and 1)."""
+    root = tmp_path_factory.mktemp("transfer-runs")
+    return [evolve_run(root / f"s{seed}", "--model", mnist_lenet, "--seed", str(seed)) for seed in (0, 1)]
+
+
+def one_line_error(result, *fragments: str) -> None:
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit) and "Traceback" not in result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def test_reports_every_pair(runs, tmp_path):
+    out = tmp_path / "transfer"
+    result = fool("transfer", *runs, "--models", TARGETS, "--out", out)
+    assert result.exit_code == 0, result.output
+    assert {p.name for p in out.iterdir()} == {"transfer.csv", "transfer_classes.csv", "transfer.json",
+                                              "transfer.md", "transfer_heatmap.png"}
+    pairs = list(csv.DictReader(open(out / "transfer.csv")))
+    assert [(p["source"], p["target"]) for p in pairs] == [("mnist-lenet", "mnist-lenet"),
+                                                          ("mnist-lenet", "mnist-digitcnn")]
+    assert all(p["runs"] == "2" and p["images"] == "20" for p in pairs)  # seeds pooled
+    assert [p["target_is_source"] for p in pairs] == ["True", "False"]
+    classes = list(csv.DictReader(open(out / "transfer_classes.csv")))
+    assert len(classes) == 2 * 10 * 2
+    for row in classes:
+        if row["target"] == "mnist-lenet":  # the source scoring itself: the re-scored value, near the archive's
+            assert float(row["confidence"]) == float(row["source_confidence"])
+            assert abs(float(row["confidence"]) - float(row["archive_confidence"])) < 0.05
+        assert (row["agrees"] == "True") == (row["top1"] == row["index"])
+    data = json.loads((out / "transfer.json").read_text())
+    assert data["targets"] == TARGETS.split(",") and len(data["runs"]) == 2
+    digit = data["pairs"][1]
+    conf = np.array([float(r["confidence"]) for r in classes if r["target"] == "mnist-digitcnn"])
+    assert digit["median"] == pytest.approx(np.median(conf)) and digit["mean"] == pytest.approx(conf.mean())
+    assert digit["above_50"] == pytest.approx((conf >= 0.5).mean())
+    assert digit["above_99"] == pytest.approx((conf >= 0.99).mean())
+    assert set(digit["per_class"]) == {str(k) for k in range(10)}
+    md = (out / "transfer.md").read_text()
+    assert "| mnist-lenet, direct |" in md and "mnist-digitcnn" in md and "top-1 agrees" in md
+    assert "Median confidence" in result.output  # the matrix is printed
+
+
+def test_heatmap_is_drawn(runs, tmp_path):
+    from fooling.analysis.transfer_report import write_report
+
+    paths = write_report(run_transfer([read_run(r) for r in runs], TARGETS.split(","), "cpu"), tmp_path)
+    image = np.asarray(Image.open(paths["heatmap"]).convert("RGB"))
+    assert image.shape[0] > 100 and image.shape[1] > 300
+    assert len(np.unique(image.reshape(-1, 3), axis=0)) > 20  # colours and text, not a blank canvas
+
+
+def test_one_forward_per_model_per_run(runs, monkeypatch):
+    calls: dict[str, int] = {}
+    real = transfer_module.load_classifier
+
+    def counting(name, device):
+        classifier = real(name, device)
+        probs = classifier.probs
+
+        def counted(images):
+            calls[name] = calls.get(name, 0) + 1
+            assert images.shape[0] == 10  # the whole run at once
+            return probs(images)
+
+        classifier.probs = counted
+        return classifier
+
+    monkeypatch.setattr(transfer_module, "load_classifier", counting)
+    run_transfer([read_run(r) for r in runs], ["mnist-digitcnn"], "cpu")
+    assert calls == {"mnist-lenet": 2, "mnist-digitcnn": 2}  # source re-scored + target, once per run each
+
+
+def test_not_a_run_directory(tmp_path):
+    one_line_error(fool("transfer", tmp_path, "--models", TARGETS, "--out", tmp_path / "o"), "not a run directory")
+    one_line_error(fool("transfer", tmp_path / "nope", "--models", TARGETS, "--out", tmp_path / "o"),
+                   "not a run directory")
+
+
+def test_unknown_model(runs, tmp_path):
+    one_line_error(fool("transfer", runs[0], "--models", "mnist-lenett", "--out", tmp_path), "unknown model")
+
+
+def test_class_count_mismatch(runs, tmp_path):
+    one_line_error(fool("transfer", runs[0], "--models", "test-oracle", "--out", tmp_path),
+                   "test-oracle has 4 classes", "10")
+
+
+def test_no_elites(runs, tmp_path):
+    copy = tmp_path / "run"
+    shutil.copytree(runs[0], copy)
+    for png in (copy / "elites").glob("*.png"):
+        png.unlink()
+    one_line_error(fool("transfer", copy, "--models", TARGETS, "--out", tmp_path / "o"), "no elite images")
+    with pytest.raises(FoolingError):
+        read_run(copy)
+
+
+def test_help_documents_every_option():
+    result = fool("transfer", "--help")
+    assert result.exit_code == 0
+    for option in ("--models", "--out", "--device", "--quiet"):
+        line = next(line for line in result.output.splitlines() if line.strip().startswith(option))
+        assert len(line.split(maxsplit=2)) >= 2
+
+
+@pytest.mark.parametrize("value, text", [(0.5, "50.00%"), (0.9999971, "99.9997%"), (1.0, "100%"),
+                                         (0.99995, "99.995%"), (0.0, "0.00%")])
+def test_format_confidence(value, text):
+    assert format_confidence(value) == text
