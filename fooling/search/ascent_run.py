@@ -13,7 +13,7 @@ import csv
 import dataclasses
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
@@ -60,7 +60,6 @@ class AscendConfig:
     attack: str = "pgd"
     step_size: Optional[float] = None
     out: Optional[str] = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def perturbation(self) -> bool:
@@ -135,7 +134,10 @@ class AscentRun:
         self.shape = (c, config.image_size, config.image_size) if config.image_size else (c, h, w)
         self.photo = None
         if config.init not in INITS:
-            self.photo = fit_photo(load_image(config.init, c), self.shape)
+            try:
+                self.photo = fit_photo(load_image(config.init, c), self.shape)
+            except OSError as err:
+                raise FoolingError(f"cannot read --init {config.init}: {str(err).splitlines()[0]}") from None
         out = Path(config.out) if config.out else default_out(config)
         self.config = dataclasses.replace(config, out=str(out))
         self.rundir = RunDirectory(out)

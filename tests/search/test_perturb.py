@@ -98,6 +98,14 @@ def test_cli_perturbation_run(tmp_path):
         assert c["linf"] <= 8 / 255 + 1e-6 and c["l2"] > 0
 
 
+def test_cli_unreadable_photo_is_one_line(tmp_path):
+    photo = tmp_path / "photo.png"
+    photo.write_text("not an image")
+    result = CliRunner().invoke(main, ["ascend", "--model", "test-oracle", "--init", str(photo), "--epsilon", "0.1",
+                                       "--out", str(tmp_path / "run"), "--quiet"])
+    assert result.exit_code == 1 and "cannot read --init" in result.output and result.output.count("\n") == 1
+
+
 @pytest.mark.slow
 def test_efficientnet_lite0_pgd_turns_a_cat_into_a_goldfish():
     data = pytest.importorskip("skimage.data")

@@ -1,0 +1,177 @@
+#!/usr/bin/env python
+"""ImageNet throughput and memory: EfficientNet-Lite0 forward rate, the evolve loop's rate against
+it, and the resident memory of a 1000-class direct-encoding run.
+
+  forward   images/s of classifier.probs() on random images of the evolved size, per batch size
+  loop      evaluations/s of whole MAP-Elites generations (ask, vary, decode, score, tell) over all
+            1000 classes, for the direct (256 px HLS) and CPPN encodings; ratio = loop / forward at
+            a batch of the population size (goal: >= 0.9). Loop and forward alternate in rounds
+            so background load hits both alike. Checkpoints are timed apart (ckpt s) and folded
+            back in at the runner's default of one every 10 generations (ratio+ckpt).
+  memory    peak resident set size (ru_maxrss) of a child process running the 1000-class direct
+            run with population 200 for a few generations, checkpoints included (goal: < 4 GB).
+
+The last line is one JSON object. Under heavy CPU contention OpenMP's spin-waiting threads
+slow small ops many times over; the script therefore sets OMP_WAIT_POLICY=PASSIVE unless
+the environment sets it.
+
+    python scripts/bench_imagenet.py [--batches 1,8,32,64] [--population 64] [--rounds 3]
+                                     [--encodings direct,cppn] [--memory-generations 3] [--device cpu]
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch starts OpenMP
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import resource  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+
+import torch  # noqa: E402
+
+from fooling.classifiers import Classifier, load_classifier, resolve_device  # noqa: E402
+from fooling.config import EvolveConfig  # noqa: E402
+from fooling.run import EvolutionRun  # noqa: E402
+
+MODEL = "imagenet-efficientnet-lite0"
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def forward_rate(classifier: Classifier, batch: int, shape: tuple[int, int, int], min_seconds: float) -> float:
+    """images/s of classifier.probs on (batch, *shape) random images, after one warm-up call."""
+    images = torch.rand(batch, *shape, device=classifier.device)
+    classifier.probs(images)
+    sync(classifier.device)
+    done, start = 0, time.perf_counter()
+    while done == 0 or time.perf_counter() - start < min_seconds:
+        classifier.probs(images)
+        done += batch
+    sync(classifier.device)
+    return done / (time.perf_counter() - start)
+
+
+def loop_rate(run: EvolutionRun, generations: int) -> float:
+    """Evaluations/s of the next ``generations`` generations of ``run``, without the checkpoint that
+    ends each ``run()`` call (``run.elapsed`` stops before it; see :func:`checkpoint_seconds`)."""
+    evals, elapsed = run.evaluations, run.elapsed
+    run.run(progress=False, stop_after=run.strategy.generation + generations - 1)
+    return (run.evaluations - evals) / (run.elapsed - elapsed)
+
+
+def checkpoint_seconds(run: EvolutionRun) -> float:
+    """Seconds one checkpoint takes (state arrays, every class's elite PNG, summary)."""
+    start = time.perf_counter()
+    run.checkpoint([])
+    return time.perf_counter() - start
+
+
+def rss_mb() -> float:
+    """Current resident set size of this process in MB."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def memory_child(generations: int, population: int, device: str) -> None:
+    """Run the 1000-class direct run; print one JSON line with RSS after each generation and the peak."""
+    with tempfile.TemporaryDirectory() as tmp:
+        config = EvolveConfig(model=MODEL, encoding="direct", population=population, generations=generations,
+                              checkpoint_every=10, device=device, out=f"{tmp}/run")
+        run = EvolutionRun.start(config)
+        after = []
+        start = time.perf_counter()
+        for g in range(generations + 1):
+            run.run(progress=False, stop_after=g)
+            after.append(round(rss_mb(), 1))
+        unique = len({id(x) for x in run.archive.genomes if x is not None})
+        print(json.dumps({"rss_mb_after_generation": after,
+                          "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+                          "unique_elites": unique, "seconds": round(time.perf_counter() - start, 1)}))
+
+
+def measure_memory(generations: int, population: int, device: str) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--memory-child", "--memory-generations", str(generations),
+                          "--memory-population", str(population), "--device", device],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--batches", default="1,8,32,64", help="batch sizes for the forward-rate table")
+    parser.add_argument("--population", type=int, default=64, help="population of the timed evolve loops")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating forward/loop rounds per encoding")
+    parser.add_argument("--generations", type=int, default=2, help="generations per timed loop round")
+    parser.add_argument("--encodings", default="direct,cppn")
+    parser.add_argument("--seconds", type=float, default=5.0, help="minimum time per forward measurement")
+    parser.add_argument("--memory-generations", type=int, default=3, help="0: skip the memory measurement")
+    parser.add_argument("--memory-population", type=int, default=200)
+    parser.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+    if args.memory_child:
+        memory_child(args.memory_generations, args.memory_population, args.device)
+        return
+
+    device = resolve_device(args.device)
+    classifier = load_classifier(MODEL, device)
+    print(f"{MODEL} on {device}, torch threads {torch.get_num_threads()}, "
+          f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}, load average {os.getloadavg()[0]:.1f}")
+    forward = {}
+    print(f"{'batch':>6} {'images/s (256 px in)':>22} {'images/s (224 px in)':>22}")
+    for batch in [int(b) for b in args.batches.split(",")]:
+        at256 = forward_rate(classifier, batch, (3, 256, 256), args.seconds)
+        at224 = forward_rate(classifier, batch, (3, 224, 224), args.seconds)
+        forward[batch] = {"256": round(at256, 2), "224": round(at224, 2)}
+        print(f"{batch:>6} {at256:>22.2f} {at224:>22.2f}")
+
+    loops = {}
+    print(f"\n{'encoding':>8} {'image':>12} {'forward/s':>10} {'loop/s':>10} {'ratio':>7} {'ckpt s':>9} "
+          f"{'ratio+ckpt':>9}  (population {args.population}, 1000 classes; ratio+ckpt: one checkpoint "
+          f"every {EvolveConfig.checkpoint_every} generations)")
+    with tempfile.TemporaryDirectory() as tmp:
+        for encoding in args.encodings.split(","):
+            config = EvolveConfig(model=MODEL, encoding=encoding, population=args.population,
+                                  generations=10**6, checkpoint_every=10**6, device=str(device),
+                                  out=f"{tmp}/{encoding}")
+            run = EvolutionRun.start(config)
+            shape = run.encoding.image_shape
+            loop_rate(run, 2)  # the initial population and a warm-up generation
+            fwd, loop = [], []
+            for _ in range(args.rounds):
+                fwd.append(forward_rate(run.classifiers[0], args.population, shape, args.seconds))
+                loop.append(loop_rate(run, args.generations))
+            f, lp = statistics.median(fwd), statistics.median(loop)
+            ckpt = checkpoint_seconds(run)
+            every = EvolveConfig.checkpoint_every
+            with_ckpt = every * args.population / (every * args.population / lp + ckpt)
+            loops[encoding] = {"image_shape": list(shape), "forward_evals_per_s": round(f, 2),
+                               "loop_evals_per_s": round(lp, 2), "ratio": round(lp / f, 3),
+                               "checkpoint_s": round(ckpt, 1), "ratio_with_checkpoints": round(with_ckpt / f, 3)}
+            print(f"{encoding:>8} {'x'.join(map(str, shape)):>12} {f:>10.2f} {lp:>10.2f} {lp / f:>7.3f} "
+                  f"{ckpt:>9.1f} {with_ckpt / f:>9.3f}")
+
+    memory = None
+    if args.memory_generations > 0:
+        memory = measure_memory(args.memory_generations, args.memory_population, str(device))
+        print(f"\nmemory, 1000-class direct run, population {args.memory_population}, "
+              f"{args.memory_generations} generations: peak RSS {memory['peak_rss_mb']:.0f} MB "
+              f"(after each generation: {memory['rss_mb_after_generation']} MB; "
+              f"{memory['unique_elites']} distinct elite genomes)")
+    print(json.dumps({"model": MODEL, "device": str(device), "threads": torch.get_num_threads(),
+                      "forward_images_per_s": forward, "loops": loops, "memory": memory,
+                      "population": args.population}))
+
+
+if __name__ == "__main__":
+    main()
