@@ -106,45 +106,39 @@ class Program:
     outputs: np.ndarray
 
 
-def _depths(num_nodes: int, sources: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """Longest-path depth of every node of a DAG (inputs 0, other nodes at least 1): (num_nodes,) int64.
+def _depths(num_nodes: int, sources: np.ndarray, targets: np.ndarray) -> list[int]:
+    """Longest-path depth of every node (inputs 0, other nodes at least 1) of a graph numbered in topological order.
 
-    Relaxes all edges at once per round (rounds = the deepest path), edges grouped by target.
+    One pass over the edges sorted by target: every edge into a node's source has a
+    lower target, so the source's depth is final when the edge is reached.
     """
-    depth = np.ones(num_nodes, dtype=np.int64)
-    depth[:NUM_INPUTS] = 0
-    if sources.size == 0:
-        return depth
+    depth = [0] * NUM_INPUTS + [1] * (num_nodes - NUM_INPUTS)
     order = np.argsort(targets, kind="stable")
-    sources, targets = sources[order], targets[order]
-    starts = np.flatnonzero(np.r_[True, targets[1:] != targets[:-1]])
-    heads = targets[starts]
-    while True:
-        reached = np.maximum.reduceat(depth[sources] + 1, starts)
-        if np.all(reached <= depth[heads]):
-            return depth
-        depth[heads] = np.maximum(depth[heads], reached)
+    for source, target in zip(sources[order].tolist(), targets[order].tolist()):
+        if depth[source] >= depth[target]:
+            depth[target] = depth[source] + 1
+    return depth
 
 
 def compile_population(genomes: Sequence[Genome]) -> Program:
     """Merge ``genomes`` (all with the same number of outputs) into one layered :class:`Program`."""
-    num_outputs = {g.num_outputs for g in genomes}
+    num_outputs = {len(g.outputs) for g in genomes}
     if len(num_outputs) > 1:
         raise ValueError(f"CPPNs in one batch must have the same number of outputs, got {sorted(num_outputs)}")
-    counts = np.array([g.num_hidden + g.num_outputs for g in genomes], dtype=np.int64)  # non-input nodes
-    first_node = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)  # of each genome, minus 4
-    edges = np.array([g.num_connections for g in genomes], dtype=np.int64)
-    functions = np.concatenate([g.functions for g in genomes]).astype(np.int64)
+    hidden = np.array([len(g.hidden) for g in genomes], dtype=np.int64)
+    counts = hidden + len(genomes[0].outputs)  # non-input nodes of each genome
+    first_node = np.cumsum(counts) - counts  # each genome's node 4 in the merged numbering, minus 4
+    edges = np.array([len(g.weights) for g in genomes], dtype=np.int64)
+    functions = np.concatenate([a for g in genomes for a in (g.hidden, g.outputs)]).astype(np.int64)
     # merged node ids: 0..3 the shared inputs, then every genome's nodes 4.. shifted by its offset
     shift = np.repeat(first_node, edges)
     sources = np.concatenate([g.sources for g in genomes]).astype(np.int64)
     targets = np.concatenate([g.targets for g in genomes]).astype(np.int64) + shift
     sources += shift * (sources >= NUM_INPUTS)
-    weights = np.concatenate([g.weights for g in genomes])
+    weights = np.concatenate([g.weights for g in genomes]) * np.asarray(INPUT_SCALE)[functions[targets - NUM_INPUTS]]
     num_nodes = NUM_INPUTS + int(counts.sum())
 
-    weights = weights * np.asarray(INPUT_SCALE)[functions[targets - NUM_INPUTS]]
-    depth = _depths(num_nodes, sources, targets)[NUM_INPUTS:]
+    depth = np.array(_depths(num_nodes, sources, targets)[NUM_INPUTS:], dtype=np.int64)
     order = np.lexsort((functions, depth))  # stable: genome order breaks ties
     row = np.arange(num_nodes, dtype=np.int64)
     row[NUM_INPUTS + order] = NUM_INPUTS + np.arange(order.size)
@@ -164,8 +158,8 @@ def compile_population(genomes: Sequence[Genome]) -> Program:
         groups = [(f, int(a), int(b)) for f, a, b in zip(range(NUM_FUNCTIONS), f_bounds[:-1], f_bounds[1:]) if b > a]
         layers.append(Layer(start, source_rows[e0:e1], offsets, weights[e0:e1], groups))
 
-    first_output = NUM_INPUTS + first_node + np.array([g.num_hidden for g in genomes], dtype=np.int64)
-    outputs = row[first_output[:, None] + np.arange(next(iter(num_outputs), 0))]
+    first_output = NUM_INPUTS + first_node + hidden
+    outputs = row[first_output[:, None] + np.arange(len(genomes[0].outputs))]
     return Program(num_nodes, layers, outputs)
 
 

@@ -1,0 +1,159 @@
+#!/usr/bin/env python
+"""Throughput of the batched CPPN renderer, and its share of an evolution generation.
+
+render    images/s drawing a population of CPPNs with 5 to 50 hidden nodes (uniform),
+          grown by the encoding's own operators, at 28 px grey (MNIST) and 256 px
+          HLS colour (ImageNet); median of --rounds, each one ``decode`` call
+          (compiling the population into tensors included).
+reference images/s of the per-genome float64 reference renderer, for scale (28 px only).
+share     the fraction of a real `fool evolve --encoding cppn` generation (MNIST LeNet,
+          MAP-Elites) spent in ``decode``, over --generations generations, and the same
+          fraction for a generation whose children have 5 to 50 hidden nodes
+          (mutate + decode + classifier forward, timed separately).
+The last line is one JSON object.
+
+    python scripts/bench_render.py [--population 400] [--device auto] [--rounds 5] [--threads 1]
+
+On a machine with more busy processes than cores, PyTorch's OpenMP threads spin
+and every small op stalls; use --threads 1 or OMP_WAIT_POLICY=PASSIVE there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from typing import Callable
+
+import numpy as np
+import torch
+
+from fooling.classifiers import resolve_device
+from fooling.config import EvolveConfig
+from fooling.encodings.cppn import CPPNEncoding, Genome
+from fooling.encodings.cppn.mutation import Editable, add_connection, add_node
+from fooling.encodings.cppn.render import render_reference
+from fooling.run import EvolutionRun
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def grown_population(enc: CPPNEncoding, n: int, rng: np.random.Generator) -> list[Genome]:
+    """``n`` genomes with 5..50 hidden nodes: split connections, and add one half the time."""
+    genomes = []
+    for genome, hidden in zip(enc.random(n, rng), rng.integers(5, 51, size=n)):
+        net = Editable.of(genome)
+        while len(net.hidden) < hidden:
+            add_node(net, rng.random(3), max_hidden=hidden)
+            if rng.random() < 0.5:
+                add_connection(net, rng.random(2))
+        genomes.append(net.freeze())
+    return genomes
+
+
+def timed(fn: Callable[[], object], device: torch.device, rounds: int) -> float:
+    """Median seconds of ``fn`` over ``rounds`` calls, after one warm-up."""
+    fn()
+    sync(device)
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        fn()
+        sync(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def render_rates(population: int, device: torch.device, rounds: int) -> dict[str, float]:
+    rng = np.random.default_rng(0)
+    rates = {}
+    for label, shape in (("28px", (1, 28, 28)), ("256px", (3, 256, 256))):
+        enc = CPPNEncoding(shape)
+        genomes = grown_population(enc, population, rng)
+        seconds = timed(lambda: enc.decode(genomes, device), device, rounds)
+        rates[label] = population / seconds
+        edges = np.mean([g.num_connections for g in genomes])
+        hidden = np.mean([g.num_hidden for g in genomes])
+        print(f"render {label:>6}: {rates[label]:>10,.0f} images/s  ({population} genomes, mean {hidden:.1f} hidden, "
+              f"{edges:.1f} connections; {seconds * 1e3:.1f} ms per population)")
+        if label == "28px":
+            some = genomes[:20]
+            ref = timed(lambda: [render_reference(g, enc.style) for g in some], device, 1)
+            rates["reference_28px"] = len(some) / ref
+            print(f"reference 28px: {rates['reference_28px']:>10,.0f} images/s  (per-genome numpy float64)")
+    return rates
+
+
+def run_share(population: int, generations: int, device: torch.device) -> dict[str, float]:
+    """Fraction of a real MNIST CPPN run's loop time spent in decode."""
+    with tempfile.TemporaryDirectory() as tmp:
+        config = EvolveConfig(encoding="cppn", population=population, generations=generations,
+                              checkpoint_every=10**6, device=str(device), out=f"{tmp}/run")
+        run = EvolutionRun.start(config)
+        decode, spent = run.encoding.decode, [0.0]
+
+        def timed_decode(genomes, dev):
+            start = time.perf_counter()
+            images = decode(genomes, dev)
+            sync(device)
+            spent[0] += time.perf_counter() - start
+            return images
+
+        run.encoding.decode = timed_decode
+        start = time.perf_counter()
+        run.run(progress=False)
+        total = time.perf_counter() - start
+        hidden = np.mean([g.num_hidden for g in run.archive.genomes if g is not None])
+    print(f"real run: {generations} generations of {population}: {total:.2f} s, decode {spent[0]:.2f} s "
+          f"= {spent[0] / total:.1%} (elites end with {hidden:.1f} hidden nodes on average)")
+    return {"run_decode_share": spent[0] / total, "run_seconds": total}
+
+
+def grown_share(population: int, device: torch.device, rounds: int) -> dict[str, float]:
+    """mutate + decode + forward for children with 5..50 hidden nodes, MNIST LeNet."""
+    from fooling.classifiers import load_classifier
+
+    classifier = load_classifier("mnist-lenet", device)
+    enc = CPPNEncoding((1, 28, 28))
+    rng = np.random.default_rng(1)
+    parents = grown_population(enc, population, rng)
+    images = enc.decode(parents, device)
+    mutate = timed(lambda: enc.mutate(parents, rng, 0), device, rounds)
+    decode = timed(lambda: enc.decode(parents, device), device, rounds)
+    forward = timed(lambda: classifier.probs(images), device, rounds)
+    share = decode / (mutate + decode + forward)
+    print(f"grown generation of {population}: mutate {mutate * 1e3:.1f} ms, decode {decode * 1e3:.1f} ms, "
+          f"forward {forward * 1e3:.1f} ms: decode = {share:.1%}")
+    return {"grown_decode_share": share, "grown_mutate_ms": mutate * 1e3, "grown_decode_ms": decode * 1e3,
+            "grown_forward_ms": forward * 1e3}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--population", type=int, default=400, help="genomes per rendered batch")
+    parser.add_argument("--run-population", type=int, default=200, help="children per generation (MNIST CPPN: 200)")
+    parser.add_argument("--generations", type=int, default=50, help="generations of the real run")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    device = resolve_device(args.device)
+    print(f"device {device}, torch threads {torch.get_num_threads()}")
+    result = {"device": str(device), "population": args.population, "threads": torch.get_num_threads()}
+    result.update({f"images_per_s_{k}": round(v, 1) for k, v in render_rates(args.population, device,
+                                                                              args.rounds).items()})
+    result.update({k: round(v, 4) for k, v in grown_share(args.run_population, device, args.rounds).items()})
+    result.update({k: round(v, 4) for k, v in run_share(args.run_population, args.generations, device).items()})
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
