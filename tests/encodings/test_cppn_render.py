@@ -74,6 +74,14 @@ def test_pixel_chunks_and_batch_company_do_not_change_pixels() -> None:
     assert torch.allclose(alone, whole, rtol=0, atol=1e-6)
 
 
+def test_nodes_that_reach_no_output_are_not_drawn() -> None:
+    # hidden 4 feeds the output 6; hidden 5 (fed by 4) feeds nothing
+    genome = make_genome([0, 1], [2], [0, 4, 1], [4, 6, 5], [2.0, 3.0, 1.0])
+    style = Style("scaled", "grey", (6, 6))
+    assert compile_population([genome, genome]).rows == 4 + 2 * 2
+    assert torch.allclose(render([genome], style, CPU, dtype=torch.float64)[0], render_reference(genome, style))
+
+
 def test_unwired_nodes_see_zero() -> None:
     """An output with no input draws its function of 0: gaussian -> 1, sine -> 0."""
     genome = make_genome([], [2, 0, 2], [], [], [])

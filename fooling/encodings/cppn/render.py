@@ -2,7 +2,8 @@
 
 The population's networks are merged into one big feed-forward graph whose node
 values live in a single tensor V of shape (rows, pixels): rows 0..3 are the shared
-inputs (x, y, d, bias), every other row is one node of one genome. Rows are sorted
+inputs (x, y, d, bias), every other row is one node of one genome (nodes with no
+path to an output, frequent after deletions and rewiring, are dropped). Rows are sorted
 by depth (longest path from an input), then by function, so each depth is a
 contiguous block of rows and each function a contiguous slice of that block. One
 step per depth sums every node's weighted inputs with ``embedding_bag`` (V is the
@@ -120,8 +121,27 @@ def _depths(num_nodes: int, sources: np.ndarray, targets: np.ndarray) -> list[in
     return depth
 
 
+def _reaching(num_nodes: int, sources: np.ndarray, targets: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """(num_nodes,) bool: the nodes with a path to one of ``ends`` (ends included), same numbering as :func:`_depths`.
+
+    One pass over the edges by decreasing source: a target's answer is final before
+    any edge into it is reached.
+    """
+    reach = [False] * num_nodes
+    for end in ends.tolist():
+        reach[end] = True
+    order = np.argsort(-sources, kind="stable")
+    for source, target in zip(sources[order].tolist(), targets[order].tolist()):
+        if reach[target]:
+            reach[source] = True
+    return np.array(reach, dtype=bool)
+
+
 def compile_population(genomes: Sequence[Genome]) -> Program:
-    """Merge ``genomes`` (all with the same number of outputs) into one layered :class:`Program`."""
+    """Merge ``genomes`` (all with the same number of outputs) into one layered :class:`Program`.
+
+    Nodes without a path to an output (common after deletions and rewiring) are left out.
+    """
     num_outputs = {len(g.outputs) for g in genomes}
     if len(num_outputs) > 1:
         raise ValueError(f"CPPNs in one batch must have the same number of outputs, got {sorted(num_outputs)}")
@@ -137,11 +157,17 @@ def compile_population(genomes: Sequence[Genome]) -> Program:
     sources += shift * (sources >= NUM_INPUTS)
     weights = np.concatenate([g.weights for g in genomes]) * np.asarray(INPUT_SCALE)[functions[targets - NUM_INPUTS]]
     num_nodes = NUM_INPUTS + int(counts.sum())
+    output_ids = NUM_INPUTS + (first_node + hidden)[:, None] + np.arange(len(genomes[0].outputs))  # (N, O)
 
-    depth = np.array(_depths(num_nodes, sources, targets)[NUM_INPUTS:], dtype=np.int64)
+    live = _reaching(num_nodes, sources, targets, output_ids.reshape(-1))
+    used = live[targets]  # an edge into a live node comes from a live node
+    sources, targets, weights = sources[used], targets[used], weights[used]
+    nodes = NUM_INPUTS + np.flatnonzero(live[NUM_INPUTS:])  # the live non-input nodes
+    depth = np.array(_depths(num_nodes, sources, targets), dtype=np.int64)[nodes]
+    functions = functions[nodes - NUM_INPUTS]
     order = np.lexsort((functions, depth))  # stable: genome order breaks ties
-    row = np.arange(num_nodes, dtype=np.int64)
-    row[NUM_INPUTS + order] = NUM_INPUTS + np.arange(order.size)
+    row = np.arange(num_nodes, dtype=np.int64)  # inputs keep rows 0..3
+    row[nodes[order]] = NUM_INPUTS + np.arange(order.size)
     depth, functions = depth[order], functions[order]
 
     source_rows, target_rows = row[sources], row[targets]
@@ -158,9 +184,7 @@ def compile_population(genomes: Sequence[Genome]) -> Program:
         groups = [(f, int(a), int(b)) for f, a, b in zip(range(NUM_FUNCTIONS), f_bounds[:-1], f_bounds[1:]) if b > a]
         layers.append(Layer(start, source_rows[e0:e1], offsets, weights[e0:e1], groups))
 
-    first_output = NUM_INPUTS + first_node + hidden
-    outputs = row[first_output[:, None] + np.arange(len(genomes[0].outputs))]
-    return Program(num_nodes, layers, outputs)
+    return Program(NUM_INPUTS + nodes.size, layers, row[output_ids])
 
 
 def run_program(
