@@ -45,6 +45,7 @@ class EvolveConfig:
     seed: int = 0
     device: str = "auto"
     checkpoint_every: int = 10
+    until: Optional[float] = None  # stop early once every class reaches this confidence
 
     # direct encoding
     colour: Optional[str] = None  # how 3-channel genes read: hls (paper) | rgb
@@ -103,6 +104,8 @@ class EvolveConfig:
             raise FoolingError(f"--initial-population must be positive, got {self.initial_population}")
         if self.strategy == "ga" and self.target is None:
             raise FoolingError("--strategy ga needs --target CLASS")
+        if self.until is not None and not 0.0 < self.until <= 1.0:
+            raise FoolingError(f"--until must lie in (0, 1], got {self.until}")
         if self.crops not in (1, 10):
             raise FoolingError(f"--crops must be 1 or 10, got {self.crops}")
         for name in ("mutation_rate", "crossover_rate", "ga_cxpb", "ga_mutpb"):

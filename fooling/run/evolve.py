@@ -167,7 +167,7 @@ class EvolutionRun:
         previous = signal.signal(signal.SIGINT, self._request_stop) if _main_thread() else None
         started = time.perf_counter() - self.elapsed
         try:
-            while self.strategy.generation <= last and not self._stop_requested:
+            while self.strategy.generation <= last and not self._stop_requested and not self.reached_goal:
                 generation = self.strategy.generation
                 genomes = self.strategy.ask()
                 images = self.encoding.decode(genomes, self.device)
@@ -193,9 +193,17 @@ class EvolutionRun:
                 signal.signal(signal.SIGINT, previous)
         if self._stop_requested:
             self.rundir.log(f"interrupted; checkpointed generation {self.strategy.generation - 1}")
+        elif self.reached_goal:
+            self.rundir.log(f"every class reached {self.config.until} at generation {self.strategy.generation - 1}")
         else:
             self.rundir.log(f"finished generation {self.strategy.generation - 1}")
         return self.summary()
+
+    @property
+    def reached_goal(self) -> bool:
+        """True once every class is at ``--until`` or above (never without --until)."""
+        until = self.config.until
+        return until is not None and bool(np.all(self.archive.fitness >= until))
 
     @property
     def interrupted(self) -> bool:

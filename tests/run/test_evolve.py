@@ -133,3 +133,18 @@ def test_killed_or_interrupted_run_resumes_to_the_same_archive(tmp_path, mnist_l
     subprocess.run(_fool("evolve", "--resume", str(tmp_path / "killed"), "--quiet"), check=True,
                    env=os.environ.copy())
     _assert_same_archive(tmp_path / "straight", tmp_path / "killed")
+
+
+def test_until_stops_once_every_class_is_there(tmp_path):
+    summary = evolve(_config(tmp_path / "run", generations=500, until=0.9))
+    assert summary["generation"] < 500
+    assert min(c["confidence"] for c in summary["classes"]) >= 0.9
+    assert "every class reached 0.9" in (tmp_path / "run" / "log.txt").read_text()
+
+
+def test_evolution_raises_confidence_on_a_real_lenet(tmp_path, mnist_lenet):
+    summary = evolve(EvolveConfig(model=mnist_lenet, generations=25, population=100, seed=0, device="cpu",
+                                  out=str(tmp_path / "run")))
+    rows = list(csv.DictReader(open(tmp_path / "run" / "metrics.csv")))
+    assert float(rows[-1]["median_confidence"]) > 10 * float(rows[0]["median_confidence"])
+    assert summary["max_confidence"] > 0.99
