@@ -210,9 +210,10 @@ def run_program(
     coords_t = torch.as_tensor(coords, dtype=dtype, device=device)
     output_rows = torch.as_tensor(program.outputs.reshape(-1), device=device)
     result = torch.empty((n * o, pixels), dtype=dtype, device=device)
+    buffer = torch.empty((program.rows, min(chunk, pixels)), dtype=dtype, device=device)  # reused: no page faults
     for p0 in range(0, pixels, chunk):
         p1 = min(pixels, p0 + chunk)
-        values = torch.empty((program.rows, p1 - p0), dtype=dtype, device=device)
+        values = buffer if p1 - p0 == buffer.shape[1] else buffer[:, :p1 - p0].contiguous()
         values[:NUM_INPUTS] = coords_t[:, p0:p1]
         for start, sources, offsets, weights, groups in tables:
             summed = F.embedding_bag(sources, values, offsets, mode="sum", per_sample_weights=weights)
