@@ -189,12 +189,14 @@ def compile_population(genomes: Sequence[Genome]) -> Program:
 
 def run_program(
     program: Program, coords: np.ndarray, device: torch.device, dtype: torch.dtype = torch.float32,
-    chunk_elements: Optional[int] = None,
+    chunk_elements: Optional[int] = None, colour: Optional[str] = None,
 ) -> torch.Tensor:
-    """Raw output values (N, O, P) of a compiled population at the pixels ``coords`` (4, P).
+    """Output values (N, O, P) of a compiled population at the pixels ``coords`` (4, P).
 
-    Pixels go in chunks so that V holds at most about ``chunk_elements`` values
-    (default: 2^22 on CPU, where cache-sized chunks run fastest, 2^28 on GPUs).
+    Raw values, or with ``colour`` the image values (N, C, P) of :func:`colour_map`,
+    converted chunk by chunk while they are in cache. Pixels go in chunks so that V
+    holds at most about ``chunk_elements`` values (default: 2^22 on CPU, where
+    cache-sized chunks run fastest, 2^28 on GPUs).
     """
     device = torch.device(device)
     if chunk_elements is None:
@@ -209,7 +211,7 @@ def run_program(
     chunk = max(1, chunk_elements // program.rows)
     coords_t = torch.as_tensor(coords, dtype=dtype, device=device)
     output_rows = torch.as_tensor(program.outputs.reshape(-1), device=device)
-    result = torch.empty((n * o, pixels), dtype=dtype, device=device)
+    result = torch.empty((n, o, pixels), dtype=dtype, device=device)
     buffer = torch.empty((program.rows, min(chunk, pixels)), dtype=dtype, device=device)  # reused: no page faults
     for p0 in range(0, pixels, chunk):
         p1 = min(pixels, p0 + chunk)
@@ -219,14 +221,15 @@ def run_program(
             summed = F.embedding_bag(sources, values, offsets, mode="sum", per_sample_weights=weights)
             for function, a, b in groups:
                 apply_torch(function, summed[a:b], values[start + a:start + b])
-        result[:, p0:p1] = values.index_select(0, output_rows)
-    return result.view(n, o, pixels)
+        outputs = values.index_select(0, output_rows).view(n, o, p1 - p0)
+        result[:, :, p0:p1] = colour_map(outputs, colour) if colour else outputs
+    return result
 
 
-def to_images(values: torch.Tensor, colour: str, size: tuple[int, int]) -> torch.Tensor:
-    """Output values (N, O, P) -> images (N, C, H, W) in [0, 1]: |v|, then HLS -> RGB for "hls"."""
-    images = values.abs().view(values.shape[0], values.shape[1], *size)
-    return hls_to_rgb(images) if colour == "hls" else images
+def colour_map(values: torch.Tensor, colour: str) -> torch.Tensor:
+    """Output values (N, O, P) -> image values (N, C, P) in [0, 1]: |v|, then HLS -> RGB for "hls"."""
+    values = values.abs()
+    return hls_to_rgb(values) if colour == "hls" else values
 
 
 def render(
@@ -239,8 +242,8 @@ def render(
         return torch.empty((0, style.channels, *size), dtype=dtype, device=device)
     if genomes[0].num_outputs != style.channels:
         raise ValueError(f"{style.colour} images need {style.channels} CPPN outputs, not {genomes[0].num_outputs}")
-    values = run_program(compile_population(genomes), coordinates(style, size), device, dtype)
-    return to_images(values, style.colour, size)
+    images = run_program(compile_population(genomes), coordinates(style, size), device, dtype, colour=style.colour)
+    return images.view(len(genomes), style.channels, *size)
 
 
 def render_reference(genome: Genome, style: Style, size: Optional[tuple[int, int]] = None) -> torch.Tensor:
@@ -255,4 +258,4 @@ def render_reference(genome: Genome, style: Style, size: Optional[tuple[int, int
             total = total + weight * values[source]
         values.append(apply_numpy(int(functions[node - NUM_INPUTS]), total))
     outputs = torch.from_numpy(np.stack(values[genome.num_nodes - genome.num_outputs:]))
-    return to_images(outputs[None], style.colour, size)[0]
+    return colour_map(outputs[None], style.colour)[0].view(style.channels, *size)
