@@ -8,7 +8,7 @@ by depth (longest path from an input), then by function, so each depth is a
 contiguous block of rows and each function a contiguous slice of that block. One
 step per depth sums every node's weighted inputs with ``embedding_bag`` (V is the
 table, a node's incoming connections its bag: a sparse-times-dense product with
-no padding, no atomics, so deterministic on CUDA too), then applies each function
+no padding; its CUDA forward is not among PyTorch's nondeterministic ops), then applies each function
 to its slice. The Python loop runs over depths, functions and pixel chunks (for
 memory), never over genomes. :func:`render_reference` is the plain per-genome
 version the tests compare against.
