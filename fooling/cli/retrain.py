@@ -79,7 +79,8 @@ def command(resume: Optional[str], quiet: bool, **options) -> None:
       fool retrain --model imagenet-efficientnet-lite0 --imagenet-dir ~/imagenet-sample \\
                    --iterations 1 --encoding cppn --classes 0-99
     """
-    from ..retrain import RetrainRun, RetrainSettings
+    from ..retrain.loop import RetrainRun
+    from ..retrain.settings import RetrainSettings
     from ..retrain.evolution import Interrupted
 
     given = [key for key in SETTING_OPTIONS if options[key] is not None]

@@ -1,0 +1,36 @@
+"""`fool retrain` on the command line: help text and one-line errors."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from fooling.cli import main
+from fooling.cli.retrain import command
+
+
+def test_every_option_has_help():
+    for param in command.params:
+        assert param.help, f"--{param.name} has no help text"
+    result = CliRunner().invoke(main, ["retrain", "--help"])
+    assert result.exit_code == 0 and "--runs-per-iteration" in result.output and "--resume" in result.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--iterations", "0"], "--iterations must be positive"),
+    (["--encoding", "pixels"], "unknown encoding"),
+    (["--min-confidence", "1.5"], "--min-confidence must lie in"),
+    (["--head-rows", "some"], "--head-rows must be one of"),
+    (["--name", "a/b"], "not a usable model name"),
+    (["--model", "no-such-net"], "unknown model"),
+    (["--resume", "nowhere"], "not a retrain directory"),
+    (["--resume", "nowhere", "--iterations", "3"], "drop --iterations"),
+    (["--image-size", "56"], "--image-size is for ImageNet"),
+])
+def test_bad_input_is_one_line_error(args, message, tmp_path):
+    result = CliRunner().invoke(main, ["retrain", "--out", str(tmp_path / "r"), *args]
+                                if "--resume" not in args else ["retrain", *args])
+    assert result.exit_code != 0
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error:") and message in lines[0], result.output
