@@ -49,7 +49,13 @@ fi
 
 if [ "$STAGE" = all ] || [ "$STAGE" = report ]; then
     for enc in $ENCODINGS; do
-        fool transfer "$RUNS/$enc"/*_s* --models "${NETS// /,}" --out "$RUNS/transfer-$enc" --quiet
+        transfer_runs=()
+        for src in $NETS ensemble-min ensemble-mean; do
+            for seed in $SEEDS; do
+                transfer_runs+=("$RUNS/$enc/${src}_s$seed")
+            done
+        done
+        fool transfer "${transfer_runs[@]}" --models "${NETS// /,}" --out "$RUNS/transfer-$enc" --quiet
     done
     gallery_runs=()
     for enc in $ENCODINGS; do

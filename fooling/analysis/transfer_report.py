@@ -90,7 +90,8 @@ def heatmap(result: TransferResult):
               for p in cells] for cells in grid]
     outlined = [[p is not None and p.target_is_source for p in cells] for cells in grid]
     return draw_heatmap(values, rows, result.targets, "Median confidence of the target network for the source's class",
-                        notes=notes, outlined=outlined, row_axis="evolved against, encoding", col_axis="scored by")
+                        notes=notes, outlined=outlined, row_axis="evolved against, encoding", col_axis="scored by",
+                        outline_note="the network the images were evolved against")
 
 
 def write_report(result: TransferResult, out: str | Path) -> dict[str, Path]:

@@ -29,4 +29,4 @@ def command(run_dirs, out, transfer_dirs, title) -> None:
     from ..gallery.build import build_gallery
 
     page = build_gallery(run_dirs, out, transfer_dirs, title)
-    click.echo(f"wrote {page} ({len(run_dirs)} runs)")
+    click.echo(f"wrote {page} ({len(run_dirs)} run{'s' if len(run_dirs) != 1 else ''})")

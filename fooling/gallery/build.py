@@ -27,6 +27,7 @@ from .contact_sheet import contact_sheet
 from .page import Card, RunView, Step, TransferView, render_page
 
 RUN_FILES = ("summary.json", "config.json", "metrics.csv")
+SHEET_MAX = 64  # classes on a contact sheet: the most confident ones (ImageNet has 1000)
 
 
 def unique_slugs(paths: Sequence[Path]) -> list[str]:
@@ -78,10 +79,12 @@ def build_run(run: RunElites, slug: str, out: Path) -> RunView:
     for generation, elites in read_snapshots(run.path).items():
         for e, png, _ in _copy_elites(elites, folder / "snapshots" / str(generation), out):
             progression.setdefault(e.index, []).append(Step(generation, e.confidence, png))
-    images = [Image.open(e.png) for e in run.elites]
+    shown = sorted(sorted(run.elites, key=lambda e: -e.confidence)[:SHEET_MAX], key=lambda e: e.index)
+    images = [Image.open(e.png) for e in shown]
     title = f"{run.source}, {run.encoding}" + (f", seed {run.seed}" if run.seed is not None else "") + (
-        f", generation {run.generation}" if run.generation is not None else "")
-    sheet = contact_sheet(images, [e.label for e in run.elites], [e.confidence for e in run.elites], title)
+        f", generation {run.generation}" if run.generation is not None else "") + (
+        f" (the {SHEET_MAX} most confident of {len(run.elites)} classes)" if len(run.elites) > SHEET_MAX else "")
+    sheet = contact_sheet(images, [e.label for e in shown], [e.confidence for e in shown], title)
     sheet.save(folder / "contact_sheet.png", optimize=True)
     return RunView(
         slug=slug, path=str(run.path), source=run.source, encoding=run.encoding, seed=run.seed,
