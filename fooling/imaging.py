@@ -10,19 +10,16 @@ from PIL import Image
 
 
 def hls_to_rgb(hls: torch.Tensor) -> torch.Tensor:
-    """(N, 3, H, W) hue, lightness, saturation in [0, 1] -> RGB (N, 3, H, W) in [0, 1] (as ``colorsys``)."""
-    h, l, s = hls[:, 0], hls[:, 1], hls[:, 2]
-    m2 = torch.where(l <= 0.5, l * (1.0 + s), l + s - l * s)
-    m1 = 2.0 * l - m2
+    """(N, 3, H, W) hue, lightness, saturation in [0, 1] -> RGB (N, 3, H, W) in [0, 1] (as ``colorsys``).
 
-    def channel(hue: torch.Tensor) -> torch.Tensor:
-        hue = torch.remainder(hue, 1.0)
-        rising = m1 + (m2 - m1) * hue * 6.0
-        falling = m1 + (m2 - m1) * (2.0 / 3.0 - hue) * 6.0
-        return torch.where(hue < 1 / 6, rising, torch.where(hue < 0.5, m2, torch.where(hue < 2 / 3, falling, m1)))
-
-    rgb = torch.stack([channel(h + 1 / 3), channel(h), channel(h - 1 / 3)], dim=1)
-    return rgb.clamp_(0.0, 1.0)
+    Uses the closed form c_n = L - a * clamp(min(k - 3, 9 - k), -1, 1) with
+    k = (n + 12 H) mod 12 and a = S * min(L, 1 - L), for n = 0, 8, 4 (R, G, B).
+    """
+    h, l, s = hls[:, 0:1], hls[:, 1:2], hls[:, 2:3]
+    n = torch.tensor([0.0, 8.0, 4.0], device=hls.device, dtype=hls.dtype).view(1, 3, 1, 1)
+    k = torch.remainder(n + 12.0 * h, 12.0)
+    a = s * torch.minimum(l, 1.0 - l)
+    return (l - a * torch.minimum(k - 3.0, 9.0 - k).clamp(-1.0, 1.0)).clamp_(0.0, 1.0)
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+
+# Idle OpenMP threads sleep instead of spinning: on a loaded 2-core machine spinning stalls every op.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from pathlib import Path
 
 import numpy as np
