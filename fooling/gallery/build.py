@@ -76,9 +76,13 @@ def build_run(run: RunElites, slug: str, out: Path) -> RunView:
             _copy(run.path / name, folder / name)
             files[name] = (folder / name).relative_to(out).as_posix()
     progression: dict[int, list[Step]] = {}
-    for generation, elites in read_snapshots(run.path).items():
+    snapshots = read_snapshots(run.path)
+    for generation, elites in snapshots.items():
         for e, png, _ in _copy_elites(elites, folder / "snapshots" / str(generation), out):
             progression.setdefault(e.index, []).append(Step(generation, e.confidence, png))
+    if snapshots and run.generation is not None and run.generation not in snapshots:  # end with the final elites
+        for card in cards:
+            progression.setdefault(card.index, []).append(Step(run.generation, card.confidence, card.png))
     shown = sorted(sorted(run.elites, key=lambda e: -e.confidence)[:SHEET_MAX], key=lambda e: e.index)
     images = [Image.open(e.png) for e in shown]
     title = f"{run.source}, {run.encoding}" + (f", seed {run.seed}" if run.seed is not None else "") + (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from PIL import ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFont
 
 # A light-to-dark yellow-green-blue ramp (ColorBrewer YlGnBu), for values in [0, 1].
 RAMP = [(255, 255, 217), (237, 248, 177), (199, 233, 180), (127, 205, 187), (65, 182, 196),
@@ -27,9 +27,7 @@ def text_size(text: str, size: int) -> tuple[int, int]:
 
 
 @lru_cache(maxsize=1)
-def _scratch():
-    from PIL import Image
-
+def _scratch() -> Image.Image:
     return Image.new("L", (1, 1))
 
 

@@ -65,7 +65,7 @@ def runs(mnist_lenet: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str
                       "--population", "16", "--device", "cpu", "--quiet", "--out", path)
         assert result.exit_code == 0, result.output
         out[encoding] = path
-    for generation in (1, 2):  # the layout a runner that keeps snapshots would write
+    for generation in (0, 1):  # the layout a runner that keeps snapshots would write
         shutil.copytree(out["direct"] / "elites", out["direct"] / "snapshots" / str(generation))
     return out
 
@@ -105,6 +105,7 @@ def test_page_shows_every_class(gallery, runs):
     assert "mnist-lenet" in html and "cppn" in html and "generation" in html
     assert html.count(">genome<") == 10  # the CPPN run's genomes, none for direct
     assert 'id="threshold"' in html and "Progression over generations" in html
+    assert "<th>0</th><th>1</th><th>2</th>" in html  # two snapshots, then the final elites
     assert 'transfer_heatmap.png' in html
 
 
@@ -112,7 +113,7 @@ def test_files_are_copied(gallery):
     runs_dir = gallery / "runs"
     assert sorted(p.name for p in runs_dir.iterdir()) == ["cppn-s0", "direct-s0"]
     assert len(list((runs_dir / "cppn-s0" / "elites").glob("*.json"))) == 10
-    assert sorted(p.name for p in (runs_dir / "direct-s0" / "snapshots").iterdir()) == ["1", "2"]
+    assert sorted(p.name for p in (runs_dir / "direct-s0" / "snapshots").iterdir()) == ["0", "1"]
     assert (gallery / "README.md").read_text() == "kept"
     assert (gallery / "transfer" / "transfer-report" / "transfer.md").is_file()
 
