@@ -45,6 +45,7 @@ class EvolveConfig:
     seed: int = 0
     device: str = "auto"
     checkpoint_every: int = 10
+    snapshot_every: int = 0  # also keep the elites of every Nth generation in snapshots/<gen>/ (0: never)
     until: Optional[float] = None  # stop early once every class reaches this confidence
 
     # direct encoding
@@ -104,6 +105,8 @@ class EvolveConfig:
             raise FoolingError(f"--initial-population must be positive, got {self.initial_population}")
         if self.strategy == "ga" and self.target is None:
             raise FoolingError("--strategy ga needs --target CLASS")
+        if self.snapshot_every < 0:
+            raise FoolingError(f"--snapshot-every must be 0 or positive, got {self.snapshot_every}")
         if self.until is not None and not 0.0 < self.until <= 1.0:
             raise FoolingError(f"--until must lie in (0, 1], got {self.until}")
         if self.crops not in (1, 10):

@@ -5,6 +5,7 @@ and any LeNet saved under the cache's ``models/`` folder (``fool train --name``,
 
 from __future__ import annotations
 
+import fcntl
 import importlib.util
 import sys
 from pathlib import Path
@@ -64,8 +65,12 @@ def _lenet_from_cache(name: str, device: torch.device, crops: int) -> Classifier
 
 def _own_lenet_spec(name: str, seed: int) -> ModelSpec:
     def load(device: torch.device, crops: int) -> Classifier:
-        if not (models_dir() / f"{name}.pt").is_file():
-            train_lenet(name, TrainSettings(seed=seed))
+        weights = models_dir() / f"{name}.pt"
+        if not weights.is_file():
+            with open(models_dir() / f".{name}.lock", "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)  # one process trains; the others wait, then load its file
+                if not weights.is_file():
+                    train_lenet(name, TrainSettings(seed=seed))
         return _lenet_from_cache(name, device, crops)
 
     letter = "A" if seed == 0 else "B"

@@ -182,6 +182,8 @@ class EvolutionRun:
                              "max_confidence": round(best, 8), "elapsed_s": round(self.elapsed, 3)})
                 bar.update(generation, n, self.archive.occupied.size, len(self.archive), median, best,
                            force=generation == last)
+                if cfg.snapshot_every and generation % cfg.snapshot_every == 0:
+                    self.write_elites(self.rundir.snapshots / str(generation))
                 if generation % cfg.checkpoint_every == 0 or generation == last:
                     self.checkpoint(rows)
                     rows = []
@@ -222,8 +224,8 @@ class EvolutionRun:
         self.write_elites()
         self.rundir.write_summary(self.summary())
 
-    def write_elites(self) -> None:
-        """elites/<index>_<label>_<confidence>.png (+ .json genome where the encoding has one)."""
+    def write_elites(self, folder: Optional[Path] = None) -> None:
+        """elites/<index>_<label>_<confidence>.png (+ .json genome where the encoding has one), or into ``folder``."""
         cells = self.archive.occupied
         images = []
         for start in range(0, cells.size, DECODE_CHUNK):
@@ -234,7 +236,7 @@ class EvolutionRun:
         genome_json = [self.encoding.genome_json(self.archive.genomes[c]) for c in cells]
         self.rundir.write_elites(torch.cat(images), self.archive.classes[cells],
                                  [self.archive.labels[c] for c in cells], self.archive.fitness[cells],
-                                 genome_json if any(g is not None for g in genome_json) else None)
+                                 genome_json if any(g is not None for g in genome_json) else None, folder)
 
     def summary(self) -> dict[str, Any]:
         """summary.json: machine-readable results of the run so far."""

@@ -47,6 +47,7 @@ class RunDirectory:
         self.path = Path(path)
         self.elites = self.path / "elites"
         self.checkpoint = self.path / "checkpoint"
+        self.snapshots = self.path / "snapshots"  # snapshots/<generation>/: elites as they were then
         self.config_path = self.path / "config.json"
         self.summary_path = self.path / "summary.json"
         self.metrics_path = self.path / "metrics.csv"
@@ -109,21 +110,23 @@ class RunDirectory:
         labels: Sequence[str],
         confidences: Sequence[float],
         genome_json: Optional[Sequence[Optional[dict[str, Any]]]] = None,
+        folder: Optional[Path] = None,
     ) -> list[str]:
-        """Replace elites/ with one PNG (and optional genome .json) per class; returns the file stems.
+        """Replace elites/ (or ``folder``) with one PNG (and optional genome .json) per class; returns the stems.
 
         images: (cells, C, H, W) in [0, 1]; classes, labels, confidences: one per image.
         """
-        self.elites.mkdir(parents=True, exist_ok=True)
-        for old in self.elites.iterdir():
+        folder = folder or self.elites
+        folder.mkdir(parents=True, exist_ok=True)
+        for old in folder.iterdir():
             if old.suffix in (".png", ".json"):
                 old.unlink()
         stems = []
         for i, (k, label, conf) in enumerate(zip(classes, labels, confidences)):
             stem = elite_stem(int(k), label, float(conf))
-            save_png(images[i], self.elites / f"{stem}.png")
+            save_png(images[i], folder / f"{stem}.png")
             if genome_json is not None and genome_json[i] is not None:
-                (self.elites / f"{stem}.json").write_text(json.dumps(genome_json[i]))
+                (folder / f"{stem}.json").write_text(json.dumps(genome_json[i]))
             stems.append(stem)
         return stems
 

@@ -148,3 +148,10 @@ def test_evolution_raises_confidence_on_a_real_lenet(tmp_path, mnist_lenet):
     rows = list(csv.DictReader(open(tmp_path / "run" / "metrics.csv")))
     assert float(rows[-1]["median_confidence"]) > 10 * float(rows[0]["median_confidence"])
     assert summary["max_confidence"] > 0.99
+
+
+def test_snapshots_keep_the_elites_of_every_nth_generation(tmp_path):
+    evolve(_config(tmp_path / "run", generations=6, snapshot_every=3))
+    snaps = sorted(int(p.name) for p in (tmp_path / "run" / "snapshots").iterdir())
+    assert snaps == [0, 3, 6]
+    assert len(list((tmp_path / "run" / "snapshots" / "3").glob("*.png"))) == 4
