@@ -57,6 +57,9 @@ class EvolveConfig:
     crossover_rate: Optional[float] = None  # SBX probability per pair of children
     crossover_eta: Optional[float] = None
 
+    # MAP-Elites
+    laggard_bias: Optional[float] = None  # share of parents drawn by 1 - confidence instead of uniformly
+
     # GA (single target)
     ga_cxpb: Optional[float] = None
     ga_mutpb: Optional[float] = None
@@ -111,7 +114,7 @@ class EvolveConfig:
             raise FoolingError(f"--until must lie in (0, 1], got {self.until}")
         if self.crops not in (1, 10):
             raise FoolingError(f"--crops must be 1 or 10, got {self.crops}")
-        for name in ("mutation_rate", "crossover_rate", "ga_cxpb", "ga_mutpb"):
+        for name in ("mutation_rate", "crossover_rate", "ga_cxpb", "ga_mutpb", "laggard_bias"):
             value = getattr(self, name)
             if value is not None and not 0.0 <= value <= 1.0:
                 raise FoolingError(f"--{name.replace('_', '-')} must lie in [0, 1], got {value}")
@@ -147,6 +150,7 @@ PRESET_VALUES: dict[str, dict[str, Any]] = {
         "rate_halving_every": 1000,
         "crossover_rate": 0.5,
         "crossover_eta": 10.0,
+        "laggard_bias": 0.0,
         "ga_cxpb": 0.5,
         "ga_mutpb": 0.5,
         "cppn_coords": "pixel",
@@ -168,6 +172,7 @@ PRESET_VALUES: dict[str, dict[str, Any]] = {
         "rate_halving_every": 0,
         "crossover_rate": 0.5,
         "crossover_eta": 10.0,
+        "laggard_bias": 0.5,
         "ga_cxpb": 0.5,
         "ga_mutpb": 0.5,
         "cppn_coords": "scaled",

@@ -10,13 +10,13 @@ from PIL import Image
 
 
 def hls_to_rgb(hls: torch.Tensor) -> torch.Tensor:
-    """(N, 3, H, W) hue, lightness, saturation in [0, 1] -> RGB (N, 3, H, W) in [0, 1] (as ``colorsys``).
+    """(N, 3, ...) hue, lightness, saturation in [0, 1] -> RGB (N, 3, ...) in [0, 1] (as ``colorsys``).
 
     Uses the closed form c_n = L - a * clamp(min(k - 3, 9 - k), -1, 1) with
     k = (n + 12 H) mod 12 and a = S * min(L, 1 - L), for n = 0, 8, 4 (R, G, B).
     """
     h, l, s = hls[:, 0:1], hls[:, 1:2], hls[:, 2:3]
-    n = torch.tensor([0.0, 8.0, 4.0], device=hls.device, dtype=hls.dtype).view(1, 3, 1, 1)
+    n = torch.tensor([0.0, 8.0, 4.0], device=hls.device, dtype=hls.dtype).view(1, 3, *[1] * (hls.dim() - 2))
     k = torch.remainder(n + 12.0 * h, 12.0)
     a = s * torch.minimum(l, 1.0 - l)
     return (l - a * torch.minimum(k - 3.0, 9.0 - k).clamp(-1.0, 1.0)).clamp_(0.0, 1.0)

@@ -82,7 +82,8 @@ class EvolutionRun:
             self.strategy = GeneticAlgorithm(self.archive, rng, py_random, mu=config.initial_population,
                                              lambda_=config.population, cxpb=config.ga_cxpb, mutpb=config.ga_mutpb)
         else:
-            self.strategy = MapElites(self.archive, rng, config.population, config.initial_population)
+            self.strategy = MapElites(self.archive, rng, config.population, config.initial_population,
+                                      laggard_bias=config.laggard_bias)
         self.evaluations = 0
         self.elapsed = 0.0
         self._stop_requested = False
