@@ -20,20 +20,11 @@ class FoolGroup(click.Group):
     """A group whose commands live in ``fooling.cli.<name>`` (each exposing ``command``)."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return [name for name in COMMANDS if self._load(name) is not None]
+        return list(COMMANDS)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        return self._load(name) if name in COMMANDS else None
-
-    @staticmethod
-    def _load(name: str) -> click.Command | None:
-        try:
-            module = importlib.import_module(f"fooling.cli.{name}")
-        except ModuleNotFoundError as err:
-            if err.name == f"fooling.cli.{name}":
-                return None
-            raise
-        return module.command
+        # Imported on demand so that `fool --help` does not load torch-heavy modules.
+        return importlib.import_module(f"fooling.cli.{name}").command if name in COMMANDS else None
 
     def invoke(self, ctx: click.Context):
         try:
