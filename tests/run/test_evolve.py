@@ -45,7 +45,8 @@ def test_run_directory_is_complete(tmp_path):
     assert {p.name for p in run.iterdir()} >= {"config.json", "summary.json", "metrics.csv", "elites",
                                                  "checkpoint", "log.txt"}
     config = json.loads((run / "config.json").read_text())
-    assert config["seed"] == 3 and config["model"] == "test-oracle" and config["mutation"] == "bounded"
+    assert config["seed"] == 3 and config["model"] == "test-oracle"
+    assert (config["mutation"], config["mutation_eta"]) == ("unscaled", 5.0)
     assert "torch" in config["run"]["versions"]
     saved = json.loads((run / "summary.json").read_text())
     assert saved == json.loads(json.dumps(summary))

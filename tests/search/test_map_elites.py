@@ -55,3 +55,20 @@ def test_ga_improves_its_target(oracle):
     assert archive.fitness[0] > max(start, 0.9)
     assert len(ga.population) == 20
     assert all(ind.fitness.valid for ind in ga.population)
+
+
+def test_laggard_bias_sends_parents_to_unfinished_classes(oracle):
+    enc = DirectEncoding((1, 8, 8))
+
+    def parent_counts(bias: float) -> np.ndarray:
+        archive = Archive(enc, range(4), oracle.labels)
+        archive.add(enc.random(4, np.random.default_rng(0)), np.diag([0.9999, 0.9999, 0.9999, 0.5]), 0)
+        strategy = MapElites(archive, np.random.default_rng(1), population=4000, initial_population=4,
+                             laggard_bias=bias)
+        strategy.generation = 1
+        strategy.ask()
+        return np.bincount(strategy._parents, minlength=4) / 4000
+
+    uniform, biased = parent_counts(0.0), parent_counts(0.5)
+    np.testing.assert_allclose(uniform, 0.25, atol=0.03)
+    assert biased[3] > 0.7  # half uniform (1/4) plus nearly all of the weighted half
