@@ -59,12 +59,11 @@ def _target(value: Optional[str], model: str) -> Optional[int]:
 @click.option("--snapshot-every", type=int, default=0, show_default=True,
               help="Also keep every Nth generation's elites in snapshots/<gen>/ (0: never).")
 @click.option("--checkpoint-every", type=int, default=10, show_default=True, help="Checkpoint every N generations.")
-@click.option("--mnist-dir", default=None, type=click.Path(), help="Full MNIST (IDX files) for training new LeNets.")
 @click.option("--out", default=None, type=click.Path(), help="Run directory [runs/<model>_<encoding>_s<seed>].")
 @click.option("--resume", default=None, type=click.Path(), help="Continue the run in this directory.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def command(model, models, combine, encoding, strategy, preset, class_spec, target, generations, population,
-            initial_population, seed, device, crops, image_size, mutation_rate, until, snapshot_every, checkpoint_every, mnist_dir,
+            initial_population, seed, device, crops, image_size, mutation_rate, until, snapshot_every, checkpoint_every,
             out, resume, quiet) -> None:
     """Evolve images that MODEL labels with near certainty (MAP-Elites over classes by default).
 
@@ -93,7 +92,7 @@ def command(model, models, combine, encoding, strategy, preset, class_spec, targ
             initial_population=initial_population, seed=seed, device=device, crops=int(crops),
             image_size=image_size, mutation_rate=mutation_rate, until=until, snapshot_every=snapshot_every,
             checkpoint_every=checkpoint_every,
-            mnist_dir=mnist_dir, out=out,
+            out=out,
         )
         run = EvolutionRun.start(config)
     summary = run.run(progress=not quiet)
