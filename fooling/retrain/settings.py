@@ -67,6 +67,8 @@ class RetrainSettings:
                     "batch_size"):
             if getattr(self, key) <= 0:
                 raise FoolingError(f"--{key.replace('_', '-')} must be positive, got {getattr(self, key)}")
+        if self.runs_per_iteration > 100 or self.iterations > 99:
+            raise FoolingError("at most 99 iterations of at most 100 runs each (their seeds must not collide)")
         for key in ("fooling_images", "epochs", "image_size"):
             value = getattr(self, key)
             if value is not None and value <= 0:
