@@ -63,8 +63,7 @@ def _open(settings: RetrainSettings, model: str, classes: list[int], seed: int, 
     config = EvolveConfig(
         model=model, classes=classes, encoding=settings.encoding, preset=settings.preset,
         generations=settings.generations, population=settings.population, seed=seed, device=settings.device,
-        checkpoint_every=settings.snapshot_every, image_size=settings.image_size, mnist_dir=settings.mnist_dir,
-        out=str(folder),
+        checkpoint_every=settings.snapshot_every, image_size=settings.image_size, out=str(folder),
     )
     return EvolutionRun.start(config)
 
