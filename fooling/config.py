@@ -29,7 +29,6 @@ class EvolveConfig:
     combine: str = "mean"  # how an ensemble's confidences combine: mean | min
     classes: Optional[list[int]] = None  # the classes to evolve for (None: all)
     crops: int = 1  # 1, or 10 for the paper's ten-crop ImageNet scoring
-    mnist_dir: Optional[str] = None
 
     # how
     encoding: str = "direct"
