@@ -129,6 +129,7 @@ class EvolveConfig:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "EvolveConfig":
         names = {f.name for f in dataclasses.fields(cls)}
+        data = {k: v for k, v in data.items() if k in names or v is not None}  # retired options left unset
         unknown = set(data) - names
         if unknown:
             raise FoolingError(f"config.json has unknown settings: {', '.join(sorted(unknown))}")
