@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any, Iterator, Optional
 
 import torch
+from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from ..compat import import_torchvision
 from ..errors import FoolingError
@@ -28,6 +30,9 @@ from .weights import load_state_dict
 DOWNLOAD_ENV = "FOOLING_DOWNLOAD"  # set to 1 to let torchvision:NAME download missing weights
 TORCHVISION_PREFIX = "torchvision:"
 TORCHVISION_SHOWN = ("alexnet", "resnet50")  # listed by `fool models` even when not cached
+# Images per forward chunk. Lite0 on 200 images at once peaks at 3.8 GB resident on CPU
+# (activations); chunks of 32 peak at 1.1 GB and run no slower.
+CHUNK_SIZE = 32
 
 
 @lru_cache(maxsize=1)
@@ -61,6 +66,23 @@ def _lite_code_installed() -> bool:
     return importlib.util.find_spec("efficientnet_lite_pytorch") is not None
 
 
+def fold_batch_norms(net: nn.Module) -> nn.Module:
+    """Fold every batch norm of an EfficientNet (eval mode) into the convolution before it, in place.
+
+    Same outputs (to float rounding), about 15% faster on CPU: the normalisation
+    becomes part of the convolution's weights and bias.
+    """
+    pairs = [(net, "_conv_stem", "_bn0"), (net, "_conv_head", "_bn1")]
+    for block in net._blocks:
+        if hasattr(block, "_expand_conv"):
+            pairs.append((block, "_expand_conv", "_bn0"))
+        pairs += [(block, "_depthwise_conv", "_bn1"), (block, "_project_conv", "_bn2")]
+    for module, conv, norm in pairs:
+        setattr(module, conv, fuse_conv_bn_eval(getattr(module, conv), getattr(module, norm)))
+        setattr(module, norm, nn.Identity())
+    return net
+
+
 def _lite_loader(k: int):
     name = f"imagenet-efficientnet-lite{k}"
 
@@ -73,8 +95,9 @@ def _lite_loader(k: int):
 
         net = EfficientNet.from_name(f"efficientnet-lite{k}")
         net.load_state_dict(load_state_dict(path))
+        fold_batch_norms(net.eval())
         return Classifier(net, name=name, labels=imagenet_labels(), preprocess=lite_preprocess(k),
-                          device=device, crops=crops)
+                          device=device, crops=crops, chunk_size=CHUNK_SIZE)
 
     return load
 
@@ -166,7 +189,8 @@ def _torchvision_spec(name: str) -> Optional[ModelSpec]:
         tv = import_torchvision()
         with _safe_weight_loading():
             net = tv.models.get_model(arch, weights=weights)
-        return Classifier(net, name=name, labels=labels, preprocess=preprocess, device=device, crops=crops)
+        return Classifier(net, name=name, labels=labels, preprocess=preprocess, device=device, crops=crops,
+                          chunk_size=CHUNK_SIZE)
 
     size = preprocess.size[0]
     return ModelSpec(

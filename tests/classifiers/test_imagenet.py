@@ -72,6 +72,27 @@ def test_bigger_efficientnets_recognise_real_photos(k):
     assert clf.labels[top[0]] in CATS and clf.labels[top[1]] == "espresso"
 
 
+def test_folding_batch_norms_keeps_the_outputs():
+    pytest.importorskip("efficientnet_lite_pytorch")
+    from efficientnet_lite_pytorch import EfficientNet
+
+    from fooling.classifiers.imagenet import fold_batch_norms
+
+    torch.manual_seed(0)
+    net = EfficientNet.from_name("efficientnet-lite0", image_size=64, num_classes=10).eval()
+    for m in net.modules():  # non-trivial statistics, so that folding has something to do
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        before = net(x)
+        after = fold_batch_norms(net)(x)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())
+    torch.testing.assert_close(after, before, atol=1e-4, rtol=1e-4)
+
+
 def test_torchvision_without_cached_weights_names_the_file_and_folder(torch_home):
     spec = get_spec("torchvision:resnet50")
     assert (spec.input, spec.num_classes, spec.ready()) == ("3x224x224 RGB", 1000, False)
