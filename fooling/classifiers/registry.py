@@ -54,7 +54,8 @@ def register_resolver(
 
 
 def _load_builtin() -> None:
-    # Importing these modules registers their models.
+    # Importing these modules registers their models (and the resolver for retrained ImageNet heads).
+    from ..retrain import head  # noqa: F401
     from . import imagenet, mnist  # noqa: F401
 
 
