@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from deap import tools
 
-from fooling.classifiers import load_classifier, resolve_device
+from fooling.classifiers import resolve_device
 from fooling.config import EvolveConfig
 from fooling.run import EvolutionRun
 
@@ -95,7 +95,6 @@ def main() -> None:
     args = parser.parse_args()
 
     device = resolve_device(args.device)
-    classifier = load_classifier(args.model, device)
     print(f"model {args.model}, encoding {args.encoding}, device {device}, torch threads {torch.get_num_threads()}")
     print(f"{'population':>10} {'forward/s':>12} {'loop/s':>12} {'ratio':>7} {'naive/s':>10} {'loop/naive':>10}")
     results = {}

@@ -33,6 +33,7 @@ from ..classifiers import get_spec
 from ..classifiers.weights import load_meta
 from ..errors import FoolingError
 from ..paths import models_dir
+from ..run.rundir import unused_path
 from .evolution import evolve_iteration, read_pool
 from .report import write_report
 from .settings import RetrainSettings
@@ -43,12 +44,7 @@ SETTINGS_FILE = "retrain.json"
 
 def default_out(settings: RetrainSettings) -> Path:
     """runs/retrain_<prefix>_s<seed>, with -2, -3, … appended if taken."""
-    stem = f"retrain_{settings.prefix}_s{settings.seed}"
-    path, n = Path("runs") / stem, 1
-    while path.exists():
-        n += 1
-        path = Path("runs") / f"{stem}-{n}"
-    return path
+    return unused_path(f"retrain_{settings.prefix}_s{settings.seed}")
 
 
 def make_task(settings: RetrainSettings, folder: Path) -> RetrainTask:

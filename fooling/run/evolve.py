@@ -27,7 +27,7 @@ from ..errors import FoolingError
 from ..search import GeneticAlgorithm, MapElites, Strategy
 from .checkpoint import load_checkpoint, save_checkpoint
 from .progress import Progress
-from .rundir import RunDirectory, median_and_max
+from .rundir import RunDirectory, median_and_max, unused_path
 from .scoring import Scorer
 from .seeding import make_rngs
 
@@ -46,12 +46,7 @@ def image_shape_for(config: EvolveConfig, classifier: Classifier, dataset: str) 
 
 def default_out(config: EvolveConfig) -> Path:
     """runs/<model>_<encoding>_s<seed>, with -2, -3, … appended if taken."""
-    stem = f"{config.model_names[0].replace(':', '-')}_{config.encoding}_s{config.seed}"
-    path, n = Path("runs") / stem, 1
-    while path.exists():
-        n += 1
-        path = Path("runs") / f"{stem}-{n}"
-    return path
+    return unused_path(f"{config.model_names[0].replace(':', '-')}_{config.encoding}_s{config.seed}")
 
 
 def _versions() -> dict[str, str]:

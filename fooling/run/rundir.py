@@ -35,6 +35,15 @@ def safe_label(label: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", label).strip("_") or "class"
 
 
+def unused_path(stem: str, parent: str | Path = "runs") -> Path:
+    """``parent/stem``, or ``parent/stem-2``, ``-3``, … if taken: default run directories never collide."""
+    path, n = Path(parent) / stem, 1
+    while path.exists():
+        n += 1
+        path = Path(parent) / f"{stem}-{n}"
+    return path
+
+
 def elite_stem(index: int, label: str, confidence: float) -> str:
     """``<index>_<label>_<confidence>``, e.g. ``7_7_0.99996``."""
     return f"{index}_{safe_label(label)}_{confidence:.5f}"
