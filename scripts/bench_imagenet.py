@@ -112,7 +112,7 @@ def main() -> None:
     parser.add_argument("--population", type=int, default=64, help="population of the timed evolve loops")
     parser.add_argument("--rounds", type=int, default=3, help="alternating forward/loop rounds per encoding")
     parser.add_argument("--generations", type=int, default=2, help="generations per timed loop round")
-    parser.add_argument("--encodings", default="direct,cppn")
+    parser.add_argument("--encodings", default="direct,cppn", help="encodings to time the loop of ('' for none)")
     parser.add_argument("--seconds", type=float, default=5.0, help="minimum time per forward measurement")
     parser.add_argument("--memory-generations", type=int, default=3, help="0: skip the memory measurement")
     parser.add_argument("--memory-population", type=int, default=200)
@@ -140,7 +140,7 @@ def main() -> None:
           f"{'ratio+ckpt':>9}  (population {args.population}, 1000 classes; ratio+ckpt: one checkpoint "
           f"every {EvolveConfig.checkpoint_every} generations)")
     with tempfile.TemporaryDirectory() as tmp:
-        for encoding in args.encodings.split(","):
+        for encoding in [e for e in args.encodings.split(",") if e]:
             config = EvolveConfig(model=MODEL, encoding=encoding, population=args.population,
                                   generations=10**6, checkpoint_every=10**6, device=str(device),
                                   out=f"{tmp}/{encoding}")

@@ -122,8 +122,7 @@ class AscentRun:
 
     def __init__(self, config: AscendConfig, classifier: Optional[Classifier] = None) -> None:
         config.validate()
-        self.device = resolve_device(config.device)
-        self.classifier = classifier or load_classifier(config.model, self.device, config.crops)
+        self.classifier = classifier or load_classifier(config.model, resolve_device(config.device), config.crops)
         self.device = self.classifier.device
         k = self.classifier.num_classes
         self.classes = list(config.classes) if config.classes else list(range(k))
