@@ -31,7 +31,13 @@ def parse_epsilon(value: Optional[str]) -> Optional[float]:
 @click.option("--out", default=None, type=click.Path(), help="Run directory [runs/<model>_ascent_s<seed>].")
 @click.option("--quiet", is_flag=True, help="No progress line.")
 @click.option("--preset", default="paper", show_default=True,
-              help="Regularisers: paper (none) | yosinski (decay 1e-4, blur radius 1.0 every 4 steps).")
+              help="paper: climb the probability at the progress rate, no regularisers | yosinski: climb the "
+                   "logit in normalised steps, decay 1e-4, blur radius 1.0 every 4 steps.")
+@click.option("--objective", type=click.Choice(["prob", "logit"]), default=None,
+              help="Climb the target's softmax probability or its logit [preset].")
+@click.option("--rate", type=click.Choice(["progress", "normalised"]), default=None,
+              help="Step length: progress (aim for a set gain in probability) or normalised "
+                   "(mean pixel change --step-size) [preset].")
 @click.option("--decay", type=float, default=None, help="L2 decay per step toward the mean image [preset].")
 @click.option("--blur-radius", type=float, default=None, help="Gaussian blur sigma in pixels, 0 = off [preset].")
 @click.option("--blur-every", type=int, default=None, help="Blur every K steps [preset].")
@@ -47,7 +53,8 @@ def parse_epsilon(value: Optional[str]) -> Optional[float]:
               help="Norm that bounds the perturbation (pixels in [0, 1]).")
 @click.option("--attack", type=click.Choice(["pgd", "fgsm"]), default="pgd", show_default=True,
               help="Perturbation method: pgd (--steps steps) or fgsm (one step of --epsilon).")
-@click.option("--step-size", type=float, default=None, help="PGD step size [2.5 * epsilon / steps].")
+@click.option("--step-size", type=float, default=None,
+              help="PGD step [2.5 * epsilon / steps], or the mean pixel change of a normalised step [0.01].")
 @click.option("--stop-at", type=float, default=0.9999, show_default=True,
               help="An image stops once its target confidence reaches this (0: run every step).")
 @click.option("--batch-size", type=int, default=32, show_default=True, help="Classes optimised at once.")
@@ -55,15 +62,16 @@ def parse_epsilon(value: Optional[str]) -> Optional[float]:
               help="10: optimise the softmax averaged over ten crops (the paper's ImageNet scoring).")
 @click.option("--image-size", type=int, default=None,
               help="Side of the optimised images [what the network's preprocessing resizes to, e.g. 256].")
-def command(model, class_spec, steps, seed, device, out, quiet, preset, decay, blur_radius, blur_every,
-            norm_percentile, contribution_percentile, init, epsilon, norm, attack, step_size, stop_at, batch_size,
-            crops, image_size) -> None:
+def command(model, class_spec, steps, seed, device, out, quiet, preset, objective, rate, decay, blur_radius,
+            blur_every, norm_percentile, contribution_percentile, init, epsilon, norm, attack, step_size, stop_at,
+            batch_size, crops, image_size) -> None:
     """Find images that MODEL labels as each target class with near certainty, by gradient ascent.
 
     The paper's third method: from (nearly) the mean image, step up the gradient of
-    the target's softmax probability with a progress-based learning rate; optional
-    Yosinski et al. (2015) regularisers. Records when each class became top-1 and
-    passed 99%, 99.9% and 99.99%. With --init PHOTO --epsilon E it instead changes a
+    the target's softmax probability with a progress-based learning rate. The
+    yosinski preset climbs the logit under Yosinski et al. (2015)'s regularisers
+    (decay, blur) and gives more structured images. Records when each class became
+    top-1 and passed 99%, 99.9% and 99.99%. With --init PHOTO --epsilon E it instead changes a
     real photo within an L-inf or L2 ball (targeted PGD or FGSM).
 
     Writes a run directory like `fool evolve`: config.json, summary.json, metrics.csv
@@ -81,7 +89,8 @@ def command(model, class_spec, steps, seed, device, out, quiet, preset, decay, b
 
     config = AscendConfig(
         model=model, steps=steps, seed=seed, device=device, crops=int(crops), image_size=image_size,
-        batch_size=batch_size, stop_at=stop_at, preset=preset, init=init, decay=decay, blur_radius=blur_radius,
+        batch_size=batch_size, stop_at=stop_at, preset=preset, init=init, objective=objective, rate=rate,
+        decay=decay, blur_radius=blur_radius,
         blur_every=blur_every, norm_percentile=norm_percentile, contribution_percentile=contribution_percentile,
         epsilon=parse_epsilon(epsilon), norm=norm, attack=attack, step_size=step_size, out=out,
     )

@@ -1,16 +1,18 @@
-"""Gradient ascent on a classifier's softmax output, one image per target class, all in one batch.
+"""Gradient ascent on a classifier's output, one image per target class, all in one batch.
 
 The paper's third method: X <- (X + lr·∇p)(1 - decay), then regularise and clip,
 with the "progress" learning rate lr = Δ / ‖∇p‖², Δ = min(0.03, 0.1·(1 - p)), so
 that each step is predicted to raise the target's probability p by Δ. Each image
-has its own lr. What is optimised is a :class:`Parameterization`: pixels
-(:class:`PixelImages`) or anything else that renders differentiably to images.
-Per image we record the first step at which its target became top-1 and passed
-99%, 99.9% and 99.99% (:class:`Milestones`).
+has its own lr. The "yosinski" preset instead climbs the target's logit with
+steps of a fixed mean size, blurring every 4 steps (Yosinski et al. 2015). What is
+optimised is a :class:`Parameterization`: pixels (:class:`PixelImages`) or anything
+else that renders differentiably to images. Per image we record the first step at
+which its target became top-1 and passed 99%, 99.9% and 99.99% (:class:`Milestones`).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Protocol
 
@@ -25,10 +27,46 @@ MAX_GAIN = 0.03  # Δ while far from the goal
 LATE_GAIN = 0.1  # Δ = LATE_GAIN·(1 - p) near it
 
 
+OBJECTIVES = ("prob", "logit")
+RATES = ("progress", "normalised")
+
+
 def progress_lr(p: torch.Tensor, grad_sq_norm: torch.Tensor) -> torch.Tensor:
     """Per-image learning rate (B,) that predicts a gain of min(0.03, 0.1·(1 - p)); 0 where ∇ = 0."""
     gain = torch.clamp(LATE_GAIN * (1.0 - p), max=MAX_GAIN)
     return torch.where(grad_sq_norm > 0, gain / grad_sq_norm.clamp_min(1e-30), torch.zeros_like(p))
+
+
+@dataclass(frozen=True)
+class StepRule:
+    """What each step climbs and how far it goes.
+
+    objective: "prob", the target's softmax probability (the paper), or "logit", its
+    pre-softmax score (Yosinski et al.). rate: "progress" (:func:`progress_lr`, predicted
+    on the probability) or "normalised", a step whose mean absolute pixel change is
+    ``step_size`` (lr = step_size / mean|∇|, free of the network's gradient scale).
+    """
+
+    objective: str = "prob"
+    rate: str = "progress"
+    step_size: float = 0.01
+
+    def lr(self, p: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+        """Per-image learning rate (B,) for target probabilities p (B,) and gradients (B, ...)."""
+        flat = grad.flatten(1)
+        if self.rate == "progress":
+            return progress_lr(p, flat.pow(2).sum(1))
+        mean = flat.abs().mean(1)
+        return torch.where(mean > 0, self.step_size / mean.clamp_min(1e-30), torch.zeros_like(mean))
+
+
+# Named settings: (step rule, regularisers). "paper": the fooling paper's plain ascent.
+# "yosinski": the deep visualisation toolbox's favoured regularisation (decay 1e-4, blur
+# sigma 1.0 every 4 steps) on the target's logit, with steps of mean size 0.01.
+PRESETS: dict[str, tuple[StepRule, Regularizers]] = {
+    "paper": (StepRule(), Regularizers()),
+    "yosinski": (StepRule("logit", "normalised", 0.01), Regularizers(decay=1e-4, blur_radius=1.0, blur_every=4)),
+}
 
 
 def classifier_centre(classifier: Classifier) -> torch.Tensor:
@@ -142,11 +180,18 @@ class AscentResult:
     extra: dict = field(default_factory=dict)
 
 
-def target_scores(classifier: Classifier, images: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Differentiable target log-probability (B,) and, without gradient, whether it is top-1 (B,)."""
-    logp = classifier.log_probs(images)
-    target = logp.gather(1, targets.view(-1, 1)).squeeze(1)
-    return target, logp.detach().argmax(1) == targets
+def target_scores(
+    classifier: Classifier, images: torch.Tensor, targets: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One differentiable forward pass: the targets' logits (B,) and log-probabilities (B,), and
+    (without gradient) whether each target is top-1 (B,). As :meth:`Classifier.logits` and
+    :meth:`Classifier.log_probs`: with several crops, the mean logit and the log of the mean probability.
+    """
+    n, crops = images.shape[0], classifier.crops
+    out = classifier.net(classifier.prepare(images)).float().view(crops, n, -1)
+    logp = torch.logsumexp(torch.log_softmax(out, dim=-1), dim=0) - math.log(crops)
+    index = targets.view(-1, 1)
+    return out.mean(0).gather(1, index).squeeze(1), logp.gather(1, index).squeeze(1), logp.detach().argmax(1) == targets
 
 
 class BestSoFar:
@@ -185,10 +230,11 @@ def ascend(
     targets: np.ndarray,
     param: Parameterization,
     steps: int,
+    rule: StepRule = StepRule(),
     stop_at: Optional[float] = THRESHOLDS[-1],
     on_step: Optional[Callable[[int, np.ndarray], None]] = None,
 ) -> AscentResult:
-    """Raise each image's target probability by progress-rate gradient ascent for ``steps`` steps.
+    """Raise each image's target class by gradient ascent (``rule``) for at most ``steps`` steps.
 
     targets: (B,) class indices, one per image of ``param``. An image stops being
     optimised once its confidence reaches ``stop_at`` (None: never); the run ends
@@ -203,7 +249,7 @@ def ascend(
     for step in range(steps + 1):
         params = param.parameters().detach().requires_grad_(True)
         images = param.render(params)
-        logp, top1 = target_scores(classifier, images, torch.as_tensor(targets[active], device=device))
+        logit, logp, top1 = target_scores(classifier, images, torch.as_tensor(targets[active], device=device))
         p = logp.exp()
         p_np = p.detach().double().cpu().numpy()
         best.offer(active, step, images, p_np, top1.cpu().numpy())
@@ -212,10 +258,9 @@ def ascend(
         done = p_np >= stop_at if stop_at is not None else np.zeros(len(active), dtype=bool)
         if step == steps or done.all():
             break
-        (grad,) = torch.autograd.grad(p.sum(), params)
+        (grad,) = torch.autograd.grad((p if rule.objective == "prob" else logit).sum(), params)
         with torch.no_grad():
-            lr = progress_lr(p.detach(), grad.flatten(1).pow(2).sum(1))
-            param.update(grad, lr, step)
+            param.update(grad, rule.lr(p.detach(), grad), step)
         if done.any():
             rows = torch.as_tensor(np.flatnonzero(~done), device=params.device)
             param.keep(rows)

@@ -26,9 +26,12 @@ from ..classifiers import Classifier, load_classifier, resolve_device
 from ..errors import FoolingError
 from ..imaging import load_image, save_png
 from ..run.rundir import RunDirectory, elite_stem, median_and_max
-from .ascent import AscentResult, PixelImages, ascend, ascent_shape, classifier_centre, initial_images
+from .ascent import (
+    OBJECTIVES, PRESETS, RATES, AscentResult, PixelImages, StepRule, ascend, ascent_shape, classifier_centre,
+    initial_images,
+)
 from .perturb import METHODS, NORMS, fit_photo, perturb
-from .regularizers import PRESETS, Regularizers
+from .regularizers import Regularizers
 
 INITS = ("mean", "uniform")  # anything else given as --init is a photo
 
@@ -49,6 +52,8 @@ class AscendConfig:
     # gradient ascent
     preset: str = "paper"
     init: str = "mean"  # mean | uniform | path to a photo
+    objective: Optional[str] = None  # prob | logit
+    rate: Optional[str] = None  # progress | normalised
     decay: Optional[float] = None
     blur_radius: Optional[float] = None
     blur_every: Optional[int] = None
@@ -58,19 +63,24 @@ class AscendConfig:
     epsilon: Optional[float] = None
     norm: str = "linf"
     attack: str = "pgd"
-    step_size: Optional[float] = None
+    step_size: Optional[float] = None  # PGD's step, or the mean pixel change of a normalised ascent step
     out: Optional[str] = None
 
     @property
     def perturbation(self) -> bool:
         return self.epsilon is not None
 
+    def _from_preset(self, base: Any) -> Any:
+        given = {f.name: getattr(self, f.name) for f in dataclasses.fields(base) if getattr(self, f.name) is not None}
+        return dataclasses.replace(base, **given)
+
+    def step_rule(self) -> StepRule:
+        """The preset's step rule with any explicitly given value swapped in."""
+        return self._from_preset(PRESETS[self.preset][0])
+
     def regularizers(self) -> Regularizers:
         """The preset's regularisers with any explicitly given value swapped in."""
-        base = PRESETS[self.preset]
-        given = {f.name: getattr(self, f.name) for f in dataclasses.fields(Regularizers)
-                 if getattr(self, f.name) is not None}
-        return dataclasses.replace(base, **given)
+        return self._from_preset(PRESETS[self.preset][1])
 
     def validate(self) -> None:
         """Raise :class:`FoolingError` for settings no run can use."""
@@ -94,8 +104,15 @@ class AscendConfig:
                 raise FoolingError("--epsilon perturbs a photo: give it with --init PHOTO")
             if self.epsilon <= 0:
                 raise FoolingError(f"--epsilon must be positive, got {self.epsilon}")
-        if self.step_size is not None and self.step_size <= 0:
-            raise FoolingError(f"--step-size must be positive, got {self.step_size}")
+        if self.objective is not None and self.objective not in OBJECTIVES:
+            raise FoolingError(f"--objective must be one of {', '.join(OBJECTIVES)}, not {self.objective!r}")
+        if self.rate is not None and self.rate not in RATES:
+            raise FoolingError(f"--rate must be one of {', '.join(RATES)}, not {self.rate!r}")
+        if self.step_size is not None:
+            if self.step_size <= 0:
+                raise FoolingError(f"--step-size must be positive, got {self.step_size}")
+            if not self.perturbation and self.step_rule().rate != "normalised":
+                raise FoolingError("--step-size applies to --epsilon runs and to --rate normalised")
         if self.init not in INITS and not Path(self.init).is_file():
             raise FoolingError(f"--init must be mean, uniform or an image file; {self.init!r} is none of them")
         self.regularizers().validate()
@@ -161,7 +178,7 @@ class AscentRun:
                            cfg.step_size, stop_at, on_step)
         param = PixelImages(self._start_images(targets).to(self.device), classifier_centre(self.classifier),
                             cfg.regularizers())
-        return ascend(self.classifier, targets, param, cfg.steps, stop_at, on_step)
+        return ascend(self.classifier, targets, param, cfg.steps, cfg.step_rule(), stop_at, on_step)
 
     # --- the run --------------------------------------------------------------------------------
     def run(self, progress: bool = True) -> dict[str, Any]:
@@ -207,6 +224,7 @@ class AscentRun:
         """config.json: every setting plus versions, device and the image shape."""
         return {**dataclasses.asdict(self.config), "run": {
             "command": "ascend", "device": str(self.device), "image_shape": list(self.shape),
+            "step_rule": dataclasses.asdict(self.config.step_rule()),
             "regularizers": dataclasses.asdict(self.config.regularizers()),
             "num_classes": self.classifier.num_classes,
             "versions": {"fooling": __version__, "torch": torch.__version__, "numpy": np.__version__,

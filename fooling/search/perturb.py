@@ -87,7 +87,7 @@ def perturb(
     step = 0
     for step in range(steps + 1):
         x.requires_grad_(True)
-        logp, top1 = target_scores(classifier, x, torch.as_tensor(targets[active], device=classifier.device))
+        _, logp, top1 = target_scores(classifier, x, torch.as_tensor(targets[active], device=classifier.device))
         p = logp.detach().exp().double().cpu().numpy()
         best.offer(active, step, x, p, top1.cpu().numpy())
         if on_step is not None:

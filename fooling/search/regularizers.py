@@ -42,14 +42,6 @@ class Regularizers:
                 raise FoolingError(f"--{name.replace('_', '-')} must lie in [0, 100), got {getattr(self, name)}")
 
 
-# Named settings. "paper": the fooling paper's plain ascent. "yosinski": the deep
-# visualisation toolbox's favoured setting (decay 1e-4, blur sigma 1.0 every 4 steps).
-PRESETS: dict[str, Regularizers] = {
-    "paper": Regularizers(),
-    "yosinski": Regularizers(decay=1e-4, blur_radius=1.0, blur_every=4),
-}
-
-
 def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     """Separable Gaussian blur of (N, C, H, W) with standard deviation ``sigma`` pixels (kernel ±4σ)."""
     radius = max(1, int(4.0 * sigma + 0.5))
