@@ -32,17 +32,24 @@ class Preprocess:
     resize: Optional[int] = None
 
 
+def centre_crop(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(N, C, H, W) -> the central (N, C, h, w) window (a view)."""
+    h, w = size
+    H, W = images.shape[-2:]
+    top, left = (H - h) // 2, (W - w) // 2
+    return images[..., top : top + h, left : left + w]
+
+
 def ten_crop(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Four corners, centre and their mirrors: (N, C, H, W) -> (10, N, C, h, w)."""
     h, w = size
     H, W = images.shape[-2:]
-    top, left = (H - h) // 2, (W - w) // 2
     crops = [
         images[..., :h, :w],
         images[..., :h, W - w :],
         images[..., H - h :, :w],
         images[..., H - h :, W - w :],
-        images[..., top : top + h, left : left + w],
+        centre_crop(images, size),
     ]
     crops += [c.flip(-1) for c in crops]
     return torch.stack(crops)
@@ -116,7 +123,7 @@ class Classifier:
             if self.crops == 10:
                 images = ten_crop(images, spec.size).flatten(0, 1)
             else:
-                images = ten_crop(images, spec.size)[4]
+                images = centre_crop(images, spec.size)
         elif self.crops == 10:
             images = ten_crop(self._resize(images, spec.size), spec.size).flatten(0, 1)
         else:

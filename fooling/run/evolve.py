@@ -24,6 +24,7 @@ from ..classifiers import Classifier, get_spec, load_classifier, resolve_device
 from ..config import EvolveConfig
 from ..encodings import Encoding, make_encoding
 from ..errors import FoolingError
+from ..imaging import to_uint8
 from ..search import GeneticAlgorithm, MapElites, Strategy
 from .checkpoint import load_checkpoint, save_checkpoint
 from .progress import Progress
@@ -221,17 +222,24 @@ class EvolutionRun:
         self.rundir.write_summary(self.summary())
 
     def write_elites(self, folder: Optional[Path] = None) -> None:
-        """elites/<index>_<label>_<confidence>.png (+ .json genome where the encoding has one), or into ``folder``."""
+        """elites/<index>_<label>_<confidence>.png (+ .json genome where the encoding has one), or into ``folder``.
+
+        Decodes each distinct elite once, a chunk at a time (1000 ImageNet images would not fit at once).
+        """
         cells = self.archive.occupied
-        images = []
-        for start in range(0, cells.size, DECODE_CHUNK):
-            batch = self.archive.elites(cells[start:start + DECODE_CHUNK])
-            images.append(self.encoding.decode(batch, self.device).cpu())
-        if not images:
-            return
+        unique: dict[int, int] = {}
+        for c in cells:
+            unique.setdefault(id(self.archive.genomes[c]), int(c))
+        firsts = np.array(list(unique.values()), dtype=np.int64)
+        images: dict[int, torch.Tensor] = {}
+        for start in range(0, firsts.size, DECODE_CHUNK):
+            chunk = firsts[start:start + DECODE_CHUNK]
+            decoded = to_uint8(self.encoding.decode(self.archive.elites(chunk), self.device))
+            images.update(zip(chunk.tolist(), decoded))
         genome_json = [self.encoding.genome_json(self.archive.genomes[c]) for c in cells]
-        self.rundir.write_elites(torch.cat(images), self.archive.classes[cells],
-                                 [self.archive.labels[c] for c in cells], self.archive.fitness[cells],
+        pictures = [images[unique[id(self.archive.genomes[c])]] for c in cells]
+        self.rundir.write_elites(pictures, self.archive.classes[cells], [self.archive.labels[c] for c in cells],
+                                 self.archive.fitness[cells],
                                  genome_json if any(g is not None for g in genome_json) else None, folder)
 
     def summary(self) -> dict[str, Any]:

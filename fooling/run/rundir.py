@@ -114,7 +114,7 @@ class RunDirectory:
 
     def write_elites(
         self,
-        images: torch.Tensor,
+        images: Sequence[torch.Tensor | np.ndarray],
         classes: Sequence[int],
         labels: Sequence[str],
         confidences: Sequence[float],
@@ -123,7 +123,7 @@ class RunDirectory:
     ) -> list[str]:
         """Replace elites/ (or ``folder``) with one PNG (and optional genome .json) per class; returns the stems.
 
-        images: (cells, C, H, W) in [0, 1]; classes, labels, confidences: one per image.
+        images: one per class, (C, H, W) float in [0, 1] or (H, W, C) uint8; classes, labels, confidences: likewise.
         """
         folder = folder or self.elites
         folder.mkdir(parents=True, exist_ok=True)
