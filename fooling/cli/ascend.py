@@ -85,7 +85,7 @@ def command(model, class_spec, steps, seed, device, out, quiet, preset, objectiv
     """
     from ..classes import parse_classes
     from ..classifiers import load_classifier, resolve_device
-    from ..search.ascent_run import AscendConfig, AscentRun
+    from ..run.ascend import AscendConfig, AscentRun
 
     config = AscendConfig(
         model=model, steps=steps, seed=seed, device=device, crops=int(crops), image_size=image_size,

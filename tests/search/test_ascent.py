@@ -18,7 +18,7 @@ from fooling.search.ascent import (
     PRESETS, PixelImages, StepRule, ascend, ascent_shape, classifier_centre, initial_images, progress_lr,
     target_scores,
 )
-from fooling.search.ascent_run import AscendConfig, AscentRun
+from fooling.run.ascend import AscendConfig, AscentRun
 from fooling.search.regularizers import (
     Regularizers, gaussian_blur, regularize, zero_small_contribution, zero_small_norm,
 )

@@ -25,13 +25,13 @@ from ..archive import THRESHOLDS
 from ..classifiers import Classifier, load_classifier, resolve_device
 from ..errors import FoolingError
 from ..imaging import load_image, save_png
-from ..run.rundir import RunDirectory, elite_stem, median_and_max
-from .ascent import (
+from .rundir import RunDirectory, elite_stem, median_and_max, unused_path
+from ..search.ascent import (
     OBJECTIVES, PRESETS, RATES, AscentResult, PixelImages, StepRule, ascend, ascent_shape, classifier_centre,
     initial_images,
 )
-from .perturb import METHODS, NORMS, fit_photo, perturb
-from .regularizers import Regularizers
+from ..search.perturb import METHODS, NORMS, fit_photo, perturb
+from ..search.regularizers import Regularizers
 
 INITS = ("mean", "uniform")  # anything else given as --init is a photo
 
@@ -121,12 +121,7 @@ class AscendConfig:
 def default_out(config: AscendConfig) -> Path:
     """runs/<model>_ascent_s<seed> (or _pgd / _fgsm), with -2, -3, … appended if taken."""
     method = config.attack if config.perturbation else "ascent"
-    stem = f"{config.model.replace(':', '-')}_{method}_s{config.seed}"
-    path, n = Path("runs") / stem, 1
-    while path.exists():
-        n += 1
-        path = Path("runs") / f"{stem}-{n}"
-    return path
+    return unused_path(f"{config.model.replace(':', '-')}_{method}_s{config.seed}")
 
 
 def class_seed(seed: int, k: int) -> int:
