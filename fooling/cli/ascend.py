@@ -21,8 +21,8 @@ def parse_epsilon(value: Optional[str]) -> Optional[float]:
 
 
 @click.command("ascend")
-@click.option("--model", default="imagenet-efficientnet-lite0", show_default=True,
-              help="Classifier to fool (see `fool models`).")
+@click.option("--model", default=None,
+              help="Classifier to fool (see `fool models`) [imagenet-efficientnet-lite0, or --from's model].")
 @click.option("--classes", "class_spec", default=None,
               help="Target classes: names, indices or ranges, e.g. '0-9' or 'king penguin,goldfish' [all].")
 @click.option("--steps", type=int, default=200, show_default=True, help="Gradient steps per image (at most).")
@@ -30,14 +30,15 @@ def parse_epsilon(value: Optional[str]) -> Optional[float]:
 @click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda (auto: CUDA when present).")
 @click.option("--out", default=None, type=click.Path(), help="Run directory [runs/<model>_ascent_s<seed>].")
 @click.option("--quiet", is_flag=True, help="No progress line.")
-@click.option("--preset", default="paper", show_default=True,
+@click.option("--preset", default=None,
               help="paper: climb the probability at the progress rate, no regularisers | yosinski: climb the "
-                   "logit in normalised steps, decay 1e-4, blur radius 1.0 every 4 steps.")
+                   "logit in normalised steps, decay 1e-4, blur radius 1.0 every 4 steps | cppn: climb the logit "
+                   "with Adam, learning rate 0.2 [paper; cppn with --from].")
 @click.option("--objective", type=click.Choice(["prob", "logit"]), default=None,
               help="Climb the target's softmax probability or its logit [preset].")
-@click.option("--rate", type=click.Choice(["progress", "normalised"]), default=None,
-              help="Step length: progress (aim for a set gain in probability) or normalised "
-                   "(mean pixel change --step-size) [preset].")
+@click.option("--rate", type=click.Choice(["progress", "normalised", "adam"]), default=None,
+              help="Step length: progress (aim for a set gain in probability), normalised "
+                   "(mean pixel change --step-size) or adam (Adam, learning rate --step-size) [preset].")
 @click.option("--decay", type=float, default=None, help="L2 decay per step toward the mean image [preset].")
 @click.option("--blur-radius", type=float, default=None, help="Gaussian blur sigma in pixels, 0 = off [preset].")
 @click.option("--blur-every", type=int, default=None, help="Blur every K steps [preset].")
@@ -45,6 +46,9 @@ def parse_epsilon(value: Optional[str]) -> Optional[float]:
               help="Zero pixels whose norm is below this percentile each step (0-100) [preset].")
 @click.option("--contribution-percentile", type=float, default=None,
               help="Zero pixels whose contribution |x·grad| is below this percentile (0-100) [preset].")
+@click.option("--from", "from_run", default=None, type=click.Path(),
+              help="Tune the weights of the CPPN elites of this `fool evolve --encoding cppn` run, each toward "
+                   "its own class (instead of starting from pixels).")
 @click.option("--init", default="mean", show_default=True,
               help="Start image: mean (the network's mean image plus faint noise), uniform (noise), or a photo file.")
 @click.option("--epsilon", default=None,
@@ -54,7 +58,8 @@ def parse_epsilon(value: Optional[str]) -> Optional[float]:
 @click.option("--attack", type=click.Choice(["pgd", "fgsm"]), default="pgd", show_default=True,
               help="Perturbation method: pgd (--steps steps) or fgsm (one step of --epsilon).")
 @click.option("--step-size", type=float, default=None,
-              help="PGD step [2.5 * epsilon / steps], or the mean pixel change of a normalised step [0.01].")
+              help="PGD step [2.5 * epsilon / steps], the mean pixel change of a normalised step [0.01], "
+                   "or Adam's learning rate [0.2].")
 @click.option("--stop-at", type=float, default=0.9999, show_default=True,
               help="An image stops once its target confidence reaches this (0: run every step).")
 @click.option("--batch-size", type=int, default=32, show_default=True, help="Classes optimised at once.")
@@ -63,8 +68,8 @@ def parse_epsilon(value: Optional[str]) -> Optional[float]:
 @click.option("--image-size", type=int, default=None,
               help="Side of the optimised images [what the network's preprocessing resizes to, e.g. 256].")
 def command(model, class_spec, steps, seed, device, out, quiet, preset, objective, rate, decay, blur_radius,
-            blur_every, norm_percentile, contribution_percentile, init, epsilon, norm, attack, step_size, stop_at,
-            batch_size, crops, image_size) -> None:
+            blur_every, norm_percentile, contribution_percentile, from_run, init, epsilon, norm, attack, step_size,
+            stop_at, batch_size, crops, image_size) -> None:
     """Find images that MODEL labels as each target class with near certainty, by gradient ascent.
 
     The paper's third method: from (nearly) the mean image, step up the gradient of
@@ -72,7 +77,9 @@ def command(model, class_spec, steps, seed, device, out, quiet, preset, objectiv
     yosinski preset climbs the logit under Yosinski et al. (2015)'s regularisers
     (decay, blur) and gives more structured images. Records when each class became
     top-1 and passed 99%, 99.9% and 99.99%. With --init PHOTO --epsilon E it instead changes a
-    real photo within an L-inf or L2 ball (targeted PGD or FGSM).
+    real photo within an L-inf or L2 ball (targeted PGD or FGSM). With --from RUN it
+    tunes the connection weights of a CPPN run's evolved elites (topologies unchanged)
+    and writes the tuned genomes' .json beside the PNGs, ready for `fool render`.
 
     Writes a run directory like `fool evolve`: config.json, summary.json, metrics.csv
     (one row per step), elites/, log.txt, and milestones.csv.
@@ -82,17 +89,23 @@ def command(model, class_spec, steps, seed, device, out, quiet, preset, objectiv
       fool ascend --classes 'king penguin,goldfish' --steps 100 --out runs/ascent
       fool ascend --model mnist-lenet --classes 0-9 --preset yosinski
       fool ascend --classes goldfish --init cat.png --epsilon 8/255 --norm linf
+      fool ascend --from runs/mnist-lenet_cppn_s0 --steps 100
     """
     from ..classes import parse_classes
     from ..classifiers import load_classifier, resolve_device
-    from ..run.ascend import AscendConfig, AscentRun
+    from ..run.ascend import AscendConfig, AscentRun, run_model
+
+    if model is None:
+        model = (run_model(from_run) if from_run else None) or "imagenet-efficientnet-lite0"
+    if preset is None:
+        preset = "cppn" if from_run else "paper"
 
     config = AscendConfig(
         model=model, steps=steps, seed=seed, device=device, crops=int(crops), image_size=image_size,
         batch_size=batch_size, stop_at=stop_at, preset=preset, init=init, objective=objective, rate=rate,
         decay=decay, blur_radius=blur_radius,
         blur_every=blur_every, norm_percentile=norm_percentile, contribution_percentile=contribution_percentile,
-        epsilon=parse_epsilon(epsilon), norm=norm, attack=attack, step_size=step_size, out=out,
+        epsilon=parse_epsilon(epsilon), norm=norm, attack=attack, step_size=step_size, from_run=from_run, out=out,
     )
     config.validate()
     classifier = load_classifier(model, resolve_device(device), int(crops))
@@ -108,6 +121,9 @@ def command(model, class_spec, steps, seed, device, out, quiet, preset, objectiv
     top = sum(c["passed"]["0.99"] is not None for c in classes)
     line = (f"{run.rundir.path}: {len(classes)} classes, {summary['evaluations']:,} evaluations; "
             f"median confidence {summary['median_confidence']:.4f}; {top}/{len(classes)} at >= 99%")
+    if config.from_run:
+        start = sorted(c["start_confidence"] for c in classes)[len(classes) // 2]
+        line += f" (evolved elites: median {start:.4f})"
     if config.perturbation:
         line += f"; largest change linf {max(c['linf'] for c in classes):.4f}, l2 {max(c['l2'] for c in classes):.3f}"
     click.echo(line)

@@ -2,34 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import Optional
 
 import click
 
 from ..errors import FoolingError
-
-if TYPE_CHECKING:
-    from ..encodings.cppn import Genome, Style
-
-
-def load_genome(path: Path) -> "tuple[Genome, Style]":
-    """The genome and style stored in a CPPN .json file; FoolingError if missing or malformed."""
-    from ..encodings.cppn import genome_from_json
-
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise FoolingError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise FoolingError(f"{path}: cannot read it ({err})") from None
-    except json.JSONDecodeError as err:
-        raise FoolingError(f"{path}: not valid JSON ({err.msg}, line {err.lineno})") from None
-    try:
-        return genome_from_json(data)
-    except ValueError as err:
-        raise FoolingError(f"{path}: {err}") from None
 
 
 @click.command("render")
@@ -52,6 +30,7 @@ def command(genome: Path, size: Optional[int], out: Optional[Path], device: str)
 
     from ..classifiers.registry import resolve_device
     from ..encodings.cppn import render
+    from ..encodings.cppn.serialize import load_genome
     from ..imaging import save_png
 
     cppn, style = load_genome(genome)

@@ -4,13 +4,17 @@ log.txt) plus milestones.csv, the first step at which each class hit each milest
 
 Classes go through the network ``batch_size`` at a time (one image per class). Each
 class's starting noise comes from its own seed, so results do not depend on the
-batch size or on which other classes are in the run.
+batch size or on which other classes are in the run. With ``from_run`` (a CPPN
+``fool evolve`` run) the ascent instead tunes the weights of each class's evolved
+elite (:class:`~..search.cppn_weights.CppnWeights`) and writes the tuned genomes'
+.json beside their PNGs.
 """
 
 from __future__ import annotations
 
 import csv
 import dataclasses
+import json
 import sys
 import time
 from dataclasses import dataclass
@@ -30,6 +34,9 @@ from ..search.ascent import (
     OBJECTIVES, PRESETS, RATES, AscentResult, PixelImages, StepRule, ascend, ascent_shape, classifier_centre,
     initial_images,
 )
+from ..encodings.cppn import Genome, Style, genome_to_json
+from ..encodings.cppn.serialize import load_genome
+from ..search.cppn_weights import CppnWeights
 from ..search.perturb import METHODS, NORMS, fit_photo, perturb
 from ..search.regularizers import Regularizers
 
@@ -64,6 +71,8 @@ class AscendConfig:
     norm: str = "linf"
     attack: str = "pgd"
     step_size: Optional[float] = None  # PGD's step, or the mean pixel change of a normalised ascent step
+    # tuning the weights of evolved CPPNs: a `fool evolve --encoding cppn` run directory
+    from_run: Optional[str] = None
     out: Optional[str] = None
 
     @property
@@ -79,8 +88,13 @@ class AscendConfig:
         return self._from_preset(PRESETS[self.preset][0])
 
     def regularizers(self) -> Regularizers:
-        """The preset's regularisers with any explicitly given value swapped in."""
-        return self._from_preset(PRESETS[self.preset][1])
+        """The preset's regularisers with any explicitly given value swapped in. For CPPN weights
+        (``from_run``) only the decay applies: blur and zeroing act on pixels."""
+        reg = self._from_preset(PRESETS[self.preset][1])
+        if self.from_run is not None:
+            reg = dataclasses.replace(reg, blur_radius=0.0, blur_every=0, norm_percentile=0.0,
+                                      contribution_percentile=0.0)
+        return reg
 
     def validate(self) -> None:
         """Raise :class:`FoolingError` for settings no run can use."""
@@ -111,17 +125,61 @@ class AscendConfig:
         if self.step_size is not None:
             if self.step_size <= 0:
                 raise FoolingError(f"--step-size must be positive, got {self.step_size}")
-            if not self.perturbation and self.step_rule().rate != "normalised":
-                raise FoolingError("--step-size applies to --epsilon runs and to --rate normalised")
+            if not self.perturbation and self.step_rule().rate == "progress":
+                raise FoolingError("--step-size applies to --epsilon runs and to --rate normalised or adam")
+        if self.from_run is not None:
+            if self.perturbation or self.init != "mean":
+                raise FoolingError("--from tunes evolved CPPNs; it cannot be combined with --init or --epsilon")
+            pixel_only = [name for name in ("blur_radius", "norm_percentile", "contribution_percentile")
+                          if getattr(self, name)]
+            if pixel_only:
+                raise FoolingError(f"--{pixel_only[0].replace('_', '-')} acts on pixels; with --from only --decay "
+                                   "applies (to the CPPN weights)")
         if self.init not in INITS and not Path(self.init).is_file():
             raise FoolingError(f"--init must be mean, uniform or an image file; {self.init!r} is none of them")
         self.regularizers().validate()
 
 
 def default_out(config: AscendConfig) -> Path:
-    """runs/<model>_ascent_s<seed> (or _pgd / _fgsm), with -2, -3, … appended if taken."""
-    method = config.attack if config.perturbation else "ascent"
+    """runs/<model>_ascent_s<seed> (or _pgd / _fgsm / _cppn-ascent), with -2, -3, … appended if taken."""
+    method = config.attack if config.perturbation else "cppn-ascent" if config.from_run else "ascent"
     return unused_path(f"{config.model.replace(':', '-')}_{method}_s{config.seed}")
+
+
+def load_cppn_elites(run: str | Path) -> tuple[dict[int, Genome], Style]:
+    """The CPPN elite of each class in ``run``/elites/ ({class index: genome}) and their common style.
+
+    Raises FoolingError when the folder holds no CPPN genomes (e.g. a direct-encoding run).
+    """
+    run = Path(run)
+    if not run.is_dir():
+        raise FoolingError(f"--from {run}: no such run directory")
+    genomes: dict[int, Genome] = {}
+    styles = set()
+    for path in sorted((run / "elites").glob("*.json")):
+        index = path.stem.split("_", 1)[0]
+        if not index.isdigit():
+            continue
+        genome, style = load_genome(path)
+        if int(index) in genomes:
+            raise FoolingError(f"--from {run}: two elites for class {index} in {run / 'elites'}")
+        genomes[int(index)] = genome
+        styles.add(style)
+    if not genomes:
+        raise FoolingError(f"--from {run}: no CPPN elites (elites/<class>_<label>_<confidence>.json); "
+                           "tuning needs a run evolved with --encoding cppn")
+    if len(styles) > 1:
+        raise FoolingError(f"--from {run}: its elites were drawn in different styles")
+    return genomes, styles.pop()
+
+
+def run_model(run: str | Path) -> Optional[str]:
+    """The network a ``fool evolve`` run was scored against (its config.json's model), None if unreadable."""
+    try:
+        config = json.loads((Path(run) / "config.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return config.get("model") if isinstance(config, dict) and isinstance(config.get("model"), str) else None
 
 
 def class_seed(seed: int, k: int) -> int:
@@ -137,11 +195,25 @@ class AscentRun:
         self.classifier = classifier or load_classifier(config.model, resolve_device(config.device), config.crops)
         self.device = self.classifier.device
         k = self.classifier.num_classes
-        self.classes = list(config.classes) if config.classes else list(range(k))
+        self.genomes: Optional[dict[int, Genome]] = None
+        self.style: Optional[Style] = None
+        if config.from_run is not None:
+            self.genomes, self.style = load_cppn_elites(config.from_run)
+        default_classes = sorted(self.genomes) if self.genomes is not None else range(k)
+        self.classes = list(config.classes) if config.classes else list(default_classes)
         bad = [c for c in self.classes if not 0 <= c < k]
         if bad:
             raise FoolingError(f"class {bad[0]} does not exist: {config.model} has classes 0-{k - 1}")
         c, h, w = ascent_shape(self.classifier)
+        if self.style is not None:
+            missing = [cl for cl in self.classes if cl not in self.genomes]
+            if missing:
+                raise FoolingError(f"--from {config.from_run} has no elite for class {missing[0]} "
+                                   f"({self.classifier.labels[missing[0]]})")
+            if self.style.channels != c:
+                raise FoolingError(f"--from {config.from_run} holds {self.style.colour} CPPNs ({self.style.channels} "
+                                   f"channel(s)), but {config.model} takes {c}")
+            h, w = self.style.size
         self.shape = (c, config.image_size, config.image_size) if config.image_size else (c, h, w)
         self.photo = None
         if config.init not in INITS:
@@ -171,8 +243,12 @@ class AscentRun:
         if cfg.perturbation:
             return perturb(self.classifier, self.photo, targets, cfg.epsilon, cfg.norm, cfg.attack, cfg.steps,
                            cfg.step_size, stop_at, on_step)
-        param = PixelImages(self._start_images(targets).to(self.device), classifier_centre(self.classifier),
-                            cfg.regularizers())
+        if self.genomes is not None:
+            param = CppnWeights([self.genomes[int(k)] for k in targets], self.style, self.device,
+                                decay=cfg.regularizers().decay, size=self.shape[1:])
+        else:
+            param = PixelImages(self._start_images(targets).to(self.device), classifier_centre(self.classifier),
+                                cfg.regularizers())
         return ascend(self.classifier, targets, param, cfg.steps, cfg.step_rule(), stop_at, on_step)
 
     # --- the run --------------------------------------------------------------------------------
@@ -230,7 +306,11 @@ class AscentRun:
     def _write_elites(self, result: AscentResult) -> None:
         labels = self.classifier.labels
         for i, k in enumerate(result.targets):
-            save_png(result.images[i], self.rundir.elites / f"{elite_stem(int(k), labels[k], result.confidence[i])}.png")
+            stem = elite_stem(int(k), labels[k], result.confidence[i])
+            save_png(result.images[i], self.rundir.elites / f"{stem}.png")
+            if self.style is not None and result.states is not None:
+                (self.rundir.elites / f"{stem}.json").write_text(json.dumps(genome_to_json(result.states[i],
+                                                                                           self.style)))
 
     def _class_records(self) -> list[dict[str, Any]]:
         labels = self.classifier.labels
@@ -240,6 +320,7 @@ class AscentRun:
                 milestones = result.milestones.record(i)
                 entry: dict[str, Any] = {
                     "index": int(k), "label": labels[k], "confidence": float(result.confidence[i]),
+                    "start_confidence": float(result.trace[0, i]),
                     "generation_found": int(result.best_step[i]), "top1": milestones["top1"],
                     "passed": {str(t): milestones[str(t)] for t in THRESHOLDS},
                 }
@@ -276,9 +357,11 @@ class AscentRun:
     def _write_milestones(self) -> None:
         with open(self.rundir.path / "milestones.csv", "w", newline="") as f:
             writer = csv.writer(f)
-            writer.writerow(["index", "label", "confidence", "best_step", "top1", *map(str, THRESHOLDS)])
+            writer.writerow(["index", "label", "start_confidence", "confidence", "best_step", "top1",
+                             *map(str, THRESHOLDS)])
             for r in self._class_records():
-                writer.writerow([r["index"], r["label"], f"{r['confidence']:.6f}", r["generation_found"], r["top1"],
+                writer.writerow([r["index"], r["label"], f"{r['start_confidence']:.6f}", f"{r['confidence']:.6f}",
+                                 r["generation_found"], r["top1"],
                                  *(r["passed"][str(t)] for t in THRESHOLDS)])
 
     def summary(self, elapsed: float) -> dict[str, Any]:
@@ -291,9 +374,10 @@ class AscentRun:
             "generation": max((r.steps_run for r in self.results), default=0), "steps": cfg.steps,
             "evaluations": evaluations, "elapsed_s": round(elapsed, 3),
             "evals_per_s": round(evaluations / elapsed, 1) if elapsed > 0 else None,
-            "model": cfg.model, "models": [cfg.model], "encoding": "pixels",
+            "model": cfg.model, "models": [cfg.model], "encoding": "cppn" if self.style else "pixels",
             "strategy": cfg.attack if cfg.perturbation else "ascent",
-            "preset": cfg.preset, "seed": cfg.seed, "coverage": len(records) / len(self.classes),
+            "preset": cfg.preset, "seed": cfg.seed, "from_run": cfg.from_run,
+            "coverage": len(records) / len(self.classes),
             "median_confidence": float(np.median(confidence)), "max_confidence": float(confidence.max()),
             "classes": records,
         }

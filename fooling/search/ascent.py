@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable, Optional, Protocol
+from typing import Any, Callable, Optional, Protocol
 
 import numpy as np
 import torch
@@ -28,7 +28,7 @@ LATE_GAIN = 0.1  # Δ = LATE_GAIN·(1 - p) near it
 
 
 OBJECTIVES = ("prob", "logit")
-RATES = ("progress", "normalised")
+RATES = ("progress", "normalised", "adam")
 
 
 def progress_lr(p: torch.Tensor, grad_sq_norm: torch.Tensor) -> torch.Tensor:
@@ -43,29 +43,65 @@ class StepRule:
 
     objective: "prob", the target's softmax probability (the paper), or "logit", its
     pre-softmax score (Yosinski et al.). rate: "progress" (:func:`progress_lr`, predicted
-    on the probability) or "normalised", a step whose mean absolute pixel change is
-    ``step_size`` (lr = step_size / mean|∇|, free of the network's gradient scale).
+    on the probability), "normalised", a step whose mean absolute pixel change is
+    ``step_size`` (lr = step_size / mean|∇|, free of the network's gradient scale; for CPPN
+    weights, the mean absolute weight change), or "adam": Adam's per-parameter steps
+    (:class:`Adam`) with learning rate ``step_size``.
     """
 
     objective: str = "prob"
     rate: str = "progress"
     step_size: float = 0.01
 
-    def lr(self, p: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
-        """Per-image learning rate (B,) for target probabilities p (B,) and gradients (B, ...)."""
+    def lr(self, p: torch.Tensor, grad: torch.Tensor, sizes: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Per-image learning rate (B,) for target probabilities p (B,) and gradients (B, ...).
+
+        sizes: (B,) how many of each row's parameters are real (the rest is zero padding), for
+        the normalised rate's mean; default all of them.
+        """
         flat = grad.flatten(1)
         if self.rate == "progress":
             return progress_lr(p, flat.pow(2).sum(1))
-        mean = flat.abs().mean(1)
+        if self.rate == "adam":
+            return torch.full_like(p, self.step_size)
+        mean = flat.abs().sum(1) / (flat.shape[1] if sizes is None else sizes.to(flat.dtype).clamp_min(1))
         return torch.where(mean > 0, self.step_size / mean.clamp_min(1e-30), torch.zeros_like(mean))
+
+
+class Adam:
+    """Adam's moment estimates (Kingma & Ba 2015) for parameters (B, ...): turns each step's gradient
+    into the direction m̂ / (√v̂ + ε). Zero-padded parameters (zero gradient) get a zero direction."""
+
+    def __init__(self, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8) -> None:
+        self.beta1, self.beta2, self.eps = beta1, beta2, eps
+        self.m: Optional[torch.Tensor] = None
+        self.v: Optional[torch.Tensor] = None
+        self.t = 0
+
+    def direction(self, grad: torch.Tensor) -> torch.Tensor:
+        if self.m is None:
+            self.m, self.v = torch.zeros_like(grad), torch.zeros_like(grad)
+        self.t += 1
+        self.m = self.m.mul_(self.beta1).add_(grad, alpha=1.0 - self.beta1)
+        self.v = self.v.mul_(self.beta2).addcmul_(grad, grad, value=1.0 - self.beta2)
+        m_hat = self.m / (1.0 - self.beta1**self.t)
+        v_hat = self.v / (1.0 - self.beta2**self.t)
+        return m_hat / (v_hat.sqrt() + self.eps)
+
+    def keep(self, rows: torch.Tensor) -> None:
+        if self.m is not None:
+            self.m, self.v = self.m[rows], self.v[rows]
 
 
 # Named settings: (step rule, regularisers). "paper": the fooling paper's plain ascent.
 # "yosinski": the deep visualisation toolbox's favoured regularisation (decay 1e-4, blur
 # sigma 1.0 every 4 steps) on the target's logit, with steps of mean size 0.01.
+# "cppn": our setting for tuning evolved CPPN weights (``fool ascend --from``): Adam on the
+# logit, learning rate 0.2 (weights span [-10, 10]); it beat "paper" there (README).
 PRESETS: dict[str, tuple[StepRule, Regularizers]] = {
     "paper": (StepRule(), Regularizers()),
     "yosinski": (StepRule("logit", "normalised", 0.01), Regularizers(decay=1e-4, blur_radius=1.0, blur_every=4)),
+    "cppn": (StepRule("logit", "adam", 0.2), Regularizers()),
 }
 
 
@@ -86,10 +122,16 @@ def ascent_shape(classifier: Classifier) -> tuple[int, int, int]:
 
 
 class Parameterization(Protocol):
-    """What gradient ascent optimises: parameters that render (differentiably) to images."""
+    """What gradient ascent optimises: parameters that render (differentiably) to images.
+
+    :class:`PixelImages` here; :class:`~.cppn_weights.CppnWeights` for the weights of evolved CPPNs.
+    """
 
     def parameters(self) -> torch.Tensor:
         """The leaf tensor to differentiate, first dimension B (one row per image)."""
+
+    def sizes(self) -> torch.Tensor:
+        """(B,) the number of real parameters in each row (rows may be zero-padded)."""
 
     def render(self, params: torch.Tensor) -> torch.Tensor:
         """params -> images (B, C, H, W) in [0, 1], differentiably."""
@@ -99,6 +141,10 @@ class Parameterization(Protocol):
 
     def keep(self, rows: torch.Tensor) -> None:
         """Drop every image but ``rows`` (long indices) from further optimisation."""
+
+    def state(self, rows: torch.Tensor, params: torch.Tensor) -> Optional[list[Any]]:
+        """What to keep of images ``rows`` besides their pixels when they are the best so far (e.g.
+        the genomes behind them), given this step's ``params``; None: the pixels are all there is."""
 
 
 class PixelImages:
@@ -112,6 +158,9 @@ class PixelImages:
     def parameters(self) -> torch.Tensor:
         return self.x
 
+    def sizes(self) -> torch.Tensor:
+        return torch.full((self.x.shape[0],), self.x[0].numel(), device=self.x.device)
+
     def render(self, params: torch.Tensor) -> torch.Tensor:
         return params + self.centre
 
@@ -122,6 +171,9 @@ class PixelImages:
 
     def keep(self, rows: torch.Tensor) -> None:
         self.x = self.x[rows]
+
+    def state(self, rows: torch.Tensor, params: torch.Tensor) -> None:
+        return None
 
 
 def initial_images(classifier: Classifier, n: int, init: str, generator: torch.Generator,
@@ -166,7 +218,8 @@ class AscentResult:
     """Outcome per target image: the most confident image seen and when things happened.
 
     images: (B, C, H, W) on the CPU; confidence, best_step: (B,); trace: (steps + 1, B)
-    best confidence so far after each step; evaluations: images scored in all.
+    best confidence so far after each step; evaluations: images scored in all; states:
+    per image, what the parameterisation kept of its best version (None for pixels).
     """
 
     targets: np.ndarray
@@ -178,6 +231,7 @@ class AscentResult:
     steps_run: int
     evaluations: int = 0
     extra: dict = field(default_factory=dict)
+    states: Optional[list[Any]] = None
 
 
 def target_scores(
@@ -201,12 +255,16 @@ class BestSoFar:
         self.confidence = np.full(n, -np.inf)
         self.best_step = np.full(n, -1, dtype=np.int64)
         self.images: list[Optional[torch.Tensor]] = [None] * n
+        self.states: list[Any] = [None] * n
         self.milestones = Milestones.empty(n)
         self.trace = np.full((steps + 1, n), np.nan)
         self.evaluations = 0
 
-    def offer(self, rows: np.ndarray, step: int, images: torch.Tensor, p: np.ndarray, top1: np.ndarray) -> None:
-        """Images ``rows`` (len R) at ``step``: images (R, C, H, W), target confidences p (R,), top-1 flags."""
+    def offer(self, rows: np.ndarray, step: int, images: torch.Tensor, p: np.ndarray, top1: np.ndarray) -> np.ndarray:
+        """Images ``rows`` (len R) at ``step``: images (R, C, H, W), target confidences p (R,), top-1 flags.
+
+        Returns the positions (into ``rows``) of the images that beat their best so far.
+        """
         self.evaluations += len(rows)
         self.milestones.update(rows, step, top1, p)
         better = np.flatnonzero(p > self.confidence[rows])
@@ -217,12 +275,20 @@ class BestSoFar:
             self.confidence[rows[better]] = p[better]
             self.best_step[rows[better]] = step
         self.trace[step] = self.confidence
+        return better
+
+    def keep_states(self, rows: np.ndarray, states: Optional[list[Any]]) -> None:
+        """Store ``states`` (one per image of ``rows``) beside the best images; None: nothing to store."""
+        if states is not None:
+            for r, s in zip(rows.tolist(), states):
+                self.states[r] = s
 
     def result(self, targets: np.ndarray, steps_run: int) -> AscentResult:
         return AscentResult(targets=targets, images=torch.stack(self.images), confidence=self.confidence.copy(),
                             best_step=self.best_step.copy(), milestones=self.milestones,
                             trace=self.trace[: steps_run + 1].copy(), steps_run=steps_run,
-                            evaluations=self.evaluations)
+                            evaluations=self.evaluations,
+                            states=None if all(s is None for s in self.states) else list(self.states))
 
 
 def ascend(
@@ -243,6 +309,7 @@ def ascend(
     targets = np.asarray(targets, dtype=np.int64)
     n = len(targets)
     best = BestSoFar(n, steps)
+    adam = Adam() if rule.rate == "adam" else None
     active = np.arange(n)
     device = classifier.device
     step = 0
@@ -252,7 +319,9 @@ def ascend(
         logit, logp, top1 = target_scores(classifier, images, torch.as_tensor(targets[active], device=device))
         p = logp.exp()
         p_np = p.detach().double().cpu().numpy()
-        best.offer(active, step, images, p_np, top1.cpu().numpy())
+        better = best.offer(active, step, images, p_np, top1.cpu().numpy())
+        if better.size:
+            best.keep_states(active[better], param.state(torch.as_tensor(better, device=params.device), params))
         if on_step is not None:
             on_step(step, best.confidence)
         done = p_np >= stop_at if stop_at is not None else np.zeros(len(active), dtype=bool)
@@ -260,9 +329,12 @@ def ascend(
             break
         (grad,) = torch.autograd.grad((p if rule.objective == "prob" else logit).sum(), params)
         with torch.no_grad():
-            param.update(grad, rule.lr(p.detach(), grad), step)
+            lr = rule.lr(p.detach(), grad, param.sizes())
+            param.update(adam.direction(grad) if adam else grad, lr, step)
         if done.any():
             rows = torch.as_tensor(np.flatnonzero(~done), device=params.device)
             param.keep(rows)
+            if adam:
+                adam.keep(rows)
             active = active[~done]
     return best.result(targets, step)

@@ -35,6 +35,20 @@ def apply_torch(function: int, scaled: torch.Tensor, out: torch.Tensor) -> torch
     raise ValueError(f"unknown CPPN function id {function}")
 
 
+def apply_differentiable(function: int, scaled: torch.Tensor) -> torch.Tensor:
+    """``function``(x) as a new tensor, given ``scaled`` = x · INPUT_SCALE[function]: the autograd-safe
+    twin of :func:`apply_torch` (nothing written in place)."""
+    if function == 0:
+        return torch.sin(scaled)
+    if function == 1:
+        return torch.tanh(scaled)
+    if function == 2:
+        return torch.exp(-scaled.square())
+    if function == 3:
+        return torch.clamp(scaled, -1.0, 1.0)
+    raise ValueError(f"unknown CPPN function id {function}")
+
+
 def apply_numpy(function: int, x: np.ndarray) -> np.ndarray:
     """``function``(x) on a numpy array (the reference renderer's path)."""
     if function == 0:

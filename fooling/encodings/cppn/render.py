@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from ...imaging import hls_to_rgb
-from .functions import INPUT_SCALE, NUM_FUNCTIONS, apply_numpy, apply_torch
+from .functions import INPUT_SCALE, NUM_FUNCTIONS, apply_differentiable, apply_numpy, apply_torch
 from .genome import NUM_INPUTS, Genome
 
 COORDS = ("scaled", "pixel")
@@ -89,6 +89,9 @@ class Layer:
     weights: (E,) float64 the connection weights, aligned with ``sources``, times the
     target's ``INPUT_SCALE`` (see :mod:`.functions`).
     groups: (function, begin, end) row slices inside the layer, one per function present.
+    edges: (E,) int64 where each weight comes from: its position in the population's
+    weights laid end to end (genome 0's connections, then genome 1's, ...).
+    scales: (E,) float64 the ``INPUT_SCALE`` factor folded into each of ``weights``.
     """
 
     start: int
@@ -96,6 +99,8 @@ class Layer:
     offsets: np.ndarray
     weights: np.ndarray
     groups: list[tuple[int, int, int]]
+    edges: np.ndarray
+    scales: np.ndarray
 
 
 @dataclass
@@ -155,13 +160,15 @@ def compile_population(genomes: Sequence[Genome]) -> Program:
     sources = np.concatenate([g.sources for g in genomes]).astype(np.int64)
     targets = np.concatenate([g.targets for g in genomes]).astype(np.int64) + shift
     sources += shift * (sources >= NUM_INPUTS)
-    weights = np.concatenate([g.weights for g in genomes]) * np.asarray(INPUT_SCALE)[functions[targets - NUM_INPUTS]]
+    scales = np.asarray(INPUT_SCALE)[functions[targets - NUM_INPUTS]]
+    weights = np.concatenate([g.weights for g in genomes]) * scales
+    edge_ids = np.arange(len(weights), dtype=np.int64)
     num_nodes = NUM_INPUTS + int(counts.sum())
     output_ids = NUM_INPUTS + (first_node + hidden)[:, None] + np.arange(len(genomes[0].outputs))  # (N, O)
 
     live = _reaching(num_nodes, sources, targets, output_ids.reshape(-1))
     used = live[targets]  # an edge into a live node comes from a live node
-    sources, targets, weights = sources[used], targets[used], weights[used]
+    sources, targets, weights, edge_ids, scales = (a[used] for a in (sources, targets, weights, edge_ids, scales))
     nodes = NUM_INPUTS + np.flatnonzero(live[NUM_INPUTS:])  # the live non-input nodes
     depth = np.array(_depths(num_nodes, sources, targets), dtype=np.int64)[nodes]
     functions = functions[nodes - NUM_INPUTS]
@@ -172,7 +179,8 @@ def compile_population(genomes: Sequence[Genome]) -> Program:
 
     source_rows, target_rows = row[sources], row[targets]
     by_target = np.argsort(target_rows, kind="stable")
-    source_rows, target_rows, weights = source_rows[by_target], target_rows[by_target], weights[by_target]
+    source_rows, target_rows, weights, edge_ids, scales = (
+        a[by_target] for a in (source_rows, target_rows, weights, edge_ids, scales))
 
     layers = []
     bounds = np.searchsorted(depth, np.arange(1, int(depth.max(initial=0)) + 2))
@@ -182,7 +190,8 @@ def compile_population(genomes: Sequence[Genome]) -> Program:
         offsets = np.searchsorted(target_rows[e0:e1], np.arange(start, stop))
         f_bounds = np.searchsorted(functions[begin:end], np.arange(NUM_FUNCTIONS + 1))
         groups = [(f, int(a), int(b)) for f, a, b in zip(range(NUM_FUNCTIONS), f_bounds[:-1], f_bounds[1:]) if b > a]
-        layers.append(Layer(start, source_rows[e0:e1], offsets, weights[e0:e1], groups))
+        layers.append(Layer(start, source_rows[e0:e1], offsets, weights[e0:e1], groups, edge_ids[e0:e1],
+                            scales[e0:e1]))
 
     return Program(NUM_INPUTS + nodes.size, layers, row[output_ids])
 
@@ -224,6 +233,32 @@ def run_program(
         outputs = values.index_select(0, output_rows).view(n, o, p1 - p0)
         result[:, :, p0:p1] = colour_map(outputs, colour) if colour else outputs
     return result
+
+
+def run_program_differentiable(
+    program: Program, coords: np.ndarray, weights: torch.Tensor, colour: Optional[str] = None,
+) -> torch.Tensor:
+    """Output values (N, O, P) of a compiled population at ``coords`` (4, P), differentiable in ``weights``.
+
+    weights: (W,) every genome's connection weights laid end to end (see ``Layer.edges``),
+    on the device and in the dtype to compute in; they replace the weights compiled
+    into ``program``, so one compiled topology serves every step of a gradient ascent.
+    The same sums as :func:`run_program`, but each depth's node values are a new
+    tensor (autograd keeps them), so memory grows with depth × rows × pixels: no chunks.
+    """
+    device, dtype = weights.device, weights.dtype
+    n, o = program.outputs.shape
+    values = torch.as_tensor(coords, dtype=dtype, device=device)
+    for layer in program.layers:
+        scaled = weights[torch.as_tensor(layer.edges, device=device)] * torch.as_tensor(
+            layer.scales, dtype=dtype, device=device)
+        summed = F.embedding_bag(torch.as_tensor(layer.sources, device=device), values,
+                                 torch.as_tensor(layer.offsets, device=device), mode="sum",
+                                 per_sample_weights=scaled)
+        nodes = torch.cat([apply_differentiable(function, summed[a:b]) for function, a, b in layer.groups])
+        values = torch.cat([values, nodes])
+    outputs = values[torch.as_tensor(program.outputs.reshape(-1), device=device)].view(n, o, -1)
+    return colour_map(outputs, colour) if colour else outputs
 
 
 def colour_map(values: torch.Tensor, colour: str) -> torch.Tensor:

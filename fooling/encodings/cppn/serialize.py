@@ -11,10 +11,13 @@ so ``fool render`` can redraw an elite at any resolution.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
+from ...errors import FoolingError
 from .functions import FUNCTION_NAMES
 from .genome import INPUT_NAMES, WEIGHT_RANGE, Genome, check_genome, make_genome
 from .render import Style
@@ -121,3 +124,20 @@ def genome_from_json(data: Any) -> tuple[Genome, Style]:
                          table[:, 0], table[:, 1], table[:, 2])
     check_genome(genome, style.channels)
     return genome, style
+
+
+def load_genome(path: str | Path) -> tuple[Genome, Style]:
+    """The genome and style stored in a CPPN .json file; FoolingError (one line) if missing or malformed."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise FoolingError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise FoolingError(f"{path}: cannot read it ({err})") from None
+    except json.JSONDecodeError as err:
+        raise FoolingError(f"{path}: not valid JSON ({err.msg}, line {err.lineno})") from None
+    try:
+        return genome_from_json(data)
+    except ValueError as err:
+        raise FoolingError(f"{path}: {err}") from None
