@@ -124,6 +124,47 @@ def test_class_count_mismatch(runs, tmp_path):
                    "test-oracle has 4 classes", "10")
 
 
+def _with_fooling_class(name: str, labels: list[str]) -> None:
+    """Register ``name``: mnist-lenet plus an 11th output (logit 0) under ``labels`` (11 names)."""
+    import torch
+
+    from fooling.classifiers import Classifier, ModelSpec, load_classifier, register
+
+    class PlusOne(torch.nn.Module):
+        def __init__(self, net: torch.nn.Module) -> None:
+            super().__init__()
+            self.net = net
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            out = self.net(x)
+            return torch.cat([out, torch.zeros_like(out[:, :1])], 1)
+
+    def load(device, crops):
+        lenet = load_classifier("mnist-lenet", device, crops)
+        return Classifier(PlusOne(lenet.net), name=name, labels=labels, preprocess=lenet.spec, device=device,
+                          crops=crops)
+
+    register(ModelSpec(name=name, dataset="mnist", input="1x28x28 grey", num_classes=11, description="test",
+                       load=load))
+
+
+def test_a_network_with_an_extra_fooling_class_is_a_target(runs, tmp_path):
+    _with_fooling_class("test-lenet-plus", [str(d) for d in range(10)] + ["fooling"])
+    out = tmp_path / "t"
+    result = fool("transfer", runs[0], "--models", "mnist-lenet,test-lenet-plus", "--out", out)
+    assert result.exit_code == 0, result.output
+    scores = json.loads((out / "transfer.json").read_text())["scores"]
+    by_target = {t: [s for s in scores if s["target"] == t] for t in ("mnist-lenet", "test-lenet-plus")}
+    for own, plus in zip(*by_target.values()):  # the extra class takes its share, the rest keep their order
+        assert plus["index"] == own["index"] and 0 < plus["confidence"] < own["confidence"]
+
+
+def test_a_target_whose_first_classes_differ_is_refused(runs, tmp_path):
+    _with_fooling_class("test-lenet-shuffled", [str(d) for d in reversed(range(10))] + ["fooling"])
+    one_line_error(fool("transfer", runs[0], "--models", "test-lenet-shuffled", "--out", tmp_path),
+                   "first 10 classes of test-lenet-shuffled")
+
+
 def test_no_elites(runs, tmp_path):
     copy = tmp_path / "run"
     shutil.copytree(runs[0], copy)

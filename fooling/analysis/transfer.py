@@ -75,16 +75,29 @@ class TransferResult:
 
 
 def check_class_counts(runs: Sequence[RunElites], targets: Sequence[str]) -> None:
-    """A :class:`FoolingError` for an unknown target or one whose class count differs from a run's."""
+    """A :class:`FoolingError` for an unknown target or one with fewer classes than a run's network.
+
+    A target may have more: a network retrained with an extra "fooling" class (``fool retrain``)
+    scores the images of the network it came from (its first classes must be the same ones,
+    which :func:`check_labels` checks once the networks are loaded).
+    """
     if not targets:
         raise FoolingError("give at least one target model with --models")
     for name in targets:
         spec = get_spec(name)
         for run in runs:
-            if spec.num_classes != run.num_classes:
+            if spec.num_classes < run.num_classes:
                 raise FoolingError(
                     f"{name} has {spec.num_classes} classes but {run.path} was evolved against {run.source} "
-                    f"with {run.num_classes}; transfer needs networks with the same classes")
+                    f"with {run.num_classes}; transfer needs networks with (at least) the same classes")
+
+
+def check_labels(source: Classifier, target: Classifier) -> None:
+    """A :class:`FoolingError` unless ``target``'s first classes are ``source``'s, in the same order."""
+    n = source.num_classes
+    if list(target.labels[:n]) != list(source.labels):
+        raise FoolingError(f"the first {n} classes of {target.name} are not the classes of {source.name}; "
+                           "transfer needs the same classes in the same order")
 
 
 def _combine(values: torch.Tensor, how: str) -> torch.Tensor:
@@ -126,6 +139,9 @@ def score_transfer(runs: Sequence[RunElites], targets: Sequence[str], device: st
             loaded[name] = load_classifier(name, dev)
         return loaded[name]
 
+    for source in dict.fromkeys(run.models[0] for run in runs):
+        for target in targets:
+            check_labels(classifier(source), classifier(target))
     scores = []
     for run in runs:
         if progress is not None:
