@@ -48,6 +48,11 @@ class Encoding(ABC, Generic[Batch, Genome]):
         """
         return self.mutate(parents, rng, generation)
 
+    def vary_owned(self, parents: Batch, rng: np.random.Generator, generation: int) -> Batch:
+        """:meth:`vary` for a batch the caller gives up (a fresh stack of elites): the same children
+        from the same draws, but an encoding may vary ``parents`` in place instead of copying them first."""
+        return self.vary(parents, rng, generation)
+
     # --- the hot path -------------------------------------------------------------------
     @abstractmethod
     def decode(self, genomes: Batch, device: torch.device) -> torch.Tensor:

@@ -72,7 +72,11 @@ class DirectEncoding(Encoding[np.ndarray, np.ndarray]):
 
     def vary(self, parents: np.ndarray, rng: np.random.Generator, generation: int) -> np.ndarray:
         """Pairs (0, 1), (2, 3), … cross over with probability ``crossover_rate``; then all mutate."""
-        children = parents.copy()
+        return self.vary_owned(parents.copy(), rng, generation)
+
+    def vary_owned(self, parents: np.ndarray, rng: np.random.Generator, generation: int) -> np.ndarray:
+        """:meth:`vary` in place on ``parents`` (float32, C-contiguous), which become the children."""
+        children = np.ascontiguousarray(parents, dtype=np.float32)
         pairs = len(children) // 2
         if self.crossover_rate > 0 and pairs:
             chosen = np.flatnonzero(rng.random(pairs) < self.crossover_rate)

@@ -51,18 +51,22 @@ def polynomial_mutation(
     u = rng.random(idx.size)
     power = 1.0 / (eta + 1.0)
     low = u < 0.5
+    # Each branch of the formulas below is a power of a base that depends on the branch: pick the base
+    # first and take one power per gene (the same numbers as evaluating both branches, half the work).
     if variant == "unscaled":
-        delta = np.where(low, (2.0 * u) ** power - 1.0, 1.0 - (2.0 * (1.0 - u)) ** power)
+        base = np.where(low, 2.0 * u, 2.0 * (1.0 - u))
     elif variant == "bounded":
         xy = np.where(low, 1.0 - x, x)  # 1 minus the distance to the bound the step heads for
-        val = np.where(
+        xy **= eta + 1.0
+        base = np.where(
             low,
-            2.0 * u + (1.0 - 2.0 * u) * xy ** (eta + 1.0),
-            2.0 * (1.0 - u) + 2.0 * (u - 0.5) * xy ** (eta + 1.0),
+            2.0 * u + (1.0 - 2.0 * u) * xy,
+            2.0 * (1.0 - u) + 2.0 * (u - 0.5) * xy,
         )
-        delta = np.where(low, val**power - 1.0, 1.0 - val**power)
     else:
         raise ValueError(f"unknown polynomial mutation variant {variant!r}")
+    base **= power
+    delta = np.where(low, base - 1.0, 1.0 - base)
     flat[idx] = np.clip(x + delta, 0.0, 1.0)
     return genes
 
@@ -78,12 +82,15 @@ def sbx_crossover(
     """
     if not (a.flags.c_contiguous and b.flags.c_contiguous):
         raise ValueError("sbx_crossover works in place on C-contiguous arrays")
-    cross = (rng.random(a.shape, dtype=np.float32) <= gene_prob) & (np.abs(a - b) > 1e-14)
+    cross = rng.random(a.shape, dtype=np.float32) <= gene_prob
     idx = np.flatnonzero(cross)
-    if idx.size == 0:
-        return
     flat_a, flat_b = a.reshape(-1), b.reshape(-1)  # views: a and b are contiguous rows of genes
     pa, pb = flat_a[idx], flat_b[idx]
+    differ = np.abs(pa - pb) > 1e-14  # only genes where the parents differ cross
+    if not differ.all():
+        idx, pa, pb = idx[differ], pa[differ], pb[differ]
+    if idx.size == 0:
+        return
     x1, x2 = np.minimum(pa, pb), np.maximum(pa, pb)  # float32, like the genes: half the work of float64
     u = rng.random(x1.shape, dtype=x1.dtype)
     span = x2 - x1
@@ -91,7 +98,11 @@ def sbx_crossover(
 
     def spread(beta: np.ndarray) -> np.ndarray:
         alpha = 2.0 - beta ** -(eta + 1.0)
-        return np.where(u <= 1.0 / alpha, (u * alpha) ** power, (1.0 / (2.0 - u * alpha)) ** power)
+        ua = u * alpha
+        # (u·α)^p where u <= 1/α, else (1/(2 − u·α))^p: choose the base, then one power per gene
+        base = np.where(u <= 1.0 / alpha, ua, 1.0 / (2.0 - ua))
+        base **= power
+        return base
 
     c1 = np.clip(0.5 * (x1 + x2 - spread(1.0 + 2.0 * x1 / span) * span), 0.0, 1.0)
     c2 = np.clip(0.5 * (x1 + x2 + spread(1.0 + 2.0 * (1.0 - x2) / span) * span), 0.0, 1.0)

@@ -37,7 +37,8 @@ class MapElites(Strategy):
             self._parents = None
             return self.encoding.random(self.initial_population, self.rng)
         self._parents = self._select(occupied)
-        return self.encoding.vary(self.archive.elites(self._parents), self.rng, self.generation)
+        # the stacked elites are a fresh batch: vary it in place
+        return self.encoding.vary_owned(self.archive.elites(self._parents), self.rng, self.generation)
 
     def _select(self, occupied: np.ndarray) -> np.ndarray:
         """``population`` parent cells: uniform, plus a share weighted by 1 − confidence."""
