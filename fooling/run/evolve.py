@@ -83,6 +83,9 @@ class EvolutionRun:
         self.evaluations = 0
         self.elapsed = 0.0
         self._stop_requested = False
+        # fitness of every cell as elites/ last showed it (None: unknown, e.g. after a resume). An elite is
+        # only ever replaced by a strictly fitter one, so a changed fitness is exactly a changed elite.
+        self._elites_written: Optional[np.ndarray] = None
 
     def _classes(self, num_classes: int) -> list[int]:
         cfg = self.config
@@ -224,9 +227,14 @@ class EvolutionRun:
     def write_elites(self, folder: Optional[Path] = None) -> None:
         """elites/<index>_<label>_<confidence>.png (+ .json genome where the encoding has one), or into ``folder``.
 
+        elites/ is updated incrementally: only the classes whose elite changed since the last write get
+        new files (the first write of a session rewrites all). ``folder`` (a snapshot) is written whole.
         Decodes each distinct elite once, a chunk at a time (1000 ImageNet images would not fit at once).
         """
         cells = self.archive.occupied
+        written = self._elites_written if folder is None else None
+        if written is not None:
+            cells = cells[self.archive.fitness[cells] != written[cells]]
         unique: dict[int, int] = {}
         for c in cells:
             unique.setdefault(id(self.archive.genomes[c]), int(c))
@@ -240,7 +248,10 @@ class EvolutionRun:
         pictures = [images[unique[id(self.archive.genomes[c])]] for c in cells]
         self.rundir.write_elites(pictures, self.archive.classes[cells], [self.archive.labels[c] for c in cells],
                                  self.archive.fitness[cells],
-                                 genome_json if any(g is not None for g in genome_json) else None, folder)
+                                 genome_json if any(g is not None for g in genome_json) else None, folder,
+                                 replace_all=written is None)
+        if folder is None:
+            self._elites_written = self.archive.fitness.copy()
 
     def summary(self) -> dict[str, Any]:
         """summary.json: machine-readable results of the run so far."""

@@ -44,6 +44,12 @@ def unused_path(stem: str, parent: str | Path = "runs") -> Path:
     return path
 
 
+def _class_of(name: str) -> Optional[int]:
+    """The class index an elite file name starts with (``7_7_0.99996.png`` -> 7), None for other files."""
+    head = name.split("_", 1)[0]
+    return int(head) if head.isdigit() else None
+
+
 def elite_stem(index: int, label: str, confidence: float) -> str:
     """``<index>_<label>_<confidence>``, e.g. ``7_7_0.99996``."""
     return f"{index}_{safe_label(label)}_{confidence:.5f}"
@@ -120,15 +126,19 @@ class RunDirectory:
         confidences: Sequence[float],
         genome_json: Optional[Sequence[Optional[dict[str, Any]]]] = None,
         folder: Optional[Path] = None,
+        replace_all: bool = True,
     ) -> list[str]:
-        """Replace elites/ (or ``folder``) with one PNG (and optional genome .json) per class; returns the stems.
+        """Write one PNG (and optional genome .json) per class into elites/ (or ``folder``); returns the stems.
 
         images: one per class, (C, H, W) float in [0, 1] or (H, W, C) uint8; classes, labels, confidences: likewise.
+        replace_all: True empties the folder's PNG/JSON files first; False replaces only the files of
+        ``classes`` (a class's files are ``<index>_*``) and leaves every other class's files as they are.
         """
         folder = folder or self.elites
         folder.mkdir(parents=True, exist_ok=True)
+        updating = {int(k) for k in classes}
         for old in folder.iterdir():
-            if old.suffix in (".png", ".json"):
+            if old.suffix in (".png", ".json") and (replace_all or _class_of(old.name) in updating):
                 old.unlink()
         stems = []
         for i, (k, label, conf) in enumerate(zip(classes, labels, confidences)):

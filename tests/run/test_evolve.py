@@ -156,3 +156,59 @@ def test_snapshots_keep_the_elites_of_every_nth_generation(tmp_path):
     snaps = sorted(int(p.name) for p in (tmp_path / "run" / "snapshots").iterdir())
     assert snaps == [0, 3, 6]
     assert len(list((tmp_path / "run" / "snapshots" / "3").glob("*.png"))) == 4
+
+
+def _elite_files(folder: Path) -> dict[int, list[str]]:
+    files: dict[int, list[str]] = {}
+    for path in folder.iterdir():
+        files.setdefault(int(path.name.split("_")[0]), []).append(path.name)
+    return files
+
+
+def test_checkpoints_rewrite_only_the_elites_that_changed(tmp_path, monkeypatch):
+    import fooling.run.rundir as rundir_module
+    from fooling.imaging import to_uint8
+
+    run = EvolutionRun.start(_config(tmp_path / "run", generations=40, checkpoint_every=1))
+    run.run(progress=False, stop_after=3)
+    written: list[str] = []
+    save = rundir_module.save_png
+    monkeypatch.setattr(rundir_module, "save_png", lambda image, path: (written.append(Path(path).name),
+                                                                        save(image, path)))
+    # one candidate that beats the elite of class "b" (cell 1) only
+    before = run.archive.fitness.copy()
+    candidate = run.encoding.random(1, np.random.default_rng(0))
+    confidence = np.zeros((1, len(run.archive)))
+    confidence[0, 1] = before[1] + 1e-7  # so small a gain that the file name may not change
+    run.archive.add(candidate, confidence, generation=run.strategy.generation)
+    run.checkpoint([])
+    assert written == [f"1_b_{before[1] + 1e-7:.5f}.png"]
+    image = np.asarray(Image.open(tmp_path / "run" / "elites" / written[0]))
+    assert np.array_equal(image, to_uint8(run.encoding.decode(candidate, "cpu"))[0, ..., 0])
+
+    # then many generations: every class whose elite improved is rewritten, the others are left alone
+    written.clear()
+    before = run.archive.fitness.copy()
+    run.run(progress=False, stop_after=12)
+    changed = np.flatnonzero(run.archive.fitness != before)
+    assert changed.size > 0
+    assert {int(name.split("_")[0]) for name in written} == set(changed.tolist())
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    files = _elite_files(tmp_path / "run" / "elites")
+    assert files == {c["index"]: [f"{c['index']}_{c['label']}_{c['confidence']:.5f}.png"] for c in summary["classes"]}
+    for cell, c in enumerate(summary["classes"]):
+        image = np.asarray(Image.open(tmp_path / "run" / "elites" / files[c["index"]][0]))
+        elite = to_uint8(run.encoding.decode(run.archive.elites(np.array([cell])), "cpu"))[0, ..., 0]
+        assert np.array_equal(image, elite)
+
+
+def test_a_resumed_run_rewrites_every_elite_once(tmp_path):
+    EvolutionRun.start(_config(tmp_path / "run")).run(progress=False, stop_after=4)
+    elites = tmp_path / "run" / "elites"
+    for path in elites.iterdir():  # as if a crash had left stale or extra files behind
+        path.rename(path.with_name(path.stem + "0.png"))
+    (elites / "3_d_0.00001.png").write_bytes(b"stale")
+    EvolutionRun.resume(tmp_path / "run").run(progress=False)
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert _elite_files(elites) == {c["index"]: [f"{c['index']}_{c['label']}_{c['confidence']:.5f}.png"]
+                                    for c in summary["classes"]}
