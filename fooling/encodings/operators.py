@@ -4,11 +4,49 @@ Each works on a float array (N, G) with genes in [0, 1] and draws from a numpy
 Generator, so one call mutates every gene of every child. DEAP's per-gene
 ``mutPolynomialBounded`` and ``cxSimulatedBinaryBounded`` are the reference the
 tests compare against in distribution.
+
+The random draws happen in one thread, in a fixed order; the arithmetic that follows is split over
+a few threads for big populations (numpy releases the GIL in its loops). Every gene's value is
+computed by the same elementwise operations whichever thread does it, so the results do not depend
+on the number of threads.
 """
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Optional
+
 import numpy as np
+
+PARALLEL_MIN = 1 << 18  # genes to vary below which one thread does it all (threads cost ~0.1 ms)
+_pool: Optional[ThreadPoolExecutor] = None
+_pool_pid = -1
+
+
+def _threads() -> int:
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 4))
+
+
+def _in_parallel(work: Callable[[slice], None], n: int) -> None:
+    """Call ``work(part)`` on slices that cover [0, n): on a few threads when n is big, else on this one."""
+    global _pool, _pool_pid
+    threads = _threads() if n >= PARALLEL_MIN else 1
+    if threads == 1:
+        work(slice(0, n))
+        return
+    if _pool is None or _pool_pid != os.getpid():  # a forked child cannot use its parent's threads
+        _pool, _pool_pid = ThreadPoolExecutor(max_workers=3, thread_name_prefix="fooling-vary"), os.getpid()
+    step = -(-n // threads)
+    parts = [slice(start, min(start + step, n)) for start in range(0, n, step)]
+    futures = [_pool.submit(work, part) for part in parts[1:]]
+    work(parts[0])
+    for future in futures:
+        future.result()
 
 
 def bernoulli_positions(n: int, rate: float, rng: np.random.Generator) -> np.ndarray:
@@ -47,27 +85,28 @@ def polynomial_mutation(
     idx = bernoulli_positions(flat.shape[0], rate, rng)
     if idx.size == 0:
         return genes
-    x = flat[idx].astype(np.float64)
     u = rng.random(idx.size)
     power = 1.0 / (eta + 1.0)
-    low = u < 0.5
-    # Each branch of the formulas below is a power of a base that depends on the branch: pick the base
-    # first and take one power per gene (the same numbers as evaluating both branches, half the work).
-    if variant == "unscaled":
-        base = np.where(low, 2.0 * u, 2.0 * (1.0 - u))
-    elif variant == "bounded":
-        xy = np.where(low, 1.0 - x, x)  # 1 minus the distance to the bound the step heads for
-        xy **= eta + 1.0
-        base = np.where(
-            low,
-            2.0 * u + (1.0 - 2.0 * u) * xy,
-            2.0 * (1.0 - u) + 2.0 * (u - 0.5) * xy,
-        )
-    else:
+    if variant not in ("unscaled", "bounded"):
         raise ValueError(f"unknown polynomial mutation variant {variant!r}")
-    base **= power
-    delta = np.where(low, base - 1.0, 1.0 - base)
-    flat[idx] = np.clip(x + delta, 0.0, 1.0)
+
+    def work(part: slice) -> None:
+        where, uu = idx[part], u[part]
+        x = flat[where].astype(np.float64)
+        low = uu < 0.5
+        # Each branch of the formulas below is a power of a base that depends on the branch: pick the
+        # base first and take one power per gene (the same numbers as evaluating both, half the work).
+        if variant == "unscaled":
+            base = np.where(low, 2.0 * uu, 2.0 * (1.0 - uu))
+        else:
+            xy = np.where(low, 1.0 - x, x)  # 1 minus the distance to the bound the step heads for
+            xy **= eta + 1.0
+            base = np.where(low, 2.0 * uu + (1.0 - 2.0 * uu) * xy, 2.0 * (1.0 - uu) + 2.0 * (uu - 0.5) * xy)
+        base **= power
+        delta = np.where(low, base - 1.0, 1.0 - base)
+        flat[where] = np.clip(x + delta, 0.0, 1.0)
+
+    _in_parallel(work, idx.size)
     return genes
 
 
@@ -91,21 +130,26 @@ def sbx_crossover(
         idx, pa, pb = idx[differ], pa[differ], pb[differ]
     if idx.size == 0:
         return
-    x1, x2 = np.minimum(pa, pb), np.maximum(pa, pb)  # float32, like the genes: half the work of float64
-    u = rng.random(x1.shape, dtype=x1.dtype)
-    span = x2 - x1
+    u = rng.random(idx.size, dtype=pa.dtype)
+    swap = rng.random(idx.size, dtype=np.float32) <= 0.5
     power = 1.0 / (eta + 1.0)
 
-    def spread(beta: np.ndarray) -> np.ndarray:
-        alpha = 2.0 - beta ** -(eta + 1.0)
-        ua = u * alpha
-        # (u·α)^p where u <= 1/α, else (1/(2 − u·α))^p: choose the base, then one power per gene
-        base = np.where(u <= 1.0 / alpha, ua, 1.0 / (2.0 - ua))
-        base **= power
-        return base
+    def work(part: slice) -> None:
+        x1, x2 = np.minimum(pa[part], pb[part]), np.maximum(pa[part], pb[part])  # float32, like the genes
+        uu, span = u[part], x2 - x1
 
-    c1 = np.clip(0.5 * (x1 + x2 - spread(1.0 + 2.0 * x1 / span) * span), 0.0, 1.0)
-    c2 = np.clip(0.5 * (x1 + x2 + spread(1.0 + 2.0 * (1.0 - x2) / span) * span), 0.0, 1.0)
-    swap = rng.random(x1.shape, dtype=np.float32) <= 0.5
-    flat_a[idx] = np.where(swap, c2, c1)
-    flat_b[idx] = np.where(swap, c1, c2)
+        def spread(beta: np.ndarray) -> np.ndarray:
+            alpha = 2.0 - beta ** -(eta + 1.0)
+            ua = uu * alpha
+            # (u·α)^p where u <= 1/α, else (1/(2 − u·α))^p: choose the base, then one power per gene
+            base = np.where(uu <= 1.0 / alpha, ua, 1.0 / (2.0 - ua))
+            base **= power
+            return base
+
+        c1 = np.clip(0.5 * (x1 + x2 - spread(1.0 + 2.0 * x1 / span) * span), 0.0, 1.0)
+        c2 = np.clip(0.5 * (x1 + x2 + spread(1.0 + 2.0 * (1.0 - x2) / span) * span), 0.0, 1.0)
+        where, sw = idx[part], swap[part]
+        flat_a[where] = np.where(sw, c2, c1)
+        flat_b[where] = np.where(sw, c1, c2)
+
+    _in_parallel(work, idx.size)

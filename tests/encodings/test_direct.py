@@ -131,3 +131,25 @@ def test_arrays_round_trip(rng):
     np.testing.assert_array_equal(enc.from_arrays(enc.to_arrays(genomes)), genomes)
     with pytest.raises(ValueError):
         DirectEncoding((1, 6, 6)).from_arrays(enc.to_arrays(genomes))
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_operators_give_the_same_genes_on_any_number_of_threads(threads, monkeypatch):
+    from fooling.encodings import operators
+
+    def vary(genes_a: np.ndarray, genes_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        rng = np.random.default_rng(11)
+        a, b = genes_a.copy(), genes_b.copy()
+        sbx_crossover(a, b, rng, eta=10.0)
+        polynomial_mutation(a, rng, rate=0.3, eta=5.0, variant="unscaled")
+        polynomial_mutation(b, rng, rate=0.3, eta=15.0, variant="bounded")
+        return a, b, rng.random()
+
+    start = np.random.default_rng(0).random((2, 6, 500), dtype=np.float32)
+    start[1, :, :50] = start[0, :, :50]  # equal parents do not cross
+    alone = vary(*start)
+    monkeypatch.setattr(operators, "PARALLEL_MIN", 2)
+    monkeypatch.setattr(operators, "_threads", lambda: threads)
+    split = vary(*start)
+    for x, y in zip(alone, split):
+        np.testing.assert_array_equal(x, y)
