@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from ..errors import FoolingError
-from ..imaging import save_png
+from ..imaging import png_bytes
 
 METRICS_FIELDS = ["generation", "evaluations", "coverage", "median_confidence", "max_confidence", "elapsed_s"]
 
@@ -130,7 +130,8 @@ class RunDirectory:
     ) -> list[str]:
         """Write one PNG (and optional genome .json) per class into elites/ (or ``folder``); returns the stems.
 
-        images: one per class, (C, H, W) float in [0, 1] or (H, W, C) uint8; classes, labels, confidences: likewise.
+        images: one per class, (C, H, W) float in [0, 1] or (H, W, C) uint8 (the same object for classes that
+        share an image); classes, labels, confidences: likewise.
         replace_all: True empties the folder's PNG/JSON files first; False replaces only the files of
         ``classes`` (a class's files are ``<index>_*``) and leaves every other class's files as they are.
         """
@@ -141,9 +142,12 @@ class RunDirectory:
             if old.suffix in (".png", ".json") and (replace_all or _class_of(old.name) in updating):
                 old.unlink()
         stems = []
+        encoded: dict[int, bytes] = {}  # one image shared by several classes (one elite) is encoded once
         for i, (k, label, conf) in enumerate(zip(classes, labels, confidences)):
             stem = elite_stem(int(k), label, float(conf))
-            save_png(images[i], folder / f"{stem}.png")
+            if id(images[i]) not in encoded:
+                encoded[id(images[i])] = png_bytes(images[i])
+            (folder / f"{stem}.png").write_bytes(encoded[id(images[i])])
             if genome_json is not None and genome_json[i] is not None:
                 (folder / f"{stem}.json").write_text(json.dumps(genome_json[i]))
             stems.append(stem)

@@ -165,16 +165,23 @@ def _elite_files(folder: Path) -> dict[int, list[str]]:
     return files
 
 
-def test_checkpoints_rewrite_only_the_elites_that_changed(tmp_path, monkeypatch):
-    import fooling.run.rundir as rundir_module
+def _mark_elite_files(folder: Path) -> None:
+    """Overwrite every elite file with a marker: a file that still holds it was not rewritten."""
+    for path in folder.iterdir():
+        path.write_bytes(b"untouched")
+
+
+def _rewritten(folder: Path) -> set[int]:
+    return {int(p.name.split("_")[0]) for p in folder.iterdir() if p.read_bytes() != b"untouched"}
+
+
+def test_checkpoints_rewrite_only_the_elites_that_changed(tmp_path):
     from fooling.imaging import to_uint8
 
     run = EvolutionRun.start(_config(tmp_path / "run", generations=40, checkpoint_every=1))
     run.run(progress=False, stop_after=3)
-    written: list[str] = []
-    save = rundir_module.save_png
-    monkeypatch.setattr(rundir_module, "save_png", lambda image, path: (written.append(Path(path).name),
-                                                                        save(image, path)))
+    elites = tmp_path / "run" / "elites"
+    _mark_elite_files(elites)
     # one candidate that beats the elite of class "b" (cell 1) only
     before = run.archive.fitness.copy()
     candidate = run.encoding.random(1, np.random.default_rng(0))
@@ -182,22 +189,23 @@ def test_checkpoints_rewrite_only_the_elites_that_changed(tmp_path, monkeypatch)
     confidence[0, 1] = before[1] + 1e-7  # so small a gain that the file name may not change
     run.archive.add(candidate, confidence, generation=run.strategy.generation)
     run.checkpoint([])
-    assert written == [f"1_b_{before[1] + 1e-7:.5f}.png"]
-    image = np.asarray(Image.open(tmp_path / "run" / "elites" / written[0]))
+    assert _rewritten(elites) == {1}
+    name = f"1_b_{before[1] + 1e-7:.5f}.png"
+    assert [p.name for p in elites.glob("1_*")] == [name]
+    image = np.asarray(Image.open(elites / name))
     assert np.array_equal(image, to_uint8(run.encoding.decode(candidate, "cpu"))[0, ..., 0])
 
-    # then many generations: every class whose elite improved is rewritten, the others are left alone
-    written.clear()
+    # then generations with a checkpoint after each: the classes whose elite improved are rewritten, only they
+    _mark_elite_files(elites)
     before = run.archive.fitness.copy()
     run.run(progress=False, stop_after=12)
-    changed = np.flatnonzero(run.archive.fitness != before)
-    assert changed.size > 0
-    assert {int(name.split("_")[0]) for name in written} == set(changed.tolist())
+    changed = set(np.flatnonzero(run.archive.fitness != before).tolist())
+    assert changed and _rewritten(elites) == changed
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
-    files = _elite_files(tmp_path / "run" / "elites")
+    files = _elite_files(elites)
     assert files == {c["index"]: [f"{c['index']}_{c['label']}_{c['confidence']:.5f}.png"] for c in summary["classes"]}
-    for cell, c in enumerate(summary["classes"]):
-        image = np.asarray(Image.open(tmp_path / "run" / "elites" / files[c["index"]][0]))
+    for cell in sorted(changed):
+        image = np.asarray(Image.open(elites / files[int(run.archive.classes[cell])][0]))
         elite = to_uint8(run.encoding.decode(run.archive.elites(np.array([cell])), "cpu"))[0, ..., 0]
         assert np.array_equal(image, elite)
 
