@@ -7,16 +7,21 @@ it, and the resident memory of a 1000-class direct-encoding run.
             1000 classes, for the direct (256 px HLS) and CPPN encodings; ratio = loop / forward at
             a batch of the population size (goal: >= 0.9). Loop and forward alternate in rounds
             so background load hits both alike. Checkpoints are timed apart (ckpt s) and folded
-            back in at the runner's default of one every 10 generations (ratio+ckpt).
+            back in at the runner's default of one every 10 generations (ratio+ckpt): the timed checkpoint
+            follows the first one (which writes every elite) by 10 generations, so it rewrites the
+            elites that changed in 10 generations early in a run, as a real run's would.
   memory    peak resident set size (ru_maxrss) of a child process running the 1000-class direct
             run with population 200 for a few generations, checkpoints included (goal: < 4 GB).
 
 The last line is one JSON object. Under heavy CPU contention OpenMP's spin-waiting threads
 slow small ops many times over; the script therefore sets OMP_WAIT_POLICY=PASSIVE unless
-the environment sets it.
+the environment sets it. Like `fool`, it keeps freed memory in the process (fooling.allocator:
+glibc's mmap/trim thresholds raised), which spares the page faults of re-allocating big tensors;
+--system-malloc measures with glibc's defaults instead.
 
     python scripts/bench_imagenet.py [--batches 1,8,32,64] [--population 64] [--rounds 3]
                                      [--encodings direct,cppn] [--memory-generations 3] [--device cpu]
+                                     [--system-malloc]   (glibc defaults: freed big blocks go back to the OS)
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ import time  # noqa: E402
 
 import torch  # noqa: E402
 
+from fooling.allocator import keep_freed_memory  # noqa: E402
 from fooling.classifiers import Classifier, load_classifier, resolve_device  # noqa: E402
 from fooling.config import EvolveConfig  # noqa: E402
 from fooling.run import EvolutionRun  # noqa: E402
@@ -62,15 +68,20 @@ def forward_rate(classifier: Classifier, batch: int, shape: tuple[int, int, int]
 
 
 def loop_rate(run: EvolutionRun, generations: int) -> float:
-    """Evaluations/s of the next ``generations`` generations of ``run``, without the checkpoint that
-    ends each ``run()`` call (``run.elapsed`` stops before it; see :func:`checkpoint_seconds`)."""
+    """Evaluations/s of the next ``generations`` generations of ``run``, with no checkpoint: the one that
+    ends each ``run()`` call is skipped (its metrics rows are dropped), so the next real checkpoint sees
+    every elite that changed since the last one, as in a run (see :func:`checkpoint_seconds`)."""
     evals, elapsed = run.evaluations, run.elapsed
-    run.run(progress=False, stop_after=run.strategy.generation + generations - 1)
+    run.checkpoint = lambda rows: None  # an instance attribute shadows the method
+    try:
+        run.run(progress=False, stop_after=run.strategy.generation + generations - 1)
+    finally:
+        del run.checkpoint
     return (run.evaluations - evals) / (run.elapsed - elapsed)
 
 
 def checkpoint_seconds(run: EvolutionRun) -> float:
-    """Seconds one checkpoint takes (state arrays, every class's elite PNG, summary)."""
+    """Seconds one checkpoint takes (state arrays, the elite PNGs that changed since the last one, summary)."""
     start = time.perf_counter()
     run.checkpoint([])
     return time.perf_counter() - start
@@ -99,9 +110,10 @@ def memory_child(generations: int, population: int, device: str) -> None:
                           "unique_elites": unique, "seconds": round(time.perf_counter() - start, 1)}))
 
 
-def measure_memory(generations: int, population: int, device: str) -> dict:
+def measure_memory(generations: int, population: int, device: str, system_malloc: bool) -> dict:
     out = subprocess.run([sys.executable, __file__, "--memory-child", "--memory-generations", str(generations),
-                          "--memory-population", str(population), "--device", device],
+                          "--memory-population", str(population), "--device", device]
+                         + (["--system-malloc"] if system_malloc else []),
                          capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -118,7 +130,10 @@ def main() -> None:
     parser.add_argument("--memory-population", type=int, default=200)
     parser.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--system-malloc", action="store_true",
+                        help="leave glibc's thresholds alone (fool itself raises them: fooling.allocator)")
     args = parser.parse_args()
+    kept = False if args.system_malloc else keep_freed_memory()
     if args.memory_child:
         memory_child(args.memory_generations, args.memory_population, args.device)
         return
@@ -126,7 +141,8 @@ def main() -> None:
     device = resolve_device(args.device)
     classifier = load_classifier(MODEL, device)
     print(f"{MODEL} on {device}, torch threads {torch.get_num_threads()}, "
-          f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}, load average {os.getloadavg()[0]:.1f}")
+          f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}, freed memory kept: {kept}, "
+          f"load average {os.getloadavg()[0]:.1f}")
     forward = {}
     print(f"{'batch':>6} {'images/s (256 px in)':>22} {'images/s (224 px in)':>22}")
     for batch in [int(b) for b in args.batches.split(",")]:
@@ -147,30 +163,40 @@ def main() -> None:
             run = EvolutionRun.start(config)
             shape = run.encoding.image_shape
             loop_rate(run, 2)  # the initial population and a warm-up generation
+            full = checkpoint_seconds(run)  # the first checkpoint writes every elite
+            written = run.archive.fitness.copy()
             fwd, loop = [], []
             for _ in range(args.rounds):
                 fwd.append(forward_rate(run.classifiers[0], args.population, shape, args.seconds))
                 loop.append(loop_rate(run, args.generations))
             f, lp = statistics.median(fwd), statistics.median(loop)
-            ckpt = checkpoint_seconds(run)
             every = EvolveConfig.checkpoint_every
+            if every > args.rounds * args.generations:  # untimed: a whole checkpoint interval since the last one
+                loop_rate(run, every - args.rounds * args.generations)
+            changed = int((run.archive.fitness != written).sum())
+            ckpt = checkpoint_seconds(run)
             with_ckpt = every * args.population / (every * args.population / lp + ckpt)
             loops[encoding] = {"image_shape": list(shape), "forward_evals_per_s": round(f, 2),
                                "loop_evals_per_s": round(lp, 2), "ratio": round(lp / f, 3),
-                               "checkpoint_s": round(ckpt, 1), "ratio_with_checkpoints": round(with_ckpt / f, 3)}
+                               "checkpoint_s": round(ckpt, 2), "checkpoint_changed_elites": changed,
+                               "first_checkpoint_s": round(full, 2), "ratio_with_checkpoints": round(with_ckpt / f, 3)}
             print(f"{encoding:>8} {'x'.join(map(str, shape)):>12} {f:>10.2f} {lp:>10.2f} {lp / f:>7.3f} "
-                  f"{ckpt:>9.1f} {with_ckpt / f:>9.3f}")
+                  f"{ckpt:>9.2f} {with_ckpt / f:>9.3f}")
+            print(f"{'':>8} checkpoint after {max(every, args.rounds * args.generations)} generations: "
+                  f"{changed} of {len(run.archive)} elites had changed; the first checkpoint (every elite) "
+                  f"took {full:.2f} s")
 
     memory = None
     if args.memory_generations > 0:
-        memory = measure_memory(args.memory_generations, args.memory_population, str(device))
+        memory = measure_memory(args.memory_generations, args.memory_population, str(device), args.system_malloc)
         print(f"\nmemory, 1000-class direct run, population {args.memory_population}, "
               f"{args.memory_generations} generations: peak RSS {memory['peak_rss_mb']:.0f} MB "
               f"(after each generation: {memory['rss_mb_after_generation']} MB; "
               f"{memory['unique_elites']} distinct elite genomes)")
     print(json.dumps({"model": MODEL, "device": str(device), "threads": torch.get_num_threads(),
                       "forward_images_per_s": forward, "loops": loops, "memory": memory,
-                      "population": args.population}))
+                      "population": args.population, "freed_memory_kept": kept,
+                      "load_average": [round(x, 2) for x in os.getloadavg()]}))
 
 
 if __name__ == "__main__":

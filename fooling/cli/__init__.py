@@ -41,6 +41,9 @@ def main() -> None:
     Reproduces Nguyen, Yosinski & Clune (CVPR 2015), "Deep Neural Networks are
     Easily Fooled". Start with `fool evolve`; `fool models` lists the networks.
     """
+    from ..allocator import keep_freed_memory
+
+    keep_freed_memory()  # big tensors come and go every generation: reuse their pages (see fooling.allocator)
 
 
 def run() -> None:  # pragma: no cover - console entry for `python -m fooling`
