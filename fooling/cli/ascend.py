@@ -33,7 +33,7 @@ def parse_epsilon(value: Optional[str]) -> Optional[float]:
 @click.option("--preset", default=None,
               help="paper: climb the probability at the progress rate, no regularisers | yosinski: climb the "
                    "logit in normalised steps, decay 1e-4, blur radius 1.0 every 4 steps | cppn: climb the logit "
-                   "with Adam, learning rate 0.2 [paper; cppn with --from].")
+                   "with Adam, learning rate 0.03 [paper; cppn with --from].")
 @click.option("--objective", type=click.Choice(["prob", "logit"]), default=None,
               help="Climb the target's softmax probability or its logit [preset].")
 @click.option("--rate", type=click.Choice(["progress", "normalised", "adam"]), default=None,
@@ -59,7 +59,7 @@ def parse_epsilon(value: Optional[str]) -> Optional[float]:
               help="Perturbation method: pgd (--steps steps) or fgsm (one step of --epsilon).")
 @click.option("--step-size", type=float, default=None,
               help="PGD step [2.5 * epsilon / steps], the mean pixel change of a normalised step [0.01], "
-                   "or Adam's learning rate [0.2].")
+                   "or Adam's learning rate [0.03].")
 @click.option("--stop-at", type=float, default=0.9999, show_default=True,
               help="An image stops once its target confidence reaches this (0: run every step).")
 @click.option("--batch-size", type=int, default=32, show_default=True, help="Classes optimised at once.")
