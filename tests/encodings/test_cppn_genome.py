@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from functools import partial
 
 import numpy as np
 import pytest
@@ -14,13 +15,9 @@ from fooling.encodings import make_encoding
 from fooling.encodings.cppn import CPPNEncoding, Genome, Style, genome_from_json
 from fooling.encodings.cppn.genome import NUM_INPUTS, WEIGHT_RANGE, check_genome, initial_genome, make_genome
 
+from helpers import mutated_cppns
 
-def evolved(enc: CPPNEncoding, n: int = 30, generations: int = 25, seed: int = 0) -> list[Genome]:
-    rng = np.random.default_rng(seed)
-    genomes = enc.random(n, rng)
-    for generation in range(generations):
-        genomes = enc.mutate(genomes, rng, generation)
-    return genomes
+evolved = partial(mutated_cppns, n=30, generations=25)
 
 
 def assert_same(a: list[Genome], b: list[Genome]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -17,16 +18,11 @@ from fooling.encodings.cppn.genome import initial_genome, make_genome
 from fooling.encodings.cppn.render import compile_population, coordinates, render_reference, run_program
 from fooling.errors import FoolingError
 
+from helpers import mutated_cppns
+
 CPU = torch.device("cpu")
 
-
-def population(enc: CPPNEncoding, n: int = 24, generations: int = 40, seed: int = 0) -> list[Genome]:
-    """Mutated genomes of varied size (0 to ~20 hidden nodes), some with unwired nodes."""
-    rng = np.random.default_rng(seed)
-    genomes = enc.random(n, rng)
-    for generation in range(generations):
-        genomes = enc.mutate(genomes, rng, generation)
-    return genomes
+population = partial(mutated_cppns, n=24, generations=40)
 
 
 def reference(genomes: list[Genome], style: Style, size: tuple[int, int] | None = None) -> torch.Tensor:

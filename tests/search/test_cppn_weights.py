@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -21,16 +22,11 @@ from fooling.encodings.cppn.serialize import load_genome
 from fooling.search.ascent import PRESETS, Adam, StepRule, ascend
 from fooling.search.cppn_weights import CppnWeights
 
+from helpers import mutated_cppns
+
 CPU = torch.device("cpu")
 
-
-def evolved(enc: CPPNEncoding, n: int = 12, generations: int = 30, seed: int = 0) -> list[Genome]:
-    """Genomes of varied topology (mutated ``generations`` times from random starts)."""
-    rng = np.random.default_rng(seed)
-    genomes = enc.random(n, rng)
-    for generation in range(generations):
-        genomes = enc.mutate(genomes, rng, generation)
-    return genomes
+evolved = partial(mutated_cppns, n=12, generations=30)
 
 
 def flat_weights(genomes: list[Genome], dtype: torch.dtype = torch.float64) -> torch.Tensor:
