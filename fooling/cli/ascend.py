@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from fractions import Fraction
 from typing import Optional
 
@@ -122,7 +123,7 @@ def command(model, class_spec, steps, seed, device, out, quiet, preset, objectiv
     line = (f"{run.rundir.path}: {len(classes)} classes, {summary['evaluations']:,} evaluations; "
             f"median confidence {summary['median_confidence']:.4f}; {top}/{len(classes)} at >= 99%")
     if config.from_run:
-        start = sorted(c["start_confidence"] for c in classes)[len(classes) // 2]
+        start = statistics.median(c["start_confidence"] for c in classes)
         line += f" (evolved elites: median {start:.4f})"
     if config.perturbation:
         line += f"; largest change linf {max(c['linf'] for c in classes):.4f}, l2 {max(c['l2'] for c in classes):.3f}"
