@@ -47,6 +47,12 @@ class RunElites:
     evaluations: Optional[int]
     seed: Optional[int]
     elites: list[Elite]
+    strategy: str = "map-elites"  # map-elites | ga (fool evolve), ascent | pgd | fgsm (fool ascend)
+
+    @property
+    def iterates(self) -> str:
+        """What one of ``generation`` counts: 'step' for gradient runs (``fool ascend``), else 'generation'."""
+        return "step" if self.strategy in ("ascent", "pgd", "fgsm") else "generation"
 
     @property
     def source(self) -> str:
@@ -101,7 +107,7 @@ def read_run(path: str | Path) -> RunElites:
         path=rundir.path, models=models, combine=str(config.get("combine", "mean")),
         encoding=str(summary.get("encoding") or config.get("encoding") or "?"), num_classes=int(num_classes),
         generation=summary.get("generation"), evaluations=summary.get("evaluations"), seed=summary.get("seed"),
-        elites=elites,
+        elites=elites, strategy=str(summary.get("strategy") or config.get("strategy") or "map-elites"),
     )
 
 

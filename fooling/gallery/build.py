@@ -86,7 +86,7 @@ def build_run(run: RunElites, slug: str, out: Path) -> RunView:
     shown = sorted(sorted(run.elites, key=lambda e: -e.confidence)[:SHEET_MAX], key=lambda e: e.index)
     images = [Image.open(e.png) for e in shown]
     title = f"{run.source}, {run.encoding}" + (f", seed {run.seed}" if run.seed is not None else "") + (
-        f", generation {run.generation}" if run.generation is not None else "") + (
+        f", {run.iterates} {run.generation}" if run.generation is not None else "") + (
         f" (the {SHEET_MAX} most confident of {len(run.elites)} classes)" if len(run.elites) > SHEET_MAX else "")
     sheet = contact_sheet(images, [e.label for e in shown], [e.confidence for e in shown], title)
     sheet.save(folder / "contact_sheet.png", optimize=True)
@@ -94,7 +94,7 @@ def build_run(run: RunElites, slug: str, out: Path) -> RunView:
         slug=slug, path=str(run.path), source=run.source, encoding=run.encoding, seed=run.seed,
         generation=run.generation, evaluations=run.evaluations, cards=cards,
         contact_sheet=(folder / "contact_sheet.png").relative_to(out).as_posix(), files=files,
-        pixelated=max(images[0].size) <= 64, progression=progression,
+        pixelated=max(images[0].size) <= 64, progression=progression, iterates=run.iterates,
     )
 
 

@@ -49,6 +49,7 @@ class RunView:
     files: dict[str, str]  # link text -> path (summary.json, config.json, metrics.csv)
     pixelated: bool  # small images (MNIST): upscale without smoothing
     progression: dict[int, list[Step]] = field(default_factory=dict)  # class index -> snapshots in order
+    iterates: str = "generation"  # what ``generation`` counts: "step" for gradient-ascent runs
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,7 @@ def _card(card: Card, run: RunView) -> str:
         f'<figure class="card" data-confidence="{card.confidence:.8f}">'
         f"{_a_img(card, run)}"
         f'<figcaption><span class="label">{escape(card.label)}</span>{index}'
-        f'<br><span class="conf">{format_confidence(card.confidence)}</span> · generation {found}'
+        f'<br><span class="conf">{format_confidence(card.confidence)}</span> · {run.iterates} {found}'
         f"<br>{escape(run.encoding)} · {escape(run.source)}{scores}"
         f"<br>{' · '.join(links)}</figcaption></figure>"
     )
@@ -148,11 +149,12 @@ def _progression(run: RunView) -> str:
 
 
 def _run_section(run: RunView) -> str:
-    bits = [f"evolved against <b>{escape(run.source)}</b>", f"encoding <b>{escape(run.encoding)}</b>"]
+    verb = "optimised" if run.iterates == "step" else "evolved"
+    bits = [f"{verb} against <b>{escape(run.source)}</b>", f"encoding <b>{escape(run.encoding)}</b>"]
     if run.seed is not None:
         bits.append(f"seed {run.seed}")
     if run.generation is not None:
-        bits.append(f"{run.generation} generations")
+        bits.append(f"{run.generation} {run.iterates}s")
     if run.evaluations is not None:
         bits.append(f"{run.evaluations:,} evaluations")
     files = " · ".join(_a(href, text) for text, href in run.files.items())

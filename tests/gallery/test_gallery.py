@@ -109,6 +109,18 @@ def test_page_shows_every_class(gallery, runs):
     assert 'transfer_heatmap.png' in html
 
 
+def test_an_ascent_run_counts_steps(mnist_lenet, tmp_path):
+    run = tmp_path / "ascent"
+    result = fool("ascend", "--model", mnist_lenet, "--classes", "3,5", "--steps", "4", "--stop-at", "0",
+                  "--device", "cpu", "--out", run, "--quiet")
+    assert result.exit_code == 0, result.output
+    result = fool("gallery", run, "--out", tmp_path / "g")
+    assert result.exit_code == 0, result.output
+    html = (tmp_path / "g" / "index.html").read_text()
+    assert "optimised against <b>mnist-lenet</b>" in html and "4 steps" in html and " · step " in html
+    assert "generation" not in html.split("<h2", 1)[1]  # only the page's general text speaks of generations
+
+
 def test_files_are_copied(gallery):
     runs_dir = gallery / "runs"
     assert sorted(p.name for p in runs_dir.iterdir()) == ["cppn-s0", "direct-s0"]
