@@ -21,12 +21,9 @@ def hls_to_rgb(hls: torch.Tensor) -> torch.Tensor:
     h, l, s = hls[:, 0:1], hls[:, 1:2], hls[:, 2:3]
     n = torch.tensor([0.0, 8.0, 4.0], device=hls.device, dtype=hls.dtype).view(1, 3, *[1] * (hls.dim() - 2))
     a = s * torch.minimum(l, 1.0 - l)
-    if torch.is_grad_enabled() and hls.requires_grad:  # out of place, for autograd
-        k = torch.remainder(n + 12.0 * h, 12.0)
-        return (l - a * torch.minimum(k - 3.0, 9.0 - k).clamp(-1.0, 1.0)).clamp_(0.0, 1.0)
-    # The same operations on the same values (so the same numbers) with fewer passes over the batch:
-    # in place where possible, 9 − k and l − a·f in one pass each.
-    k = torch.mul(h, 12.0).add(n).remainder_(12.0)  # n + 12 H: addition commutes exactly
+    # In place where autograd allows it (no op below needs its own output for the backward pass),
+    # 9 − k and l − a·f in one pass each: fewer passes over a (N, 3, H, W) batch.
+    k = torch.mul(h, 12.0).add(n).remainder_(12.0)
     f = torch.minimum(k.sub(3.0), torch.rsub(k, 9.0)).clamp_(-1.0, 1.0)
     return torch.sub(l, f.mul_(a)).clamp_(0.0, 1.0)
 

@@ -6,7 +6,6 @@ summary.json adds the full label, generation found and per-model scores.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -16,10 +15,7 @@ from PIL import Image
 
 from ..errors import FoolingError
 from ..imaging import load_image
-from ..run.rundir import RunDirectory
-
-ELITE_NAME = re.compile(r"^(?P<index>\d+)_(?P<label>.*)_(?P<confidence>\d+(?:\.\d+)?)\.png$")
-
+from ..run.rundir import ELITE_STEM, RunDirectory
 
 @dataclass(frozen=True)
 class Elite:
@@ -67,7 +63,7 @@ def read_elite_folder(folder: Path, summary_classes: Sequence[dict[str, Any]] = 
     known = {int(c["index"]): c for c in summary_classes}
     elites = []
     for png in sorted(folder.glob("*.png")) if folder.is_dir() else []:
-        match = ELITE_NAME.match(png.name)
+        match = ELITE_STEM.match(png.stem)
         if match is None:
             continue
         index = int(match["index"])

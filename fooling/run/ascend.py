@@ -25,20 +25,21 @@ import numpy as np
 import torch
 
 from .. import __version__
+from ..analysis.elites import read_elite_folder
 from ..archive import THRESHOLDS
 from ..classifiers import Classifier, load_classifier, resolve_device
+from ..encodings.cppn import Genome, Style, genome_to_json
+from ..encodings.cppn.serialize import load_genome
 from ..errors import FoolingError
 from ..imaging import load_image, save_png
-from .rundir import RunDirectory, elite_stem, median_and_max, unused_path
 from ..search.ascent import (
     OBJECTIVES, PRESETS, RATES, AscentResult, PixelImages, StepRule, ascend, ascent_shape, classifier_centre,
     initial_images,
 )
-from ..encodings.cppn import Genome, Style, genome_to_json
-from ..encodings.cppn.serialize import load_genome
 from ..search.cppn_weights import CppnWeights
 from ..search.perturb import METHODS, NORMS, fit_photo, perturb
 from ..search.regularizers import Regularizers
+from .rundir import RunDirectory, elite_stem, median_and_max, unused_path
 
 INITS = ("mean", "uniform")  # anything else given as --init is a photo
 
@@ -156,15 +157,12 @@ def load_cppn_elites(run: str | Path) -> tuple[dict[int, Genome], Style]:
         raise FoolingError(f"--from {run}: no such run directory")
     genomes: dict[int, Genome] = {}
     styles = set()
-    for path in sorted((run / "elites").glob("*.json")):
-        index = path.stem.split("_", 1)[0]
-        if not index.isdigit():
-            continue
-        genome, style = load_genome(path)
-        if int(index) in genomes:
-            raise FoolingError(f"--from {run}: two elites for class {index} in {run / 'elites'}")
-        genomes[int(index)] = genome
-        styles.add(style)
+    for elite in read_elite_folder(run / "elites"):
+        if elite.genome is not None:
+            if elite.index in genomes:
+                raise FoolingError(f"--from {run}: two elites for class {elite.index} in {run / 'elites'}")
+            genomes[elite.index], style = load_genome(elite.genome)
+            styles.add(style)
     if not genomes:
         raise FoolingError(f"--from {run}: no CPPN elites (elites/<class>_<label>_<confidence>.json); "
                            "tuning needs a run evolved with --encoding cppn")
@@ -176,10 +174,10 @@ def load_cppn_elites(run: str | Path) -> tuple[dict[int, Genome], Style]:
 def run_model(run: str | Path) -> Optional[str]:
     """The network a ``fool evolve`` run was scored against (its config.json's model), None if unreadable."""
     try:
-        config = json.loads((Path(run) / "config.json").read_text())
-    except (OSError, ValueError):
+        model = RunDirectory(run).read_config().get("model")
+    except (FoolingError, AttributeError):
         return None
-    return config.get("model") if isinstance(config, dict) and isinstance(config.get("model"), str) else None
+    return model if isinstance(model, str) else None
 
 
 def class_seed(seed: int, k: int) -> int:

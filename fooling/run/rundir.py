@@ -44,15 +44,18 @@ def unused_path(stem: str, parent: str | Path = "runs") -> Path:
     return path
 
 
-def _class_of(name: str) -> Optional[int]:
-    """The class index an elite file name starts with (``7_7_0.99996.png`` -> 7), None for other files."""
-    head = name.split("_", 1)[0]
-    return int(head) if head.isdigit() else None
-
-
 def elite_stem(index: int, label: str, confidence: float) -> str:
     """``<index>_<label>_<confidence>``, e.g. ``7_7_0.99996``."""
     return f"{index}_{safe_label(label)}_{confidence:.5f}"
+
+
+ELITE_STEM = re.compile(r"^(?P<index>\d+)_(?P<label>.*)_(?P<confidence>\d+(?:\.\d+)?)$")  # what elite_stem makes
+
+
+def elite_class(path: Path) -> Optional[int]:
+    """The class index of an elite file (``7_7_0.99996.png`` -> 7), None for other files."""
+    match = ELITE_STEM.match(path.stem)
+    return int(match["index"]) if match else None
 
 
 class RunDirectory:
@@ -139,7 +142,7 @@ class RunDirectory:
         folder.mkdir(parents=True, exist_ok=True)
         updating = {int(k) for k in classes}
         for old in folder.iterdir():
-            if old.suffix in (".png", ".json") and (replace_all or _class_of(old.name) in updating):
+            if old.suffix in (".png", ".json") and (replace_all or elite_class(old) in updating):
                 old.unlink()
         stems = []
         encoded: dict[int, bytes] = {}  # one image shared by several classes (one elite) is encoded once

@@ -75,6 +75,6 @@ class CppnWeights:
         kept = []
         for r in rows.tolist():
             g = self.genomes[r].copy()
-            g.weights = np.clip(table[r, :g.num_connections], -WEIGHT_RANGE, WEIGHT_RANGE)
+            g.weights = table[r, :g.num_connections]  # in range: update() clamps, float32 -> float64 is exact
             kept.append(g)
         return kept
