@@ -62,6 +62,12 @@ def _load_builtin() -> None:
     from ..retrain import head  # noqa: F401
 
 
+def static_names() -> set[str]:
+    """The names registered one by one (built-in models), not through a resolver."""
+    _load_builtin()
+    return set(_SPECS)
+
+
 def list_models() -> list[ModelSpec]:
     """Every model the registry knows, static ones first."""
     _load_builtin()
