@@ -9,14 +9,31 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import os
+import re
+import typing
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 from .errors import FoolingError
 
 ENCODINGS = ("direct", "cppn")
 STRATEGIES = ("map-elites", "ga")
 PRESETS = ("default", "paper")
+COLOURS = ("hls", "rgb")
+MUTATIONS = ("unscaled", "bounded")
+CPPN_COORDS = ("scaled", "pixel")
+DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")  # the devices a run can use (see classifiers.resolve_device)
+
+# Limits on the size of a run, checked before anything is created (see check_run_size).
+MAX_IMAGE_SIDE = 4096  # pixels: the largest --image-size
+BYTES_PER_VALUE = 4  # genes and pixels are float32
+MEMORY_FRACTION = 0.5  # a run's estimated working set may use at most this share of the machine's memory
+
+# The settings that may change when a run resumes (the budget and how it is watched); every
+# other setting is the run's own and comes from its config.json.
+RESUME_SETTINGS = ("generations", "until", "checkpoint_every")
 
 
 @dataclass
@@ -91,7 +108,27 @@ class EvolveConfig:
         return EvolveConfig(**values)
 
     def validate(self) -> None:
-        """Raise :class:`FoolingError` for settings no run can use."""
+        """Raise :class:`FoolingError` for settings no run can use (types, ranges, choices; nothing loaded)."""
+        check_types(self.to_json(), "setting ")
+        if not self.model:
+            raise FoolingError("--model must name a model")
+        if self.models is not None and (not self.models or not all(self.models)):
+            raise FoolingError("--models must name at least one model, with no empty names")
+        if not DEVICE_PATTERN.fullmatch(self.device):
+            raise FoolingError(f"unknown device {self.device!r}; use auto, cpu, cuda or cuda:N")
+        if self.seed < 0:
+            raise FoolingError(f"--seed must be 0 or positive, got {self.seed}")
+        if self.image_size is not None and not 0 < self.image_size <= MAX_IMAGE_SIDE:
+            raise FoolingError(f"--image-size must lie in 1-{MAX_IMAGE_SIDE} (leave it out for the network's own "
+                               f"input size), got {self.image_size}")
+        for name in FLOAT_FIELDS:
+            value = getattr(self, name)
+            if value is not None and not math.isfinite(value):
+                raise FoolingError(f"--{name.replace('_', '-')} must be a finite number, got {value}")
+        for name, choices in (("colour", COLOURS), ("mutation", MUTATIONS), ("cppn_coords", CPPN_COORDS)):
+            value = getattr(self, name)
+            if value is not None and value not in choices:
+                raise FoolingError(f"--{name.replace('_', '-')} must be one of {', '.join(choices)}, not {value!r}")
         if self.encoding not in ENCODINGS:
             raise FoolingError(f"unknown encoding {self.encoding!r}; choose from {', '.join(ENCODINGS)}")
         if self.strategy not in STRATEGIES:
@@ -113,10 +150,14 @@ class EvolveConfig:
             raise FoolingError(f"--until must lie in (0, 1], got {self.until}")
         if self.crops not in (1, 10):
             raise FoolingError(f"--crops must be 1 or 10, got {self.crops}")
-        for name in ("mutation_rate", "crossover_rate", "ga_cxpb", "ga_mutpb", "laggard_bias"):
+        for name in PROBABILITY_FIELDS:
             value = getattr(self, name)
             if value is not None and not 0.0 <= value <= 1.0:
                 raise FoolingError(f"--{name.replace('_', '-')} must lie in [0, 1], got {value}")
+        for name in ("mutation_eta", "crossover_eta", "cppn_weight_eta", "rate_halving_every", "cppn_max_hidden"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise FoolingError(f"--{name.replace('_', '-')} must be 0 or positive, got {value}")
 
     @property
     def model_names(self) -> list[str]:
@@ -128,15 +169,124 @@ class EvolveConfig:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "EvolveConfig":
+        """The config a config.json holds; a :class:`FoolingError` for unknown settings or wrong types."""
+        if not isinstance(data, dict):
+            raise FoolingError(f"config.json must hold an object of settings, not {type(data).__name__}")
         names = {f.name for f in dataclasses.fields(cls)}
         data = {k: v for k, v in data.items() if k in names or v is not None}  # retired options left unset
         unknown = set(data) - names
         if unknown:
             raise FoolingError(f"config.json has unknown settings: {', '.join(sorted(unknown))}")
-        return cls(**data)
+        return cls(**check_types(data, "config.json: "))
 
     def dumps(self) -> str:
         return json.dumps(self.to_json(), indent=2, sort_keys=True)
+
+
+def _type_hints() -> dict[str, Any]:
+    return typing.get_type_hints(EvolveConfig)
+
+
+def _describe(hint: Any) -> str:
+    """'an integer', 'a list of integers or null', … for error messages."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is typing.Union:
+        return " or ".join("null" if a is type(None) else _describe(a) for a in args)
+    if origin is list:
+        return f"a list of {_describe(args[0]).split(' ', 1)[1]}s" if args else "a list"
+    if origin is dict:
+        return "an object"
+    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(hint, str(hint))
+
+
+def _matches(value: Any, hint: Any) -> bool:
+    """Whether a JSON value fits a type hint; bool is not an int and not a float here."""
+    if hint is Any:
+        return True
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is typing.Union:
+        return any(_matches(value, a) for a in args)
+    if hint is type(None):
+        return value is None
+    if origin is list:
+        return isinstance(value, list) and all(_matches(v, args[0]) for v in value)
+    if origin is dict:
+        return isinstance(value, dict) and all(_matches(k, args[0]) and _matches(v, args[1]) for k, v in value.items())
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, hint)
+
+
+def check_types(data: dict[str, Any], where: str = "") -> dict[str, Any]:
+    """Check each setting in ``data`` against :class:`EvolveConfig`'s annotations; returns ``data``
+    with integers given for float settings made floats. A wrong type is a one-line :class:`FoolingError`."""
+    hints = _type_hints()
+    out = dict(data)
+    for name, value in data.items():
+        hint = hints.get(name)
+        if hint is None:
+            continue
+        if not _matches(value, hint):
+            raise FoolingError(f"{where}{name} must be {_describe(hint)}, got {value!r}")
+        if isinstance(value, int) and not isinstance(value, bool) and float in (hint, *typing.get_args(hint)):
+            out[name] = float(value)
+    return out
+
+
+FLOAT_FIELDS = tuple(f.name for f in dataclasses.fields(EvolveConfig)
+                     if f.type in ("float", "Optional[float]"))
+PROBABILITY_FIELDS = ("mutation_rate", "crossover_rate", "ga_cxpb", "ga_mutpb", "laggard_bias",
+                      "cppn_add_connection", "cppn_delete_connection", "cppn_rewire_connection", "cppn_add_node",
+                      "cppn_delete_node", "cppn_weight_rate", "cppn_function_rate")
+
+
+def physical_memory() -> Optional[int]:
+    """Bytes of memory this machine has (MemTotal of /proc/meminfo, else sysconf), or None if unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def estimate_bytes(config: EvolveConfig, image_shape: Sequence[int], cells: int) -> int:
+    """Bytes a run holds at once, roughly: the largest generation's decoded images (N, C, H, W) and, for
+    the direct encoding, its parents and children (N, C·H·W genes each) plus the archive's ``cells`` elites."""
+    values = math.prod(int(v) for v in image_shape)
+    batch = max(config.population, config.initial_population or config.population)
+    copies = 3 * batch + cells if config.encoding == "direct" else 2 * batch  # cppn: images + resize workspace
+    return copies * values * BYTES_PER_VALUE
+
+
+def _gib(n: float) -> str:
+    return f"{n / 2 ** 30:.1f} GiB"
+
+
+def check_run_size(config: EvolveConfig, image_shape: Sequence[int], cells: int, min_side: int = 1,
+                   memory: Optional[int] = None) -> None:
+    """Refuse images smaller than the networks take (``min_side``) or a run whose estimated memory
+    (:func:`estimate_bytes`) exceeds MEMORY_FRACTION of ``memory`` (default: :func:`physical_memory`)."""
+    c, h, w = image_shape
+    if min(h, w) < min_side:
+        raise FoolingError(f"--image-size {min(h, w)} is too small for {', '.join(config.model_names)}: "
+                           f"the smallest image side it takes is {min_side}")
+    memory = physical_memory() if memory is None else memory
+    need = estimate_bytes(config, image_shape, cells)
+    if memory and need > MEMORY_FRACTION * memory:
+        raise FoolingError(f"a run of {max(config.population, config.initial_population or 0)} images of "
+                           f"{c}x{h}x{w} ({config.encoding}, {cells} classes) needs about {_gib(need)} of memory, "
+                           f"more than {MEMORY_FRACTION:.0%} of this machine's {_gib(memory)}; "
+                           f"lower --image-size or --population")
 
 
 # The operator settings of each preset. "paper": the 2015 code (PAPER.md).

@@ -3,7 +3,21 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
+
+from .errors import FoolingError
+
+# Kernel file systems: nothing the user makes belongs under them, even where root may create files.
+SYSTEM_ROOTS = ("/proc", "/sys", "/dev")
+
+
+def _make_dir(path: Path, what: str) -> Path:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise FoolingError(f"cannot make {what} {path}: {err.strerror or err}") from None
+    return path
 
 
 def cache_dir() -> Path:
@@ -14,12 +28,40 @@ def cache_dir() -> Path:
     else:
         base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
         path = Path(base) / "fooling"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return _make_dir(path, "the cache folder ($FOOLING_CACHE)")
 
 
 def models_dir() -> Path:
     """Folder of trained networks (``<name>.pt`` state dicts + ``<name>.json`` metadata)."""
-    path = cache_dir() / "models"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return _make_dir(cache_dir() / "models", "the models folder")
+
+
+def check_writable_dir(path: str | os.PathLike) -> None:
+    """Raise :class:`FoolingError` unless ``path`` is, or can be made, a folder this process can write in.
+
+    Refuses a path under a file, a path under /proc, /sys or /dev, and a folder whose nearest existing
+    ancestor cannot be written (tried with a probe file that is removed at once). Creates nothing.
+    """
+    given = os.fspath(path)
+    if not given:
+        raise FoolingError("an output folder cannot be an empty path")
+    absolute = Path(os.path.abspath(os.path.expanduser(given)))
+    for candidate in (absolute, Path(os.path.realpath(absolute))):  # also through symbolic links
+        for root in SYSTEM_ROOTS:
+            if candidate == Path(root) or Path(root) in candidate.parents:
+                raise FoolingError(f"{given} lies under {root}, a system folder; choose a folder of your own")
+    existing = absolute
+    while not existing.exists() and not existing.is_symlink():
+        existing = existing.parent
+    if not existing.is_dir():
+        if existing == absolute:
+            raise FoolingError(f"{given} is a file, not a folder")
+        raise FoolingError(f"{given} cannot be made: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise FoolingError(f"{given} cannot be made: no permission to write in {existing}")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".fooling-probe-", dir=existing)
+    except OSError as err:
+        raise FoolingError(f"{given} cannot be made: cannot write in {existing} ({err.strerror or err})") from None
+    os.close(fd)
+    os.unlink(probe)

@@ -8,12 +8,19 @@ softmax probabilities (N, K). ``probs`` runs in chunks under ``inference_mode``;
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from ..errors import FoolingError
+
+# An evolved image reaches the network resized; it may be at most this many times smaller (a side)
+# than the network's input. Smaller images would reach it as a few flat blocks of colour.
+MAX_UPSCALE = 4
 
 
 @dataclass(frozen=True)
@@ -75,6 +82,10 @@ class Classifier:
     ) -> None:
         if crops not in (1, 10):
             raise ValueError("crops must be 1 or 10")
+        if crops == 10 and not (preprocess.resize is not None and preprocess.resize > min(preprocess.size)):
+            h, w = preprocess.size
+            raise FoolingError(f"--crops 10 is for networks that take crops of a larger image (ImageNet ones); "
+                               f"{name} sees its whole {h}x{w} input, so use --crops 1")
         self.device = torch.device(device)
         self.net = net.to(self.device).eval()
         for p in self.net.parameters():
@@ -95,6 +106,11 @@ class Classifier:
     def input_shape(self) -> tuple[int, int, int]:
         """(C, H, W) the network itself sees: the natural size of images to evolve."""
         return (self.spec.channels, *self.spec.size)
+
+    @property
+    def min_image_side(self) -> int:
+        """The smallest side of an image this classifier takes: its input side / MAX_UPSCALE."""
+        return max(1, math.ceil(min(self.spec.size) / MAX_UPSCALE))
 
     def _channels(self, images: torch.Tensor) -> torch.Tensor:
         c = images.shape[1]

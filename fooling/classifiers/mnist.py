@@ -20,7 +20,7 @@ from ..paths import models_dir
 from .base import Classifier, Preprocess
 from .lenet import LeNet, TrainSettings, accuracy, train_network
 from .registry import ModelSpec, register, register_resolver
-from .weights import load_meta, load_state_dict, save_model
+from .weights import load_state_dict, read_meta, save_model
 
 DIGITS = [str(i) for i in range(10)]
 LENET_INPUT = Preprocess(size=(28, 28), channels=1, mean=(0.0,), std=(1.0,))
@@ -53,13 +53,50 @@ def train_lenet(
     return net, acc
 
 
+def retrain_hint(name: str) -> str:
+    """How to repair a broken cached model: what its error messages end with."""
+    return f"retrain it with `fool train --name {name} --force`"
+
+
+def _check_lenet_meta(name: str, meta: dict) -> dict:
+    """Check the fields a LeNet's metadata needs (num_classes, labels); returns ``meta``."""
+    path, hint = models_dir() / f"{name}.json", retrain_hint(name)
+    k = meta.get("num_classes", 10)
+    if isinstance(k, bool) or not isinstance(k, int) or k <= 0:
+        raise FoolingError(f"model metadata {path}: num_classes must be a positive integer, got {k!r}; {hint}")
+    labels = meta.get("labels")
+    if labels is not None and not (isinstance(labels, list) and len(labels) == k
+                                   and all(isinstance(label, str) for label in labels)):
+        raise FoolingError(f"model metadata {path}: labels must be a list of {k} names; {hint}")
+    return meta
+
+
 def _lenet_from_cache(name: str, device: torch.device, crops: int) -> Classifier:
-    meta = load_meta(models_dir(), name) or {}
-    num_classes = int(meta.get("num_classes", 10))
+    hint = retrain_hint(name)
+    meta = _check_lenet_meta(name, read_meta(models_dir(), name, hint) or {})
+    num_classes = meta.get("num_classes", 10)
     net = LeNet(num_classes)
-    net.load_state_dict(load_state_dict(models_dir() / f"{name}.pt"))
+    weights = models_dir() / f"{name}.pt"
+    try:
+        net.load_state_dict(load_state_dict(weights, hint))
+    except RuntimeError:  # missing or misshapen tensors
+        raise FoolingError(f"weights file {weights} does not fit a {num_classes}-class LeNet; {hint}") from None
     labels = meta.get("labels") or DIGITS[:num_classes]
     return Classifier(net, name=name, labels=labels, preprocess=LENET_INPUT, device=device, crops=crops)
+
+
+def cache_problem(name: str) -> Optional[str]:
+    """What is wrong with a cached LeNet's files (empty weights, unreadable metadata), or None."""
+    weights = models_dir() / f"{name}.pt"
+    try:
+        if weights.is_file() and weights.stat().st_size == 0:
+            return f"weights file {weights} is empty; {retrain_hint(name)}"
+        meta = read_meta(models_dir(), name, retrain_hint(name))
+        if meta is not None and meta.get("arch", "lenet") == "lenet":
+            _check_lenet_meta(name, meta)
+    except FoolingError as err:
+        return str(err)
+    return None
 
 
 def _own_lenet_spec(name: str, seed: int) -> ModelSpec:
@@ -76,8 +113,8 @@ def _own_lenet_spec(name: str, seed: int) -> ModelSpec:
     return ModelSpec(
         name=name, dataset="mnist", input="1x28x28 grey", num_classes=10,
         description=f"LeNet trained by fooling on the embedded 5k MNIST digits, seed {seed} (paper's DNN {letter})",
-        load=load, ready=lambda: (models_dir() / f"{name}.pt").is_file(),
-        note="trains on first use (about 20 s on CPU)",
+        load=load, ready=lambda: (models_dir() / f"{name}.pt").is_file() and cache_problem(name) is None,
+        note="trains on first use (about 20 s on CPU)", problem=lambda: cache_problem(name),
     )
 
 
@@ -128,23 +165,40 @@ register(ModelSpec(
 
 
 def _saved_spec(name: str) -> Optional[ModelSpec]:
-    """A LeNet saved in the models folder under ``name`` (by ``fool train --name`` or ``fool retrain``)."""
+    """A LeNet saved in the models folder under ``name`` (by ``fool train --name`` or ``fool retrain``).
+
+    Unreadable metadata beside a weights file is a :class:`FoolingError` naming the file.
+    """
     if name in LENET_SEEDS or not (models_dir() / f"{name}.pt").is_file():
         return None
-    meta = load_meta(models_dir(), name)
+    meta = read_meta(models_dir(), name, retrain_hint(name))
     if not meta or meta.get("arch") != "lenet":
         return None
-    k = int(meta.get("num_classes", 10))
+    k = _check_lenet_meta(name, meta).get("num_classes", 10)
+    description = meta.get("description")
     return ModelSpec(
         name=name, dataset="mnist", input="1x28x28 grey", num_classes=k,
-        description=meta.get("description") or f"LeNet saved in {models_dir()}",
+        description=description if isinstance(description, str) and description else f"LeNet saved in {models_dir()}",
         load=lambda device, crops: _lenet_from_cache(name, device, crops),
+        ready=lambda: cache_problem(name) is None, problem=lambda: cache_problem(name),
     )
+
+
+def _broken_spec(name: str, problem: str) -> ModelSpec:
+    """A listing entry for a saved model whose files cannot be read: `fool models` shows it as broken."""
+    def load(device: torch.device, crops: int) -> Classifier:
+        raise FoolingError(problem)
+
+    return ModelSpec(name=name, dataset="unknown", input="?", num_classes=0, description="unreadable saved model",
+                     load=load, ready=lambda: False, note=problem, problem=lambda: problem)
 
 
 def _saved_specs():
     for path in sorted(models_dir().glob("*.pt")):
-        spec = _saved_spec(path.stem)
+        try:
+            spec = _saved_spec(path.stem)
+        except FoolingError as err:
+            spec = _broken_spec(path.stem, str(err))
         if spec is not None:
             yield spec
 

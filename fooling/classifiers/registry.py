@@ -8,6 +8,7 @@ into a spec on demand (and lists the names it knows).
 from __future__ import annotations
 
 import difflib
+import os
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Optional
 
@@ -23,7 +24,7 @@ class ModelSpec:
 
     load(device, crops) builds the :class:`Classifier`; ready() tells whether it can
     be used right now without training or downloading; note says what using it
-    would take otherwise.
+    would take otherwise; problem() says what is broken in its files (None: nothing).
     """
 
     name: str
@@ -34,6 +35,7 @@ class ModelSpec:
     load: Callable[[torch.device, int], Classifier]
     ready: Callable[[], bool] = field(default=lambda: True)
     note: str = ""
+    problem: Callable[[], Optional[str]] = field(default=lambda: None)  # what is wrong with its files, if anything
 
 
 _SPECS: dict[str, ModelSpec] = {}
@@ -60,6 +62,12 @@ def _load_builtin() -> None:
     from ..retrain import head  # noqa: F401
 
 
+def static_names() -> set[str]:
+    """The names registered one by one (built-in models), not through a resolver."""
+    _load_builtin()
+    return set(_SPECS)
+
+
 def list_models() -> list[ModelSpec]:
     """Every model the registry knows, static ones first."""
     _load_builtin()
@@ -70,8 +78,19 @@ def list_models() -> list[ModelSpec]:
     return list(specs.values())
 
 
+def check_model_name(name: str) -> None:
+    """Refuse names that could reach outside the models folder (path separators, NUL) or are empty."""
+    separators = {"/", "\\", os.sep, os.altsep} - {None}
+    if not isinstance(name, str) or not name.strip():
+        raise FoolingError("a model name cannot be empty; `fool models` lists them")
+    if any(sep in name for sep in separators) or "\0" in name or name in (".", ".."):
+        raise FoolingError(f"model name {name!r} is not a name but a path: model names cannot contain "
+                           f"path separators; `fool models` lists them")
+
+
 def get_spec(name: str) -> ModelSpec:
     """The spec for ``name``; a :class:`FoolingError` naming close matches if unknown."""
+    check_model_name(name)
     _load_builtin()
     if name in _SPECS:
         return _SPECS[name]
@@ -91,12 +110,19 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
         return device
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise FoolingError("--device cuda asked for, but no CUDA device is available")
     try:
-        return torch.device(device)
-    except RuntimeError:
-        raise FoolingError(f"unknown device {device!r}; use auto, cpu or cuda") from None
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError):
+        resolved = None
+    if resolved is None or resolved.type not in ("cpu", "cuda"):
+        raise FoolingError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N")
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            raise FoolingError(f"--device {device} asked for, but no CUDA device is available")
+        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
+            raise FoolingError(f"--device {device} asked for, but this machine has CUDA devices "
+                               f"0-{torch.cuda.device_count() - 1}")
+    return resolved
 
 
 def load_classifier(name: str, device: str | torch.device = "auto", crops: int = 1) -> Classifier:

@@ -27,17 +27,30 @@ def _atomic_write(path: Path, write) -> None:
             tmp.unlink()
 
 
-def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """Read a state dict; anything that is not plain tensors is a :class:`FoolingError`."""
+def _first_line(err: BaseException) -> str:
+    lines = [line for line in str(err).splitlines() if line.strip()]
+    return lines[0] if lines else type(err).__name__
+
+
+def load_state_dict(path: str | Path, fix: str = "") -> dict[str, torch.Tensor]:
+    """Read a state dict; anything that is not plain tensors is a :class:`FoolingError`.
+
+    ``fix``, if given, is appended to the error: how the user can repair the file.
+    """
     path = Path(path)
+    hint = f"; {fix}" if fix else ""
     try:
+        if path.is_file() and path.stat().st_size == 0:
+            raise FoolingError(f"weights file {path} is empty{hint}")
         state = torch.load(path, map_location="cpu", weights_only=True)
+    except FoolingError:
+        raise
     except FileNotFoundError:
-        raise FoolingError(f"weights file {path} does not exist") from None
+        raise FoolingError(f"weights file {path} does not exist{hint}") from None
     except Exception as err:  # pickle.UnpicklingError and friends: unsafe or corrupt
-        raise FoolingError(f"cannot load weights from {path}: {str(err).splitlines()[0]}") from None
+        raise FoolingError(f"cannot load weights from {path}: {_first_line(err)}{hint}") from None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise FoolingError(f"{path} does not hold a state dict of tensors")
+        raise FoolingError(f"{path} does not hold a state dict of tensors{hint}")
     return state
 
 
@@ -52,9 +65,28 @@ def save_model(folder: Path, name: str, state_dict: dict[str, torch.Tensor], met
 
 
 def load_meta(folder: Path, name: str) -> dict[str, Any] | None:
-    """The metadata saved with a model, or None if there is none (or it is unreadable)."""
+    """The metadata saved with a model, or None if there is none (or it is unreadable, or not an object)."""
     path = folder / f"{name}.json"
     try:
-        return json.loads(path.read_text())
+        meta = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
+    return meta if isinstance(meta, dict) else None
+
+
+def read_meta(folder: Path, name: str, fix: str = "") -> dict[str, Any] | None:
+    """Like :func:`load_meta`, but a file that exists and cannot be read as a JSON object is a
+    :class:`FoolingError` naming it (``fix``: how to repair it); None only when there is no file."""
+    path = folder / f"{name}.json"
+    hint = f"; {fix}" if fix else ""
+    if not path.exists():
+        return None
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError) as err:
+        raise FoolingError(f"cannot read model metadata {path}: {_first_line(err)}{hint}") from None
+    except ValueError as err:
+        raise FoolingError(f"model metadata {path} is not valid JSON ({_first_line(err)}){hint}") from None
+    if not isinstance(meta, dict):
+        raise FoolingError(f"model metadata {path} holds {type(meta).__name__}, not an object{hint}")
+    return meta

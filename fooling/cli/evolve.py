@@ -5,10 +5,14 @@ from __future__ import annotations
 from typing import Optional
 
 import click
+from click.core import ParameterSource
 
-from ..config import ENCODINGS, PRESETS, STRATEGIES, EvolveConfig
+from ..config import ENCODINGS, PRESETS, RESUME_SETTINGS, STRATEGIES, EvolveConfig
 from ..errors import FoolingError
+from ..paths import check_writable_dir
 from .options import split_names
+
+RESUME_OPTIONS = (*RESUME_SETTINGS, "quiet", "resume")  # the parameters that may accompany --resume
 
 
 def _classes(spec: Optional[str], model: str) -> Optional[list[int]]:
@@ -31,6 +35,24 @@ def _target(value: Optional[str], model: str) -> Optional[int]:
     if not classes or len(classes) != 1:
         raise FoolingError(f"--target must name one class, got {value!r}")
     return classes[0]
+
+
+def _given(ctx: click.Context, name: str) -> bool:
+    """Whether the user set parameter ``name`` (on the command line or through the environment)."""
+    return ctx.get_parameter_source(name) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT,
+                                              ParameterSource.PROMPT)
+
+
+def _check_resume(ctx: click.Context, resume: str) -> None:
+    """--resume takes the run's own settings: refuse an empty path and any setting but the budget's."""
+    if not resume.strip():
+        raise FoolingError("--resume needs the run directory to continue, got an empty path")
+    fixed = [p.opts[0] for p in ctx.command.params
+             if p.name not in RESUME_OPTIONS and p.opts and _given(ctx, p.name)]
+    if fixed:
+        allowed = ", ".join(f"--{n.replace('_', '-')}" for n in RESUME_SETTINGS)
+        raise FoolingError(f"{', '.join(fixed)} cannot change on resume: the run keeps the settings in its "
+                           f"config.json (only {allowed} and --quiet may accompany --resume)")
 
 
 @click.command("evolve")
@@ -62,7 +84,8 @@ def _target(value: Optional[str], model: str) -> Optional[int]:
 @click.option("--out", default=None, type=click.Path(), help="Run directory [runs/<model>_<encoding>_s<seed>].")
 @click.option("--resume", default=None, type=click.Path(), help="Continue the run in this directory.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def command(model, models, combine, encoding, strategy, preset, class_spec, target, generations, population,
+@click.pass_context
+def command(ctx, model, models, combine, encoding, strategy, preset, class_spec, target, generations, population,
             initial_population, seed, device, crops, image_size, mutation_rate, until, snapshot_every, checkpoint_every,
             out, resume, quiet) -> None:
     """Evolve images that MODEL labels with near certainty (MAP-Elites over classes by default).
@@ -80,8 +103,11 @@ def command(model, models, combine, encoding, strategy, preset, class_spec, targ
     """
     from ..run import EvolutionRun
 
-    if resume:
-        run = EvolutionRun.resume(resume, generations)
+    if resume is not None:
+        _check_resume(ctx, resume)
+        changes = {name: value for name, value in (("until", until), ("checkpoint_every", checkpoint_every))
+                   if _given(ctx, name)}
+        run = EvolutionRun.resume(resume, generations, **changes)
     else:
         names = split_names(models)
         first = names[0] if names else model
@@ -94,6 +120,8 @@ def command(model, models, combine, encoding, strategy, preset, class_spec, targ
             checkpoint_every=checkpoint_every,
             out=out,
         )
+        config.validate()  # every setting checked, then where it goes, before anything is made
+        check_writable_dir("runs" if out is None else out)
         run = EvolutionRun.start(config)
     summary = run.run(progress=not quiet)
     if run.interrupted:

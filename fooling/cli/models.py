@@ -14,6 +14,8 @@ def command() -> None:
     width = max(len(s.name) for s in specs)
     click.echo(f"{'name'.ljust(width)}  {'input':<14} {'classes':>7}  ready  description")
     for s in specs:
-        ready = "yes" if s.ready() else "no"
-        note = f" [{s.note}]" if s.note and ready == "no" else ""
-        click.echo(f"{s.name.ljust(width)}  {s.input:<14} {s.num_classes:>7}  {ready:<5}  {s.description}{note}")
+        problem = s.problem()  # broken files: listed, marked, with how to fix them
+        ready = "no" if problem else "yes" if s.ready() else "no"
+        note = f" [BROKEN: {problem}]" if problem else f" [{s.note}]" if s.note and ready == "no" else ""
+        click.echo(f"{s.name.ljust(width)}  {s.input:<14} {s.num_classes or '?':>7}  {ready:<5}  "
+                   f"{s.description}{note}")

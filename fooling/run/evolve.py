@@ -21,7 +21,7 @@ import torch
 from .. import __version__
 from ..archive import THRESHOLDS, Archive
 from ..classifiers import Classifier, get_spec, load_classifier, resolve_device
-from ..config import EvolveConfig
+from ..config import EvolveConfig, check_run_size
 from ..encodings import Encoding, make_encoding
 from ..errors import FoolingError
 from ..imaging import to_uint8
@@ -70,6 +70,7 @@ class EvolutionRun:
         self.classes = self._classes(first.num_classes)
         self.scorer = Scorer(self.classifiers, self.classes, config.combine)
         shape = image_shape_for(config, first, get_spec(config.model_names[0]).dataset)
+        check_run_size(config, shape, len(self.classes), max(c.min_image_side for c in self.classifiers))
         self.encoding: Encoding = make_encoding(config, shape)
         self.archive = Archive(self.encoding, self.classes, self.labels)
         rng, py_random = make_rngs(config.seed)
@@ -114,12 +115,15 @@ class EvolutionRun:
         return run
 
     @classmethod
-    def resume(cls, path: str | Path, generations: Optional[int] = None) -> "EvolutionRun":
-        """Re-open a run from its last checkpoint; ``generations`` raises its total budget."""
+    def resume(cls, path: str | Path, generations: Optional[int] = None, **changes: Any) -> "EvolutionRun":
+        """Re-open a run from its last checkpoint; ``generations`` raises its total budget; ``changes``
+        sets others of :data:`~fooling.config.RESUME_SETTINGS` (until, checkpoint_every)."""
         rundir = RunDirectory(path)
         record = rundir.read_config()
         settings = {k: v for k, v in record.items() if k != "run"}
         config = EvolveConfig.from_json(settings).resolved()
+        if changes:
+            config = dataclasses.replace(config, **changes).resolved()
         arrays, values = load_checkpoint(rundir.checkpoint)
         done = int(values["generation"])
         if generations is not None:

@@ -67,3 +67,31 @@ def test_weights_that_could_run_code_are_refused(tmp_path):
     path.write_bytes(pickle.dumps({"w": Evil()}))
     with pytest.raises(FoolingError):
         load_state_dict(path)
+
+
+def test_ten_crops_need_a_larger_image_than_the_crop():
+    from conftest import ORACLE_INPUT, Oracle
+
+    from fooling.classifiers import Classifier, Preprocess
+    from fooling.errors import FoolingError
+
+    with pytest.raises(FoolingError, match="--crops 10"):
+        Classifier(Oracle(4), name="o", labels="abcd", preprocess=ORACLE_INPUT, crops=10)
+    cropped = Preprocess(size=(8, 8), channels=1, mean=(0.0,), std=(1.0,), resize=10)
+    clf = Classifier(Oracle(4), name="o", labels="abcd", preprocess=cropped, crops=10)
+    assert clf.probs(torch.rand(2, 1, 12, 12)).shape == (2, 4)
+
+
+def test_min_image_side_follows_the_input_size(oracle):
+    from fooling.classifiers.base import MAX_UPSCALE
+
+    assert oracle.min_image_side == 8 // MAX_UPSCALE
+
+
+@pytest.mark.parametrize("device", ["mps", "meta", "xla", "cpu:0:1", "cuda:99"])
+def test_resolve_device_refuses_other_devices(device):
+    from fooling.classifiers import resolve_device
+    from fooling.errors import FoolingError
+
+    with pytest.raises(FoolingError):
+        resolve_device(device)

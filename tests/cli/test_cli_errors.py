@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from click.testing import CliRunner
@@ -97,3 +98,209 @@ def test_models_lists_the_registry():
     assert result.exit_code == 0
     for name in ("mnist-lenet", "mnist-lenet-b", "mnist-digitcnn"):
         assert name in result.output
+
+
+# --- issue 10: every bad input is one line, before anything is made ------------------------------------
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--seed", "-1"], ["--seed must be 0 or positive"]),
+        (["--device", "mps"], ["unknown device 'mps'"]),
+        (["--device", "meta"], ["unknown device 'meta'"]),
+        (["--image-size", "-5"], ["--image-size must lie in 1-4096"]),
+        (["--image-size", "0"], ["--image-size must lie in 1-4096"]),
+        (["--image-size", "100000"], ["--image-size must lie in 1-4096"]),
+        (["--image-size", "4096", "--population", "100000"], ["GiB of memory", "lower --image-size or --population"]),
+        (["--image-size", "1"], ["too small for test-oracle", "smallest image side it takes is 2"]),
+        (["--crops", "10"], ["--crops 10 is for networks", "--crops 1"]),
+        (["--until", "nan"], ["--until must be a finite number"]),
+        (["--until", "inf"], ["--until must be a finite number"]),
+        (["--mutation-rate", "nan"], ["--mutation-rate must be a finite number"]),
+        (["--mutation-rate", "-inf"], ["--mutation-rate must be a finite number"]),
+    ],
+)
+def test_bad_evolve_numbers_and_devices(args, words, tmp_path):
+    result = fool("evolve", "--quiet", "--model", "test-oracle", "--out", str(tmp_path / "run"), *args)
+    _one_line_error(result, *words)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_model_names_cannot_be_paths(tmp_path):
+    _one_line_error(fool("evolve", "--quiet", "--model", "../../path", "--out", str(tmp_path / "run")),
+                    "cannot contain path separators")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_out_must_be_a_writable_folder(tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("mine")
+    _one_line_error(fool("evolve", "--quiet", "--model", "test-oracle", "--out", str(afile / "sub")),
+                    "is a file, not a folder")
+    assert afile.read_text() == "mine"
+    _one_line_error(fool("evolve", "--quiet", "--model", "test-oracle", "--out", "/proc/foo"), "/proc")
+    _one_line_error(fool("evolve", "--quiet", "--model", "test-oracle", "--out", ""), "empty path")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
+
+
+def test_check_writable_dir(tmp_path):
+    from fooling.errors import FoolingError
+    from fooling.paths import check_writable_dir
+
+    check_writable_dir(tmp_path / "new" / "deeper")  # can be made: fine, and nothing is made
+    assert list(tmp_path.iterdir()) == []
+    for bad in ("/proc/foo", "/sys/x", "/proc"):
+        with pytest.raises(FoolingError, match="system folder"):
+            check_writable_dir(bad)
+    (tmp_path / "f").write_text("")
+    with pytest.raises(FoolingError, match="is a file"):
+        check_writable_dir(tmp_path / "f" / "x")
+    (tmp_path / "link").symlink_to("/proc/self")
+    with pytest.raises(FoolingError, match="system folder"):
+        check_writable_dir(tmp_path / "link" / "x")
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root writes into read-only folders")
+def test_out_in_a_read_only_folder(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        _one_line_error(fool("evolve", "--quiet", "--model", "test-oracle", "--out", str(locked / "run")),
+                        "no permission to write")
+        assert list(locked.iterdir()) == []
+    finally:
+        locked.chmod(0o700)
+
+
+def test_resume_empty_path_starts_nothing(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a new run would land in ./runs/
+    _one_line_error(fool("evolve", "--model", "test-oracle", "--resume", ""), "--resume needs the run directory")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_resume_takes_only_budget_options(tmp_path):
+    out = tmp_path / "run"
+    assert fool("evolve", "--model", "test-oracle", "--generations", "2", "--population", "8", "--quiet",
+                "--out", str(out)).exit_code == 0
+    before = {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    _one_line_error(fool("evolve", "--resume", str(out), "--population", "5", "--seed", "3"),
+                    "--population, --seed cannot change on resume", "--generations")
+    _one_line_error(fool("evolve", "--resume", str(out), "--model", "test-oracle"), "--model cannot change")
+    _one_line_error(fool("evolve", "--resume", str(out), "--encoding", "direct"), "--encoding cannot change")
+    _one_line_error(fool("evolve", "--resume", str(out), "--until", "nan"), "--until must be a finite number")
+    assert {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    result = fool("evolve", "--resume", str(out), "--generations", "4", "--checkpoint-every", "3", "--until", "0.5",
+                  "--quiet")
+    assert result.exit_code == 0, result.output
+    config = json.loads((out / "config.json").read_text())
+    assert (config["generations"], config["checkpoint_every"], config["until"]) == (4, 3, 0.5)
+
+
+@pytest.mark.parametrize(
+    "data, words",
+    [
+        ({"population": "200"}, ["population must be an integer", "'200'"]),
+        ({"population": True}, ["population must be an integer"]),
+        ({"seed": 1.5}, ["seed must be an integer"]),
+        ({"classes": [1, "a"]}, ["classes must be a list of integers or null"]),
+        ({"models": "mnist-lenet"}, ["models must be a list of strings or null"]),
+        ({"until": "high"}, ["until must be a number or null"]),
+        ({"extra": []}, ["extra must be an object"]),
+        ({"model": None}, ["model must be a string"]),
+    ],
+)
+def test_config_json_types(data, words):
+    from fooling.config import EvolveConfig
+    from fooling.errors import FoolingError
+
+    with pytest.raises(FoolingError) as err:
+        EvolveConfig.from_json({**EvolveConfig().to_json(), **data})
+    message = str(err.value)
+    assert "\n" not in message and message.startswith("config.json: ")
+    for word in words:
+        assert word in message
+
+
+def test_config_json_types_accept_good_values():
+    from fooling.config import EvolveConfig
+
+    config = EvolveConfig.from_json({**EvolveConfig().to_json(), "until": 1, "classes": [0, 2]})
+    assert config.until == 1.0 and isinstance(config.until, float) and config.classes == [0, 2]
+
+
+def test_resume_with_wrong_types_in_config_json(tmp_path):
+    out = tmp_path / "run"
+    assert fool("evolve", "--model", "test-oracle", "--generations", "2", "--population", "8", "--quiet",
+                "--out", str(out)).exit_code == 0
+    record = json.loads((out / "config.json").read_text())
+    (out / "config.json").write_text(json.dumps({**record, "population": "8"}))
+    _one_line_error(fool("evolve", "--resume", str(out), "--generations", "3"), "population must be an integer")
+
+
+@pytest.mark.parametrize("lr", ["nan", "inf", "-inf", "0", "-1"])
+def test_train_refuses_bad_learning_rates(lr):
+    _one_line_error(fool("train", "--name", "never-made", "--lr", lr), "--lr must be a positive finite number")
+    from fooling.paths import models_dir
+
+    assert not (models_dir() / "never-made.pt").exists()
+
+
+def test_train_refuses_bad_names_and_sizes():
+    _one_line_error(fool("train", "--name", "x", "--batch-size", "0"), "--batch-size must be positive")
+    _one_line_error(fool("train", "--name", "x", "--seed", "-1"), "--seed must be 0 or positive")
+    _one_line_error(fool("train", "--name", "../x"), "not a usable model name")
+    _one_line_error(fool("train", "--name", "mnist-digitcnn"), "is a built-in model")
+
+
+def test_train_never_overwrites_without_force():
+    from fooling.paths import models_dir
+
+    weights, meta = models_dir() / "kept-net.pt", models_dir() / "kept-net.json"
+    weights.write_bytes(b"my weights")
+    meta.write_text("{}")
+    try:
+        _one_line_error(fool("train", "--name", "kept-net", "--epochs", "1"), "already exists", "--force")
+        assert weights.read_bytes() == b"my weights" and meta.read_text() == "{}"
+    finally:
+        weights.unlink()
+        meta.unlink()
+
+
+@pytest.fixture
+def broken_models():
+    """Three saved LeNets in the cache: one fine, one with an empty weights file, one with bad JSON."""
+    from fooling.classifiers.lenet import LeNet
+    from fooling.classifiers.weights import save_model
+    from fooling.paths import models_dir
+
+    meta = {"arch": "lenet", "dataset": "mnist", "num_classes": 10}
+    names = ["t-fine", "t-empty", "t-badjson", "t-list"]
+    for name in names:
+        save_model(models_dir(), name, LeNet(10).state_dict(), meta)
+    (models_dir() / "t-empty.pt").write_bytes(b"")
+    (models_dir() / "t-badjson.json").write_text("{not json")
+    (models_dir() / "t-list.json").write_text("[1, 2]")
+    yield models_dir()
+    for name in names:
+        for suffix in (".pt", ".json"):
+            (models_dir() / f"{name}{suffix}").unlink(missing_ok=True)
+
+
+@pytest.mark.parametrize("name, words", [
+    ("t-empty", ["t-empty.pt is empty"]),
+    ("t-badjson", ["t-badjson.json is not valid JSON"]),
+    ("t-list", ["t-list.json holds list"]),
+])
+def test_broken_cached_models_name_the_file_and_the_fix(broken_models, name, words, tmp_path):
+    result = fool("evolve", "--quiet", "--model", name, "--out", str(tmp_path / "run"))
+    _one_line_error(result, *words, f"fool train --name {name} --force")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_models_lists_broken_models_and_the_rest(broken_models):
+    result = fool("models")
+    assert result.exit_code == 0, result.output
+    lines = {line.split()[0]: line for line in result.output.splitlines()[1:]}
+    assert "mnist-lenet" in lines and "test-oracle" in lines and "BROKEN" not in lines["t-fine"]
+    for name in ("t-empty", "t-badjson", "t-list"):
+        assert "BROKEN" in lines[name] and f"fool train --name {name} --force" in lines[name]
