@@ -119,7 +119,8 @@ def command(model, class_spec, steps, seed, device, out, quiet, preset, objectiv
 
     config = AscendConfig(
         model=model, steps=steps, seed=seed, device=device, crops=int(crops), image_size=image_size,
-        batch_size=batch_size, stop_at=stop_at, checkpoint_every=checkpoint_every, preset=preset, init=init, objective=objective, rate=rate,
+        batch_size=batch_size, stop_at=stop_at, checkpoint_every=checkpoint_every, preset=preset, init=init,
+        objective=objective, rate=rate,
         decay=decay, blur_radius=blur_radius,
         blur_every=blur_every, norm_percentile=norm_percentile, contribution_percentile=contribution_percentile,
         epsilon=parse_epsilon(epsilon), norm=norm, attack=attack, step_size=step_size, from_run=from_run, out=out,

@@ -35,7 +35,8 @@ from ..encodings.cppn.serialize import load_genome
 from ..errors import FoolingError
 from ..imaging import load_image
 from ..search.ascent import (
-    OBJECTIVES, PRESETS, RATES, AscentResult, Milestones, PixelImages, StepRule, ascend, ascent_shape, classifier_centre,
+    OBJECTIVES, PRESETS, RATES, AscentResult, Milestones, PixelImages, StepRule, ascend, ascent_shape,
+    classifier_centre,
     initial_images,
 )
 from ..search.cppn_weights import CppnWeights
@@ -389,15 +390,16 @@ class AscentRun:
                     break
                 targets = batches[b]
                 last = [time.perf_counter()]
+                done = sum(len(r.targets) for r in self.results)
+                earlier = [r.confidence for r in self.results]  # shown: median/best over all classes so far
 
                 def on_step(step: int, confidence: np.ndarray) -> None:
                     now = time.perf_counter()
                     self.step_seconds[step] += now - last[0]
                     last[0] = now
                     ran[0] += 1
-                    median, best = median_and_max(confidence)
-                    bar.update(b * cfg.steps + step, len(targets), len(self.results) * cfg.batch_size,
-                               len(self.classes), median, best)
+                    median, best = median_and_max(np.concatenate([*earlier, confidence]))
+                    bar.update(b * cfg.steps + step, len(targets), done, len(self.classes), median, best)
 
                 resume, self._current = self._current, None
                 result = self._run_batch(targets, on_step, resume, self.checkpoint, should_stop)
@@ -405,6 +407,9 @@ class AscentRun:
                     self.partial = result
                     break
                 self.results.append(result)
+                median, best = median_and_max(np.concatenate([r.confidence for r in self.results]))
+                bar.update((b + 1) * cfg.steps, 0, done + len(targets), len(self.classes), median, best,
+                           force=b == len(batches) - 1)
                 self._write_elites(result)
                 self.checkpoint()
                 self.rundir.write_summary(self.summary(self._elapsed_now()))

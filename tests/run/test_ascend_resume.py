@@ -119,7 +119,8 @@ def test_cli_sigterm_writes_what_it_has_and_resume_finishes(tmp_path, sigterm_at
     assert "drop --steps" in CliRunner().invoke(main, ["ascend", "--resume", str(out), "--steps", "3"]).output
     result = CliRunner().invoke(main, ["ascend", "--resume", str(out), "--quiet"])
     assert result.exit_code == 0, result.output
-    _same_result(json.loads((out / "summary.json").read_text()), json.loads((tmp_path / "a" / "summary.json").read_text()))
+    straight = json.loads((tmp_path / "a" / "summary.json").read_text())
+    _same_result(json.loads((out / "summary.json").read_text()), straight)
     assert _elites(out) == _elites(tmp_path / "a")
 
 
