@@ -36,14 +36,17 @@ def train_lenet(
     """Train a 10-class LeNet, save it as ``name`` in the models folder; returns (net, held-out accuracy)."""
     data = load_mnist(mnist_dir)
 
-    def progress(epoch: int, epochs: int, loss: float) -> None:
-        if not quiet:
-            print(f"\rtraining {name}: epoch {epoch}/{epochs}, loss {loss:.4f}", end="", file=sys.stderr, flush=True)
+    from ..run.progress import Progress  # display only (run sits above classifiers)
 
-    net = train_network(LeNet(10), data.train_images, data.train_labels, settings, progress)
+    bar = Progress(settings.epochs, 0, enabled=not quiet, unit="epoch")
+    try:
+        net = train_network(LeNet(10), data.train_images, data.train_labels, settings,
+                            lambda epoch, epochs, loss: bar.advance(epoch, extra=f"training {name}: loss {loss:.4f}"))
+    finally:
+        bar.close()
     acc = accuracy(net, data.test_images, data.test_labels)
     if not quiet:
-        print(f"\rtrained {name}: held-out accuracy {acc:.2%} on {len(data.test_labels)} digits ({data.source})",
+        print(f"trained {name}: held-out accuracy {acc:.2%} on {len(data.test_labels)} digits ({data.source})",
               file=sys.stderr)
     meta = {
         "arch": "lenet", "dataset": "mnist", "num_classes": 10, "labels": DIGITS,

@@ -64,13 +64,17 @@ def parse_epsilon(value: Optional[str]) -> Optional[float]:
 @click.option("--stop-at", type=float, default=0.9999, show_default=True,
               help="An image stops once its target confidence reaches this (0: run every step).")
 @click.option("--batch-size", type=int, default=32, show_default=True, help="Classes optimised at once.")
+@click.option("--checkpoint-every", type=int, default=50, show_default=True,
+              help="Checkpoint every N steps within a batch (0: only after each batch).")
+@click.option("--resume", default=None, type=click.Path(),
+              help="Continue the interrupted run in this directory (takes no other settings).")
 @click.option("--crops", type=click.Choice(["1", "10"]), default="1", show_default=True,
               help="10: optimise the softmax averaged over ten crops (the paper's ImageNet scoring).")
 @click.option("--image-size", type=int, default=None,
               help="Side of the optimised images [what the network's preprocessing resizes to, e.g. 256].")
 def command(model, class_spec, steps, seed, device, out, quiet, preset, objective, rate, decay, blur_radius,
             blur_every, norm_percentile, contribution_percentile, from_run, init, epsilon, norm, attack, step_size,
-            stop_at, batch_size, crops, image_size) -> None:
+            stop_at, batch_size, checkpoint_every, resume, crops, image_size) -> None:
     """Find images that MODEL labels as each target class with near certainty, by gradient ascent.
 
     The paper's third method: from (nearly) the mean image, step up the gradient of
@@ -83,7 +87,9 @@ def command(model, class_spec, steps, seed, device, out, quiet, preset, objectiv
     and writes the tuned genomes' .json beside the PNGs, ready for `fool render`.
 
     Writes a run directory like `fool evolve`: config.json, summary.json, metrics.csv
-    (one row per step), elites/, log.txt, and milestones.csv.
+    (one row per step), elites/, log.txt, milestones.csv and checkpoint/. Ctrl-C (or
+    SIGTERM, SIGHUP) stops after the current step, writes the elites so far and a
+    checkpoint; `fool ascend --resume DIR` continues to the result an uninterrupted run gives.
 
     \b
     Examples:
@@ -91,11 +97,21 @@ def command(model, class_spec, steps, seed, device, out, quiet, preset, objectiv
       fool ascend --model mnist-lenet --classes 0-9 --preset yosinski
       fool ascend --classes goldfish --init cat.png --epsilon 8/255 --norm linf
       fool ascend --from runs/mnist-lenet_cppn_s0 --steps 100
+      fool ascend --resume runs/ascent
     """
     from ..classes import parse_classes
     from ..classifiers import load_classifier, resolve_device
     from ..run.ascend import AscendConfig, AscentRun, run_model
 
+    if resume:
+        ctx = click.get_current_context()
+        given = [p.opts[0] for p in ctx.command.params
+                 if p.name not in ("resume", "quiet")
+                 and ctx.get_parameter_source(p.name) == click.core.ParameterSource.COMMANDLINE]
+        if given:
+            raise FoolingError(f"--resume continues with the settings saved in its directory; drop {', '.join(given)}")
+        _finish(AscentRun.resume(resume), quiet)
+        return
     if model is None:
         model = (run_model(from_run) if from_run else None) or "imagenet-efficientnet-lite0"
     if preset is None:
@@ -103,7 +119,8 @@ def command(model, class_spec, steps, seed, device, out, quiet, preset, objectiv
 
     config = AscendConfig(
         model=model, steps=steps, seed=seed, device=device, crops=int(crops), image_size=image_size,
-        batch_size=batch_size, stop_at=stop_at, preset=preset, init=init, objective=objective, rate=rate,
+        batch_size=batch_size, stop_at=stop_at, checkpoint_every=checkpoint_every, preset=preset, init=init,
+        objective=objective, rate=rate,
         decay=decay, blur_radius=blur_radius,
         blur_every=blur_every, norm_percentile=norm_percentile, contribution_percentile=contribution_percentile,
         epsilon=parse_epsilon(epsilon), norm=norm, attack=attack, step_size=step_size, from_run=from_run, out=out,
@@ -112,12 +129,26 @@ def command(model, class_spec, steps, seed, device, out, quiet, preset, objectiv
     classifier = load_classifier(model, resolve_device(device), int(crops))
     if class_spec is not None:
         config.classes = parse_classes(class_spec, classifier.labels)
-    run = AscentRun(config, classifier)
+    _finish(AscentRun(config, classifier), quiet)
+
+
+def _finish(run, quiet: bool) -> None:
+    """Run ``run`` and report; on a stop signal, say what was written and exit 128 + the signal."""
+    import signal
+
+    config = run.config
     try:
         summary = run.run(progress=not quiet)
     except KeyboardInterrupt:
-        click.echo(f"Interrupted: elites so far are in {run.rundir.path}", err=True)
+        click.echo(f"Stopped at once: the last checkpoint is in {run.rundir.path}. "
+                   f"Continue with: fool ascend --resume {run.rundir.path}", err=True)
         raise SystemExit(130) from None
+    if run.interrupted:
+        name = signal.Signals(run.stop_signal).name
+        click.echo(f"Interrupted ({name}): {summary['classes_done']} of {len(run.classes)} classes finished; "
+                   f"elites of {len(summary['classes'])} classes and summary.json (finished: false) written to "
+                   f"{run.rundir.path}. Continue with: fool ascend --resume {run.rundir.path}", err=True)
+        raise SystemExit(128 + int(run.stop_signal))
     classes = summary["classes"]
     top = sum(c["passed"]["0.99"] is not None for c in classes)
     line = (f"{run.rundir.path}: {len(classes)} classes, {summary['evaluations']:,} evaluations; "

@@ -16,6 +16,7 @@ from typing import Any, Optional
 
 from ..config import EvolveConfig
 from ..run import EvolutionRun
+from ..run.progress import continued
 from .pool import Pool, snapshot
 from .settings import RetrainSettings
 
@@ -82,12 +83,13 @@ def evolve_run(settings: RetrainSettings, model: str, classes: list[int], seed: 
     if _is_snapshot(done, settings) and pool.upto < done:  # killed between checkpoint and snapshot
         pool = snapshot(run, pool, settings.min_confidence)
         pool.save(pool_path)
-    while run.strategy.generation <= settings.generations:
-        run.run(progress=progress, stop_after=_next_stop(run.strategy.generation, settings))
-        if run.interrupted:
-            raise Interrupted(str(folder))
-        pool = snapshot(run, pool, settings.min_confidence)
-        pool.save(pool_path)
+    with continued():  # one progress display over the run's segments
+        while run.strategy.generation <= settings.generations:
+            run.run(progress=progress, stop_after=_next_stop(run.strategy.generation, settings))
+            if run.interrupted:
+                raise Interrupted(str(folder))
+            pool = snapshot(run, pool, settings.min_confidence)
+            pool.save(pool_path)
     return pool, run.summary()
 
 

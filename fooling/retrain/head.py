@@ -10,7 +10,7 @@ path); the resolver below makes every such file a usable model name.
 
 from __future__ import annotations
 
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 import numpy as np
 import torch
@@ -54,12 +54,13 @@ def head_features(classifier: Classifier, head: nn.Module, images: torch.Tensor)
 
 
 def train_head(features: torch.Tensor, labels: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, *,
-               rows: str, epochs: int, lr: float, batch_size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+               rows: str, epochs: int, lr: float, batch_size: int, seed: int,
+               on_epoch: Optional[Callable[[int, float], None]] = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Fit an n + 1 output head on features (N, F) with labels (N,) in 0..n; index n is the fooling class.
 
     Starts from the base head ``weight`` (n, F), ``bias`` (n,) and a zero fooling row. rows="fooling"
     trains only the new row (the n trained rows stay as they were); rows="all" trains every row.
-    Returns the new weight (n + 1, F) and bias (n + 1,).
+    Returns the new weight (n + 1, F) and bias (n + 1,). on_epoch(epoch, mean loss) follows each epoch.
     """
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
@@ -69,8 +70,9 @@ def train_head(features: torch.Tensor, labels: torch.Tensor, weight: torch.Tenso
     new_b = nn.Parameter(torch.zeros(1))
     params = [p for p in (base_w, base_b, new_w, new_b) if p.requires_grad]
     opt = torch.optim.Adam(params, lr=lr)
-    for _ in range(epochs):
+    for epoch in range(epochs):
         order = torch.randperm(len(labels), generator=gen)
+        total = 0.0
         for start in range(0, len(labels), batch_size):
             idx = order[start:start + batch_size]
             logits = F.linear(features[idx], torch.cat([base_w, new_w]), torch.cat([base_b, new_b]))
@@ -78,6 +80,9 @@ def train_head(features: torch.Tensor, labels: torch.Tensor, weight: torch.Tenso
             opt.zero_grad()
             loss.backward()
             opt.step()
+            total += loss.item() * len(idx)
+        if on_epoch is not None:
+            on_epoch(epoch + 1, total / max(1, len(labels)))
     return torch.cat([base_w, new_w]).detach(), torch.cat([base_b, new_b]).detach()
 
 

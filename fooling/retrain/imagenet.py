@@ -148,9 +148,14 @@ class ImageNetTask(RetrainTask):
         features = torch.cat([self.features["train_features"], fooling_features])
         labels = torch.cat([self.features["train_labels"], torch.full((len(fooling),), self.num_real)])
         seed = s.seed if s.train_seed is None else s.train_seed
-        weight, bias = train_head(features, labels, self.base_weight, self.base_bias, rows=s.head_rows,
-                                  epochs=s.epochs or DEFAULT_EPOCHS, lr=s.lr or 1e-3, batch_size=s.batch_size,
-                                  seed=seed)
+        epochs = s.epochs or DEFAULT_EPOCHS
+        bar = self.training_progress(epochs)
+        try:
+            weight, bias = train_head(features, labels, self.base_weight, self.base_bias, rows=s.head_rows,
+                                      epochs=epochs, lr=s.lr or 1e-3, batch_size=s.batch_size, seed=seed,
+                                      on_epoch=lambda epoch, loss: bar.advance(epoch, extra=f"loss {loss:.4f}"))
+        finally:
+            bar.close()
         meta = self.meta(i, {
             "arch": HEAD_ARCH, "dataset": "imagenet", "base": s.model, "head": self.head_path,
             "head_rows": s.head_rows, "fooling_images": len(fooling),

@@ -76,6 +76,7 @@ class RetrainRun:
         self.folder = folder
         self.progress = progress
         self.task = make_task(settings, folder)
+        self.task.progress = progress
         n = self.task.num_real
         self.classes = list(settings.classes) if settings.classes else list(range(n))
         bad = [k for k in self.classes if not 0 <= k < n]

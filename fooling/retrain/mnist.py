@@ -60,7 +60,12 @@ class MnistTask(RetrainTask):
         real = self.data.train_images[:, None]  # uint8 (N, 1, 28, 28)
         images = np.concatenate([real, fooling]).astype(np.float32) / 255.0
         labels = np.concatenate([self.data.train_labels, np.full(len(fooling), self.num_real)])
-        net = train_network(LeNet(self.num_real + 1), images, labels, settings)
+        bar = self.training_progress(settings.epochs)
+        try:
+            net = train_network(LeNet(self.num_real + 1), images, labels, settings,
+                                lambda epoch, epochs, loss: bar.advance(epoch, extra=f"loss {loss:.4f}"))
+        finally:
+            bar.close()
         meta = self.meta(i, {
             "arch": "lenet", "dataset": "mnist", "data": self.data.source, "train": vars(settings),
             "fooling_images": len(fooling), "real_images": len(real),

@@ -16,6 +16,7 @@ import numpy as np
 from ..classifiers.weights import load_meta, load_state_dict, save_model
 from ..errors import FoolingError
 from ..paths import models_dir
+from ..run.progress import Progress
 from .pool import Pool
 from .settings import RetrainSettings
 
@@ -34,9 +35,15 @@ def held_out_metrics(pred: np.ndarray, labels: np.ndarray, num_real: int) -> dic
 class RetrainTask(ABC):
     """One data set's part of the loop; network 0 is the base model, network i >= 1 has n + 1 outputs."""
 
+    progress = False  # show training progress on stderr (RetrainRun sets it)
+
     def __init__(self, settings: RetrainSettings, folder: Path) -> None:
         self.settings = settings
         self.folder = folder  # the retrain directory
+
+    def training_progress(self, epochs: int) -> Progress:
+        """A progress display over ``epochs`` training epochs (silent unless :attr:`progress`)."""
+        return Progress(epochs, 0, enabled=self.progress, unit="epoch")
 
     @property
     @abstractmethod

@@ -15,7 +15,9 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,15 +33,18 @@ from ..classifiers import Classifier, load_classifier, resolve_device
 from ..encodings.cppn import Genome, Style, genome_to_json
 from ..encodings.cppn.serialize import load_genome
 from ..errors import FoolingError
-from ..imaging import load_image, save_png
+from ..imaging import load_image
 from ..search.ascent import (
-    OBJECTIVES, PRESETS, RATES, AscentResult, PixelImages, StepRule, ascend, ascent_shape, classifier_centre,
+    OBJECTIVES, PRESETS, RATES, AscentResult, Milestones, PixelImages, StepRule, ascend, ascent_shape,
+    classifier_centre,
     initial_images,
 )
 from ..search.cppn_weights import CppnWeights
 from ..search.perturb import METHODS, NORMS, fit_photo, perturb
 from ..search.regularizers import Regularizers
-from .rundir import RunDirectory, elite_stem, median_and_max, unused_path
+from .checkpoint import load_checkpoint, save_checkpoint
+from .progress import Progress
+from .rundir import RunDirectory, median_and_max, unused_path
 
 INITS = ("mean", "uniform")  # anything else given as --init is a photo
 
@@ -57,6 +62,7 @@ class AscendConfig:
     image_size: Optional[int] = None  # None: the side the network's preprocessing resizes to
     batch_size: int = 32
     stop_at: float = THRESHOLDS[-1]  # an image stops once this confident (0: never)
+    checkpoint_every: int = 50  # steps between checkpoints within a batch (0: only after each batch)
     # gradient ascent
     preset: str = "paper"
     init: str = "mean"  # mean | uniform | path to a photo
@@ -104,6 +110,8 @@ class AscendConfig:
         for name in ("steps", "batch_size"):
             if getattr(self, name) <= 0:
                 raise FoolingError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
+        if self.checkpoint_every < 0:
+            raise FoolingError(f"--checkpoint-every must be 0 or more, got {self.checkpoint_every}")
         if self.crops not in (1, 10):
             raise FoolingError(f"--crops must be 1 or 10, got {self.crops}")
         if self.image_size is not None and self.image_size <= 0:
@@ -222,8 +230,15 @@ class AscentRun:
         out = Path(config.out) if config.out else default_out(config)
         self.config = dataclasses.replace(config, out=str(out))
         self.rundir = RunDirectory(out)
-        self.results: list[AscentResult] = []
+        self.results: list[AscentResult] = []  # finished batches
+        self.partial: Optional[AscentResult] = None  # the batch an interrupt stopped part-way
         self.step_seconds = np.zeros(config.steps + 1)
+        self.stop_signal: Optional[int] = None  # the signal that interrupted the run
+        self._resumed = False
+        self._current: Optional[dict[str, np.ndarray]] = None  # mid-batch ascent state to resume from
+        self._saved = 0  # the last checkpoint's number
+        self._elapsed = 0.0  # seconds run before this session
+        self._started: Optional[float] = None
 
     # --- one batch of classes -------------------------------------------------------------------
     def _start_images(self, targets: np.ndarray) -> torch.Tensor:
@@ -235,10 +250,11 @@ class AscentRun:
             for k in targets
         ])
 
-    def _run_batch(self, targets: np.ndarray, on_step) -> AscentResult:
+    def _run_batch(self, targets: np.ndarray, on_step, resume: Optional[dict[str, np.ndarray]] = None,
+                   save=None, should_stop=None) -> AscentResult:
         cfg = self.config
         stop_at = cfg.stop_at or None
-        if cfg.perturbation:
+        if cfg.perturbation:  # short batches: an interrupted one is redone from its start
             return perturb(self.classifier, self.photo, targets, cfg.epsilon, cfg.norm, cfg.attack, cfg.steps,
                            cfg.step_size, stop_at, on_step)
         if self.genomes is not None:
@@ -247,46 +263,189 @@ class AscentRun:
         else:
             param = PixelImages(self._start_images(targets).to(self.device), classifier_centre(self.classifier),
                                 cfg.regularizers())
-        return ascend(self.classifier, targets, param, cfg.steps, cfg.step_rule(), stop_at, on_step)
+        try:
+            return ascend(self.classifier, targets, param, cfg.steps, cfg.step_rule(), stop_at, on_step,
+                          resume=resume, save=save, save_every=cfg.checkpoint_every, should_stop=should_stop)
+        except ValueError as err:
+            if resume is None:
+                raise
+            raise FoolingError(f"checkpoint in {self.rundir.checkpoint} does not fit this run: {err}") from None
+
+    def batches(self) -> list[np.ndarray]:
+        """The classes of each batch, in order."""
+        size = self.config.batch_size
+        return [np.asarray(self.classes[i:i + size]) for i in range(0, len(self.classes), size)]
+
+    # --- resuming -------------------------------------------------------------------------------
+    @classmethod
+    def resume(cls, path: str | Path, classifier: Optional[Classifier] = None) -> "AscentRun":
+        """Re-open an interrupted ``fool ascend`` run from its checkpoint (from its start if it has none)."""
+        rundir = RunDirectory(path)
+        record = rundir.read_config()
+        if not isinstance(record.get("run"), dict) or record["run"].get("command") != "ascend":
+            raise FoolingError(f"{path} is not a `fool ascend` run (its config.json says otherwise)")
+        names = {f.name for f in dataclasses.fields(AscendConfig)}
+        try:
+            config = AscendConfig(**{k: v for k, v in record.items() if k in names})
+        except TypeError as err:
+            raise FoolingError(f"{rundir.config_path} does not hold ascend settings: {err}") from None
+        config = dataclasses.replace(config, out=str(rundir.path))
+        run = cls(config, classifier)
+        run._resumed = True
+        if (rundir.checkpoint / "state.json").is_file():
+            arrays, values = load_checkpoint(rundir.checkpoint)
+            try:
+                run._load_state(arrays, values)
+            except (KeyError, ValueError, TypeError) as err:
+                raise FoolingError(f"checkpoint in {rundir.checkpoint} does not fit this run: {err}") from None
+        where = (f"batch {len(run.results) + 1} of {len(run.batches())}"
+                 + (f", step {int(run._current['step'])}" if run._current is not None else ""))
+        rundir.log(f"resume: {' '.join(sys.argv)} (at {where})")
+        return run
+
+    def _load_state(self, arrays: dict[str, np.ndarray], values: dict[str, Any]) -> None:
+        batches = self.batches()
+        for b, done in enumerate(values["done"]):
+            targets = np.asarray(done["targets"], dtype=np.int64)
+            if b >= len(batches) or not np.array_equal(targets, batches[b]):
+                raise ValueError(f"batch {b} holds other classes")
+            extra = {k: arrays[f"done{b}.{k}"] for k in ("linf", "l2") if f"done{b}.{k}" in arrays}
+            self.results.append(AscentResult(
+                targets=targets, images=torch.empty(0), confidence=arrays[f"done{b}.confidence"],
+                best_step=arrays[f"done{b}.best_step"],
+                milestones=Milestones(arrays[f"done{b}.top1"], arrays[f"done{b}.passed"]),
+                trace=arrays[f"done{b}.trace"], steps_run=int(done["steps_run"]),
+                evaluations=int(done["evaluations"]), extra=extra))
+        current = {k[8:]: v for k, v in arrays.items() if k.startswith("current.")}
+        self._current = current or None
+        self._saved = int(values["generation"])
+        self.step_seconds = arrays["step_seconds"].astype(np.float64)
+        self._elapsed = float(values["elapsed_s"])
+
+    # --- checkpoints ------------------------------------------------------------------------------
+    def checkpoint(self, current: Optional[dict[str, np.ndarray]] = None) -> None:
+        """Save the finished batches' results and, mid-batch, the ascent's state (``current``)."""
+        arrays: dict[str, np.ndarray] = {"step_seconds": self.step_seconds}
+        done = []
+        for b, r in enumerate(self.results):
+            arrays.update({f"done{b}.confidence": r.confidence, f"done{b}.best_step": r.best_step,
+                           f"done{b}.top1": r.milestones.top1, f"done{b}.passed": r.milestones.passed,
+                           f"done{b}.trace": r.trace})
+            arrays.update({f"done{b}.{k}": np.asarray(v) for k, v in r.extra.items() if k in ("linf", "l2")})
+            done.append({"targets": [int(k) for k in r.targets], "steps_run": int(r.steps_run),
+                         "evaluations": int(r.evaluations)})
+        if current is not None:
+            arrays.update({f"current.{k}": v for k, v in current.items()})
+        # a number that grows with every checkpoint: steps finished over all batches
+        position = sum(r.steps_run + 1 for r in self.results) + (int(current["step"]) if current is not None else 0)
+        self._saved = max(position, self._saved + 1)
+        save_checkpoint(self.rundir.checkpoint, self._saved, arrays, {
+            "done": done, "elapsed_s": self._elapsed_now(), "batch": len(self.results),
+            "step": int(current["step"]) if current is not None else 0})
+
+    def _elapsed_now(self) -> float:
+        return self._elapsed + (time.perf_counter() - self._started if self._started is not None else 0.0)
+
+    # --- signals ----------------------------------------------------------------------------------
+    def _request_stop(self, signum: int, frame: Any) -> None:
+        if self.stop_signal is not None:  # a second Ctrl-C stops at once
+            raise KeyboardInterrupt
+        self.stop_signal = signum
+
+    @property
+    def interrupted(self) -> bool:
+        return self.stop_signal is not None
 
     # --- the run --------------------------------------------------------------------------------
-    def run(self, progress: bool = True) -> dict[str, Any]:
-        """Run every batch of classes, writing elites as batches finish; returns summary.json's contents."""
+    def run(self, progress: bool = True, stop_after: Optional[int] = None) -> dict[str, Any]:
+        """Run every batch of classes, writing elites as batches finish; returns summary.json's contents.
+
+        Ctrl-C (SIGINT), SIGTERM and SIGHUP stop after the current step: the run writes its elites
+        so far, summary.json ("stop_reason": "interrupted", "finished": false) and a checkpoint that
+        :meth:`resume` continues from; :attr:`stop_signal` then holds the signal. A second Ctrl-C
+        stops at once (KeyboardInterrupt), leaving the last checkpoint. ``stop_after``: behave as if
+        interrupted once that many steps have run in this call (for tests).
+        """
         cfg = self.config
-        self.rundir.create(self.config_record())
-        self.rundir.log(f"start: {' '.join(sys.argv)}")
-        started = time.perf_counter()
-        batches = [np.asarray(self.classes[i:i + cfg.batch_size]) for i in range(0, len(self.classes), cfg.batch_size)]
+        if not self._resumed:
+            self.rundir.create(self.config_record())
+            self.rundir.log(f"start: {' '.join(sys.argv)}")
+        self._started = time.perf_counter()
+        batches = self.batches()
+        first = len(self.results)
+        start_position = first * cfg.steps + (int(self._current["step"]) if self._current is not None else 0)
+        bar = Progress(len(batches) * cfg.steps, start_position, enabled=progress, unit="step",
+                       cells_label="classes done")
+        ran = [0]
+
+        def should_stop() -> bool:
+            if stop_after is not None and ran[0] >= stop_after:
+                self.stop_signal = self.stop_signal or signal.SIGINT
+            return self.stop_signal is not None
+
+        handlers = _install(self._request_stop)
         try:
-            for b, targets in enumerate(batches):
+            for b in range(first, len(batches)):
+                if should_stop():
+                    break
+                targets = batches[b]
                 last = [time.perf_counter()]
+                done = sum(len(r.targets) for r in self.results)
+                earlier = [r.confidence for r in self.results]  # shown: median/best over all classes so far
 
                 def on_step(step: int, confidence: np.ndarray) -> None:
                     now = time.perf_counter()
                     self.step_seconds[step] += now - last[0]
                     last[0] = now
-                    if progress:
-                        done = b * cfg.batch_size
-                        print(f"\rclasses {done + 1}-{done + len(targets)} of {len(self.classes)} | step {step}/"
-                              f"{cfg.steps} | median {np.median(confidence):.4f} best {confidence.max():.5f} | "
-                              f"{now - started:,.0f} s", end="", file=sys.stderr, flush=True)
+                    ran[0] += 1
+                    median, best = median_and_max(np.concatenate([*earlier, confidence]))
+                    bar.update(b * cfg.steps + step, len(targets), done, len(self.classes), median, best)
 
-                result = self._run_batch(targets, on_step)
+                resume, self._current = self._current, None
+                result = self._run_batch(targets, on_step, resume, self.checkpoint, should_stop)
+                if result.stopped:
+                    self.partial = result
+                    break
                 self.results.append(result)
+                median, best = median_and_max(np.concatenate([r.confidence for r in self.results]))
+                bar.update((b + 1) * cfg.steps, 0, done + len(targets), len(self.classes), median, best,
+                           force=b == len(batches) - 1)
                 self._write_elites(result)
-                self.rundir.write_summary(self.summary(time.perf_counter() - started))
+                self.checkpoint()
+                self.rundir.write_summary(self.summary(self._elapsed_now()))
         except KeyboardInterrupt:
-            self.rundir.log(f"interrupted after {sum(len(r.targets) for r in self.results)} classes")
+            self.rundir.log("stopped at once by a second Ctrl-C; the last checkpoint stands")
+            raise
+        except Exception as err:
+            self._elapsed = self._elapsed_now()
+            self.rundir.write_summary(self.summary(self._elapsed, "error"))
+            self.rundir.log(f"error: {type(err).__name__}: {err}")
             raise
         finally:
-            if progress:
-                print(file=sys.stderr)
-        elapsed = time.perf_counter() - started
+            bar.close()
+            _restore_handlers(handlers)
+        self._elapsed = self._elapsed_now()
+        self._started = None
+        if self.partial is not None:
+            self._write_elites(self.partial)
+        elif self.interrupted:
+            self.checkpoint()
+        self.rundir.truncate_metrics(-1)
         self.rundir.append_metrics(self.metrics_rows())
         self._write_milestones()
-        summary = self.summary(elapsed)
+        if self.interrupted:
+            summary = self.summary(self._elapsed, "interrupted")
+            self.rundir.write_summary(summary)
+            name = signal.Signals(self.stop_signal).name
+            where = f"{len(self.results)} of {len(batches)} batches finished" + (
+                f", batch {len(self.results) + 1} at step {int(self.partial.state['step'])}" if self.partial else "")
+            self.rundir.log(f"interrupted by {name}: {where}; checkpointed")
+            return summary
+        records = self._class_records()
+        reached = cfg.stop_at > 0 and all(r["confidence"] >= cfg.stop_at for r in records)
+        summary = self.summary(self._elapsed, "until" if reached else "budget")
         self.rundir.write_summary(summary)
-        self.rundir.log(f"finished {len(self.classes)} classes in {elapsed:.1f} s")
+        self.rundir.log(f"finished {len(self.classes)} classes in {self._elapsed:.1f} s")
         return summary
 
     def config_record(self) -> dict[str, Any]:
@@ -302,18 +461,22 @@ class AscentRun:
 
     # --- outputs ----------------------------------------------------------------------------------
     def _write_elites(self, result: AscentResult) -> None:
+        """Write (or replace) the elites of ``result``'s classes; other classes' files stay."""
         labels = self.classifier.labels
-        for i, k in enumerate(result.targets):
-            stem = elite_stem(int(k), labels[k], result.confidence[i])
-            save_png(result.images[i], self.rundir.elites / f"{stem}.png")
-            if self.style is not None and result.states is not None:
-                (self.rundir.elites / f"{stem}.json").write_text(json.dumps(genome_to_json(result.states[i],
-                                                                                           self.style)))
+        genome_json = None
+        if self.style is not None and result.states is not None:
+            genome_json = [genome_to_json(state, self.style) for state in result.states]
+        self.rundir.write_elites(list(result.images), [int(k) for k in result.targets],
+                                 [labels[k] for k in result.targets], [float(c) for c in result.confidence],
+                                 genome_json, replace_all=False)
+
+    def _all_results(self) -> list[AscentResult]:
+        return self.results + ([self.partial] if self.partial is not None else [])
 
     def _class_records(self) -> list[dict[str, Any]]:
         labels = self.classifier.labels
         records = []
-        for result in self.results:
+        for result in self._all_results():
             for i, k in enumerate(result.targets):
                 milestones = result.milestones.record(i)
                 entry: dict[str, Any] = {
@@ -332,7 +495,7 @@ class AscentRun:
         """(steps + 1, classes so far): best confidence so far per class after each step, carried forward."""
         steps = self.config.steps
         columns = []
-        for result in self.results:
+        for result in self._all_results():
             trace = np.full((steps + 1, len(result.targets)), np.nan)
             trace[: len(result.trace)] = result.trace
             trace[len(result.trace):] = result.trace[-1]
@@ -341,8 +504,10 @@ class AscentRun:
 
     def metrics_rows(self) -> list[dict[str, Any]]:
         """One metrics.csv row per step (the 'generation' column), over all classes."""
+        if not self._all_results():
+            return []
         trace = self._trace()
-        ran = np.concatenate([np.full(len(r.targets), r.steps_run) for r in self.results])
+        ran = np.concatenate([np.full(len(r.targets), r.steps_run) for r in self._all_results()])
         rows, evaluations = [], 0
         for step in range(int(ran.max()) + 1):
             evaluations += int((ran >= step).sum())
@@ -362,20 +527,41 @@ class AscentRun:
                                  r["generation_found"], r["top1"],
                                  *(r["passed"][str(t)] for t in THRESHOLDS)])
 
-    def summary(self, elapsed: float) -> dict[str, Any]:
-        """summary.json: evolve's schema plus per-class milestones (and change sizes for perturbations)."""
+    def summary(self, elapsed: float, stop_reason: Optional[str] = None) -> dict[str, Any]:
+        """summary.json: evolve's schema plus per-class milestones (and change sizes for perturbations).
+
+        stop_reason: budget | until (every class reached --stop-at) | interrupted | error; None while
+        the run goes on. "finished" is true for budget and until.
+        """
         records = self._class_records()
         confidence = np.array([r["confidence"] for r in records]) if records else np.zeros(1)
-        evaluations = sum(r.evaluations for r in self.results)
+        evaluations = sum(r.evaluations for r in self._all_results())
         cfg = self.config
         return {
-            "generation": max((r.steps_run for r in self.results), default=0), "steps": cfg.steps,
+            "generation": max((r.steps_run for r in self._all_results()), default=0), "steps": cfg.steps,
             "evaluations": evaluations, "elapsed_s": round(elapsed, 3),
             "evals_per_s": round(evaluations / elapsed, 1) if elapsed > 0 else None,
             "model": cfg.model, "models": [cfg.model], "encoding": "cppn" if self.style else "pixels",
             "strategy": cfg.attack if cfg.perturbation else "ascent",
             "preset": cfg.preset, "seed": cfg.seed, "from_run": cfg.from_run,
+            "stop_reason": stop_reason, "finished": stop_reason in ("budget", "until"),
+            "classes_done": sum(len(r.targets) for r in self.results),
             "coverage": len(records) / len(self.classes),
             "median_confidence": float(np.median(confidence)), "max_confidence": float(confidence.max()),
             "classes": records,
         }
+
+
+_STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+def _install(handler) -> list[tuple[int, Any]]:
+    """Route SIGINT, SIGTERM and SIGHUP to ``handler``; returns the previous handlers (none off the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        return []
+    return [(sig, signal.signal(sig, handler)) for sig in _STOP_SIGNALS]
+
+
+def _restore_handlers(previous: list[tuple[int, Any]]) -> None:
+    for sig, handler in previous:
+        signal.signal(sig, handler)

@@ -232,6 +232,8 @@ class AscentResult:
     evaluations: int = 0
     extra: dict = field(default_factory=dict)
     states: Optional[list[Any]] = None
+    stopped: bool = False  # should_stop() ended it early: ``state`` resumes it
+    state: Optional[dict[str, np.ndarray]] = None
 
 
 def target_scores(
@@ -299,12 +301,23 @@ def ascend(
     rule: StepRule = StepRule(),
     stop_at: Optional[float] = THRESHOLDS[-1],
     on_step: Optional[Callable[[int, np.ndarray], None]] = None,
+    *,
+    resume: Optional[dict[str, np.ndarray]] = None,
+    save: Optional[Callable[[dict[str, np.ndarray]], None]] = None,
+    save_every: int = 0,
+    should_stop: Optional[Callable[[], bool]] = None,
 ) -> AscentResult:
     """Raise each image's target class by gradient ascent (``rule``) for at most ``steps`` steps.
 
     targets: (B,) class indices, one per image of ``param``. An image stops being
     optimised once its confidence reaches ``stop_at`` (None: never); the run ends
     early when all have. on_step(step, best confidences (B,)) is called after each step.
+
+    Resumable: every ``save_every`` steps (0: never) ``save`` gets the whole state as numpy
+    arrays; ``resume`` (such arrays, with ``param`` built afresh as at the start) continues
+    from there to exactly the result of an uninterrupted run. When ``should_stop()`` turns
+    true the ascent stops after the current step; the result then has ``stopped`` set and
+    ``state`` holding the arrays to resume from.
     """
     targets = np.asarray(targets, dtype=np.int64)
     n = len(targets)
@@ -312,8 +325,12 @@ def ascend(
     adam = Adam() if rule.rate == "adam" else None
     active = np.arange(n)
     device = classifier.device
-    step = 0
-    for step in range(steps + 1):
+    best_params: Optional[np.ndarray] = None  # (B, P) the parameters of each best image, where states are kept
+    first = 0
+    if resume is not None:
+        first, active, best_params = _restore(resume, param, best, adam)
+    step = first
+    for step in range(first, steps + 1):
         params = param.parameters().detach().requires_grad_(True)
         images = param.render(params)
         logit, logp, top1 = target_scores(classifier, images, torch.as_tensor(targets[active], device=device))
@@ -321,7 +338,13 @@ def ascend(
         p_np = p.detach().double().cpu().numpy()
         better = best.offer(active, step, images, p_np, top1.cpu().numpy())
         if better.size:
-            best.keep_states(active[better], param.state(torch.as_tensor(better, device=params.device), params))
+            states = param.state(torch.as_tensor(better, device=params.device), params)
+            best.keep_states(active[better], states)
+            if states is not None:
+                rows = params.detach()[torch.as_tensor(better, device=params.device)].float().cpu().numpy()
+                if best_params is None:
+                    best_params = np.zeros((n, *rows.shape[1:]), dtype=np.float32)
+                best_params[active[better]] = rows
         if on_step is not None:
             on_step(step, best.confidence)
         done = p_np >= stop_at if stop_at is not None else np.zeros(len(active), dtype=bool)
@@ -337,4 +360,68 @@ def ascend(
             if adam:
                 adam.keep(rows)
             active = active[~done]
+        stop = should_stop is not None and should_stop()
+        if stop or (save is not None and save_every > 0 and (step + 1) % save_every == 0):
+            state = _snapshot(step + 1, active, param, best, adam, best_params)
+            if save is not None:
+                save(state)
+            if stop:
+                result = best.result(targets, step)
+                result.stopped, result.state = True, state
+                return result
     return best.result(targets, step)
+
+
+def _snapshot(next_step: int, active: np.ndarray, param: Parameterization, best: BestSoFar, adam: Optional[Adam],
+              best_params: Optional[np.ndarray]) -> dict[str, np.ndarray]:
+    """Everything :func:`ascend` needs to continue at ``next_step``, as numpy arrays."""
+    state = {
+        "step": np.asarray(next_step, dtype=np.int64), "active": active.copy(),
+        "params": param.parameters().detach().cpu().numpy().copy(),
+        "best.confidence": best.confidence.copy(), "best.step": best.best_step.copy(),
+        "best.images": torch.stack(best.images).numpy(), "best.top1": best.milestones.top1.copy(),
+        "best.passed": best.milestones.passed.copy(), "best.trace": best.trace.copy(),
+        "best.evaluations": np.asarray(best.evaluations, dtype=np.int64),
+    }
+    if best_params is not None:
+        state["best.params"] = best_params.copy()
+    if adam is not None and adam.m is not None:
+        state.update({"adam.m": adam.m.cpu().numpy(), "adam.v": adam.v.cpu().numpy(),
+                      "adam.t": np.asarray(adam.t, dtype=np.int64)})
+    return state
+
+
+def _restore(state: dict[str, np.ndarray], param: Parameterization, best: BestSoFar,
+             adam: Optional[Adam]) -> tuple[int, np.ndarray, Optional[np.ndarray]]:
+    """Load :func:`_snapshot`'s arrays into a fresh ``param``, ``best`` and ``adam``; (next step, active rows,
+    best parameters)."""
+    try:
+        active = np.asarray(state["active"], dtype=np.int64)
+        n = len(best.confidence)
+        best_params = state.get("best.params")
+        if best_params is not None:  # rebuild the kept states (e.g. genomes) from their parameters
+            full = torch.from_numpy(np.ascontiguousarray(best_params))
+            best.keep_states(np.arange(n), param.state(torch.arange(n), full))
+            best_params = best_params.copy()
+        if len(active) < n:
+            param.keep(torch.as_tensor(active, device=param.parameters().device))
+        target = param.parameters()
+        saved = torch.from_numpy(np.ascontiguousarray(state["params"]))
+        if tuple(saved.shape) != tuple(target.shape):
+            raise ValueError(f"parameters of shape {tuple(saved.shape)} do not fit {tuple(target.shape)}")
+        with torch.no_grad():
+            target.copy_(saved.to(target.device, target.dtype))
+        best.confidence[:] = state["best.confidence"]
+        best.best_step[:] = state["best.step"]
+        best.images = list(torch.from_numpy(np.ascontiguousarray(state["best.images"])))
+        best.milestones.top1[:] = state["best.top1"]
+        best.milestones.passed[:] = state["best.passed"]
+        best.trace[:] = state["best.trace"]
+        best.evaluations = int(state["best.evaluations"])
+        if adam is not None and "adam.m" in state:
+            adam.m = torch.from_numpy(np.ascontiguousarray(state["adam.m"])).to(target.device)
+            adam.v = torch.from_numpy(np.ascontiguousarray(state["adam.v"])).to(target.device)
+            adam.t = int(state["adam.t"])
+        return int(state["step"]), active, best_params
+    except KeyError as err:
+        raise ValueError(f"ascent state lacks {err}") from None
