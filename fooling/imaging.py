@@ -13,8 +13,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from .errors import FoolingError
-
-MAX_IMAGE_PIXELS = 64 * 1024 * 1024  # images read from files: at most 8192 x 8192 (a bigger one is refused unread)
+from .limits import MAX_IMAGE_PIXELS
 
 
 def hls_to_rgb(hls: torch.Tensor) -> torch.Tensor:
