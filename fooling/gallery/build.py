@@ -94,6 +94,9 @@ def build_run(run: RunElites, slug: str, out: Path) -> RunView:
         for card in cards:
             progression.setdefault(card.index, []).append(Step(run.generation, card.confidence, card.png))
     shown = sorted(sorted(run.elites, key=lambda e: -e.confidence)[:SHEET_MAX], key=lambda e: e.index)
+    for e in run.elites:  # every PNG decodes (a broken one: one line naming it), only the shown ones are kept
+        if e not in shown:
+            read_image(e.png).close()
     images = [read_image(e.png) for e in shown]
     title = f"{run.source}, {run.encoding}" + (f", seed {run.seed}" if run.seed is not None else "") + (
         f", {run.iterates} {run.generation}" if run.generation is not None else "") + (
