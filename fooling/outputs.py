@@ -62,6 +62,16 @@ def check_output_file(path: str | Path, force: bool, option: str = "--out") -> P
     return path
 
 
+def _terminal_rows(stream) -> int:
+    """Rows of the terminal ``stream`` writes to; 0 when it is not a terminal (or one of unknown size)."""
+    import os
+
+    try:
+        return os.get_terminal_size(stream.fileno()).lines if stream.isatty() else 0
+    except (AttributeError, OSError, ValueError):
+        return 0
+
+
 class ItemProgress:
     """Progress over a known number of items (runs) on stderr, for long commands.
 
@@ -80,7 +90,7 @@ class ItemProgress:
         self._start = time.monotonic()
         self._stream = sys.stderr
         self._bar = None
-        if not quiet and sys.stderr.isatty():
+        if not quiet and _terminal_rows(sys.stderr) > 0:  # tqdm draws nothing on a 0-row pseudo-terminal
             from tqdm import tqdm
 
             self._bar = tqdm(total=total, unit=what, file=sys.stderr, dynamic_ncols=True)
