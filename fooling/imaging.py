@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import io
 import struct
+import warnings
 import zlib
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
+
+from .errors import FoolingError
+from .limits import MAX_IMAGE_PIXELS
 
 
 def hls_to_rgb(hls: torch.Tensor) -> torch.Tensor:
@@ -86,9 +90,42 @@ def _stored_png(array: np.ndarray) -> bytes:
                      _png_chunk(b"IDAT", zlib.compress(rows.data, 0)), _png_chunk(b"IEND", b"")])
 
 
+def read_image(path: str | Path, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
+    """An image file, fully decoded; a one-line :class:`FoolingError` naming the file if it is missing,
+    not an image, truncated or corrupt, or has more than ``max_pixels`` pixels (checked from the
+    header, before decoding: a decompression bomb is never expanded)."""
+    path = Path(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            pil = Image.open(path)
+            try:
+                if pil.width * pil.height > max_pixels:
+                    raise FoolingError(f"{path}: the image is {pil.width}x{pil.height} pixels, more than the "
+                                       f"{max_pixels:,} this reads")
+                pil.load()
+            except BaseException:
+                pil.close()
+                raise
+            return pil
+    except FoolingError:
+        raise
+    except FileNotFoundError:
+        raise FoolingError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise FoolingError(f"{path} is a folder, not an image") from None
+    except UnidentifiedImageError:
+        raise FoolingError(f"{path}: not an image file (or a format Pillow cannot read)") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise FoolingError(f"{path}: the image has too many pixels (a decompression bomb?)") from None
+    except (OSError, ValueError, SyntaxError, EOFError, struct.error, zlib.error) as err:
+        detail = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise FoolingError(f"{path}: broken image file ({detail})") from None
+
+
 def load_image(path: str | Path, channels: int = 3) -> torch.Tensor:
-    """A PNG/JPEG file -> (1, C, H, W) float32 in [0, 1]."""
-    pil = Image.open(path).convert("L" if channels == 1 else "RGB")
+    """A PNG/JPEG file -> (1, C, H, W) float32 in [0, 1]; a one-line FoolingError for a bad file (:func:`read_image`)."""
+    pil = read_image(path).convert("L" if channels == 1 else "RGB")
     array = np.asarray(pil, dtype=np.float32) / 255.0
     if array.ndim == 2:
         array = array[..., None]

@@ -51,3 +51,43 @@ def test_png_from_a_float_tensor_with_upscaling(tmp_path):
     save_png(image, tmp_path / "x.png", scale=2)
     expected = (image.permute(1, 2, 0) * 255).round().to(torch.uint8).numpy().repeat(2, 0).repeat(2, 1)
     assert np.array_equal(np.asarray(Image.open(tmp_path / "x.png")), expected)
+
+
+def _png_with_header(width: int, height: int) -> bytes:
+    """A grey PNG that declares width x height but holds almost no data (a decompression-bomb header)."""
+    import struct
+    import zlib
+
+    from fooling.imaging import _png_chunk
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", zlib.compress(b"\0" * 64))
+            + _png_chunk(b"IEND", b""))
+
+
+def test_load_image_bad_files_are_one_line_errors(tmp_path):
+    import pytest
+
+    from fooling.errors import FoolingError
+    from fooling.imaging import load_image, save_png
+    from fooling.limits import MAX_IMAGE_PIXELS
+
+    good = tmp_path / "good.png"
+    save_png(torch.rand(3, 40, 40), good)
+    assert load_image(good).shape == (1, 3, 40, 40)
+    cases = {
+        "truncated.png": (good.read_bytes()[: len(good.read_bytes()) // 2], "truncated"),
+        "junk.png": (b"hello, not an image", "not an image"),
+        "bomb.png": (_png_with_header(100_000, 100_000), "too many pixels"),
+        "big.png": (_png_with_header(9000, 9000), f"{MAX_IMAGE_PIXELS:,}"),
+        "short.png": (_png_with_header(64, 64), "broken image"),
+    }
+    for name, (data, fragment) in cases.items():
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(FoolingError, match=fragment) as err:
+            load_image(tmp_path / name)
+        assert str(tmp_path / name) in str(err.value) and "\n" not in str(err.value)
+    with pytest.raises(FoolingError, match="no such file"):
+        load_image(tmp_path / "missing.png")
+    with pytest.raises(FoolingError, match="folder"):
+        load_image(tmp_path)

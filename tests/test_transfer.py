@@ -187,3 +187,53 @@ def test_help_documents_every_option():
                                          (0.99995, "99.995%"), (0.0, "0.00%")])
 def test_format_confidence(value, text):
     assert format_confidence(value) == text
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_out_never_writes_into_a_run_or_over_files(runs, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(runs[0], run)
+    before = snapshot(run)
+    one_line_error(fool("transfer", run, "--models", "mnist-lenet", "--out", run), "run directory")
+    one_line_error(fool("transfer", run, "--models", "mnist-lenet", "--out", run / "elites", "--force"),
+                   "run directory")
+    assert snapshot(run) == before
+    existing = tmp_path / "existing.txt"
+    existing.write_text("mine")
+    one_line_error(fool("transfer", run, "--models", "mnist-lenet", "--out", existing), "is a file")
+    assert existing.read_text() == "mine"
+    out = tmp_path / "report"
+    out.mkdir()
+    (out / "transfer.md").write_text("my notes")
+    one_line_error(fool("transfer", run, "--models", "mnist-lenet", "--out", out), "transfer.md", "--force")
+    assert (out / "transfer.md").read_text() == "my notes"
+    result = fool("transfer", run, "--models", "mnist-lenet", "--out", out, "--force", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert (out / "transfer.md").read_text().startswith("# Transfer")
+
+
+def test_broken_elite_png_names_the_file(runs, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(runs[0], run)
+    pngs = sorted((run / "elites").glob("*.png"))
+    for png, data in ((pngs[0], b"not a png"), (pngs[3], pngs[3].read_bytes()[:60])):
+        saved = png.read_bytes()
+        png.write_bytes(data)
+        one_line_error(fool("transfer", run, "--models", "mnist-lenet", "--out", tmp_path / "t"), png.name)
+        png.write_bytes(saved)
+    assert not (tmp_path / "t").exists()
+
+
+def test_progress_lines_with_eta(runs, tmp_path):
+    result = CliRunner().invoke(main, ["transfer", *map(str, runs), "--models", "mnist-lenet",
+                                       "--out", str(tmp_path / "t")])
+    assert result.exit_code == 0, result.output
+    lines = result.stderr.strip().splitlines()
+    assert [line.split(" ")[0] for line in lines] == ["[1/2]", "[2/2]"], result.stderr
+    assert "left" in lines[0] and "\r" not in result.stderr
+    quiet = CliRunner().invoke(main, ["transfer", *map(str, runs), "--models", "mnist-lenet",
+                                      "--out", str(tmp_path / "q"), "--quiet"])
+    assert quiet.exit_code == 0 and quiet.stderr == ""

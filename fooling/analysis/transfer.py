@@ -18,6 +18,7 @@ import torch
 
 from ..classifiers import Classifier, get_spec, load_classifier, resolve_device
 from ..errors import FoolingError
+from ..imaging import read_image
 from .elites import RunElites, load_images
 
 
@@ -107,7 +108,8 @@ def _combine(values: torch.Tensor, how: str) -> torch.Tensor:
 
 def score_run(run: RunElites, targets: Sequence[str], classifier: Callable[[str], Classifier]) -> list[ClassScore]:
     """Score one run's elites on its own model(s) and every target: one forward pass per network."""
-    images = load_images(run.elites)
+    read_image(run.elites[0].png)  # load_images opens the first one unchecked; a bad file: one line naming it
+    images = load_images(run.elites)  # the rest go through imaging.load_image (checked)
     index = torch.tensor([e.index for e in run.elites])
     rows = torch.arange(len(run.elites))
     probs = {name: classifier(name).probs(images).float().cpu() for name in dict.fromkeys([*run.models, *targets])}

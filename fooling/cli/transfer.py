@@ -12,33 +12,44 @@ from .options import split_names
 @click.option("--models", required=True,
               help="Target networks, comma-separated, e.g. mnist-lenet,mnist-lenet-b,mnist-digitcnn.")
 @click.option("--out", required=True, type=click.Path(),
-              help="Folder for transfer.csv, transfer_classes.csv, transfer.json, transfer.md, transfer_heatmap.png.")
+              help="Folder for transfer.csv, transfer_classes.csv, transfer.json, transfer.md, transfer_heatmap.png "
+                   "(not a run directory; existing report files are replaced only with --force).")
 @click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda (auto: CUDA when present).")
-@click.option("--quiet", is_flag=True, help="Print only the output folder, not the table.")
-def command(run_dirs, models, out, device, quiet) -> None:
+@click.option("--force", is_flag=True, help="Replace the report files of an earlier `fool transfer` in --out.")
+@click.option("--quiet", is_flag=True, help="Print only the output folder: no table, no progress.")
+def command(run_dirs, models, out, device, force, quiet) -> None:
     """Score every elite PNG of each RUN_DIR on each target network.
 
     For each source -> target pair (source: the network(s) a run was evolved
     against), reports the confidence the target gives to the source's class
     (per class, median, mean), the fraction of images at >= 50% and >= 99%,
     and how often the target's top-1 class agrees. Runs with the same source
-    and encoding (e.g. several seeds) are pooled.
+    and encoding (e.g. several seeds) are pooled. Progress (one line per run,
+    with an ETA) goes to stderr.
 
     \b
     Example:
       fool transfer runs/mnist/direct/*_s* --models mnist-lenet,mnist-lenet-b,mnist-digitcnn --out transfer/
     """
     from ..analysis import read_run, run_transfer
-    from ..analysis.transfer_report import markdown, write_report
+    from ..analysis.transfer_report import FILES, markdown, write_report
+    from ..outputs import ItemProgress, check_output_folder
 
+    check_output_folder(out, FILES.values(), force)  # before any work: a bad --out costs nothing
     runs = [read_run(path) for path in run_dirs]
     targets = list(dict.fromkeys(split_names(models)))
 
-    def progress(run) -> None:
-        if not quiet:
-            click.echo(f"scoring {len(run.elites)} elites of {run.path} ({run.source})", err=True)
+    with ItemProgress(len(runs), "run", quiet) as bar:
+        pending: list = []
 
-    result = run_transfer(runs, targets, device, progress)
+        def progress(run) -> None:  # called before each run is scored: the previous one is done
+            if pending:
+                bar.done(f"{pending.pop()} scored")
+            pending.append(str(run.path))
+
+        result = run_transfer(runs, targets, device, progress)
+        if pending:
+            bar.done(f"{pending.pop()} scored")
     paths = write_report(result, out)
     if not quiet:
         click.echo(markdown(result).split("\n## Every pair")[0].rstrip())

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
-from html import escape
-from typing import Optional, Sequence
+from html import escape as _escape
+from typing import Any, Optional, Sequence
 
 from .draw import format_confidence
 
@@ -101,6 +102,36 @@ SCRIPT = """
 """
 
 
+def escape(value: Any) -> str:
+    """Any value as HTML text (quotes too): everything that reaches the page goes through this or a number check."""
+    return _escape(str(value), quote=True)
+
+
+def _int(value: Any) -> Optional[int]:
+    """A whole number read from a run's JSON, or None for anything else (a string, a list, a bool, NaN)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and math.isfinite(value) and value == int(value):
+        return int(value)
+    return None
+
+
+def _float(value: Any) -> Optional[float]:
+    """A finite number read from a run's JSON, or None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _conf(value: Any) -> str:
+    """A confidence as a percentage, '?' if it is not a number."""
+    x = _float(value)
+    return "?" if x is None else escape(format_confidence(x))
+
+
 def _a(href: str, text: str) -> str:
     return f'<a href="{escape(href)}">{escape(text)}</a>'
 
@@ -112,14 +143,15 @@ def _img(src: str, alt: str, pixelated: bool) -> str:
 
 def _card(card: Card, run: RunView) -> str:
     links = [_a(card.png, "PNG")] + ([_a(card.genome, "genome")] if card.genome else [])
-    scores = "".join(f"<br>{escape(name)}: {format_confidence(v)}" for name, v in card.scores.items())
-    found = "?" if card.generation_found is None else str(card.generation_found)
-    index = "" if card.label == str(card.index) else f' <span class="meta">(class {card.index})</span>'
+    scores = "".join(f"<br>{escape(name)}: {_conf(v)}" for name, v in card.scores.items())
+    found = _int(card.generation_found)
+    index = "" if card.label == str(card.index) else f' <span class="meta">(class {escape(card.index)})</span>'
+    confidence = _float(card.confidence)
     return (
-        f'<figure class="card" data-confidence="{card.confidence:.8f}">'
+        f'<figure class="card" data-confidence="{0.0 if confidence is None else confidence:.8f}">'
         f"{_a_img(card, run)}"
         f'<figcaption><span class="label">{escape(card.label)}</span>{index}'
-        f'<br><span class="conf">{format_confidence(card.confidence)}</span> · {run.iterates} {found}'
+        f'<br><span class="conf">{_conf(card.confidence)}</span> · {escape(run.iterates)} {"?" if found is None else found}'
         f"<br>{escape(run.encoding)} · {escape(run.source)}{scores}"
         f"<br>{' · '.join(links)}</figcaption></figure>"
     )
@@ -133,7 +165,7 @@ def _progression(run: RunView) -> str:
     if not run.progression:
         return ""
     generations = sorted({s.generation for steps in run.progression.values() for s in steps})
-    head = "".join(f"<th>{g}</th>" for g in generations)
+    head = "".join(f"<th>{escape(g)}</th>" for g in generations)
     rows = []
     labels = {c.index: c.label for c in run.cards}
     for index, steps in sorted(run.progression.items()):
@@ -141,7 +173,7 @@ def _progression(run: RunView) -> str:
         cells = "".join(
             f"<td><a href=\"{escape(at[g].png)}\">"
             f"{_img(at[g].png, f'class {index}, generation {g}', run.pixelated)}</a>"
-            f"<br>{format_confidence(at[g].confidence)}</td>" if g in at else "<td>-</td>"
+            f"<br>{_conf(at[g].confidence)}</td>" if g in at else "<td>-</td>"
             for g in generations)
         rows.append(f"<tr><th>{escape(labels.get(index, str(index)))}</th>{cells}</tr>")
     return (f"<details><summary>Progression over generations ({len(generations)} snapshots)</summary>"
@@ -151,12 +183,13 @@ def _progression(run: RunView) -> str:
 def _run_section(run: RunView) -> str:
     verb = "optimised" if run.iterates == "step" else "evolved"
     bits = [f"{verb} against <b>{escape(run.source)}</b>", f"encoding <b>{escape(run.encoding)}</b>"]
-    if run.seed is not None:
-        bits.append(f"seed {run.seed}")
-    if run.generation is not None:
-        bits.append(f"{run.generation} {run.iterates}s")
-    if run.evaluations is not None:
-        bits.append(f"{run.evaluations:,} evaluations")
+    seed, generation, evaluations = _int(run.seed), _int(run.generation), _int(run.evaluations)
+    if seed is not None:
+        bits.append(f"seed {seed}")
+    if generation is not None:
+        bits.append(f"{generation} {escape(run.iterates)}s")
+    if evaluations is not None:
+        bits.append(f"{evaluations:,} evaluations")
     files = " · ".join(_a(href, text) for text, href in run.files.items())
     cards = "".join(_card(c, run) for c in run.cards)
     return (
@@ -171,20 +204,27 @@ def _run_section(run: RunView) -> str:
     )
 
 
-def _pct(x: float) -> str:
-    return f"{100 * x:.0f}%"
+def _pct(x: Any) -> str:
+    x = _float(x)
+    return "?" if x is None else f"{100 * x:.0f}%"
+
+
+def _count(x: Any) -> str:
+    x = _int(x)
+    return "?" if x is None else str(x)
 
 
 def _transfer_section(view: TransferView) -> str:
     head = ("<tr><th>source</th><th>encoding</th><th>target</th><th>runs</th><th>images</th><th>median</th>"
             "<th>mean</th><th>&ge; 50%</th><th>&ge; 99%</th><th>top-1 agrees</th><th>source re-scored</th></tr>")
     rows = "".join(
-        f'<tr{" class=self" if p["target_is_source"] else ""}><td>{escape(p["source"])}</td>'
-        f'<td>{escape(p["encoding"])}</td><td>{escape(p["target"])}</td><td>{p["runs"]}</td><td>{p["images"]}</td>'
-        f'<td>{format_confidence(p["median"])}</td><td>{format_confidence(p["mean"])}</td>'
-        f'<td>{_pct(p["above_50"])}</td><td>{_pct(p["above_99"])}</td><td>{_pct(p["top1_agreement"])}</td>'
-        f'<td>{format_confidence(p["source_median"])}</td></tr>'
-        for p in view.pairs)
+        f'<tr{" class=self" if p.get("target_is_source") is True else ""}><td>{escape(p.get("source", "?"))}</td>'
+        f'<td>{escape(p.get("encoding", "?"))}</td><td>{escape(p.get("target", "?"))}</td>'
+        f'<td>{_count(p.get("runs"))}</td><td>{_count(p.get("images"))}</td>'
+        f'<td>{_conf(p.get("median"))}</td><td>{_conf(p.get("mean"))}</td>'
+        f'<td>{_pct(p.get("above_50"))}</td><td>{_pct(p.get("above_99"))}</td><td>{_pct(p.get("top1_agreement"))}</td>'
+        f'<td>{_conf(p.get("source_median"))}</td></tr>'
+        for p in view.pairs if isinstance(p, dict))
     files = " · ".join(_a(href, text) for text, href in view.files.items())
     return (
         f'<section id="{escape(view.slug)}"><h2>Transfer: {escape(view.slug)}</h2>'

@@ -124,7 +124,8 @@ def elite_json(tmp_path: Path) -> Path:
     return path
 
 
-def test_render_command_draws_at_any_size(elite_json: Path, tmp_path: Path) -> None:
+def test_render_command_draws_at_any_size(elite_json: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)  # the default output goes into the current folder
     out = tmp_path / "big.png"
     result = CliRunner().invoke(command, [str(elite_json), "--size", "96", "--out", str(out), "--device", "cpu"])
     assert result.exit_code == 0, result.output

@@ -77,8 +77,9 @@ def gallery(runs: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> 
     result = fool("transfer", runs["direct"], runs["cppn"], "--models", "mnist-lenet,mnist-digitcnn",
                   "--out", transfer, "--quiet")
     assert result.exit_code == 0, result.output
-    (out / "README.md").write_text("kept")
-    result = fool("gallery", runs["direct"], runs["cppn"], "--transfer", transfer, "--out", out)
+    (out / "README.md").write_text("kept")  # the user's: --force adds the gallery beside it
+    result = fool("gallery", runs["direct"], runs["cppn"], "--transfer", transfer, "--out", out, "--force",
+                  "--quiet")
     assert result.exit_code == 0, result.output
     return out
 
@@ -140,7 +141,7 @@ def test_contact_sheet(gallery):
 def test_rebuild_replaces_old_runs(gallery, runs, tmp_path):
     again = tmp_path / "gallery"
     shutil.copytree(gallery, again)
-    result = fool("gallery", runs["cppn"], "--out", again)
+    result = fool("gallery", runs["cppn"], "--out", again, "--force")
     assert result.exit_code == 0, result.output
     assert [p.name for p in (again / "runs").iterdir()] == ["s0"]
     assert not (again / "transfer").exists() and (again / "README.md").is_file()

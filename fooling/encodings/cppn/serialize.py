@@ -18,9 +18,10 @@ from typing import Any, Sequence
 import numpy as np
 
 from ...errors import FoolingError
+from ...limits import MAX_CONNECTIONS, MAX_DEPTH, MAX_GENOME_BYTES, MAX_HIDDEN_NODES
 from .functions import FUNCTION_NAMES
 from .genome import INPUT_NAMES, WEIGHT_RANGE, Genome, check_genome, make_genome
-from .render import Style
+from .render import Style, _depths
 
 JSON_FORMAT = "fooling-cppn"
 JSON_VERSION = 1
@@ -111,6 +112,7 @@ def genome_from_json(data: Any) -> tuple[Genome, Style]:
     if data["channels"] != style.channels:
         raise ValueError(f"{style.colour} CPPNs have {style.channels} channels, not {data['channels']!r}")
     connections = data["connections"]
+    check_size(data["hidden"], connections)
     if not isinstance(connections, list) or not all(
         isinstance(c, list) and len(c) == 3 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in c)
         for c in connections
@@ -123,20 +125,50 @@ def genome_from_json(data: Any) -> tuple[Genome, Style]:
     genome = make_genome(_function_ids(data["hidden"], "hidden"), _function_ids(data["outputs"], "outputs"),
                          table[:, 0], table[:, 1], table[:, 2])
     check_genome(genome, style.channels)
+    check_depth(genome)
     return genome, style
+
+
+def check_size(hidden: Any, connections: Any) -> None:
+    """ValueError if a genome has more than :data:`MAX_HIDDEN_NODES` hidden nodes or :data:`MAX_CONNECTIONS`
+    connections (checked on the JSON lists, before they are converted)."""
+    if isinstance(hidden, list) and len(hidden) > MAX_HIDDEN_NODES:
+        raise ValueError(f"the CPPN has {len(hidden):,} hidden nodes, more than the {MAX_HIDDEN_NODES:,} this reads")
+    if isinstance(connections, list) and len(connections) > MAX_CONNECTIONS:
+        raise ValueError(f"the CPPN has {len(connections):,} connections, more than the {MAX_CONNECTIONS:,} "
+                         "this reads")
+
+
+def depth(genome: Genome) -> int:
+    """The longest path (in connections) from an input to any node of a well-formed ``genome``."""
+    return max(_depths(genome.num_nodes, genome.sources.astype(np.int64), genome.targets.astype(np.int64)))
+
+
+def check_depth(genome: Genome) -> None:
+    """ValueError if ``genome`` is deeper than :data:`MAX_DEPTH` (each depth is one drawing step)."""
+    d = depth(genome)
+    if d > MAX_DEPTH:
+        raise ValueError(f"the CPPN is {d:,} nodes deep, more than the {MAX_DEPTH:,} this draws")
 
 
 def load_genome(path: str | Path) -> tuple[Genome, Style]:
     """The genome and style stored in a CPPN .json file; FoolingError (one line) if missing or malformed."""
     path = Path(path)
     try:
+        if path.is_file() and path.stat().st_size > MAX_GENOME_BYTES:
+            raise FoolingError(f"{path}: {path.stat().st_size:,} bytes, more than the {MAX_GENOME_BYTES:,} a "
+                               "CPPN genome file may have")
         data = json.loads(path.read_text())
     except FileNotFoundError:
         raise FoolingError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise FoolingError(f"{path} is a folder, not a genome file") from None
     except (OSError, UnicodeDecodeError) as err:
         raise FoolingError(f"{path}: cannot read it ({err})") from None
     except json.JSONDecodeError as err:
         raise FoolingError(f"{path}: not valid JSON ({err.msg}, line {err.lineno})") from None
+    except RecursionError:
+        raise FoolingError(f"{path}: not a CPPN genome (JSON nested too deeply)") from None
     try:
         return genome_from_json(data)
     except ValueError as err:

@@ -1,0 +1,20 @@
+"""Limits on what a file or an option can make a command do, checked before any work starts.
+
+A file from elsewhere (a genome, an image) or a typo in an option must give a one-line
+error, not hours of work or an out-of-memory kill. The numbers sit far above anything the
+project itself writes: an evolved CPPN has at most ``cppn_max_hidden`` hidden nodes (200 by
+default) and a few hundred connections; ImageNet elites are 224-260 px square.
+"""
+
+# fool render
+MAX_RENDER_SIDE = 4096  # --size
+MAX_RENDER_PIXELS = 4096 * 4096  # any image it draws: about 1 GB of memory at the peak
+
+# CPPN genome files (fool render, and anything that reads elites/*.json)
+MAX_GENOME_BYTES = 32 * 1024 * 1024
+MAX_HIDDEN_NODES = 10_000
+MAX_CONNECTIONS = 200_000
+MAX_DEPTH = 2_000  # the longest path from an input: drawing takes one step per depth
+
+# images read from files (fool ascend --init, elites/*.png read by transfer, gallery, retrain)
+MAX_IMAGE_PIXELS = 8192 * 8192  # a bigger one is refused from its header, never decoded
