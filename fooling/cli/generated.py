@@ -43,7 +43,7 @@ class GroupedCommand(click.Command):
 
 
 class FiniteFloat(click.ParamType):
-    """A float that is not NaN or infinite."""
+    """A float that is not NaN or infinite (refused in the settings' own words: '--until must be a finite number')."""
 
     name = "number"
 
@@ -55,14 +55,15 @@ class FiniteFloat(click.ParamType):
         except (TypeError, ValueError):
             self.fail(f"{value!r} is not a number", param, ctx)
         if not math.isfinite(number):
-            self.fail(f"{value!r} is not a finite number", param, ctx)
+            flag = param.opts[0] if param is not None and param.opts else "the value"
+            raise click.ClickException(f"{flag} must be a finite number, got {value}")
         return number
 
 
 def _click_type(tp: Any, choices: Optional[Sequence[str]]) -> Any:
     base, _ = _base(tp)
-    if choices:
-        return click.Choice(list(choices))
+    if choices:  # checked by the settings class, so a wrong choice gets the same one line everywhere
+        return str
     if base is int:
         return int
     if base is float:
@@ -104,9 +105,11 @@ def settings_options(cls: type[Settings], skip: Sequence[str] = ()) -> Callable[
                 params.append(SettingOption([f"{flag}/--no-{flag[2:]}", field.name], default=None,
                                             help=help_text, group=field.metadata["group"]))
             else:
-                params.append(SettingOption([flag, field.name], type=_click_type(tp, field.metadata.get("choices")),
+                choices = field.metadata.get("choices")
+                metavar = field.metadata.get("metavar") or (f"[{'|'.join(choices)}]" if choices else None)
+                params.append(SettingOption([flag, field.name], type=_click_type(tp, choices),
                                             default=None, help=help_text, group=field.metadata["group"],
-                                            metavar=field.metadata.get("metavar")))
+                                            metavar=metavar))
         params.append(SettingOption(["--set", "assignments"], multiple=True, metavar="KEY=VALUE", group=EXTRA_GROUP,
                                     help="Set any setting by its config.json name, e.g. --set mutation_eta=9 "
                                          "(repeatable; wins over the options above)."))
@@ -137,19 +140,29 @@ def given_settings(cls: type[Settings], options: dict[str, Any]) -> dict[str, An
     return out
 
 
-def collect(cls: type[Settings], options: dict[str, Any], keep_from_file: Callable[[str], bool] = lambda k: True,
-            extra: Optional[dict[str, Any]] = None) -> Settings:
-    """Settings from ``--config`` (keys passing ``keep_from_file``), then the given options, then ``--set``.
-
-    options: the command's keyword arguments (``config_file`` and ``assignments`` included).
-    extra: values the command computed itself (e.g. classes resolved from names); they win over options.
-    """
+def gather(cls: type[Settings], options: dict[str, Any], keep_from_file: Callable[[str], bool] = lambda k: True,
+           extra: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+    """The settings the user gave, by name: ``--config`` (keys passing ``keep_from_file``), then the
+    options given, then ``extra``, then ``--set``; settings not given are absent."""
     values: dict[str, Any] = {}
     if options.get("config_file"):
         values.update({k: v for k, v in cls.read(options["config_file"]).items() if keep_from_file(k)})
     values.update(given_settings(cls, options))
     values.update(extra or {})
     values.update(parse_assignments(cls, options.get("assignments") or ()))
+    return values
+
+
+def collect(cls: type[Settings], options: dict[str, Any], keep_from_file: Callable[[str], bool] = lambda k: True,
+            extra: Optional[dict[str, Any]] = None, values: Optional[dict[str, Any]] = None) -> Settings:
+    """Settings from ``--config`` (keys passing ``keep_from_file``), then the given options, then ``--set``.
+
+    options: the command's keyword arguments (``config_file`` and ``assignments`` included).
+    extra: values the command computed itself (e.g. classes resolved from names); they win over options.
+    values: what :func:`gather` returned, when the command looked at it first.
+    """
+    if values is None:
+        values = gather(cls, options, keep_from_file, extra)
     try:
         return cls(**values)  # type: ignore[call-arg]
     except TypeError as err:  # pragma: no cover - fields are checked above
