@@ -87,6 +87,12 @@ def _default_text(cls: type[Settings], field: Any) -> str:
     return str(default).lower() if isinstance(default, bool) else str(default)
 
 
+def _example(cls: type[Settings]) -> str:
+    """'mutation_eta=...' for --set's help: a preset field if the class has one."""
+    fields = [f for f in cls.fields() if f.metadata.get("preset")] or cls.fields()
+    return f"{fields[0].name}=..."
+
+
 def settings_options(cls: type[Settings], skip: Sequence[str] = ()) -> Callable[[Callable], Callable]:
     """Decorate a click command with one option per setting of ``cls`` (``skip``: ones the command adds itself)."""
     types = cls.types()
@@ -111,8 +117,8 @@ def settings_options(cls: type[Settings], skip: Sequence[str] = ()) -> Callable[
                                             default=None, help=help_text, group=field.metadata["group"],
                                             metavar=metavar))
         params.append(SettingOption(["--set", "assignments"], multiple=True, metavar="KEY=VALUE", group=EXTRA_GROUP,
-                                    help="Set any setting by its config.json name, e.g. --set mutation_eta=9 "
-                                         "(repeatable; wins over the options above)."))
+                                    help="Set any setting by its config.json name, e.g. --set "
+                                         f"{_example(cls)} (repeatable; wins over the options above)."))
         params.append(SettingOption(["--config", "config_file"], type=click.Path(dir_okay=False), default=None,
                                     group=EXTRA_GROUP, help="Start from the settings in this JSON file (a previous "
                                                             "run's config.json works); options given win."))
