@@ -18,7 +18,7 @@ from ..settings.evolve import EvolveSettings
 from ..run import EvolutionRun
 from ..run.progress import continued
 from .pool import Pool, snapshot
-from .settings import RetrainSettings
+from ..settings.retrain import RetrainSettings
 
 
 class Interrupted(Exception):

@@ -18,7 +18,7 @@ from fooling.data import load_mnist
 from fooling.errors import FoolingError
 from fooling.paths import models_dir
 from fooling.retrain.loop import RetrainRun
-from fooling.retrain.settings import RetrainSettings
+from fooling.settings.retrain import RetrainSettings
 from fooling.run import EvolutionRun
 
 TINY = dict(iterations=2, generations=5, population=20, snapshot_every=2, runs_per_iteration=2, epochs=1,
