@@ -101,8 +101,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for population in [int(p) for p in args.populations.split(",")]:
             config = EvolveSettings(model=args.model, encoding=args.encoding, population=population,
-                                  generations=10**6, checkpoint_every=10**6, device=str(device),
-                                  out=f"{tmp}/run{population}")
+                                    generations=10**6, checkpoint_every=10**6, device=str(device),
+                                    out=f"{tmp}/run{population}")
             run = EvolutionRun.start(config)
             shape = run.encoding.image_shape
             loop_rate(run, 3)  # warm-up, and the initial population

@@ -97,7 +97,7 @@ def memory_child(generations: int, population: int, device: str) -> None:
     """Run the 1000-class direct run; print one JSON line with RSS after each generation and the peak."""
     with tempfile.TemporaryDirectory() as tmp:
         config = EvolveSettings(model=MODEL, encoding="direct", population=population, generations=generations,
-                              checkpoint_every=10, device=device, out=f"{tmp}/run")
+                                checkpoint_every=10, device=device, out=f"{tmp}/run")
         run = EvolutionRun.start(config)
         after = []
         start = time.perf_counter()
@@ -158,8 +158,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for encoding in [e for e in args.encodings.split(",") if e]:
             config = EvolveSettings(model=MODEL, encoding=encoding, population=args.population,
-                                  generations=10**6, checkpoint_every=10**6, device=str(device),
-                                  out=f"{tmp}/{encoding}")
+                                    generations=10**6, checkpoint_every=10**6, device=str(device),
+                                    out=f"{tmp}/{encoding}")
             run = EvolutionRun.start(config)
             shape = run.encoding.image_shape
             loop_rate(run, 2)  # the initial population and a warm-up generation

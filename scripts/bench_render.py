@@ -97,7 +97,7 @@ def run_share(population: int, generations: int, device: torch.device) -> dict[s
     """Fraction of a real MNIST CPPN run's loop time spent in decode."""
     with tempfile.TemporaryDirectory() as tmp:
         config = EvolveSettings(encoding="cppn", population=population, generations=generations,
-                              checkpoint_every=10**6, device=str(device), out=f"{tmp}/run")
+                                checkpoint_every=10**6, device=str(device), out=f"{tmp}/run")
         run = EvolutionRun.start(config)
         decode, spent = run.encoding.decode, [0.0]
 

@@ -54,10 +54,10 @@ def main() -> None:
         base = args.out or tmp
         for seed in seeds(args.seeds):
             config = EvolveSettings(model=args.model, encoding=args.encoding, preset=args.preset, seed=seed,
-                                  generations=args.generations, population=args.population, device=args.device,
-                                  until=0.9999, checkpoint_every=50,
-                                  out=f"{base}/{args.model}_{args.encoding}_{args.preset}_s{seed}",
-                                  **parse_set(args.set))
+                                    generations=args.generations, population=args.population, device=args.device,
+                                    until=0.9999, checkpoint_every=50,
+                                    out=f"{base}/{args.model}_{args.encoding}_{args.preset}_s{seed}",
+                                    **parse_set(args.set))
             start = time.perf_counter()
             summary = EvolutionRun.start(config).run(progress=False)
             wall = time.perf_counter() - start

@@ -122,7 +122,8 @@ def settings_options(cls: type[Settings], skip: Sequence[str] = ()) -> Callable[
         params.append(SettingOption(["--config", "config_file"], type=click.Path(dir_okay=False), default=None,
                                     group=EXTRA_GROUP, help="Start from the settings in this JSON file (a previous "
                                                             "run's config.json works); options given win."))
-        function.__click_params__ = getattr(function, "__click_params__", []) + params[::-1]  # type: ignore[attr-defined]
+        previous = getattr(function, "__click_params__", [])
+        function.__click_params__ = previous + params[::-1]  # type: ignore[attr-defined]
         return function
 
     return decorate

@@ -16,7 +16,9 @@ MAX_RUNS = 100
 
 
 def _model_name(value: str) -> Optional[str]:
-    return None if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", value) else "is not a usable model name (letters, digits, . _ -)"
+    if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", value):
+        return None
+    return "is not a usable model name (letters, digits, . _ -)"
 
 
 WHAT, EVOLVE, FOOLING, TRAIN, DATA, RUN = "model", "evolution", "fooling class", "training", "data", "run"

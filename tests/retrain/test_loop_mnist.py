@@ -104,7 +104,7 @@ def test_networks_are_saved_registered_and_usable(straight):
 
 def test_retrained_network_is_a_target_for_evolution(straight, tmp_path):
     config = EvolveSettings(model="t-straight-r1", classes=list(range(10)), generations=2, population=10,
-                          device="cpu", out=str(tmp_path / "ev"))
+                            device="cpu", out=str(tmp_path / "ev"))
     summary = EvolutionRun.start(config).run(progress=False)
     assert [c["index"] for c in summary["classes"]] == list(range(10))
 

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 import fooling.run.ascend as ascend_module
 from fooling.cli import main
-from fooling.run.ascend import AscentRun, preset_rules
+from fooling.run.ascend import AscentRun
 from fooling.settings.ascend import AscendSettings
 
 
@@ -155,7 +155,7 @@ def cppn_run(tmp_path_factory) -> Path:
 def test_cppn_weight_ascent_resumes_to_the_same_genomes(cppn_run, tmp_path):
     def config(out):
         return AscendSettings(model="test-oracle", from_run=str(cppn_run), preset="cppn", steps=20, device="cpu",
-                            batch_size=4, stop_at=0, checkpoint_every=6, out=str(out))
+                              batch_size=4, stop_at=0, checkpoint_every=6, out=str(out))
 
     straight = AscentRun(config(tmp_path / "a")).run(progress=False)
     AscentRun(config(tmp_path / "b")).run(progress=False, stop_after=9)

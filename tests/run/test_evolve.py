@@ -121,7 +121,7 @@ def test_killed_or_interrupted_run_resumes_to_the_same_archive(tmp_path, mnist_l
     args = ["--model", mnist_lenet, "--generations", "40", "--population", "50", "--seed", "5",
             "--checkpoint-every", "2", "--device", "cpu", "--quiet"]
     evolve(EvolveSettings(model=mnist_lenet, generations=40, population=50, seed=5, device="cpu",
-                        out=str(tmp_path / "straight")))
+                          out=str(tmp_path / "straight")))
     proc = subprocess.Popen(_fool("evolve", *args, "--out", str(tmp_path / "killed")), env=os.environ.copy(),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     _wait_for_checkpoint(tmp_path / "killed", 4, proc)
@@ -145,7 +145,7 @@ def test_until_stops_once_every_class_is_there(tmp_path):
 
 def test_evolution_raises_confidence_on_a_real_lenet(tmp_path, mnist_lenet):
     summary = evolve(EvolveSettings(model=mnist_lenet, generations=25, population=100, seed=0, device="cpu",
-                                  out=str(tmp_path / "run")))
+                                    out=str(tmp_path / "run")))
     rows = list(csv.DictReader(open(tmp_path / "run" / "metrics.csv")))
     assert float(rows[-1]["median_confidence"]) > 10 * float(rows[0]["median_confidence"])
     assert summary["max_confidence"] > 0.99

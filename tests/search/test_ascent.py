@@ -207,7 +207,7 @@ def test_works_on_an_mnist_network():
 def test_run_directory(tmp_path):
     out = tmp_path / "run"
     summary = AscentRun(AscendSettings(model="test-oracle", classes=[1, 3, 0], steps=200, device="cpu",
-                                     batch_size=2, out=str(out))).run(progress=False)
+                                       batch_size=2, out=str(out))).run(progress=False)
     for name in ("config.json", "summary.json", "metrics.csv", "milestones.csv", "log.txt"):
         assert (out / name).is_file(), name
     assert json.loads((out / "config.json").read_text())["run"]["command"] == "ascend"
@@ -228,7 +228,7 @@ def test_run_directory(tmp_path):
 
 def test_results_do_not_depend_on_the_batch_size(tmp_path):
     runs = [AscentRun(AscendSettings(model="test-oracle", steps=20, device="cpu", batch_size=b, stop_at=0,
-                                   out=str(tmp_path / f"b{b}"))).run(progress=False) for b in (1, 4)]
+                                     out=str(tmp_path / f"b{b}"))).run(progress=False) for b in (1, 4)]
     a, b = ([c["confidence"] for c in r["classes"]] for r in runs)
     np.testing.assert_allclose(a, b, rtol=1e-6)
 
