@@ -26,7 +26,7 @@ import torch
 from deap import tools
 
 from fooling.classifiers import resolve_device
-from fooling.config import EvolveConfig
+from fooling.settings.evolve import EvolveSettings
 from fooling.run import EvolutionRun
 
 
@@ -100,9 +100,9 @@ def main() -> None:
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for population in [int(p) for p in args.populations.split(",")]:
-            config = EvolveConfig(model=args.model, encoding=args.encoding, population=population,
-                                  generations=10**6, checkpoint_every=10**6, device=str(device),
-                                  out=f"{tmp}/run{population}")
+            config = EvolveSettings(model=args.model, encoding=args.encoding, population=population,
+                                    generations=10**6, checkpoint_every=10**6, device=str(device),
+                                    out=f"{tmp}/run{population}")
             run = EvolutionRun.start(config)
             shape = run.encoding.image_shape
             loop_rate(run, 3)  # warm-up, and the initial population

@@ -43,7 +43,7 @@ import torch  # noqa: E402
 
 from fooling.allocator import keep_freed_memory  # noqa: E402
 from fooling.classifiers import Classifier, load_classifier, resolve_device  # noqa: E402
-from fooling.config import EvolveConfig  # noqa: E402
+from fooling.settings.evolve import EvolveSettings  # noqa: E402
 from fooling.run import EvolutionRun  # noqa: E402
 
 MODEL = "imagenet-efficientnet-lite0"
@@ -96,8 +96,8 @@ def rss_mb() -> float:
 def memory_child(generations: int, population: int, device: str) -> None:
     """Run the 1000-class direct run; print one JSON line with RSS after each generation and the peak."""
     with tempfile.TemporaryDirectory() as tmp:
-        config = EvolveConfig(model=MODEL, encoding="direct", population=population, generations=generations,
-                              checkpoint_every=10, device=device, out=f"{tmp}/run")
+        config = EvolveSettings(model=MODEL, encoding="direct", population=population, generations=generations,
+                                checkpoint_every=10, device=device, out=f"{tmp}/run")
         run = EvolutionRun.start(config)
         after = []
         start = time.perf_counter()
@@ -154,12 +154,12 @@ def main() -> None:
     loops = {}
     print(f"\n{'encoding':>8} {'image':>12} {'forward/s':>10} {'loop/s':>10} {'ratio':>7} {'ckpt s':>9} "
           f"{'ratio+ckpt':>9}  (population {args.population}, 1000 classes; ratio+ckpt: one checkpoint "
-          f"every {EvolveConfig.checkpoint_every} generations)")
+          f"every {EvolveSettings.checkpoint_every} generations)")
     with tempfile.TemporaryDirectory() as tmp:
         for encoding in [e for e in args.encodings.split(",") if e]:
-            config = EvolveConfig(model=MODEL, encoding=encoding, population=args.population,
-                                  generations=10**6, checkpoint_every=10**6, device=str(device),
-                                  out=f"{tmp}/{encoding}")
+            config = EvolveSettings(model=MODEL, encoding=encoding, population=args.population,
+                                    generations=10**6, checkpoint_every=10**6, device=str(device),
+                                    out=f"{tmp}/{encoding}")
             run = EvolutionRun.start(config)
             shape = run.encoding.image_shape
             loop_rate(run, 2)  # the initial population and a warm-up generation
@@ -170,7 +170,7 @@ def main() -> None:
                 fwd.append(forward_rate(run.classifiers[0], args.population, shape, args.seconds))
                 loop.append(loop_rate(run, args.generations))
             f, lp = statistics.median(fwd), statistics.median(loop)
-            every = EvolveConfig.checkpoint_every
+            every = EvolveSettings.checkpoint_every
             if every > args.rounds * args.generations:  # untimed: a whole checkpoint interval since the last one
                 loop_rate(run, every - args.rounds * args.generations)
             changed = int((run.archive.fitness != written).sum())

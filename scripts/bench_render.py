@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from fooling.classifiers import resolve_device
-from fooling.config import EvolveConfig
+from fooling.settings.evolve import EvolveSettings
 from fooling.encodings.cppn import CPPNEncoding, Genome
 from fooling.encodings.cppn.mutation import Editable, add_connection, add_node
 from fooling.encodings.cppn.render import render_reference
@@ -96,8 +96,8 @@ def render_rates(population: int, device: torch.device, rounds: int) -> dict[str
 def run_share(population: int, generations: int, device: torch.device) -> dict[str, float]:
     """Fraction of a real MNIST CPPN run's loop time spent in decode."""
     with tempfile.TemporaryDirectory() as tmp:
-        config = EvolveConfig(encoding="cppn", population=population, generations=generations,
-                              checkpoint_every=10**6, device=str(device), out=f"{tmp}/run")
+        config = EvolveSettings(encoding="cppn", population=population, generations=generations,
+                                checkpoint_every=10**6, device=str(device), out=f"{tmp}/run")
         run = EvolutionRun.start(config)
         decode, spent = run.encoding.decode, [0.0]
 

@@ -49,7 +49,7 @@ def imports_of(path: Path) -> set[str]:
 
 
 def unit(module: str) -> str:
-    """The package a module belongs to for layering: fooling.run.evolve -> run, fooling.config -> config."""
+    """The package a module belongs to for layering: fooling.run.evolve -> run, fooling.settings.evolve -> settings."""
     parts = module.split(".")
     return parts[1] if len(parts) > 1 else "fooling"
 

@@ -17,7 +17,7 @@ import statistics
 import tempfile
 import time
 
-from fooling.config import EvolveConfig
+from fooling.settings.evolve import EvolveSettings
 from fooling.run import EvolutionRun
 
 
@@ -44,7 +44,7 @@ def main() -> None:
     parser.add_argument("--seeds", default="0-4")
     parser.add_argument("--generations", type=int, default=300)
     parser.add_argument("--population", type=int, default=200)
-    parser.add_argument("--set", nargs="*", default=[], help="extra EvolveConfig fields, key=value")
+    parser.add_argument("--set", nargs="*", default=[], help="extra EvolveSettings fields, key=value")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--out", default=None, help="keep the run directories under this folder")
     args = parser.parse_args()
@@ -53,11 +53,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         base = args.out or tmp
         for seed in seeds(args.seeds):
-            config = EvolveConfig(model=args.model, encoding=args.encoding, preset=args.preset, seed=seed,
-                                  generations=args.generations, population=args.population, device=args.device,
-                                  until=0.9999, checkpoint_every=50,
-                                  out=f"{base}/{args.model}_{args.encoding}_{args.preset}_s{seed}",
-                                  **parse_set(args.set))
+            config = EvolveSettings(model=args.model, encoding=args.encoding, preset=args.preset, seed=seed,
+                                    generations=args.generations, population=args.population, device=args.device,
+                                    until=0.9999, checkpoint_every=50,
+                                    out=f"{base}/{args.model}_{args.encoding}_{args.preset}_s{seed}",
+                                    **parse_set(args.set))
             start = time.perf_counter()
             summary = EvolutionRun.start(config).run(progress=False)
             wall = time.perf_counter() - start

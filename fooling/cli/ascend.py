@@ -9,6 +9,8 @@ from typing import Optional
 import click
 
 from ..errors import FoolingError
+from ..settings.ascend import AscendSettings
+from .generated import GroupedCommand, SettingOption, collect, gather, settings_options
 
 
 def parse_epsilon(value: Optional[str]) -> Optional[float]:
@@ -21,60 +23,16 @@ def parse_epsilon(value: Optional[str]) -> Optional[float]:
         raise FoolingError(f"--epsilon must be a number or a fraction such as 8/255, not {value!r}") from None
 
 
-@click.command("ascend")
-@click.option("--model", default=None,
-              help="Classifier to fool (see `fool models`) [imagenet-efficientnet-lite0, or --from's model].")
-@click.option("--classes", "class_spec", default=None,
+@click.command("ascend", cls=GroupedCommand)
+@settings_options(AscendSettings, skip=("classes", "epsilon"))
+@click.option("--classes", "class_spec", default=None, cls=SettingOption, group="model",
               help="Target classes: names, indices or ranges, e.g. '0-9' or 'king penguin,goldfish' [all].")
-@click.option("--steps", type=int, default=200, show_default=True, help="Gradient steps per image (at most).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seeds each class's starting noise.")
-@click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda (auto: CUDA when present).")
-@click.option("--out", default=None, type=click.Path(), help="Run directory [runs/<model>_ascent_s<seed>].")
-@click.option("--quiet", is_flag=True, help="No progress line.")
-@click.option("--preset", default=None,
-              help="paper: climb the probability at the progress rate, no regularisers | yosinski: climb the "
-                   "logit in normalised steps, decay 1e-4, blur radius 1.0 every 4 steps | cppn: climb the logit "
-                   "with Adam, learning rate 0.03 [paper; cppn with --from].")
-@click.option("--objective", type=click.Choice(["prob", "logit"]), default=None,
-              help="Climb the target's softmax probability or its logit [preset].")
-@click.option("--rate", type=click.Choice(["progress", "normalised", "adam"]), default=None,
-              help="Step length: progress (aim for a set gain in probability), normalised "
-                   "(mean pixel change --step-size) or adam (Adam, learning rate --step-size) [preset].")
-@click.option("--decay", type=float, default=None, help="L2 decay per step toward the mean image [preset].")
-@click.option("--blur-radius", type=float, default=None, help="Gaussian blur sigma in pixels, 0 = off [preset].")
-@click.option("--blur-every", type=int, default=None, help="Blur every K steps [preset].")
-@click.option("--norm-percentile", type=float, default=None,
-              help="Zero pixels whose norm is below this percentile each step (0-100) [preset].")
-@click.option("--contribution-percentile", type=float, default=None,
-              help="Zero pixels whose contribution |x·grad| is below this percentile (0-100) [preset].")
-@click.option("--from", "from_run", default=None, type=click.Path(),
-              help="Tune the weights of the CPPN elites of this `fool evolve --encoding cppn` run, each toward "
-                   "its own class (instead of starting from pixels).")
-@click.option("--init", default="mean", show_default=True,
-              help="Start image: mean (the network's mean image plus faint noise), uniform (noise), or a photo file.")
-@click.option("--epsilon", default=None,
+@click.option("--epsilon", default=None, cls=SettingOption, group="perturbation",
               help="Perturbation mode: change the --init photo by at most this much (e.g. 8/255 for linf).")
-@click.option("--norm", type=click.Choice(["linf", "l2"]), default="linf", show_default=True,
-              help="Norm that bounds the perturbation (pixels in [0, 1]).")
-@click.option("--attack", type=click.Choice(["pgd", "fgsm"]), default="pgd", show_default=True,
-              help="Perturbation method: pgd (--steps steps) or fgsm (one step of --epsilon).")
-@click.option("--step-size", type=float, default=None,
-              help="PGD step [2.5 * epsilon / steps], the mean pixel change of a normalised step [0.01], "
-                   "or Adam's learning rate [0.03].")
-@click.option("--stop-at", type=float, default=0.9999, show_default=True,
-              help="An image stops once its target confidence reaches this (0: run every step).")
-@click.option("--batch-size", type=int, default=32, show_default=True, help="Classes optimised at once.")
-@click.option("--checkpoint-every", type=int, default=50, show_default=True,
-              help="Checkpoint every N steps within a batch (0: only after each batch).")
-@click.option("--resume", default=None, type=click.Path(),
+@click.option("--resume", default=None, type=click.Path(), cls=SettingOption, group="run",
               help="Continue the interrupted run in this directory (takes no other settings).")
-@click.option("--crops", type=click.Choice(["1", "10"]), default="1", show_default=True,
-              help="10: optimise the softmax averaged over ten crops (the paper's ImageNet scoring).")
-@click.option("--image-size", type=int, default=None,
-              help="Side of the optimised images [what the network's preprocessing resizes to, e.g. 256].")
-def command(model, class_spec, steps, seed, device, out, quiet, preset, objective, rate, decay, blur_radius,
-            blur_every, norm_percentile, contribution_percentile, from_run, init, epsilon, norm, attack, step_size,
-            stop_at, batch_size, checkpoint_every, resume, crops, image_size) -> None:
+@click.option("--quiet", is_flag=True, cls=SettingOption, group="run", help="No progress line.")
+def command(class_spec, epsilon, resume, quiet, **options) -> None:
     """Find images that MODEL labels as each target class with near certainty, by gradient ascent.
 
     The paper's third method: from (nearly) the mean image, step up the gradient of
@@ -85,6 +43,8 @@ def command(model, class_spec, steps, seed, device, out, quiet, preset, objectiv
     real photo within an L-inf or L2 ball (targeted PGD or FGSM). With --from RUN it
     tunes the connection weights of a CPPN run's evolved elites (topologies unchanged)
     and writes the tuned genomes' .json beside the PNGs, ready for `fool render`.
+    Any setting can also be given as --set KEY=VALUE, and --config FILE starts from a
+    previous run's config.json.
 
     Writes a run directory like `fool evolve`: config.json, summary.json, metrics.csv
     (one row per step), elites/, log.txt, milestones.csv and checkpoint/. Ctrl-C (or
@@ -101,7 +61,7 @@ def command(model, class_spec, steps, seed, device, out, quiet, preset, objectiv
     """
     from ..classes import parse_classes
     from ..classifiers import load_classifier, resolve_device
-    from ..run.ascend import AscendConfig, AscentRun, run_model
+    from ..run.ascend import AscentRun, run_model
 
     if resume:
         ctx = click.get_current_context()
@@ -112,21 +72,16 @@ def command(model, class_spec, steps, seed, device, out, quiet, preset, objectiv
             raise FoolingError(f"--resume continues with the settings saved in its directory; drop {', '.join(given)}")
         _finish(AscentRun.resume(resume), quiet)
         return
-    if model is None:
-        model = (run_model(from_run) if from_run else None) or "imagenet-efficientnet-lite0"
-    if preset is None:
-        preset = "cppn" if from_run else "paper"
-
-    config = AscendConfig(
-        model=model, steps=steps, seed=seed, device=device, crops=int(crops), image_size=image_size,
-        batch_size=batch_size, stop_at=stop_at, checkpoint_every=checkpoint_every, preset=preset, init=init,
-        objective=objective, rate=rate,
-        decay=decay, blur_radius=blur_radius,
-        blur_every=blur_every, norm_percentile=norm_percentile, contribution_percentile=contribution_percentile,
-        epsilon=parse_epsilon(epsilon), norm=norm, attack=attack, step_size=step_size, from_run=from_run, out=out,
-    )
+    values = gather(AscendSettings, options, keep_from_file=lambda key: key != "out",
+                    extra={"epsilon": parse_epsilon(epsilon)} if epsilon is not None else None)
+    from_run = values.get("from_run")
+    if "model" not in values:
+        values["model"] = (run_model(from_run) if from_run else None) or AscendSettings.model
+    if "preset" not in values:
+        values["preset"] = "cppn" if from_run else "paper"
+    config = collect(AscendSettings, options, values=values)
     config.validate()
-    classifier = load_classifier(model, resolve_device(device), int(crops))
+    classifier = load_classifier(config.model, resolve_device(config.device), config.crops)
     if class_spec is not None:
         config.classes = parse_classes(class_spec, classifier.labels)
     _finish(AscentRun(config, classifier), quiet)

@@ -7,10 +7,10 @@ from typing import Optional
 import click
 from click.core import ParameterSource
 
-from ..config import ENCODINGS, PRESETS, RESUME_SETTINGS, STRATEGIES, EvolveConfig
 from ..errors import FoolingError
 from ..paths import check_writable_dir
-from .options import split_names
+from ..settings.evolve import RESUME_SETTINGS, EvolveSettings
+from .generated import GroupedCommand, SettingOption, collect, gather, settings_options
 
 RESUME_OPTIONS = (*RESUME_SETTINGS, "quiet", "resume")  # the parameters that may accompany --resume
 
@@ -44,7 +44,8 @@ def _given(ctx: click.Context, name: str) -> bool:
 
 
 def _check_resume(ctx: click.Context, resume: str) -> None:
-    """--resume takes the run's own settings: refuse an empty path and any setting but the budget's."""
+    """--resume takes the run's own settings: refuse an empty path and any setting but the budget's
+    (--set and --config included)."""
     if not resume.strip():
         raise FoolingError("--resume needs the run directory to continue, got an empty path")
     fixed = [p.opts[0] for p in ctx.command.params
@@ -55,49 +56,32 @@ def _check_resume(ctx: click.Context, resume: str) -> None:
                            f"config.json (only {allowed} and --quiet may accompany --resume)")
 
 
-@click.command("evolve")
-@click.option("--model", default="mnist-lenet", show_default=True, help="Classifier to fool (see `fool models`).")
-@click.option("--models", default=None, help="Several classifiers at once, comma-separated (ensemble fitness).")
-@click.option("--combine", type=click.Choice(["mean", "min"]), default="mean", show_default=True,
-              help="How an ensemble's confidences make one fitness.")
-@click.option("--encoding", default="direct", show_default=True, help=f"Genome encoding: {' | '.join(ENCODINGS)}.")
-@click.option("--strategy", default="map-elites", show_default=True,
-              help=f"Search: {' | '.join(STRATEGIES)} (ga needs --target).")
-@click.option("--preset", default="default", show_default=True,
-              help=f"Operator settings: {' | '.join(PRESETS)} (paper = the 2015 code's).")
-@click.option("--classes", "class_spec", default=None,
-              help="Classes to evolve for: names, indices or ranges, e.g. '0-4' or 'king penguin,goldfish'.")
-@click.option("--target", default=None, help="The one class a --strategy ga run fools (index or name).")
-@click.option("--generations", type=int, default=None, help="Generations after the initial population [200].")
-@click.option("--population", type=int, default=200, show_default=True, help="Children per generation.")
-@click.option("--initial-population", type=int, default=None, help="Random genomes in generation 0 [population].")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seeds every random number of the run.")
-@click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda (auto: CUDA when present).")
-@click.option("--crops", type=click.Choice(["1", "10"]), default="1", show_default=True,
-              help="10: average the softmax over ten crops (the paper's ImageNet scoring).")
-@click.option("--image-size", type=int, default=None, help="Side of the evolved images [network input; 256 for direct ImageNet].")
-@click.option("--mutation-rate", type=float, default=None, help="Per-gene mutation probability [preset].")
-@click.option("--until", type=float, default=None, help="Stop early once every class reaches this confidence.")
-@click.option("--snapshot-every", type=int, default=0, show_default=True,
-              help="Also keep every Nth generation's elites in snapshots/<gen>/ (0: never).")
-@click.option("--checkpoint-every", type=int, default=10, show_default=True, help="Checkpoint every N generations.")
-@click.option("--out", default=None, type=click.Path(), help="Run directory [runs/<model>_<encoding>_s<seed>].")
-@click.option("--resume", default=None, type=click.Path(), help="Continue the run in this directory.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.command("evolve", cls=GroupedCommand)
+@settings_options(EvolveSettings, skip=("classes", "target"))
+@click.option("--classes", "class_spec", default=None, cls=SettingOption, group="model",
+              help="Classes to evolve for: names, indices or ranges, e.g. '0-4' or 'king penguin,goldfish' [all].")
+@click.option("--target", default=None, cls=SettingOption, group="search",
+              help="The one class a --strategy ga run fools (index or name).")
+@click.option("--resume", default=None, type=click.Path(), cls=SettingOption, group="run",
+              help="Continue the run in this directory (only --generations, --until, --checkpoint-every and "
+                   "--quiet may accompany it).")
+@click.option("--quiet", is_flag=True, cls=SettingOption, group="run", help="No progress bar.")
 @click.pass_context
-def command(ctx, model, models, combine, encoding, strategy, preset, class_spec, target, generations, population,
-            initial_population, seed, device, crops, image_size, mutation_rate, until, snapshot_every, checkpoint_every,
-            out, resume, quiet) -> None:
+def command(ctx, class_spec, target, resume, quiet, **options) -> None:
     """Evolve images that MODEL labels with near certainty (MAP-Elites over classes by default).
 
     Writes a run directory: config.json, summary.json, metrics.csv, elites/ (one
     PNG per class), checkpoint/ and log.txt. Ctrl-C checkpoints and stops;
-    `fool evolve --resume DIR [--generations N]` continues.
+    `fool evolve --resume DIR [--generations N]` continues. Every setting below can
+    also be given as --set KEY=VALUE (its config.json name), and --config FILE starts
+    from a previous run's config.json (its out is not taken; --out and others given win).
 
     \b
     Examples:
       fool evolve --generations 200 --out runs/mnist
       fool evolve --preset paper --seed 3
+      fool evolve --set mutation_eta=9 --set crossover_rate=0.3
+      fool evolve --config runs/mnist/config.json --out runs/mnist-again
       fool evolve --strategy ga --target 7
       fool evolve --resume runs/mnist --generations 400
     """
@@ -105,23 +89,20 @@ def command(ctx, model, models, combine, encoding, strategy, preset, class_spec,
 
     if resume is not None:
         _check_resume(ctx, resume)
-        changes = {name: value for name, value in (("until", until), ("checkpoint_every", checkpoint_every))
-                   if _given(ctx, name)}
-        run = EvolutionRun.resume(resume, generations, **changes)
+        changes = {name: options[name] for name in ("until", "checkpoint_every") if _given(ctx, name)}
+        run = EvolutionRun.resume(resume, options["generations"], **changes)
     else:
-        names = split_names(models)
-        first = names[0] if names else model
-        config = EvolveConfig(
-            model=first, models=names, combine=combine, encoding=encoding, strategy=strategy, preset=preset,
-            classes=_classes(class_spec, first), target=_target(target, first),
-            generations=200 if generations is None else generations, population=population,
-            initial_population=initial_population, seed=seed, device=device, crops=int(crops),
-            image_size=image_size, mutation_rate=mutation_rate, until=until, snapshot_every=snapshot_every,
-            checkpoint_every=checkpoint_every,
-            out=out,
-        )
+        values = gather(EvolveSettings, options, keep_from_file=lambda key: key != "out")
+        if values.get("models"):
+            values["model"] = values["models"][0]  # the ensemble's first network names the run
+        first = (values.get("models") or [values.get("model", EvolveSettings.model)])[0]
+        if class_spec is not None:
+            values["classes"] = _classes(class_spec, first)
+        if target is not None:
+            values["target"] = _target(target, first)
+        config = collect(EvolveSettings, options, values=values)
         config.validate()  # every setting checked, then where it goes, before anything is made
-        check_writable_dir("runs" if out is None else out)
+        check_writable_dir("runs" if config.out is None else config.out)
         run = EvolutionRun.start(config)
     summary = run.run(progress=not quiet)
     if run.interrupted:

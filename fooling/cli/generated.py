@@ -43,7 +43,7 @@ class GroupedCommand(click.Command):
 
 
 class FiniteFloat(click.ParamType):
-    """A float that is not NaN or infinite."""
+    """A float that is not NaN or infinite (refused in the settings' own words: '--until must be a finite number')."""
 
     name = "number"
 
@@ -55,14 +55,15 @@ class FiniteFloat(click.ParamType):
         except (TypeError, ValueError):
             self.fail(f"{value!r} is not a number", param, ctx)
         if not math.isfinite(number):
-            self.fail(f"{value!r} is not a finite number", param, ctx)
+            flag = param.opts[0] if param is not None and param.opts else "the value"
+            raise click.ClickException(f"{flag} must be a finite number, got {value}")
         return number
 
 
 def _click_type(tp: Any, choices: Optional[Sequence[str]]) -> Any:
     base, _ = _base(tp)
-    if choices:
-        return click.Choice(list(choices))
+    if choices:  # checked by the settings class, so a wrong choice gets the same one line everywhere
+        return str
     if base is int:
         return int
     if base is float:
@@ -86,6 +87,12 @@ def _default_text(cls: type[Settings], field: Any) -> str:
     return str(default).lower() if isinstance(default, bool) else str(default)
 
 
+def _example(cls: type[Settings]) -> str:
+    """'mutation_eta=...' for --set's help: a preset field if the class has one."""
+    fields = [f for f in cls.fields() if f.metadata.get("preset")] or cls.fields()
+    return f"{fields[0].name}=..."
+
+
 def settings_options(cls: type[Settings], skip: Sequence[str] = ()) -> Callable[[Callable], Callable]:
     """Decorate a click command with one option per setting of ``cls`` (``skip``: ones the command adds itself)."""
     types = cls.types()
@@ -104,16 +111,19 @@ def settings_options(cls: type[Settings], skip: Sequence[str] = ()) -> Callable[
                 params.append(SettingOption([f"{flag}/--no-{flag[2:]}", field.name], default=None,
                                             help=help_text, group=field.metadata["group"]))
             else:
-                params.append(SettingOption([flag, field.name], type=_click_type(tp, field.metadata.get("choices")),
+                choices = field.metadata.get("choices")
+                metavar = field.metadata.get("metavar") or (f"[{'|'.join(choices)}]" if choices else None)
+                params.append(SettingOption([flag, field.name], type=_click_type(tp, choices),
                                             default=None, help=help_text, group=field.metadata["group"],
-                                            metavar=field.metadata.get("metavar")))
+                                            metavar=metavar))
         params.append(SettingOption(["--set", "assignments"], multiple=True, metavar="KEY=VALUE", group=EXTRA_GROUP,
-                                    help="Set any setting by its config.json name, e.g. --set mutation_eta=9 "
-                                         "(repeatable; wins over the options above)."))
+                                    help="Set any setting by its config.json name, e.g. --set "
+                                         f"{_example(cls)} (repeatable; wins over the options above)."))
         params.append(SettingOption(["--config", "config_file"], type=click.Path(dir_okay=False), default=None,
                                     group=EXTRA_GROUP, help="Start from the settings in this JSON file (a previous "
                                                             "run's config.json works); options given win."))
-        function.__click_params__ = getattr(function, "__click_params__", []) + params[::-1]  # type: ignore[attr-defined]
+        previous = getattr(function, "__click_params__", [])
+        function.__click_params__ = previous + params[::-1]  # type: ignore[attr-defined]
         return function
 
     return decorate
@@ -137,19 +147,29 @@ def given_settings(cls: type[Settings], options: dict[str, Any]) -> dict[str, An
     return out
 
 
-def collect(cls: type[Settings], options: dict[str, Any], keep_from_file: Callable[[str], bool] = lambda k: True,
-            extra: Optional[dict[str, Any]] = None) -> Settings:
-    """Settings from ``--config`` (keys passing ``keep_from_file``), then the given options, then ``--set``.
-
-    options: the command's keyword arguments (``config_file`` and ``assignments`` included).
-    extra: values the command computed itself (e.g. classes resolved from names); they win over options.
-    """
+def gather(cls: type[Settings], options: dict[str, Any], keep_from_file: Callable[[str], bool] = lambda k: True,
+           extra: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+    """The settings the user gave, by name: ``--config`` (keys passing ``keep_from_file``), then the
+    options given, then ``extra``, then ``--set``; settings not given are absent."""
     values: dict[str, Any] = {}
     if options.get("config_file"):
         values.update({k: v for k, v in cls.read(options["config_file"]).items() if keep_from_file(k)})
     values.update(given_settings(cls, options))
     values.update(extra or {})
     values.update(parse_assignments(cls, options.get("assignments") or ()))
+    return values
+
+
+def collect(cls: type[Settings], options: dict[str, Any], keep_from_file: Callable[[str], bool] = lambda k: True,
+            extra: Optional[dict[str, Any]] = None, values: Optional[dict[str, Any]] = None) -> Settings:
+    """Settings from ``--config`` (keys passing ``keep_from_file``), then the given options, then ``--set``.
+
+    options: the command's keyword arguments (``config_file`` and ``assignments`` included).
+    extra: values the command computed itself (e.g. classes resolved from names); they win over options.
+    values: what :func:`gather` returned, when the command looked at it first.
+    """
+    if values is None:
+        values = gather(cls, options, keep_from_file, extra)
     try:
         return cls(**values)  # type: ignore[call-arg]
     except TypeError as err:  # pragma: no cover - fields are checked above

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from ..config import EvolveConfig
+from ..settings.evolve import EvolveSettings
 from ..errors import FoolingError
 from .base import Encoding
 from .direct import DirectEncoding
 
 
-def make_encoding(config: EvolveConfig, image_shape: tuple[int, int, int]) -> Encoding:
+def make_encoding(config: EvolveSettings, image_shape: tuple[int, int, int]) -> Encoding:
     """The encoding a resolved config asks for, drawing images of ``image_shape`` (C, H, W)."""
     if config.encoding == "direct":
         return DirectEncoding(

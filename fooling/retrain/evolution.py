@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from ..config import EvolveConfig
+from ..settings.evolve import EvolveSettings
 from ..run import EvolutionRun
 from ..run.progress import continued
 from .pool import Pool, snapshot
-from .settings import RetrainSettings
+from ..settings.retrain import RetrainSettings
 
 
 class Interrupted(Exception):
@@ -61,7 +61,7 @@ def _open(settings: RetrainSettings, model: str, classes: list[int], seed: int, 
         return EvolutionRun.resume(folder)
     if folder.exists():  # started but killed before its first checkpoint: nothing worth keeping
         shutil.rmtree(folder)
-    config = EvolveConfig(
+    config = EvolveSettings(
         model=model, classes=classes, encoding=settings.encoding, preset=settings.preset,
         generations=settings.generations, population=settings.population, seed=seed, device=settings.device,
         checkpoint_every=settings.snapshot_every, image_size=settings.image_size, out=str(folder),

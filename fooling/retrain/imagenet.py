@@ -26,7 +26,7 @@ from ..classifiers.weights import load_state_dict
 from ..errors import FoolingError
 from .head import HEAD_ARCH, find_head, head_features, head_predictions, train_head
 from .pool import Pool, balanced_sample
-from .settings import RetrainSettings
+from ..settings.retrain import RetrainSettings
 from .task import RetrainTask, held_out_metrics
 
 IMAGE_SIDE = 256

@@ -36,7 +36,7 @@ from ..paths import models_dir
 from ..run.rundir import unused_path
 from .evolution import evolve_iteration, read_pool
 from .report import write_report
-from .settings import RetrainSettings
+from ..settings.retrain import RetrainSettings
 from .task import RetrainTask
 
 SETTINGS_FILE = "retrain.json"

@@ -20,7 +20,7 @@ from ..classifiers.lenet import LeNet, TrainSettings, train_network
 from ..classifiers.mnist import DIGITS, LENET_SEEDS
 from ..data import load_mnist
 from .pool import Pool, balanced_sample
-from .settings import RetrainSettings
+from ..settings.retrain import RetrainSettings
 from .task import RetrainTask, held_out_metrics
 
 

@@ -18,7 +18,7 @@ from ..errors import FoolingError
 from ..paths import models_dir
 from ..run.progress import Progress
 from .pool import Pool
-from .settings import RetrainSettings
+from ..settings.retrain import RetrainSettings
 
 FOOLING_LABEL = "fooling"
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import json
 import signal
 import sys
 import threading
@@ -35,121 +34,41 @@ from ..encodings.cppn.serialize import load_genome
 from ..errors import FoolingError
 from ..imaging import load_image
 from ..search.ascent import (
-    OBJECTIVES, PRESETS, RATES, AscentResult, Milestones, PixelImages, StepRule, ascend, ascent_shape,
-    classifier_centre,
-    initial_images,
+    AscentResult, Milestones, PixelImages, StepRule, ascend, ascent_shape, classifier_centre, initial_images,
 )
 from ..search.cppn_weights import CppnWeights
-from ..search.perturb import METHODS, NORMS, fit_photo, perturb
+from ..search.perturb import fit_photo, perturb
 from ..search.regularizers import Regularizers
+from ..settings.ascend import INITS, AscendSettings
 from .checkpoint import load_checkpoint, save_checkpoint
 from .progress import Progress
 from .rundir import RunDirectory, median_and_max, unused_path
 
-INITS = ("mean", "uniform")  # anything else given as --init is a photo
 
 
-@dataclass
-class AscendConfig:
-    """Every setting of one ``fool ascend`` run (saved as config.json). None: from the preset."""
-
-    model: str = "imagenet-efficientnet-lite0"
-    classes: Optional[list[int]] = None  # None: every class
-    steps: int = 200
-    seed: int = 0
-    device: str = "auto"
-    crops: int = 1
-    image_size: Optional[int] = None  # None: the side the network's preprocessing resizes to
-    batch_size: int = 32
-    stop_at: float = THRESHOLDS[-1]  # an image stops once this confident (0: never)
-    checkpoint_every: int = 50  # steps between checkpoints within a batch (0: only after each batch)
-    # gradient ascent
-    preset: str = "paper"
-    init: str = "mean"  # mean | uniform | path to a photo
-    objective: Optional[str] = None  # prob | logit
-    rate: Optional[str] = None  # progress | normalised
-    decay: Optional[float] = None
-    blur_radius: Optional[float] = None
-    blur_every: Optional[int] = None
-    norm_percentile: Optional[float] = None
-    contribution_percentile: Optional[float] = None
-    # perturbation of a photo (--init PHOTO --epsilon E)
-    epsilon: Optional[float] = None
-    norm: str = "linf"
-    attack: str = "pgd"
-    step_size: Optional[float] = None  # PGD's step, or the mean pixel change of a normalised ascent step
-    # tuning the weights of evolved CPPNs: a `fool evolve --encoding cppn` run directory
-    from_run: Optional[str] = None
-    out: Optional[str] = None
-
-    @property
-    def perturbation(self) -> bool:
-        return self.epsilon is not None
-
-    def _from_preset(self, base: Any) -> Any:
-        given = {f.name: getattr(self, f.name) for f in dataclasses.fields(base) if getattr(self, f.name) is not None}
-        return dataclasses.replace(base, **given)
-
-    def step_rule(self) -> StepRule:
-        """The preset's step rule with any explicitly given value swapped in."""
-        return self._from_preset(PRESETS[self.preset][0])
-
-    def regularizers(self) -> Regularizers:
-        """The preset's regularisers with any explicitly given value swapped in. For CPPN weights
-        (``from_run``) only the decay applies: blur and zeroing act on pixels."""
-        reg = self._from_preset(PRESETS[self.preset][1])
-        if self.from_run is not None:
-            reg = dataclasses.replace(reg, blur_radius=0.0, blur_every=0, norm_percentile=0.0,
-                                      contribution_percentile=0.0)
-        return reg
-
-    def validate(self) -> None:
-        """Raise :class:`FoolingError` for settings no run can use."""
-        if self.preset not in PRESETS:
-            raise FoolingError(f"unknown preset {self.preset!r}; choose from {', '.join(PRESETS)}")
-        for name in ("steps", "batch_size"):
-            if getattr(self, name) <= 0:
-                raise FoolingError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
-        if self.checkpoint_every < 0:
-            raise FoolingError(f"--checkpoint-every must be 0 or more, got {self.checkpoint_every}")
-        if self.crops not in (1, 10):
-            raise FoolingError(f"--crops must be 1 or 10, got {self.crops}")
-        if self.image_size is not None and self.image_size <= 0:
-            raise FoolingError(f"--image-size must be positive, got {self.image_size}")
-        if not 0.0 <= self.stop_at <= 1.0:
-            raise FoolingError(f"--stop-at must lie in [0, 1], got {self.stop_at}")
-        if self.norm not in NORMS:
-            raise FoolingError(f"--norm must be one of {', '.join(NORMS)}, not {self.norm!r}")
-        if self.attack not in METHODS:
-            raise FoolingError(f"--attack must be one of {', '.join(METHODS)}, not {self.attack!r}")
-        if self.perturbation:
-            if self.init in INITS:
-                raise FoolingError("--epsilon perturbs a photo: give it with --init PHOTO")
-            if self.epsilon <= 0:
-                raise FoolingError(f"--epsilon must be positive, got {self.epsilon}")
-        if self.objective is not None and self.objective not in OBJECTIVES:
-            raise FoolingError(f"--objective must be one of {', '.join(OBJECTIVES)}, not {self.objective!r}")
-        if self.rate is not None and self.rate not in RATES:
-            raise FoolingError(f"--rate must be one of {', '.join(RATES)}, not {self.rate!r}")
-        if self.step_size is not None:
-            if self.step_size <= 0:
-                raise FoolingError(f"--step-size must be positive, got {self.step_size}")
-            if not self.perturbation and self.step_rule().rate == "progress":
-                raise FoolingError("--step-size applies to --epsilon runs and to --rate normalised or adam")
-        if self.from_run is not None:
-            if self.perturbation or self.init != "mean":
-                raise FoolingError("--from tunes evolved CPPNs; it cannot be combined with --init or --epsilon")
-            pixel_only = [name for name in ("blur_radius", "norm_percentile", "contribution_percentile")
-                          if getattr(self, name)]
-            if pixel_only:
-                raise FoolingError(f"--{pixel_only[0].replace('_', '-')} acts on pixels; with --from only --decay "
-                                   "applies (to the CPPN weights)")
-        if self.init not in INITS and not Path(self.init).is_file():
-            raise FoolingError(f"--init must be mean, uniform or an image file; {self.init!r} is none of them")
-        self.regularizers().validate()
+def step_rule(config: AscendSettings) -> StepRule:
+    """The step rule of ``config``: its preset's, with any explicitly given value swapped in."""
+    return StepRule(objective=config.preset_value("objective"), rate=config.preset_value("rate"),
+                    step_size=config.preset_value("step_size"))
 
 
-def default_out(config: AscendConfig) -> Path:
+def regularizers(config: AscendSettings) -> Regularizers:
+    """The regularisers of ``config`` (preset, then given values). For CPPN weights (``from_run``) only
+    the decay applies: blur and zeroing act on pixels."""
+    reg = Regularizers(**{f.name: config.preset_value(f.name) for f in dataclasses.fields(Regularizers)})
+    if config.from_run is not None:
+        reg = dataclasses.replace(reg, blur_radius=0.0, blur_every=0, norm_percentile=0.0,
+                                  contribution_percentile=0.0)
+    return reg
+
+
+def preset_rules(name: str) -> tuple[StepRule, Regularizers]:
+    """(step rule, regularisers) of the preset ``name`` (see :data:`fooling.settings.ascend.PRESETS`)."""
+    config = AscendSettings(preset=name)
+    return step_rule(config), regularizers(config)
+
+
+def default_out(config: AscendSettings) -> Path:
     """runs/<model>_ascent_s<seed> (or _pgd / _fgsm / _cppn-ascent), with -2, -3, … appended if taken."""
     method = config.attack if config.perturbation else "cppn-ascent" if config.from_run else "ascent"
     return unused_path(f"{config.model.replace(':', '-')}_{method}_s{config.seed}")
@@ -196,8 +115,9 @@ def class_seed(seed: int, k: int) -> int:
 class AscentRun:
     """One run: its config, classifier, classes and run directory."""
 
-    def __init__(self, config: AscendConfig, classifier: Optional[Classifier] = None) -> None:
+    def __init__(self, config: AscendSettings, classifier: Optional[Classifier] = None) -> None:
         config.validate()
+        regularizers(config).validate()
         self.classifier = classifier or load_classifier(config.model, resolve_device(config.device), config.crops)
         self.device = self.classifier.device
         k = self.classifier.num_classes
@@ -259,12 +179,12 @@ class AscentRun:
                            cfg.step_size, stop_at, on_step)
         if self.genomes is not None:
             param = CppnWeights([self.genomes[int(k)] for k in targets], self.style, self.device,
-                                decay=cfg.regularizers().decay, size=self.shape[1:])
+                                decay=regularizers(cfg).decay, size=self.shape[1:])
         else:
             param = PixelImages(self._start_images(targets).to(self.device), classifier_centre(self.classifier),
-                                cfg.regularizers())
+                                regularizers(cfg))
         try:
-            return ascend(self.classifier, targets, param, cfg.steps, cfg.step_rule(), stop_at, on_step,
+            return ascend(self.classifier, targets, param, cfg.steps, step_rule(cfg), stop_at, on_step,
                           resume=resume, save=save, save_every=cfg.checkpoint_every, should_stop=should_stop)
         except ValueError as err:
             if resume is None:
@@ -284,11 +204,9 @@ class AscentRun:
         record = rundir.read_config()
         if not isinstance(record.get("run"), dict) or record["run"].get("command") != "ascend":
             raise FoolingError(f"{path} is not a `fool ascend` run (its config.json says otherwise)")
-        names = {f.name for f in dataclasses.fields(AscendConfig)}
-        try:
-            config = AscendConfig(**{k: v for k, v in record.items() if k in names})
-        except TypeError as err:
-            raise FoolingError(f"{rundir.config_path} does not hold ascend settings: {err}") from None
+        names = {f.name for f in AscendSettings.fields()}
+        config = AscendSettings.from_json({k: v for k, v in record.items() if k in names},
+                                          where=str(rundir.config_path))
         config = dataclasses.replace(config, out=str(rundir.path))
         run = cls(config, classifier)
         run._resumed = True
@@ -450,10 +368,10 @@ class AscentRun:
 
     def config_record(self) -> dict[str, Any]:
         """config.json: every setting plus versions, device and the image shape."""
-        return {**dataclasses.asdict(self.config), "run": {
+        return {**self.config.to_json(), "run": {
             "command": "ascend", "device": str(self.device), "image_shape": list(self.shape),
-            "step_rule": dataclasses.asdict(self.config.step_rule()),
-            "regularizers": dataclasses.asdict(self.config.regularizers()),
+            "step_rule": dataclasses.asdict(step_rule(self.config)),
+            "regularizers": dataclasses.asdict(regularizers(self.config)),
             "num_classes": self.classifier.num_classes,
             "versions": {"fooling": __version__, "torch": torch.__version__, "numpy": np.__version__,
                          "python": sys.version.split()[0]},

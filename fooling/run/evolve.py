@@ -21,7 +21,7 @@ import torch
 from .. import __version__
 from ..archive import THRESHOLDS, Archive
 from ..classifiers import Classifier, get_spec, load_classifier, resolve_device
-from ..config import EvolveConfig, check_run_size
+from ..settings.evolve import EvolveSettings, check_run_size
 from ..encodings import Encoding, make_encoding
 from ..errors import FoolingError
 from ..imaging import to_uint8
@@ -35,7 +35,7 @@ from .seeding import make_rngs
 DECODE_CHUNK = 64  # elites decoded at a time when writing PNGs
 
 
-def image_shape_for(config: EvolveConfig, classifier: Classifier, dataset: str) -> tuple[int, int, int]:
+def image_shape_for(config: EvolveSettings, classifier: Classifier, dataset: str) -> tuple[int, int, int]:
     """(C, H, W) of the evolved images: --image-size, else 256 for direct ImageNet (the paper), else the net's input."""
     channels = classifier.input_shape[0]
     if config.image_size:
@@ -45,7 +45,7 @@ def image_shape_for(config: EvolveConfig, classifier: Classifier, dataset: str) 
     return classifier.input_shape
 
 
-def default_out(config: EvolveConfig) -> Path:
+def default_out(config: EvolveSettings) -> Path:
     """runs/<model>_<encoding>_s<seed>, with -2, -3, … appended if taken."""
     return unused_path(f"{config.model_names[0].replace(':', '-')}_{config.encoding}_s{config.seed}")
 
@@ -60,7 +60,7 @@ def _versions() -> dict[str, str]:
 class EvolutionRun:
     """A run in progress: its config, directory, classifiers, encoding, archive and strategy."""
 
-    def __init__(self, config: EvolveConfig, rundir: RunDirectory) -> None:
+    def __init__(self, config: EvolveSettings, rundir: RunDirectory) -> None:
         self.config = config
         self.rundir = rundir
         self.device = resolve_device(config.device)
@@ -101,7 +101,7 @@ class EvolutionRun:
 
     # --- starting and resuming ---------------------------------------------------------------
     @classmethod
-    def start(cls, config: EvolveConfig) -> "EvolutionRun":
+    def start(cls, config: EvolveSettings) -> "EvolutionRun":
         """Validate ``config``, make its run directory and set up the run (nothing evaluated yet)."""
         config = config.resolved()
         out = Path(config.out) if config.out else default_out(config)
@@ -117,11 +117,11 @@ class EvolutionRun:
     @classmethod
     def resume(cls, path: str | Path, generations: Optional[int] = None, **changes: Any) -> "EvolutionRun":
         """Re-open a run from its last checkpoint; ``generations`` raises its total budget; ``changes``
-        sets others of :data:`~fooling.config.RESUME_SETTINGS` (until, checkpoint_every)."""
+        sets others of :data:`~fooling.settings.evolve.RESUME_SETTINGS` (until, checkpoint_every)."""
         rundir = RunDirectory(path)
         record = rundir.read_config()
         settings = {k: v for k, v in record.items() if k != "run"}
-        config = EvolveConfig.from_json(settings).resolved()
+        config = EvolveSettings.from_json(settings).resolved()
         if changes:
             config = dataclasses.replace(config, **changes).resolved()
         arrays, values = load_checkpoint(rundir.checkpoint)
@@ -290,6 +290,6 @@ def _main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
-def evolve(config: EvolveConfig, progress: bool = False) -> dict[str, Any]:
+def evolve(config: EvolveSettings, progress: bool = False) -> dict[str, Any]:
     """Run ``config`` to the end in a new run directory; returns the summary."""
     return EvolutionRun.start(config).run(progress=progress)

@@ -21,14 +21,13 @@ import torch
 
 from ..archive import THRESHOLDS
 from ..classifiers import Classifier
+from ..settings.ascend import OBJECTIVES, RATES  # noqa: F401  (the choices of StepRule's fields)
 from .regularizers import Regularizers, regularize
 
 MAX_GAIN = 0.03  # Δ while far from the goal
 LATE_GAIN = 0.1  # Δ = LATE_GAIN·(1 - p) near it
 
 
-OBJECTIVES = ("prob", "logit")
-RATES = ("progress", "normalised", "adam")
 
 
 def progress_lr(p: torch.Tensor, grad_sq_norm: torch.Tensor) -> torch.Tensor:
@@ -91,18 +90,6 @@ class Adam:
     def keep(self, rows: torch.Tensor) -> None:
         if self.m is not None:
             self.m, self.v = self.m[rows], self.v[rows]
-
-
-# Named settings: (step rule, regularisers). "paper": the fooling paper's plain ascent.
-# "yosinski": the deep visualisation toolbox's favoured regularisation (decay 1e-4, blur
-# sigma 1.0 every 4 steps) on the target's logit, with steps of mean size 0.01.
-# "cppn": our setting for tuning evolved CPPN weights (``fool ascend --from``): Adam on the
-# logit, learning rate 0.03 (weights span [-10, 10]); it beat "paper" there (README).
-PRESETS: dict[str, tuple[StepRule, Regularizers]] = {
-    "paper": (StepRule(), Regularizers()),
-    "yosinski": (StepRule("logit", "normalised", 0.01), Regularizers(decay=1e-4, blur_radius=1.0, blur_every=4)),
-    "cppn": (StepRule("logit", "adam", 0.03), Regularizers()),
-}
 
 
 def classifier_centre(classifier: Classifier) -> torch.Tensor:

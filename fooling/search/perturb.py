@@ -17,10 +17,9 @@ import torch.nn.functional as F
 from ..archive import THRESHOLDS
 from ..classifiers import Classifier
 from ..errors import FoolingError
+from ..settings.ascend import METHODS, NORMS
 from .ascent import AscentResult, BestSoFar, target_scores
 
-NORMS = ("linf", "l2")
-METHODS = ("pgd", "fgsm")
 
 
 def _flat_norm(x: torch.Tensor) -> torch.Tensor:

@@ -103,14 +103,24 @@ def _base(tp: Any) -> tuple[Any, bool]:
 
 
 def describe(tp: Any) -> str:
-    """'an integer', 'a list of integers', ... for messages."""
-    base, _ = _base(tp)
+    """'an integer', 'a list of integers or null', ... for messages."""
+    base, optional = _base(tp)
     nouns = {int: "integer", float: "number", str: "string", bool: "boolean"}
     if typing.get_origin(base) is list:
-        return f"a list of {nouns.get(typing.get_args(base)[0], 'value')}s"
-    if base in nouns:
-        return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}[base]
-    return "a mapping" if typing.get_origin(base) is dict or base is dict else str(base)
+        text = f"a list of {nouns.get(typing.get_args(base)[0], 'value')}s"
+    elif base in nouns:
+        text = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}[base]
+    else:
+        text = "an object" if typing.get_origin(base) is dict or base is dict else str(base)
+    return f"{text} or null" if optional else text
+
+
+def type_error(value: Any, tp: Any) -> str:
+    """Why ``value`` is not a ``tp``: 'must be a finite number' for NaN and infinities, else 'must be <type>'."""
+    base, _ = _base(tp)
+    if base is float and isinstance(value, float) and not math.isfinite(value):
+        return "must be a finite number"
+    return f"must be {describe(tp)}"
 
 
 def conforms(value: Any, tp: Any) -> bool:
@@ -168,6 +178,8 @@ def parse_text(text: str, tp: Any, name: str) -> Any:
             return value
     except ValueError:
         pass
+    if base is float and stripped.lower().lstrip("+-") in ("nan", "inf", "infinity"):
+        raise FoolingError(f"{flag_of(name)} must be a finite number, not {text!r}")
     raise FoolingError(f"{flag_of(name)} must be {describe(tp)}, not {text!r}")
 
 
@@ -186,6 +198,14 @@ class Settings:
 
     PRESETS: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
     FILE: ClassVar[str] = "config.json"  # what messages call the JSON form
+    RETIRED: ClassVar[tuple[str, ...]] = ()  # keys older versions wrote; ignored when read
+
+    def __post_init__(self) -> None:
+        """Whole numbers given for number settings become floats (so config.json says 9.0, not 9)."""
+        for name, tp in self.types().items():
+            value = getattr(self, name, None)
+            if isinstance(value, int) and not isinstance(value, bool) and _base(tp)[0] is float:
+                setattr(self, name, float(value))
 
     @classmethod
     def fields(cls) -> list[dataclasses.Field]:
@@ -193,7 +213,12 @@ class Settings:
 
     @classmethod
     def types(cls) -> dict[str, Any]:
-        return typing.get_type_hints(cls)
+        cache = cls.__dict__.get("_types_cache")
+        if cache is None:
+            cache = typing.get_type_hints(cls)
+            cache = {f.name: cache[f.name] for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+            setattr(cls, "_types_cache", cache)
+        return cache
 
     @classmethod
     def field(cls, name: str) -> dataclasses.Field:
@@ -210,12 +235,13 @@ class Settings:
             value = getattr(self, f.name)
             flag = flag_of(f.name, f)
             if not conforms(value, types[f.name]):
-                raise FoolingError(f"{flag} must be {describe(types[f.name])}, got {value!r}")
+                raise FoolingError(f"{flag} {type_error(value, types[f.name])}, got {value!r}")
             if value is None:
                 continue
             choices = f.metadata.get("choices")
             if choices and value not in choices:
-                raise FoolingError(f"{flag} must be one of {', '.join(choices)}, not {value!r}")
+                raise FoolingError(f"unknown {f.name.replace('_', ' ')} {value!r}; "
+                                   f"{flag} must be one of {', '.join(choices)}")
             check = f.metadata.get("check")
             message = check(value) if check else None
             if message:
@@ -252,20 +278,22 @@ class Settings:
     def from_json(cls: type[S], data: Any, where: Optional[str] = None, retired: Sequence[str] = ()) -> S:
         """Settings from a JSON object; one-line errors for unknown keys and wrong types.
 
-        retired: keys older versions wrote that are ignored when present.
+        retired: keys older versions wrote that are ignored when present (besides ``RETIRED``);
+        unknown keys holding null (options an older version had, left unset) are ignored too.
         """
         where = where or cls.FILE
         if not isinstance(data, dict):
             raise FoolingError(f"{where} must hold a JSON object of settings, not {type(data).__name__}")
         names = {f.name for f in cls.fields()}
-        data = {k: v for k, v in data.items() if k not in retired}
+        dropped = set(retired) | set(cls.RETIRED)
+        data = {k: v for k, v in data.items() if k not in dropped and (k in names or v is not None)}
         unknown = sorted(set(data) - names)
         if unknown:
             raise FoolingError(f"{where} has unknown settings: {', '.join(unknown)}")
         types = cls.types()
         for key, value in data.items():
             if not conforms(value, types[key]):
-                raise FoolingError(f"{where}: {key} must be {describe(types[key])}, got {value!r}")
+                raise FoolingError(f"{where}: {key} {type_error(value, types[key])}, got {value!r}")
         return cls(**data)  # type: ignore[call-arg]
 
     @classmethod
@@ -281,8 +309,8 @@ class Settings:
         if not isinstance(data, dict):
             raise FoolingError(f"{path} must hold a JSON object of settings")
         data.pop("run", None)
-        cls.from_json(data, where=str(path), retired=retired)  # type-checks every key
-        return {k: v for k, v in data.items() if k not in retired}
+        settings = cls.from_json(data, where=str(path), retired=retired)  # type-checks every key
+        return {k: getattr(settings, k) for k in data if k in {f.name for f in cls.fields()}}
 
     def replace(self: S, **changes: Any) -> S:
         return dataclasses.replace(self, **changes)  # type: ignore[type-var]

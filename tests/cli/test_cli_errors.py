@@ -210,11 +210,11 @@ def test_resume_takes_only_budget_options(tmp_path):
     ],
 )
 def test_config_json_types(data, words):
-    from fooling.config import EvolveConfig
+    from fooling.settings.evolve import EvolveSettings
     from fooling.errors import FoolingError
 
     with pytest.raises(FoolingError) as err:
-        EvolveConfig.from_json({**EvolveConfig().to_json(), **data})
+        EvolveSettings.from_json({**EvolveSettings().to_json(), **data})
     message = str(err.value)
     assert "\n" not in message and message.startswith("config.json: ")
     for word in words:
@@ -222,9 +222,9 @@ def test_config_json_types(data, words):
 
 
 def test_config_json_types_accept_good_values():
-    from fooling.config import EvolveConfig
+    from fooling.settings.evolve import EvolveSettings
 
-    config = EvolveConfig.from_json({**EvolveConfig().to_json(), "until": 1, "classes": [0, 2]})
+    config = EvolveSettings.from_json({**EvolveSettings().to_json(), "until": 1, "classes": [0, 2]})
     assert config.until == 1.0 and isinstance(config.until, float) and config.classes == [0, 2]
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from fooling.config import EvolveConfig
+from fooling.settings.evolve import EvolveSettings
 from fooling.encodings import make_encoding
 from fooling.encodings.cppn import CPPNEncoding, Genome, Style, genome_from_json
 from fooling.encodings.cppn.genome import NUM_INPUTS, WEIGHT_RANGE, check_genome, initial_genome, make_genome
@@ -56,12 +56,12 @@ def test_check_genome_rejects_malformed_networks(change: dict, message: str) -> 
 
 
 def test_from_config_reads_presets_and_channels() -> None:
-    paper = CPPNEncoding.from_config(EvolveConfig(encoding="cppn", preset="paper"), (1, 28, 28))
+    paper = CPPNEncoding.from_config(EvolveSettings(encoding="cppn", preset="paper"), (1, 28, 28))
     assert paper.style == Style("pixel", "grey", (28, 28))
-    default = make_encoding(EvolveConfig(encoding="cppn").resolved(), (3, 64, 48))
+    default = make_encoding(EvolveSettings(encoding="cppn").resolved(), (3, 64, 48))
     assert isinstance(default, CPPNEncoding)
     assert default.style == Style("scaled", "hls", (64, 48))
-    rgb = CPPNEncoding.from_config(EvolveConfig(encoding="cppn", colour="rgb", cppn_max_hidden=7), (3, 8, 8))
+    rgb = CPPNEncoding.from_config(EvolveSettings(encoding="cppn", colour="rgb", cppn_max_hidden=7), (3, 8, 8))
     assert rgb.style.colour == "rgb" and rgb.rates.max_hidden == 7
     settings = paper.settings()
     assert settings["name"] == "cppn" and settings["coords"] == "pixel" and settings["colour"] == "grey"
@@ -127,7 +127,7 @@ def test_from_arrays_rejects_bad_tables() -> None:
 
 @pytest.mark.parametrize("shape, preset", [((1, 28, 28), "paper"), ((3, 16, 24), "default")])
 def test_json_round_trip_is_exact(shape: tuple[int, int, int], preset: str) -> None:
-    enc = CPPNEncoding.from_config(EvolveConfig(encoding="cppn", preset=preset), shape)
+    enc = CPPNEncoding.from_config(EvolveSettings(encoding="cppn", preset=preset), shape)
     for genome in evolved(enc, n=10):
         data = json.loads(json.dumps(enc.genome_json(genome)))
         assert data["coords"] == enc.style.coords and data["channels"] == shape[0]

@@ -18,7 +18,7 @@ from fooling.cli import main
 from fooling.errors import FoolingError
 from fooling.paths import models_dir
 from fooling.retrain.loop import RetrainRun
-from fooling.retrain.settings import RetrainSettings
+from fooling.settings.retrain import RetrainSettings
 from fooling.retrain.head import find_head, replace_module, train_head
 from fooling.retrain.imagenet import FEATURES_FILE, scan_folder
 

@@ -13,12 +13,12 @@ from PIL import Image
 
 from fooling.classifiers import get_spec, load_classifier
 from fooling.cli import main
-from fooling.config import EvolveConfig
+from fooling.settings.evolve import EvolveSettings
 from fooling.data import load_mnist
 from fooling.errors import FoolingError
 from fooling.paths import models_dir
 from fooling.retrain.loop import RetrainRun
-from fooling.retrain.settings import RetrainSettings
+from fooling.settings.retrain import RetrainSettings
 from fooling.run import EvolutionRun
 
 TINY = dict(iterations=2, generations=5, population=20, snapshot_every=2, runs_per_iteration=2, epochs=1,
@@ -103,8 +103,8 @@ def test_networks_are_saved_registered_and_usable(straight):
 
 
 def test_retrained_network_is_a_target_for_evolution(straight, tmp_path):
-    config = EvolveConfig(model="t-straight-r1", classes=list(range(10)), generations=2, population=10,
-                          device="cpu", out=str(tmp_path / "ev"))
+    config = EvolveSettings(model="t-straight-r1", classes=list(range(10)), generations=2, population=10,
+                            device="cpu", out=str(tmp_path / "ev"))
     summary = EvolutionRun.start(config).run(progress=False)
     assert [c["index"] for c in summary["classes"]] == list(range(10))
 

@@ -13,14 +13,15 @@ from click.testing import CliRunner
 
 import fooling.run.ascend as ascend_module
 from fooling.cli import main
-from fooling.run.ascend import AscendConfig, AscentRun
+from fooling.run.ascend import AscentRun
+from fooling.settings.ascend import AscendSettings
 
 
-def _config(out: Path, **kw) -> AscendConfig:
+def _config(out: Path, **kw) -> AscendSettings:
     settings = dict(model="test-oracle", classes=[0, 1, 2, 3], steps=30, device="cpu", batch_size=2, stop_at=0,
                     checkpoint_every=7, out=str(out))
     settings.update(kw)
-    return AscendConfig(**settings)
+    return AscendSettings(**settings)
 
 
 def _elites(run_dir: Path) -> dict[str, bytes]:
@@ -153,8 +154,8 @@ def cppn_run(tmp_path_factory) -> Path:
 
 def test_cppn_weight_ascent_resumes_to_the_same_genomes(cppn_run, tmp_path):
     def config(out):
-        return AscendConfig(model="test-oracle", from_run=str(cppn_run), preset="cppn", steps=20, device="cpu",
-                            batch_size=4, stop_at=0, checkpoint_every=6, out=str(out))
+        return AscendSettings(model="test-oracle", from_run=str(cppn_run), preset="cppn", steps=20, device="cpu",
+                              batch_size=4, stop_at=0, checkpoint_every=6, out=str(out))
 
     straight = AscentRun(config(tmp_path / "a")).run(progress=False)
     AscentRun(config(tmp_path / "b")).run(progress=False, stop_after=9)

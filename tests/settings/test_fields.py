@@ -47,7 +47,7 @@ def test_presets_fill_only_what_was_not_given():
     ({"rate": 1.5}, "--rate must lie in [0, 1], got 1.5"),
     ({"preset": "fast"}, "--preset must be one of default, paper"),
     ({"population": True}, "--population must be an integer"),
-    ({"rate": float("nan")}, "--rate must be a number"),
+    ({"rate": float("nan")}, "--rate must be a finite number"),
 ])
 def test_validation_names_the_option(values, words):
     with pytest.raises(FoolingError, match=None) as err:

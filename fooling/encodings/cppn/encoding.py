@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from deap import base
 
-from ...config import EvolveConfig
+from ...settings.evolve import EvolveSettings
 from ..base import Encoding
 from .functions import FUNCTION_NAMES
 from .genome import INPUT_NAMES, WEIGHT_RANGE, Genome, initial_genome
@@ -56,7 +56,7 @@ class CPPNEncoding(Encoding[list, Genome]):
         self.toolbox.register("mutate_functions", mutate_functions, rate=rates.function_rate)
 
     @classmethod
-    def from_config(cls, config: EvolveConfig, image_shape: tuple[int, int, int]) -> "CPPNEncoding":
+    def from_config(cls, config: EvolveSettings, image_shape: tuple[int, int, int]) -> "CPPNEncoding":
         """The encoding a config asks for (preset values fill any field left at None)."""
         c = config.resolved()
         rates = MutationRates(

@@ -1,0 +1,248 @@
+"""Every setting of an evolution run (``fool evolve``), each declared once; saved as config.json.
+
+Presets are data: :data:`PAPER` holds the 2015 code's operator settings (PAPER.md),
+:data:`DEFAULT` ours (tuned to need fewer evaluations; see README "Beating the paper").
+A preset field left at None is filled from the chosen preset by :meth:`EvolveSettings.resolved`;
+any of them can still be set explicitly (an option, ``--set key=value`` or ``--config FILE``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import re
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence
+
+from ..errors import FoolingError
+from .fields import Settings, between, non_negative, positive, setting, unit_interval
+
+ENCODINGS = ("direct", "cppn")
+STRATEGIES = ("map-elites", "ga")
+COMBINE = ("mean", "min")
+COLOURS = ("hls", "rgb")
+MUTATIONS = ("unscaled", "bounded")
+CPPN_COORDS = ("scaled", "pixel")
+DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")  # the devices a run can use (see classifiers.resolve_device)
+
+# Limits on the size of a run, checked before anything is created (see check_run_size).
+MAX_IMAGE_SIDE = 4096  # pixels: the largest --image-size
+BYTES_PER_VALUE = 4  # genes and pixels are float32
+MEMORY_FRACTION = 0.5  # a run's estimated working set may use at most this share of the machine's memory
+
+# The settings that may change when a run resumes (the budget and how it is watched); every
+# other setting is the run's own and comes from its config.json.
+RESUME_SETTINGS = ("generations", "until", "checkpoint_every")
+
+# The operator settings of each preset. "paper": the 2015 code (PAPER.md).
+PAPER: dict[str, Any] = {
+    "colour": "hls",
+    "mutation": "unscaled",
+    "mutation_rate": 0.1,
+    "mutation_eta": 15.0,
+    "rate_halving_every": 1000,
+    "crossover_rate": 0.5,
+    "crossover_eta": 10.0,
+    "laggard_bias": 0.0,
+    "ga_cxpb": 0.5,
+    "ga_mutpb": 0.5,
+    "cppn_coords": "pixel",
+    "cppn_add_connection": 0.5,
+    "cppn_delete_connection": 0.3,
+    "cppn_rewire_connection": 0.5,
+    "cppn_add_node": 0.5,
+    "cppn_delete_node": 0.2,
+    "cppn_weight_rate": 0.1,
+    "cppn_weight_eta": 15.0,
+    "cppn_function_rate": 0.1,
+    "cppn_max_hidden": 200,
+}
+# "default": ours. Bigger mutation steps (eta 5), no rate halving, CPPN coordinates in [-1, 1];
+# see README "Beating the paper" for why.
+DEFAULT: dict[str, Any] = {**PAPER, "mutation_eta": 5.0, "rate_halving_every": 0, "cppn_coords": "scaled"}
+PRESETS: dict[str, dict[str, Any]] = {"default": DEFAULT, "paper": PAPER}
+
+
+def _names_a_model(value: str) -> Optional[str]:
+    return None if value else "must name a model"
+
+
+def _names_models(value: list[str]) -> Optional[str]:
+    return None if value and all(value) else "must name at least one model, with no empty names"
+
+
+def _crops(value: int) -> Optional[str]:
+    return None if value in (1, 10) else "must be 1 or 10"
+
+
+def _image_side(value: int) -> Optional[str]:
+    return (None if 0 < value <= MAX_IMAGE_SIDE else
+            f"must lie in 1-{MAX_IMAGE_SIDE} (leave it out for the network's own input size)")
+
+
+MODEL, SEARCH, BUDGET, RUN = "model", "search", "budget", "run"
+DIRECT, MAP_ELITES, GA, CPPN = "direct encoding", "MAP-Elites", "GA (single target)", "CPPN encoding"
+
+
+@dataclass
+class EvolveSettings(Settings):
+    """One run of ``fool evolve``. Operator fields (preset=True) left at None come from the preset."""
+
+    PRESETS = PRESETS
+    RETIRED = ("mnist_dir",)  # dropped options that older config.json files may still hold
+
+    # what to fool
+    model: str = setting("mnist-lenet", "Classifier to fool (see `fool models`).", group=MODEL,
+                         check=_names_a_model)
+    models: Optional[list[str]] = setting(None, "Several classifiers at once, comma-separated (ensemble fitness).",
+                                          group=MODEL, check=_names_models, metavar="A,B,...")
+    combine: str = setting("mean", "How an ensemble's confidences make one fitness.", group=MODEL, choices=COMBINE)
+    classes: Optional[list[int]] = setting(None, "The classes to evolve for (all when unset).", group=MODEL)
+    crops: int = setting(1, "10: average the softmax over ten crops (the paper's ImageNet scoring).", group=MODEL,
+                         check=_crops, metavar="[1|10]")
+
+    # how
+    encoding: str = setting("direct", "Genome encoding.", group=SEARCH, choices=ENCODINGS)
+    strategy: str = setting("map-elites", "Search (ga needs --target).", group=SEARCH, choices=STRATEGIES)
+    preset: str = setting("default", "Operator settings (paper = the 2015 code's; see fooling/settings/evolve.py).",
+                          group=SEARCH, choices=tuple(PRESETS))
+    target: Optional[int] = setting(None, "The one class a --strategy ga run fools.", group=SEARCH)
+    image_size: Optional[int] = setting(None, "Side of the evolved images [network input; 256 for direct "
+                                              "ImageNet].", group=SEARCH, check=_image_side)
+
+    # budget
+    generations: int = setting(200, "Generations after the initial population.", group=BUDGET, check=positive)
+    population: int = setting(200, "Children per generation.", group=BUDGET, check=positive)
+    initial_population: Optional[int] = setting(None, "Random genomes in generation 0 [population].", group=BUDGET,
+                                                check=positive)
+    seed: int = setting(0, "Seeds every random number of the run.", group=BUDGET, check=non_negative)
+    device: str = setting("auto", "auto | cpu | cuda | cuda:N (auto: CUDA when present).", group=BUDGET)
+    checkpoint_every: int = setting(10, "Checkpoint every N generations.", group=BUDGET, check=positive)
+    snapshot_every: int = setting(0, "Also keep every Nth generation's elites in snapshots/<gen>/ (0: never).",
+                                  group=BUDGET, check=non_negative)
+    until: Optional[float] = setting(None, "Stop early once every class reaches this confidence.", group=BUDGET,
+                                     check=between(0.0, 1.0, low_open=True))
+
+    # direct encoding
+    colour: Optional[str] = setting(None, "How 3-channel genes read: hls (paper) or rgb.", group=DIRECT,
+                                    choices=COLOURS, preset=True)
+    mutation: Optional[str] = setting(None, "Polynomial mutation variant: unscaled (paper) or bounded (DEAP).",
+                                      group=DIRECT, choices=MUTATIONS, preset=True)
+    mutation_rate: Optional[float] = setting(None, "Per-gene mutation probability.", group=DIRECT,
+                                             check=unit_interval, preset=True)
+    mutation_eta: Optional[float] = setting(None, "Polynomial mutation's distribution index η (larger: smaller "
+                                                  "steps).", group=DIRECT, check=non_negative, preset=True)
+    rate_halving_every: Optional[int] = setting(None, "Halve the mutation rate every K generations (0: never).",
+                                                group=DIRECT, check=non_negative, preset=True)
+    crossover_rate: Optional[float] = setting(None, "SBX crossover probability per pair of children.", group=DIRECT,
+                                              check=unit_interval, preset=True)
+    crossover_eta: Optional[float] = setting(None, "SBX crossover's distribution index η.", group=DIRECT,
+                                             check=non_negative, preset=True)
+
+    # MAP-Elites
+    laggard_bias: Optional[float] = setting(None, "Share of parents drawn by 1 - confidence instead of uniformly.",
+                                            group=MAP_ELITES, check=unit_interval, preset=True)
+
+    # GA (single target)
+    ga_cxpb: Optional[float] = setting(None, "GA: probability that a pair is crossed.", group=GA,
+                                       check=unit_interval, preset=True)
+    ga_mutpb: Optional[float] = setting(None, "GA: probability that a child is mutated.", group=GA,
+                                        check=unit_interval, preset=True)
+
+    # CPPN encoding
+    cppn_coords: Optional[str] = setting(None, "CPPN inputs x, y: scaled ([-1, 1]) or pixel (the original's raw "
+                                               "pixel indices).", group=CPPN, choices=CPPN_COORDS, preset=True)
+    cppn_add_connection: Optional[float] = setting(None, "Probability of adding a connection per mutation.",
+                                                   group=CPPN, check=unit_interval, preset=True)
+    cppn_delete_connection: Optional[float] = setting(None, "Probability of deleting a connection.", group=CPPN,
+                                                      check=unit_interval, preset=True)
+    cppn_rewire_connection: Optional[float] = setting(None, "Probability of rewiring a connection.", group=CPPN,
+                                                      check=unit_interval, preset=True)
+    cppn_add_node: Optional[float] = setting(None, "Probability of adding a hidden node.", group=CPPN,
+                                             check=unit_interval, preset=True)
+    cppn_delete_node: Optional[float] = setting(None, "Probability of deleting a hidden node.", group=CPPN,
+                                                check=unit_interval, preset=True)
+    cppn_weight_rate: Optional[float] = setting(None, "Per-weight mutation probability.", group=CPPN,
+                                                check=unit_interval, preset=True)
+    cppn_weight_eta: Optional[float] = setting(None, "Weight mutation's distribution index η.", group=CPPN,
+                                               check=non_negative, preset=True)
+    cppn_function_rate: Optional[float] = setting(None, "Per-node probability of a new activation function.",
+                                                  group=CPPN, check=unit_interval, preset=True)
+    cppn_max_hidden: Optional[int] = setting(None, "Most hidden nodes a CPPN may have.", group=CPPN,
+                                             check=non_negative, preset=True)
+
+    # bookkeeping
+    out: Optional[str] = setting(None, "Run directory [runs/<model>_<encoding>_s<seed>].", group=RUN, metavar="PATH")
+    extra: dict[str, Any] = setting({}, "Free-form notes kept in config.json.", group=RUN, cli=False)
+
+    def check_together(self) -> None:
+        if not DEVICE_PATTERN.fullmatch(self.device):
+            raise FoolingError(f"unknown device {self.device!r}; use auto, cpu, cuda or cuda:N")
+        if self.strategy == "ga" and self.target is None:
+            raise FoolingError("--strategy ga needs --target CLASS")
+
+    def resolved(self) -> "EvolveSettings":
+        """A validated copy with every None operator field filled from the preset (and the initial
+        population from the population)."""
+        out = super().resolved()
+        if out.initial_population is None:
+            out = dataclasses.replace(out, initial_population=out.population)
+        return out
+
+    @property
+    def model_names(self) -> list[str]:
+        """The networks scored against: ``models`` if given, else ``[model]``."""
+        return list(self.models) if self.models else [self.model]
+
+
+def check_types(data: dict[str, Any], where: str = "config.json") -> dict[str, Any]:
+    """Check each setting in ``data`` against :class:`EvolveSettings`' types; returns ``data`` with integers
+    given for number settings made floats. Unknown keys or a wrong type: a one-line :class:`FoolingError`."""
+    settings = EvolveSettings.from_json({**EvolveSettings().to_json(), **data}, where=where)
+    return {k: getattr(settings, k) if k in EvolveSettings.types() else v for k, v in data.items()}
+
+
+def physical_memory() -> Optional[int]:
+    """Bytes of memory this machine has (MemTotal of /proc/meminfo, else sysconf), or None if unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def estimate_bytes(config: EvolveSettings, image_shape: Sequence[int], cells: int) -> int:
+    """Bytes a run holds at once, roughly: the largest generation's decoded images (N, C, H, W) and, for
+    the direct encoding, its parents and children (N, C·H·W genes each) plus the archive's ``cells`` elites."""
+    values = math.prod(int(v) for v in image_shape)
+    batch = max(config.population, config.initial_population or config.population)
+    copies = 3 * batch + cells if config.encoding == "direct" else 2 * batch  # cppn: images + resize workspace
+    return copies * values * BYTES_PER_VALUE
+
+
+def _gib(n: float) -> str:
+    return f"{n / 2 ** 30:.1f} GiB"
+
+
+def check_run_size(config: EvolveSettings, image_shape: Sequence[int], cells: int, min_side: int = 1,
+                   memory: Optional[int] = None) -> None:
+    """Refuse images smaller than the networks take (``min_side``) or a run whose estimated memory
+    (:func:`estimate_bytes`) exceeds MEMORY_FRACTION of ``memory`` (default: :func:`physical_memory`)."""
+    c, h, w = image_shape
+    if min(h, w) < min_side:
+        raise FoolingError(f"--image-size {min(h, w)} is too small for {', '.join(config.model_names)}: "
+                           f"the smallest image side it takes is {min_side}")
+    memory = physical_memory() if memory is None else memory
+    need = estimate_bytes(config, image_shape, cells)
+    if memory and need > MEMORY_FRACTION * memory:
+        raise FoolingError(f"a run of {max(config.population, config.initial_population or 0)} images of "
+                           f"{c}x{h}x{w} ({config.encoding}, {cells} classes) needs about {_gib(need)} of memory, "
+                           f"more than {MEMORY_FRACTION:.0%} of this machine's {_gib(memory)}; "
+                           f"lower --image-size or --population")

@@ -1,0 +1,127 @@
+"""EvolveSettings, AscendSettings and RetrainSettings: presets as data, JSON round trips, old config.json files."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from fooling.errors import FoolingError
+from fooling.settings.ascend import AscendSettings
+from fooling.settings.evolve import DEFAULT, PAPER, PRESETS, EvolveSettings, check_types
+from fooling.settings.retrain import RetrainSettings
+
+# A config.json exactly as the code before fooling/settings wrote it (fool evolve, resolved settings plus the
+# "run" record), with an option retired since (mnist_dir) still in it.
+OLD_CONFIG = """{
+  "checkpoint_every": 10, "classes": [0, 2], "colour": "hls", "combine": "mean",
+  "cppn_add_connection": 0.5, "cppn_add_node": 0.5, "cppn_coords": "pixel", "cppn_delete_connection": 0.3,
+  "cppn_delete_node": 0.2, "cppn_function_rate": 0.1, "cppn_max_hidden": 200, "cppn_rewire_connection": 0.5,
+  "cppn_weight_eta": 15.0, "cppn_weight_rate": 0.1, "crops": 1, "crossover_eta": 10.0, "crossover_rate": 0.5,
+  "device": "cpu", "encoding": "direct", "extra": {}, "ga_cxpb": 0.5, "ga_mutpb": 0.5, "generations": 4,
+  "image_size": null, "initial_population": 8, "laggard_bias": 0.0, "mnist_dir": null, "model": "test-oracle",
+  "models": null, "mutation": "unscaled", "mutation_eta": 15, "mutation_rate": 0.1, "out": "runs/old",
+  "population": 8, "preset": "paper", "rate_halving_every": 1000, "seed": 3, "snapshot_every": 0,
+  "strategy": "map-elites", "target": null, "until": null,
+  "run": {"command": "evolve", "versions": {"fooling": "0.1.0", "torch": "2.4.0"}, "device": "cpu",
+          "encoding_settings": {"colour": "hls"}, "num_classes": 10}
+}"""
+
+
+def test_presets_are_data_and_differ_where_documented():
+    assert set(PRESETS) == {"default", "paper"}
+    assert {k for k in PAPER if PAPER[k] != DEFAULT[k]} == {"mutation_eta", "rate_halving_every", "cppn_coords"}
+    preset_fields = {f.name for f in EvolveSettings.fields() if f.metadata["preset"]}
+    assert set(PAPER) == set(DEFAULT) == preset_fields  # every preset field has a value in every preset
+    paper = EvolveSettings(preset="paper", mutation_eta=9).resolved()
+    assert paper.mutation_eta == 9.0 and paper.rate_halving_every == 1000 and paper.initial_population == 200
+    assert EvolveSettings().resolved().mutation_eta == 5.0
+
+
+def test_every_field_is_declared_with_help_and_group():
+    for cls in (EvolveSettings, AscendSettings, RetrainSettings):
+        for f in cls.fields():
+            assert f.metadata["help"] and f.metadata["group"], f"{cls.__name__}.{f.name}"
+
+
+def test_old_config_json_still_loads(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text(OLD_CONFIG)
+    values = EvolveSettings.read(path)
+    assert "run" not in values and "mnist_dir" not in values
+    settings = EvolveSettings.from_json(values)
+    assert settings.preset == "paper" and settings.classes == [0, 2] and settings.seed == 3
+    assert settings.mutation_eta == 15.0 and isinstance(settings.mutation_eta, float)
+    assert settings.resolved() == settings  # already resolved when written
+    data = {k: v for k, v in json.loads(OLD_CONFIG).items() if k != "run"}
+    assert EvolveSettings.from_json(data) == settings
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"population": "8"}, "config.json: population must be an integer, got '8'"),
+    ({"mutation_eta": "big"}, "config.json: mutation_eta must be a number or null"),
+    ({"colour": 3}, "config.json: colour must be a string or null"),
+    ({"brand_new": 1}, "config.json has unknown settings: brand_new"),
+])
+def test_old_config_json_with_wrong_types_is_one_line(change, words):
+    data = {**json.loads(OLD_CONFIG), **change}
+    del data["run"]
+    with pytest.raises(FoolingError) as err:
+        EvolveSettings.from_json(data)
+    assert words in str(err.value) and "\n" not in str(err.value)
+
+
+def test_validation_keeps_every_rule():
+    cases = [
+        (dict(seed=-1), "--seed must be 0 or positive"),
+        (dict(device="mps"), "unknown device 'mps'"),
+        (dict(image_size=5000), "--image-size must lie in 1-4096"),
+        (dict(until=float("nan")), "--until must be a finite number"),
+        (dict(until=0.0), "--until must lie in (0, 1]"),
+        (dict(mutation_eta=-1.0), "--mutation-eta must be 0 or positive"),
+        (dict(cppn_add_node=2.0), "--cppn-add-node must lie in [0, 1]"),
+        (dict(encoding="voxels"), "unknown encoding 'voxels'"),
+        (dict(colour="cmyk"), "--colour must be one of hls, rgb"),
+        (dict(strategy="ga"), "--strategy ga needs --target"),
+        (dict(crops=3), "--crops must be 1 or 10"),
+        (dict(models=[]), "--models must name at least one model"),
+        (dict(model=""), "--model must name a model"),
+    ]
+    for values, words in cases:
+        with pytest.raises(FoolingError) as err:
+            EvolveSettings(**values).validate()
+        assert words in str(err.value), (values, str(err.value))
+
+
+def test_check_types_makes_whole_numbers_floats():
+    assert check_types({"until": 1, "classes": [0, 2]}) == {"until": 1.0, "classes": [0, 2]}
+    with pytest.raises(FoolingError, match="seed must be an integer"):
+        check_types({"seed": 1.5})
+
+
+def test_ascend_settings_round_trip_and_presets():
+    settings = AscendSettings(model="test-oracle", classes=[1, 3], steps=7, preset="yosinski", decay=0.001,
+                              blur_every=2, stop_at=0.5, out="runs/a")
+    assert AscendSettings.from_json(json.loads(settings.dumps())) == settings
+    resolved = settings.resolved()
+    assert (resolved.objective, resolved.rate, resolved.decay, resolved.blur_radius, resolved.blur_every) == (
+        "logit", "normalised", 0.001, 1.0, 2)
+    assert AscendSettings(preset="cppn").resolved().step_size == 0.03
+    with pytest.raises(FoolingError, match="steps must be an integer"):
+        AscendSettings.from_json({**settings.to_json(), "steps": "7"})
+    with pytest.raises(FoolingError, match="--step-size applies to --epsilon runs"):
+        AscendSettings(step_size=0.1).validate()
+    with pytest.raises(FoolingError, match="--blur-radius is too small to blur"):
+        AscendSettings(blur_radius=0.1).validate()
+
+
+def test_retrain_settings_round_trip():
+    settings = RetrainSettings(model="mnist-lenet-b", iterations=2, classes=[0, 1], lr=0.01, held_out=0.3,
+                               head_rows="all", name="mine")
+    assert RetrainSettings.from_json(json.loads(settings.dumps())) == settings
+    with pytest.raises(FoolingError, match="retrain.json: lr must be a number or null"):
+        RetrainSettings.from_json({**settings.to_json(), "lr": "fast"})
+    with pytest.raises(FoolingError, match="at most 99 iterations"):
+        RetrainSettings(iterations=100).validate()
+    with pytest.raises(FoolingError, match="--held-out must lie in"):
+        RetrainSettings(held_out=1.0).validate()
