@@ -14,3 +14,10 @@ def mutated_cppns(enc: CPPNEncoding, n: int, generations: int, seed: int = 0) ->
     for generation in range(generations):
         genomes = enc.mutate(genomes, rng, generation)
     return genomes
+
+
+def objective(classifier):
+    """The one-classifier :class:`~fooling.objective.Objective` over all of its classes."""
+    from fooling.objective import Objective
+
+    return Objective([classifier], range(classifier.num_classes))

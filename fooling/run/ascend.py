@@ -6,7 +6,7 @@ Classes go through the network ``batch_size`` at a time (one image per class). E
 class's starting noise comes from its own seed, so results do not depend on the
 batch size or on which other classes are in the run. With ``from_run`` (a CPPN
 ``fool evolve`` run) the ascent instead tunes the weights of each class's evolved
-elite (:class:`~..search.cppn_weights.CppnWeights`) and writes the tuned genomes'
+elite (:class:`~..search.gradient.CppnWeights`) and writes the tuned genomes'
 .json beside their PNGs.
 """
 
@@ -33,10 +33,10 @@ from ..encodings.cppn import Genome, Style, genome_to_json
 from ..encodings.cppn.serialize import load_genome
 from ..errors import FoolingError
 from ..imaging import load_image
-from ..search.ascent import (
-    AscentResult, Milestones, PixelImages, StepRule, ascend, ascent_shape, classifier_centre, initial_images,
+from ..objective import Objective, image_shape
+from ..search.gradient import (
+    AscentResult, CppnWeights, Milestones, PixelImages, StepRule, ascend, initial_images,
 )
-from ..search.cppn_weights import CppnWeights
 from ..search.perturb import fit_photo, perturb
 from ..search.regularizers import Regularizers
 from ..settings.ascend import INITS, AscendSettings
@@ -130,7 +130,8 @@ class AscentRun:
         bad = [c for c in self.classes if not 0 <= c < k]
         if bad:
             raise FoolingError(f"class {bad[0]} does not exist: {config.model} has classes 0-{k - 1}")
-        c, h, w = ascent_shape(self.classifier)
+        self.objective = Objective([self.classifier], self.classes)
+        c, h, w = image_shape(self.classifier)
         if self.style is not None:
             missing = [cl for cl in self.classes if cl not in self.genomes]
             if missing:
@@ -165,7 +166,7 @@ class AscentRun:
         if self.photo is not None:
             return self.photo.expand(len(targets), -1, -1, -1)
         return torch.cat([
-            initial_images(self.classifier, 1, self.config.init,
+            initial_images(self.objective, 1, self.config.init,
                            torch.Generator().manual_seed(class_seed(self.config.seed, int(k))), self.shape)
             for k in targets
         ])
@@ -175,16 +176,16 @@ class AscentRun:
         cfg = self.config
         stop_at = cfg.stop_at or None
         if cfg.perturbation:  # short batches: an interrupted one is redone from its start
-            return perturb(self.classifier, self.photo, targets, cfg.epsilon, cfg.norm, cfg.attack, cfg.steps,
+            return perturb(self.objective, self.photo, targets, cfg.epsilon, cfg.norm, cfg.attack, cfg.steps,
                            cfg.step_size, stop_at, on_step)
         if self.genomes is not None:
             param = CppnWeights([self.genomes[int(k)] for k in targets], self.style, self.device,
                                 decay=regularizers(cfg).decay, size=self.shape[1:])
         else:
-            param = PixelImages(self._start_images(targets).to(self.device), classifier_centre(self.classifier),
+            param = PixelImages(self._start_images(targets).to(self.device), self.objective.centre,
                                 regularizers(cfg))
         try:
-            return ascend(self.classifier, targets, param, cfg.steps, step_rule(cfg), stop_at, on_step,
+            return ascend(self.objective, targets, param, cfg.steps, step_rule(cfg), stop_at, on_step,
                           resume=resume, save=save, save_every=cfg.checkpoint_every, should_stop=should_stop)
         except ValueError as err:
             if resume is None:

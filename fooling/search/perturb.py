@@ -3,7 +3,8 @@
 FGSM (one step of size ε) and PGD (``steps`` steps of size α, each followed by
 projection onto the ε-ball around the original and onto [0, 1]), for the L∞ and
 L2 norms. Both ascend the target's log-probability; one copy of the image per
-target class, all in one batch.
+target class, all in one batch, on the gradient engine (:func:`.gradient.ascend` over
+:class:`.gradient.BallPixels` with sign or L2 steps).
 """
 
 from __future__ import annotations
@@ -15,33 +16,13 @@ import torch
 import torch.nn.functional as F
 
 from ..archive import THRESHOLDS
-from ..classifiers import Classifier
 from ..errors import FoolingError
+from ..objective import Objective
 from ..settings.ascend import METHODS, NORMS
-from .ascent import AscentResult, BestSoFar, target_scores
+from .gradient import AscentResult, BallPixels, StepRule, ascend, steepest_step
+from .gradient.parameterizations import project_ball as project
 
-
-
-def _flat_norm(x: torch.Tensor) -> torch.Tensor:
-    """(B, ...) -> (B, 1, 1, 1) L2 norm of each row, never 0."""
-    return x.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, 1, 1, 1)
-
-
-def steepest_step(grad: torch.Tensor, size: float, norm: str) -> torch.Tensor:
-    """The step of length ``size`` (in ``norm``) that most increases a linear function with gradient ``grad``."""
-    if norm == "linf":
-        return size * grad.sign()
-    return size * grad / _flat_norm(grad)
-
-
-def project(images: torch.Tensor, original: torch.Tensor, epsilon: float, norm: str) -> torch.Tensor:
-    """Pull (B, C, H, W) back into the ε-ball (``norm``) around ``original`` (1 or B, C, H, W), then into [0, 1]."""
-    delta = images - original
-    if norm == "linf":
-        delta = delta.clamp(-epsilon, epsilon)
-    else:
-        delta = delta * torch.clamp(epsilon / _flat_norm(delta), max=1.0)
-    return (original + delta).clamp(0.0, 1.0)
+__all__ = ["change_sizes", "fit_photo", "perturb", "project", "steepest_step"]
 
 
 def change_sizes(images: torch.Tensor, original: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
@@ -51,7 +32,7 @@ def change_sizes(images: torch.Tensor, original: torch.Tensor) -> tuple[np.ndarr
 
 
 def perturb(
-    classifier: Classifier,
+    objective: Objective,
     original: torch.Tensor,
     targets: np.ndarray,
     epsilon: float,
@@ -79,28 +60,10 @@ def perturb(
     elif step_size is None:
         step_size = 2.5 * epsilon / steps
     targets = np.asarray(targets, dtype=np.int64)
-    original = original.to(classifier.device, torch.float32)
-    x = original.expand(len(targets), -1, -1, -1).clone()
-    best = BestSoFar(len(targets), steps)
-    active = np.arange(len(targets))
-    step = 0
-    for step in range(steps + 1):
-        x.requires_grad_(True)
-        _, logp, top1 = target_scores(classifier, x, torch.as_tensor(targets[active], device=classifier.device))
-        p = logp.detach().exp().double().cpu().numpy()
-        best.offer(active, step, x, p, top1.cpu().numpy())
-        if on_step is not None:
-            on_step(step, best.confidence)
-        done = p >= stop_at if stop_at is not None else np.zeros(len(active), dtype=bool)
-        if step == steps or done.all():
-            break
-        (grad,) = torch.autograd.grad(logp.sum(), x)
-        with torch.no_grad():
-            x = project(x + steepest_step(grad, step_size, norm), original, epsilon, norm)
-        if done.any():
-            x = x[torch.as_tensor(np.flatnonzero(~done), device=x.device)]
-            active = active[~done]
-    result = best.result(targets, step)
+    original = original.to(objective.device, torch.float32)
+    rule = StepRule(objective="logprob", rate="sign" if norm == "linf" else "l2", step_size=step_size)
+    result = ascend(objective, targets, BallPixels(original, len(targets), epsilon, norm), steps, rule, stop_at,
+                    on_step)
     linf, l2 = change_sizes(result.images, original.cpu())
     result.extra = {"linf": linf, "l2": l2}
     return result

