@@ -14,7 +14,6 @@ from torch import nn
 from fooling.archive import THRESHOLDS
 from fooling.classifiers import Classifier, Preprocess
 from fooling.cli import main
-from fooling.objective import image_shape
 from fooling.search.gradient import PixelImages, StepRule, ascend, initial_images, progress_lr
 from helpers import objective
 from fooling.run.ascend import AscentRun, preset_rules
@@ -93,21 +92,6 @@ def test_stop_at_none_runs_every_step_and_images_stay_valid():
     assert result.images.min() >= 0 and result.images.max() <= 1
 
 
-@pytest.mark.parametrize("crops", [1, 10])
-def test_target_scores_match_the_classifier(crops):
-    clf = linear_colour()
-    clf.crops = crops
-    x = torch.rand(3, 3, 8, 8)
-    targets = torch.tensor([0, 1, 2])
-    scores = objective(clf).scores(x, targets)
-    logit, logp, top1 = scores.logit, scores.log_prob, scores.top1
-    torch.testing.assert_close(logit, clf.logits(x)[torch.arange(3), targets])
-    torch.testing.assert_close(logp, clf.log_probs(x)[torch.arange(3), targets])
-    probs = clf.probs(x)
-    torch.testing.assert_close(logp.exp(), probs[torch.arange(3), targets])
-    assert top1.tolist() == (probs.argmax(1) == targets).tolist()
-
-
 def test_normalised_steps_have_the_asked_mean_size():
     rule = StepRule("logit", "normalised", 0.02)
     grad = torch.randn(2, 3, 8, 8)
@@ -121,13 +105,6 @@ def test_the_yosinski_preset_climbs_too(oracle):
     result = ascend(objective(oracle), np.arange(4), param, 100, YOSINSKI_RULE)
     # the blur spreads each 2-row band into its neighbours, which caps the inner bands near 85%
     assert (result.milestones.top1 >= 0).all() and (result.confidence > 0.8).all()
-
-
-def test_image_shape_is_the_side_the_preprocessing_resizes_to(oracle):
-    big = Classifier(nn.Flatten(), name="x", labels=["a"],
-                     preprocess=Preprocess(size=(224, 224), channels=3, mean=(0.5,) * 3, std=(0.5,) * 3, resize=256))
-    assert image_shape(big) == (3, 256, 256)
-    assert image_shape(oracle) == (1, 8, 8)
 
 
 def test_initial_images():
