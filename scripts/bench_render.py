@@ -24,8 +24,10 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import tempfile
 import time
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -35,8 +37,10 @@ from fooling.classifiers import resolve_device
 from fooling.settings.evolve import EvolveSettings
 from fooling.encodings.cppn import CPPNEncoding, Genome
 from fooling.encodings.cppn.mutation import Editable, add_connection, add_node
-from fooling.encodings.cppn.render import render_reference
 from fooling.run import EvolutionRun
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from helpers import render_reference  # noqa: E402  (the per-genome test oracle)
 
 
 CLOCK = time.perf_counter  # or time.process_time (--clock cpu)

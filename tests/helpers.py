@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-import numpy as np
+from typing import Optional
 
-from fooling.encodings.cppn import CPPNEncoding, Genome
+import numpy as np
+import torch
+
+from fooling.encodings.cppn import CPPNEncoding, Genome, Style
+from fooling.encodings.cppn.functions import apply_numpy
+from fooling.encodings.cppn.genome import NUM_INPUTS
+from fooling.encodings.cppn.style import colour_map, coordinates
 
 
 def mutated_cppns(enc: CPPNEncoding, n: int, generations: int, seed: int = 0) -> list[Genome]:
@@ -21,3 +27,19 @@ def objective(classifier):
     from fooling.objective import Objective
 
     return Objective([classifier], range(classifier.num_classes))
+
+
+def render_reference(genome: Genome, style: Style, size: Optional[tuple[int, int]] = None) -> torch.Tensor:
+    """One genome drawn node by node in float64 numpy: (C, H, W) float64 tensor. The test oracle of the
+    batched renderer (:func:`fooling.encodings.cppn.render`)."""
+    size = tuple(size or style.size)
+    coords = coordinates(style, size)
+    values = list(coords)
+    functions = genome.functions
+    for node in range(NUM_INPUTS, genome.num_nodes):
+        total = np.zeros(coords.shape[1])
+        for source, weight in zip(genome.sources[genome.targets == node], genome.weights[genome.targets == node]):
+            total = total + weight * values[source]
+        values.append(apply_numpy(int(functions[node - NUM_INPUTS]), total))
+    outputs = torch.from_numpy(np.stack(values[genome.num_nodes - genome.num_outputs:]))
+    return colour_map(outputs[None], style.colour)[0].view(style.channels, *size)

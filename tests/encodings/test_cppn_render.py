@@ -15,7 +15,8 @@ from PIL import Image
 from fooling.cli.render import command
 from fooling.encodings.cppn import CPPNEncoding, Genome, Style, render
 from fooling.encodings.cppn.genome import initial_genome, make_genome
-from fooling.encodings.cppn.render import compile_population, coordinates, render_reference, run_program
+from fooling.encodings.cppn.render import compile_population, coordinates, run_program
+from helpers import render_reference
 from fooling.errors import FoolingError
 
 from helpers import mutated_cppns

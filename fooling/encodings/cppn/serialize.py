@@ -19,9 +19,10 @@ import numpy as np
 
 from ...errors import FoolingError
 from ...limits import MAX_CONNECTIONS, MAX_DEPTH, MAX_GENOME_BYTES, MAX_HIDDEN_NODES
+from .compile import _depths
 from .functions import FUNCTION_NAMES
 from .genome import INPUT_NAMES, WEIGHT_RANGE, Genome, check_genome, make_genome
-from .render import Style, _depths
+from .style import Style
 
 JSON_FORMAT = "fooling-cppn"
 JSON_VERSION = 1

@@ -3,7 +3,7 @@ topologies, keeping every node, connection and function as evolution left it.
 
 Evolution finds a CPPN's structure and rough weights; gradient ascent then refines the
 weights, which the image depends on smoothly (sin, tanh, Gaussians and clips of weighted
-sums). The batch's genomes are compiled into one program once (:mod:`...encodings.cppn.render`)
+sums). The batch's genomes are compiled into one program once (:mod:`...encodings.cppn.compile`)
 and drawn differentiably each step from a padded weight table (B, Emax). Weights stay in
 the genome's range [-WEIGHT_RANGE, WEIGHT_RANGE], so the tuned genomes are ordinary,
 valid CPPNs that ``fool render`` redraws at any size.
@@ -17,7 +17,9 @@ import numpy as np
 import torch
 
 from ...encodings.cppn.genome import WEIGHT_RANGE, Genome
-from ...encodings.cppn.render import Style, compile_population, coordinates, run_program_differentiable
+from ...encodings.cppn.compile import compile_population
+from ...encodings.cppn.execute import run_program_differentiable
+from ...encodings.cppn.style import Style, coordinates
 from .parameterizations import update
 
 
