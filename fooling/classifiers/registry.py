@@ -59,7 +59,7 @@ def _load_builtin() -> None:
     # Importing these modules registers their models (and the resolver for retrained ImageNet heads).
     from . import mnist  # noqa: F401  (first: `fool models` lists MNIST before ImageNet)
     from . import imagenet  # noqa: F401
-    from ..retrain import head  # noqa: F401
+    from . import retrained  # noqa: F401
 
 
 def static_names() -> set[str]:

@@ -5,24 +5,22 @@ The head is the network's last ``nn.Linear`` with n outputs (EfficientNet's
 on the features the frozen network feeds it, so features are computed once per
 image. A saved head is a state dict of an ``nn.Linear(F, n + 1)`` plus JSON
 metadata (``"arch": "imagenet-head"``, the base model and the head's module
-path); the resolver below makes every such file a usable model name.
+path); :mod:`fooling.classifiers.retrained` makes every such file a usable model name.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Iterator, Optional
+from typing import Callable, Optional
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..classifiers import Classifier, ModelSpec, get_spec, load_classifier, register_resolver
-from ..classifiers.weights import load_meta, load_state_dict
+from ..classifiers import Classifier
+from ..classifiers.retrained import HEAD_ARCH, replace_module  # noqa: F401  (re-exported: saved-head format)
 from ..errors import FoolingError
-from ..paths import models_dir
 
-HEAD_ARCH = "imagenet-head"
 FEATURE_CHUNK = 32  # images per forward pass when computing features
 
 
@@ -33,12 +31,6 @@ def find_head(net: nn.Module, num_classes: int) -> tuple[str, nn.Linear]:
         raise FoolingError(f"cannot find the classifier head (a Linear layer with {num_classes} outputs) "
                            f"in {type(net).__name__}")
     return found[-1]
-
-
-def replace_module(net: nn.Module, path: str, module: nn.Module) -> None:
-    """Put ``module`` at dotted ``path`` inside ``net``."""
-    parent, _, leaf = path.rpartition(".")
-    setattr(net.get_submodule(parent) if parent else net, leaf, module)
 
 
 def head_features(classifier: Classifier, head: nn.Module, images: torch.Tensor) -> torch.Tensor:
@@ -90,42 +82,3 @@ def head_predictions(features: torch.Tensor, weight: torch.Tensor, bias: torch.T
     """Top-1 classes (N,) of a head (K, F), (K,) applied to features (N, F)."""
     with torch.inference_mode():
         return F.linear(features, weight, bias).argmax(1).numpy()
-
-
-# --- saved heads as model names -------------------------------------------------------------------
-def _load_widened(name: str, meta: dict, device: torch.device, crops: int) -> Classifier:
-    base = load_classifier(meta["base"], device, crops)
-    state = load_state_dict(models_dir() / f"{name}.pt")
-    out_features, in_features = state["weight"].shape
-    head = nn.Linear(in_features, out_features)
-    head.load_state_dict(state)
-    replace_module(base.net, meta["head"], head)
-    return Classifier(base.net, name=name, labels=meta["labels"], preprocess=base.spec, device=device, crops=crops)
-
-
-def _head_spec(name: str) -> Optional[ModelSpec]:
-    """A widened ImageNet network saved under ``name`` in the models folder, or None."""
-    if not (models_dir() / f"{name}.pt").is_file():
-        return None
-    meta = load_meta(models_dir(), name)
-    if not meta or meta.get("arch") != HEAD_ARCH:
-        return None
-    base = get_spec(meta["base"])
-    return ModelSpec(
-        name=name, dataset="imagenet", input=base.input, num_classes=int(meta["num_classes"]),
-        description=meta.get("description") or f"{meta['base']} with a widened head",
-        load=lambda device, crops: _load_widened(name, meta, device, crops), ready=base.ready, note=base.note,
-    )
-
-
-def _head_specs() -> Iterator[ModelSpec]:
-    for path in sorted(models_dir().glob("*.pt")):
-        try:
-            spec = _head_spec(path.stem)
-        except FoolingError:  # its base model is unknown in this installation
-            continue
-        if spec is not None:
-            yield spec
-
-
-register_resolver(_head_spec, _head_specs)
