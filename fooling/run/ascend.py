@@ -1,6 +1,7 @@
 """A ``fool ascend`` run: gradient ascent (or a perturbation attack) over many classes, written
 to the same run directory as ``fool evolve`` (config.json, summary.json, metrics.csv, elites/,
-log.txt) plus milestones.csv, the first step at which each class hit each milestone.
+log.txt) plus milestones.csv, the first step at which each class hit each milestone
+(:mod:`.ascent_records` builds those records).
 
 Classes go through the network ``batch_size`` at a time (one image per class). Each
 class's starting noise comes from its own seed, so results do not depend on the
@@ -12,11 +13,9 @@ elite (:class:`~..search.gradient.CppnWeights`) and writes the tuned genomes'
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import signal
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +26,6 @@ import torch
 
 from .. import __version__
 from ..analysis.elites import read_elite_folder
-from ..archive import THRESHOLDS
 from ..classifiers import Classifier, load_classifier, resolve_device
 from ..encodings.cppn import Genome, Style, genome_to_json
 from ..encodings.cppn.serialize import load_genome
@@ -41,7 +39,9 @@ from ..search.perturb import fit_photo, perturb
 from ..search.regularizers import Regularizers
 from ..settings.ascend import INITS, AscendSettings
 from .checkpoint import load_checkpoint, save_checkpoint
+from .ascent_records import class_records, metrics_rows, write_milestones
 from .progress import Progress
+from .signals import install_stop_handlers, restore_handlers
 from .rundir import RunDirectory, median_and_max, unused_path
 
 
@@ -302,7 +302,7 @@ class AscentRun:
                 self.stop_signal = self.stop_signal or signal.SIGINT
             return self.stop_signal is not None
 
-        handlers = _install(self._request_stop)
+        handlers = install_stop_handlers(self._request_stop)
         try:
             for b in range(first, len(batches)):
                 if should_stop():
@@ -342,7 +342,7 @@ class AscentRun:
             raise
         finally:
             bar.close()
-            _restore_handlers(handlers)
+            restore_handlers(handlers)
         self._elapsed = self._elapsed_now()
         self._started = None
         if self.partial is not None:
@@ -393,58 +393,14 @@ class AscentRun:
         return self.results + ([self.partial] if self.partial is not None else [])
 
     def _class_records(self) -> list[dict[str, Any]]:
-        labels = self.classifier.labels
-        records = []
-        for result in self._all_results():
-            for i, k in enumerate(result.targets):
-                milestones = result.milestones.record(i)
-                entry: dict[str, Any] = {
-                    "index": int(k), "label": labels[k], "confidence": float(result.confidence[i]),
-                    "start_confidence": float(result.trace[0, i]),
-                    "generation_found": int(result.best_step[i]), "top1": milestones["top1"],
-                    "passed": {str(t): milestones[str(t)] for t in THRESHOLDS},
-                }
-                if "linf" in result.extra:
-                    entry["linf"] = float(result.extra["linf"][i])
-                    entry["l2"] = float(result.extra["l2"][i])
-                records.append(entry)
-        return records
-
-    def _trace(self) -> np.ndarray:
-        """(steps + 1, classes so far): best confidence so far per class after each step, carried forward."""
-        steps = self.config.steps
-        columns = []
-        for result in self._all_results():
-            trace = np.full((steps + 1, len(result.targets)), np.nan)
-            trace[: len(result.trace)] = result.trace
-            trace[len(result.trace):] = result.trace[-1]
-            columns.append(trace)
-        return np.concatenate(columns, axis=1)
+        return class_records(self._all_results(), self.classifier.labels)
 
     def metrics_rows(self) -> list[dict[str, Any]]:
         """One metrics.csv row per step (the 'generation' column), over all classes."""
-        if not self._all_results():
-            return []
-        trace = self._trace()
-        ran = np.concatenate([np.full(len(r.targets), r.steps_run) for r in self._all_results()])
-        rows, evaluations = [], 0
-        for step in range(int(ran.max()) + 1):
-            evaluations += int((ran >= step).sum())
-            median, best = median_and_max(trace[step])
-            rows.append({"generation": step, "evaluations": evaluations, "coverage": 1.0,
-                         "median_confidence": round(median, 8), "max_confidence": round(best, 8),
-                         "elapsed_s": round(float(self.step_seconds[: step + 1].sum()), 3)})
-        return rows
+        return metrics_rows(self._all_results(), self.config.steps, self.step_seconds)
 
     def _write_milestones(self) -> None:
-        with open(self.rundir.path / "milestones.csv", "w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(["index", "label", "start_confidence", "confidence", "best_step", "top1",
-                             *map(str, THRESHOLDS)])
-            for r in self._class_records():
-                writer.writerow([r["index"], r["label"], f"{r['start_confidence']:.6f}", f"{r['confidence']:.6f}",
-                                 r["generation_found"], r["top1"],
-                                 *(r["passed"][str(t)] for t in THRESHOLDS)])
+        write_milestones(self.rundir.path / "milestones.csv", self._class_records())
 
     def summary(self, elapsed: float, stop_reason: Optional[str] = None) -> dict[str, Any]:
         """summary.json: evolve's schema plus per-class milestones (and change sizes for perturbations).
@@ -469,18 +425,3 @@ class AscentRun:
             "median_confidence": float(np.median(confidence)), "max_confidence": float(confidence.max()),
             "classes": records,
         }
-
-
-_STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
-
-
-def _install(handler) -> list[tuple[int, Any]]:
-    """Route SIGINT, SIGTERM and SIGHUP to ``handler``; returns the previous handlers (none off the main thread)."""
-    if threading.current_thread() is not threading.main_thread():
-        return []
-    return [(sig, signal.signal(sig, handler)) for sig in _STOP_SIGNALS]
-
-
-def _restore_handlers(previous: list[tuple[int, Any]]) -> None:
-    for sig, handler in previous:
-        signal.signal(sig, handler)
