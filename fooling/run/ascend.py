@@ -31,7 +31,7 @@ from ..classifiers import Classifier, load_classifier, resolve_device
 from ..encodings.cppn import Genome, Style, genome_to_json
 from ..encodings.cppn.serialize import load_genome
 from ..errors import FoolingError
-from ..imaging import load_image, save_png
+from ..imaging import load_image
 from ..search.ascent import (
     OBJECTIVES, PRESETS, RATES, AscentResult, PixelImages, StepRule, ascend, ascent_shape, classifier_centre,
     initial_images,
@@ -39,7 +39,7 @@ from ..search.ascent import (
 from ..search.cppn_weights import CppnWeights
 from ..search.perturb import METHODS, NORMS, fit_photo, perturb
 from ..search.regularizers import Regularizers
-from .rundir import RunDirectory, elite_stem, median_and_max, unused_path
+from .rundir import RunDirectory, median_and_max, unused_path
 
 INITS = ("mean", "uniform")  # anything else given as --init is a photo
 
@@ -164,7 +164,7 @@ def load_cppn_elites(run: str | Path) -> tuple[dict[int, Genome], Style]:
             genomes[elite.index], style = load_genome(elite.genome)
             styles.add(style)
     if not genomes:
-        raise FoolingError(f"--from {run}: no CPPN elites (elites/<class>_<label>_<confidence>.json); "
+        raise FoolingError(f"--from {run}: no CPPN elites (elites/<class>_<label>.json); "
                            "tuning needs a run evolved with --encoding cppn")
     if len(styles) > 1:
         raise FoolingError(f"--from {run}: its elites were drawn in different styles")
@@ -303,12 +303,12 @@ class AscentRun:
     # --- outputs ----------------------------------------------------------------------------------
     def _write_elites(self, result: AscentResult) -> None:
         labels = self.classifier.labels
-        for i, k in enumerate(result.targets):
-            stem = elite_stem(int(k), labels[k], result.confidence[i])
-            save_png(result.images[i], self.rundir.elites / f"{stem}.png")
-            if self.style is not None and result.states is not None:
-                (self.rundir.elites / f"{stem}.json").write_text(json.dumps(genome_to_json(result.states[i],
-                                                                                           self.style)))
+        genomes = None
+        if self.style is not None and result.states is not None:
+            genomes = [genome_to_json(result.states[i], self.style) for i in range(len(result.targets))]
+        self.rundir.write_elites([result.images[i] for i in range(len(result.targets))],  # <index>_<label>.png
+                                 [int(k) for k in result.targets], [labels[k] for k in result.targets],
+                                 [float(c) for c in result.confidence], genomes, replace_all=False)
 
     def _class_records(self) -> list[dict[str, Any]]:
         labels = self.classifier.labels

@@ -244,7 +244,7 @@ class EvolutionRun:
         """
         rundir = RunDirectory(path)
         if not rundir.path.is_dir():
-            raise FoolingError(f"{path}: no such run directory")
+            raise FoolingError(f"{path} is not a run directory (no such folder)")
         record = rundir.read_config()
         lock = RunLock(rundir.path).acquire()
         try:
@@ -459,6 +459,8 @@ class EvolutionRun:
                 how = f"interrupted by {signal.Signals(self.stop_signal).name}"
             else:
                 how = "interrupted" if self._stop_requested or self._aborted else "paused"
+            if self._aborted:
+                how += " twice, stopped without finishing the generation"
             return f"{how}; checkpointed generation {done}" if done is not None and done >= 0 else \
                 f"{how} before the first checkpoint"
         return str(self.stop_reason)
