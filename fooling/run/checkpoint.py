@@ -55,8 +55,13 @@ def save_checkpoint(folder: Path, generation: int, arrays: dict[str, np.ndarray]
     text = canonical_json(body)
     state = {"format": FORMAT, "sha256": hashlib.sha256(text.encode()).hexdigest(), "body": json.loads(text)}
     atomic.write(folder / STATE, json.dumps(state, sort_keys=True), durable=True)
-    for old in sorted(folder.glob("arrays-*.npz")):
-        if old.name != name:
+    remove_superseded(folder, name)
+
+
+def remove_superseded(folder: Path, keep: str | None) -> None:
+    """Delete arrays files other than ``keep`` (what a crash before their removal left; None: all of them)."""
+    for old in sorted(Path(folder).glob("arrays-*.npz")):
+        if old.name != keep:
             atomic.remove(old)
 
 

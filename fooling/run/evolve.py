@@ -32,7 +32,7 @@ from ..encodings import Encoding, make_encoding
 from ..errors import FoolingError
 from ..imaging import to_uint8
 from ..search import GeneticAlgorithm, MapElites, Strategy
-from .checkpoint import STATE, load_checkpoint, save_checkpoint
+from .checkpoint import STATE, load_checkpoint, remove_superseded, save_checkpoint
 from .lock import RunLock
 from .progress import Progress
 from .rundir import RunDirectory, median_and_max, unused_path
@@ -57,7 +57,7 @@ def _type_ok(value: Any, hint: Any) -> bool:
     if hint is Any:
         return True
     origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin is Union or origin is types.UnionType:
+    if origin is Union or origin is getattr(types, "UnionType", Union):
         return any(_type_ok(value, a) for a in args)
     if hint is type(None):
         return value is None
@@ -284,6 +284,7 @@ class EvolutionRun:
             if not fresh:
                 run._load(arrays, values)
             rundir.remove_stale_files()
+            remove_superseded(rundir.checkpoint, None if fresh else values["arrays"])
             rundir.write_config(run.config_record())
             run._restore_outputs(values, fresh)
         except BaseException:

@@ -113,10 +113,12 @@ class RunDirectory:
 
     # --- creating and opening -----------------------------------------------------------
     def holds_anything(self) -> bool:
-        """True if the folder exists and holds something other than a lock file (or is not a folder)."""
+        """True if the folder exists and holds something other than a lock file and temporary files a run
+        killed before writing config.json left (or is not a folder)."""
         if not self.path.exists():
             return False
-        return not self.path.is_dir() or any(p.name != LOCK_NAME for p in self.path.iterdir())
+        return not self.path.is_dir() or any(p.name != LOCK_NAME and not atomic.TMP_NAME.match(p.name)
+                                             for p in self.path.iterdir())
 
     def refuse_if_taken(self) -> None:
         """The "already holds" :class:`FoolingError` if a new run cannot start here."""
@@ -128,6 +130,7 @@ class RunDirectory:
         """Start a new run here; refuses a folder that already holds anything (a lone lock file aside)."""
         self.refuse_if_taken()
         self.path.mkdir(parents=True, exist_ok=True)
+        atomic.remove_stale_tmp(self.path)  # the caller holds the lock: no other writer is at work here
         self.write_config(config)
         atomic.write(self.metrics_path, _metrics_text([], header=True))
         self.elites.mkdir(exist_ok=True)
