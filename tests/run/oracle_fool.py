@@ -15,7 +15,8 @@ import signal
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tests/, for conftest
+_TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path[:0] = [os.path.dirname(_TESTS), _TESTS]  # this checkout's fooling, and tests/ for conftest
 
 import conftest  # noqa: E402,F401  (registers test-oracle)
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import json
 import shutil
 from pathlib import Path
 
@@ -14,10 +12,7 @@ from click.testing import CliRunner
 from fooling.cli import main
 from fooling.config import EvolveConfig
 from fooling.run import EvolutionRun, atomic, evolve
-from fooling.run.checkpoint import load_checkpoint
-
-TIMING = ("elapsed_s", "evals_per_s")
-
+from run_outputs import outputs
 
 class Crash(BaseException):
     """What a SIGKILL would be: nothing after it runs (not an Exception, so no error handling writes)."""
@@ -28,25 +23,6 @@ def _config(out: Path, **kw) -> EvolveConfig:
                 out=str(out))
     base.update(kw)
     return EvolveConfig(**base)
-
-
-def outputs(run: Path) -> dict:
-    """Everything a user gets from a run, minus timings and the log: what must not depend on crashes."""
-    summary = json.loads((run / "summary.json").read_text())
-    for key in TIMING:
-        summary.pop(key)
-    with open(run / "metrics.csv", newline="") as f:
-        rows = [{k: v for k, v in row.items() if k != "elapsed_s"} for row in csv.DictReader(f)]
-    arrays, values = load_checkpoint(run / "checkpoint")
-    files = sorted(str(p.relative_to(run)) for p in run.rglob("*") if p.is_file() and p.name not in ("log.txt",))
-    config = json.loads((run / "config.json").read_text())
-    config.pop("out")
-    return {
-        "config": config, "summary": summary, "metrics": rows,
-        "elites": {p.name: p.read_bytes() for p in sorted((run / "elites").iterdir())},
-        "arrays": {k: v.tobytes() + str(v.dtype).encode() + str(v.shape).encode() for k, v in arrays.items()},
-        "generation": values["generation"], "evaluations": values["evaluations"], "files": files,
-    }
 
 
 @pytest.fixture
