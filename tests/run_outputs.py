@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 from pathlib import Path
 
-from fooling.run.checkpoint import load_checkpoint
+from fooling.run.checkpoint import canonical_json, load_checkpoint, sha256_file
 
 TIMING = ("elapsed_s", "evals_per_s")
 
@@ -28,3 +29,13 @@ def outputs(run: Path) -> dict:
         "arrays": {k: v.tobytes() + str(v.dtype).encode() + str(v.shape).encode() for k, v in arrays.items()},
         "generation": values["generation"], "evaluations": values["evaluations"], "files": files,
     }
+
+
+def reseal(folder, **changes):
+    """Rewrite state.json with ``changes`` to its body and valid checksums (as a forger would)."""
+    state = json.loads((folder / "state.json").read_text())
+    body = {**state["body"], **changes}
+    body["arrays_sha256"] = sha256_file(folder / body["arrays"]) if (folder / body["arrays"]).is_file() else ""
+    state = {"format": 2, "body": body, "sha256": hashlib.sha256(canonical_json(body).encode()).hexdigest()}
+    (folder / "state.json").write_text(json.dumps(state))
+

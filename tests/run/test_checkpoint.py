@@ -9,16 +9,9 @@ import numpy as np
 import pytest
 
 from fooling.errors import FoolingError
-from fooling.run.checkpoint import canonical_json, load_checkpoint, save_checkpoint, sha256_file
+from run_outputs import reseal
 
-
-def reseal(folder, **changes):
-    """Rewrite state.json with ``changes`` to its body and valid checksums (as a forger would)."""
-    state = json.loads((folder / "state.json").read_text())
-    body = {**state["body"], **changes}
-    body["arrays_sha256"] = sha256_file(folder / body["arrays"]) if (folder / body["arrays"]).is_file() else ""
-    state = {"format": 2, "body": body, "sha256": __import__("hashlib").sha256(canonical_json(body).encode()).hexdigest()}
-    (folder / "state.json").write_text(json.dumps(state))
+from fooling.run.checkpoint import load_checkpoint, save_checkpoint
 
 
 def test_round_trip_and_old_arrays_removed(tmp_path):
