@@ -40,7 +40,7 @@ def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 60) -> None:
         time.sleep(0.02)
 
 
-@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGHUP, 129)]  # SIGINT: test_evolve)
+@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])  # SIGINT: test_evolve.py
 def test_a_stop_signal_checkpoints_prints_the_resume_command_and_exits_128_plus_signal(tmp_path, sig, code):
     out = tmp_path / "run"
     proc = _fool("evolve", *ARGS, "--generations", "100000", "--out", str(out), env={"ORACLE_SLOW": "0.01"})
