@@ -153,10 +153,10 @@ def random_kills(work: Path, kills: int, workers: int, seed: int) -> dict:
         time.sleep(delays[i] / 1000 * duration)
         proc.kill()
         proc.wait()
+        state = "mid-run" if (out / "config.json").is_file() else "before config.json"
         second = finish(REAL, REAL_ARGS, out)
         if second.returncode != 0:
             return f"resume failed: {second.stderr.strip()[-300:]}"
-        state = "before config.json" if not (out / "log.txt").is_file() else "mid-run"
         same = outputs(out) == expected
         shutil.rmtree(out)
         return state if same else "different"
@@ -168,8 +168,8 @@ def random_kills(work: Path, kills: int, workers: int, seed: int) -> dict:
         print(f"  random kill: {r}")
     early = results.count("before config.json")
     print(f"random SIGKILLs of `python -m fooling evolve` ({duration:.1f} s a run): {kills} kills ({early} before "
-          f"the run had written anything), {kills - len(bad)} resumed to the reference files, {len(bad)} did not")
-    return {"sigkills": kills, "sigkills_before_any_file": early, "sigkills_resumed_identical": kills - len(bad),
+          f"config.json existed: started again), {kills - len(bad)} resumed to the reference files, {len(bad)} did not")
+    return {"sigkills": kills, "sigkills_before_config": early, "sigkills_resumed_identical": kills - len(bad),
             "sigkills_failed": len(bad)}
 
 

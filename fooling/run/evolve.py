@@ -351,10 +351,13 @@ class EvolutionRun:
     # --- the loop ------------------------------------------------------------------------------
     def _request_stop(self, signum: int, frame: Any) -> None:
         """First signal: finish the generation, checkpoint, stop. Second: stop at once (the last checkpoint stands)."""
+        if self._aborted:  # already leaving at once: more signals change nothing
+            return
         if self._stop_requested:
             if self._in_checkpoint:  # let the checkpoint finish: it is written in a crash-safe order anyway
                 self._abort_requested = True
                 return
+            self._aborted = True
             raise _Abort
         self._stop_requested = True
         self.stop_signal = signum
@@ -411,7 +414,8 @@ class EvolutionRun:
                     self.stop_reason = reason
                     self.checkpoint(rows)
                     rows, wrote_summary = [], True
-                    if self._abort_requested:
+                    if self._abort_requested and reason is None:
+                        self._aborted = True
                         raise _Abort
             self.stop_reason = reason
             if not wrote_summary:
@@ -441,9 +445,9 @@ class EvolutionRun:
         return self.summary()
 
     def _finish(self, bar: Progress, previous: dict[int, Any]) -> None:
-        bar.close()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+        bar.close()
         if self.stop_reason != "error":
             self.log.info("stopped: %s", self.stop_message())
         self.close()
