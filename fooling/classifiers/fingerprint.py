@@ -25,7 +25,7 @@ from .registry import get_spec, load_classifier
 
 RECORD_KEY = "weights_sha256"  # where config.json's "run" section keeps the digests
 
-_cache: dict[tuple, str] = {}
+_cache: dict[tuple, tuple[Any, str]] = {}  # key -> (the spec, kept alive so that its id is never reused; digest)
 _log = logging.getLogger("fooling.run")
 
 
@@ -63,13 +63,13 @@ def model_fingerprint(name: str, classifier: Optional[Classifier] = None) -> str
         stat = weights.stat()
         key: tuple = (name, id(spec), str(weights), stat.st_size, stat.st_mtime_ns)
         if key not in _cache:
-            _cache[key] = file_sha256(weights)
-        return _cache[key]
+            _cache[key] = (spec, file_sha256(weights))
+        return _cache[key][1]
     key = (name, id(spec))
     if key not in _cache:
         net = (classifier or load_classifier(name, "cpu")).net
-        _cache[key] = state_dict_sha256(net)
-    return _cache[key]
+        _cache[key] = (spec, state_dict_sha256(net))
+    return _cache[key][1]
 
 
 def fingerprints(names: Sequence[str], classifiers: Sequence[Optional[Classifier]] = ()) -> dict[str, str]:
