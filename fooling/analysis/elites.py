@@ -1,7 +1,10 @@
 """A run directory's elites as a user has them: the PNGs (and genomes) in elites/ and snapshots/.
 
-File names are ``<index>_<label>_<confidence>.png`` (see :mod:`fooling.run.rundir`);
-summary.json adds the full label, generation found and per-model scores.
+File names are ``<index>_<label>.png`` (stable for the whole run, see :mod:`fooling.run.rundir`), with the
+confidence in summary.json and in the PNG's text metadata; runs made before names were stable used
+``<index>_<label>_<confidence>.png``, and both are read. summary.json adds the full label, generation
+found and per-model scores. A live run is read consistently: one summary.json is read once, and the files it
+names (replaced atomically by the writer, never deleted first) are the elites.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from PIL import Image
 
 from ..errors import FoolingError
 from ..imaging import load_image
-from ..run.rundir import ELITE_STEM, RunDirectory
+from ..run.rundir import RunDirectory, elite_stem, parse_elite_stem
 
 @dataclass(frozen=True)
 class Elite:
@@ -58,26 +61,62 @@ class RunElites:
         return f"{'+'.join(self.models)} ({self.combine})"
 
 
+def png_confidence(png: Path) -> Optional[float]:
+    """The confidence a run wrote into an elite PNG's text metadata (key ``confidence``), None if absent."""
+    try:
+        with Image.open(png) as image:
+            value = image.text.get("confidence")  # type: ignore[attr-defined]
+        return float(value) if value is not None else None
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _elite(png: Path, index: int, label: str, confidence: Optional[float], entry: dict[str, Any]) -> Elite:
+    genome = png.with_suffix(".json")
+    if entry.get("confidence") is not None:
+        confidence = float(entry["confidence"])
+    elif confidence is None:
+        confidence = png_confidence(png)
+    return Elite(
+        index=index, label=str(entry.get("label", label)),
+        confidence=float("nan") if confidence is None else confidence, png=png,
+        genome=genome if genome.is_file() else None, generation_found=entry.get("generation_found"),
+        scores=dict(entry.get("scores") or {}),
+    )
+
+
 def read_elite_folder(folder: Path, summary_classes: Sequence[dict[str, Any]] = ()) -> list[Elite]:
-    """The elites in one folder (elites/ or a snapshot), sorted by class index."""
-    known = {int(c["index"]): c for c in summary_classes}
+    """The elites in one folder (elites/ or a snapshot), sorted by class index.
+
+    With ``summary_classes`` (summary.json's "classes"), exactly the files they name: each filled class's
+    ``<index>_<label>.png``, or an older run's ``<index>_<label>_<confidence>.png``. Without, every elite
+    PNG in the folder (the confidence from the name or the PNG's metadata).
+    """
+    if not folder.is_dir():
+        return []
     elites = []
-    for png in sorted(folder.glob("*.png")) if folder.is_dir() else []:
-        match = ELITE_STEM.match(png.stem)
-        if match is None:
-            continue
-        index = int(match["index"])
-        entry = known.get(index, {})
-        genome = png.with_suffix(".json")
-        elites.append(Elite(
-            index=index,
-            label=str(entry.get("label", match["label"])),
-            confidence=float(match["confidence"]) if entry.get("confidence") is None else float(entry["confidence"]),
-            png=png,
-            genome=genome if genome.is_file() else None,
-            generation_found=entry.get("generation_found"),
-            scores=dict(entry.get("scores") or {}),
-        ))
+    if summary_classes:
+        older: dict[int, Path] = {}
+        for entry in summary_classes:
+            if entry.get("confidence") is None:
+                continue
+            index, label = int(entry["index"]), str(entry.get("label", ""))
+            png = folder / f"{elite_stem(index, label)}.png"
+            if not png.is_file():  # a run made before names were stable, or a label edited since
+                if not older:
+                    for path in sorted(folder.glob("*.png")):
+                        parsed = parse_elite_stem(path.stem)
+                        if parsed is not None:
+                            older.setdefault(parsed[0], path)
+                if index not in older:
+                    continue
+                png = older[index]
+            elites.append(_elite(png, index, label, None, entry))
+        return sorted(elites, key=lambda e: e.index)
+    for png in sorted(folder.glob("*.png")):
+        parsed = parse_elite_stem(png.stem)
+        if parsed is not None:
+            elites.append(_elite(png, parsed[0], parsed[1], parsed[2], {}))
     return sorted(elites, key=lambda e: e.index)
 
 

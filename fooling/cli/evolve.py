@@ -71,7 +71,8 @@ def command(ctx, class_spec, target, resume, quiet, **options) -> None:
     """Evolve images that MODEL labels with near certainty (MAP-Elites over classes by default).
 
     Writes a run directory: config.json, summary.json, metrics.csv, elites/ (one
-    PNG per class), checkpoint/ and log.txt. Ctrl-C checkpoints and stops;
+    PNG per class), checkpoint/ and log.txt. Ctrl-C (or SIGTERM, SIGHUP) finishes
+    the generation, checkpoints and stops; a second one stops at once;
     `fool evolve --resume DIR [--generations N]` continues. Every setting below can
     also be given as --set KEY=VALUE (its config.json name), and --config FILE starts
     from a previous run's config.json (its out is not taken; --out and others given win).
@@ -106,11 +107,13 @@ def command(ctx, class_spec, target, resume, quiet, **options) -> None:
         run = EvolutionRun.start(config)
     summary = run.run(progress=not quiet)
     if run.interrupted:
-        click.echo(f"Interrupted: checkpointed at generation {summary['generation']}. "
-                   f"Continue with: fool evolve --resume {run.rundir.path}", err=True)
-        raise SystemExit(130)
+        click.echo(f"Interrupted: {run.stop_message()}. Continue with: fool evolve --resume {run.rundir.path}",
+                   err=True)
+        raise SystemExit(128 + (run.stop_signal or 2))  # 130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP
     done = [c for c in summary["classes"] if c["confidence"] is not None]
     top = sum(c["confidence"] >= 0.9999 for c in done)
     click.echo(f"{run.rundir.path}: generation {summary['generation']}, {summary['evaluations']:,} evaluations "
                f"({summary['evals_per_s'] or 0:,.0f}/s); median confidence {summary['median_confidence']:.4f}; "
                f"{top}/{len(summary['classes'])} classes at >= 99.99%")
+    click.echo(f"stopped: {run.stop_message()}")
+

@@ -17,7 +17,6 @@ import dataclasses
 import signal
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
@@ -91,7 +90,7 @@ def load_cppn_elites(run: str | Path) -> tuple[dict[int, Genome], Style]:
             genomes[elite.index], style = load_genome(elite.genome)
             styles.add(style)
     if not genomes:
-        raise FoolingError(f"--from {run}: no CPPN elites (elites/<class>_<label>_<confidence>.json); "
+        raise FoolingError(f"--from {run}: no CPPN elites (elites/<class>_<label>.json); "
                            "tuning needs a run evolved with --encoding cppn")
     if len(styles) > 1:
         raise FoolingError(f"--from {run}: its elites were drawn in different styles")

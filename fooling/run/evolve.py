@@ -9,6 +9,9 @@ device would have.
 from __future__ import annotations
 
 import dataclasses
+import json
+import logging
+import shlex
 import signal
 import sys
 import time
@@ -21,18 +24,49 @@ import torch
 from .. import __version__
 from ..archive import THRESHOLDS, Archive
 from ..classifiers import Classifier, get_spec, load_classifier, resolve_device
+from ..classifiers.fingerprint import RECORD_KEY, check_fingerprints, fingerprints
 from ..settings.evolve import EvolveSettings, check_run_size
 from ..encodings import Encoding, make_encoding
 from ..errors import FoolingError
 from ..imaging import to_uint8
 from ..search import GeneticAlgorithm, MapElites, Strategy
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import STATE, load_checkpoint, remove_superseded, save_checkpoint
+from .lock import RunLock
 from .progress import Progress
 from .rundir import RunDirectory, median_and_max, unused_path
 from .scoring import Scorer
 from .seeding import make_rngs
 
 DECODE_CHUNK = 64  # elites decoded at a time when writing PNGs
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+STOP_REASONS = ("budget", "until", "interrupted", "error")
+CHECKPOINT_FIELDS = {"evaluations": (int,), "elapsed_s": (int, float), "strategy": (dict,)}
+LOG_FORMAT = "%(asctime)s %(levelname)s %(message)s"
+
+_run_log = logging.getLogger("fooling.run")
+
+
+class _Abort(BaseException):
+    """A second stop signal: leave at once, without finishing the generation (the last checkpoint stands)."""
+
+
+def _check_arrays(arrays: dict[str, np.ndarray], folder: Path) -> None:
+    """Refuse NaN or infinite values where a checkpoint cannot hold them (-inf: an empty cell's fitness)."""
+    occupied = None
+    if "archive.fitness" in arrays and np.issubdtype(arrays["archive.fitness"].dtype, np.floating):
+        occupied = np.isfinite(arrays["archive.fitness"])
+    for key, value in arrays.items():
+        if not np.issubdtype(value.dtype, np.floating):
+            continue
+        nan, inf = np.isnan(value), np.isinf(value)
+        if "fitness" in key:
+            bad = nan | (inf & (value > 0))
+        elif key == "archive.scores" and occupied is not None and value.ndim == 2 and len(value) == len(occupied):
+            bad = inf | (nan & occupied[:, None])  # rows of empty cells hold NaN
+        else:
+            bad = nan | inf
+        if bad.any():
+            raise FoolingError(f"corrupt checkpoint in {folder}: {key} holds NaN or infinite values")
 
 
 def image_shape_for(config: EvolveSettings, classifier: Classifier, dataset: str) -> tuple[int, int, int]:
@@ -58,7 +92,12 @@ def _versions() -> dict[str, str]:
 
 
 class EvolutionRun:
-    """A run in progress: its config, directory, classifiers, encoding, archive and strategy."""
+    """A run in progress: its config, directory, classifiers, encoding, archive and strategy.
+
+    While a process works on the run it holds the run directory's lock (:mod:`fooling.run.lock`) and logs to
+    RUN_DIR/log.txt through :mod:`logging`: from :meth:`start` / :meth:`resume` to the end of :meth:`run`
+    (or :meth:`close`).
+    """
 
     def __init__(self, config: EvolveSettings, rundir: RunDirectory) -> None:
         self.config = config
@@ -81,12 +120,22 @@ class EvolutionRun:
         else:
             self.strategy = MapElites(self.archive, rng, config.population, config.initial_population,
                                       laggard_bias=config.laggard_bias)
+        self.weights_sha256 = fingerprints(config.model_names, self.classifiers)
         self.evaluations = 0
         self.elapsed = 0.0
+        self.stop_reason: Optional[str] = None  # budget | until | interrupted | error, once the run stops
+        self.stop_signal: Optional[int] = None  # the signal that stopped it (SIGINT, SIGTERM, SIGHUP)
         self._stop_requested = False
+        self._abort_requested = False  # a second signal arrived while a checkpoint was being written
+        self._aborted = False  # the run left without finishing its generation (second signal)
+        self._in_checkpoint = False
         # fitness of every cell as elites/ last showed it (None: unknown, e.g. after a resume). An elite is
         # only ever replaced by a strictly fitter one, so a changed fitness is exactly a changed elite.
         self._elites_written: Optional[np.ndarray] = None
+        self._lock = RunLock(rundir.path)
+        self.log = logging.Logger(f"fooling.run[{rundir.path}]", logging.INFO)  # one per run, not registered
+        self.log.parent = _run_log
+        self._handler: Optional[logging.Handler] = None
 
     def _classes(self, num_classes: int) -> list[int]:
         cfg = self.config
@@ -99,33 +148,87 @@ class EvolutionRun:
             raise FoolingError(f"class {bad[0]} does not exist: {cfg.model_names[0]} has classes 0-{num_classes - 1}")
         return chosen
 
+    # --- the run directory's lock and log ----------------------------------------------------
+    def _open(self) -> None:
+        """Take the run directory's lock and attach log.txt (both no-ops if already done)."""
+        self._lock.acquire()
+        if self._handler is None:
+            handler = logging.FileHandler(self.rundir.log_path, encoding="utf-8")
+            handler.setFormatter(logging.Formatter(LOG_FORMAT, "%Y-%m-%d %H:%M:%S"))
+            self.log.addHandler(handler)
+            self._handler = handler
+
+    def close(self) -> None:
+        """Detach log.txt and release the lock (the run can be opened again by :meth:`run`)."""
+        if self._handler is not None:
+            self.log.removeHandler(self._handler)
+            self._handler.close()
+            self._handler = None
+        self._lock.release()
+
     # --- starting and resuming ---------------------------------------------------------------
     @classmethod
     def start(cls, config: EvolveSettings) -> "EvolutionRun":
-        """Validate ``config``, make its run directory and set up the run (nothing evaluated yet)."""
+        """Validate ``config``, set up the run (models, encoding, archive), then make its run directory.
+
+        Nothing is written before everything the run needs has been built.
+        """
         config = config.resolved()
         out = Path(config.out) if config.out else default_out(config)
         config = dataclasses.replace(config, out=str(out))
         rundir = RunDirectory(out)
-        if rundir.path.exists() and (not rundir.path.is_dir() or any(rundir.path.iterdir())):
-            rundir.create({})  # raises the "already holds" error without touching anything
+        rundir.refuse_if_taken()  # the "already holds" error without touching anything
         run = cls(config, rundir)  # loads models: fails before any file is written
-        rundir.create(run.config_record())
-        rundir.log(f"start: {' '.join(sys.argv)}")
+        rundir.path.mkdir(parents=True, exist_ok=True)
+        run._lock.acquire()
+        try:
+            rundir.create(run.config_record())
+            run._open()
+        except BaseException:
+            run.close()
+            raise
+        run.log.info("start: %s", " ".join(shlex.quote(a) for a in sys.argv))
+        run.log.info("versions: %s; device %s", ", ".join(f"{k} {v}" for k, v in _versions().items()), run.device)
         return run
 
     @classmethod
     def resume(cls, path: str | Path, generations: Optional[int] = None, **changes: Any) -> "EvolutionRun":
         """Re-open a run from its last checkpoint; ``generations`` raises its total budget; ``changes``
-        sets others of :data:`~fooling.settings.evolve.RESUME_SETTINGS` (until, checkpoint_every)."""
+        sets others of :data:`~fooling.settings.evolve.RESUME_SETTINGS` (until, checkpoint_every).
+
+        Takes the run's lock, checks config.json, the checkpoint and the models' weights against each other,
+        then rewrites summary.json, metrics.csv and elites/ from the checkpoint (whatever a crash left of
+        them). A run killed before its first checkpoint starts again from generation 0.
+        """
         rundir = RunDirectory(path)
+        if not rundir.path.is_dir():
+            raise FoolingError(f"{path} is not a run directory (no such folder)")
         record = rundir.read_config()
+        lock = RunLock(rundir.path).acquire()
+        try:
+            return cls._resume(rundir, record, generations, lock, changes)
+        except BaseException:
+            lock.release()
+            raise
+
+    @classmethod
+    def _resume(cls, rundir: RunDirectory, record: dict[str, Any], generations: Optional[int],
+                lock: RunLock, changes: dict[str, Any]) -> "EvolutionRun":
+        path = rundir.path
         settings = {k: v for k, v in record.items() if k != "run"}
-        config = EvolveSettings.from_json(settings).resolved()
+        config = EvolveSettings.from_json(settings, where=str(rundir.config_path)).resolved()
         if changes:
             config = dataclasses.replace(config, **changes).resolved()
-        arrays, values = load_checkpoint(rundir.checkpoint)
-        done = int(values["generation"])
+        fresh = not (rundir.checkpoint / STATE).is_file()
+        if fresh:
+            summary = _read_json(rundir.summary_path)
+            if isinstance(summary, dict) and isinstance(summary.get("generation"), int) and summary["generation"] >= 0:
+                raise FoolingError(f"{path} has results up to generation {summary['generation']} but no checkpoint "
+                                   f"({rundir.checkpoint / STATE} is missing); it cannot be resumed")
+            arrays, values, done = {}, {}, -1
+        else:
+            arrays, values = load_checkpoint(rundir.checkpoint, CHECKPOINT_FIELDS)
+            done = int(values["generation"])
         if generations is not None:
             if generations <= 0:
                 raise FoolingError(f"--generations must be positive, got {generations}")
@@ -133,50 +236,127 @@ class EvolutionRun:
                 raise FoolingError(f"{path} is already at generation {done}; --generations {generations} is less")
             config = dataclasses.replace(config, generations=generations)
         run = cls(config, rundir)
+        run._lock = lock
+        run._open()
         try:
-            run.archive.load_state_dict({k[8:]: v for k, v in arrays.items() if k.startswith("archive.")})
-            run.strategy.load_state_dict({k[9:]: v for k, v in arrays.items() if k.startswith("strategy.")},
-                                         values["strategy"])
-        except (KeyError, ValueError) as err:
-            raise FoolingError(f"checkpoint in {rundir.checkpoint} does not fit this run: {err}") from None
-        run.evaluations = int(values["evaluations"])
-        run.elapsed = float(values["elapsed_s"])
-        rundir.truncate_metrics(done)
-        rundir.write_config(run.config_record())
-        rundir.log(f"resume at generation {done} (budget {config.generations})")
+            check_fingerprints(record, dict(zip(config.model_names, run.classifiers)), logger=run.log)
+            if not fresh:
+                run._load(arrays, values)
+            rundir.remove_stale_files()
+            remove_superseded(rundir.checkpoint, None if fresh else values["arrays"])
+            rundir.write_config(run.config_record())
+            run._restore_outputs(values, fresh)
+        except BaseException:
+            run.close()
+            raise
+        if fresh:
+            run.log.info("resume: no checkpoint yet; starting again from generation 0 (budget %d)", config.generations)
+        else:
+            run.log.info("resume at generation %d (budget %d)", done, config.generations)
         return run
 
+    def _load(self, arrays: dict[str, np.ndarray], values: dict[str, Any]) -> None:
+        """Put a loaded checkpoint into the archive and strategy, after checking it belongs to this run."""
+        folder = self.rundir.checkpoint
+        if values.get("legacy"):
+            self.log.warning("checkpoint written before checkpoints were checksummed: loaded unverified")
+        expected = {"models": self.config.model_names, "encoding": self.config.encoding,
+                    "classes": [int(k) for k in self.classes]}
+        for key, want in expected.items():
+            if key in values and values[key] != want:
+                raise FoolingError(f"checkpoint in {folder} does not fit this run: it has {key} {values[key]}, "
+                                   f"config.json says {want}")
+        _check_arrays(arrays, folder)
+        try:
+            self.archive.load_state_dict({k[8:]: v for k, v in arrays.items() if k.startswith("archive.")})
+            self.strategy.load_state_dict({k[9:]: v for k, v in arrays.items() if k.startswith("strategy.")},
+                                          values["strategy"])
+        except (KeyError, ValueError, TypeError, IndexError, AttributeError) as err:
+            message = " ".join(str(err).split())[:200]
+            raise FoolingError(f"checkpoint in {folder} does not fit this run: {type(err).__name__}: {message}") \
+                from None
+        if self.strategy.generation != int(values["generation"]) + 1:
+            raise FoolingError(f"checkpoint in {folder} does not fit this run: its strategy is at generation "
+                               f"{self.strategy.generation - 1}, state.json says {values['generation']}")
+        self.evaluations = int(values["evaluations"])
+        self.elapsed = float(values["elapsed_s"])
+
+    def _restore_outputs(self, values: dict[str, Any], fresh: bool) -> None:
+        """summary.json, metrics.csv and elites/ exactly as the checkpoint in ``values`` had them written."""
+        rows = [r for r in values.get("metrics", []) if isinstance(r, dict)]
+        done = int(values.get("generation", -1))
+        keep_through = done
+        if rows:
+            try:
+                keep_through = int(rows[0]["generation"]) - 1
+            except (KeyError, TypeError, ValueError):
+                raise FoolingError(f"corrupt checkpoint in {self.rundir.checkpoint}: bad metrics rows") from None
+        self.rundir.restore_metrics(keep_through, rows)
+        self._elites_written = None
+        self.write_elites()
+        if not fresh:
+            self.stop_reason = self._reason(done, self.config.generations)
+            self.rundir.write_summary(self.summary())
+            self.stop_reason = None
+
     def config_record(self) -> dict[str, Any]:
-        """config.json: every setting, plus versions, device and the encoding's own settings."""
+        """config.json: every setting, plus versions, device, the encoding's own settings and weights SHA-256."""
         return {**self.config.to_json(), "run": {
             "command": "evolve", "versions": _versions(), "device": str(self.device),
             "encoding_settings": self.encoding.settings(), "num_classes": len(self.labels),
+            RECORD_KEY: dict(self.weights_sha256),
         }}
 
     # --- the loop ------------------------------------------------------------------------------
     def _request_stop(self, signum: int, frame: Any) -> None:
-        if self._stop_requested:  # a second Ctrl-C stops at once
-            raise KeyboardInterrupt
+        """First signal: finish the generation, checkpoint, stop. Second: stop at once (the last checkpoint stands)."""
+        if self._aborted:  # already leaving at once: more signals change nothing
+            return
+        if self._stop_requested:
+            if self._in_checkpoint:  # let the checkpoint finish: it is written in a crash-safe order anyway
+                self._abort_requested = True
+                return
+            self._aborted = True
+            raise _Abort
         self._stop_requested = True
+        self.stop_signal = signum
+
+    def _reason(self, generation: int, last: int) -> Optional[str]:
+        """Why the run stops after ``generation`` (None: it goes on)."""
+        if self.reached_goal:
+            return "until"
+        if generation >= self.config.generations:
+            return "budget"
+        if self._stop_requested or generation >= last:
+            return "interrupted"
+        return None
 
     def run(self, progress: bool = True, stop_after: Optional[int] = None) -> dict[str, Any]:
         """Evolve until the budget (or generation ``stop_after``); returns summary.json's contents.
 
-        The first Ctrl-C finishes the current generation, checkpoints and returns.
+        The first SIGINT / SIGTERM / SIGHUP finishes the current generation, checkpoints and returns; a second
+        one returns at once, leaving the last checkpoint (``interrupted`` is then True either way).
+        An unexpected exception is logged with its traceback, marked in summary.json (stop_reason "error")
+        and raised again.
         """
         cfg = self.config
         last = cfg.generations if stop_after is None else min(stop_after, cfg.generations)
+        self._open()
+        self.stop_reason, self.stop_signal = None, None
+        self._stop_requested = self._abort_requested = self._aborted = False
+        previous = {s: signal.signal(s, self._request_stop) for s in STOP_SIGNALS} if _main_thread() else {}
         bar = Progress(cfg.generations, self.strategy.generation, enabled=progress)
         rows: list[dict[str, Any]] = []
-        previous = signal.signal(signal.SIGINT, self._request_stop) if _main_thread() else None
         started = time.perf_counter() - self.elapsed
+        wrote_summary = False
         try:
-            while self.strategy.generation <= last and not self._stop_requested and not self.reached_goal:
+            reason = self._reason(self.strategy.generation - 1, last)
+            while reason is None:
                 generation = self.strategy.generation
                 genomes = self.strategy.ask()
                 images = self.encoding.decode(genomes, self.device)
                 fitness, scores = self.scorer(images)
-                self.strategy.tell(genomes, fitness, scores)
+                self.strategy.tell(genomes, _no_nan(fitness), None if scores is None else _no_nan(scores))
                 n = self.encoding.size(genomes)
                 self.evaluations += n
                 self.elapsed = time.perf_counter() - started
@@ -184,26 +364,85 @@ class EvolutionRun:
                 rows.append({"generation": generation, "evaluations": self.evaluations,
                              "coverage": round(self.archive.coverage, 6), "median_confidence": round(median, 8),
                              "max_confidence": round(best, 8), "elapsed_s": round(self.elapsed, 3)})
+                reason = self._reason(generation, last)
                 bar.update(generation, n, self.archive.occupied.size, len(self.archive), median, best,
-                           force=generation == last)
+                           force=reason is not None)
                 if cfg.snapshot_every and generation % cfg.snapshot_every == 0:
                     self.write_elites(self.rundir.snapshots / str(generation))
-                if generation % cfg.checkpoint_every == 0 or generation == last:
+                if reason is not None or generation % cfg.checkpoint_every == 0:
+                    self.stop_reason = reason
                     self.checkpoint(rows)
-                    rows = []
-            if rows:
-                self.checkpoint(rows)
-        finally:
-            bar.close()
-            if previous is not None:
-                signal.signal(signal.SIGINT, previous)
-        if self._stop_requested:
-            self.rundir.log(f"interrupted; checkpointed generation {self.strategy.generation - 1}")
-        elif self.reached_goal:
-            self.rundir.log(f"every class reached {self.config.until} at generation {self.strategy.generation - 1}")
-        else:
-            self.rundir.log(f"finished generation {self.strategy.generation - 1}")
+                    rows, wrote_summary = [], True
+                    if self._abort_requested and reason is None:
+                        self._aborted = True
+                        raise _Abort
+            self.stop_reason = reason
+            if not wrote_summary:
+                self.rundir.write_summary(self.summary())
+        except _Abort:
+            self._aborted, self.stop_reason = True, "interrupted"
+            self.log.warning("second stop signal during generation %d: stopped without finishing it; "
+                             "the checkpoint of generation %s stands", self.strategy.generation,
+                             self._checkpointed_generation())
+            self._mark_summary("interrupted")
+        except Exception as err:
+            self.stop_reason = "error"
+            self.log.exception("error during generation %d: %s", self.strategy.generation, err)
+            try:
+                self._mark_summary("error")
+            finally:
+                self._finish(bar, previous)
+            raise
+        except BaseException as err:  # e.g. KeyboardInterrupt outside the main thread: no more writes
+            self.stop_reason = "error"
+            self.log.error("stopped by %s during generation %d", type(err).__name__, self.strategy.generation)
+            self._finish(bar, previous)
+            raise
+        self._finish(bar, previous)
+        if self._aborted:
+            return self._disk_summary() or self.summary()
         return self.summary()
+
+    def _finish(self, bar: Progress, previous: dict[int, Any]) -> None:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        bar.close()
+        if self.stop_reason != "error":
+            self.log.info("stopped: %s", self.stop_message())
+        self.close()
+
+    def stop_message(self) -> str:
+        """Why the run stopped, in words: 'budget reached', 'every class reached 0.99', 'interrupted', ..."""
+        done = self._checkpointed_generation() if self._aborted else self.strategy.generation - 1
+        if self.stop_reason == "budget":
+            return f"budget reached (generation {done})"
+        if self.stop_reason == "until":
+            return f"every class reached {self.config.until} at generation {done}"
+        if self.stop_reason == "interrupted":
+            if self.stop_signal is not None:
+                how = f"interrupted by {signal.Signals(self.stop_signal).name}"
+            else:
+                how = "interrupted" if self._stop_requested or self._aborted else "paused"
+            if self._aborted:
+                how += " twice, stopped without finishing the generation"
+            return f"{how}; checkpointed generation {done}" if done is not None and done >= 0 else \
+                f"{how} before the first checkpoint"
+        return str(self.stop_reason)
+
+    def _checkpointed_generation(self) -> Optional[int]:
+        summary = self._disk_summary()
+        return summary.get("generation") if summary else None
+
+    def _disk_summary(self) -> Optional[dict[str, Any]]:
+        value = _read_json(self.rundir.summary_path)
+        return value if isinstance(value, dict) else None
+
+    def _mark_summary(self, reason: str) -> None:
+        """Set summary.json's stop_reason (its results stay those of the last checkpoint); none yet: nothing."""
+        summary = self._disk_summary()
+        if summary is not None:
+            summary["stop_reason"], summary["finished"] = reason, False
+            self.rundir.write_summary(summary)
 
     @property
     def reached_goal(self) -> bool:
@@ -213,23 +452,40 @@ class EvolutionRun:
 
     @property
     def interrupted(self) -> bool:
-        return self._stop_requested
+        """True if a signal (Ctrl-C, SIGTERM, SIGHUP) stopped the last :meth:`run`."""
+        return self._stop_requested or self._aborted
+
+    @property
+    def finished(self) -> bool:
+        return self.stop_reason in ("budget", "until")
 
     # --- outputs -------------------------------------------------------------------------------
     def checkpoint(self, rows: list[dict[str, Any]]) -> None:
-        """Save the state after the last finished generation, then metrics, elites and summary."""
-        generation = self.strategy.generation - 1
-        arrays = {f"archive.{k}": v for k, v in self.archive.state_dict().items()}
-        strategy_arrays, strategy_values = self.strategy.state_dict()
-        arrays.update({f"strategy.{k}": v for k, v in strategy_arrays.items()})
-        save_checkpoint(self.rundir.checkpoint, generation, arrays, {
-            "evaluations": self.evaluations, "elapsed_s": self.elapsed, "strategy": strategy_values})
-        self.rundir.append_metrics(rows)
-        self.write_elites()
-        self.rundir.write_summary(self.summary())
+        """Save the state after the last finished generation, then metrics, elites and summary.
+
+        state.json keeps ``rows`` (the metrics since the previous checkpoint), so a crash between it and
+        metrics.csv loses nothing: a resume rewrites metrics.csv, elites/ and summary.json from the checkpoint.
+        """
+        started = time.perf_counter()
+        self._in_checkpoint = True
+        try:
+            generation = self.strategy.generation - 1
+            arrays = {f"archive.{k}": v for k, v in self.archive.state_dict().items()}
+            strategy_arrays, strategy_values = self.strategy.state_dict()
+            arrays.update({f"strategy.{k}": v for k, v in strategy_arrays.items()})
+            save_checkpoint(self.rundir.checkpoint, generation, arrays, {
+                "evaluations": self.evaluations, "elapsed_s": self.elapsed, "strategy": strategy_values,
+                "models": self.config.model_names, "encoding": self.config.encoding,
+                "classes": [int(k) for k in self.classes], "metrics": rows})
+            self.rundir.append_metrics(rows)
+            self.write_elites()
+            self.rundir.write_summary(self.summary())
+        finally:
+            self._in_checkpoint = False
+        self.log.info("checkpoint: generation %d (%.2f s)", generation, time.perf_counter() - started)
 
     def write_elites(self, folder: Optional[Path] = None) -> None:
-        """elites/<index>_<label>_<confidence>.png (+ .json genome where the encoding has one), or into ``folder``.
+        """elites/<index>_<label>.png (+ .json genome where the encoding has one), or into ``folder``.
 
         elites/ is updated incrementally: only the classes whose elite changed since the last write get
         new files (the first write of a session rewrites all). ``folder`` (a snapshot) is written whole.
@@ -280,8 +536,23 @@ class EvolutionRun:
             "model": self.config.model_names[0], "models": self.config.model_names,
             "encoding": self.config.encoding, "strategy": self.config.strategy, "preset": self.config.preset,
             "seed": self.config.seed, "coverage": archive.coverage, "median_confidence": median,
-            "max_confidence": best, "classes": classes,
+            "max_confidence": best, "stop_reason": self.stop_reason, "finished": self.finished,
+            "classes": classes,
         }
+
+
+def _no_nan(values: np.ndarray) -> np.ndarray:
+    """NaN scores (a broken classifier output) count as -inf: such an image never becomes an elite."""
+    values = np.asarray(values)
+    return np.where(np.isnan(values), -np.inf, values) if np.isnan(values).any() else values
+
+
+def _read_json(path: Path) -> Any:
+    """A JSON file's value; None if missing or unreadable."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
 
 
 def _main_thread() -> bool:

@@ -8,10 +8,12 @@ read one format.
 from __future__ import annotations
 
 import csv
+import io
 import json
-import os
 import re
+import struct
 import time
+import zlib
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -20,14 +22,31 @@ import torch
 
 from ..errors import FoolingError
 from ..imaging import png_bytes
+from . import atomic
+from .lock import LOCK_NAME
 
 METRICS_FIELDS = ["generation", "evaluations", "coverage", "median_confidence", "max_confidence", "elapsed_s"]
 
 
 def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    atomic.write(path, text)
+
+
+def _metrics_text(rows: Sequence[dict[str, Any]], header: bool = False) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, METRICS_FIELDS, extrasaction="ignore", lineterminator="\r\n")
+    if header:
+        writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def png_with_text(png: bytes, key: str, value: str) -> bytes:
+    """``png`` with a tEXt chunk ``key: value`` inserted after its header (PIL reads it as ``image.text[key]``)."""
+    data = key.encode("latin-1") + b"\0" + value.encode("latin-1")
+    chunk = struct.pack(">I", len(data)) + b"tEXt" + data + struct.pack(">I", zlib.crc32(data, zlib.crc32(b"tEXt")))
+    end_of_header = 8 + 4 + 4 + 13 + 4  # signature, then the IHDR chunk: length, tag, 13 bytes, CRC
+    return png[:end_of_header] + chunk + png[end_of_header:]
 
 
 def safe_label(label: str) -> str:
@@ -44,18 +63,39 @@ def unused_path(stem: str, parent: str | Path = "runs") -> Path:
     return path
 
 
-def elite_stem(index: int, label: str, confidence: float) -> str:
-    """``<index>_<label>_<confidence>``, e.g. ``7_7_0.99996``."""
-    return f"{index}_{safe_label(label)}_{confidence:.5f}"
+def elite_stem(index: int, label: str) -> str:
+    """``<index>_<label>``, e.g. ``7_7`` or ``145_king_penguin``: a class's elite keeps its name all run long.
+
+    The confidence lives in summary.json and in the PNG's text metadata (key ``confidence``).
+    """
+    return f"{index}_{safe_label(label)}"
 
 
-ELITE_STEM = re.compile(r"^(?P<index>\d+)_(?P<label>.*)_(?P<confidence>\d+(?:\.\d+)?)$")  # what elite_stem makes
+# Both file name formats: ``<index>_<label>`` (now) and ``<index>_<label>_<confidence>`` (runs made before
+# names were stable); a new-format name is first matched exactly against the label, see parse_elite_stem.
+ELITE_STEM = re.compile(r"^(?P<index>\d+)_(?P<label>.+?)(?:_(?P<confidence>\d+\.\d+))?$")
+
+
+def parse_elite_stem(stem: str, label: Optional[str] = None) -> Optional[tuple[int, str, Optional[float]]]:
+    """(class index, label, confidence or None) of an elite file's stem, None for other files.
+
+    ``label``: the class's label where known (summary.json); a stem equal to ``elite_stem(index, label)`` is
+    then the new format even if the label itself ends like a confidence.
+    """
+    match = ELITE_STEM.match(stem)
+    if match is None:
+        return None
+    index = int(match["index"])
+    if label is not None and stem == elite_stem(index, label):
+        return index, label, None
+    confidence = match["confidence"]
+    return index, match["label"], float(confidence) if confidence is not None else None
 
 
 def elite_class(path: Path) -> Optional[int]:
-    """The class index of an elite file (``7_7_0.99996.png`` -> 7), None for other files."""
-    match = ELITE_STEM.match(path.stem)
-    return int(match["index"]) if match else None
+    """The class index of an elite file (``7_7.png`` or an old run's ``7_7_0.99996.png`` -> 7), None for others."""
+    parsed = parse_elite_stem(path.stem)
+    return parsed[0] if parsed else None
 
 
 class RunDirectory:
@@ -72,23 +112,39 @@ class RunDirectory:
         self.log_path = self.path / "log.txt"
 
     # --- creating and opening -----------------------------------------------------------
-    def create(self, config: dict[str, Any]) -> None:
-        """Start a new run here; refuses a folder that already holds anything."""
-        if self.path.exists() and (not self.path.is_dir() or any(self.path.iterdir())):
+    def holds_anything(self) -> bool:
+        """True if the folder exists and holds something other than a lock file and temporary files a run
+        killed before writing config.json left (or is not a folder)."""
+        if not self.path.exists():
+            return False
+        return not self.path.is_dir() or any(p.name != LOCK_NAME and not atomic.TMP_NAME.match(p.name)
+                                             for p in self.path.iterdir())
+
+    def refuse_if_taken(self) -> None:
+        """The "already holds" :class:`FoolingError` if a new run cannot start here."""
+        if self.holds_anything():
             what = "a run" if self.config_path.exists() else "other files"
             raise FoolingError(f"{self.path} already holds {what}; pick another --out or --resume it")
-        self.elites.mkdir(parents=True, exist_ok=True)
+
+    def create(self, config: dict[str, Any]) -> None:
+        """Start a new run here; refuses a folder that already holds anything (a lone lock file aside)."""
+        self.refuse_if_taken()
+        self.path.mkdir(parents=True, exist_ok=True)
+        atomic.remove_stale_tmp(self.path)  # the caller holds the lock: no other writer is at work here
         self.write_config(config)
-        with open(self.metrics_path, "w", newline="") as f:
-            csv.writer(f).writerow(METRICS_FIELDS)
+        atomic.write(self.metrics_path, _metrics_text([], header=True))
+        self.elites.mkdir(exist_ok=True)
 
     def read_config(self) -> dict[str, Any]:
         if not self.config_path.is_file():
             raise FoolingError(f"{self.path} is not a run directory (no config.json)")
         try:
-            return json.loads(self.config_path.read_text())
-        except ValueError:
+            record = json.loads(self.config_path.read_text())
+        except (ValueError, UnicodeDecodeError):
             raise FoolingError(f"{self.config_path} is not valid JSON") from None
+        if not isinstance(record, dict):
+            raise FoolingError(f"{self.config_path} does not hold a JSON object")
+        return record
 
     def write_config(self, config: dict[str, Any]) -> None:
         _atomic_text(self.config_path, json.dumps(config, indent=2, sort_keys=True))
@@ -96,30 +152,66 @@ class RunDirectory:
     def read_summary(self) -> dict[str, Any]:
         if not self.summary_path.is_file():
             raise FoolingError(f"{self.path} has no summary.json (is the run finished or checkpointed?)")
-        return json.loads(self.summary_path.read_text())
+        try:
+            summary = json.loads(self.summary_path.read_text())
+        except (ValueError, UnicodeDecodeError):
+            raise FoolingError(f"{self.summary_path} is not valid JSON") from None
+        if not isinstance(summary, dict):
+            raise FoolingError(f"{self.summary_path} does not hold a JSON object")
+        return summary
 
     # --- during the run -----------------------------------------------------------------
     def log(self, message: str) -> None:
+        """Append one timestamped line to log.txt (runs log through :mod:`logging`; this is for other writers)."""
         with open(self.log_path, "a") as f:
             f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n")
 
     def append_metrics(self, rows: Sequence[dict[str, Any]]) -> None:
-        with open(self.metrics_path, "a", newline="") as f:
-            writer = csv.DictWriter(f, METRICS_FIELDS)
-            writer.writerows(rows)
+        if rows:
+            atomic.append(self.metrics_path, _metrics_text(rows))
+
+    def read_metrics(self) -> list[dict[str, str]]:
+        """The complete rows of metrics.csv (a last line cut short by a crash is left out)."""
+        if not self.metrics_path.is_file():
+            return []
+        text = self.metrics_path.read_text(errors="replace")
+        if not text.endswith("\n"):
+            text = text[:text.rfind("\n") + 1]
+        rows = []
+        for row in csv.DictReader(io.StringIO(text, newline="")):
+            try:
+                int(row["generation"])
+            except (TypeError, ValueError, KeyError):
+                continue
+            rows.append(row)
+        return rows
+
+    def restore_metrics(self, keep_through: int, rows: Sequence[dict[str, Any]]) -> None:
+        """metrics.csv as a checkpoint knows it: its rows up to ``keep_through``, then ``rows``.
+
+        ``rows`` are the rows the checkpoint itself holds (those since the checkpoint before it), so rows a
+        crash kept out of metrics.csv come back, and rows of work done after the checkpoint are dropped.
+        """
+        kept, last = [], -1
+        for row in self.read_metrics():
+            generation = int(row["generation"])
+            if last < generation <= keep_through:
+                kept.append(row)
+                last = generation
+        atomic.write(self.metrics_path, _metrics_text([*kept, *rows], header=True))
 
     def truncate_metrics(self, generation: int) -> None:
         """Drop rows after ``generation`` (work done after the checkpoint a resume starts from)."""
-        if not self.metrics_path.is_file():
-            return
-        with open(self.metrics_path, newline="") as f:
-            rows = [r for r in csv.DictReader(f) if int(r["generation"]) <= generation]
-        tmp = self.metrics_path.with_name(".metrics.csv.tmp")
-        with open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, METRICS_FIELDS)
-            writer.writeheader()
-            writer.writerows(rows)
-        os.replace(tmp, self.metrics_path)
+        if self.metrics_path.is_file():
+            self.restore_metrics(generation, [])
+
+    def remove_stale_files(self) -> None:
+        """Temporary files a killed writer left behind (call only while holding the run's lock)."""
+        for folder in (self.path, self.checkpoint, self.elites):
+            atomic.remove_stale_tmp(folder)
+        if self.snapshots.is_dir():
+            for folder in self.snapshots.iterdir():
+                atomic.remove_stale_tmp(folder)
 
     def write_elites(
         self,
@@ -135,25 +227,31 @@ class RunDirectory:
 
         images: one per class, (C, H, W) float in [0, 1] or (H, W, C) uint8 (the same object for classes that
         share an image); classes, labels, confidences: likewise.
-        replace_all: True empties the folder's PNG/JSON files first; False replaces only the files of
-        ``classes`` (a class's files are ``<index>_*``) and leaves every other class's files as they are.
+        Each file is ``<index>_<label>.png`` (+ ``.json``), replaced atomically: a reader never finds a class's
+        file missing or half written. The confidence is in the PNG's text metadata (key ``confidence``).
+        Other elite files of the written classes (e.g. an older run's ``<index>_<label>_<conf>.png``) are
+        removed after; replace_all=True also removes the elite files of every class not written.
         """
         folder = folder or self.elites
         folder.mkdir(parents=True, exist_ok=True)
-        updating = {int(k) for k in classes}
-        for old in folder.iterdir():
-            if old.suffix in (".png", ".json") and (replace_all or elite_class(old) in updating):
-                old.unlink()
-        stems = []
+        stems, written = [], set()
         encoded: dict[int, bytes] = {}  # one image shared by several classes (one elite) is encoded once
         for i, (k, label, conf) in enumerate(zip(classes, labels, confidences)):
-            stem = elite_stem(int(k), label, float(conf))
+            stem = elite_stem(int(k), label)
             if id(images[i]) not in encoded:
                 encoded[id(images[i])] = png_bytes(images[i])
-            (folder / f"{stem}.png").write_bytes(encoded[id(images[i])])
+            atomic.write(folder / f"{stem}.png", png_with_text(encoded[id(images[i])], "confidence", repr(float(conf))))
+            written.add(f"{stem}.png")
             if genome_json is not None and genome_json[i] is not None:
-                (folder / f"{stem}.json").write_text(json.dumps(genome_json[i]))
+                atomic.write(folder / f"{stem}.json", json.dumps(genome_json[i]))
+                written.add(f"{stem}.json")
             stems.append(stem)
+        updating = {int(k) for k in classes}
+        for old in sorted(folder.iterdir()):
+            if old.suffix in (".png", ".json") and old.name not in written:
+                k = elite_class(old)
+                if k is not None and (replace_all or k in updating):
+                    atomic.remove(old)
         return stems
 
     def write_summary(self, summary: dict[str, Any]) -> None:

@@ -16,7 +16,7 @@ from ..errors import FoolingError
 from .fields import Settings, between, non_negative, positive, setting, unit_interval
 
 OBJECTIVES = ("prob", "logit")  # what a step climbs: the target's softmax probability or its logit
-RATES = ("progress", "normalised", "adam")  # how far a step goes (see fooling.search.ascent.StepRule)
+RATES = ("progress", "normalised", "adam")  # how far a step goes (see fooling.search.gradient.rules.StepRule)
 NORMS = ("linf", "l2")  # the norms that bound a perturbation
 METHODS = ("pgd", "fgsm")  # perturbation attacks
 INITS = ("mean", "uniform")  # anything else given as --init is a photo

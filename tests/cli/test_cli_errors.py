@@ -68,7 +68,7 @@ def test_resume_errors(tmp_path):
     _one_line_error(fool("evolve", "--resume", str(out), "--generations", "2"), "already at generation 4")
     _one_line_error(fool("evolve", "--resume", str(out), "--generations", "-1"), "must be positive")
     state = out / "checkpoint" / "state.json"
-    arrays = out / "checkpoint" / json.loads(state.read_text())["arrays"]
+    arrays = out / "checkpoint" / json.loads(state.read_text())["body"]["arrays"]
     arrays.write_bytes(b"not a zip file")
     _one_line_error(fool("evolve", "--resume", str(out)), "corrupt checkpoint")
     state.unlink()

@@ -77,7 +77,7 @@ def test_checkpoint_holds_no_pickles(tmp_path):
     AscentRun(_config(tmp_path / "b")).run(progress=False, stop_after=10)
     folder = tmp_path / "b" / "checkpoint"
     state = json.loads((folder / "state.json").read_text())
-    with np.load(folder / state["arrays"], allow_pickle=False) as data:
+    with np.load(folder / state["body"]["arrays"], allow_pickle=False) as data:
         assert "current.params" in data.files and data["current.step"] == 10
 
 

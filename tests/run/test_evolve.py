@@ -58,8 +58,9 @@ def test_run_directory_is_complete(tmp_path):
     pngs = sorted((run / "elites").glob("*.png"))
     assert len(pngs) == 4
     for png, entry in zip(pngs, saved["classes"]):
-        assert png.name == f"{entry['index']}_{entry['label']}_{entry['confidence']:.5f}.png"
-        assert Image.open(png).size == (8, 8)
+        assert png.name == f"{entry['index']}_{entry['label']}.png"
+        with Image.open(png) as image:
+            assert image.size == (8, 8) and float(image.text["confidence"]) == entry["confidence"]
 
 
 def test_resume_equals_uninterrupted(tmp_path):
@@ -108,7 +109,7 @@ def _wait_for_checkpoint(path: Path, generation: int, proc: subprocess.Popen, ti
             raise AssertionError(f"run ended early: {proc.stderr.read().decode()}")
         if state.exists():
             try:
-                if json.loads(state.read_text())["generation"] >= generation:
+                if json.loads(state.read_text())["body"]["generation"] >= generation:
                     return
             except ValueError:
                 pass
@@ -190,8 +191,9 @@ def test_checkpoints_rewrite_only_the_elites_that_changed(tmp_path):
     run.archive.add(candidate, confidence, generation=run.strategy.generation)
     run.checkpoint([])
     assert _rewritten(elites) == {1}
-    name = f"1_b_{before[1] + 1e-7:.5f}.png"
+    name = "1_b.png"
     assert [p.name for p in elites.glob("1_*")] == [name]
+    assert float(Image.open(elites / name).text["confidence"]) == before[1] + 1e-7
     image = np.asarray(Image.open(elites / name))
     assert np.array_equal(image, to_uint8(run.encoding.decode(candidate, "cpu"))[0, ..., 0])
 
@@ -203,7 +205,7 @@ def test_checkpoints_rewrite_only_the_elites_that_changed(tmp_path):
     assert changed and _rewritten(elites) == changed
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     files = _elite_files(elites)
-    assert files == {c["index"]: [f"{c['index']}_{c['label']}_{c['confidence']:.5f}.png"] for c in summary["classes"]}
+    assert files == {c["index"]: [f"{c['index']}_{c['label']}.png"] for c in summary["classes"]}
     for cell in sorted(changed):
         image = np.asarray(Image.open(elites / files[int(run.archive.classes[cell])][0]))
         elite = to_uint8(run.encoding.decode(run.archive.elites(np.array([cell])), "cpu"))[0, ..., 0]
@@ -213,10 +215,11 @@ def test_checkpoints_rewrite_only_the_elites_that_changed(tmp_path):
 def test_a_resumed_run_rewrites_every_elite_once(tmp_path):
     EvolutionRun.start(_config(tmp_path / "run")).run(progress=False, stop_after=4)
     elites = tmp_path / "run" / "elites"
-    for path in elites.iterdir():  # as if a crash had left stale or extra files behind
-        path.rename(path.with_name(path.stem + "0.png"))
+    for path in elites.iterdir():  # as if an older version or a crash had left stale or extra files behind
+        path.rename(path.with_name(path.stem + "_0.12345.png"))
     (elites / "3_d_0.00001.png").write_bytes(b"stale")
+    (elites / "2_c.png").write_bytes(b"stale")
     EvolutionRun.resume(tmp_path / "run").run(progress=False)
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
-    assert _elite_files(elites) == {c["index"]: [f"{c['index']}_{c['label']}_{c['confidence']:.5f}.png"]
-                                    for c in summary["classes"]}
+    assert _elite_files(elites) == {c["index"]: [f"{c['index']}_{c['label']}.png"] for c in summary["classes"]}
+    assert all(p.read_bytes() != b"stale" for p in elites.iterdir())

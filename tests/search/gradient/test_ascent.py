@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from PIL import Image
 from torch import nn
 
 from fooling.archive import THRESHOLDS
@@ -193,7 +194,8 @@ def test_run_directory(tmp_path):
     for c in summary["classes"]:
         assert c["confidence"] >= 0.9999 and c["passed"]["0.9999"] is not None and c["top1"] is not None
     pngs = sorted(p.name for p in (out / "elites").glob("*.png"))
-    assert len(pngs) == 3 and pngs[0].startswith("0_a_0.9999")
+    assert pngs == ["0_a.png", "1_b.png", "3_d.png"]
+    assert float(Image.open(out / "elites" / "0_a.png").text["confidence"]) == summary["classes"][2]["confidence"]
     with open(out / "metrics.csv") as f:
         rows = list(csv.DictReader(f))
     assert int(rows[-1]["generation"]) == summary["generation"]
