@@ -9,14 +9,17 @@ archive's).
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 import numpy as np
 import torch
 
 from ..classifiers import Classifier, get_spec, load_classifier, resolve_device
+from ..classifiers.fingerprint import check_fingerprints
 from ..errors import FoolingError
 from ..imaging import read_image
 from .elites import RunElites, load_images
@@ -129,6 +132,15 @@ def score_run(run: RunElites, targets: Sequence[str], classifier: Callable[[str]
     return out
 
 
+def _config_record(path: Path) -> dict:
+    """A run's config.json as a dict ({} when unreadable: read_run has already checked it)."""
+    try:
+        record = json.loads((Path(path) / "config.json").read_text())
+    except (OSError, ValueError, RecursionError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
 def score_transfer(runs: Sequence[RunElites], targets: Sequence[str], device: str = "auto",
                    progress: Optional[Callable[[RunElites], None]] = None) -> list[ClassScore]:
     """Every elite of every run scored by every target (each network loaded once)."""
@@ -144,6 +156,8 @@ def score_transfer(runs: Sequence[RunElites], targets: Sequence[str], device: st
     for source in dict.fromkeys(run.models[0] for run in runs):
         for target in targets:
             check_labels(classifier(source), classifier(target))
+    for run in runs:  # a run's own networks must still have the weights it was evolved against
+        check_fingerprints(_config_record(run.path), {m: classifier(m) for m in run.models if m in loaded})
     scores = []
     for run in runs:
         if progress is not None:

@@ -25,6 +25,7 @@ import torch
 
 from .. import __version__
 from ..analysis.elites import read_elite_folder
+from ..classifiers.fingerprint import RECORD_KEY, check_fingerprints
 from ..classifiers import Classifier, load_classifier, resolve_device
 from ..encodings.cppn import Genome, Style, genome_to_json
 from ..encodings.cppn.serialize import load_genome
@@ -97,6 +98,19 @@ def load_cppn_elites(run: str | Path) -> tuple[dict[int, Genome], Style]:
     return genomes, styles.pop()
 
 
+def check_source_weights(run: str | Path, model: str, classifier: Classifier) -> None:
+    """Refuse (one line) to tune ``run``'s elites on ``model`` if that is the run's own network and its
+    weights changed since the run was made (its confidences would no longer mean what they say)."""
+    try:
+        record = RunDirectory(run).read_config()
+    except FoolingError:
+        return
+    recorded = (record.get("run") or {}).get(RECORD_KEY) if isinstance(record.get("run"), dict) else None
+    if isinstance(recorded, dict) and model in recorded:
+        check_fingerprints({**record, "run": {**record["run"], RECORD_KEY: {model: recorded[model]}}},
+                           {model: classifier})
+
+
 def run_model(run: str | Path) -> Optional[str]:
     """The network a ``fool evolve`` run was scored against (its config.json's model), None if unreadable."""
     try:
@@ -124,6 +138,7 @@ class AscentRun:
         self.style: Optional[Style] = None
         if config.from_run is not None:
             self.genomes, self.style = load_cppn_elites(config.from_run)
+            check_source_weights(config.from_run, config.model, self.classifier)
         default_classes = sorted(self.genomes) if self.genomes is not None else range(k)
         self.classes = list(config.classes) if config.classes else list(default_classes)
         bad = [c for c in self.classes if not 0 <= c < k]

@@ -219,3 +219,25 @@ def test_a_live_run_is_readable_at_every_checkpoint(tmp_path, monkeypatch):
     monkeypatch.setattr(run.rundir, "write_summary", write_summary)
     run.run(progress=False)
     assert seen and seen[-1] == 4
+
+
+def test_transfer_refuses_a_run_whose_network_changed(tmp_path):
+    _register_linear("test-linear-fp2", seed=0)
+    out = tmp_path / "run"
+    evolve(_config(out, model="test-linear-fp2"))
+    assert CliRunner().invoke(main, ["transfer", str(out), "--models", "test-linear-fp2", "--out",
+                                     str(tmp_path / "t1"), "--quiet"]).exit_code == 0
+    _register_linear("test-linear-fp2", seed=1)  # same name, other weights
+    _one_line_error(["transfer", str(out), "--models", "test-linear-fp2", "--out", str(tmp_path / "t2"),
+                     "--quiet"], "test-linear-fp2 has changed")
+    assert not (tmp_path / "t2").exists()
+
+
+def test_ascend_from_refuses_a_cppn_run_whose_network_changed(tmp_path):
+    _register_linear("test-linear-fp3", seed=0)
+    out = tmp_path / "run"
+    evolve(_config(out, model="test-linear-fp3", encoding="cppn"))
+    args = ["ascend", "--from", str(out), "--steps", "2", "--quiet", "--device", "cpu"]
+    assert CliRunner().invoke(main, args + ["--out", str(tmp_path / "a1")]).exit_code == 0
+    _register_linear("test-linear-fp3", seed=1)
+    _one_line_error(args + ["--out", str(tmp_path / "a2")], "test-linear-fp3 has changed")
