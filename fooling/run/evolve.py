@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from .. import __version__
-from ..archive import THRESHOLDS, Archive
+from ..archive import Archive
 from ..classifiers import Classifier, load_classifier, resolve_device
 from ..classifiers.fingerprint import RECORD_KEY, check_fingerprints, fingerprints
 from ..settings.evolve import EvolveSettings, check_run_size
@@ -38,6 +38,7 @@ from .lock import RunLock
 from .progress import Progress
 from .rundir import RunDirectory, median_and_max, unused_path
 from .seeding import make_rngs
+from .summary import class_record, run_summary
 
 DECODE_CHUNK = 64  # elites decoded at a time when writing PNGs
 STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
@@ -526,31 +527,23 @@ class EvolutionRun:
             self._elites_written = self.archive.fitness.copy()
 
     def summary(self) -> dict[str, Any]:
-        """summary.json: machine-readable results of the run so far."""
+        """summary.json: machine-readable results of the run so far (:func:`fooling.run.summary.run_summary`)."""
         archive = self.archive
         median, best = median_and_max(archive.fitness)
         classes = []
         for cell, k in enumerate(archive.classes):
             filled = bool(np.isfinite(archive.fitness[cell]))
-            entry: dict[str, Any] = {
-                "index": int(k), "label": archive.labels[cell],
-                "confidence": float(archive.fitness[cell]) if filled else None,
-                "generation_found": int(archive.generation_found[cell]) if filled else None,
-                "passed": {str(t): (int(g) if g >= 0 else None) for t, g in zip(THRESHOLDS, archive.passed[cell])},
-            }
+            entry = class_record(int(k), archive.labels[cell], float(archive.fitness[cell]) if filled else None,
+                                 int(archive.generation_found[cell]) if filled else None,
+                                 archive.milestones.passed_record(cell))
             if archive.scores is not None and filled:
                 entry["scores"] = dict(zip(self.config.model_names, map(float, archive.scores[cell])))
             classes.append(entry)
-        return {
-            "generation": self.strategy.generation - 1, "evaluations": self.evaluations,
-            "elapsed_s": round(self.elapsed, 3),
-            "evals_per_s": round(self.evaluations / self.elapsed, 1) if self.elapsed > 0 else None,
-            "model": self.config.model_names[0], "models": self.config.model_names,
-            "encoding": self.config.encoding, "strategy": self.config.strategy, "preset": self.config.preset,
-            "seed": self.config.seed, "coverage": archive.coverage, "median_confidence": median,
-            "max_confidence": best, "stop_reason": self.stop_reason, "finished": self.finished,
-            "classes": classes,
-        }
+        return run_summary(
+            generation=self.strategy.generation - 1, evaluations=self.evaluations, elapsed_s=self.elapsed,
+            models=self.config.model_names, encoding=self.config.encoding, strategy=self.config.strategy,
+            preset=self.config.preset, seed=self.config.seed, coverage=archive.coverage, median_confidence=median,
+            max_confidence=best, stop_reason=self.stop_reason, classes=classes)
 
 
 class _ProgressBar(Hook):
