@@ -12,8 +12,9 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from .encodings.base import Encoding
+from .milestones import THRESHOLDS, Milestones
 
-THRESHOLDS = (0.99, 0.999, 0.9999)  # milestones recorded per class: the first generation each was passed
+__all__ = ["THRESHOLDS", "Archive"]
 
 
 class Archive:
@@ -31,8 +32,13 @@ class Archive:
         self.generation_found = np.full(n, -1, dtype=np.int64)
         self.parent = np.full(n, -1, dtype=np.int64)  # the cell whose elite was the parent; -1: random
         self.scores: Optional[np.ndarray] = None  # (cells, M): each model's confidence, for ensembles
-        self.passed = np.full((n, len(THRESHOLDS)), -1, dtype=np.int64)  # generation each milestone was reached
+        self.milestones = Milestones.empty(n, top1=False)  # the generation each threshold was first passed
         self.genomes: list[Any] = [None] * n
+
+    @property
+    def passed(self) -> np.ndarray:
+        """(cells, len(THRESHOLDS)) the generation each threshold was first passed (-1: never)."""
+        return self.milestones.passed
 
     def __len__(self) -> int:
         return len(self.classes)
@@ -72,8 +78,7 @@ class Archive:
         self.fitness[improved] = best_fit[improved]
         self.generation_found[improved] = generation
         self.parent[improved] = -1 if parents is None else parents[best[improved]]
-        newly = (self.fitness[improved, None] >= np.asarray(THRESHOLDS)) & (self.passed[improved] < 0)
-        self.passed[improved] = np.where(newly, generation, self.passed[improved])
+        self.milestones.update(improved, generation, self.fitness[improved])
         if scores is not None:
             if self.scores is None:
                 self.scores = np.full((len(self), scores.shape[-1]), np.nan)
@@ -115,7 +120,7 @@ class Archive:
         self.fitness = state["fitness"].astype(np.float64)
         self.generation_found = state["generation_found"].astype(np.int64)
         self.parent = state["parent"].astype(np.int64)
-        self.passed = state["passed"].astype(np.int64)
+        self.milestones = Milestones(state["passed"].astype(np.int64))
         self.scores = state["scores"] if "scores" in state else None
         index = state["elite_index"]
         self.genomes = [None] * len(self)

@@ -1,4 +1,5 @@
-"""One iteration's evolution: several runs against one network, sampled at snapshots into pools.
+"""One iteration's evolution: several runs against one network, sampled at snapshots into pools
+(a :class:`SnapshotPool` hook on each evolution run).
 
 Each run lives in its own evolve run directory (``run_<r>/``) next to its pool
 (``pool_<r>.npz``). An interrupted run resumes from its checkpoint; a resumed run
@@ -16,6 +17,7 @@ from typing import Any, Optional
 
 from ..settings.evolve import EvolveSettings
 from ..run import EvolutionRun
+from ..run.hooks import GenerationRecord, Hook
 from ..run.progress import continued
 from .pool import Pool, snapshot
 from ..settings.retrain import RetrainSettings
@@ -49,10 +51,26 @@ def _is_snapshot(generation: int, settings: RetrainSettings) -> bool:
     return generation > 0 and (generation % settings.snapshot_every == 0 or generation == settings.generations)
 
 
-def _next_stop(generation: int, settings: RetrainSettings) -> int:
-    """The first snapshot generation at or after ``generation`` (generation 0 is never one)."""
-    step = settings.snapshot_every
-    return min(-(-max(generation, 1) // step) * step, settings.generations)
+class SnapshotPool(Hook):
+    """Adds the run's new, confident elites to ``pool`` (saved to ``path``) at every snapshot generation.
+
+    It hears of a generation after the run checkpointed it; a run killed in between takes the missed snapshot
+    when it resumes (:func:`evolve_run`).
+    """
+
+    def __init__(self, settings: RetrainSettings, pool: Pool, path: Path) -> None:
+        self.settings = settings
+        self.pool = pool
+        self.path = path
+
+    def after_generation(self, run: EvolutionRun, record: GenerationRecord) -> None:
+        if _is_snapshot(record.generation, self.settings):
+            self.take(run)
+
+    def take(self, run: EvolutionRun) -> None:
+        """Snapshot the archive's elites (as 8-bit images) into the pool now, and save it."""
+        self.pool = snapshot(run, self.pool, self.settings.min_confidence)
+        self.pool.save(self.path)
 
 
 def _open(settings: RetrainSettings, model: str, classes: list[int], seed: int, folder: Path) -> EvolutionRun:
@@ -79,18 +97,18 @@ def evolve_run(settings: RetrainSettings, model: str, classes: list[int], seed: 
     pool: Optional[Pool] = Pool.load(pool_path) if pool_path.is_file() else None
     if pool is None or run.strategy.generation == 0:
         pool = Pool.empty(run.encoding.image_shape)
+    hook = SnapshotPool(settings, pool, pool_path)
     done = run.strategy.generation - 1
     if _is_snapshot(done, settings) and pool.upto < done:  # killed between checkpoint and snapshot
-        pool = snapshot(run, pool, settings.min_confidence)
-        pool.save(pool_path)
-    with continued():  # one progress display over the run's segments
-        while run.strategy.generation <= settings.generations:
-            run.run(progress=progress, stop_after=_next_stop(run.strategy.generation, settings))
-            if run.interrupted:
-                raise Interrupted(str(folder))
-            pool = snapshot(run, pool, settings.min_confidence)
-            pool.save(pool_path)
-    return pool, run.summary()
+        hook.take(run)
+    if run.strategy.generation <= settings.generations:
+        with continued():
+            run.run(progress=progress, hooks=[hook])
+        if run.interrupted:
+            raise Interrupted(str(folder))
+    else:
+        run.close()
+    return hook.pool, run.summary()
 
 
 def evolve_iteration(settings: RetrainSettings, iteration: int, model: str, classes: list[int], folder: Path,

@@ -40,6 +40,7 @@ from ..search.regularizers import Regularizers
 from ..settings.ascend import INITS, AscendSettings
 from .checkpoint import load_checkpoint, save_checkpoint
 from .ascent_records import class_records, metrics_rows, write_milestones
+from .summary import run_summary
 from .progress import Progress
 from .signals import install_stop_handlers, restore_handlers
 from .rundir import RunDirectory, median_and_max, unused_path
@@ -246,7 +247,7 @@ class AscentRun:
             self.results.append(AscentResult(
                 targets=targets, images=torch.empty(0), confidence=arrays[f"done{b}.confidence"],
                 best_step=arrays[f"done{b}.best_step"],
-                milestones=Milestones(arrays[f"done{b}.top1"], arrays[f"done{b}.passed"]),
+                milestones=Milestones(arrays[f"done{b}.passed"], top1=arrays[f"done{b}.top1"]),
                 trace=arrays[f"done{b}.trace"], steps_run=int(done["steps_run"]),
                 evaluations=int(done["evaluations"]), extra=extra))
         current = {k[8:]: v for k, v in arrays.items() if k.startswith("current.")}
@@ -426,16 +427,11 @@ class AscentRun:
         confidence = np.array([r["confidence"] for r in records]) if records else np.zeros(1)
         evaluations = sum(r.evaluations for r in self._all_results())
         cfg = self.config
-        return {
-            "generation": max((r.steps_run for r in self._all_results()), default=0), "steps": cfg.steps,
-            "evaluations": evaluations, "elapsed_s": round(elapsed, 3),
-            "evals_per_s": round(evaluations / elapsed, 1) if elapsed > 0 else None,
-            "model": cfg.model, "models": [cfg.model], "encoding": "cppn" if self.style else "pixels",
-            "strategy": cfg.attack if cfg.perturbation else "ascent",
-            "preset": cfg.preset, "seed": cfg.seed, "from_run": cfg.from_run,
-            "stop_reason": stop_reason, "finished": stop_reason in ("budget", "until"),
-            "classes_done": sum(len(r.targets) for r in self.results),
-            "coverage": len(records) / len(self.classes),
-            "median_confidence": float(np.median(confidence)), "max_confidence": float(confidence.max()),
-            "classes": records,
-        }
+        return run_summary(
+            generation=max((r.steps_run for r in self._all_results()), default=0), evaluations=evaluations,
+            elapsed_s=elapsed, models=[cfg.model], encoding="cppn" if self.style else "pixels",
+            strategy=cfg.attack if cfg.perturbation else "ascent", preset=cfg.preset, seed=cfg.seed,
+            coverage=len(records) / len(self.classes), median_confidence=float(np.median(confidence)),
+            max_confidence=float(confidence.max()), stop_reason=stop_reason, classes=records,
+            extra={"steps": cfg.steps, "from_run": cfg.from_run,
+                   "classes_done": sum(len(r.targets) for r in self.results)})

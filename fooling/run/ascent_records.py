@@ -12,6 +12,7 @@ import numpy as np
 from ..archive import THRESHOLDS
 from ..search.gradient import AscentResult
 from .rundir import median_and_max
+from .summary import class_record
 
 MILESTONE_COLUMNS = ["index", "label", "start_confidence", "confidence", "best_step", "top1", *map(str, THRESHOLDS)]
 
@@ -22,13 +23,9 @@ def class_records(results: Sequence[AscentResult], labels: Sequence[str]) -> lis
     records = []
     for result in results:
         for i, k in enumerate(result.targets):
-            milestones = result.milestones.record(i)
-            entry: dict[str, Any] = {
-                "index": int(k), "label": labels[k], "confidence": float(result.confidence[i]),
-                "start_confidence": float(result.trace[0, i]),
-                "generation_found": int(result.best_step[i]), "top1": milestones["top1"],
-                "passed": {str(t): milestones[str(t)] for t in THRESHOLDS},
-            }
+            entry = class_record(int(k), labels[k], float(result.confidence[i]), int(result.best_step[i]),
+                                 result.milestones.passed_record(i), start_confidence=float(result.trace[0, i]),
+                                 top1=result.milestones.record(i)["top1"])
             if "linf" in result.extra:
                 entry["linf"] = float(result.extra["linf"][i])
                 entry["l2"] = float(result.extra["l2"][i])

@@ -1,4 +1,5 @@
-"""The one evolution loop: ask -> decode -> score -> tell, with checkpoints and outputs.
+"""The one evolution loop: ask -> decode -> objective.fitness -> tell -> hooks (metrics, progress, snapshots,
+checkpoints: :mod:`fooling.run.hooks`).
 
 ``EvolutionRun.start(config)`` begins a run in a new directory;
 ``EvolutionRun.resume(path)`` continues one from its last checkpoint. A resumed
@@ -16,26 +17,28 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterable, Optional, Sequence
 
 import numpy as np
 import torch
 
 from .. import __version__
-from ..archive import THRESHOLDS, Archive
-from ..classifiers import Classifier, get_spec, load_classifier, resolve_device
+from ..archive import Archive
+from ..classifiers import Classifier, load_classifier, resolve_device
 from ..classifiers.fingerprint import RECORD_KEY, check_fingerprints, fingerprints
 from ..settings.evolve import EvolveSettings, check_run_size
 from ..encodings import Encoding, make_encoding
 from ..errors import FoolingError
 from ..imaging import to_uint8
+from ..objective import Objective, image_shape
 from ..search import GeneticAlgorithm, MapElites, Strategy
+from .hooks import Checkpoints, GenerationRecord, Hook, MetricsRows, Snapshots, StopAfter
 from .checkpoint import STATE, load_checkpoint, remove_superseded, save_checkpoint
 from .lock import RunLock
 from .progress import Progress
 from .rundir import RunDirectory, median_and_max, unused_path
-from .scoring import Scorer
 from .seeding import make_rngs
+from .summary import class_record, run_summary
 
 DECODE_CHUNK = 64  # elites decoded at a time when writing PNGs
 STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
@@ -69,14 +72,11 @@ def _check_arrays(arrays: dict[str, np.ndarray], folder: Path) -> None:
             raise FoolingError(f"corrupt checkpoint in {folder}: {key} holds NaN or infinite values")
 
 
-def image_shape_for(config: EvolveSettings, classifier: Classifier, dataset: str) -> tuple[int, int, int]:
-    """(C, H, W) of the evolved images: --image-size, else 256 for direct ImageNet (the paper), else the net's input."""
-    channels = classifier.input_shape[0]
+def evolved_image_shape(config: EvolveSettings, classifier: Classifier) -> tuple[int, int, int]:
+    """(C, H, W) of the evolved images: --image-size, else :func:`fooling.objective.image_shape`'s rule."""
     if config.image_size:
-        return (channels, config.image_size, config.image_size)
-    if dataset == "imagenet" and config.encoding == "direct":
-        return (channels, 256, 256)
-    return classifier.input_shape
+        return (classifier.input_shape[0], config.image_size, config.image_size)
+    return image_shape(classifier, config.encoding)
 
 
 def default_out(config: EvolveSettings) -> Path:
@@ -107,8 +107,8 @@ class EvolutionRun:
         first = self.classifiers[0]
         self.labels = first.labels
         self.classes = self._classes(first.num_classes)
-        self.scorer = Scorer(self.classifiers, self.classes, config.combine)
-        shape = image_shape_for(config, first, get_spec(config.model_names[0]).dataset)
+        self.objective = Objective(self.classifiers, self.classes, config.combine)
+        shape = evolved_image_shape(config, first)
         check_run_size(config, shape, len(self.classes), max(c.min_image_side for c in self.classifiers))
         self.encoding: Encoding = make_encoding(config, shape)
         self.archive = Archive(self.encoding, self.classes, self.labels)
@@ -136,6 +136,7 @@ class EvolutionRun:
         self.log = logging.Logger(f"fooling.run[{rundir.path}]", logging.INFO)  # one per run, not registered
         self.log.parent = _run_log
         self._handler: Optional[logging.Handler] = None
+        self.hooks: list[Hook] = []  # observers attached to the run (after the built-in ones, see fooling.run.hooks)
 
     def _classes(self, num_classes: int) -> list[int]:
         cfg = self.config
@@ -295,7 +296,7 @@ class EvolutionRun:
         self._elites_written = None
         self.write_elites()
         if not fresh:
-            self.stop_reason = self._reason(done, self.config.generations)
+            self.stop_reason = self._reason(done)
             self.rundir.write_summary(self.summary())
             self.stop_reason = None
 
@@ -321,18 +322,31 @@ class EvolutionRun:
         self._stop_requested = True
         self.stop_signal = signum
 
-    def _reason(self, generation: int, last: int) -> Optional[str]:
-        """Why the run stops after ``generation`` (None: it goes on)."""
+    def _reason(self, generation: int, hooks: Sequence[Hook] = ()) -> Optional[str]:
+        """Why the run stops after ``generation`` (None: it goes on); ``hooks`` may ask for a pause."""
         if self.reached_goal:
             return "until"
         if generation >= self.config.generations:
             return "budget"
-        if self._stop_requested or generation >= last:
+        paused = any([h.should_stop(self, generation) for h in hooks])  # every hook is asked
+        if self._stop_requested or paused:
             return "interrupted"
         return None
 
-    def run(self, progress: bool = True, stop_after: Optional[int] = None) -> dict[str, Any]:
-        """Evolve until the budget (or generation ``stop_after``); returns summary.json's contents.
+    def abort_if_requested(self, reason: Optional[str]) -> None:
+        """After a checkpoint: a second stop signal that arrived while it was written stops the run now."""
+        if self._abort_requested and reason is None:
+            self._aborted = True
+            raise _Abort
+
+    def run(self, progress: bool = True, stop_after: Optional[int] = None,
+            hooks: Iterable[Hook] = ()) -> dict[str, Any]:
+        """Evolve until the budget; returns summary.json's contents.
+
+        Each generation: ask -> decode -> objective.fitness -> tell, then the hooks hear of it: the built-in
+        ones (metrics rows, progress bar, snapshots, checkpoints), then :attr:`hooks`, then ``hooks`` given
+        here (see :mod:`fooling.run.hooks`). ``stop_after``: pause after that generation (a
+        :class:`~fooling.run.hooks.StopAfter` hook).
 
         The first SIGINT / SIGTERM / SIGHUP finishes the current generation, checkpoints and returns; a second
         one returns at once, leaving the last checkpoint (``interrupted`` is then True either way).
@@ -340,44 +354,39 @@ class EvolutionRun:
         and raised again.
         """
         cfg = self.config
-        last = cfg.generations if stop_after is None else min(stop_after, cfg.generations)
+        metrics = MetricsRows()
+        every = [metrics, _ProgressBar(progress), Snapshots(cfg.snapshot_every),
+                 Checkpoints(cfg.checkpoint_every, metrics), *self.hooks, *hooks]
+        if stop_after is not None:
+            every.append(StopAfter(stop_after))
         self._open()
         self.stop_reason, self.stop_signal = None, None
         self._stop_requested = self._abort_requested = self._aborted = False
         previous = {s: signal.signal(s, self._request_stop) for s in STOP_SIGNALS} if _main_thread() else {}
-        bar = Progress(cfg.generations, self.strategy.generation, enabled=progress)
-        rows: list[dict[str, Any]] = []
         started = time.perf_counter() - self.elapsed
-        wrote_summary = False
+        ran = False
         try:
-            reason = self._reason(self.strategy.generation - 1, last)
+            for hook in every:
+                hook.on_start(self)
+            reason = self._reason(self.strategy.generation - 1, every)
             while reason is None:
                 generation = self.strategy.generation
                 genomes = self.strategy.ask()
                 images = self.encoding.decode(genomes, self.device)
-                fitness, scores = self.scorer(images)
+                fitness, scores = self.objective.fitness(images)
                 self.strategy.tell(genomes, _no_nan(fitness), None if scores is None else _no_nan(scores))
                 n = self.encoding.size(genomes)
                 self.evaluations += n
                 self.elapsed = time.perf_counter() - started
                 median, best = median_and_max(self.archive.fitness)
-                rows.append({"generation": generation, "evaluations": self.evaluations,
-                             "coverage": round(self.archive.coverage, 6), "median_confidence": round(median, 8),
-                             "max_confidence": round(best, 8), "elapsed_s": round(self.elapsed, 3)})
-                reason = self._reason(generation, last)
-                bar.update(generation, n, self.archive.occupied.size, len(self.archive), median, best,
-                           force=reason is not None)
-                if cfg.snapshot_every and generation % cfg.snapshot_every == 0:
-                    self.write_elites(self.rundir.snapshots / str(generation))
-                if reason is not None or generation % cfg.checkpoint_every == 0:
-                    self.stop_reason = reason
-                    self.checkpoint(rows)
-                    rows, wrote_summary = [], True
-                    if self._abort_requested and reason is None:
-                        self._aborted = True
-                        raise _Abort
+                reason = self._reason(generation, every)
+                record = GenerationRecord(generation, self.evaluations, n, self.archive.coverage, median, best,
+                                          self.elapsed, reason)
+                ran = True
+                for hook in every:
+                    hook.after_generation(self, record)
             self.stop_reason = reason
-            if not wrote_summary:
+            if not ran:  # stopped before any generation: the summary still says why
                 self.rundir.write_summary(self.summary())
         except _Abort:
             self._aborted, self.stop_reason = True, "interrupted"
@@ -391,25 +400,29 @@ class EvolutionRun:
             try:
                 self._mark_summary("error")
             finally:
-                self._finish(bar, previous)
+                self._finish(every, previous)
             raise
         except BaseException as err:  # e.g. KeyboardInterrupt outside the main thread: no more writes
             self.stop_reason = "error"
             self.log.error("stopped by %s during generation %d", type(err).__name__, self.strategy.generation)
-            self._finish(bar, previous)
+            self._finish(every, previous)
             raise
-        self._finish(bar, previous)
+        self._finish(every, previous)
         if self._aborted:
             return self._disk_summary() or self.summary()
         return self.summary()
 
-    def _finish(self, bar: Progress, previous: dict[int, Any]) -> None:
+    def _finish(self, hooks: Sequence[Hook], previous: dict[int, Any]) -> None:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-        bar.close()
-        if self.stop_reason != "error":
-            self.log.info("stopped: %s", self.stop_message())
-        self.close()
+        try:
+            for hook in hooks:
+                hook.on_end(self, self.stop_reason)
+        finally:
+            if self.stop_reason != "error":
+                self.log.info("stopped: %s", self.stop_message())
+            self.close()
+
 
     def stop_message(self) -> str:
         """Why the run stopped, in words: 'budget reached', 'every class reached 0.99', 'interrupted', ..."""
@@ -514,31 +527,44 @@ class EvolutionRun:
             self._elites_written = self.archive.fitness.copy()
 
     def summary(self) -> dict[str, Any]:
-        """summary.json: machine-readable results of the run so far."""
+        """summary.json: machine-readable results of the run so far (:func:`fooling.run.summary.run_summary`)."""
         archive = self.archive
         median, best = median_and_max(archive.fitness)
         classes = []
         for cell, k in enumerate(archive.classes):
             filled = bool(np.isfinite(archive.fitness[cell]))
-            entry: dict[str, Any] = {
-                "index": int(k), "label": archive.labels[cell],
-                "confidence": float(archive.fitness[cell]) if filled else None,
-                "generation_found": int(archive.generation_found[cell]) if filled else None,
-                "passed": {str(t): (int(g) if g >= 0 else None) for t, g in zip(THRESHOLDS, archive.passed[cell])},
-            }
+            entry = class_record(int(k), archive.labels[cell], float(archive.fitness[cell]) if filled else None,
+                                 int(archive.generation_found[cell]) if filled else None,
+                                 archive.milestones.passed_record(cell))
             if archive.scores is not None and filled:
                 entry["scores"] = dict(zip(self.config.model_names, map(float, archive.scores[cell])))
             classes.append(entry)
-        return {
-            "generation": self.strategy.generation - 1, "evaluations": self.evaluations,
-            "elapsed_s": round(self.elapsed, 3),
-            "evals_per_s": round(self.evaluations / self.elapsed, 1) if self.elapsed > 0 else None,
-            "model": self.config.model_names[0], "models": self.config.model_names,
-            "encoding": self.config.encoding, "strategy": self.config.strategy, "preset": self.config.preset,
-            "seed": self.config.seed, "coverage": archive.coverage, "median_confidence": median,
-            "max_confidence": best, "stop_reason": self.stop_reason, "finished": self.finished,
-            "classes": classes,
-        }
+        return run_summary(
+            generation=self.strategy.generation - 1, evaluations=self.evaluations, elapsed_s=self.elapsed,
+            models=self.config.model_names, encoding=self.config.encoding, strategy=self.config.strategy,
+            preset=self.config.preset, seed=self.config.seed, coverage=archive.coverage, median_confidence=median,
+            max_confidence=best, stop_reason=self.stop_reason, classes=classes)
+
+
+class _ProgressBar(Hook):
+    """The progress bar (or plain progress lines) of :class:`~fooling.run.progress.Progress`."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.bar: Optional[Progress] = None
+
+    def on_start(self, run: EvolutionRun) -> None:
+        self.bar = Progress(run.config.generations, run.strategy.generation, enabled=self.enabled)
+
+    def after_generation(self, run: EvolutionRun, record: GenerationRecord) -> None:
+        assert self.bar is not None
+        self.bar.update(record.generation, record.new_evaluations, run.archive.occupied.size, len(run.archive),
+                        record.median_confidence, record.max_confidence, force=record.last)
+
+    def on_end(self, run: EvolutionRun, stop_reason: Optional[str]) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 def _no_nan(values: np.ndarray) -> np.ndarray:

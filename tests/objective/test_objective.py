@@ -1,4 +1,4 @@
-"""The objective: fitness without gradients (as the run loop's Scorer), differentiable target scores,
+"""The objective: fitness without gradients (what the run loop scores with), differentiable target scores,
 mean/min ensembles, the class-count check, and the one image-shape policy."""
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from torch import nn
 from fooling.classifiers import Classifier, Preprocess
 from fooling.errors import FoolingError
 from fooling.objective import Objective, image_shape
-from fooling.run.scoring import Scorer
 
 GREY8 = Preprocess(size=(8, 8), channels=1, mean=(0.0,), std=(1.0,))
 
@@ -29,20 +28,29 @@ def _big(resize, size=224) -> Classifier:
 
 
 # --- fitness ------------------------------------------------------------------------------------------------
-def test_fitness_equals_the_scorer_on_the_oracle(oracle):
+def _reference(members, classes, combine="mean", images=None):
+    """The fitness the run loop computed before the objective existed (its Scorer), written out."""
+    per_model = [m.probs(images)[:, classes].cpu() for m in members]
+    if len(per_model) == 1:
+        return per_model[0].double().numpy(), None
+    stacked = torch.stack(per_model, dim=-1).double()
+    return (stacked.mean(-1) if combine == "mean" else stacked.min(-1).values).numpy(), stacked.numpy()
+
+
+def test_fitness_equals_the_old_scorer_on_the_oracle(oracle):
     images = torch.rand(6, 1, 8, 8, generator=torch.Generator().manual_seed(0))
     fitness, scores = Objective([oracle], [3, 0, 2])(images)
-    old_fitness, old_scores = Scorer([oracle], [3, 0, 2])(images)
+    old_fitness, old_scores = _reference([oracle], [3, 0, 2], images=images)
     assert fitness.dtype == np.float64 and fitness.shape == (6, 3) and scores is None is old_scores
     assert np.array_equal(fitness, old_fitness)
 
 
 @pytest.mark.parametrize("combine", ["mean", "min"])
-def test_fitness_equals_the_scorer_on_an_ensemble(oracle, combine):
+def test_fitness_equals_the_old_scorer_on_an_ensemble(oracle, combine):
     members = [oracle, linear(0), linear(1)]
     images = torch.rand(5, 1, 8, 8, generator=torch.Generator().manual_seed(1))
     fitness, scores = Objective(members, [1, 3], combine).fitness(images)
-    old_fitness, old_scores = Scorer(members, [1, 3], combine)(images)
+    old_fitness, old_scores = _reference(members, [1, 3], combine, images)
     assert scores.shape == (5, 2, 3)
     assert np.array_equal(fitness, old_fitness) and np.array_equal(scores, old_scores)
 

@@ -109,30 +109,44 @@ def test_retrained_network_is_a_target_for_evolution(straight, tmp_path):
     assert [c["index"] for c in summary["classes"]] == list(range(10))
 
 
-def _interrupt_after(monkeypatch, calls: int, mid_segment: bool) -> None:
-    """Make the ``calls``-th evolution segment stop like Ctrl-C: mid-way, or right after its checkpoint."""
-    original = EvolutionRun.run
+def _interrupt_after(monkeypatch, runs: int, mid_segment: bool) -> None:
+    """Make the ``runs``-th evolution run opened stop like Ctrl-C: during generation 3 (between snapshots), or
+    twice right after the checkpoint of generation 4, before its pool snapshot."""
+    import signal
+
+    from fooling.retrain import evolution
+    from fooling.run.hooks import Hook
+
+    class CtrlC(Hook):
+        def should_stop(self, run, generation):
+            if mid_segment and generation == 3:
+                run._request_stop(signal.SIGINT, None)  # it finishes generation 3, checkpoints, stops
+            return False
+
+        def after_generation(self, run, record):
+            if not mid_segment and record.generation == 4:
+                run._request_stop(signal.SIGINT, None)
+                run._request_stop(signal.SIGINT, None)  # the second one leaves at once
+
+    original = evolution._open
     count = {"n": 0}
 
-    def run(self, progress=True, stop_after=None):
+    def _open(*args, **kwargs):
+        run = original(*args, **kwargs)
         count["n"] += 1
-        if count["n"] == calls:
-            if mid_segment:
-                stop_after = self.strategy.generation  # one generation, then "Ctrl-C"
-            summary = original(self, progress, stop_after)
-            self._stop_requested = True
-            return summary
-        return original(self, progress, stop_after)
+        if count["n"] == runs:
+            run.hooks.append(CtrlC())  # run.hooks hear of a generation before the pool's snapshot
+        return run
 
-    monkeypatch.setattr(EvolutionRun, "run", run)
+    monkeypatch.setattr(evolution, "_open", _open)
 
 
 @pytest.mark.parametrize("mid_segment", [True, False])
 def test_interrupted_run_resumes_to_the_same_table(straight, small_mnist, tmp_path, monkeypatch, mid_segment):
     _, expected = straight
     out = tmp_path / "split"
-    # segments end at generations 2, 4, 5: calls 1-6 are iteration 0, call 8 is iteration 1's first run at 4
-    _interrupt_after(monkeypatch, calls=8, mid_segment=mid_segment)
+    # two runs per iteration: the third run opened is iteration 1's first
+    _interrupt_after(monkeypatch, runs=3, mid_segment=mid_segment)
     from fooling.retrain.evolution import Interrupted
 
     with pytest.raises(Interrupted):

@@ -20,7 +20,7 @@ sys.path[:0] = [os.path.dirname(_TESTS), _TESTS]  # this checkout's fooling, and
 
 import conftest  # noqa: E402,F401  (registers test-oracle)
 
-from fooling.run import scoring  # noqa: E402
+from fooling.objective import Objective  # noqa: E402
 
 
 def _instrument() -> None:
@@ -30,7 +30,7 @@ def _instrument() -> None:
         return
     at, _, names = (plan or "-1:").partition(":")
     calls = {"n": 0}
-    original = scoring.Scorer.__call__
+    original = Objective.fitness
 
     def call(self, images):
         if slow:
@@ -42,7 +42,7 @@ def _instrument() -> None:
         calls["n"] += 1
         return original(self, images)
 
-    scoring.Scorer.__call__ = call
+    Objective.fitness = call
 
 
 if __name__ == "__main__":

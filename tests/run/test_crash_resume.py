@@ -118,8 +118,8 @@ def test_killed_in_generation_zero_resumes_from_scratch(tmp_path, monkeypatch, r
     def killed(*args):
         raise Crash("killed during generation 0")
 
-    monkeypatch.setattr(run.scorer, "__call__", killed, raising=False)
-    monkeypatch.setattr(type(run.scorer), "__call__", killed)
+    monkeypatch.setattr(run.objective, "fitness", killed, raising=False)
+    monkeypatch.setattr(type(run.objective), "fitness", killed)
     with pytest.raises(Crash):
         run.run(progress=False)
     monkeypatch.undo()
@@ -157,7 +157,7 @@ def test_no_elite_file_is_ever_deleted_while_a_run_goes_on(tmp_path, monkeypatch
 
 def test_nan_fitness_never_becomes_an_elite(tmp_path, monkeypatch):
     run = EvolutionRun.start(_config(tmp_path / "run", generations=6))
-    real = type(run.scorer).__call__
+    real = type(run.objective).fitness
 
     def broken(self, images):
         fitness, scores = real(self, images)
@@ -166,7 +166,7 @@ def test_nan_fitness_never_becomes_an_elite(tmp_path, monkeypatch):
         fitness[1::4, 0] = np.nan
         return fitness, scores
 
-    monkeypatch.setattr(type(run.scorer), "__call__", broken)
+    monkeypatch.setattr(type(run.objective), "fitness", broken)
     summary = run.run(progress=False)
     assert np.all(np.isfinite(run.archive.fitness))
     assert all(c["confidence"] is not None for c in summary["classes"])

@@ -17,7 +17,7 @@ from fooling.cli import main
 from fooling.settings.evolve import EvolveSettings
 from fooling.errors import FoolingError
 from fooling.run import EvolutionRun
-from fooling.run.scoring import Scorer
+from fooling.objective import Objective
 
 PAIR = ["mnist-lenet", "mnist-digitcnn"]
 GREY8 = Preprocess(size=(8, 8), channels=1, mean=(0.0,), std=(1.0,))
@@ -34,24 +34,24 @@ def linear_classifier(seed: int, classes: int = 4) -> Classifier:
 
 
 @pytest.mark.parametrize("combine", ["mean", "min"])
-def test_scorer_combines_members(combine):
+def test_objective_combines_members(combine):
     members = [linear_classifier(0), linear_classifier(1), linear_classifier(2)]
     images = torch.rand(5, 1, 8, 8)
-    fitness, scores = Scorer(members, [1, 3], combine)(images)
+    fitness, scores = Objective(members, [1, 3], combine).fitness(images)
     expected = np.stack([m.probs(images)[:, [1, 3]].numpy() for m in members], axis=-1)
     assert scores.shape == (5, 2, 3)
     np.testing.assert_allclose(scores, expected, rtol=1e-6)
     np.testing.assert_allclose(fitness, expected.mean(-1) if combine == "mean" else expected.min(-1), rtol=1e-6)
 
 
-def test_scorer_single_model_has_no_scores():
-    fitness, scores = Scorer([linear_classifier(0)], [0, 1, 2, 3])(torch.rand(2, 1, 8, 8))
+def test_objective_single_model_has_no_scores():
+    fitness, scores = Objective([linear_classifier(0)], [0, 1, 2, 3]).fitness(torch.rand(2, 1, 8, 8))
     assert fitness.shape == (2, 4) and scores is None
 
 
-def test_scorer_refuses_different_class_counts():
+def test_objective_refuses_different_class_counts():
     with pytest.raises(FoolingError, match="disagree on the number of classes"):
-        Scorer([linear_classifier(0, 4), linear_classifier(1, 5)], [0])
+        Objective([linear_classifier(0, 4), linear_classifier(1, 5)], [0])
 
 
 @pytest.fixture(scope="module")

@@ -8,31 +8,9 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
-from ...archive import THRESHOLDS
+from ...milestones import THRESHOLDS, Milestones
 
-
-@dataclass
-class Milestones:
-    """Per image, the first step at which the target was top-1 and passed each of THRESHOLDS (-1: never)."""
-
-    top1: np.ndarray  # (B,)
-    passed: np.ndarray  # (B, len(THRESHOLDS))
-
-    @classmethod
-    def empty(cls, n: int) -> "Milestones":
-        return cls(np.full(n, -1, dtype=np.int64), np.full((n, len(THRESHOLDS)), -1, dtype=np.int64))
-
-    def update(self, rows: np.ndarray, step: int, is_top1: np.ndarray, confidence: np.ndarray) -> None:
-        """Record ``step`` for images ``rows`` (their top-1 flags and target confidences) reaching a milestone."""
-        self.top1[rows] = np.where(is_top1 & (self.top1[rows] < 0), step, self.top1[rows])
-        reached = (confidence[:, None] >= np.asarray(THRESHOLDS)) & (self.passed[rows] < 0)
-        self.passed[rows] = np.where(reached, step, self.passed[rows])
-
-    def record(self, i: int) -> dict[str, Optional[int]]:
-        """Image i's milestones as JSON: {"top1": step, "0.99": step, ...}, None where never reached."""
-        steps = [self.top1[i], *self.passed[i]]
-        keys = ["top1", *map(str, THRESHOLDS)]
-        return {k: (int(s) if s >= 0 else None) for k, s in zip(keys, steps)}
+__all__ = ["THRESHOLDS", "AscentResult", "BestSoFar", "Milestones"]
 
 
 @dataclass
@@ -77,7 +55,7 @@ class BestSoFar:
         Returns the positions (into ``rows``) of the images that beat their best so far.
         """
         self.evaluations += len(rows)
-        self.milestones.update(rows, step, top1, p)
+        self.milestones.update(rows, step, p, is_top1=top1)
         better = np.flatnonzero(p > self.confidence[rows])
         if better.size:
             if self.images is None:

@@ -1,0 +1,127 @@
+"""The Python API: run ``fool evolve`` / ``fool ascend`` from Python and read run directories back.
+
+    >>> import fooling
+    >>> result = fooling.evolve(model="mnist-digitcnn", generations=2, population=8, out="runs/demo")
+    >>> result.path, result.stop_reason, result.classes[0]["confidence"]
+    >>> fooling.read_run("runs/demo").summary["generation"]
+
+Every keyword is a setting of :class:`~fooling.settings.EvolveSettings` (or
+:class:`~fooling.settings.AscendSettings`), under its config.json name; they override ``settings``.
+A run writes the same run directory as the command line (config.json, summary.json, metrics.csv,
+elites/, checkpoint/, log.txt) and can be resumed with ``fool evolve --resume``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Optional
+
+from .errors import FoolingError
+from .settings.ascend import AscendSettings
+from .settings.evolve import EvolveSettings
+
+if TYPE_CHECKING:
+    from .analysis import RunElites
+    from .run.hooks import Hook
+
+__all__ = ["RunResult", "ascend", "evolve", "read_run"]
+
+
+@dataclass
+class RunResult:
+    """A run directory and what it says: ``summary`` (summary.json) and ``config`` (config.json).
+
+    ``interrupted``: a stop signal (Ctrl-C) ended the run before its budget (it can be resumed).
+    """
+
+    path: Path
+    summary: dict[str, Any]
+    config: dict[str, Any] = field(default_factory=dict)
+    interrupted: bool = False
+
+    @property
+    def stop_reason(self) -> Optional[str]:
+        """budget | until | interrupted | error (None: still running)."""
+        return self.summary.get("stop_reason")
+
+    @property
+    def finished(self) -> bool:
+        return bool(self.summary.get("finished"))
+
+    @property
+    def classes(self) -> list[dict[str, Any]]:
+        """Per class: index, label, confidence, generation_found, passed ({threshold: generation})."""
+        return list(self.summary.get("classes", []))
+
+    def elites(self) -> "RunElites":
+        """The elite PNGs as a user has them (:func:`fooling.analysis.read_run`)."""
+        from .analysis import read_run as read_elites
+
+        return read_elites(self.path)
+
+
+def _settings(cls: type, settings: Any, overrides: dict[str, Any]) -> Any:
+    if settings is None:
+        settings = cls()
+    elif not isinstance(settings, cls):
+        raise FoolingError(f"settings must be {cls.__name__}, not {type(settings).__name__}")
+    unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(cls)})
+    if unknown:
+        raise FoolingError(f"{cls.__name__} has no setting {unknown[0]!r}")
+    return dataclasses.replace(settings, **overrides)
+
+
+def evolve(settings: Optional[EvolveSettings] = None, *, progress: bool = False, hooks: Iterable["Hook"] = (),
+           **overrides: Any) -> RunResult:
+    """Evolve fooling images (``fool evolve``) in a new run directory; returns its :class:`RunResult`.
+
+    settings: an :class:`EvolveSettings` (None: the defaults); overrides: settings by name, e.g.
+    ``model="mnist-digitcnn", generations=10, out="runs/x"`` (``models=[...]`` for an ensemble).
+    hooks: :class:`~fooling.run.hooks.Hook` objects that observe every generation.
+    """
+    from .run import EvolutionRun
+
+    config = _settings(EvolveSettings, settings, overrides)
+    if config.models and "model" not in overrides:
+        config = dataclasses.replace(config, model=config.models[0])  # the ensemble's first network names it
+    config.validate()
+    run = EvolutionRun.start(config)
+    summary = run.run(progress=progress, hooks=hooks)
+    return RunResult(run.rundir.path, summary, run.config_record(), run.interrupted)
+
+
+def ascend(settings: Optional[AscendSettings] = None, *, progress: bool = False, **overrides: Any) -> RunResult:
+    """Gradient ascent (``fool ascend``) in a new run directory; returns its :class:`RunResult`.
+
+    settings: an :class:`AscendSettings` (None: the defaults); overrides: settings by name.
+    """
+    from .run.ascend import AscentRun
+
+    config = _settings(AscendSettings, settings, overrides)
+    config.validate()
+    run = AscentRun(config)
+    summary = run.run(progress=progress)
+    return RunResult(run.rundir.path, summary, _read_json(run.rundir.config_path), run.interrupted)
+
+
+def read_run(path: str | Path) -> RunResult:
+    """A run directory of ``fool evolve`` or ``fool ascend`` (finished, interrupted or live) as a
+    :class:`RunResult`; :meth:`RunResult.elites` reads its elite images."""
+    folder = Path(path)
+    if not folder.is_dir():
+        raise FoolingError(f"{folder} is not a run directory (no such folder)")
+    config, summary = _read_json(folder / "config.json"), _read_json(folder / "summary.json")
+    if not config:
+        raise FoolingError(f"{folder} is not a run directory (no readable config.json)")
+    return RunResult(folder, summary, config, summary.get("stop_reason") == "interrupted")
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError, UnicodeDecodeError):
+        return {}
+    return value if isinstance(value, dict) else {}

@@ -1,0 +1,123 @@
+"""Observers of the evolution loop (EvoTorch's hooks, pyribs' scheduler callbacks).
+
+The loop body of :meth:`fooling.run.EvolutionRun.run` is ask -> decode -> objective.fitness -> tell,
+then every hook is told about the generation, in order:
+
+1. the run's built-in hooks: :class:`MetricsRows` (a metrics.csv row per generation), the progress bar,
+   :class:`Snapshots` (``--snapshot-every``) and :class:`Checkpoints` (``--checkpoint-every`` and the last
+   generation: state, metrics.csv, elites/, summary.json);
+2. ``run.hooks`` (hooks attached to the run object);
+3. the ``hooks`` given to that :meth:`~fooling.run.EvolutionRun.run` call.
+
+So a user's hook sees the generation after it was checkpointed. A hook may also ask the run to pause
+(:meth:`Hook.should_stop`), which stops it like ``--generations`` would, with stop_reason "interrupted"
+and a checkpoint: :class:`StopAfter` runs a run a slice at a time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Optional
+
+if TYPE_CHECKING:
+    from .evolve import EvolutionRun
+
+
+@dataclass(frozen=True)
+class GenerationRecord:
+    """What one generation did. ``stop_reason`` is None while the run goes on, else why it stops after this
+    generation (budget | until | interrupted)."""
+
+    generation: int
+    evaluations: int  # images scored since the run began
+    new_evaluations: int  # images scored in this generation
+    coverage: float
+    median_confidence: float
+    max_confidence: float
+    elapsed_s: float
+    stop_reason: Optional[str] = None
+
+    @property
+    def last(self) -> bool:
+        """True for the generation the run stops after."""
+        return self.stop_reason is not None
+
+    def metrics_row(self) -> dict[str, Any]:
+        """metrics.csv's row for this generation."""
+        return {"generation": self.generation, "evaluations": self.evaluations,
+                "coverage": round(self.coverage, 6), "median_confidence": round(self.median_confidence, 8),
+                "max_confidence": round(self.max_confidence, 8), "elapsed_s": round(self.elapsed_s, 3)}
+
+
+class Hook:
+    """An observer of an evolution run; every method is optional (the defaults do nothing)."""
+
+    def on_start(self, run: "EvolutionRun") -> None:
+        """Before the first generation of a :meth:`~fooling.run.EvolutionRun.run` call."""
+
+    def should_stop(self, run: "EvolutionRun", generation: int) -> bool:
+        """Whether the run should pause after ``generation`` (asked before the hooks hear of it; also asked
+        with the last finished generation before the first one runs)."""
+        return False
+
+    def after_generation(self, run: "EvolutionRun", record: GenerationRecord) -> None:
+        """After ``record.generation`` was told to the strategy (the archive holds its elites)."""
+
+    def on_end(self, run: "EvolutionRun", stop_reason: Optional[str]) -> None:
+        """When the :meth:`~fooling.run.EvolutionRun.run` call ends, however it ends (stop_reason "error" for
+        an exception)."""
+
+
+class StopAfter(Hook):
+    """Pause the run after generation ``generation`` (checkpointed, stop_reason "interrupted")."""
+
+    def __init__(self, generation: int) -> None:
+        self.generation = generation
+
+    def should_stop(self, run: "EvolutionRun", generation: int) -> bool:
+        return generation >= self.generation
+
+
+class MetricsRows(Hook):
+    """Collects a metrics.csv row per generation; :class:`Checkpoints` writes them (and keeps them in the
+    checkpoint) when it checkpoints."""
+
+    def __init__(self) -> None:
+        self.pending: list[dict[str, Any]] = []
+
+    def on_start(self, run: "EvolutionRun") -> None:
+        self.pending = []
+
+    def after_generation(self, run: "EvolutionRun", record: GenerationRecord) -> None:
+        self.pending.append(record.metrics_row())
+
+    def take(self) -> list[dict[str, Any]]:
+        """The rows since the last call (and forget them)."""
+        rows, self.pending = self.pending, []
+        return rows
+
+
+class Snapshots(Hook):
+    """Every ``every`` generations, the elites as RUN_DIR/snapshots/<generation>/."""
+
+    def __init__(self, every: int) -> None:
+        self.every = every
+
+    def after_generation(self, run: "EvolutionRun", record: GenerationRecord) -> None:
+        if self.every and record.generation % self.every == 0:
+            run.write_elites(run.rundir.snapshots / str(record.generation))
+
+
+class Checkpoints(Hook):
+    """Every ``every`` generations and after the last one: the checkpoint (with ``metrics``' rows since the
+    previous one), metrics.csv, elites/ and summary.json."""
+
+    def __init__(self, every: int, metrics: MetricsRows) -> None:
+        self.every = every
+        self.metrics = metrics
+
+    def after_generation(self, run: "EvolutionRun", record: GenerationRecord) -> None:
+        if record.last or record.generation % self.every == 0:
+            run.stop_reason = record.stop_reason
+            run.checkpoint(self.metrics.take())
+            run.abort_if_requested(record.stop_reason)

@@ -1,0 +1,47 @@
+"""The Python API: the README's example runs as written (in a temporary folder), and `import fooling` is light."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import fooling
+from fooling.errors import FoolingError
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def _example() -> str:
+    text = README.read_text()
+    section = text[text.index("## Python API"):]
+    section = section[: section.index("\n## ", 1)]
+    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+
+
+def test_the_readme_example_runs(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    exec(compile(_example(), str(README), "exec"), {"__name__": "readme"})
+    out = capsys.readouterr().out
+    assert "runs/api-demo budget" in out and "4 elite PNGs" in out
+    assert (tmp_path / "runs" / "api-demo" / "summary.json").is_file()
+    result = fooling.read_run(tmp_path / "runs" / "api-demo-7")
+    assert [c["index"] for c in result.classes] == [7] and result.finished
+    assert result.config["model"] == "mnist-digitcnn"
+
+
+def test_evolve_refuses_unknown_settings(tmp_path):
+    with pytest.raises(FoolingError, match="no setting 'generation'"):
+        fooling.evolve(generation=3, out=str(tmp_path / "x"))
+    with pytest.raises(FoolingError, match="is not a run directory"):
+        fooling.read_run(tmp_path / "missing")
+
+
+def test_import_fooling_loads_no_torch():
+    code = ("import sys, fooling; fooling.EvolveSettings; fooling.RetrainSettings; fooling.evolve; "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
