@@ -1,6 +1,6 @@
 """The package's layer order: imports only go down (or sideways without a cycle). Read with ast, nothing run.
 
-Bottom up: errors/paths/imaging/progress -> settings -> data -> classifiers, encodings -> objective ->
+Bottom up: errors/paths/imaging/limits/outputs/progress -> settings -> data -> classifiers, encodings -> objective ->
 archive -> search -> rundir -> run -> analysis, retrain -> gallery, plots -> api -> cli.
 """
 
@@ -12,7 +12,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 LAYERS: list[set[str]] = [
-    {"errors", "paths", "imaging", "compat", "allocator", "progress"},
+    {"errors", "paths", "imaging", "compat", "allocator", "progress", "limits", "outputs"},
     {"settings", "classes"},
     {"data"},
     {"classifiers", "encodings"},

@@ -16,7 +16,7 @@ from typing import Any, Optional
 
 from ..settings.evolve import EvolveSettings
 from ..run import EvolutionRun
-from ..run.progress import continued
+from ..progress import continued
 from .pool import Pool, snapshot
 from ..settings.retrain import RetrainSettings
 

@@ -29,11 +29,11 @@ from ..settings.evolve import EvolveSettings, check_run_size
 from ..encodings import Encoding, make_encoding
 from ..errors import FoolingError
 from ..imaging import to_uint8
+from ..progress import Progress
+from ..rundir.checkpoint import STATE, load_checkpoint, remove_superseded, save_checkpoint
+from ..rundir.lock import RunLock
+from ..rundir.writer import RunDirectory, median_and_max, unused_path
 from ..search import GeneticAlgorithm, MapElites, Strategy
-from .checkpoint import STATE, load_checkpoint, remove_superseded, save_checkpoint
-from .lock import RunLock
-from .progress import Progress
-from .rundir import RunDirectory, median_and_max, unused_path
 from .scoring import Scorer
 from .seeding import make_rngs
 

@@ -11,12 +11,13 @@ import torch
 from click.testing import CliRunner
 from torch import nn
 
-from fooling.analysis import read_run, run_transfer
+from fooling.analysis import run_transfer
 from fooling.classifiers import Classifier, Preprocess
 from fooling.cli import main
 from fooling.settings.evolve import EvolveSettings
 from fooling.errors import FoolingError
 from fooling.run import EvolutionRun
+from fooling.rundir import read_run
 from fooling.run.scoring import Scorer
 
 PAIR = ["mnist-lenet", "mnist-digitcnn"]
