@@ -24,7 +24,7 @@ from .settings.ascend import AscendSettings
 from .settings.evolve import EvolveSettings
 
 if TYPE_CHECKING:
-    from .analysis import RunElites
+    from .rundir import RunElites
     from .run.hooks import Hook
 
 __all__ = ["RunResult", "ascend", "evolve", "read_run"]
@@ -57,8 +57,8 @@ class RunResult:
         return list(self.summary.get("classes", []))
 
     def elites(self) -> "RunElites":
-        """The elite PNGs as a user has them (:func:`fooling.analysis.read_run`)."""
-        from .analysis import read_run as read_elites
+        """The elite PNGs as a user has them (:func:`fooling.rundir.read_run`)."""
+        from .rundir import read_run as read_elites
 
         return read_elites(self.path)
 

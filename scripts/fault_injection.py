@@ -38,8 +38,8 @@ import numpy as np  # noqa: E402
 from run_outputs import outputs  # noqa: E402
 
 from fooling.errors import FoolingError  # noqa: E402
-from fooling.run.atomic import FAULT_ENV, FAULT_EXIT  # noqa: E402
-from fooling.run.checkpoint import load_checkpoint  # noqa: E402
+from fooling.rundir.atomic import FAULT_ENV, FAULT_EXIT  # noqa: E402
+from fooling.rundir.checkpoint import load_checkpoint  # noqa: E402
 
 ORACLE = [sys.executable, str(ROOT / "tests" / "run" / "oracle_fool.py")]  # `fool` with test-oracle registered
 REAL = [sys.executable, "-m", "fooling"]

@@ -7,7 +7,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from fooling.run.checkpoint import canonical_json, load_checkpoint, sha256_file
+from fooling.rundir.checkpoint import canonical_json, load_checkpoint, sha256_file
 
 TIMING = ("elapsed_s", "evals_per_s")
 

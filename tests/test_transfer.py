@@ -13,10 +13,11 @@ from click.testing import CliRunner
 from PIL import Image
 
 import fooling.analysis.transfer as transfer_module
-from fooling.analysis import read_run, run_transfer
+from fooling.analysis import run_transfer
+from fooling.analysis.draw import format_confidence
 from fooling.cli import main
 from fooling.errors import FoolingError
-from fooling.gallery.draw import format_confidence
+from fooling.rundir import read_run
 
 TARGETS = "mnist-lenet,mnist-digitcnn"
 

@@ -1,17 +1,14 @@
-"""Reading finished run directories: their elites as a user has them, and transfer between networks."""
+"""What finished runs show: transfer between networks, and its report (tables, a heatmap drawn with PIL).
 
-from .elites import Elite, RunElites, load_images, read_run, read_snapshots
+Run directories are read through :mod:`fooling.rundir`.
+"""
+
 from .transfer import ClassScore, PairSummary, TransferResult, run_transfer, score_transfer, summarise
 
 __all__ = [
     "ClassScore",
-    "Elite",
     "PairSummary",
-    "RunElites",
     "TransferResult",
-    "load_images",
-    "read_run",
-    "read_snapshots",
     "run_transfer",
     "score_transfer",
     "summarise",

@@ -22,7 +22,7 @@ from ..classifiers import Classifier, get_spec, load_classifier, resolve_device
 from ..classifiers.fingerprint import check_fingerprints
 from ..errors import FoolingError
 from ..imaging import read_image
-from .elites import RunElites, load_images
+from ..rundir import RunElites, load_images
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ import json
 import math
 from pathlib import Path
 
-from ..gallery.draw import format_confidence
-from ..gallery.heatmap import draw_heatmap
+from .draw import format_confidence
+from .heatmap import draw_heatmap
 from .transfer import PairSummary, TransferResult
 
 FILES = {"pairs_csv": "transfer.csv", "classes_csv": "transfer_classes.csv", "json": "transfer.json",

@@ -36,7 +36,7 @@ def train_lenet(
     """Train a 10-class LeNet, save it as ``name`` in the models folder; returns (net, held-out accuracy)."""
     data = load_mnist(mnist_dir)
 
-    from ..run.progress import Progress  # display only (run sits above classifiers)
+    from ..progress import Progress
 
     bar = Progress(settings.epochs, 0, enabled=not quiet, unit="epoch")
     try:

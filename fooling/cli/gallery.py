@@ -35,7 +35,7 @@ def command(run_dirs, out, transfer_dirs, title, force, quiet) -> None:
       fool gallery runs/mnist/direct/mnist-lenet_s0 --transfer transfer/ --out gallery/
     """
     from ..gallery.build import build_gallery
-    from ..outputs import ItemProgress
+    from ..progress import ItemProgress
 
     with ItemProgress(len(run_dirs), "run", quiet) as progress:
         page = build_gallery(run_dirs, out, transfer_dirs, title, force=force, progress=progress.done)

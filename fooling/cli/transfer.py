@@ -31,9 +31,11 @@ def command(run_dirs, models, out, device, force, quiet) -> None:
     Example:
       fool transfer runs/mnist/direct/*_s* --models mnist-lenet,mnist-lenet-b,mnist-digitcnn --out transfer/
     """
-    from ..analysis import read_run, run_transfer
+    from ..analysis import run_transfer
     from ..analysis.transfer_report import FILES, markdown, write_report
-    from ..outputs import ItemProgress, check_output_folder
+    from ..outputs import check_output_folder
+    from ..progress import ItemProgress
+    from ..rundir import read_run
 
     check_output_folder(out, FILES.values(), force)  # before any work: a bad --out costs nothing
     runs = [read_run(path) for path in run_dirs]

@@ -26,7 +26,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
-from ..analysis.elites import Elite, RunElites, read_run, read_snapshots
+from ..rundir import Elite, RunElites, read_run, read_snapshots
 from ..analysis.transfer_report import FILES as TRANSFER_FILES
 from ..errors import FoolingError
 from ..imaging import read_image

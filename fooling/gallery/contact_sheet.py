@@ -6,7 +6,7 @@ from typing import Sequence
 
 from PIL import Image, ImageDraw
 
-from .draw import font, format_confidence, text_size
+from ..analysis.draw import font, format_confidence, text_size
 
 LABEL, CONF, GAP = 15, 13, 12
 

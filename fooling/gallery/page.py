@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from html import escape as _escape
 from typing import Any, Optional, Sequence
 
-from .draw import format_confidence
+from ..analysis.draw import format_confidence
 
 THRESHOLDS = (0.0, 0.5, 0.9, 0.99, 0.999, 0.9999)
 

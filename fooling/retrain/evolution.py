@@ -17,8 +17,8 @@ from typing import Any, Optional
 
 from ..settings.evolve import EvolveSettings
 from ..run import EvolutionRun
+from ..progress import continued
 from ..run.hooks import GenerationRecord, Hook
-from ..run.progress import continued
 from .pool import Pool, snapshot
 from ..settings.retrain import RetrainSettings
 

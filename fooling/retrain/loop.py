@@ -33,7 +33,7 @@ from ..classifiers import get_spec
 from ..classifiers.weights import load_meta
 from ..errors import FoolingError
 from ..paths import models_dir
-from ..run.rundir import unused_path
+from ..rundir import unused_path
 from .evolution import evolve_iteration, read_pool
 from .report import write_report
 from ..settings.retrain import RetrainSettings

@@ -16,7 +16,7 @@ import numpy as np
 from ..classifiers.weights import load_meta, load_state_dict, save_model
 from ..errors import FoolingError
 from ..paths import models_dir
-from ..run.progress import Progress
+from ..progress import Progress
 from .pool import Pool
 from ..settings.retrain import RetrainSettings
 

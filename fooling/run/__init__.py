@@ -1,6 +1,5 @@
-"""Running things: the evolution loop, checkpoints, the run directory, progress."""
+"""Running things: the evolution loop and the gradient ascent loop (they write through fooling.rundir)."""
 
 from .evolve import EvolutionRun, evolve
-from .rundir import RunDirectory
 
-__all__ = ["EvolutionRun", "RunDirectory", "evolve"]
+__all__ = ["EvolutionRun", "evolve"]

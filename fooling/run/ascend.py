@@ -24,7 +24,6 @@ import numpy as np
 import torch
 
 from .. import __version__
-from ..analysis.elites import read_elite_folder
 from ..classifiers.fingerprint import RECORD_KEY, check_fingerprints
 from ..classifiers import Classifier, load_classifier, resolve_device
 from ..encodings.cppn import Genome, Style, genome_to_json
@@ -32,19 +31,19 @@ from ..encodings.cppn.serialize import load_genome
 from ..errors import FoolingError
 from ..imaging import load_image
 from ..objective import Objective, image_shape
+from ..progress import Progress
+from ..rundir.checkpoint import load_checkpoint, save_checkpoint
+from ..rundir.reader import read_elite_folder
+from ..rundir.writer import RunDirectory, median_and_max, unused_path
 from ..search.gradient import (
     AscentResult, CppnWeights, Milestones, PixelImages, StepRule, ascend, initial_images,
 )
 from ..search.perturb import fit_photo, perturb
 from ..search.regularizers import Regularizers
 from ..settings.ascend import INITS, AscendSettings
-from .checkpoint import load_checkpoint, save_checkpoint
 from .ascent_records import class_records, metrics_rows, write_milestones
 from .summary import run_summary
-from .progress import Progress
 from .signals import install_stop_handlers, restore_handlers
-from .rundir import RunDirectory, median_and_max, unused_path
-
 
 
 def step_rule(config: AscendSettings) -> StepRule:

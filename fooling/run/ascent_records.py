@@ -11,7 +11,7 @@ import numpy as np
 
 from ..archive import THRESHOLDS
 from ..search.gradient import AscentResult
-from .rundir import median_and_max
+from ..rundir.writer import median_and_max
 from .summary import class_record
 
 MILESTONE_COLUMNS = ["index", "label", "start_confidence", "confidence", "best_step", "top1", *map(str, THRESHOLDS)]

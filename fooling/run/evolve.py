@@ -31,12 +31,12 @@ from ..encodings import Encoding, make_encoding
 from ..errors import FoolingError
 from ..imaging import to_uint8
 from ..objective import Objective, image_shape
+from ..progress import Progress
+from ..rundir.checkpoint import STATE, load_checkpoint, remove_superseded, save_checkpoint
+from ..rundir.lock import RunLock
+from ..rundir.writer import RunDirectory, median_and_max, unused_path
 from ..search import GeneticAlgorithm, MapElites, Strategy
 from .hooks import Checkpoints, GenerationRecord, Hook, MetricsRows, Snapshots, StopAfter
-from .checkpoint import STATE, load_checkpoint, remove_superseded, save_checkpoint
-from .lock import RunLock
-from .progress import Progress
-from .rundir import RunDirectory, median_and_max, unused_path
 from .seeding import make_rngs
 from .summary import class_record, run_summary
 
@@ -94,7 +94,7 @@ def _versions() -> dict[str, str]:
 class EvolutionRun:
     """A run in progress: its config, directory, classifiers, encoding, archive and strategy.
 
-    While a process works on the run it holds the run directory's lock (:mod:`fooling.run.lock`) and logs to
+    While a process works on the run it holds the run directory's lock (:mod:`fooling.rundir.lock`) and logs to
     RUN_DIR/log.txt through :mod:`logging`: from :meth:`start` / :meth:`resume` to the end of :meth:`run`
     (or :meth:`close`).
     """
@@ -547,7 +547,7 @@ class EvolutionRun:
 
 
 class _ProgressBar(Hook):
-    """The progress bar (or plain progress lines) of :class:`~fooling.run.progress.Progress`."""
+    """The progress bar (or plain progress lines) of :class:`~fooling.progress.Progress`."""
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled

@@ -11,7 +11,8 @@ from click.testing import CliRunner
 
 from fooling.cli import main
 from fooling.settings.evolve import EvolveSettings
-from fooling.run import EvolutionRun, atomic, evolve
+from fooling.run import EvolutionRun, evolve
+from fooling.rundir import atomic
 from run_outputs import outputs
 
 class Crash(BaseException):

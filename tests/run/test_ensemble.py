@@ -11,13 +11,14 @@ import torch
 from click.testing import CliRunner
 from torch import nn
 
-from fooling.analysis import read_run, run_transfer
+from fooling.analysis import run_transfer
 from fooling.classifiers import Classifier, Preprocess
 from fooling.cli import main
 from fooling.settings.evolve import EvolveSettings
 from fooling.errors import FoolingError
 from fooling.run import EvolutionRun
 from fooling.objective import Objective
+from fooling.rundir import read_run
 
 PAIR = ["mnist-lenet", "mnist-digitcnn"]
 GREY8 = Preprocess(size=(8, 8), channels=1, mean=(0.0,), std=(1.0,))

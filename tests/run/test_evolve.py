@@ -17,7 +17,7 @@ from PIL import Image
 
 from fooling.settings.evolve import EvolveSettings
 from fooling.run import EvolutionRun, evolve
-from fooling.run.checkpoint import load_checkpoint
+from fooling.rundir.checkpoint import load_checkpoint
 
 
 def _config(out: Path, **kw) -> EvolveSettings:

@@ -15,7 +15,7 @@ from PIL import Image
 from run_outputs import reseal
 from torch import nn
 
-from fooling.analysis.elites import read_elite_folder, read_run
+from fooling.rundir import read_elite_folder, read_run
 from fooling.classifiers import Classifier, ModelSpec, Preprocess, register
 from fooling.classifiers.fingerprint import check_fingerprints, model_fingerprint, state_dict_sha256
 from fooling.cli import main

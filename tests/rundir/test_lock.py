@@ -16,9 +16,9 @@ from fooling.cli import main
 from fooling.settings.evolve import EvolveSettings
 from fooling.errors import FoolingError
 from fooling.run import EvolutionRun, evolve
-from fooling.run.lock import RunLock, is_live, lock_holder
+from fooling.rundir.lock import RunLock, is_live, lock_holder
 
-ORACLE_FOOL = str(Path(__file__).with_name("oracle_fool.py"))
+ORACLE_FOOL = str(Path(__file__).parents[1] / "run" / "oracle_fool.py")
 
 
 def _config(out: Path, **kw) -> EvolveSettings:
@@ -57,7 +57,7 @@ def test_a_run_holds_its_directory_from_start_to_the_end_of_run(tmp_path):
 
 def test_a_killed_holder_leaves_no_stale_lock(tmp_path):
     holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; from fooling.run.lock import RunLock; held = RunLock(sys.argv[1]).acquire(); "
+        "import sys, time; from fooling.rundir.lock import RunLock; held = RunLock(sys.argv[1]).acquire(); "
         "print('held', flush=True); time.sleep(60)"), str(tmp_path)], stdout=subprocess.PIPE)
     try:
         assert holder.stdout.readline().strip() == b"held"

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import io
 import re
+import sys
 
 import pytest
 from click.testing import CliRunner
 
+import fooling.progress as progress
 from fooling.cli import main
-from fooling.run.progress import EVERY_ENV, Progress, continued, plain_every
+from fooling.progress import EVERY_ENV, Progress, continued, plain_every
 
 
 class FakeClock:
@@ -116,3 +118,24 @@ def test_evolve_prints_plain_progress_lines(tmp_path, monkeypatch):
     lines = [line for line in result.output.splitlines() if line.startswith("gen ")]
     assert "\r" not in result.output and lines[-1].startswith("gen 3/3 | ETA 00:00")
     assert "median" in lines[-1] and "coverage 4/4" in lines[-1]
+
+
+def test_item_progress_draws_a_bar_on_a_terminal_and_lines_elsewhere(monkeypatch):
+    stream = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stream)
+    monkeypatch.setattr(progress, "_terminal_rows", lambda s: 40)
+    with progress.ItemProgress(2, "run") as bar:
+        bar.done("a")
+        bar.done("b")
+    assert "\r" in stream.getvalue() and "2/2" in stream.getvalue()
+    stream = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stream)
+    monkeypatch.setattr(progress, "_terminal_rows", lambda s: 0)
+    with progress.ItemProgress(2, "run") as bar:
+        bar.done("a")
+        bar.done("b")
+    assert "\r" not in stream.getvalue()
+    assert [line.split(" ")[0] for line in stream.getvalue().splitlines()] == ["[1/2]", "[2/2]"]
+    with progress.ItemProgress(2, "run", quiet=True) as bar:
+        bar.done("a")
+    assert stream.getvalue().count("\n") == 2

@@ -8,7 +8,8 @@ file, a pipe, CI) there are no ``\\r`` redraws: one plain line every ``every`` s
 One class serves every loop: ``fool evolve`` (generations), ``fool ascend`` (steps),
 ``fool train`` and ``fool retrain`` (epochs). :func:`continued` makes the Progress objects
 created inside it share one display, for a loop that runs in segments (``fool retrain``
-evolves each run a snapshot interval at a time).
+evolves each run a snapshot interval at a time). :class:`ItemProgress` counts finished items (runs)
+for ``fool transfer`` and ``fool gallery``: the same bar on a terminal, one line per item elsewhere.
 """
 
 from __future__ import annotations
@@ -44,6 +45,14 @@ def _is_tty(stream: TextIO) -> bool:
         return bool(stream.isatty())
     except (AttributeError, ValueError):
         return False
+
+
+def _terminal_rows(stream: TextIO) -> int:
+    """Rows of the terminal ``stream`` writes to; 0 when it is not a terminal (or one of unknown size)."""
+    try:
+        return os.get_terminal_size(stream.fileno()).lines if stream.isatty() else 0
+    except (AttributeError, OSError, ValueError):
+        return 0
 
 
 class Progress:
@@ -170,3 +179,48 @@ def continued() -> Iterator[None]:
         first = _SHARED.pop()
         if first is not None:
             first._finish()
+
+
+class ItemProgress:
+    """Progress over a known number of items (runs) on stderr, for long commands.
+
+    On a terminal: the :class:`Progress` bar (position, ETA, the last item's name). Otherwise (a log
+    file, a pipe): one plain line per finished item with the elapsed time and an ETA, no carriage-return
+    redraws. Nothing at all when ``quiet``. Call :meth:`done` after each item, :meth:`close` at the end.
+    """
+
+    def __init__(self, total: int, what: str, quiet: bool = False, stream: Optional[TextIO] = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.total, self.what, self.count = total, what, 0
+        self.quiet = quiet
+        self._stream = stream if stream is not None else sys.stderr
+        self._clock = clock
+        self._start = clock()
+        self._bar: Optional[Progress] = None
+        if not quiet and _terminal_rows(self._stream) > 0:  # tqdm draws nothing on a 0-row pseudo-terminal
+            self._bar = Progress(total, stream=self._stream, unit=what, clock=clock, tty=True)
+
+    def done(self, name: str) -> None:
+        """One more item finished (``name``: shown in the line or beside the bar)."""
+        self.count += 1
+        if self.quiet:
+            return
+        if self._bar is not None:
+            self._bar.advance(self.count, extra=name[-40:], force=self.count == self.total)
+            return
+        elapsed = self._clock() - self._start
+        left = elapsed / self.count * (self.total - self.count)
+        eta = f", about {left:.0f} s left" if self.count < self.total else ""
+        self._stream.write(f"[{self.count}/{self.total}] {self.what} {name} ({elapsed:.1f} s{eta})\n")
+        self._stream.flush()
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+    def __enter__(self) -> "ItemProgress":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

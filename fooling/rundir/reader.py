@@ -1,6 +1,6 @@
 """A run directory's elites as a user has them: the PNGs (and genomes) in elites/ and snapshots/.
 
-File names are ``<index>_<label>.png`` (stable for the whole run, see :mod:`fooling.run.rundir`), with the
+File names are ``<index>_<label>.png`` (stable for the whole run, see :mod:`fooling.rundir.names`), with the
 confidence in summary.json and in the PNG's text metadata; runs made before names were stable used
 ``<index>_<label>_<confidence>.png``, and both are read. summary.json adds the full label, generation
 found and per-model scores. A live run is read consistently: one summary.json is read once, and the files it
@@ -18,7 +18,9 @@ from PIL import Image
 
 from ..errors import FoolingError
 from ..imaging import load_image
-from ..run.rundir import RunDirectory, elite_stem, parse_elite_stem
+from .names import elite_stem, parse_elite_stem
+from .writer import RunDirectory
+
 
 @dataclass(frozen=True)
 class Elite:

@@ -11,7 +11,7 @@ import pytest
 from fooling.errors import FoolingError
 from run_outputs import reseal
 
-from fooling.run.checkpoint import load_checkpoint, save_checkpoint
+from fooling.rundir.checkpoint import load_checkpoint, save_checkpoint
 
 
 def test_round_trip_and_old_arrays_removed(tmp_path):
@@ -169,7 +169,7 @@ def test_legacy_checkpoints_still_load(tmp_path):
 
 
 def test_two_processes_never_share_a_temporary_file(tmp_path):
-    from fooling.run import atomic
+    from fooling.rundir import atomic
 
     assert str(os.getpid()) in atomic.tmp_path(tmp_path / "state.json").name
     save_checkpoint(tmp_path, 1, {"a": np.arange(3)}, {})
