@@ -76,7 +76,7 @@ def test_two_resumes_at_once_one_refused_the_result_unchanged(tmp_path):
     out = tmp_path / "run"
     EvolutionRun.start(_config(out, generations=30)).run(progress=False, stop_after=2)
     cmd = [sys.executable, ORACLE_FOOL, "evolve", "--resume", str(out), "--quiet"]
-    env = {**os.environ, "ORACLE_SLOW": "0.02"}
+    env = {**os.environ, "ORACLE_SLOW": "0.15"}  # the first holds the lock ~4 s: longer than the other takes to start
     procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
     results = [(p.wait(timeout=120), p.stderr.read().decode()) for p in procs]
     assert sorted(rc for rc, _ in results) == [0, 1], results
