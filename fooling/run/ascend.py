@@ -33,6 +33,7 @@ from ..imaging import load_image
 from ..objective import Objective, image_shape
 from ..progress import Progress
 from ..rundir.checkpoint import load_checkpoint, save_checkpoint
+from ..rundir.lock import RunLock
 from ..rundir.reader import read_elite_folder
 from ..rundir.writer import RunDirectory, median_and_max, unused_path
 from ..search.gradient import (
@@ -299,10 +300,17 @@ class AscentRun:
         stops at once (KeyboardInterrupt), leaving the last checkpoint. ``stop_after``: behave as if
         interrupted once that many steps have run in this call (for tests).
         """
-        cfg = self.config
         if not self._resumed:
             self.rundir.create(self.config_record())
             self.rundir.log(f"start: {' '.join(sys.argv)}")
+        lock = RunLock(self.rundir.path).acquire()  # a second process on this run gets one line naming us
+        try:
+            return self._run(progress, stop_after)
+        finally:
+            lock.release()
+
+    def _run(self, progress: bool, stop_after: Optional[int]) -> dict[str, Any]:
+        cfg = self.config
         self._started = time.perf_counter()
         batches = self.batches()
         first = len(self.results)

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 import fooling.run.ascend as ascend_module
 from fooling.cli import main
+from fooling.errors import FoolingError
 from fooling.run.ascend import AscentRun
 from fooling.settings.ascend import AscendSettings
 
@@ -162,3 +163,16 @@ def test_cppn_weight_ascent_resumes_to_the_same_genomes(cppn_run, tmp_path):
     resumed = AscentRun.resume(tmp_path / "b").run(progress=False)
     _same_result(resumed, straight)
     assert _elites(tmp_path / "b") == _elites(tmp_path / "a")  # PNGs and tuned genomes' .json
+
+
+def test_a_run_in_use_is_refused(tmp_path):
+    from fooling.rundir.lock import RunLock
+
+    AscentRun(_config(tmp_path / "b")).run(progress=False, stop_after=3)
+    held = RunLock(tmp_path / "b").acquire()
+    try:
+        with pytest.raises(FoolingError, match=f"in use by process {os.getpid()}"):
+            AscentRun.resume(tmp_path / "b").run(progress=False)
+    finally:
+        held.release()
+    assert AscentRun.resume(tmp_path / "b").run(progress=False)["finished"]
