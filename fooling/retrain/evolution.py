@@ -10,7 +10,6 @@ same pool.
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -74,11 +73,10 @@ class SnapshotPool(Hook):
 
 
 def _open(settings: RetrainSettings, model: str, classes: list[int], seed: int, folder: Path) -> EvolutionRun:
-    """Resume the run in ``folder`` if it has a checkpoint, else start it afresh there."""
-    if (folder / "checkpoint" / "state.json").is_file():
+    """Resume the run in ``folder`` if it was started (one killed before its first checkpoint resumes from
+    generation 0), else start it there."""
+    if (folder / "config.json").is_file():
         return EvolutionRun.resume(folder)
-    if folder.exists():  # started but killed before its first checkpoint: nothing worth keeping
-        shutil.rmtree(folder)
     config = EvolveSettings(
         model=model, classes=classes, encoding=settings.encoding, preset=settings.preset,
         generations=settings.generations, population=settings.population, seed=seed, device=settings.device,

@@ -171,3 +171,18 @@ def test_names_of_another_experiment_are_not_overwritten(straight, small_mnist, 
 def test_retrained_network_cannot_be_a_base(straight, small_mnist, tmp_path):
     with pytest.raises(FoolingError, match="already has a fooling class"):
         RetrainRun.start(_settings(tmp_path / "x", "t-base", small_mnist, model="t-straight-r1"), progress=False)
+
+
+def test_a_run_killed_before_its_first_checkpoint_is_resumed_not_deleted(tmp_path):
+    from fooling.retrain.evolution import _open
+
+    settings = RetrainSettings(model="test-oracle", generations=2, population=8, snapshot_every=1, device="cpu")
+    folder = tmp_path / "it0_run0"
+    EvolutionRun.start(EvolveSettings(model="test-oracle", generations=2, population=8, device="cpu",
+                                      out=str(folder))).close()  # made, never checkpointed
+    (folder / "notes.txt").write_text("kept")
+    run = _open(settings, "test-oracle", [0, 1, 2, 3], 0, folder)
+    run.run(progress=False)
+    run.close()
+    assert (folder / "notes.txt").read_text() == "kept"
+    assert json.loads((folder / "summary.json").read_text())["finished"] is True
