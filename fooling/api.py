@@ -27,20 +27,23 @@ if TYPE_CHECKING:
     from .rundir import RunElites
     from .run.hooks import Hook
 
-__all__ = ["RunResult", "ascend", "evolve", "read_run"]
+__all__ = ["RunResult", "StoppedAtOnce", "ascend", "evolve", "read_run", "resume"]
 
 
 @dataclass
 class RunResult:
     """A run directory and what it says: ``summary`` (summary.json) and ``config`` (config.json).
 
-    ``interrupted``: a stop signal (Ctrl-C) ended the run before its budget (it can be resumed).
+    ``interrupted``: a stop signal (Ctrl-C, SIGTERM, SIGHUP) ended the run before its budget; it can be
+    resumed (:func:`resume`). ``stop_signal``: that signal's number; ``message``: why it stopped, in words.
     """
 
     path: Path
     summary: dict[str, Any]
     config: dict[str, Any] = field(default_factory=dict)
     interrupted: bool = False
+    stop_signal: Optional[int] = None
+    message: str = ""
 
     @property
     def stop_reason(self) -> Optional[str]:
@@ -63,6 +66,14 @@ class RunResult:
         return read_elites(self.path)
 
 
+class StoppedAtOnce(KeyboardInterrupt):
+    """A second stop signal ended ``fool ascend`` mid-step; ``path`` holds its last checkpoint."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(str(path))
+        self.path = path
+
+
 def _settings(cls: type, settings: Any, overrides: dict[str, Any]) -> Any:
     if settings is None:
         settings = cls()
@@ -81,30 +92,74 @@ def evolve(settings: Optional[EvolveSettings] = None, *, progress: bool = False,
     settings: an :class:`EvolveSettings` (None: the defaults); overrides: settings by name, e.g.
     ``model="mnist-digitcnn", generations=10, out="runs/x"`` (``models=[...]`` for an ensemble).
     hooks: :class:`~fooling.run.hooks.Hook` objects that observe every generation.
+    Every setting and the output folder are checked before anything is made.
     """
+    from .paths import check_writable_dir
     from .run import EvolutionRun
 
     config = _settings(EvolveSettings, settings, overrides)
     if config.models and "model" not in overrides:
         config = dataclasses.replace(config, model=config.models[0])  # the ensemble's first network names it
     config.validate()
-    run = EvolutionRun.start(config)
-    summary = run.run(progress=progress, hooks=hooks)
-    return RunResult(run.rundir.path, summary, run.config_record(), run.interrupted)
+    check_writable_dir("runs" if config.out is None else config.out)
+    return _evolution(EvolutionRun.start(config), progress, hooks)
 
 
-def ascend(settings: Optional[AscendSettings] = None, *, progress: bool = False, **overrides: Any) -> RunResult:
+def ascend(settings: Optional[AscendSettings] = None, *, progress: bool = False, classifier: Any = None,
+           **overrides: Any) -> RunResult:
     """Gradient ascent (``fool ascend``) in a new run directory; returns its :class:`RunResult`.
 
     settings: an :class:`AscendSettings` (None: the defaults); overrides: settings by name.
+    classifier: the settings' model already loaded (a :class:`~fooling.classifiers.Classifier`), to
+    avoid loading it twice. A second Ctrl-C raises :class:`StoppedAtOnce` (the last checkpoint stays).
     """
     from .run.ascend import AscentRun
 
     config = _settings(AscendSettings, settings, overrides)
     config.validate()
-    run = AscentRun(config)
-    summary = run.run(progress=progress)
-    return RunResult(run.rundir.path, summary, _read_json(run.rundir.config_path), run.interrupted)
+    return _ascent(AscentRun(config, classifier), progress)
+
+
+def resume(path: str | Path, *, generations: Optional[int] = None, progress: bool = False,
+           hooks: Iterable["Hook"] = (), command: Optional[str] = None, **changes: Any) -> RunResult:
+    """Continue a ``fool evolve`` or ``fool ascend`` run from its last checkpoint.
+
+    generations: raise an evolution run's budget; changes: the other settings that may change on resume
+    (:data:`~fooling.settings.evolve.RESUME_SETTINGS`: until, checkpoint_every). An ascent takes none.
+    command: "evolve" or "ascend" to refuse a run of the other kind (the command line passes its own).
+    """
+    folder = Path(path)
+    record = _read_json(folder / "config.json")  # unreadable: the resume below says what is wrong
+    made_by = (record.get("run") or {}).get("command") if record else None
+    made_by = made_by if isinstance(made_by, str) else (command or "evolve")
+    if command is not None and made_by != command:
+        raise FoolingError(f"{folder} is a `fool {made_by}` run; continue it with `fool {made_by} --resume {folder}`")
+    if made_by == "ascend":
+        if generations is not None or changes or tuple(hooks):
+            raise FoolingError(f"{folder} is a `fool ascend` run: it resumes with the settings saved in it")
+        from .run.ascend import AscentRun
+
+        return _ascent(AscentRun.resume(folder), progress)
+    from .run import EvolutionRun
+
+    return _evolution(EvolutionRun.resume(folder, generations, **changes), progress, hooks)
+
+
+def _evolution(run: Any, progress: bool, hooks: Iterable["Hook"]) -> RunResult:
+    summary = run.run(progress=progress, hooks=hooks)
+    return RunResult(run.rundir.path, summary, run.config_record(), run.interrupted, run.stop_signal,
+                     run.stop_message())
+
+
+def _ascent(run: Any, progress: bool) -> RunResult:
+    try:
+        summary = run.run(progress=progress)
+    except KeyboardInterrupt:
+        raise StoppedAtOnce(run.rundir.path) from None
+    message = (f"{summary.get('classes_done', 0)} of {len(run.classes)} classes finished" if run.interrupted
+               else "every class done")
+    return RunResult(run.rundir.path, summary, _read_json(run.rundir.config_path), run.interrupted,
+                     run.stop_signal, message)
 
 
 def read_run(path: str | Path) -> RunResult:

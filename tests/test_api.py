@@ -45,3 +45,16 @@ def test_import_fooling_loads_no_torch():
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_resume_continues_either_kind_and_refuses_the_other_command(tmp_path):
+    import fooling
+    from fooling.errors import FoolingError
+
+    out = tmp_path / "run"
+    first = fooling.evolve(model="test-oracle", generations=2, population=8, device="cpu", out=str(out))
+    assert first.finished and first.message
+    more = fooling.resume(out, generations=4)
+    assert more.summary["generation"] == 4 and more.finished
+    with pytest.raises(FoolingError, match="is a `fool evolve` run"):
+        fooling.resume(out, command="ascend")

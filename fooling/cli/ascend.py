@@ -61,7 +61,8 @@ def command(class_spec, epsilon, resume, quiet, **options) -> None:
     """
     from ..classes import parse_classes
     from ..classifiers import load_classifier, resolve_device
-    from ..run.ascend import AscentRun, run_model
+    from .. import api
+    from ..run.ascend import run_model
 
     if resume:
         ctx = click.get_current_context()
@@ -70,7 +71,7 @@ def command(class_spec, epsilon, resume, quiet, **options) -> None:
                  and ctx.get_parameter_source(p.name) == click.core.ParameterSource.COMMANDLINE]
         if given:
             raise FoolingError(f"--resume continues with the settings saved in its directory; drop {', '.join(given)}")
-        _finish(AscentRun.resume(resume), quiet)
+        _report(lambda: api.resume(resume, progress=not quiet, command="ascend"))
         return
     values = gather(AscendSettings, options, keep_from_file=lambda key: key != "out",
                     extra={"epsilon": parse_epsilon(epsilon)} if epsilon is not None else None)
@@ -84,33 +85,36 @@ def command(class_spec, epsilon, resume, quiet, **options) -> None:
     classifier = load_classifier(config.model, resolve_device(config.device), config.crops)
     if class_spec is not None:
         config.classes = parse_classes(class_spec, classifier.labels)
-    _finish(AscentRun(config, classifier), quiet)
+    _report(lambda: api.ascend(config, progress=not quiet, classifier=classifier))
 
 
-def _finish(run, quiet: bool) -> None:
-    """Run ``run`` and report; on a stop signal, say what was written and exit 128 + the signal."""
+def _report(start) -> None:
+    """Run ``start()`` (an :mod:`fooling.api` call) and report; on a stop signal, say what was written and
+    exit 128 + the signal."""
     import signal
 
-    config = run.config
+    from ..api import StoppedAtOnce
+
     try:
-        summary = run.run(progress=not quiet)
-    except KeyboardInterrupt:
-        click.echo(f"Stopped at once: the last checkpoint is in {run.rundir.path}. "
-                   f"Continue with: fool ascend --resume {run.rundir.path}", err=True)
+        result = start()
+    except StoppedAtOnce as stop:
+        click.echo(f"Stopped at once: the last checkpoint is in {stop.path}. "
+                   f"Continue with: fool ascend --resume {stop.path}", err=True)
         raise SystemExit(130) from None
-    if run.interrupted:
-        name = signal.Signals(run.stop_signal).name
-        click.echo(f"Interrupted ({name}): {summary['classes_done']} of {len(run.classes)} classes finished; "
-                   f"elites of {len(summary['classes'])} classes and summary.json (finished: false) written to "
-                   f"{run.rundir.path}. Continue with: fool ascend --resume {run.rundir.path}", err=True)
-        raise SystemExit(128 + int(run.stop_signal))
+    summary = result.summary
+    if result.interrupted:
+        name = signal.Signals(result.stop_signal).name
+        click.echo(f"Interrupted ({name}): {result.message}; elites of {len(summary['classes'])} classes and "
+                   f"summary.json (finished: false) written to {result.path}. "
+                   f"Continue with: fool ascend --resume {result.path}", err=True)
+        raise SystemExit(128 + int(result.stop_signal))
     classes = summary["classes"]
     top = sum(c["passed"]["0.99"] is not None for c in classes)
-    line = (f"{run.rundir.path}: {len(classes)} classes, {summary['evaluations']:,} evaluations; "
+    line = (f"{result.path}: {len(classes)} classes, {summary['evaluations']:,} evaluations; "
             f"median confidence {summary['median_confidence']:.4f}; {top}/{len(classes)} at >= 99%")
-    if config.from_run:
-        start = statistics.median(c["start_confidence"] for c in classes)
-        line += f" (evolved elites: median {start:.4f})"
-    if config.perturbation:
+    if result.config.get("from_run"):
+        start_median = statistics.median(c["start_confidence"] for c in classes)
+        line += f" (evolved elites: median {start_median:.4f})"
+    if result.config.get("epsilon") is not None:
         line += f"; largest change linf {max(c['linf'] for c in classes):.4f}, l2 {max(c['l2'] for c in classes):.3f}"
     click.echo(line)

@@ -8,7 +8,6 @@ import click
 from click.core import ParameterSource
 
 from ..errors import FoolingError
-from ..paths import check_writable_dir
 from ..settings.evolve import RESUME_SETTINGS, EvolveSettings
 from .generated import GroupedCommand, SettingOption, collect, gather, settings_options
 
@@ -86,12 +85,13 @@ def command(ctx, class_spec, target, resume, quiet, **options) -> None:
       fool evolve --strategy ga --target 7
       fool evolve --resume runs/mnist --generations 400
     """
-    from ..run import EvolutionRun
+    from .. import api
 
     if resume is not None:
         _check_resume(ctx, resume)
         changes = {name: options[name] for name in ("until", "checkpoint_every") if _given(ctx, name)}
-        run = EvolutionRun.resume(resume, options["generations"], **changes)
+        result = api.resume(resume, generations=options["generations"], progress=not quiet, command="evolve",
+                            **changes)
     else:
         values = gather(EvolveSettings, options, keep_from_file=lambda key: key != "out")
         if values.get("models"):
@@ -101,19 +101,15 @@ def command(ctx, class_spec, target, resume, quiet, **options) -> None:
             values["classes"] = _classes(class_spec, first)
         if target is not None:
             values["target"] = _target(target, first)
-        config = collect(EvolveSettings, options, values=values)
-        config.validate()  # every setting checked, then where it goes, before anything is made
-        check_writable_dir("runs" if config.out is None else config.out)
-        run = EvolutionRun.start(config)
-    summary = run.run(progress=not quiet)
-    if run.interrupted:
-        click.echo(f"Interrupted: {run.stop_message()}. Continue with: fool evolve --resume {run.rundir.path}",
-                   err=True)
-        raise SystemExit(128 + (run.stop_signal or 2))  # 130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP
+        result = api.evolve(collect(EvolveSettings, options, values=values), progress=not quiet)
+    summary = result.summary
+    if result.interrupted:
+        click.echo(f"Interrupted: {result.message}. Continue with: fool evolve --resume {result.path}", err=True)
+        raise SystemExit(128 + (result.stop_signal or 2))  # 130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP
     done = [c for c in summary["classes"] if c["confidence"] is not None]
     top = sum(c["confidence"] >= 0.9999 for c in done)
-    click.echo(f"{run.rundir.path}: generation {summary['generation']}, {summary['evaluations']:,} evaluations "
+    click.echo(f"{result.path}: generation {summary['generation']}, {summary['evaluations']:,} evaluations "
                f"({summary['evals_per_s'] or 0:,.0f}/s); median confidence {summary['median_confidence']:.4f}; "
                f"{top}/{len(summary['classes'])} classes at >= 99.99%")
-    click.echo(f"stopped: {run.stop_message()}")
+    click.echo(f"stopped: {result.message}")
 
