@@ -34,6 +34,7 @@ from ..classifiers.weights import load_meta
 from ..errors import FoolingError
 from ..paths import models_dir
 from ..rundir import unused_path
+from ..rundir.lock import RunLock
 from .evolution import evolve_iteration, read_pool
 from .report import write_report
 from ..settings.retrain import RetrainSettings
@@ -126,7 +127,16 @@ class RetrainRun:
 
     # --- the loop --------------------------------------------------------------------------------
     def run(self) -> list[dict[str, Any]]:
-        """Do every unfinished iteration; returns the table's rows (also written to disk after each)."""
+        """Do every unfinished iteration; returns the table's rows (also written to disk after each).
+
+        Holds the retrain directory's lock meanwhile: a second process on it gets one line naming this one."""
+        lock = RunLock(self.folder).acquire()
+        try:
+            return self._run()
+        finally:
+            lock.release()
+
+    def _run(self) -> list[dict[str, Any]]:
         rows = []
         for i in range(self.settings.iterations + 1):
             result = self.iteration_dir(i) / "result.json"

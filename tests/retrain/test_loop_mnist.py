@@ -186,3 +186,19 @@ def test_a_run_killed_before_its_first_checkpoint_is_resumed_not_deleted(tmp_pat
     run.close()
     assert (folder / "notes.txt").read_text() == "kept"
     assert json.loads((folder / "summary.json").read_text())["finished"] is True
+
+
+def test_a_retrain_directory_in_use_is_refused(mnist_lenet, small_mnist, tmp_path):
+    import os
+
+    from fooling.rundir.lock import RunLock
+
+    out = tmp_path / "busy"
+    run = RetrainRun.start(_settings(out, "t-busy", small_mnist), progress=False)
+    held = RunLock(out).acquire()
+    try:
+        with pytest.raises(FoolingError, match=f"in use by process {os.getpid()}"):
+            run.run()
+    finally:
+        held.release()
+    assert not (out / "iter_00").exists()  # nothing was done while it was refused
