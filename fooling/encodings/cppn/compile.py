@@ -97,9 +97,9 @@ def _depths(num_nodes: int, sources: np.ndarray, targets: np.ndarray) -> np.ndar
             break
         s, t = by_source[at], to[at]
         np.maximum.at(depth, t, depth[s] + 1)
-        reached, counts = np.unique(t, return_counts=True)
-        waiting[reached] -= counts
-        frontier = reached[waiting[reached] == 0]
+        seen = np.bincount(t, minlength=num_nodes)
+        waiting -= seen
+        frontier = np.flatnonzero((waiting == 0) & (seen > 0))
     return depth
 
 
@@ -118,8 +118,10 @@ def _reaching(num_nodes: int, sources: np.ndarray, targets: np.ndarray, ends: np
     first = np.searchsorted(by_target, np.arange(num_nodes + 1))
     while frontier.size:
         s = frm[_gather(first, frontier)]
-        frontier = np.unique(s[~reach[s]])
-        reach[frontier] = True
+        new = np.zeros(num_nodes, dtype=bool)
+        new[s[~reach[s]]] = True
+        reach |= new
+        frontier = np.flatnonzero(new)
     return reach
 
 
