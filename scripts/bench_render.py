@@ -10,6 +10,8 @@ share     the fraction of a real `fool evolve --encoding cppn` generation (MNIST
           MAP-Elites) spent in ``decode``, over --generations generations, and the same
           fraction for a generation whose children have 5 to 50 hidden nodes
           (mutate + decode + classifier forward, timed separately).
+host      ms per generation of CPPN host work at --population: mutate_population and
+          compile_population (children with 5 to 50 hidden nodes).
 The last line is one JSON object.
 
     python scripts/bench_render.py [--population 400] [--device auto] [--rounds 5] [--threads 1] [--clock cpu]
@@ -97,6 +99,21 @@ def render_rates(population: int, device: torch.device, rounds: int) -> dict[str
     return rates
 
 
+def host_work(population: int, rounds: int) -> dict[str, float]:
+    """Host-only CPPN work per generation: mutate_population and compile_population of ``population``
+    children with 5..50 hidden nodes (no tensors involved; the part a GPU cannot take over)."""
+    from fooling.encodings.cppn.compile import compile_population
+
+    enc = CPPNEncoding((1, 28, 28))
+    rng = np.random.default_rng(2)
+    parents = grown_population(enc, population, rng)
+    cpu = torch.device("cpu")
+    mutate = timed(lambda: enc.mutate(parents, rng, 0), cpu, rounds)
+    compile_ = timed(lambda: compile_population(parents), cpu, rounds)
+    print(f"host work for {population}: mutate {mutate * 1e3:.1f} ms, compile {compile_ * 1e3:.1f} ms per generation")
+    return {"host_mutate_ms": mutate * 1e3, "host_compile_ms": compile_ * 1e3}
+
+
 def run_share(population: int, generations: int, device: torch.device) -> dict[str, float]:
     """Fraction of a real MNIST CPPN run's loop time spent in decode."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -162,6 +179,7 @@ def main() -> None:
               "clock": args.clock}
     result.update({f"images_per_s_{k}": round(v, 1) for k, v in render_rates(args.population, device,
                                                                               args.rounds).items()})
+    result.update({k: round(v, 3) for k, v in host_work(args.population, max(args.rounds, 15)).items()})
     result.update({k: round(v, 4) for k, v in grown_share(args.run_population, device, args.rounds).items()})
     result.update({k: round(v, 4) for k, v in run_share(args.run_population, args.generations, device).items()})
     print(json.dumps(result))

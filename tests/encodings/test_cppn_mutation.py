@@ -183,3 +183,35 @@ def test_operators_are_registered_in_a_deap_toolbox() -> None:
     net = Editable.of(grown(0, hidden=2))
     enc.toolbox.add_node(net, [0.1, 0.2, 0.3])
     assert len(net.hidden) == 3
+
+
+@pytest.mark.parametrize("outputs", [1, 3])
+def test_population_mutation_matches_the_single_operators(outputs: int) -> None:
+    """mutate_population (batched add_connection, arrays for the whole population) gives exactly the
+    children of mutate_structure per genome, then mutate_weights and mutate_functions, from the same numbers;
+    complete networks (initial genomes), empty and grown ones included."""
+    from fooling.encodings.cppn.mutation import UNIFORMS_PER_CHANGE, mutate_structure
+
+    rng = np.random.default_rng(3)
+    full = make_genome([0], [1] * outputs, [0, 1, 2, 3, 4] * outputs + [0, 1, 2, 3],
+                       sorted([NUM_INPUTS + 1 + o for o in range(outputs)] * 5) + [NUM_INPUTS] * 4,
+                       [1.0] * (5 * outputs + 4))
+    empty = make_genome([2, 3], [0] * outputs, [], [], [])
+    genomes = [initial_genome(outputs, rng), full, empty] + [grown(s, h, outputs) for s, h in
+                                                             zip(range(40), itertools.cycle([0, 1, 3, 8, 20]))]
+    for g in genomes:
+        check_genome(g)
+    rates = MutationRates(add_connection=0.9, delete_connection=0.5, rewire_connection=0.5, add_node=0.5,
+                          delete_node=0.3, max_hidden=22)
+    for seed in range(5):
+        batched = mutate_population(genomes, np.random.default_rng(seed), rates)
+        r = np.random.default_rng(seed)
+        changes = r.random((len(genomes), 5)) < rates.structural
+        uniforms = r.random((len(genomes), 5, UNIFORMS_PER_CHANGE))
+        single = [mutate_structure(g, c, u, rates.max_hidden) for g, c, u in zip(genomes, changes, uniforms)]
+        single = mutate_weights(single, r, rates.weight_rate, rates.weight_eta, rates.weight_variant)
+        single = mutate_functions(single, r, rates.function_rate)
+        assert all(a.same_as(b) for a, b in zip(batched, single))
+        for child in batched:
+            check_genome(child, outputs, rates.max_hidden)
+        genomes = batched

@@ -12,9 +12,10 @@ contiguous block of rows and each function a contiguous slice of that block
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
+import torch
 
 from .functions import INPUT_SCALE, NUM_FUNCTIONS
 from .genome import NUM_INPUTS, Genome
@@ -32,6 +33,8 @@ class Layer:
     edges: (E,) int64 where each weight comes from: its position in the population's
     weights laid end to end (genome 0's connections, then genome 1's, ...).
     scales: (E,) float64 the ``INPUT_SCALE`` factor folded into each of ``weights``.
+    edge_begin, edge_end: where the layer's connections lie in the program's ``table``
+    (its ``sources``, ``weights``, ``edges`` and ``scales`` are views of whole-program arrays).
     """
 
     start: int
@@ -41,45 +44,85 @@ class Layer:
     groups: list[tuple[int, int, int]]
     edges: np.ndarray
     scales: np.ndarray
+    edge_begin: int = 0
+    edge_end: int = 0
 
 
 @dataclass
 class Program:
-    """A population compiled for drawing. outputs: (N, O) int64 rows of each genome's outputs."""
+    """A population compiled for drawing. outputs: (N, O) int64 rows of each genome's outputs.
+
+    table: (2·E + R + N·O,) int64, the whole program in one array for one host→device copy:
+    every layer's sources (E, layer after layer), then every node's offset into its layer's
+    sources (R = rows − 4), then the output rows (N·O), then the E weights as float64 bits
+    (see :func:`program_tensors`).
+    """
 
     rows: int
     layers: list[Layer]
     outputs: np.ndarray
+    table: Optional[np.ndarray] = None
 
 
-def _depths(num_nodes: int, sources: np.ndarray, targets: np.ndarray) -> list[int]:
-    """Longest-path depth of every node (inputs 0, other nodes at least 1) of a graph numbered in topological order.
+def _gather(first: np.ndarray, nodes: np.ndarray) -> np.ndarray:
+    """Positions of the CSR runs [first[v], first[v + 1]) of ``nodes``, laid end to end."""
+    begin, end = first[nodes], first[nodes + 1]
+    counts = end - begin
+    total = int(counts.sum())
+    if not total:
+        return np.zeros(0, dtype=np.int64)
+    return np.repeat(begin - (np.cumsum(counts) - counts), counts) + np.arange(total)
 
-    One pass over the edges sorted by target: every edge into a node's source has a
-    lower target, so the source's depth is final when the edge is reached.
+
+def _depths(num_nodes: int, sources: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """(num_nodes,) int64 longest-path depth of every node (inputs 0, other nodes at least 1) of a DAG.
+
+    Level by level, vectorised: a node's depth is final once all its incoming connections
+    have been seen; the connections out of the nodes finalised in one round are relaxed
+    together (``np.maximum.at``), so each connection is touched once and the rounds number
+    the graph's depth, not its connections.
     """
-    depth = [0] * NUM_INPUTS + [1] * (num_nodes - NUM_INPUTS)
-    order = np.argsort(targets, kind="stable")
-    for source, target in zip(sources[order].tolist(), targets[order].tolist()):
-        if depth[source] >= depth[target]:
-            depth[target] = depth[source] + 1
+    depth = np.ones(num_nodes, dtype=np.int64)
+    depth[:NUM_INPUTS] = 0
+    if not len(sources):
+        return depth
+    order = np.argsort(sources, kind="stable")
+    by_source, to = sources[order], targets[order]
+    first = np.searchsorted(by_source, np.arange(num_nodes + 1))
+    waiting = np.bincount(targets, minlength=num_nodes)  # incoming connections not yet relaxed
+    frontier = np.flatnonzero(waiting == 0)
+    while frontier.size:
+        at = _gather(first, frontier)
+        if not at.size:
+            break
+        s, t = by_source[at], to[at]
+        np.maximum.at(depth, t, depth[s] + 1)
+        seen = np.bincount(t, minlength=num_nodes)
+        waiting -= seen
+        frontier = np.flatnonzero((waiting == 0) & (seen > 0))
     return depth
 
 
 def _reaching(num_nodes: int, sources: np.ndarray, targets: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """(num_nodes,) bool: the nodes with a path to one of ``ends`` (ends included), same numbering as :func:`_depths`.
 
-    One pass over the edges by decreasing source: a target's answer is final before
-    any edge into it is reached.
+    Breadth first from ``ends`` against the connections, one vectorised step per depth.
     """
-    reach = [False] * num_nodes
-    for end in ends.tolist():
-        reach[end] = True
-    order = np.argsort(-sources, kind="stable")
-    for source, target in zip(sources[order].tolist(), targets[order].tolist()):
-        if reach[target]:
-            reach[source] = True
-    return np.array(reach, dtype=bool)
+    reach = np.zeros(num_nodes, dtype=bool)
+    frontier = np.unique(ends)
+    reach[frontier] = True
+    if not len(sources):
+        return reach
+    order = np.argsort(targets, kind="stable")
+    by_target, frm = targets[order], sources[order]
+    first = np.searchsorted(by_target, np.arange(num_nodes + 1))
+    while frontier.size:
+        s = frm[_gather(first, frontier)]
+        new = np.zeros(num_nodes, dtype=bool)
+        new[s[~reach[s]]] = True
+        reach |= new
+        frontier = np.flatnonzero(new)
+    return reach
 
 
 def compile_population(genomes: Sequence[Genome]) -> Program:
@@ -110,7 +153,7 @@ def compile_population(genomes: Sequence[Genome]) -> Program:
     used = live[targets]  # an edge into a live node comes from a live node
     sources, targets, weights, edge_ids, scales = (a[used] for a in (sources, targets, weights, edge_ids, scales))
     nodes = NUM_INPUTS + np.flatnonzero(live[NUM_INPUTS:])  # the live non-input nodes
-    depth = np.array(_depths(num_nodes, sources, targets), dtype=np.int64)[nodes]
+    depth = _depths(num_nodes, sources, targets)[nodes]
     functions = functions[nodes - NUM_INPUTS]
     order = np.lexsort((functions, depth))  # stable: genome order breaks ties
     row = np.arange(num_nodes, dtype=np.int64)  # inputs keep rows 0..3
@@ -122,15 +165,53 @@ def compile_population(genomes: Sequence[Genome]) -> Program:
     source_rows, target_rows, weights, edge_ids, scales = (
         a[by_target] for a in (source_rows, target_rows, weights, edge_ids, scales))
 
+    # every layer's connections and rows are contiguous: slice whole-program arrays, no per-layer work but views
+    num_layers = int(depth.max(initial=0))
+    bounds = np.searchsorted(depth, np.arange(1, num_layers + 2))  # each layer's nodes, in row order minus 4
+    edge_bounds = np.searchsorted(target_rows, NUM_INPUTS + bounds)  # each layer's connections
+    node_first = np.searchsorted(target_rows, NUM_INPUTS + np.arange(order.size))  # each node's first connection
+    offsets = node_first - np.repeat(edge_bounds[:-1], np.diff(bounds))  # relative to its layer's first connection
+    keys = depth * NUM_FUNCTIONS + functions  # sorted: rows go by depth, then function
+    f_bounds = np.searchsorted(keys, np.arange(NUM_FUNCTIONS, (num_layers + 1) * NUM_FUNCTIONS + 1)).tolist()
     layers = []
-    bounds = np.searchsorted(depth, np.arange(1, int(depth.max(initial=0)) + 2))
-    for begin, end in zip(bounds[:-1], bounds[1:]):
-        start, stop = NUM_INPUTS + int(begin), NUM_INPUTS + int(end)
-        e0, e1 = np.searchsorted(target_rows, [start, stop])
-        offsets = np.searchsorted(target_rows[e0:e1], np.arange(start, stop))
-        f_bounds = np.searchsorted(functions[begin:end], np.arange(NUM_FUNCTIONS + 1))
-        groups = [(f, int(a), int(b)) for f, a, b in zip(range(NUM_FUNCTIONS), f_bounds[:-1], f_bounds[1:]) if b > a]
-        layers.append(Layer(start, source_rows[e0:e1], offsets, weights[e0:e1], groups, edge_ids[e0:e1],
-                            scales[e0:e1]))
+    for k, (begin, end, e0, e1) in enumerate(zip(bounds[:-1].tolist(), bounds[1:].tolist(),
+                                                 edge_bounds[:-1].tolist(), edge_bounds[1:].tolist())):
+        f = f_bounds[k * NUM_FUNCTIONS:(k + 1) * NUM_FUNCTIONS + 1]
+        groups = [(j, f[j] - begin, f[j + 1] - begin) for j in range(NUM_FUNCTIONS) if f[j + 1] > f[j]]
+        layers.append(Layer(NUM_INPUTS + begin, source_rows[e0:e1], offsets[begin:end], weights[e0:e1], groups,
+                            edge_ids[e0:e1], scales[e0:e1], e0, e1))
 
-    return Program(NUM_INPUTS + nodes.size, layers, row[output_ids])
+    outputs = row[output_ids]
+    table = np.concatenate([source_rows, offsets, outputs.reshape(-1), weights.view(np.int64)])
+    return Program(NUM_INPUTS + nodes.size, layers, outputs, table)
+
+
+def program_tensors(program: Program, device: torch.device, dtype: torch.dtype) -> tuple[
+        list[tuple[int, torch.Tensor, torch.Tensor, torch.Tensor, list[tuple[int, int, int]]]], torch.Tensor]:
+    """The program on ``device`` in one host→device copy: per layer (start, sources, offsets, weights in
+    ``dtype``, groups), and the output rows (N·O,)."""
+    table = program.table
+    if table is None:  # a Program built by hand
+        table = np.concatenate([np.concatenate([l.sources for l in program.layers] or [np.zeros(0, np.int64)]),
+                                np.concatenate([l.offsets for l in program.layers] or [np.zeros(0, np.int64)]),
+                                program.outputs.reshape(-1),
+                                np.concatenate([np.asarray(l.weights, np.float64) for l in program.layers]
+                                               or [np.zeros(0)]).view(np.int64)])
+        e = 0
+        for l in program.layers:
+            l.edge_begin, l.edge_end = e, e + len(l.sources)
+            e = l.edge_end
+    on_device = torch.as_tensor(table, device=device)
+    edges = sum(len(l.sources) for l in program.layers)
+    rows = program.rows - NUM_INPUTS
+    outputs_end = edges + rows + program.outputs.size
+    if torch.device(device).type == "mps":  # no float64 there: convert on the host
+        weights = torch.as_tensor(table[outputs_end:].view(np.float64), dtype=dtype).to(device)
+    else:
+        weights = on_device[outputs_end:].view(torch.float64).to(dtype)
+    layers = []
+    for l in program.layers:
+        r0 = l.start - NUM_INPUTS
+        layers.append((l.start, on_device[l.edge_begin:l.edge_end], on_device[edges + r0:edges + r0 + len(l.offsets)],
+                       weights[l.edge_begin:l.edge_end], l.groups))
+    return layers, on_device[edges + rows:outputs_end]

@@ -15,17 +15,20 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .compile import Program
+from .compile import Program, program_tensors
 from .functions import apply_differentiable, apply_torch
 from .genome import NUM_INPUTS
 from .style import colour_map
 
 
 def run_program(
-    program: Program, coords: np.ndarray, device: torch.device, dtype: torch.dtype = torch.float32,
-    chunk_elements: Optional[int] = None, colour: Optional[str] = None,
+    program: Program, coords: np.ndarray | torch.Tensor, device: torch.device,
+    dtype: torch.dtype = torch.float32, chunk_elements: Optional[int] = None, colour: Optional[str] = None,
 ) -> torch.Tensor:
     """Output values (N, O, P) of a compiled population at the pixels ``coords`` (4, P).
+
+    The program goes to ``device`` as one table (:func:`~.compile.program_tensors`); ``coords``
+    may already be a tensor there (:func:`~.style.coordinate_tensor`, cached), read only.
 
     Raw values, or with ``colour`` the image values (N, C, P) of :func:`colour_map`,
     converted chunk by chunk while they are in cache. Pixels go in chunks so that V
@@ -37,14 +40,9 @@ def run_program(
         chunk_elements = 1 << (22 if device.type == "cpu" else 28)
     n, o = program.outputs.shape
     pixels = coords.shape[1]
-    tables = [
-        (layer.start, torch.as_tensor(layer.sources, device=device), torch.as_tensor(layer.offsets, device=device),
-         torch.as_tensor(layer.weights, dtype=dtype, device=device), layer.groups)
-        for layer in program.layers
-    ]
+    tables, output_rows = program_tensors(program, device, dtype)
     chunk = max(1, chunk_elements // program.rows)
-    coords_t = torch.as_tensor(coords, dtype=dtype, device=device)
-    output_rows = torch.as_tensor(program.outputs.reshape(-1), device=device)
+    coords_t = torch.as_tensor(coords, dtype=dtype, device=device)  # no copy for a cached grid
     result = torch.empty((n, o, pixels), dtype=dtype, device=device)
     buffer = torch.empty((program.rows, min(chunk, pixels)), dtype=dtype, device=device)  # reused: no page faults
     for p0 in range(0, pixels, chunk):

@@ -19,9 +19,10 @@ their parents; ``CPPNEncoding.pick`` copies.
 
 from __future__ import annotations
 
+import itertools
 from bisect import bisect_right
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 
@@ -193,6 +194,24 @@ def _replace_where(
     return [rebuild(g, b - n, b) if t else g for g, t, n, b in zip(genomes, touched.tolist(), counts, ends)]
 
 
+def _mutate_weight_array(weights: np.ndarray, rng: np.random.Generator, rate: float, eta: float,
+                         variant: str) -> np.ndarray:
+    """Polynomial mutation of the (W,) weights in place (see :func:`mutate_weights`); returns which changed."""
+    unit = (weights + WEIGHT_RANGE) / (2.0 * WEIGHT_RANGE)
+    mutated = polynomial_mutation(unit.copy()[None, :], rng, rate=rate, eta=eta, variant=variant)[0]
+    changed = mutated != unit
+    weights[changed] = np.clip(mutated[changed] * 2.0 * WEIGHT_RANGE - WEIGHT_RANGE, -WEIGHT_RANGE, WEIGHT_RANGE)
+    return changed
+
+
+def _mutate_function_array(functions: np.ndarray, rng: np.random.Generator, rate: float) -> np.ndarray:
+    """Each of the (F,) int8 function ids redrawn in place with probability ``rate``; returns which were drawn."""
+    redraw = rng.random(functions.size) < rate
+    if redraw.any():
+        functions[redraw] = rng.integers(0, NUM_FUNCTIONS, size=int(redraw.sum()))
+    return redraw
+
+
 def mutate_weights(
     genomes: Sequence[Genome], rng: np.random.Generator, rate: float, eta: float, variant: str
 ) -> list[Genome]:
@@ -205,10 +224,7 @@ def mutate_weights(
     if not sum(counts):
         return list(genomes)
     weights = np.concatenate([g.weights for g in genomes])
-    unit = (weights + WEIGHT_RANGE) / (2.0 * WEIGHT_RANGE)
-    mutated = polynomial_mutation(unit.copy()[None, :], rng, rate=rate, eta=eta, variant=variant)[0]
-    changed = mutated != unit
-    weights[changed] = np.clip(mutated[changed] * 2.0 * WEIGHT_RANGE - WEIGHT_RANGE, -WEIGHT_RANGE, WEIGHT_RANGE)
+    changed = _mutate_weight_array(weights, rng, rate, eta, variant)
     return _replace_where(genomes, changed, counts, lambda g, a, b: Genome(g.hidden, g.outputs, g.sources,
                                                                             g.targets, weights[a:b]))
 
@@ -216,10 +232,9 @@ def mutate_weights(
 def mutate_functions(genomes: Sequence[Genome], rng: np.random.Generator, rate: float) -> list[Genome]:
     """Each hidden and output node's function redrawn uniformly with probability ``rate`` (one vectorised draw)."""
     functions = np.concatenate([g.functions for g in genomes]) if genomes else np.zeros(0, np.int8)
-    redraw = rng.random(functions.size) < rate
+    redraw = _mutate_function_array(functions, rng, rate)
     if not redraw.any():
         return list(genomes)
-    functions[redraw] = rng.integers(0, NUM_FUNCTIONS, size=int(redraw.sum()))
     counts = [g.num_hidden + g.num_outputs for g in genomes]
     return _replace_where(genomes, redraw, counts, lambda g, a, b: Genome(
         functions[a:a + g.num_hidden], functions[a + g.num_hidden:b], g.sources, g.targets, g.weights))
@@ -244,10 +259,107 @@ def mutate_structure(genome: Genome, changes: np.ndarray, uniforms: np.ndarray, 
     return net.freeze()
 
 
+def _added_connections(genomes: Sequence[Genome], u: np.ndarray) -> list[Optional[tuple[int, int, float]]]:
+    """:func:`add_connection` for every genome at once (numpy over the population), from (N, 2) ``u``.
+
+    Returns per genome the new (source, target, weight), or None where no pair is free. The
+    same choice as :func:`add_connection`: free rank r becomes r plus the number of taken ranks
+    T_i (sorted, i from 0) with T_i − i ≤ r.
+    """
+    n = len(genomes)
+    hidden = np.array([g.num_hidden for g in genomes], dtype=np.int64)
+    nodes = NUM_INPUTS + hidden + np.array([g.num_outputs for g in genomes], dtype=np.int64)
+    first_output = NUM_INPUTS + hidden
+
+    def starts(s: np.ndarray, nodes: np.ndarray) -> np.ndarray:
+        """The rank of the first valid pair from source s (``starts`` of :func:`add_connection`)."""
+        h = np.maximum(s - NUM_INPUTS, 0)
+        return np.minimum(s, NUM_INPUTS) * (nodes - NUM_INPUTS) + h * (nodes - 1) - h * (s + NUM_INPUTS - 1) // 2
+
+    edges = np.array([g.num_connections for g in genomes], dtype=np.int64)
+    free = starts(first_output, nodes) - edges
+    rank = np.minimum((u[:, 0] * free).astype(np.int64), free - 1)
+    if edges.sum():
+        owner = np.repeat(np.arange(n), edges)
+        s = np.concatenate([g.sources for g in genomes]).astype(np.int64)
+        t = np.concatenate([g.targets for g in genomes]).astype(np.int64)
+        taken = starts(s, nodes[owner]) + t - np.maximum(s + 1, NUM_INPUTS)
+        taken = np.sort(owner << 32 | taken) & 0xFFFFFFFF  # sorted within each genome
+        local = np.arange(owner.size) - np.repeat(np.cumsum(edges) - edges, edges)
+        rank += np.bincount(owner, weights=taken - local <= rank[owner], minlength=n).astype(np.int64)
+    rank = np.maximum(rank, 0)  # (complete genomes: unused)
+    # the source: the last s with starts(s) <= rank, among each genome's 0 .. first_output - 1
+    owner = np.repeat(np.arange(n), first_output)
+    s = np.arange(owner.size) - np.repeat(np.cumsum(first_output) - first_output, first_output)
+    keys = owner << 32 | starts(s, nodes[owner])
+    at = np.searchsorted(keys, np.arange(n) << 32 | rank, side="right") - 1
+    source = s[at]
+    target = np.maximum(source + 1, NUM_INPUTS) + rank - (keys[at] & 0xFFFFFFFF)
+    weight = WEIGHT_RANGE * (2.0 * u[:, 1] - 1.0)
+    return [(a, b, c) if f > 0 else None
+            for a, b, c, f in zip(source.tolist(), target.tolist(), weight.tolist(), free.tolist())]
+
+
+def _edit(genome: Genome, changes: Sequence[bool], u: list[list[float]], max_hidden: int,
+          added: Optional[tuple[int, int, float]]) -> tuple[list, ...]:
+    """The structural changes of :func:`mutate_structure` on one genome, returned as lists
+    (hidden, outputs, sources, targets, weights); ``added``: the connection add_connection made, if any
+    (:func:`_added_connections`)."""
+    net = Editable.of(genome)
+    if added is not None:
+        net.append(*added)
+    if changes[1]:
+        delete_connection(net, u[1])
+    if changes[2]:
+        rewire_connection(net, u[2])
+    if changes[3]:
+        add_node(net, u[3], max_hidden)
+    if changes[4]:
+        delete_node(net, u[4])
+    return net.hidden, net.outputs, net.sources, net.targets, net.weights
+
+
 def mutate_population(genomes: Sequence[Genome], rng: np.random.Generator, rates: MutationRates) -> list[Genome]:
-    """Mutated children of ``genomes`` (one each; the parents are left untouched)."""
-    changes = rng.random((len(genomes), 5)) < rates.structural  # (N, 5) which changes each child gets
-    uniforms = rng.random((len(genomes), 5, UNIFORMS_PER_CHANGE))
-    children = [mutate_structure(g, c, u, rates.max_hidden) for g, c, u in zip(genomes, changes, uniforms)]
-    children = mutate_weights(children, rng, rates.weight_rate, rates.weight_eta, rates.weight_variant)
-    return mutate_functions(children, rng, rates.function_rate)
+    """Mutated children of ``genomes`` (one each; the parents are left untouched).
+
+    The same children, from the same random numbers, as :func:`mutate_structure` on each genome
+    followed by :func:`mutate_weights` and :func:`mutate_functions` on the population, but the
+    structural edits' lists go into one array per field for the whole population (a few numpy
+    calls, not five per child), weights and functions mutate in those arrays, and the children
+    are views of them (never written; ``CPPNEncoding.pick`` copies), or the parent itself where
+    nothing changed.
+    """
+    n = len(genomes)
+    changes = rng.random((n, 5)) < rates.structural  # (N, 5) which changes each child gets
+    uniforms = rng.random((n, 5, UNIFORMS_PER_CHANGE))
+    if not n:
+        return []
+    adding = np.flatnonzero(changes[:, 0])
+    added: list = [None] * n
+    for i, new in zip(adding.tolist(), _added_connections([genomes[i] for i in adding], uniforms[adding, 0, :2])):
+        added[i] = new
+    edited = [_edit(g, c, u, rates.max_hidden, a) if any(c) else
+              (g.hidden.tolist(), g.outputs.tolist(), g.sources.tolist(), g.targets.tolist(), g.weights.tolist())
+              for g, c, u, a in zip(genomes, changes.tolist(), uniforms.tolist(), added)]
+    chain = itertools.chain.from_iterable
+    functions = np.array(list(chain(h + o for h, o, _, _, _ in edited)), dtype=np.int8)
+    sources = np.array(list(chain(e[2] for e in edited)), dtype=np.int32)
+    targets = np.array(list(chain(e[3] for e in edited)), dtype=np.int32)
+    weights = np.array(list(chain(e[4] for e in edited)), dtype=np.float64)
+    hidden = [len(e[0]) for e in edited]
+    node_counts = [h + len(e[1]) for h, e in zip(hidden, edited)]
+    edge_counts = [len(e[2]) for e in edited]
+    touched = changes.any(axis=1)
+    if weights.size:
+        changed = _mutate_weight_array(weights, rng, rates.weight_rate, rates.weight_eta, rates.weight_variant)
+        touched |= np.bincount(np.repeat(np.arange(n), edge_counts)[changed], minlength=n) > 0
+    redraw = _mutate_function_array(functions, rng, rates.function_rate)
+    touched |= np.bincount(np.repeat(np.arange(n), node_counts)[redraw], minlength=n) > 0
+    children, f0, e0 = [], 0, 0
+    for g, t, h, f1, e1 in zip(genomes, touched.tolist(), hidden, np.cumsum(node_counts).tolist(),
+                               np.cumsum(edge_counts).tolist()):
+        # a child that nothing changed is its parent (as with the single operators)
+        children.append(Genome(functions[f0:f0 + h], functions[f0 + h:f1], sources[e0:e1], targets[e0:e1],
+                               weights[e0:e1]) if t else g)
+        f0, e0 = f1, e1
+    return children

@@ -15,10 +15,10 @@ import torch
 from .compile import Layer, Program, _depths, _reaching, compile_population
 from .execute import run_program, run_program_differentiable
 from .genome import Genome
-from .style import COLOURS, COORDS, Style, colour_map, coordinates
+from .style import COLOURS, COORDS, Style, colour_map, coordinate_tensor, coordinates
 
-__all__ = ["COLOURS", "COORDS", "Layer", "Program", "Style", "colour_map", "compile_population", "coordinates",
-           "render", "run_program", "run_program_differentiable"]
+__all__ = ["COLOURS", "COORDS", "Layer", "Program", "Style", "colour_map", "compile_population", "coordinate_tensor",
+           "coordinates", "render", "run_program", "run_program_differentiable"]
 
 
 def render(
@@ -31,5 +31,6 @@ def render(
         return torch.empty((0, style.channels, *size), dtype=dtype, device=device)
     if genomes[0].num_outputs != style.channels:
         raise ValueError(f"{style.colour} images need {style.channels} CPPN outputs, not {genomes[0].num_outputs}")
-    images = run_program(compile_population(genomes), coordinates(style, size), device, dtype, colour=style.colour)
+    coords = coordinate_tensor(style, size, device, dtype)  # cached
+    images = run_program(compile_population(genomes), coords, device, dtype, colour=style.colour)
     return images.view(len(genomes), style.channels, *size)

@@ -4,6 +4,7 @@ input coordinates at every pixel, and the colour map from output values to pixel
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Optional
 
 import numpy as np
@@ -62,6 +63,18 @@ def coordinates(style: Style, size: Optional[tuple[int, int]] = None) -> np.ndar
     if style.coords == "pixel":
         xs, ys = np.meshgrid(x_pixel, y_pixel)
     return np.stack([xs.ravel(), ys.ravel(), d.ravel(), np.ones(height * width)])
+
+
+@lru_cache(maxsize=32)
+def _coordinate_tensor(style: Style, size: tuple[int, int], device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    return torch.as_tensor(coordinates(style, size), dtype=dtype, device=device)
+
+
+def coordinate_tensor(
+    style: Style, size: Optional[tuple[int, int]], device: torch.device, dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
+    """:func:`coordinates` as a (4, H·W) tensor on ``device``, cached per (style, size, device, dtype): read only."""
+    return _coordinate_tensor(style, tuple(size or style.size), torch.device(device), dtype)
 
 
 def colour_map(values: torch.Tensor, colour: str) -> torch.Tensor:
