@@ -11,7 +11,7 @@ from ..errors import FoolingError
 from ..settings.evolve import RESUME_SETTINGS, EvolveSettings
 from .generated import GroupedCommand, SettingOption, collect, gather, settings_options
 
-RESUME_OPTIONS = (*RESUME_SETTINGS, "quiet", "resume")  # the parameters that may accompany --resume
+RESUME_OPTIONS = (*RESUME_SETTINGS, "quiet", "resume", "tensorboard")  # the parameters that may accompany --resume
 
 
 def _classes(spec: Optional[str], model: str) -> Optional[list[int]]:
@@ -34,6 +34,12 @@ def _target(value: Optional[str], model: str) -> Optional[int]:
     if not classes or len(classes) != 1:
         raise FoolingError(f"--target must name one class, got {value!r}")
     return classes[0]
+
+
+def _tensorboard():
+    from ..run.tensorboard import TensorBoard
+
+    return TensorBoard()
 
 
 def _given(ctx: click.Context, name: str) -> bool:
@@ -65,8 +71,10 @@ def _check_resume(ctx: click.Context, resume: str) -> None:
               help="Continue the run in this directory (only --generations, --until, --checkpoint-every and "
                    "--quiet may accompany it).")
 @click.option("--quiet", is_flag=True, cls=SettingOption, group="run", help="No progress bar.")
+@click.option("--tensorboard", is_flag=True, cls=SettingOption, group="run",
+              help="Also write TensorBoard events to RUN_DIR/tensorboard/ (needs the tensorboard package).")
 @click.pass_context
-def command(ctx, class_spec, target, resume, quiet, **options) -> None:
+def command(ctx, class_spec, target, resume, quiet, tensorboard, **options) -> None:
     """Evolve images that MODEL labels with near certainty (MAP-Elites over classes by default).
 
     Writes a run directory: config.json, summary.json, metrics.csv, elites/ (one
@@ -87,11 +95,12 @@ def command(ctx, class_spec, target, resume, quiet, **options) -> None:
     """
     from .. import api
 
+    hooks = [_tensorboard()] if tensorboard else []
     if resume is not None:
         _check_resume(ctx, resume)
         changes = {name: options[name] for name in ("until", "checkpoint_every") if _given(ctx, name)}
         result = api.resume(resume, generations=options["generations"], progress=not quiet, command="evolve",
-                            **changes)
+                            hooks=hooks, **changes)
     else:
         values = gather(EvolveSettings, options, keep_from_file=lambda key: key != "out")
         if values.get("models"):
@@ -101,7 +110,7 @@ def command(ctx, class_spec, target, resume, quiet, **options) -> None:
             values["classes"] = _classes(class_spec, first)
         if target is not None:
             values["target"] = _target(target, first)
-        result = api.evolve(collect(EvolveSettings, options, values=values), progress=not quiet)
+        result = api.evolve(collect(EvolveSettings, options, values=values), progress=not quiet, hooks=hooks)
     summary = result.summary
     if result.interrupted:
         click.echo(f"Interrupted: {result.message}. Continue with: fool evolve --resume {result.path}", err=True)

@@ -6,6 +6,7 @@ Layout of ``OUT``::
     runs/<slug>/elites/…png|json   copies of each run's elites (and summary.json, config.json, metrics.csv)
     runs/<slug>/snapshots/<generation>/…png   where the run kept snapshots
     runs/<slug>/contact_sheet.png
+    runs/<slug>/plot.png           the run's progress (``fool plot``'s figure), where matplotlib is installed
     transfer/<slug>/…              copies of `fool transfer` reports given with --transfer
 
 The gallery never deletes or overwrites anything it did not make. It is built in a temporary
@@ -34,7 +35,7 @@ from ..outputs import enclosing_run
 from .contact_sheet import contact_sheet
 from .page import Card, RunView, Step, TransferView, render_page
 
-RUN_FILES = ("summary.json", "config.json", "metrics.csv")
+RUN_FILES = ("summary.json", "config.json", "metrics.csv", "classes.csv")
 MARKER = ".fooling-gallery"  # in OUT: what the gallery made there (JSON), so a rebuild replaces only that
 ENTRIES = ("index.html", "runs", "transfer")  # everything a gallery makes in OUT (besides MARKER)
 SHEET_MAX = 64  # classes on a contact sheet: the most confident ones (ImageNet has 1000)
@@ -103,12 +104,29 @@ def build_run(run: RunElites, slug: str, out: Path) -> RunView:
         f" (the {SHEET_MAX} most confident of {len(run.elites)} classes)" if len(run.elites) > SHEET_MAX else "")
     sheet = contact_sheet(images, [e.label for e in shown], [e.confidence for e in shown], title)
     sheet.save(folder / "contact_sheet.png", optimize=True)
+    plot = _plot(run, folder / "plot.png")
     return RunView(
         slug=slug, path=str(run.path), source=run.source, encoding=run.encoding, seed=run.seed,
         generation=run.generation, evaluations=run.evaluations, cards=cards,
         contact_sheet=(folder / "contact_sheet.png").relative_to(out).as_posix(), files=files,
         pixelated=max(images[0].size) <= 64, progression=progression, iterates=run.iterates,
+        plot=plot.relative_to(out).as_posix() if plot is not None else None,
     )
+
+
+def _plot(run: RunElites, path: Path) -> Optional[Path]:
+    """``fool plot``'s figure of ``run`` as ``path``; None (no plot) where matplotlib is not installed."""
+    try:
+        from ..plots.figure import plot_runs
+
+        plot_runs([run.path], path, title=f"{run.source}, {run.encoding}")
+    except ImportError:
+        return None
+    except FoolingError as err:
+        if "matplotlib" in str(err):
+            return None
+        raise
+    return path
 
 
 def read_transfer(folder: str | Path) -> tuple[dict, dict[str, bytes]]:

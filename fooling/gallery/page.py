@@ -51,6 +51,7 @@ class RunView:
     pixelated: bool  # small images (MNIST): upscale without smoothing
     progression: dict[int, list[Step]] = field(default_factory=dict)  # class index -> snapshots in order
     iterates: str = "generation"  # what ``generation`` counts: "step" for gradient-ascent runs
+    plot: Optional[str] = None  # the run's progress plot (fool plot's figure), where one was drawn
 
 
 @dataclass(frozen=True)
@@ -197,11 +198,20 @@ def _run_section(run: RunView) -> str:
         f'<p class="meta">{", ".join(bits)}. From <code>{escape(run.path)}</code>. {files}</p>'
         f'<div class="grid">{cards}</div>'
         f"{_progression(run)}"
+        f"{_plot(run)}"
         f'<details class="sheet"><summary>Contact sheet</summary>'
         f'<p>{_a(run.contact_sheet, "contact_sheet.png")}</p>'
         f'<img src="{escape(run.contact_sheet)}" alt="contact sheet of {escape(run.slug)}" loading="lazy"></details>'
         f"</section>"
     )
+
+
+def _plot(run: RunView) -> str:
+    if not run.plot:
+        return ""
+    return (f'<details class="sheet" open><summary>Progress</summary><p>{_a(run.plot, "plot.png")}</p>'
+            f'<img src="{escape(run.plot)}" alt="confidence per class, classes past each threshold and '
+            f'evaluations per second of {escape(run.slug)}" loading="lazy"></details>')
 
 
 def _pct(x: Any) -> str:

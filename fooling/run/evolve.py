@@ -36,6 +36,7 @@ from ..rundir.checkpoint import STATE, load_checkpoint, remove_superseded, save_
 from ..rundir.lock import RunLock
 from ..rundir.writer import RunDirectory, median_and_max, unused_path
 from ..search import GeneticAlgorithm, MapElites, Strategy
+from .class_metrics import ClassMetrics
 from .hooks import Checkpoints, GenerationRecord, Hook, MetricsRows, Snapshots, StopAfter
 from .seeding import make_rngs
 from .summary import class_record, run_summary
@@ -356,7 +357,7 @@ class EvolutionRun:
         cfg = self.config
         metrics = MetricsRows()
         every = [metrics, _ProgressBar(progress), Snapshots(cfg.snapshot_every),
-                 Checkpoints(cfg.checkpoint_every, metrics), *self.hooks, *hooks]
+                 Checkpoints(cfg.checkpoint_every, metrics), ClassMetrics(), *self.hooks, *hooks]
         if stop_after is not None:
             every.append(StopAfter(stop_after))
         self._open()

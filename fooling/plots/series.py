@@ -1,0 +1,184 @@
+"""The numbers ``fool plot`` draws, read from a run directory (tested against the files, not the pixels).
+
+- :func:`class_curves`: each class's best confidence at every generation (classes.csv filled forward; for a run
+  without classes.csv, the generations of summary.json's ``passed`` milestones and final elites).
+- :func:`threshold_counts`: how many classes are at or past 99%, 99.9%, 99.99% after each generation.
+- :func:`throughput`: evaluations/s between consecutive metrics.csv rows, against elapsed seconds.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+from ..errors import FoolingError
+
+CLASSES_CSV = "classes.csv"  # written by fooling.run.class_metrics.ClassMetrics
+THRESHOLDS = (0.99, 0.999, 0.9999)
+
+
+@dataclass(frozen=True)
+class RunSeries:
+    """One run's plotted numbers.
+
+    generations: (G,) 0..last generation; confidence: (G, K) each class's best confidence after each generation
+    (NaN before the class had an elite); indices / labels: the K classes; counts: {threshold: (G,) int};
+    elapsed_s, evals_per_s: (R,) the throughput between consecutive metrics rows; exact: False where the curves
+    are rebuilt from summary.json (a run made before classes.csv).
+    """
+
+    name: str
+    path: Path
+    generations: np.ndarray
+    confidence: np.ndarray
+    indices: list[int]
+    labels: list[str]
+    counts: dict[float, np.ndarray]
+    elapsed_s: np.ndarray
+    evals_per_s: np.ndarray
+    exact: bool = True
+
+
+def _complete_text(path: Path) -> str:
+    with open(path, encoding="utf-8", errors="replace", newline="") as f:
+        text = f.read()
+    return text if text.endswith("\n") else text[:text.rfind("\n") + 1]  # a live run's last line may be cut short
+
+
+def read_class_rows(run_dir: str | Path) -> list[dict[str, Any]]:
+    """classes.csv's complete rows: {generation, index (int), label (str), confidence (float)}; [] if none."""
+    path = Path(run_dir) / CLASSES_CSV
+    if not path.is_file():
+        return []
+    rows = []
+    for row in csv.DictReader(io.StringIO(_complete_text(path), newline="")):
+        try:
+            rows.append({"generation": int(row["generation"]), "index": int(row["index"]), "label": row["label"],
+                         "confidence": float(row["confidence"])})
+        except (KeyError, TypeError, ValueError):
+            continue
+    return rows
+
+
+def read_metrics_rows(run_dir: str | Path) -> list[dict[str, float]]:
+    """metrics.csv's complete rows with numbers (generation, evaluations, elapsed_s, ...); [] if none."""
+    path = Path(run_dir) / "metrics.csv"
+    if not path.is_file():
+        return []
+    rows = []
+    for row in csv.DictReader(io.StringIO(_complete_text(path), newline="")):
+        try:
+            rows.append({k: float(v) for k, v in row.items() if k is not None and v not in (None, "")})
+        except ValueError:
+            continue
+    return [r for r in rows if "generation" in r]
+
+
+def _read_json(path: Path) -> Optional[dict[str, Any]]:
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def class_curves(run_dir: str | Path, last: Optional[int] = None) -> tuple[np.ndarray, np.ndarray, list[int],
+                                                                             list[str], bool]:
+    """(generations (G,), confidence (G, K), indices, labels, exact): each class's best confidence after each
+    generation 0..``last`` (default: the last generation any file of the run knows). From classes.csv, filled
+    forward; without it, from summary.json (each threshold's first generation and the final elite: exact=False)."""
+    run_dir = Path(run_dir)
+    rows = read_class_rows(run_dir)
+    summary = _read_json(run_dir / "summary.json") or {}
+    classes = [c for c in summary.get("classes", []) if isinstance(c, dict) and isinstance(c.get("index"), int)]
+    exact = bool(rows)
+    if not rows:  # rebuild steps from the milestones and the final elite
+        for c in classes:
+            steps = [(g, t) for t, g in (c.get("passed") or {}).items() if isinstance(g, int)]
+            if isinstance(c.get("generation_found"), int) and isinstance(c.get("confidence"), (int, float)):
+                steps.append((c["generation_found"], c["confidence"]))
+            for g, conf in steps:
+                rows.append({"generation": g, "index": c["index"], "label": str(c.get("label", c["index"])),
+                             "confidence": float(conf)})
+        rows.sort(key=lambda r: (r["generation"], r["index"], r["confidence"]))
+    labels: dict[int, str] = {c["index"]: str(c.get("label", c["index"])) for c in classes}
+    for r in rows:
+        labels.setdefault(r["index"], r["label"])
+    indices = sorted(labels)
+    if last is None:
+        known = [r["generation"] for r in rows]
+        if isinstance(summary.get("generation"), int):
+            known.append(summary["generation"])
+        known += [int(m["generation"]) for m in read_metrics_rows(run_dir)]
+        last = max(known, default=-1)
+    generations = np.arange(last + 1)
+    column = {k: i for i, k in enumerate(indices)}
+    confidence = np.full((len(generations), len(indices)), np.nan)
+    for r in rows:  # sorted by generation: a later (higher) value wins
+        if 0 <= r["generation"] <= last:
+            j = column[r["index"]]
+            current = confidence[r["generation"], j]
+            if not current >= r["confidence"]:
+                confidence[r["generation"], j] = r["confidence"]
+    for g in range(1, len(generations)):  # fill forward: a class holds its confidence until it rises
+        confidence[g] = np.fmax(confidence[g], confidence[g - 1])
+    return generations, confidence, indices, [labels[k] for k in indices], exact
+
+
+def threshold_counts(confidence: np.ndarray, thresholds: Sequence[float] = THRESHOLDS) -> dict[float, np.ndarray]:
+    """{threshold: (G,) the number of classes at or past it after each generation}, from (G, K) confidence."""
+    filled = np.nan_to_num(confidence, nan=0.0)
+    return {t: (filled >= t).sum(axis=1) for t in thresholds}
+
+
+def throughput(metrics: Sequence[dict[str, float]]) -> tuple[np.ndarray, np.ndarray]:
+    """(elapsed_s (R,), evals_per_s (R,)): evaluations per second between consecutive metrics rows (the first
+    row against the start), at each row's elapsed time; rows without time passing are skipped."""
+    elapsed, rates = [], []
+    prev_e, prev_t = 0.0, 0.0
+    for m in metrics:
+        if "evaluations" not in m or "elapsed_s" not in m:
+            continue
+        e, t = m["evaluations"], m["elapsed_s"]
+        if t > prev_t and e >= prev_e:
+            elapsed.append(t)
+            rates.append((e - prev_e) / (t - prev_t))
+            prev_e, prev_t = e, t
+    return np.array(elapsed, dtype=float), np.array(rates, dtype=float)
+
+
+def smoothed_throughput(series: "RunSeries", points: int = 20) -> tuple[np.ndarray, np.ndarray]:
+    """(elapsed_s, evals_per_s) over windows of consecutive metrics rows (about ``points`` of them): the
+    evaluations of a window over its seconds, at the window's end."""
+    t, rate = series.elapsed_s, series.evals_per_s
+    if not len(t):
+        return t, rate
+    dt = np.diff(np.concatenate([[0.0], t]))
+    evals = rate * dt
+    w = max(1, len(t) // points)
+    ends = np.arange(w - 1, len(t), w)
+    if ends[-1] != len(t) - 1:
+        ends = np.append(ends, len(t) - 1)
+    starts = np.concatenate([[0], ends[:-1] + 1])
+    sums_e = np.array([evals[a:b + 1].sum() for a, b in zip(starts, ends)])
+    sums_t = np.array([dt[a:b + 1].sum() for a, b in zip(starts, ends)])
+    return t[ends], sums_e / sums_t
+
+
+def run_series(run_dir: str | Path, name: Optional[str] = None) -> RunSeries:
+    """Everything ``fool plot`` draws for one run directory (a :class:`FoolingError` if it is not one)."""
+    path = Path(run_dir)
+    if not path.is_dir():
+        raise FoolingError(f"{run_dir} is not a run directory (no such folder)")
+    if not (path / "config.json").is_file() and not (path / "summary.json").is_file():
+        raise FoolingError(f"{run_dir} is not a run directory (no config.json)")
+    generations, confidence, indices, labels, exact = class_curves(path)
+    elapsed, rates = throughput(read_metrics_rows(path))
+    return RunSeries(name or path.name, path, generations, confidence, indices, labels,
+                     threshold_counts(confidence), elapsed, rates, exact)

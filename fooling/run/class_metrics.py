@@ -1,0 +1,109 @@
+"""RUN_DIR/classes.csv: each class's best confidence over the generations, for plots (``fool plot``).
+
+Long format, one row each time a class's elite improved (the archive only ever replaces an elite by a
+strictly fitter one, so between its rows a class's confidence holds)::
+
+    generation,index,label,confidence
+    0,0,0,0.41234567
+    0,1,1,0.2987...
+    3,1,1,0.5123...
+
+A dense table (every class at every generation) would be 1000 rows a generation for ImageNet; the changes
+alone give the same curves (:func:`fooling.plots.series.class_curves` fills them forward).
+
+Crash safety without a place in the checkpoint: generation g's rows are exactly the cells whose
+``generation_found`` is g, with their current fitness, so the rows of the checkpointed generation can always
+be rebuilt from the checkpoint's archive. The hook appends generation g's rows after the generation (and after
+its checkpoint, as hooks run after :class:`~fooling.run.hooks.Checkpoints`); rows of earlier generations were
+appended before generation g began. On the start of every ``run()`` call (so on a resume) the file is put
+back to the checkpoint: rows after the last finished generation (work the resume redoes) and a line cut short
+by a crash are dropped, and that generation's rows are rewritten from the archive. So a crash at any write
+resumes to the file an uninterrupted run writes, byte for byte.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import TYPE_CHECKING, Optional
+
+import numpy as np
+
+from ..rundir import atomic
+from .hooks import GenerationRecord, Hook
+
+if TYPE_CHECKING:
+    from .evolve import EvolutionRun
+
+CLASSES_CSV = "classes.csv"
+CLASSES_FIELDS = ("generation", "index", "label", "confidence")
+
+
+def _text(rows: list[tuple[int, int, str, float]], header: bool = False) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    if header:
+        writer.writerow(CLASSES_FIELDS)
+    writer.writerows((g, k, label, repr(float(c))) for g, k, label, c in rows)
+    return out.getvalue()
+
+
+def generation_rows(run: "EvolutionRun", generation: int) -> list[tuple[int, int, str, float]]:
+    """The classes whose elite was found in ``generation``: (generation, index, label, confidence) each."""
+    archive = run.archive
+    cells = np.flatnonzero((archive.generation_found == generation) & np.isfinite(archive.fitness))
+    return [(generation, int(archive.classes[c]), str(archive.labels[c]), float(archive.fitness[c])) for c in cells]
+
+
+def _complete_lines(text: str) -> list[str]:
+    """The lines of ``text`` that end with a newline (a crash may have cut the last one short)."""
+    lines = text.splitlines(keepends=True)
+    return [line for line in lines if line.endswith("\n")]
+
+
+def _row_generation(line: str) -> Optional[int]:
+    head = line.split(",", 1)[0]
+    return int(head) if head.isdigit() else None
+
+
+class ClassMetrics(Hook):
+    """Writes RUN_DIR/classes.csv (see the module docstring). One of the run's built-in hooks."""
+
+    def __init__(self) -> None:
+        self.path: Optional[Path] = None
+
+    def on_start(self, run: "EvolutionRun") -> None:
+        self.path = run.rundir.path / CLASSES_CSV
+        done = run.strategy.generation - 1  # the last finished (checkpointed, on a resume) generation
+        header = _text([], header=True)
+        try:
+            old = None
+            if self.path.is_file():
+                with open(self.path, encoding="utf-8", errors="replace", newline="") as f:
+                    old = f.read()
+        except OSError:
+            old = None
+        if old is None and done >= 0:
+            # a run made before classes.csv existed: its history is each class's last improvement
+            archive = run.archive
+            cells = np.flatnonzero(np.isfinite(archive.fitness))
+            rows = sorted(((int(archive.generation_found[c]), int(archive.classes[c]), str(archive.labels[c]),
+                            float(archive.fitness[c])) for c in cells), key=lambda r: r[0])
+            run.log.warning("%s was missing: started it from each class's current elite", CLASSES_CSV)
+            atomic.write(self.path, header + _text(rows))
+            return
+        kept = [header]
+        for line in _complete_lines(old or "")[1:]:
+            generation = _row_generation(line)
+            if generation is not None and generation < done:
+                kept.append(line)
+        new = "".join(kept) + (_text(generation_rows(run, done)) if done >= 0 else "")
+        if new != old:
+            atomic.write(self.path, new)
+
+    def after_generation(self, run: "EvolutionRun", record: GenerationRecord) -> None:
+        rows = generation_rows(run, record.generation)
+        if rows and self.path is not None:
+            atomic.append(self.path, _text(rows))
+

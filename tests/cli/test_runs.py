@@ -1,0 +1,67 @@
+"""fool runs: the runs under a folder with their state (finished, interrupted, running, error)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from fooling.cli import main
+from fooling.run import EvolutionRun, evolve
+from fooling.rundir.lock import RunLock
+from fooling.settings.evolve import EvolveSettings
+
+
+def _config(out: Path, **kw) -> EvolveSettings:
+    base = dict(model="test-oracle", generations=4, population=8, seed=2, device="cpu", checkpoint_every=2,
+                out=str(out))
+    base.update(kw)
+    return EvolveSettings(**base)
+
+
+def test_states_table_and_json(tmp_path):
+    root = tmp_path / "runs"
+    evolve(_config(root / "done"))
+    EvolutionRun.start(_config(root / "paused", seed=3)).run(progress=False, stop_after=1)
+    evolve(_config(root / "nested" / "live", seed=4))
+    errored = root / "broken"
+    evolve(_config(errored, seed=5))
+    summary = json.loads((errored / "summary.json").read_text())
+    summary.update(stop_reason="error", finished=False)
+    (errored / "summary.json").write_text(json.dumps(summary))
+    with RunLock(root / "nested" / "live"):  # a process working on it
+        result = CliRunner().invoke(main, ["runs", str(root), "--json"])
+        table = CliRunner().invoke(main, ["runs", str(root)])
+    assert result.exit_code == 0, result.output
+    records = {r["run"]: r for r in json.loads(result.output)}
+    assert set(records) == {"done", "paused", "nested/live", "broken"}
+    assert {k: r["state"] for k, r in records.items()} == {
+        "done": "finished", "paused": "interrupted", "nested/live": "running", "broken": "error"}
+    done = records["done"]
+    assert (done["model"], done["encoding"], done["strategy"], done["seed"]) == ("test-oracle", "direct",
+                                                                                 "map-elites", 2)
+    assert (done["generation"], done["budget"]) == (4, 4) and done["evaluations"] > 0
+    top = json.loads((root / "done" / "summary.json").read_text())["classes"]
+    assert done["classes_top"] == sum(c["confidence"] >= 0.9999 for c in top) and done["classes"] == len(top)
+    assert records["paused"]["generation"] == 1 and records["nested/live"]["pid"] is not None
+    assert table.exit_code == 0
+    lines = table.output.splitlines()
+    assert lines[0].split()[:3] == ["RUN", "MODEL", "ENCODING"] and len(lines) == 5
+    assert any("running" in line and "nested/live" in line for line in lines)
+    after = json.loads(CliRunner().invoke(main, ["runs", str(root), "--json"]).output)
+    assert {r["run"]: r["state"] for r in after}["nested/live"] == "finished"  # the lock released
+
+
+def test_a_killed_run_without_summary_is_interrupted_and_empty_folders_say_so(tmp_path):
+    run = tmp_path / "killed"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"model": "test-oracle", "encoding": "direct", "generations": 9}))
+    result = CliRunner().invoke(main, ["runs", str(tmp_path), "--json"])
+    [record] = json.loads(result.output)
+    assert record["state"] == "interrupted" and record["budget"] == 9 and record["generation"] is None
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert "no runs" in CliRunner().invoke(main, ["runs", str(empty)]).output
+    bad = CliRunner().invoke(main, ["runs", str(tmp_path / "nope")])
+    assert bad.exit_code == 1 and bad.output.strip().splitlines() == [f"Error: {tmp_path / 'nope'} is not a folder"]

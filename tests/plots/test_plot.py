@@ -1,0 +1,114 @@
+"""fool plot: the numbers drawn are the run's own (checked against its files), and the image is written."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+pytest.importorskip("matplotlib")
+
+from fooling.cli import main  # noqa: E402
+from fooling.plots.series import class_curves, run_series, smoothed_throughput, throughput  # noqa: E402
+from fooling.run import evolve  # noqa: E402
+from fooling.settings.evolve import EvolveSettings  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> list[Path]:
+    base = tmp_path_factory.mktemp("plots")
+    out = []
+    for seed in (1, 2):
+        path = base / f"run{seed}"
+        evolve(EvolveSettings(model="test-oracle", generations=6, population=8, seed=seed, device="cpu",
+                              checkpoint_every=3, out=str(path)))
+        out.append(path)
+    return out
+
+
+def _metrics(run: Path) -> list[dict]:
+    with open(run / "metrics.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_class_curves_match_metrics_and_summary(runs):
+    run = runs[0]
+    generations, conf, indices, labels, exact = class_curves(run)
+    metrics = _metrics(run)
+    summary = json.loads((run / "summary.json").read_text())
+    assert exact and list(generations) == [int(m["generation"]) for m in metrics]
+    filled = np.nan_to_num(conf, nan=0.0)  # an empty class counts as 0, as in metrics.csv
+    assert np.allclose(filled.max(axis=1), [float(m["max_confidence"]) for m in metrics], atol=1e-7)
+    assert np.allclose(np.median(filled, axis=1), [float(m["median_confidence"]) for m in metrics], atol=1e-7)
+    assert indices == [c["index"] for c in summary["classes"]]
+    assert labels == [c["label"] for c in summary["classes"]]
+    assert np.allclose(conf[-1], [c["confidence"] for c in summary["classes"]])
+
+
+def test_threshold_counts_match_the_milestones(runs):
+    s = run_series(runs[0])
+    summary = json.loads((runs[0] / "summary.json").read_text())
+    for t, counts in s.counts.items():
+        first = [c["passed"][str(t)] for c in summary["classes"]]
+        expected = [sum(p is not None and p <= g for p in first) for g in s.generations]
+        assert list(counts) == expected
+
+
+def test_without_classes_csv_the_curves_come_from_the_summary(runs, tmp_path):
+    old = tmp_path / "old"
+    shutil.copytree(runs[0], old)
+    (old / "classes.csv").unlink()
+    s, exact = run_series(old), run_series(runs[0])
+    assert not s.exact
+    for t in s.counts:  # the milestones give the threshold counts exactly
+        assert list(s.counts[t]) == list(exact.counts[t])
+    assert np.allclose(s.confidence[-1], exact.confidence[-1])
+
+
+def test_throughput_is_evaluations_over_seconds(runs):
+    metrics = [{k: float(v) for k, v in m.items()} for m in _metrics(runs[0])]
+    t, rate = throughput(metrics)
+    assert len(t) == len(metrics) and t[0] == metrics[0]["elapsed_s"]
+    assert rate[1] == pytest.approx((metrics[1]["evaluations"] - metrics[0]["evaluations"])
+                                    / (metrics[1]["elapsed_s"] - metrics[0]["elapsed_s"]))
+    rows = [{"evaluations": 100.0 * i, "elapsed_s": 2.0 * i} for i in range(1, 101)]
+    s = run_series(runs[0])
+    s = s.__class__(**{**s.__dict__, "elapsed_s": throughput(rows)[0], "evals_per_s": throughput(rows)[1]})
+    assert np.allclose(smoothed_throughput(s)[1], 50.0) and len(smoothed_throughput(s)[0]) == 20
+
+
+def test_fool_plot_writes_png_and_svg(runs, tmp_path):
+    png = tmp_path / "one.png"
+    result = CliRunner().invoke(main, ["plot", str(runs[0]), "--out", str(png)])
+    assert result.exit_code == 0, result.output
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    svg = tmp_path / "two.svg"
+    result = CliRunner().invoke(main, ["plot", *map(str, runs), "--out", str(svg)])
+    assert result.exit_code == 0, result.output
+    text = svg.read_text()
+    assert "<svg" in text and "99.99%" in text
+
+
+@pytest.mark.parametrize("case", ["missing", "not-a-run", "suffix", "exists"])
+def test_bad_input_is_one_error_line(runs, tmp_path, case):
+    out = tmp_path / "p.png"
+    args = [str(runs[0]), "--out", str(out)]
+    if case == "missing":
+        args[0] = str(tmp_path / "nope")
+    elif case == "not-a-run":
+        args[0] = str(tmp_path)
+    elif case == "suffix":
+        args[2] = str(tmp_path / "p.jpg")
+    else:
+        out.write_bytes(b"mine")
+    result = CliRunner().invoke(main, ["plot", *args])
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
+    if case == "exists":
+        assert out.read_bytes() == b"mine"
