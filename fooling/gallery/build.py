@@ -6,7 +6,7 @@ Layout of ``OUT``::
     runs/<slug>/elites/…png|json   copies of each run's elites (and summary.json, config.json, metrics.csv)
     runs/<slug>/snapshots/<generation>/…png   where the run kept snapshots
     runs/<slug>/contact_sheet.png
-    runs/<slug>/plot.png           the run's progress (``fool plot``'s figure), where matplotlib is installed
+    runs/<slug>/plot.png           the run's progress (``fool plot``'s figure)
     transfer/<slug>/…              copies of `fool transfer` reports given with --transfer
 
 The gallery never deletes or overwrites anything it did not make. It is built in a temporary
@@ -114,18 +114,11 @@ def build_run(run: RunElites, slug: str, out: Path) -> RunView:
     )
 
 
-def _plot(run: RunElites, path: Path) -> Optional[Path]:
-    """``fool plot``'s figure of ``run`` as ``path``; None (no plot) where matplotlib is not installed."""
-    try:
-        from ..plots.figure import plot_runs
+def _plot(run: RunElites, path: Path) -> Path:
+    """``fool plot``'s figure of ``run``, saved as ``path``."""
+    from ..plots.figure import plot_runs
 
-        plot_runs([run.path], path, title=f"{run.source}, {run.encoding}")
-    except ImportError:
-        return None
-    except FoolingError as err:
-        if "matplotlib" in str(err):
-            return None
-        raise
+    plot_runs([run.path], path, title=f"{run.source}, {run.encoding}")
     return path
 
 

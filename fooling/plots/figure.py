@@ -20,10 +20,8 @@ MAX_LEGEND = 10  # classes named in the legend of a single run
 
 
 def _pyplot():
-    try:
-        import matplotlib
-    except ImportError:
-        raise FoolingError("plots need matplotlib: pip install 'fooling[plots]'") from None
+    import matplotlib
+
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
 
