@@ -18,6 +18,16 @@ from fooling.classifiers import Classifier, ModelSpec, Preprocess, register
 torch.set_num_threads(2)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``cuda`` skip on machines without a CUDA GPU."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU")
+    for item in items:
+        if "cuda" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def fooling_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Point $FOOLING_CACHE at a temporary folder for the whole session (tests never touch ~/.cache)."""

@@ -1,6 +1,6 @@
 """Classifiers: a registry of named networks behind one wrapper (:class:`Classifier`)."""
 
-from .base import Classifier, Preprocess, ten_crop
+from .base import PRECISIONS, Classifier, Preprocess, ten_crop
 from .registry import (
     ModelSpec,
     get_spec,
@@ -12,6 +12,7 @@ from .registry import (
 )
 
 __all__ = [
+    "PRECISIONS",
     "Classifier",
     "ModelSpec",
     "Preprocess",

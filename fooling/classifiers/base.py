@@ -2,15 +2,18 @@
 
 A :class:`Classifier` takes images in [0, 1] of any size, shape (N, C, H, W),
 does the network's own resizing, cropping and normalisation inside, and returns
-softmax probabilities (N, K). ``probs`` runs in chunks under ``inference_mode``;
-``logits`` is the differentiable path used by gradient ascent.
+softmax probabilities (N, K). ``probs`` runs in chunks under ``inference_mode``, sized to the device's memory (the whole
+population in one forward pass when it fits; see :meth:`Classifier.chunk_images`), optionally in
+bf16 / fp16 autocast (``precision``) and through ``torch.compile`` (``compile``);
+``logits`` is the differentiable path used by gradient ascent (always the plain fp32 network).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Any, Callable, ContextManager, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -21,6 +24,29 @@ from ..errors import FoolingError
 # An evolved image reaches the network resized; it may be at most this many times smaller (a side)
 # than the network's input. Smaller images would reach it as a few flat blocks of colour.
 MAX_UPSCALE = 4
+
+PRECISIONS = ("fp32", "bf16", "fp16")  # what the no-gradient forward pass (probs) may run in
+_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+# Chunking of probs(): on CUDA a chunk is as many images as fit in CUDA_MEMORY_FRACTION of the free device
+# memory, by the bytes per image that two probe batches measured (torch.cuda.max_memory_allocated); on CPU
+# as many as fit in CPU_CHUNK_BYTES by an estimate of the activations per image (the largest layer output,
+# times CPU_PEAK_FACTOR), at most CPU_MAX_CHUNK images (bigger chunks gain nothing on CPU; see
+# tests/classifiers/test_chunking.py and scripts/bench_gpu.py).
+CUDA_MEMORY_FRACTION = 0.8
+CUDA_PROBES = (2, 10)  # probe batch sizes: the difference of their peaks is the cost of 8 images
+CPU_CHUNK_BYTES = 1 << 29
+CPU_PEAK_FACTOR = 3
+CPU_MAX_CHUNK = 256
+
+
+def autocast(device: torch.device, precision: str) -> ContextManager[Any]:
+    """The autocast context of ``precision`` on ``device`` ("fp32": none)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=_DTYPES[precision])
 
 
 @dataclass(frozen=True)
@@ -78,7 +104,9 @@ class Classifier:
         preprocess: Preprocess,
         device: torch.device | str = "cpu",
         crops: int = 1,
-        chunk_size: int = 256,
+        chunk_size: Optional[int] = None,
+        precision: str = "fp32",
+        compile: bool = False,
     ) -> None:
         if crops not in (1, 10):
             raise ValueError("crops must be 1 or 10")
@@ -94,9 +122,34 @@ class Classifier:
         self.labels = list(labels)
         self.spec = preprocess
         self.crops = crops
-        self.chunk_size = chunk_size
+        self.chunk_size = chunk_size  # network inputs (images x crops) per forward pass; None: by memory
         self._mean = torch.tensor(preprocess.mean, device=self.device).view(1, -1, 1, 1)
         self._std = torch.tensor(preprocess.std, device=self.device).view(1, -1, 1, 1)
+        self.precision = "fp32"
+        self._compiled: Optional[Callable[[torch.Tensor], torch.Tensor]] = None
+        self._bytes_per_image: dict[tuple, tuple[float, float]] = {}  # (shape, precision) -> (fixed, per image)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed chunk shapes: let cuDNN pick its fastest kernels
+            self.net = self.net.to(memory_format=torch.channels_last)
+        self.configure(precision=precision, compile=compile)
+
+    def configure(self, *, precision: Optional[str] = None, compile: Optional[bool] = None) -> "Classifier":
+        """Set the no-gradient forward pass's ``precision`` (fp32 | bf16 | fp16: autocast) and whether it runs
+        through ``torch.compile`` (None: leave as is). Returns self."""
+        if precision is not None:
+            if precision not in PRECISIONS:
+                raise FoolingError(f"--precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+            self.precision = precision
+        if compile is not None:
+            if compile and self._compiled is None:
+                self._compiled = torch.compile(self.net)
+            elif not compile:
+                self._compiled = None
+        return self
+
+    @property
+    def compiled(self) -> bool:
+        return self._compiled is not None
 
     @property
     def num_classes(self) -> int:
@@ -160,16 +213,97 @@ class Classifier:
             logp = torch.logsumexp(logp.view(self.crops, n, -1), dim=0) - torch.log(torch.tensor(float(self.crops)))
         return logp
 
-    def probs(self, images: torch.Tensor) -> torch.Tensor:
-        """Softmax probabilities (N, K), float32 on the classifier's device, no gradient."""
+    def _forward_probs(self, images: torch.Tensor, precision: str, net: Optional[Callable] = None) -> torch.Tensor:
+        """One chunk, no gradient: images (n, C, H, W) -> crop-averaged softmax (n, K) float32."""
+        n = images.shape[0]
+        x = self.prepare(images)
+        if self.device.type == "cuda":
+            x = x.contiguous(memory_format=torch.channels_last)
+        if net is None:
+            net = self._compiled if self._compiled is not None else self.net
+        with autocast(self.device, precision):
+            out = net(x)
+        p = torch.softmax(out.float(), dim=-1)
+        return p.view(self.crops, n, -1).mean(0) if self.crops > 1 else p
+
+    def bytes_per_image(self, shape: Sequence[int], precision: Optional[str] = None) -> tuple[float, float]:
+        """(fixed bytes, bytes per image) one forward pass of :meth:`probs` holds beyond its input, for images of
+        ``shape`` (C, H, W), crops included; measured once per shape and precision. CUDA: the peak allocated
+        memory (torch.cuda.max_memory_allocated) of two probe batches; CPU: CPU_PEAK_FACTOR times the
+        largest layer output plus the prepared input, from one probe image (fixed bytes 0)."""
+        precision = precision or self.precision
+        key = (tuple(int(v) for v in shape), precision)
+        if key not in self._bytes_per_image:
+            self._bytes_per_image[key] = (self._measure_cuda(key[0], precision) if self.device.type == "cuda"
+                                          else (0.0, self._estimate_cpu(key[0])))
+        return self._bytes_per_image[key]
+
+    def _measure_cuda(self, shape: tuple[int, ...], precision: str) -> tuple[float, float]:
+        peaks = []
+        with torch.inference_mode():
+            for n in CUDA_PROBES:
+                images = torch.rand(n, *shape, device=self.device)
+                torch.cuda.synchronize(self.device)
+                base = torch.cuda.memory_allocated(self.device)
+                torch.cuda.reset_peak_memory_stats(self.device)
+                self._forward_probs(images, precision, net=self.net)  # the plain network: no compile for probes
+                torch.cuda.synchronize(self.device)
+                peaks.append(torch.cuda.max_memory_allocated(self.device) - base)
+                del images
+        (n0, n1), (p0, p1) = CUDA_PROBES, peaks
+        per = max((p1 - p0) / (n1 - n0), p1 / n1 / 4, 1.0)  # a floor against noise (allocator rounding)
+        return max(0.0, p1 - n1 * per), per
+
+    def _estimate_cpu(self, shape: tuple[int, ...]) -> float:
+        largest = [0]
+
+        def hook(module: nn.Module, inputs: Any, output: Any) -> None:
+            if isinstance(output, torch.Tensor):
+                largest[0] = max(largest[0], output.numel() * output.element_size())
+
+        handles = [m.register_forward_hook(hook) for m in self.net.modules() if not list(m.children())]
+        try:
+            with torch.inference_mode():
+                prepared = self.prepare(torch.rand(1, *shape, device=self.device))
+                self.net(prepared)
+        finally:
+            for h in handles:
+                h.remove()
+        return float(CPU_PEAK_FACTOR * largest[0] + prepared.numel() * prepared.element_size())
+
+    def chunk_images(self, images: torch.Tensor, precision: Optional[str] = None) -> int:
+        """How many of ``images`` (N, C, H, W) one forward pass of :meth:`probs` takes: all N when they fit.
+
+        A fixed ``chunk_size`` (network inputs, crops included) wins; otherwise CUDA fits the chunk into
+        CUDA_MEMORY_FRACTION of the free memory (free on the device plus what PyTorch's allocator holds
+        unused) by :meth:`bytes_per_image`, and CPU into CPU_CHUNK_BYTES (at most CPU_MAX_CHUNK images)."""
+        n = images.shape[0]
+        if self.chunk_size is not None:
+            return max(1, min(n, self.chunk_size // self.crops))
+        fixed, per = self.bytes_per_image(images.shape[1:], precision)
+        if self.device.type == "cuda":
+            free, _ = torch.cuda.mem_get_info(self.device)
+            free += torch.cuda.memory_reserved(self.device) - torch.cuda.memory_allocated(self.device)
+            fit = int((CUDA_MEMORY_FRACTION * free - fixed) // per)
+        else:
+            fit = min(CPU_MAX_CHUNK, int(CPU_CHUNK_BYTES // per))
+        return max(1, min(n, fit))
+
+    def probs(self, images: torch.Tensor, precision: Optional[str] = None) -> torch.Tensor:
+        """Softmax probabilities (N, K), float32 on the classifier's device, no gradient.
+
+        ``precision`` (fp32 | bf16 | fp16) overrides the classifier's own for this call (``"fp32"``: the
+        reference numbers, e.g. to re-score elites found in low precision)."""
+        precision = precision or self.precision
         out = []
         with torch.inference_mode():
-            step = max(1, self.chunk_size // self.crops)
+            step = self.chunk_images(images, precision) if images.shape[0] else 1
             for start in range(0, images.shape[0], step):
-                chunk = images[start : start + step]
-                n = chunk.shape[0]
-                p = torch.softmax(self.net(self.prepare(chunk)).float(), dim=-1)
-                out.append(p.view(self.crops, n, -1).mean(0) if self.crops > 1 else p)
+                out.append(self._forward_probs(images[start : start + step], precision,
+                                               net=self.net if precision == "fp32" and self.precision != "fp32"
+                                               else None))
+        if not out:
+            return torch.empty(0, self.num_classes, device=self.device)
         return torch.cat(out) if len(out) != 1 else out[0]
 
     __call__ = probs

@@ -30,9 +30,9 @@ from .weights import load_state_dict
 DOWNLOAD_ENV = "FOOLING_DOWNLOAD"  # set to 1 to let torchvision:NAME download missing weights
 TORCHVISION_PREFIX = "torchvision:"
 TORCHVISION_SHOWN = ("alexnet", "resnet50")  # listed by `fool models` even when not cached
-# Images per forward chunk. Lite0 on 200 images at once peaks at 3.8 GB resident on CPU
-# (activations); chunks of 32 peak at 1.1 GB and run no slower.
-CHUNK_SIZE = 32
+# Forward chunks are sized by memory (Classifier.chunk_images): on CPU Lite0 on 200 images at once would
+# peak at 3.8 GB resident (activations); CPU_CHUNK_BYTES keeps a chunk near 1 GB, on CUDA a chunk is the
+# whole population when it fits.
 
 
 @lru_cache(maxsize=1)
@@ -97,7 +97,7 @@ def _lite_loader(k: int):
         net.load_state_dict(load_state_dict(path))
         fold_batch_norms(net.eval())
         return Classifier(net, name=name, labels=imagenet_labels(), preprocess=lite_preprocess(k),
-                          device=device, crops=crops, chunk_size=CHUNK_SIZE)
+                          device=device, crops=crops)
 
     return load
 
@@ -189,8 +189,7 @@ def _torchvision_spec(name: str) -> Optional[ModelSpec]:
         tv = import_torchvision()
         with _safe_weight_loading():
             net = tv.models.get_model(arch, weights=weights)
-        return Classifier(net, name=name, labels=labels, preprocess=preprocess, device=device, crops=crops,
-                          chunk_size=CHUNK_SIZE)
+        return Classifier(net, name=name, labels=labels, preprocess=preprocess, device=device, crops=crops)
 
     size = preprocess.size[0]
     return ModelSpec(

@@ -5,6 +5,7 @@ ensemble rule; :func:`image_shape` is the one rule for the size of the images to
 """
 
 from .objective import COMBINE, KINDS, Objective, TargetScores
+from .rescore import EliteRescorer, trusted_passed
 from .shape import image_shape
 
-__all__ = ["COMBINE", "KINDS", "Objective", "TargetScores", "image_shape"]
+__all__ = ["COMBINE", "KINDS", "EliteRescorer", "Objective", "TargetScores", "image_shape", "trusted_passed"]

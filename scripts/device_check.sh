@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# GPU check in one go (about 8 minutes on one GPU): the CUDA tests, then scripts/bench_gpu.py in fp32 and
+# bf16. Writes pytest's output and the benchmark's JSON lines to $OUT (if set), else to ./device_check/.
+#
+#   bash scripts/device_check.sh            # from the repository root, on a machine with a CUDA GPU
+set -u
+cd "$(dirname "$0")/.."
+OUT="${OUT:-$PWD/device_check}"
+mkdir -p "$OUT"
+export OUT PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" OMP_WAIT_POLICY=PASSIVE
+python - <<'PY' | tee "$OUT/device.txt"
+import torch
+print("torch", torch.__version__, "cuda", torch.version.cuda, "available", torch.cuda.is_available())
+if torch.cuda.is_available():
+    print(torch.cuda.get_device_name(0), torch.cuda.mem_get_info(0))
+PY
+# 1. the CUDA tests (skipped without a GPU), at most 3 minutes
+timeout 180 python -m pytest -q -p no:cacheprovider -m cuda -rs tests 2>&1 | tee "$OUT/pytest_cuda.txt"
+tests=${PIPESTATUS[0]}
+# 2. the benchmark: fp32 and bf16 rows, at most 4.5 minutes (rows already printed are kept in $OUT)
+timeout 270 python scripts/bench_gpu.py --device cuda --precisions fp32,bf16 --generations 6 --max-seconds 30 \
+    2>"$OUT/bench_gpu.stderr"
+bench=$?
+echo "device_check: pytest -m cuda exit $tests, bench_gpu exit $bench; results in $OUT" | tee "$OUT/result.txt"
+[ "$tests" -eq 0 ] && [ "$bench" -eq 0 ]
