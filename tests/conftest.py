@@ -31,12 +31,12 @@ def fooling_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
         os.environ["FOOLING_CACHE"] = old
 
 
-FIXTURE_ITERATIONS = 126  # as many batches as the 2 epochs the fixture trained before
+FIXTURE_ITERATIONS = 300  # a few seconds; sure enough of itself that 25 generations reach 99 %
 
 
 @pytest.fixture(scope="session")
 def mnist_lenet(fooling_cache: Path) -> str:
-    """Train `mnist-lenet` briefly (the paper's Caffe recipe, cut to 126 iterations: a few seconds)
+    """Train `mnist-lenet` briefly (the paper's Caffe recipe, cut to 300 iterations: a few seconds)
     into the test cache; returns its name.
 
     The registry then loads it like the real one (a cache entry's recipe is checked, not its

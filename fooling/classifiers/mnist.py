@@ -178,7 +178,7 @@ def _own_lenet_spec(name: str, seed: int, recipe: Callable[[int], TrainSettings]
     if recipe is caffe_recipe:
         description = (f"Caffe's LeNet example, SGD 10,000 iterations, seed {seed} (paper's DNN {letter}; "
                        f"full MNIST if available, else the embedded 5k)")
-        train_note = "about 1-3 min on CPU"
+        train_note = "about 5 min of CPU time: 10 min on 2 busy cores"
     else:
         description = f"LeNet hardened with random 2-pixel shifts (Adam, 12 epochs), seed {seed}"
         train_note = "about 20 s on CPU"

@@ -30,7 +30,7 @@ def test_digitcnn_classifies_held_out_digits():
 def test_lenet_trains_caches_and_reloads(mnist_lenet, fooling_cache):
     x, y = _held_out()
     first = load_classifier(mnist_lenet, "cpu")
-    assert (first.probs(x).argmax(1).numpy() == y).mean() > 0.85  # 126 iterations; the real 10,000 reach ~99 %
+    assert (first.probs(x).argmax(1).numpy() == y).mean() > 0.85  # 300 iterations; the real 10,000 reach 97-99 %
     assert (fooling_cache / "models" / "mnist-lenet.pt").is_file()
     again = load_classifier(mnist_lenet, "cpu")
     torch.testing.assert_close(first.probs(x[:50]), again.probs(x[:50]))
