@@ -76,8 +76,14 @@ def test_two_resumes_at_once_one_refused_the_result_unchanged(tmp_path):
     out = tmp_path / "run"
     EvolutionRun.start(_config(out, generations=30)).run(progress=False, stop_after=2)
     cmd = [sys.executable, ORACLE_FOOL, "evolve", "--resume", str(out), "--quiet"]
-    env = {**os.environ, "ORACLE_SLOW": "0.15"}  # the first holds the lock ~4 s: longer than the other takes to start
-    procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+    # the second starts once the first holds the lock, which it keeps ~8 s: longer than a start takes
+    first = subprocess.Popen(cmd, env={**os.environ, "ORACLE_SLOW": "0.3"}, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while lock_holder(out) != first.pid and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    second = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    procs = [first, second]
     results = [(p.wait(timeout=120), p.stderr.read().decode()) for p in procs]
     assert sorted(rc for rc, _ in results) == [0, 1], results
     refused = next(err for rc, err in results if rc == 1)
