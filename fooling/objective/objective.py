@@ -95,14 +95,29 @@ class Objective:
     # --- without gradients -----------------------------------------------------------------------
     def fitness(self, images: torch.Tensor) -> tuple[np.ndarray, Optional[np.ndarray]]:
         """images (N, C, H, W) -> fitness (N, cells) float64 and, for ensembles, per-model scores
-        (N, cells, M) (None for one model). An ensemble's fitness is the mean or the minimum of its
+        (N, cells, M) (None for one model), as numpy arrays (:meth:`fitness_tensor` on the host)."""
+        fitness, scores = self.fitness_tensor(images)
+        return fitness.cpu().numpy(), None if scores is None else scores.cpu().numpy()
+
+    def fitness_tensor(self, images: torch.Tensor) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """images (N, C, H, W) -> fitness (N, cells) float64 and, for ensembles, per-model scores
+        (N, cells, M) (None for one model), as tensors on :attr:`device` (nothing is read back: the
+        evolution loop keeps them there). An ensemble's fitness is the mean or the minimum of its
         members' confidences."""
-        per_model = [c.probs(images)[:, self.classes.to(c.device)].cpu() for c in self.classifiers]
+        per_model = [c.probs(images)[:, self._classes_on(c.device)].to(self.device, torch.float64)
+                     for c in self.classifiers]
         if len(per_model) == 1:
-            return per_model[0].double().numpy(), None
-        stacked = torch.stack(per_model, dim=-1).double()  # (N, cells, M)
+            return per_model[0], None
+        stacked = torch.stack(per_model, dim=-1)  # (N, cells, M)
         fitness = stacked.mean(-1) if self.combine == "mean" else stacked.min(-1).values
-        return fitness.numpy(), stacked.numpy()
+        return fitness, stacked
+
+    def _classes_on(self, device: torch.device) -> torch.Tensor:
+        """:attr:`classes` on ``device``, copied there once."""
+        cache = self.__dict__.setdefault("_classes_cache", {})
+        if device not in cache:
+            cache[device] = self.classes.to(device)
+        return cache[device]
 
     __call__ = fitness
 
