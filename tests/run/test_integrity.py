@@ -164,7 +164,7 @@ def test_until_is_a_stop_reason(tmp_path):
 def test_an_unexpected_error_is_logged_with_its_traceback_and_marked(tmp_path, monkeypatch):
     out = tmp_path / "run"
     run = EvolutionRun.start(_config(out, generations=10))
-    real, calls = type(run.objective).fitness, []
+    real, calls = type(run.objective).fitness_tensor, []
 
     def failing(self, images):
         calls.append(1)
@@ -172,7 +172,7 @@ def test_an_unexpected_error_is_logged_with_its_traceback_and_marked(tmp_path, m
             raise RuntimeError("the GPU fell off")
         return real(self, images)
 
-    monkeypatch.setattr(type(run.objective), "fitness", failing)
+    monkeypatch.setattr(type(run.objective), "fitness_tensor", failing)
     with pytest.raises(RuntimeError, match="fell off"):
         run.run(progress=False)
     log = (out / "log.txt").read_text()
