@@ -37,7 +37,8 @@ class TensorStore:
 
     def __init__(self, cells: int, num_genes: int, device: torch.device) -> None:
         self.device = device
-        self.genes = torch.zeros((cells, num_genes), dtype=torch.float32, device=device)
+        # empty cells are never read: uninitialised memory (on the CPU, pages are touched only as elites arrive)
+        self.genes = torch.empty((cells, num_genes), dtype=torch.float32, device=device)
         self.keys = torch.full((cells,), -1, dtype=torch.long, device=device)
 
     def put(self, cells: torch.Tensor, batch: torch.Tensor, rows: torch.Tensor, keys: torch.Tensor) -> None:

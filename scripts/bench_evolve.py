@@ -7,9 +7,15 @@ For each population size it measures, in one process and on one device:
   naive     DEAP's stock per-gene mutPolynomialBounded on list individuals and one forward
             pass per individual (how DEAP's own examples evaluate), same MAP-Elites logic
 Loop and forward are timed in alternating rounds so background load hits both alike.
-The last line is one JSON object (for the population of --report, 200 by default).
+Each population prints one JSON line (loop and forward evals/s, their ratio, the device, the
+fooling package measured); the last line is the JSON object for the population of --report
+(200 by default), as before. --no-naive skips the slow DEAP baseline.
 
     python scripts/bench_evolve.py [--model mnist-lenet] [--populations 200,1000] [--device auto]
+
+To compare two versions of the package on a loaded machine, alternate processes, e.g.
+    for i in 1 2 3; do for tree in OLD NEW; do
+        PYTHONPATH=$tree python scripts/bench_evolve.py --no-naive --label $tree; done; done
 """
 
 from __future__ import annotations
@@ -20,11 +26,13 @@ import random
 import statistics
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 from deap import tools
 
+import fooling
 from fooling.classifiers import resolve_device
 from fooling.settings.evolve import EvolveSettings
 from fooling.run import EvolutionRun
@@ -92,6 +100,8 @@ def main() -> None:
     parser.add_argument("--generations", type=int, default=20, help="generations per timed loop round")
     parser.add_argument("--naive-generations", type=int, default=3)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--no-naive", action="store_true", help="skip the DEAP per-gene, per-image baseline")
+    parser.add_argument("--label", default="", help="a tag copied into each JSON line")
     args = parser.parse_args()
 
     device = resolve_device(args.device)
@@ -110,11 +120,18 @@ def main() -> None:
             for _ in range(args.rounds):
                 fwd.append(forward_rate(run.classifiers[0], population, shape, args.generations))
                 loop.append(loop_rate(run, args.generations))
-            naive = naive_rate(run.classifiers[0], population, shape, args.naive_generations)
+            run.close()
+            naive = float("nan") if args.no_naive else naive_rate(run.classifiers[0], population, shape,
+                                                                   args.naive_generations)
             f, l = statistics.median(fwd), statistics.median(loop)
             results[population] = {"loop_evals_per_s": round(l, 1), "forward_evals_per_s": round(f, 1),
-                                   "ratio": round(l / f, 3), "naive_evals_per_s": round(naive, 1)}
+                                   "ratio": round(l / f, 3), "naive_evals_per_s": None if args.no_naive
+                                   else round(naive, 1)}
             print(f"{population:>10} {f:>12,.0f} {l:>12,.0f} {l / f:>7.3f} {naive:>10,.0f} {l / naive:>10.1f}")
+            print(json.dumps({**results[population], "population": population, "model": args.model,
+                              "encoding": args.encoding, "device": str(device), "rounds": args.rounds,
+                              "generations_per_round": args.generations, "label": args.label,
+                              "package": str(Path(fooling.__file__).parent)}), flush=True)
     report = results.get(args.report) or next(iter(results.values()))
     print(json.dumps({**report, "population": args.report, "model": args.model, "encoding": args.encoding,
                       "device": str(device)}))
