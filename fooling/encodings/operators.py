@@ -169,6 +169,8 @@ def sbx_crossover(
 
 # --- torch, on the run's device ------------------------------------------------------------------------------
 
+TINY = 1e-30  # powers below this change nothing in float32 sums with terms >= 1e-22; kept from going subnormal
+
 
 def bernoulli_positions_torch(n: int, rate: float, generator: torch.Generator) -> torch.Tensor:
     """Sorted int64 indices in [0, n) on the generator's device, each chosen independently with probability ``rate``.
@@ -201,7 +203,8 @@ def _polynomial_delta(x: torch.Tensor, u: torch.Tensor, eta: float, variant: str
     if variant == "unscaled":
         base = torch.where(low, 2.0 * u, 2.0 * (1.0 - u))
     else:
-        xy = torch.where(low, 1.0 - x, x).pow_(eta + 1.0)  # 1 minus the distance to the bound the step heads for
+        # 1 minus the distance to the bound the step heads for, to the power η+1 (at least TINY: see _sbx_children)
+        xy = torch.where(low, 1.0 - x, x).clamp_(min=TINY ** (1.0 / (eta + 1.0))).pow_(eta + 1.0)
         base = torch.where(low, 2.0 * u + (1.0 - 2.0 * u) * xy, 2.0 * (1.0 - u) + 2.0 * (u - 0.5) * xy)
     base.pow_(power)
     return torch.where(low, base - 1.0, 1.0 - base)
@@ -240,6 +243,26 @@ def polynomial_mutation_torch(
     return genes
 
 
+def _sbx_children(x1: torch.Tensor, x2: torch.Tensor, u: torch.Tensor, eta: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Deb's bounded SBX children (c1 <= c2) of parent values x1 < x2 in [0, 1], for uniforms ``u`` (same shape)."""
+    span = x2 - x1
+    power = 1.0 / (eta + 1.0)
+    # beta^-(η+1) below 1e-30 leaves α = 2 exactly in float32; capping beta there keeps the powers out of
+    # subnormal numbers, which x86 computes ~50× slower
+    top = TINY ** -power
+
+    def spread(beta: torch.Tensor) -> torch.Tensor:
+        alpha = 2.0 - beta.clamp_(max=top).pow_(-(eta + 1.0))
+        ua = u * alpha
+        # (u·α)^p where u <= 1/α, else (1/(2 − u·α))^p
+        return torch.where(u * alpha <= 1.0, ua, (2.0 - ua).reciprocal_()).pow_(power)
+
+    middle = x1 + x2
+    c1 = (middle - spread(1.0 + 2.0 * x1 / span) * span).mul_(0.5).clamp_(0.0, 1.0)
+    c2 = (middle + spread(1.0 + 2.0 * (1.0 - x2) / span) * span).mul_(0.5).clamp_(0.0, 1.0)
+    return c1, c2
+
+
 def sbx_crossover_torch(
     a: torch.Tensor, b: torch.Tensor, generator: torch.Generator, eta: float, gene_prob: float = 0.5,
     rows: Optional[torch.Tensor] = None,
@@ -248,30 +271,40 @@ def sbx_crossover_torch(
 
     As DEAP's ``cxSimulatedBinaryBounded``: each gene crosses with probability ``gene_prob`` (when the
     parents differ) and the two children's values are swapped with probability 1/2. rows: optional
-    (P,) bool, the pairs that cross at all (the others are left as they are). Two uniforms per gene
-    pair (r decides crossing, r < gene_prob / 2 the swap; u the spread), computed densely: no host
-    synchronisation.
+    (P,) bool, the pairs that cross at all (the others are left as they are, and draw nothing on the
+    CPU). Per gene, r decides crossing (r <= gene_prob) and the swap (r <= gene_prob / 2, a fair coin
+    given a crossing, independent of the spread's uniform u).
+    On the CPU only the crossing genes are computed (compacted); elsewhere (CUDA) everything is
+    computed densely and selected, with no host synchronisation.
     """
+    if a.device.type == "cpu":
+        chosen = torch.arange(a.shape[0]) if rows is None else torch.nonzero(rows).squeeze(1)
+        if chosen.numel() == 0:
+            return
+        pa_rows, pb_rows = a.index_select(0, chosen), b.index_select(0, chosen)  # (C, G) copies
+        r = torch.rand(pa_rows.shape, generator=generator, dtype=a.dtype)
+        flat_a, flat_b = pa_rows.view(-1), pb_rows.view(-1)
+        idx = torch.nonzero(((r <= gene_prob) & ((pa_rows - pb_rows).abs() > 1e-14)).view(-1)).squeeze(1)
+        if idx.numel() == 0:
+            return
+        pa, pb = flat_a.index_select(0, idx), flat_b.index_select(0, idx)
+        u = torch.rand(idx.numel(), generator=generator, dtype=a.dtype)
+        swap = r.view(-1).index_select(0, idx) <= 0.5 * gene_prob
+        c1, c2 = _sbx_children(torch.minimum(pa, pb), torch.maximum(pa, pb), u, eta)
+        flat_a.index_copy_(0, idx, torch.where(swap, c2, c1))
+        flat_b.index_copy_(0, idx, torch.where(swap, c1, c2))
+        a.index_copy_(0, chosen, pa_rows)
+        b.index_copy_(0, chosen, pb_rows)
+        return
     r = torch.rand(a.shape, generator=generator, device=a.device, dtype=a.dtype)
     u = torch.rand(a.shape, generator=generator, device=a.device, dtype=a.dtype)
     x1, x2 = torch.minimum(a, b), torch.maximum(a, b)
-    span = x2 - x1
-    cross = (r <= gene_prob) & (span > 1e-14)  # only genes where the parents differ cross
+    cross = (r <= gene_prob) & (x2 - x1 > 1e-14)  # only genes where the parents differ cross
     if rows is not None:
         cross &= rows.view(-1, 1)
-    span = torch.where(cross, span, torch.ones_like(span))  # no division by zero where nothing crosses
-    power = 1.0 / (eta + 1.0)
-
-    def spread(beta: torch.Tensor) -> torch.Tensor:
-        alpha = 2.0 - beta.pow_(-(eta + 1.0))
-        ua = u * alpha
-        # (u·α)^p where u <= 1/α, else (1/(2 − u·α))^p
-        return torch.where(u <= 1.0 / alpha, ua, 1.0 / (2.0 - ua)).pow_(power)
-
-    middle = x1 + x2
-    c1 = (0.5 * (middle - spread(1.0 + 2.0 * x1 / span) * span)).clamp_(0.0, 1.0)
-    c2 = (0.5 * (middle + spread(1.0 + 2.0 * (1.0 - x2) / span) * span)).clamp_(0.0, 1.0)
-    swap = r <= 0.5 * gene_prob  # given a crossing (r <= gene_prob), a fair coin independent of u
+    x2 = torch.where(cross, x2, x1 + 1.0)  # no division by zero where nothing crosses
+    c1, c2 = _sbx_children(x1, x2, u, eta)
+    swap = r <= 0.5 * gene_prob
     new_a = torch.where(cross, torch.where(swap, c2, c1), a)
     new_b = torch.where(cross, torch.where(swap, c1, c2), b)
     a.copy_(new_a)
