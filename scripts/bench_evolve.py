@@ -24,6 +24,12 @@ To compare two versions of the package on a loaded machine, alternate processes,
 
 from __future__ import annotations
 
+import os
+
+# Idle OpenMP threads sleep instead of spinning (before torch starts OpenMP), as in bench_imagenet.py and the
+# tests: on a loaded machine spinning threads steal the cores every small op needs, for old and new code alike.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import argparse
 import json
 import random

@@ -20,7 +20,7 @@ from deap import base
 
 from ..imaging import hls_to_rgb
 from .base import Encoding
-from .operators import polynomial_mutation_torch, sbx_crossover_torch
+from .operators import polynomial_mutation_torch, sbx_crossover_torch, sbx_pairs_torch
 
 Rng = Union[torch.Generator, np.random.Generator]
 
@@ -61,6 +61,7 @@ class DirectEncoding(Encoding[torch.Tensor, torch.Tensor]):
         self.toolbox = base.Toolbox()
         self.toolbox.register("mutate_population", polynomial_mutation_torch, eta=mutation_eta, variant=mutation)
         self.toolbox.register("mate_population", sbx_crossover_torch, eta=crossover_eta)
+        self.toolbox.register("mate_pairs", sbx_pairs_torch, eta=crossover_eta)
 
     def rate_at(self, generation: int) -> float:
         """The per-gene mutation rate in force at ``generation`` (halved every K if set)."""
@@ -106,8 +107,7 @@ class DirectEncoding(Encoding[torch.Tensor, torch.Tensor]):
         pairs = len(children) // 2
         if self.crossover_rate > 0 and pairs:
             chosen = torch.rand(pairs, generator=generator, device=children.device) < self.crossover_rate
-            a, b = children[0:2 * pairs:2], children[1:2 * pairs:2]  # views: crossed in place
-            self.toolbox.mate_population(a, b, generator, rows=chosen)
+            self.toolbox.mate_pairs(children, chosen, generator)
         return self.toolbox.mutate_population(children, generator, rate=self.rate_at(generation))
 
     def decode(self, genomes: Any, device: torch.device) -> torch.Tensor:

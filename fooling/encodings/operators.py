@@ -193,7 +193,7 @@ def bernoulli_positions_torch(n: int, rate: float, generator: torch.Generator) -
         chunks.append(positions)
         end = int(positions[-1])
     positions = torch.cat(chunks) if len(chunks) > 1 else chunks[0]
-    return positions[positions < n]
+    return positions[:int((positions < n).sum())]  # sorted: a slice, not a boolean gather
 
 
 def _polynomial_delta(x: torch.Tensor, u: torch.Tensor, eta: float, variant: str) -> torch.Tensor:
@@ -309,3 +309,39 @@ def sbx_crossover_torch(
     new_b = torch.where(cross, torch.where(swap, c1, c2), b)
     a.copy_(new_a)
     b.copy_(new_b)
+
+
+def sbx_pairs_torch(
+    children: torch.Tensor, rows: torch.Tensor, generator: torch.Generator, eta: float, gene_prob: float = 0.5,
+) -> None:
+    """:func:`sbx_crossover_torch` in place on the pairs (children[2p], children[2p + 1]) with ``rows[p]`` True.
+
+    children: contiguous (N, G); rows: (N // 2,) bool. On the CPU the crossing genes are found in the chosen
+    pairs and read and written straight in ``children`` (no copies of whole rows); elsewhere the dense form.
+    """
+    pairs = len(rows)
+    if children.device.type != "cpu":
+        sbx_crossover_torch(children[0:2 * pairs:2], children[1:2 * pairs:2], generator, eta, gene_prob, rows=rows)
+        return
+    genes = children.shape[1]
+    chosen = torch.nonzero(rows).squeeze(1)
+    if chosen.numel() == 0:
+        return
+    flat = children.view(-1)
+    r = torch.rand((chosen.numel(), genes), generator=generator, dtype=children.dtype)
+    starts = (2 * genes) * chosen  # where each chosen pair's first child starts in ``flat``
+    k = torch.nonzero((r <= gene_prob).view(-1)).squeeze(1)
+    pos = starts.index_select(0, k // genes) + k % genes
+    pa, pb = flat.index_select(0, pos), flat.index_select(0, pos + genes)
+    differ = (pa - pb).abs_() > 1e-14  # only genes where the parents differ cross
+    if not bool(differ.all()):
+        keep = torch.nonzero(differ).squeeze(1)
+        k, pos, pa, pb = k.index_select(0, keep), pos.index_select(0, keep), pa.index_select(0, keep), \
+            pb.index_select(0, keep)
+    if pos.numel() == 0:
+        return
+    u = torch.rand(pos.numel(), generator=generator, dtype=children.dtype)
+    swap = r.view(-1).index_select(0, k) <= 0.5 * gene_prob
+    c1, c2 = _sbx_children(torch.minimum(pa, pb), torch.maximum(pa, pb), u, eta)
+    flat.index_copy_(0, pos, torch.where(swap, c2, c1))
+    flat.index_copy_(0, pos + genes, torch.where(swap, c1, c2))

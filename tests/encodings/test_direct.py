@@ -227,3 +227,29 @@ def test_operators_give_the_same_genes_on_any_number_of_threads(threads, monkeyp
     split = vary(*start)
     for x, y in zip(alone, split):
         np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_sbx_on_pairs_of_a_population_matches_deap_in_distribution(device):
+    n = 3000
+    children = torch.empty((2 * n + 1, 2), device=device)  # an odd one out that never crosses
+    children[0::2], children[1::2] = 0.3, 0.6
+    children[-1] = 0.9
+    rows = torch.ones(n, dtype=torch.bool, device=device)
+    rows[::3] = False  # these pairs stay as they are
+    from fooling.encodings.operators import sbx_pairs_torch
+
+    sbx_pairs_torch(children, rows, _gen(0, device), eta=10.0)
+    out = children.cpu().double().numpy()
+    assert np.all(out[0:6 * (n // 3):6] == np.float32(0.3)) and out[-1, 0] == np.float32(0.9)
+    crossed = np.flatnonzero(rows.cpu().numpy())
+    a, b = out[2 * crossed, 0], out[2 * crossed + 1, 0]
+    random.seed(0)
+    ref = []
+    for _ in range(len(crossed)):
+        i1, i2 = [0.3], [0.6]
+        tools.cxSimulatedBinaryBounded(i1, i2, eta=10.0, low=0.0, up=1.0)
+        ref.append((i1[0], i2[0]))
+    ref = np.array(ref).astype(np.float32).astype(np.float64)
+    assert stats.ks_2samp(a, ref[:, 0]).pvalue > 1e-3 and stats.ks_2samp(b, ref[:, 1]).pvalue > 1e-3
+    assert np.all(out[2 * crossed + 1, 1] >= 0) and out.max() <= 1
