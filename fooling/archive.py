@@ -1,44 +1,152 @@
 """MAP-Elites archive over classes: one elite (the most confident image) per class.
 
-Cells are the classes being evolved for. Every candidate is offered to every
-cell (the paper's rule), so one image may be the elite of several classes; such
-an image is stored once and shared.
+Cells are the classes being evolved for. Every candidate is offered to every cell (the paper's
+rule): for each cell, the best candidate of the batch replaces the elite if it is strictly better.
+One image may be the elite of several classes; the archive knows which cells share an image (a key
+per cell) and a checkpoint stores such an image once.
+
+Where things live:
+- fitness (cells,) float64, parent cells and per-model scores are tensors on the archive's device;
+  :attr:`Archive.fitness` is their host copy (per-class best values), refreshed once per
+  :meth:`Archive.add`: the only read-back of a generation.
+- genomes live in a store behind one interface: a :class:`TensorStore` (one preallocated
+  (cells, G) tensor on the device, for tensor batches: the direct encoding) where an insertion is
+  one vectorised indexed copy, or a :class:`ListStore` (a list, for host objects: CPPN networks).
 """
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from typing import Any, Optional, Sequence, Union
 
 import numpy as np
+import torch
 
 from .encodings.base import Encoding
 from .milestones import THRESHOLDS, Milestones
 
-__all__ = ["THRESHOLDS", "Archive"]
+__all__ = ["THRESHOLDS", "Archive", "ListStore", "TensorStore"]
+
+Index = Union[np.ndarray, torch.Tensor, Sequence[int]]
+
+
+class TensorStore:
+    """Elites of a tensor encoding: genes (cells, G) float32 and keys (cells,) int64 on ``device``.
+
+    Two cells with the same key hold the same candidate (-1: empty).
+    """
+
+    def __init__(self, cells: int, num_genes: int, device: torch.device) -> None:
+        self.device = device
+        # empty cells are never read: uninitialised memory (on the CPU, pages are touched only as elites arrive)
+        self.genes = torch.empty((cells, num_genes), dtype=torch.float32, device=device)
+        self.keys = torch.full((cells,), -1, dtype=torch.long, device=device)
+
+    def put(self, cells: torch.Tensor, batch: torch.Tensor, rows: torch.Tensor, keys: torch.Tensor) -> None:
+        """Cell ``cells[j]`` gets ``batch[rows[j]]`` under key ``keys[j]``: one gather and one indexed copy."""
+        batch = torch.as_tensor(batch, device=self.device)
+        self.genes.index_copy_(0, cells, batch.index_select(0, rows).to(self.genes.dtype))
+        self.keys.index_copy_(0, cells, keys)
+
+    def get(self, cells: Index) -> torch.Tensor:
+        """A fresh batch (len(cells), G) of the elites of ``cells``."""
+        return self.genes.index_select(0, torch.as_tensor(np.asarray(cells) if not isinstance(cells, torch.Tensor)
+                                                          else cells, dtype=torch.long, device=self.device))
+
+    def one(self, cell: int) -> torch.Tensor:
+        return self.genes[cell]
+
+    def host_keys(self) -> np.ndarray:
+        return self.keys.cpu().numpy()
+
+    def load(self, batch: torch.Tensor, index: np.ndarray) -> None:
+        """Cell c gets ``batch[index[c]]`` (index -1: empty); the key of a cell is its index."""
+        index = torch.as_tensor(index, dtype=torch.long, device=self.device)
+        self.keys = index.clone()
+        filled = torch.nonzero(index >= 0).squeeze(1)
+        self.genes.index_copy_(0, filled, torch.as_tensor(batch, device=self.device).index_select(0, index[filled]))
+
+
+class ListStore:
+    """Elites of an encoding whose genomes are host objects: a list (cells) and keys (cells,) int64 on the host."""
+
+    def __init__(self, cells: int, encoding: Encoding) -> None:
+        self.encoding = encoding
+        self.genomes: list[Any] = [None] * cells
+        self.keys = np.full(cells, -1, dtype=np.int64)
+
+    def put(self, cells: torch.Tensor, batch: Any, rows: torch.Tensor, keys: torch.Tensor) -> None:
+        picked: dict[int, Any] = {}
+        for cell, i, key in zip(cells.tolist(), rows.tolist(), keys.tolist()):  # at most once per class
+            if i not in picked:
+                picked[i] = self.encoding.pick(batch, i)
+            self.genomes[cell] = picked[i]
+            self.keys[cell] = key
+
+    def get(self, cells: Index) -> Any:
+        return self.encoding.stack([self.genomes[c] for c in np.asarray(cells).tolist()])
+
+    def one(self, cell: int) -> Any:
+        return self.genomes[cell]
+
+    def host_keys(self) -> np.ndarray:
+        return self.keys.copy()
+
+    def load(self, batch: Any, index: np.ndarray) -> None:
+        shared = [self.encoding.pick(batch, i) for i in range(self.encoding.size(batch))]
+        self.genomes = [shared[i] if i >= 0 else None for i in np.asarray(index).tolist()]
+        self.keys = np.asarray(index, dtype=np.int64).copy()
 
 
 class Archive:
     """Per-class elites: genome, confidence, generation found and the parent cell it came from.
 
-    classes: the class indices (into the classifier's K outputs) that have cells.
+    classes: the class indices (into the classifier's K outputs) that have cells. The archive lives
+    on ``encoding.device`` for encodings whose batches are tensors (``rng_kind == "torch"``), else on
+    ``device`` (default CPU).
     """
 
-    def __init__(self, encoding: Encoding, classes: Sequence[int], labels: Sequence[str]) -> None:
+    def __init__(self, encoding: Encoding, classes: Sequence[int], labels: Sequence[str],
+                 device: Optional[torch.device] = None) -> None:
         self.encoding = encoding
         self.classes = np.asarray(classes, dtype=np.int64)
         self.labels = [labels[k] for k in self.classes]
         n = len(self.classes)
-        self.fitness = np.full(n, -np.inf)  # confidence of each cell's elite; -inf: empty
+        self.device = torch.device(encoding.device if encoding.rng_kind == "torch" else (device or "cpu"))
+        self.store: Union[TensorStore, ListStore]
+        if encoding.rng_kind == "torch":
+            self.store = TensorStore(n, int(getattr(encoding, "num_genes")), self.device)
+        else:
+            self.store = ListStore(n, encoding)
+        self.fitness_tensor = torch.full((n,), -np.inf, dtype=torch.float64, device=self.device)  # -inf: empty
+        self.parent_tensor = torch.full((n,), -1, dtype=torch.long, device=self.device)  # -1: a random parent
+        self.scores_tensor: Optional[torch.Tensor] = None  # (cells, M): each model's confidence, for ensembles
+        self.fitness = np.full(n, -np.inf)  # host copy of fitness_tensor (refreshed by add)
         self.generation_found = np.full(n, -1, dtype=np.int64)
-        self.parent = np.full(n, -1, dtype=np.int64)  # the cell whose elite was the parent; -1: random
-        self.scores: Optional[np.ndarray] = None  # (cells, M): each model's confidence, for ensembles
         self.milestones = Milestones.empty(n, top1=False)  # the generation each threshold was first passed
-        self.genomes: list[Any] = [None] * n
+        self._next_key = 0
+        pinned = self.device.type == "cuda"
+        self._host = torch.empty(n, dtype=torch.float64, pin_memory=pinned)  # fitness read back here
 
     @property
     def passed(self) -> np.ndarray:
         """(cells, len(THRESHOLDS)) the generation each threshold was first passed (-1: never)."""
         return self.milestones.passed
+
+    @property
+    def parent(self) -> np.ndarray:
+        """(cells,) the cell whose elite was each elite's parent (-1: a random genome), on the host."""
+        return self.parent_tensor.cpu().numpy()
+
+    @property
+    def scores(self) -> Optional[np.ndarray]:
+        """(cells, M) each model's confidence in each elite (ensembles; NaN: empty), on the host; None: one model."""
+        return None if self.scores_tensor is None else self.scores_tensor.cpu().numpy()
+
+    @property
+    def genomes(self) -> list[Any]:
+        """Each cell's genome (None: empty); cells that share an elite share an object for host genomes."""
+        keys = self.store.host_keys()
+        return [self.store.one(c) if keys[c] >= 0 else None for c in range(len(self))]
 
     def __len__(self) -> int:
         return len(self.classes)
@@ -55,79 +163,97 @@ class Archive:
     def add(
         self,
         genomes: Any,
-        confidence: np.ndarray,
+        confidence: Union[torch.Tensor, np.ndarray],
         generation: int,
-        parents: Optional[np.ndarray] = None,
-        scores: Optional[np.ndarray] = None,
+        parents: Optional[Union[torch.Tensor, np.ndarray]] = None,
+        scores: Optional[Union[torch.Tensor, np.ndarray]] = None,
     ) -> np.ndarray:
-        """Offer a batch to every cell; returns the indices of the cells that improved.
+        """Offer a batch to every cell; returns the indices of the cells that improved (host int64).
 
-        confidence: (N, cells) fitness of each candidate for each cell. parents: (N,)
-        the cell each candidate's parent came from (-1 for random ones). scores:
-        optional (N, cells, M) per-model confidences, kept for the elites.
+        confidence: (N, cells) fitness of each candidate for each cell (a tensor, ideally on the
+        archive's device; numpy is accepted). parents: (N,) the cell each candidate's parent came
+        from (-1 for random ones). scores: optional (N, cells, M) per-model confidences, kept for the
+        elites. No per-cell Python for tensor genomes: a max over candidates, one indexed copy.
         """
-        best = confidence.argmax(axis=0)  # (cells,) the best candidate for each cell
-        best_fit = confidence[best, np.arange(len(self))]
-        improved = np.flatnonzero(best_fit > self.fitness)
-        picked: dict[int, Any] = {}
-        for cell in improved:  # at most one Python step per class, never per candidate
-            i = int(best[cell])
-            if i not in picked:
-                picked[i] = self.encoding.pick(genomes, i)
-            self.genomes[cell] = picked[i]
-        self.fitness[improved] = best_fit[improved]
-        self.generation_found[improved] = generation
-        self.parent[improved] = -1 if parents is None else parents[best[improved]]
-        self.milestones.update(improved, generation, self.fitness[improved])
+        confidence = torch.as_tensor(confidence, device=self.device).to(torch.float64)
+        best_fit, best = confidence.max(dim=0)  # (cells,) the best candidate for each cell (first of ties)
+        better = best_fit > self.fitness_tensor
+        cells = torch.nonzero(better).squeeze(1)  # the generation's one synchronisation
+        rows = best.index_select(0, cells)
+        self.store.put(cells, genomes, rows, rows + self._next_key)
+        self._next_key += int(confidence.shape[0])
+        self.fitness_tensor = torch.where(better, best_fit, self.fitness_tensor)
+        if parents is None:
+            self.parent_tensor.index_fill_(0, cells, -1)
+        else:
+            parents = torch.as_tensor(parents, dtype=torch.long, device=self.device)
+            self.parent_tensor.index_copy_(0, cells, parents.index_select(0, rows))
         if scores is not None:
-            if self.scores is None:
-                self.scores = np.full((len(self), scores.shape[-1]), np.nan)
-            self.scores[improved] = scores[best[improved], improved]
+            scores = torch.as_tensor(scores, device=self.device).to(torch.float64)
+            if self.scores_tensor is None:
+                self.scores_tensor = torch.full((len(self), scores.shape[-1]), np.nan, dtype=torch.float64,
+                                                device=self.device)
+            self.scores_tensor.index_copy_(0, cells, scores[rows, cells])
+        self._host.copy_(self.fitness_tensor)  # the per-class best values: all the host reads
+        previous, self.fitness = self.fitness, self._host.numpy().copy()
+        improved = np.flatnonzero(self.fitness != previous)
+        self.generation_found[improved] = generation
+        self.milestones.update(improved, generation, self.fitness[improved])
         return improved
 
-    def elites(self, cells: np.ndarray) -> Any:
-        """A batch of the elites of ``cells`` (which must be occupied)."""
-        return self.encoding.stack([self.genomes[c] for c in cells])
+    def elites(self, cells: Index) -> Any:
+        """A fresh batch of the elites of ``cells`` (which must be occupied; host indices or a tensor)."""
+        return self.store.get(cells)
+
+    def elite_keys(self) -> np.ndarray:
+        """(cells,) int64: cells with equal keys hold the same elite (-1: empty)."""
+        return self.store.host_keys()
 
     # --- checkpointing: plain arrays only -------------------------------------------
     def state_dict(self) -> dict[str, np.ndarray]:
         """Arrays describing the archive; shared elites are stored once."""
+        keys = self.elite_keys()
         unique: dict[int, int] = {}
-        order: list[Any] = []
+        firsts: list[int] = []
         index = np.full(len(self), -1, dtype=np.int64)
-        for cell, genome in enumerate(self.genomes):
-            if genome is None:
+        for cell, key in enumerate(keys.tolist()):  # once per checkpoint, not per generation
+            if key < 0:
                 continue
-            key = id(genome)
             if key not in unique:
-                unique[key] = len(order)
-                order.append(genome)
+                unique[key] = len(firsts)
+                firsts.append(cell)
             index[cell] = unique[key]
         state = {
             "classes": self.classes, "fitness": self.fitness, "generation_found": self.generation_found,
             "parent": self.parent, "passed": self.passed, "elite_index": index,
         }
-        if self.scores is not None:
+        if self.scores_tensor is not None:
             state["scores"] = self.scores
-        if order:
-            for key, value in self.encoding.to_arrays(self.encoding.stack(order)).items():
+        if firsts:
+            for key, value in self.encoding.to_arrays(self.elites(np.array(firsts))).items():
                 state[f"elite.{key}"] = value
         return state
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         if not np.array_equal(state["classes"], self.classes):
             raise ValueError("checkpoint archive has different classes")
-        self.fitness = state["fitness"].astype(np.float64)
+        fitness = state["fitness"].astype(np.float64)
+        if fitness.shape != (len(self),):
+            raise ValueError(f"checkpoint archive fitness has shape {fitness.shape}, not ({len(self)},)")
+        self.fitness = fitness
+        self.fitness_tensor = torch.tensor(fitness, device=self.device)
         self.generation_found = state["generation_found"].astype(np.int64)
-        self.parent = state["parent"].astype(np.int64)
+        self.parent_tensor = torch.tensor(state["parent"].astype(np.int64), device=self.device)
         self.milestones = Milestones(state["passed"].astype(np.int64))
-        self.scores = state["scores"] if "scores" in state else None
-        index = state["elite_index"]
-        self.genomes = [None] * len(self)
+        self.scores_tensor = (torch.tensor(state["scores"].astype(np.float64), device=self.device)
+                              if "scores" in state else None)
+        index = np.asarray(state["elite_index"], dtype=np.int64)
         arrays = {k[len("elite."):]: v for k, v in state.items() if k.startswith("elite.")}
         if arrays:
             batch = self.encoding.from_arrays(arrays)
-            shared = [self.encoding.pick(batch, i) for i in range(self.encoding.size(batch))]
-            for cell, i in enumerate(index):
-                if i >= 0:
-                    self.genomes[cell] = shared[i]
+            if index.max(initial=-1) >= self.encoding.size(batch):
+                raise IndexError("checkpoint archive elite_index points past its elites")
+            self.store.load(batch, index)
+        else:
+            self.store.load(self.encoding.stack([]), np.full(len(self), -1, dtype=np.int64))
+        self._next_key = int(index.max(initial=-1)) + 1

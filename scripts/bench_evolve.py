@@ -7,12 +7,28 @@ For each population size it measures, in one process and on one device:
   naive     DEAP's stock per-gene mutPolynomialBounded on list individuals and one forward
             pass per individual (how DEAP's own examples evaluate), same MAP-Elites logic
 Loop and forward are timed in alternating rounds so background load hits both alike.
-The last line is one JSON object (for the population of --report, 200 by default).
+Each population prints one JSON line (loop and forward evals/s, their ratio, the device, the
+fooling package measured); the last line is the JSON object for the population of --report
+(200 by default), as before. --no-naive skips the slow DEAP baseline.
 
     python scripts/bench_evolve.py [--model mnist-lenet] [--populations 200,1000] [--device auto]
+
+cpu_ratio is the same ratio per CPU second of this process (time.process_time), which other
+processes' load disturbs far less than wall-clock time on a shared machine (on a GPU it mostly
+measures the host's share and says little).
+
+To compare two versions of the package on a loaded machine, alternate processes, e.g.
+    for i in 1 2 3; do for tree in OLD NEW; do
+        PYTHONPATH=$tree python scripts/bench_evolve.py --no-naive --label $tree; done; done
 """
 
 from __future__ import annotations
+
+import os
+
+# Idle OpenMP threads sleep instead of spinning (before torch starts OpenMP), as in bench_imagenet.py and the
+# tests: on a loaded machine spinning threads steal the cores every small op needs, for old and new code alike.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse
 import json
@@ -20,11 +36,13 @@ import random
 import statistics
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 from deap import tools
 
+import fooling
 from fooling.classifiers import resolve_device
 from fooling.settings.evolve import EvolveSettings
 from fooling.run import EvolutionRun
@@ -35,22 +53,26 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def forward_rate(classifier, population: int, shape, repeats: int) -> float:
+def forward_rate(classifier, population: int, shape, repeats: int) -> tuple[float, float]:
+    """(wall-clock, CPU-time) evaluations/s of the bare forward pass."""
     images = torch.rand(population, *shape, device=classifier.device)
     classifier.probs(images)
     sync(classifier.device)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for _ in range(repeats):
         classifier.probs(images)
     sync(classifier.device)
-    return population * repeats / (time.perf_counter() - start)
+    n = population * repeats
+    return n / (time.perf_counter() - start), n / (time.process_time() - cpu)
 
 
-def loop_rate(run: EvolutionRun, generations: int) -> float:
-    start_evals, start = run.evaluations, time.perf_counter()
+def loop_rate(run: EvolutionRun, generations: int) -> tuple[float, float]:
+    """(wall-clock, CPU-time) evaluations/s of whole generations."""
+    start_evals, start, cpu = run.evaluations, time.perf_counter(), time.process_time()
     run.run(progress=False, stop_after=run.strategy.generation + generations - 1)
     sync(run.device)
-    return (run.evaluations - start_evals) / (time.perf_counter() - start)
+    n = run.evaluations - start_evals
+    return n / (time.perf_counter() - start), n / (time.process_time() - cpu)
 
 
 def naive_rate(classifier, population: int, shape, generations: int) -> float:
@@ -92,6 +114,8 @@ def main() -> None:
     parser.add_argument("--generations", type=int, default=20, help="generations per timed loop round")
     parser.add_argument("--naive-generations", type=int, default=3)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--no-naive", action="store_true", help="skip the DEAP per-gene, per-image baseline")
+    parser.add_argument("--label", default="", help="a tag copied into each JSON line")
     args = parser.parse_args()
 
     device = resolve_device(args.device)
@@ -106,15 +130,28 @@ def main() -> None:
             run = EvolutionRun.start(config)
             shape = run.encoding.image_shape
             loop_rate(run, 3)  # warm-up, and the initial population
-            fwd, loop = [], []
+            fwd, loop, fwd_cpu, loop_cpu = [], [], [], []
             for _ in range(args.rounds):
-                fwd.append(forward_rate(run.classifiers[0], population, shape, args.generations))
-                loop.append(loop_rate(run, args.generations))
-            naive = naive_rate(run.classifiers[0], population, shape, args.naive_generations)
+                wall, cpu = forward_rate(run.classifiers[0], population, shape, args.generations)
+                fwd.append(wall)
+                fwd_cpu.append(cpu)
+                wall, cpu = loop_rate(run, args.generations)
+                loop.append(wall)
+                loop_cpu.append(cpu)
+            run.close()
+            naive = float("nan") if args.no_naive else naive_rate(run.classifiers[0], population, shape,
+                                                                   args.naive_generations)
             f, l = statistics.median(fwd), statistics.median(loop)
             results[population] = {"loop_evals_per_s": round(l, 1), "forward_evals_per_s": round(f, 1),
-                                   "ratio": round(l / f, 3), "naive_evals_per_s": round(naive, 1)}
+                                   "ratio": round(l / f, 3), "naive_evals_per_s": None if args.no_naive
+                                   else round(naive, 1),
+                                   # the same per CPU second of this process: much less sensitive to other load
+                                   "cpu_ratio": round(statistics.median(loop_cpu) / statistics.median(fwd_cpu), 3)}
             print(f"{population:>10} {f:>12,.0f} {l:>12,.0f} {l / f:>7.3f} {naive:>10,.0f} {l / naive:>10.1f}")
+            print(json.dumps({**results[population], "population": population, "model": args.model,
+                              "encoding": args.encoding, "device": str(device), "rounds": args.rounds,
+                              "generations_per_round": args.generations, "label": args.label,
+                              "package": str(Path(fooling.__file__).parent)}), flush=True)
     report = results.get(args.report) or next(iter(results.values()))
     print(json.dumps({**report, "population": args.report, "model": args.model, "encoding": args.encoding,
                       "device": str(device)}))

@@ -1,51 +1,123 @@
-"""The MAP-Elites archive: every candidate offered to every cell, shared elites, state round trip."""
+"""The MAP-Elites archive: every candidate offered to every cell, shared elites, state round trip, both stores."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
+import torch
 
-from fooling.archive import Archive
+from fooling.archive import Archive, ListStore, TensorStore
 from fooling.encodings import DirectEncoding
 
 
-def _archive(cells: int = 3) -> Archive:
-    return Archive(DirectEncoding((1, 2, 2)), list(range(cells)), [f"c{i}" for i in range(cells)])
+def _archive(cells: int = 3, device: str = "cpu") -> Archive:
+    return Archive(DirectEncoding((1, 2, 2), device=device), list(range(cells)), [f"c{i}" for i in range(cells)])
 
 
 def test_every_candidate_is_offered_to_every_cell():
     archive = _archive()
-    genomes = np.arange(12, dtype=np.float32).reshape(3, 4) / 12
-    conf = np.array([[0.9, 0.8, 0.1], [0.1, 0.2, 0.3], [0.5, 0.1, 0.2]])
+    assert isinstance(archive.store, TensorStore) and archive.store.genes.shape == (3, 4)
+    genomes = torch.arange(12, dtype=torch.float32).reshape(3, 4) / 12
+    conf = torch.tensor([[0.9, 0.8, 0.1], [0.1, 0.2, 0.3], [0.5, 0.1, 0.2]], dtype=torch.float64)
     improved = archive.add(genomes, conf, generation=0)
     assert sorted(improved) == [0, 1, 2]
     np.testing.assert_allclose(archive.fitness, [0.9, 0.8, 0.3])
-    # candidate 0 is the elite of two classes at once, stored once
-    assert archive.genomes[0] is archive.genomes[1]
-    np.testing.assert_array_equal(archive.genomes[2], genomes[1])
+    assert torch.equal(archive.fitness_tensor, torch.tensor([0.9, 0.8, 0.3], dtype=torch.float64))
+    # candidate 0 is the elite of two classes at once: the cells share a key (stored once in a checkpoint)
+    keys = archive.elite_keys()
+    assert keys[0] == keys[1] != keys[2]
+    assert torch.equal(archive.elites([0, 1, 2]), genomes[[0, 0, 1]])
+    assert archive.state_dict()["elite.genes"].shape == (2, 4)
+
+
+def test_numpy_batches_are_accepted():
+    archive = _archive()
+    archive.add(np.full((2, 4), 0.5, np.float32), np.array([[0.9, 0.1, 0.2], [0.1, 0.7, 0.3]]), generation=0)
+    np.testing.assert_allclose(archive.fitness, [0.9, 0.7, 0.3])
+    assert torch.equal(archive.elites(np.array([1])), torch.full((1, 4), 0.5))
 
 
 def test_only_strict_improvements_replace_and_milestones_are_recorded():
     archive = _archive(1)
-    archive.add(np.zeros((1, 4), np.float32), np.array([[0.995]]), generation=0, parents=np.array([-1]))
-    archive.add(np.ones((1, 4), np.float32), np.array([[0.995]]), generation=1, parents=np.array([0]))
-    assert archive.generation_found[0] == 0 and archive.genomes[0][0] == 0.0
-    archive.add(np.ones((1, 4), np.float32), np.array([[0.99995]]), generation=5, parents=np.array([0]))
+    archive.add(torch.zeros((1, 4)), torch.tensor([[0.995]]), generation=0, parents=torch.tensor([-1]))
+    archive.add(torch.ones((1, 4)), torch.tensor([[0.995]]), generation=1, parents=torch.tensor([0]))
+    assert archive.generation_found[0] == 0 and archive.elites([0])[0, 0] == 0.0
+    archive.add(torch.ones((1, 4)), torch.tensor([[0.99995]]), generation=5, parents=torch.tensor([0]))
     assert archive.generation_found[0] == 5 and archive.parent[0] == 0
     np.testing.assert_array_equal(archive.passed[0], [0, 5, 5])
 
 
+def test_ties_go_to_the_first_candidate_and_nan_free_minus_inf_never_enters():
+    archive = _archive(2)
+    genomes = torch.stack([torch.full((4,), 0.1), torch.full((4,), 0.2)])
+    archive.add(genomes, torch.tensor([[0.5, -np.inf], [0.5, -np.inf]], dtype=torch.float64), generation=0)
+    assert archive.elites([0])[0, 0] == pytest.approx(0.1)
+    assert list(archive.occupied) == [0] and archive.elite_keys()[1] == -1
+
+
+def _fill(archive: Archive, seed: int = 0) -> None:
+    rng = np.random.default_rng(seed)
+    for g in range(4):
+        archive.add(torch.from_numpy(rng.random((5, 4), dtype=np.float32)), torch.from_numpy(rng.random((5, 3))),
+                    generation=g, scores=torch.from_numpy(rng.random((5, 3, 2))))
+
+
 def test_state_dict_round_trip_keeps_sharing():
     archive = _archive()
-    rng = np.random.default_rng(0)
-    for g in range(4):
-        archive.add(rng.random((5, 4), dtype=np.float32), rng.random((5, 3)), generation=g)
+    _fill(archive)
     state = archive.state_dict()
     fresh = _archive()
     fresh.load_state_dict(state)
     np.testing.assert_array_equal(fresh.fitness, archive.fitness)
     np.testing.assert_array_equal(fresh.passed, archive.passed)
-    for a, b in zip(archive.genomes, fresh.genomes):
-        np.testing.assert_array_equal(a, b)
-    shared = [(i, j) for i in range(3) for j in range(i) if archive.genomes[i] is archive.genomes[j]]
-    assert all(fresh.genomes[i] is fresh.genomes[j] for i, j in shared)
-    assert state["elite.genes"].shape[0] == len({id(g) for g in archive.genomes})
+    np.testing.assert_array_equal(fresh.scores, archive.scores)
+    assert torch.equal(fresh.elites([0, 1, 2]), archive.elites([0, 1, 2]))
+    keys, fresh_keys = archive.elite_keys(), fresh.elite_keys()
+    assert all((keys[i] == keys[j]) == (fresh_keys[i] == fresh_keys[j]) for i in range(3) for j in range(3))
+    assert state["elite.genes"].shape[0] == len(set(keys.tolist()))
+    again = fresh.state_dict()
+    assert state.keys() == again.keys() and all(np.array_equal(state[k], again[k]) for k in state)
+    # keys stay unique after a load: a new elite never looks shared with an old one
+    fresh.add(torch.full((1, 4), 0.5), torch.tensor([[2.0, -np.inf, -np.inf]], dtype=torch.float64), generation=9)
+    assert fresh.elite_keys()[0] not in fresh.elite_keys()[1:]
+
+
+def test_list_store_for_host_genomes():
+    class Objects(DirectEncoding):  # host genomes (lists), as CPPN networks are
+        rng_kind = "numpy"
+
+        def pick(self, genomes, i):
+            return list(np.asarray(genomes[i]).tolist())
+
+        def stack(self, genomes):
+            return [list(g) for g in genomes]
+
+        def size(self, genomes):
+            return len(genomes)
+
+        def to_arrays(self, genomes):
+            return {"genes": np.asarray(genomes, dtype=np.float32).reshape(len(genomes), 4)}
+
+        def from_arrays(self, arrays):
+            return [list(row) for row in arrays["genes"].tolist()]
+
+    archive = Archive(Objects((1, 2, 2)), [0, 1, 2], ["a", "b", "c"])
+    assert isinstance(archive.store, ListStore)
+    genomes = [[0.0] * 4, [1.0] * 4]
+    archive.add(genomes, torch.tensor([[0.9, 0.8, 0.1], [0.1, 0.2, 0.3]], dtype=torch.float64), generation=0)
+    assert archive.genomes[0] is archive.genomes[1] and archive.genomes[2] == [1.0] * 4
+    fresh = Archive(Objects((1, 2, 2)), [0, 1, 2], ["a", "b", "c"])
+    fresh.load_state_dict(archive.state_dict())
+    assert fresh.genomes[0] is fresh.genomes[1] and fresh.genomes == archive.genomes
+
+
+@pytest.mark.cuda
+def test_the_archive_lives_on_the_gpu():
+    archive = _archive(device="cuda")
+    genomes = torch.rand(5, 4, device="cuda")
+    archive.add(genomes, torch.rand(5, 3, device="cuda", dtype=torch.float64), generation=0)
+    assert archive.store.genes.device.type == "cuda" and archive.fitness_tensor.device.type == "cuda"
+    assert archive.elites([0, 1]).device.type == "cuda"
+    fresh = _archive(device="cuda")
+    fresh.load_state_dict(archive.state_dict())
+    assert torch.equal(fresh.elites([0, 1, 2]), archive.elites([0, 1, 2]))

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
+import torch
+
 from ..settings.evolve import EvolveSettings
 from ..errors import FoolingError
 from .base import Encoding
 from .direct import DirectEncoding
 
 
-def make_encoding(config: EvolveSettings, image_shape: tuple[int, int, int]) -> Encoding:
-    """The encoding a resolved config asks for, drawing images of ``image_shape`` (C, H, W)."""
+def make_encoding(config: EvolveSettings, image_shape: tuple[int, int, int],
+                  device: Optional[torch.device] = None) -> Encoding:
+    """The encoding a resolved config asks for, drawing images of ``image_shape`` (C, H, W); direct genomes
+    live on ``device`` (the run's; default CPU)."""
     if config.encoding == "direct":
         return DirectEncoding(
             image_shape,
@@ -20,6 +26,7 @@ def make_encoding(config: EvolveSettings, image_shape: tuple[int, int, int]) -> 
             rate_halving_every=config.rate_halving_every,
             crossover_rate=config.crossover_rate,
             crossover_eta=config.crossover_eta,
+            device=device if device is not None else "cpu",
         )
     if config.encoding == "cppn":
         from .cppn import CPPNEncoding

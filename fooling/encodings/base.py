@@ -1,7 +1,7 @@
 """What every encoding provides: genomes in, a whole batch of images out.
 
-A *batch* of genomes is whatever the encoding finds fastest (a float array
-(N, G) for raw pixels, a list of networks for CPPNs); a *genome* is one element
+A *batch* of genomes is whatever the encoding finds fastest (a float tensor
+(N, G) on the run's device for raw pixels, a list of networks for CPPNs); a *genome* is one element
 of it. Strategies only move genomes around through these methods, so they work
 with every encoding.
 """
@@ -22,6 +22,11 @@ class Encoding(ABC, Generic[Batch, Genome]):
     """Genome batch -> image batch (N, C, H, W) in [0, 1], plus the variation operators."""
 
     name: str = ""
+    #: what ``rng`` is in :meth:`random`, :meth:`mutate`, :meth:`crossover`, :meth:`vary`: "numpy" (a
+    #: ``numpy.random.Generator``; genomes are host objects) or "torch" (a ``torch.Generator`` on
+    #: :attr:`device`; a batch is a tensor on the device and the archive keeps it there)
+    rng_kind: str = "numpy"
+    device: torch.device = torch.device("cpu")
 
     def __init__(self, image_shape: tuple[int, int, int]) -> None:
         self.image_shape = tuple(image_shape)  # (C, H, W)

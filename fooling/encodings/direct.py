@@ -1,14 +1,18 @@
 """Direct encoding: one gene per pixel channel, floats in [0, 1].
 
-A batch is a float32 array (N, G) with G = C·H·W. Grey images read the genes as
-intensities; colour images read them as HLS (the paper) or RGB. Variation is
-vectorised over the whole batch (see :mod:`.operators`) and registered in a DEAP
-toolbox under ``mate_population`` / ``mutate_population``.
+A batch is a float32 tensor (N, G) with G = C·H·W, on the encoding's device (the run's): genomes
+are made, varied, decoded and kept in the archive there. Grey images read the genes as
+intensities; colour images read them as HLS (the paper) or RGB. Variation is vectorised over the
+whole batch in torch (see :mod:`.operators`), draws from a ``torch.Generator`` on the device, and
+is registered in a DEAP toolbox under ``mate_population`` / ``mutate_population``.
+
+Every method that takes an ``rng`` takes a torch Generator on :attr:`device`; a numpy Generator is
+also accepted (a torch Generator is then seeded from it), for callers outside the run loop.
 """
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Sequence, Union
 
 import numpy as np
 import torch
@@ -16,13 +20,16 @@ from deap import base
 
 from ..imaging import hls_to_rgb
 from .base import Encoding
-from .operators import polynomial_mutation, sbx_crossover
+from .operators import polynomial_mutation_torch, sbx_crossover_torch, sbx_pairs_torch
+
+Rng = Union[torch.Generator, np.random.Generator]
 
 
-class DirectEncoding(Encoding[np.ndarray, np.ndarray]):
-    """Raw-pixel genomes: batch (N, C·H·W) float32 -> images (N, C, H, W)."""
+class DirectEncoding(Encoding[torch.Tensor, torch.Tensor]):
+    """Raw-pixel genomes: batch (N, C·H·W) float32 tensor on :attr:`device` -> images (N, C, H, W)."""
 
     name = "direct"
+    rng_kind = "torch"
 
     def __init__(
         self,
@@ -35,12 +42,14 @@ class DirectEncoding(Encoding[np.ndarray, np.ndarray]):
         rate_halving_every: int = 0,
         crossover_rate: float = 0.0,
         crossover_eta: float = 10.0,
+        device: Union[str, torch.device] = "cpu",
     ) -> None:
         super().__init__(image_shape)
         if colour not in ("hls", "rgb"):
             raise ValueError(f"colour must be hls or rgb, not {colour!r}")
         if mutation not in ("bounded", "unscaled"):
             raise ValueError(f"mutation must be bounded or unscaled, not {mutation!r}")
+        self.device = torch.device(device)
         self.colour = colour
         self.mutation = mutation
         self.mutation_rate = mutation_rate
@@ -50,8 +59,9 @@ class DirectEncoding(Encoding[np.ndarray, np.ndarray]):
         self.crossover_eta = crossover_eta
         self.num_genes = int(np.prod(image_shape))
         self.toolbox = base.Toolbox()
-        self.toolbox.register("mutate_population", polynomial_mutation, eta=mutation_eta, variant=mutation)
-        self.toolbox.register("mate_population", sbx_crossover, eta=crossover_eta)
+        self.toolbox.register("mutate_population", polynomial_mutation_torch, eta=mutation_eta, variant=mutation)
+        self.toolbox.register("mate_population", sbx_crossover_torch, eta=crossover_eta)
+        self.toolbox.register("mate_pairs", sbx_pairs_torch, eta=crossover_eta)
 
     def rate_at(self, generation: int) -> float:
         """The per-gene mutation rate in force at ``generation`` (halved every K if set)."""
@@ -59,57 +69,78 @@ class DirectEncoding(Encoding[np.ndarray, np.ndarray]):
             return self.mutation_rate * 0.5 ** (generation // self.rate_halving_every)
         return self.mutation_rate
 
-    def random(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        return rng.random((n, self.num_genes), dtype=np.float32)
+    def generator(self, rng: Rng) -> torch.Generator:
+        """``rng`` itself if a torch Generator; from a numpy Generator, a torch one on :attr:`device` seeded by it."""
+        if isinstance(rng, torch.Generator):
+            return rng
+        return torch.Generator(device=self.device).manual_seed(int(rng.integers(2**63 - 1)))
 
-    def mutate(self, genomes: np.ndarray, rng: np.random.Generator, generation: int) -> np.ndarray:
-        return self.toolbox.mutate_population(genomes.copy(), rng, rate=self.rate_at(generation))
+    def _owned(self, genomes: Any) -> torch.Tensor:
+        """A float32 tensor on :attr:`device` that owns its data (a copy of ``genomes``)."""
+        if isinstance(genomes, torch.Tensor):
+            return genomes.to(self.device, torch.float32, copy=True).contiguous()
+        return torch.tensor(np.asarray(genomes, dtype=np.float32), device=self.device)
 
-    def crossover(self, a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        a, b = a.copy(), b.copy()
-        self.toolbox.mate_population(a, b, rng)
+    def random(self, n: int, rng: Rng) -> torch.Tensor:
+        """(n, G) uniform genes in [0, 1) on :attr:`device`."""
+        return torch.rand((n, self.num_genes), generator=self.generator(rng), device=self.device)
+
+    def mutate(self, genomes: torch.Tensor, rng: Rng, generation: int) -> torch.Tensor:
+        return self.toolbox.mutate_population(self._owned(genomes), self.generator(rng), rate=self.rate_at(generation))
+
+    def crossover(self, a: torch.Tensor, b: torch.Tensor, rng: Rng) -> tuple[torch.Tensor, torch.Tensor]:
+        a, b = self._owned(a), self._owned(b)
+        self.toolbox.mate_population(a, b, self.generator(rng))
         return a, b
 
-    def vary(self, parents: np.ndarray, rng: np.random.Generator, generation: int) -> np.ndarray:
+    def vary(self, parents: torch.Tensor, rng: Rng, generation: int) -> torch.Tensor:
         """Pairs (0, 1), (2, 3), … cross over with probability ``crossover_rate``; then all mutate."""
-        return self.vary_owned(parents.copy(), rng, generation)
+        return self.vary_owned(self._owned(parents), rng, generation)
 
-    def vary_owned(self, parents: np.ndarray, rng: np.random.Generator, generation: int) -> np.ndarray:
-        """:meth:`vary` in place on ``parents`` (float32, C-contiguous), which become the children."""
-        children = np.ascontiguousarray(parents, dtype=np.float32)
+    def vary_owned(self, parents: torch.Tensor, rng: Rng, generation: int) -> torch.Tensor:
+        """:meth:`vary` in place on ``parents`` (float32, contiguous, on :attr:`device`), which become the children."""
+        if not (isinstance(parents, torch.Tensor) and parents.dtype == torch.float32 and parents.is_contiguous()
+                and parents.device == self.device):
+            parents = self._owned(parents)
+        generator = self.generator(rng)
+        children = parents
         pairs = len(children) // 2
         if self.crossover_rate > 0 and pairs:
-            chosen = np.flatnonzero(rng.random(pairs) < self.crossover_rate)
-            if chosen.size:
-                a, b = children[2 * chosen], children[2 * chosen + 1]
-                self.toolbox.mate_population(a, b, rng)
-                children[2 * chosen], children[2 * chosen + 1] = a, b
-        return self.toolbox.mutate_population(children, rng, rate=self.rate_at(generation))
+            chosen = torch.rand(pairs, generator=generator, device=children.device) < self.crossover_rate
+            self.toolbox.mate_pairs(children, chosen, generator)
+        return self.toolbox.mutate_population(children, generator, rate=self.rate_at(generation))
 
-    def decode(self, genomes: np.ndarray, device: torch.device) -> torch.Tensor:
-        images = torch.from_numpy(np.ascontiguousarray(genomes, dtype=np.float32)).to(device)
+    def decode(self, genomes: Any, device: torch.device) -> torch.Tensor:
+        if isinstance(genomes, torch.Tensor):
+            images = genomes.to(device, torch.float32)
+        else:
+            images = torch.from_numpy(np.ascontiguousarray(genomes, dtype=np.float32)).to(device)
         images = images.view(-1, *self.image_shape)
         if self.image_shape[0] == 3 and self.colour == "hls":
             images = hls_to_rgb(images)
         return images
 
-    def size(self, genomes: np.ndarray) -> int:
+    def size(self, genomes: torch.Tensor) -> int:
         return len(genomes)
 
-    def pick(self, genomes: np.ndarray, i: int) -> np.ndarray:
-        return genomes[i].copy()
+    def pick(self, genomes: torch.Tensor, i: int) -> torch.Tensor:
+        return self._owned(genomes[i])
 
-    def stack(self, genomes: Sequence[np.ndarray]) -> np.ndarray:
-        return np.stack(genomes).astype(np.float32, copy=False)
+    def stack(self, genomes: Sequence[torch.Tensor]) -> torch.Tensor:
+        if not len(genomes):
+            return torch.empty((0, self.num_genes), device=self.device)
+        return torch.stack([torch.as_tensor(g, device=self.device) for g in genomes]).to(torch.float32)
 
-    def to_arrays(self, genomes: np.ndarray) -> dict[str, np.ndarray]:
+    def to_arrays(self, genomes: torch.Tensor) -> dict[str, np.ndarray]:
+        if isinstance(genomes, torch.Tensor):
+            return {"genes": genomes.detach().to("cpu", torch.float32).numpy()}
         return {"genes": np.asarray(genomes, dtype=np.float32)}
 
-    def from_arrays(self, arrays: dict[str, np.ndarray]) -> np.ndarray:
+    def from_arrays(self, arrays: dict[str, np.ndarray]) -> torch.Tensor:
         genes = np.asarray(arrays["genes"], dtype=np.float32)
         if genes.ndim != 2 or genes.shape[1] != self.num_genes:
             raise ValueError(f"direct genomes of shape {genes.shape} do not fit images {self.image_shape}")
-        return genes
+        return torch.tensor(genes, device=self.device)
 
     def settings(self) -> dict[str, Any]:
         return {

@@ -107,14 +107,31 @@ class Objective:
     # --- without gradients -----------------------------------------------------------------------
     def fitness(self, images: torch.Tensor, precision: Optional[str] = None) -> tuple[np.ndarray, Optional[np.ndarray]]:
         """images (N, C, H, W) -> fitness (N, cells) float64 and, for ensembles, per-model scores
-        (N, cells, M) (None for one model). An ensemble's fitness is the mean or the minimum of its
-        members' confidences. ``precision`` overrides the classifiers' own (see :meth:`rescore_fp32`)."""
-        per_model = [c.probs(images, precision)[:, self.classes.to(c.device)].cpu() for c in self.classifiers]
+        (N, cells, M) (None for one model), as numpy arrays (:meth:`fitness_tensor` on the host).
+        ``precision`` overrides the classifiers' own (see :meth:`rescore_fp32`)."""
+        fitness, scores = self.fitness_tensor(images, precision)
+        return fitness.cpu().numpy(), None if scores is None else scores.cpu().numpy()
+
+    def fitness_tensor(self, images: torch.Tensor,
+                       precision: Optional[str] = None) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """images (N, C, H, W) -> fitness (N, cells) float64 and, for ensembles, per-model scores
+        (N, cells, M) (None for one model), as tensors on :attr:`device` (nothing is read back: the
+        evolution loop keeps them there). An ensemble's fitness is the mean or the minimum of its
+        members' confidences. ``precision`` overrides the classifiers' own."""
+        per_model = [c.probs(images, precision)[:, self._classes_on(c.device)].to(self.device, torch.float64)
+                     for c in self.classifiers]
         if len(per_model) == 1:
-            return per_model[0].double().numpy(), None
-        stacked = torch.stack(per_model, dim=-1).double()  # (N, cells, M)
+            return per_model[0], None
+        stacked = torch.stack(per_model, dim=-1)  # (N, cells, M)
         fitness = stacked.mean(-1) if self.combine == "mean" else stacked.min(-1).values
-        return fitness.numpy(), stacked.numpy()
+        return fitness, stacked
+
+    def _classes_on(self, device: torch.device) -> torch.Tensor:
+        """:attr:`classes` on ``device``, copied there once."""
+        cache = self.__dict__.setdefault("_classes_cache", {})
+        if device not in cache:
+            cache[device] = self.classes.to(device)
+        return cache[device]
 
     __call__ = fitness
 

@@ -38,7 +38,7 @@ from ..rundir.writer import RunDirectory, median_and_max, unused_path
 from ..search import GeneticAlgorithm, MapElites, Strategy
 from .class_metrics import ClassMetrics
 from .hooks import Checkpoints, GenerationRecord, Hook, MetricsRows, Snapshots, StopAfter
-from .seeding import make_rngs
+from .seeding import make_generator, make_rngs
 from .summary import class_record, run_summary
 
 DECODE_CHUNK = 64  # elites decoded at a time when writing PNGs
@@ -112,16 +112,18 @@ class EvolutionRun:
                                    compile=config.compile)
         shape = evolved_image_shape(config, first)
         check_run_size(config, shape, len(self.classes), max(c.min_image_side for c in self.classifiers))
-        self.encoding: Encoding = make_encoding(config, shape)
-        self.archive = Archive(self.encoding, self.classes, self.labels)
+        self.encoding: Encoding = make_encoding(config, shape, self.device)
+        self.archive = Archive(self.encoding, self.classes, self.labels, device=self.device)
         rng, py_random = make_rngs(config.seed)
+        generator = make_generator(config.seed, self.archive.device)
         self.strategy: Strategy
         if config.strategy == "ga":
             self.strategy = GeneticAlgorithm(self.archive, rng, py_random, mu=config.initial_population,
-                                             lambda_=config.population, cxpb=config.ga_cxpb, mutpb=config.ga_mutpb)
+                                             lambda_=config.population, cxpb=config.ga_cxpb, mutpb=config.ga_mutpb,
+                                             generator=generator)
         else:
             self.strategy = MapElites(self.archive, rng, config.population, config.initial_population,
-                                      laggard_bias=config.laggard_bias)
+                                      laggard_bias=config.laggard_bias, generator=generator)
         self.weights_sha256 = fingerprints(config.model_names, self.classifiers)
         self.evaluations = 0
         self.elapsed = 0.0
@@ -274,7 +276,7 @@ class EvolutionRun:
             self.archive.load_state_dict({k[8:]: v for k, v in arrays.items() if k.startswith("archive.")})
             self.strategy.load_state_dict({k[9:]: v for k, v in arrays.items() if k.startswith("strategy.")},
                                           values["strategy"])
-        except (KeyError, ValueError, TypeError, IndexError, AttributeError) as err:
+        except (KeyError, ValueError, TypeError, IndexError, AttributeError, RuntimeError) as err:
             message = " ".join(str(err).split())[:200]
             raise FoolingError(f"checkpoint in {folder} does not fit this run: {type(err).__name__}: {message}") \
                 from None
@@ -375,7 +377,7 @@ class EvolutionRun:
                 generation = self.strategy.generation
                 genomes = self.strategy.ask()
                 images = self.encoding.decode(genomes, self.device)
-                fitness, scores = self.objective.fitness(images)
+                fitness, scores = self.objective.fitness_tensor(images)  # stay on the device
                 self.strategy.tell(genomes, _no_nan(fitness), None if scores is None else _no_nan(scores))
                 n = self.encoding.size(genomes)
                 self.evaluations += n
@@ -510,17 +512,18 @@ class EvolutionRun:
         written = self._elites_written if folder is None else None
         if written is not None:
             cells = cells[self.archive.fitness[cells] != written[cells]]
+        keys = self.archive.elite_keys()  # cells with equal keys share an elite
         unique: dict[int, int] = {}
         for c in cells:
-            unique.setdefault(id(self.archive.genomes[c]), int(c))
+            unique.setdefault(int(keys[c]), int(c))
         firsts = np.array(list(unique.values()), dtype=np.int64)
         images: dict[int, torch.Tensor] = {}
         for start in range(0, firsts.size, DECODE_CHUNK):
             chunk = firsts[start:start + DECODE_CHUNK]
             decoded = to_uint8(self.encoding.decode(self.archive.elites(chunk), self.device))
             images.update(zip(chunk.tolist(), decoded))
-        genome_json = [self.encoding.genome_json(self.archive.genomes[c]) for c in cells]
-        pictures = [images[unique[id(self.archive.genomes[c])]] for c in cells]
+        genome_json = [self.encoding.genome_json(self.archive.store.one(int(c))) for c in cells]
+        pictures = [images[unique[int(keys[c])]] for c in cells]
         self.rundir.write_elites(pictures, self.archive.classes[cells], [self.archive.labels[c] for c in cells],
                                  self.reported_fitness()[0][cells],
                                  genome_json if any(g is not None for g in genome_json) else None, folder,
@@ -587,10 +590,10 @@ class _ProgressBar(Hook):
             self.bar = None
 
 
-def _no_nan(values: np.ndarray) -> np.ndarray:
-    """NaN scores (a broken classifier output) count as -inf: such an image never becomes an elite."""
-    values = np.asarray(values)
-    return np.where(np.isnan(values), -np.inf, values) if np.isnan(values).any() else values
+def _no_nan(values: torch.Tensor) -> torch.Tensor:
+    """NaN scores (a broken classifier output) count as -inf: such an image never becomes an elite.
+    On the tensor's device, without reading anything back."""
+    return values.masked_fill(torch.isnan(values), -np.inf)
 
 
 def _read_json(path: Path) -> Any:

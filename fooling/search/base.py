@@ -3,39 +3,77 @@
 A strategy proposes genomes (``ask``) and learns their confidences (``tell``);
 it never decodes or scores anything itself. The run loop does that for the whole
 batch at once, which is what lets evaluation run as one forward pass on a GPU.
+
+Random numbers: ``rng`` (numpy) for host work (CPPN genomes), ``generator`` (a
+``torch.Generator`` on the encoding's device) for encodings whose genomes are device
+tensors (``encoding.rng_kind == "torch"``: the direct encoding). Both states go into
+the checkpoint (the generator's as a uint8 array).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 import numpy as np
+import torch
 
 from ..archive import Archive
+from ..errors import FoolingError
+
+Scores = Union[torch.Tensor, np.ndarray]
 
 
 class Strategy(ABC):
     """ask() -> genome batch; tell(batch, confidence (N, cells)) updates the archive."""
 
-    def __init__(self, archive: Archive, rng: np.random.Generator) -> None:
+    def __init__(self, archive: Archive, rng: np.random.Generator,
+                 generator: Optional[torch.Generator] = None) -> None:
         self.archive = archive
         self.encoding = archive.encoding
         self.rng = rng
+        if generator is None:  # seeded from rng (callers outside the run loop)
+            generator = torch.Generator(device=archive.device).manual_seed(int(rng.integers(2**63 - 1)))
+        self.generator = generator
         self.generation = 0  # the generation the next ask() produces; 0 = the initial population
+
+    @property
+    def on_device(self) -> bool:
+        """True when genomes are device tensors varied with :attr:`generator` (else host objects and :attr:`rng`)."""
+        return self.encoding.rng_kind == "torch"
+
+    @property
+    def vary_rng(self) -> Union[np.random.Generator, torch.Generator]:
+        """What the encoding's random / vary / mutate / crossover draw from."""
+        return self.generator if self.on_device else self.rng
 
     @abstractmethod
     def ask(self) -> Any:
         """The next batch of genomes to evaluate."""
 
     @abstractmethod
-    def tell(self, genomes: Any, confidence: np.ndarray, scores: Optional[np.ndarray] = None) -> None:
-        """Confidences (N, cells) of the batch from the last ask(); ends the generation."""
+    def tell(self, genomes: Any, confidence: Scores, scores: Optional[Scores] = None) -> None:
+        """Confidences (N, cells) of the batch from the last ask(), a tensor on the archive's device (numpy is
+        accepted); ends the generation."""
 
     def state_dict(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """(arrays, JSON-able values) to checkpoint; the archive is saved separately."""
-        return {}, {"generation": self.generation, "rng": self.rng.bit_generator.state}
+        arrays = {"generator": self.generator.get_state().numpy().copy()}
+        return arrays, {"generation": self.generation, "rng": self.rng.bit_generator.state,
+                        "generator_device": self.generator.device.type}
 
     def load_state_dict(self, arrays: dict[str, np.ndarray], values: dict[str, Any]) -> None:
         self.generation = int(values["generation"])
         self.rng.bit_generator.state = values["rng"]
+        if "generator" not in arrays:
+            if self.on_device and self.generation > 0:
+                raise FoolingError(
+                    f"this run was checkpointed by an older fooling whose {self.encoding.name} genomes varied on the "
+                    "host (numpy random state); it cannot continue bit-identically: start it again, or finish it "
+                    "with the fooling version that began it")
+            return
+        kind = values.get("generator_device", "cpu")
+        if kind != self.generator.device.type:
+            raise FoolingError(f"this run's random state is for device {kind}, not {self.generator.device.type}: "
+                               f"resume it with --device {kind} to continue it bit-identically")
+        self.generator.set_state(torch.from_numpy(np.ascontiguousarray(arrays["generator"], dtype=np.uint8)))

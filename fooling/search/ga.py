@@ -13,10 +13,11 @@ import random
 from typing import Any, Optional
 
 import numpy as np
+import torch
 from deap import algorithms, base, tools
 
 from ..archive import Archive
-from .base import Strategy
+from .base import Scores, Strategy
 from .deap_types import Individual
 
 
@@ -32,8 +33,9 @@ class GeneticAlgorithm(Strategy):
         lambda_: int,
         cxpb: float,
         mutpb: float,
+        generator: Optional[torch.Generator] = None,
     ) -> None:
-        super().__init__(archive, rng)
+        super().__init__(archive, rng, generator)
         if len(archive) != 1:
             raise ValueError("the GA evolves one target class")
         if cxpb + mutpb > 1.0:
@@ -49,19 +51,19 @@ class GeneticAlgorithm(Strategy):
 
     def _mate(self, a: Individual, b: Individual) -> tuple[Individual, Individual]:
         enc = self.encoding
-        ca, cb = enc.crossover(enc.stack([a.genome]), enc.stack([b.genome]), self.rng)
+        ca, cb = enc.crossover(enc.stack([a.genome]), enc.stack([b.genome]), self.vary_rng)
         a.genome, b.genome = enc.pick(ca, 0), enc.pick(cb, 0)
         return a, b
 
     def _mutate(self, ind: Individual) -> tuple[Individual]:
         enc = self.encoding
-        ind.genome = enc.pick(enc.mutate(enc.stack([ind.genome]), self.rng, self.generation), 0)
+        ind.genome = enc.pick(enc.mutate(enc.stack([ind.genome]), self.vary_rng, self.generation), 0)
         return (ind,)
 
     def ask(self) -> Any:
         enc = self.encoding
         if self.generation == 0:
-            batch = enc.random(self.mu, self.rng)
+            batch = enc.random(self.mu, self.vary_rng)
             self._offspring = [Individual(enc.pick(batch, i)) for i in range(self.mu)]
             return batch
         state = random.getstate()
@@ -73,8 +75,9 @@ class GeneticAlgorithm(Strategy):
             random.setstate(state)
         return enc.stack([ind.genome for ind in self._offspring])
 
-    def tell(self, genomes: Any, confidence: np.ndarray, scores: Optional[np.ndarray] = None) -> None:
-        for ind, value in zip(self._offspring, confidence[:, 0]):
+    def tell(self, genomes: Any, confidence: Scores, scores: Optional[Scores] = None) -> None:
+        values = torch.as_tensor(confidence)[:, 0].tolist()  # DEAP's fitness objects live on the host
+        for ind, value in zip(self._offspring, values):
             ind.fitness.values = (float(value),)
         self.archive.add(genomes, confidence, self.generation, scores=scores)
         self.population = self.toolbox.select(self.population + self._offspring, self.mu)

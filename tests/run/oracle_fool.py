@@ -30,7 +30,7 @@ def _instrument() -> None:
         return
     at, _, names = (plan or "-1:").partition(":")
     calls = {"n": 0}
-    original = Objective.fitness
+    original = Objective.fitness_tensor
 
     def call(self, images):
         if slow:
@@ -42,7 +42,7 @@ def _instrument() -> None:
         calls["n"] += 1
         return original(self, images)
 
-    Objective.fitness = call
+    Objective.fitness_tensor = call
 
 
 if __name__ == "__main__":

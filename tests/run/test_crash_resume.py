@@ -119,8 +119,8 @@ def test_killed_in_generation_zero_resumes_from_scratch(tmp_path, monkeypatch, r
     def killed(*args):
         raise Crash("killed during generation 0")
 
-    monkeypatch.setattr(run.objective, "fitness", killed, raising=False)
-    monkeypatch.setattr(type(run.objective), "fitness", killed)
+    monkeypatch.setattr(run.objective, "fitness_tensor", killed, raising=False)
+    monkeypatch.setattr(type(run.objective), "fitness_tensor", killed)
     with pytest.raises(Crash):
         run.run(progress=False)
     monkeypatch.undo()
@@ -158,16 +158,16 @@ def test_no_elite_file_is_ever_deleted_while_a_run_goes_on(tmp_path, monkeypatch
 
 def test_nan_fitness_never_becomes_an_elite(tmp_path, monkeypatch):
     run = EvolutionRun.start(_config(tmp_path / "run", generations=6))
-    real = type(run.objective).fitness
+    real = type(run.objective).fitness_tensor
 
     def broken(self, images):
         fitness, scores = real(self, images)
-        fitness = fitness.copy()
+        fitness = fitness.clone()
         fitness[::2] = np.nan  # half the candidates score NaN for every class
         fitness[1::4, 0] = np.nan
         return fitness, scores
 
-    monkeypatch.setattr(type(run.objective), "fitness", broken)
+    monkeypatch.setattr(type(run.objective), "fitness_tensor", broken)
     summary = run.run(progress=False)
     assert np.all(np.isfinite(run.archive.fitness))
     assert all(c["confidence"] is not None for c in summary["classes"])

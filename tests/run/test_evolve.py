@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from fooling.settings.evolve import EvolveSettings
@@ -78,6 +79,39 @@ def test_resume_with_more_generations_equals_a_longer_run(tmp_path):
     evolve(_config(tmp_path / "short", generations=8))
     EvolutionRun.resume(tmp_path / "short", generations=20).run(progress=False)
     _assert_same_archive(tmp_path / "long", tmp_path / "short")
+
+
+def test_the_loop_keeps_genomes_and_scores_on_the_device(tmp_path, monkeypatch):
+    """Direct genomes are tensors on the run's device from ask() to the archive's store, and the loop scores with
+    Objective.fitness_tensor (never the numpy fitness, which reads the whole probability matrix back)."""
+    from fooling.archive import TensorStore
+    from fooling.objective import Objective
+
+    def host_fitness(self, images):
+        raise AssertionError("the loop read the probability matrix back to the host")
+
+    monkeypatch.setattr(Objective, "fitness", host_fitness)
+    run = EvolutionRun.start(_config(tmp_path / "run", crossover_rate=0.5, laggard_bias=0.3))
+    asked = []
+    real_ask = run.strategy.ask
+    monkeypatch.setattr(run.strategy, "ask", lambda: asked.append(real_ask()) or asked[-1])
+    run.run(progress=False)
+    assert all(isinstance(g, torch.Tensor) and g.device == run.device for g in asked)
+    assert isinstance(run.archive.store, TensorStore) and run.archive.fitness_tensor.device == run.device
+    assert np.array_equal(run.archive.fitness, run.archive.fitness_tensor.cpu().numpy())
+
+
+@pytest.mark.cuda
+def test_a_cuda_run_is_deterministic_and_resumes_to_the_same_archive(tmp_path):
+    kw = dict(device="cuda", crossover_rate=0.5)
+    evolve(_config(tmp_path / "straight", **kw))
+    evolve(_config(tmp_path / "again", **kw))
+    _assert_same_archive(tmp_path / "straight", tmp_path / "again")
+    EvolutionRun.start(_config(tmp_path / "split", **kw)).run(progress=False, stop_after=6)
+    state = json.loads((tmp_path / "split" / "checkpoint" / "state.json").read_text())
+    assert state["body"]["strategy"]["generator_device"] == "cuda"
+    EvolutionRun.resume(tmp_path / "split").run(progress=False)
+    _assert_same_archive(tmp_path / "straight", tmp_path / "split")
 
 
 def test_ga_resume_equals_uninterrupted(tmp_path):

@@ -134,6 +134,34 @@ def test_nan_in_a_checkpoint_is_refused(tmp_path):
     _one_line_error(["evolve", "--resume", str(out), "--generations", "8"], "archive.fitness holds NaN")
 
 
+def test_a_checkpoint_from_before_device_genomes_is_refused_in_one_line(tmp_path):
+    """Direct runs checkpointed with a numpy random state (before variation moved to the device) cannot continue
+    bit-identically: one line says so."""
+    out = tmp_path / "run"
+    evolve(_config(out))
+    folder = out / "checkpoint"
+    state = json.loads((folder / "state.json").read_text())
+    name = state["body"]["arrays"]
+    with np.load(folder / name) as data:
+        arrays = {k: v for k, v in data.items() if k != "strategy.generator"}
+    assert arrays.keys() != dict(np.load(folder / name)).keys()
+    np.savez(folder / name, **arrays)
+    state["body"]["strategy"].pop("generator_device")
+    (folder / "state.json").write_text(json.dumps(state))
+    reseal(folder)
+    _one_line_error(["evolve", "--resume", str(out), "--generations", "8"], "cannot continue bit-identically")
+
+
+def test_the_generator_state_is_checkpointed_as_bytes(tmp_path):
+    out = tmp_path / "run"
+    evolve(_config(out))
+    folder = out / "checkpoint"
+    body = json.loads((folder / "state.json").read_text())["body"]
+    with np.load(folder / body["arrays"]) as data:
+        assert data["strategy.generator"].dtype == np.uint8 and data["strategy.generator"].ndim == 1
+    assert body["strategy"]["generator_device"] == "cpu"
+
+
 # --- log.txt, stop reasons -------------------------------------------------------------------------------
 def test_log_and_summary_say_what_happened(tmp_path, monkeypatch):
     out = tmp_path / "run"
@@ -164,7 +192,7 @@ def test_until_is_a_stop_reason(tmp_path):
 def test_an_unexpected_error_is_logged_with_its_traceback_and_marked(tmp_path, monkeypatch):
     out = tmp_path / "run"
     run = EvolutionRun.start(_config(out, generations=10))
-    real, calls = type(run.objective).fitness, []
+    real, calls = type(run.objective).fitness_tensor, []
 
     def failing(self, images):
         calls.append(1)
@@ -172,7 +200,7 @@ def test_an_unexpected_error_is_logged_with_its_traceback_and_marked(tmp_path, m
             raise RuntimeError("the GPU fell off")
         return real(self, images)
 
-    monkeypatch.setattr(type(run.objective), "fitness", failing)
+    monkeypatch.setattr(type(run.objective), "fitness_tensor", failing)
     with pytest.raises(RuntimeError, match="fell off"):
         run.run(progress=False)
     log = (out / "log.txt").read_text()

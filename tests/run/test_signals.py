@@ -90,7 +90,7 @@ def test_in_process_second_signal_keeps_the_last_checkpoint(tmp_path, monkeypatc
     out = tmp_path / "run"
     run = EvolutionRun.start(EvolveSettings(model="test-oracle", population=8, seed=4, checkpoint_every=3,
                                           device="cpu", generations=12, out=str(out)))
-    real, calls = type(run.objective).fitness, []
+    real, calls = type(run.objective).fitness_tensor, []
 
     def scorer(self, images):
         calls.append(1)
@@ -100,7 +100,7 @@ def test_in_process_second_signal_keeps_the_last_checkpoint(tmp_path, monkeypatc
             time.sleep(0.1)
         return real(self, images)
 
-    monkeypatch.setattr(type(run.objective), "fitness", scorer)
+    monkeypatch.setattr(type(run.objective), "fitness_tensor", scorer)
     summary = run.run(progress=False)
     assert run.interrupted and summary["generation"] == 6 and summary["stop_reason"] == "interrupted"
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored

@@ -1,0 +1,30 @@
+#!/usr/bin/env python
+"""CPU time (time.process_time) per generation of each phase of the evolve loop: ask (selection + variation),
+decode, scoring, tell (archive). MNIST LeNet, direct encoding, on the CPU. Robust to other processes' load, unlike
+wall-clock rates: "overhead_ms" (ask + decode + tell) is what the loop adds to the forward pass.
+
+    OMP_WAIT_POLICY=PASSIVE python scripts/bench_loop_phases.py POPULATION LABEL
+"""
+import sys, time, tempfile, json, torch
+from fooling.settings.evolve import EvolveSettings
+from fooling.run import EvolutionRun
+pop = int(sys.argv[1]); label = sys.argv[2]
+with tempfile.TemporaryDirectory() as tmp:
+    run = EvolutionRun.start(EvolveSettings(model="mnist-lenet", population=pop, generations=10**6, checkpoint_every=10**6, device="cpu", out=f"{tmp}/r"))
+    run.run(progress=False, stop_after=2)
+    s, enc, obj = run.strategy, run.encoding, run.objective
+    fit_fn = getattr(obj, "fitness_tensor", obj.fitness)
+    blocks = []
+    for b in range(5):
+        t = dict(ask=0., decode=0., fit=0., tell=0.)
+        for g in range(10):
+            a = time.process_time(); gen = s.ask(); b_ = time.process_time()
+            im = enc.decode(gen, run.device); c = time.process_time()
+            f, sc = fit_fn(im); d = time.process_time()
+            s.tell(gen, f, sc); e = time.process_time()
+            t["ask"] += b_-a; t["decode"] += c-b_; t["fit"] += d-c; t["tell"] += e-d
+        blocks.append({k: v/10*1000 for k, v in t.items()})
+    med = {k: round(sorted(bl[k] for bl in blocks)[2], 2) for k in blocks[0]}
+    over = round(sorted(bl["ask"] + bl["decode"] + bl["tell"] for bl in blocks)[2], 2)
+    print(json.dumps({"label": label, "population": pop, "cpu_ms_per_generation": med, "overhead_ms": over}))
+    run.close()
