@@ -39,6 +39,7 @@ import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 
+import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from fooling.allocator import keep_freed_memory  # noqa: E402
@@ -104,7 +105,8 @@ def memory_child(generations: int, population: int, device: str) -> None:
         for g in range(generations + 1):
             run.run(progress=False, stop_after=g)
             after.append(round(rss_mb(), 1))
-        unique = len({id(x) for x in run.archive.genomes if x is not None})
+        keys = run.archive.elite_keys()
+        unique = int(np.unique(keys[keys >= 0]).size)
         print(json.dumps({"rss_mb_after_generation": after,
                           "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
                           "unique_elites": unique, "seconds": round(time.perf_counter() - start, 1)}))
