@@ -50,6 +50,7 @@ NOT_DIFFERENTIABLE = ("{name} runs in onnxruntime, which gives no gradients: {wh
 _OPTION_TAIL = re.compile(r"^(input|mean|std|labels)=[^&]*(&(input|mean|std|labels)=[^&]*)*$")
 _INPUT = re.compile(r"^\s*(\d+)\s*x\s*(\d+)\s*x\s*(\d+)\s*$")
 _cache: dict[tuple, ModelSpec] = {}
+_described: dict[str, dict[str, Any]] = {}  # name -> what it resolved to (describe_sources)
 
 
 # --- names ----------------------------------------------------------------------------------------
@@ -386,6 +387,9 @@ def _spec(name: str, build: Callable[[], nn.Module], preprocess: Preprocess, lab
         return Classifier(net, name=name, labels=labels, preprocess=preprocess, device=device, crops=crops)
 
     c, (h, w) = preprocess.channels, preprocess.size
+    _described[name] = {"kind": kind(name), "weights": weights_path, "input": f"{c}x{h}x{w}",
+                        "mean": list(preprocess.mean), "std": list(preprocess.std), "resize": preprocess.resize,
+                        "labels": list(labels)}
     return ModelSpec(name=name, dataset="custom", input=f"{c}x{h}x{w} {'RGB' if c == 3 else 'grey'}",
                      num_classes=len(labels), description=description, load=load, weights_path=weights_path,
                      differentiable=differentiable)
@@ -552,6 +556,23 @@ def source_spec(name: str) -> ModelSpec:
             spec = _file_spec(name)
         _cache[stamps] = spec
     return _cache[stamps]
+
+
+def describe_sources(names: Sequence[str]) -> dict[str, Any]:
+    """``{"model_sources": {name: {kind, weights, sidecar, input, mean, std, resize, labels}}}`` for the model
+    sources among ``names`` (what their files and options resolved to, for config.json); {} if none is one."""
+    found = {}
+    for name in names:
+        if is_source(name):
+            from .registry import get_spec
+
+            get_spec(name)
+            record = dict(_described.get(name, {}))
+            base, _ = split_name(name)
+            if is_file_source(name) and Path(base).with_suffix(".json").is_file():
+                record["sidecar"] = str(Path(base).with_suffix(".json"))
+            found[name] = record
+    return {"model_sources": found} if found else {}
 
 
 def require_gradients(name: str, what: str) -> None:

@@ -145,6 +145,9 @@ def test_cli_evolve_resume_transfer_with_files(files, tmp_path):
     assert config["model"] == f"{files / 'net.onnx'}?mean=0.5&labels={files / 'labels.txt'}"
     assert config["labels"] == str(files / "labels.txt")
     assert list(config["run"]["weights_sha256"].values()) == [file_sha256(files / "net.onnx")]
+    source = config["run"]["model_sources"][config["model"]]
+    assert source["kind"] == "onnx" and source["input"] == "1x8x8" and source["labels"] == ["cat", "dog", "bird"]
+    assert source["mean"] == [0.5] and source["std"] == [1.0] and source["weights"] == str(files / "net.onnx")
     scripted = fool("evolve", "--model", "net.pt", "--input", "1x8x8", "--labels", "labels.txt", *BUDGET)
     assert scripted.exit_code == 0, scripted.output
     elsewhere = tmp_path / "elsewhere"
