@@ -437,8 +437,8 @@ def _timm_weights(arch: str, cfg: Any, name: str) -> Path:
             return Path(found)
     if os.environ.get(DOWNLOAD_ENV) != "1":
         raise FoolingError(f"{name} needs its weights from Hugging Face {repo} (model.safetensors) in {cache} "
-                           f"(fetch them with `huggingface-cli download {repo} model.safetensors` where there is "
-                           f"internet, or set {DOWNLOAD_ENV}=1 to download them)")
+                           f"(fetch them with `HF_HUB_CACHE={cache} hf download {repo} model.safetensors` where "
+                           f"there is internet and copy that folder here, or set {DOWNLOAD_ENV}=1 to download them)")
     from huggingface_hub import hf_hub_download
 
     try:
