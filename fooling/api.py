@@ -85,22 +85,92 @@ def _settings(cls: type, settings: Any, overrides: dict[str, Any]) -> Any:
     return dataclasses.replace(settings, **overrides)
 
 
+SOURCE_SETTINGS = ("input", "mean", "std", "labels")  # how a model file / nn.Module takes its input
+
+
+def _modules(overrides: dict[str, Any]) -> dict[str, Any]:
+    """``model=`` (or ``models=[...]``) given as ``torch.nn.Module`` objects -> registered ``module:NAME`` names
+    (:func:`fooling.classifiers.from_module`, with the input, mean, std and labels given beside them);
+    mean / std given as lists -> the settings' comma-separated text."""
+    from torch import nn
+
+    given = [overrides.get("model"), *(overrides.get("models") or [])]
+    if any(isinstance(m, nn.Module) for m in given):
+        from .classifiers.sources import from_module
+
+        options = {k: overrides.pop(k) for k in SOURCE_SETTINGS if k in overrides}
+        if "input" not in options:
+            raise FoolingError("an nn.Module model needs input=\"CxHxW\" (e.g. input=\"1x28x28\")")
+
+        def name(m: Any) -> Any:
+            return from_module(m, **options) if isinstance(m, nn.Module) else m
+
+        if isinstance(overrides.get("model"), nn.Module):
+            overrides["model"] = name(overrides["model"])
+        if overrides.get("models"):
+            overrides["models"] = [name(m) for m in overrides["models"]]
+    for key in ("mean", "std"):
+        if isinstance(overrides.get(key), (int, float)) and not isinstance(overrides.get(key), bool):
+            overrides[key] = str(overrides[key])
+        if isinstance(overrides.get(key), (list, tuple)):
+            overrides[key] = ",".join(str(v) for v in overrides[key])
+    return overrides
+
+
+def with_model_sources(config: Any) -> Any:
+    """``config`` with its model names in the form a run records (:func:`fooling.classifiers.canonical_name`:
+    a model file's absolute path with --input, --mean, --std, --labels appended) and its labels path absolute;
+    a run directory named after the model file when ``out`` is unset."""
+    import os
+
+    from .classifiers.sources import canonical_name, canonical_names, is_source, short_name
+
+    options = {k: getattr(config, k, None) for k in SOURCE_SETTINGS}
+    models = getattr(config, "models", None)
+    names = canonical_names(list(models) if models else [config.model], **options)
+    changes: dict[str, Any] = {}
+    if models:
+        changes["models"] = names
+        changes["model"] = canonical_name(config.model, **options) if is_source(config.model) else config.model
+    else:
+        changes["model"] = names[0]
+    if config.labels:
+        changes["labels"] = os.path.abspath(os.path.expanduser(config.labels))
+    config = dataclasses.replace(config, **changes)
+    if config.out is None and is_source(names[0]):
+        if isinstance(config, EvolveSettings):
+            from .run.evolve import default_out as evolve_out
+
+            config = dataclasses.replace(config, out=str(evolve_out(
+                dataclasses.replace(config, model=short_name(names[0]), models=None))))
+        else:
+            from .run.ascend import default_out as ascend_out
+
+            config = dataclasses.replace(config, out=str(ascend_out(
+                dataclasses.replace(config, model=short_name(names[0])))))
+    return config
+
+
 def evolve(settings: Optional[EvolveSettings] = None, *, progress: bool = False, hooks: Iterable["Hook"] = (),
            **overrides: Any) -> RunResult:
     """Evolve fooling images (``fool evolve``) in a new run directory; returns its :class:`RunResult`.
 
     settings: an :class:`EvolveSettings` (None: the defaults); overrides: settings by name, e.g.
     ``model="mnist-digitcnn", generations=10, out="runs/x"`` (``models=[...]`` for an ensemble).
+    A model is a registry name, a model file (``"net.onnx"``, ``"net.pt"``: TorchScript), ``"timm:NAME"``,
+    ``"python:pkg.mod:function"`` or a ``torch.nn.Module`` (with ``input="CxHxW"``, ``labels=[...]`` and
+    optionally ``mean`` / ``std``).
     hooks: :class:`~fooling.run.hooks.Hook` objects that observe every generation.
     Every setting and the output folder are checked before anything is made.
     """
     from .paths import check_writable_dir
     from .run import EvolutionRun
 
-    config = _settings(EvolveSettings, settings, overrides)
-    if config.models and "model" not in overrides:
+    config = _settings(EvolveSettings, settings, _modules(dict(overrides)))
+    if config.models and not isinstance(overrides.get("model"), str):
         config = dataclasses.replace(config, model=config.models[0])  # the ensemble's first network names it
     config.validate()
+    config = with_model_sources(config)
     check_writable_dir("runs" if config.out is None else config.out)
     return _evolution(EvolutionRun.start(config), progress, hooks)
 
@@ -115,8 +185,12 @@ def ascend(settings: Optional[AscendSettings] = None, *, progress: bool = False,
     """
     from .run.ascend import AscentRun
 
-    config = _settings(AscendSettings, settings, overrides)
+    from .classifiers.sources import require_gradients
+
+    config = _settings(AscendSettings, settings, _modules(dict(overrides)))
     config.validate()
+    config = with_model_sources(config)
+    require_gradients(config.model, "fool ascend")
     return _ascent(AscentRun(config, classifier), progress)
 
 

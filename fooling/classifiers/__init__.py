@@ -10,12 +10,15 @@ from .registry import (
     register_resolver,
     resolve_device,
 )
+from .sources import canonical_name, from_module
 
 __all__ = [
     "PRECISIONS",
     "Classifier",
     "ModelSpec",
     "Preprocess",
+    "canonical_name",
+    "from_module",
     "get_spec",
     "list_models",
     "load_classifier",

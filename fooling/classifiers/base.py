@@ -38,6 +38,7 @@ CUDA_PROBES = (2, 10)  # probe batch sizes: the difference of their peaks is the
 CPU_CHUNK_BYTES = 1 << 29
 CPU_PEAK_FACTOR = 3
 CPU_MAX_CHUNK = 256
+SCRIPTED_ACTIVATIONS = 16  # a TorchScript network's largest layer output, guessed in copies of its input
 
 
 def autocast(device: torch.device, precision: str) -> ContextManager[Any]:
@@ -261,7 +262,10 @@ class Classifier:
             if isinstance(output, torch.Tensor):
                 largest[0] = max(largest[0], output.numel() * output.element_size())
 
-        handles = [m.register_forward_hook(hook) for m in self.net.modules() if not list(m.children())]
+        # TorchScript modules take no hooks: their layers are unseen, so guess SCRIPTED_ACTIVATIONS input copies
+        leaves = [m for m in self.net.modules() if not list(m.children())
+                  and not isinstance(m, torch.jit.ScriptModule)]
+        handles = [m.register_forward_hook(hook) for m in leaves]
         try:
             with torch.inference_mode():
                 prepared = self.prepare(torch.rand(1, *shape, device=self.device))
@@ -269,6 +273,8 @@ class Classifier:
         finally:
             for h in handles:
                 h.remove()
+        if any(isinstance(m, torch.jit.ScriptModule) for m in self.net.modules()):
+            largest[0] = max(largest[0], SCRIPTED_ACTIVATIONS * prepared.numel() * prepared.element_size())
         return float(CPU_PEAK_FACTOR * largest[0] + prepared.numel() * prepared.element_size())
 
     def chunk_images(self, images: torch.Tensor, precision: Optional[str] = None) -> int:

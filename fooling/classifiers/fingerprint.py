@@ -5,7 +5,8 @@
 :func:`check_fingerprints` so a run never silently continues against different weights.
 
 The digest is the SHA-256 of the weights file when the model's spec names one
-(an attribute ``weights_path``, a path or a function returning one), else of the
+(``ModelSpec.weights_path``, a path or a function returning one: the TorchScript or ONNX
+file of a model file, a timm model's cached weights; see :mod:`fooling.classifiers.sources`), else of the
 network's ``state_dict``: each entry's name, dtype, shape and raw bytes, in sorted
 key order. Digests are cached per process.
 """

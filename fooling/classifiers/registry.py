@@ -36,6 +36,8 @@ class ModelSpec:
     ready: Callable[[], bool] = field(default=lambda: True)
     note: str = ""
     problem: Callable[[], Optional[str]] = field(default=lambda: None)  # what is wrong with its files, if anything
+    weights_path: Optional[str] = None  # the file its weights come from (fingerprint.py hashes it), if one
+    differentiable: bool = True  # False: no gradients (an ONNX model in onnxruntime): no fool ascend / attacks
 
 
 _SPECS: dict[str, ModelSpec] = {}
@@ -84,12 +86,22 @@ def check_model_name(name: str) -> None:
     if not isinstance(name, str) or not name.strip():
         raise FoolingError("a model name cannot be empty; `fool models` lists them")
     if any(sep in name for sep in separators) or "\0" in name or name in (".", ".."):
-        raise FoolingError(f"model name {name!r} is not a name but a path: model names cannot contain "
-                           f"path separators; `fool models` lists them")
+        raise FoolingError(f"model name {name!r} is not a name but a path: a model file must end in .pt "
+                           f"(TorchScript) or .onnx; model names cannot contain path separators; `fool models` "
+                           f"lists them")
 
 
 def get_spec(name: str) -> ModelSpec:
-    """The spec for ``name``; a :class:`FoolingError` naming close matches if unknown."""
+    """The spec for ``name``; a :class:`FoolingError` naming close matches if unknown.
+
+    Besides registry names: a TorchScript (.pt) or ONNX (.onnx) file, ``timm:NAME``,
+    ``python:package.module:function`` and ``module:NAME`` (see :mod:`fooling.classifiers.sources`)."""
+    from . import sources
+
+    if isinstance(name, str) and name in _SPECS:
+        return _SPECS[name]  # module:NAME, registered by sources.from_module
+    if isinstance(name, str) and sources.is_source(name):
+        return sources.source_spec(name)
     check_model_name(name)
     _load_builtin()
     if name in _SPECS:

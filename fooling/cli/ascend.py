@@ -82,6 +82,10 @@ def command(class_spec, epsilon, resume, quiet, **options) -> None:
         values["preset"] = "cppn" if from_run else "paper"
     config = collect(AscendSettings, options, values=values)
     config.validate()
+    config = api.with_model_sources(config)  # a model file: its absolute path, --input & co. recorded with it
+    from ..classifiers.sources import require_gradients
+
+    require_gradients(config.model, "fool ascend")
     classifier = load_classifier(config.model, resolve_device(config.device), config.crops)
     if class_spec is not None:
         config.classes = parse_classes(class_spec, classifier.labels)

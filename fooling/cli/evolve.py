@@ -106,6 +106,10 @@ def command(ctx, class_spec, target, resume, quiet, tensorboard, **options) -> N
         if values.get("models"):
             values["model"] = values["models"][0]  # the ensemble's first network names the run
         first = (values.get("models") or [values.get("model", EvolveSettings.model)])[0]
+        from ..classifiers.sources import canonical_name, is_source
+
+        if is_source(first):  # a model file: its labels may come from --labels
+            first = canonical_name(first, **{k: values.get(k) for k in ("input", "mean", "std", "labels")})
         if class_spec is not None:
             values["classes"] = _classes(class_spec, first)
         if target is not None:

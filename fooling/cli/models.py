@@ -8,7 +8,9 @@ import click
 @click.command("models")
 def command() -> None:
     """List every model: name, input, classes, whether it is ready to use now, and its held-out
-    accuracy where the project trained it (recorded in the metadata beside its weights)."""
+    accuracy where the project trained it (recorded in the metadata beside its weights). Model files
+    (TorchScript .pt, ONNX .onnx), timm:NAME and python:package.module:function work wherever a model
+    name does, without being listed."""
     from ..classifiers import list_models
     from ..classifiers.mnist import BUILTIN_LENETS, held_out_accuracy, stale_recipe
 
@@ -29,3 +31,6 @@ def command() -> None:
             note = f" [{s.note}]" if s.note and ready == "no" else ""
         click.echo(f"{s.name.ljust(width)}  {s.input:<14} {s.num_classes or '?':>7}  {ready:<5}  {acc_text:>8}  "
                    f"{s.description}{note}")
+    click.echo("Also usable as a model: a TorchScript file (net.pt; TorchScript is code: load only files you trust), "
+               "an ONNX file (net.onnx), timm:NAME, python:package.module:function; with --input, --mean, --std, "
+               "--labels or a sidecar net.json (README: \"Fooling your own model\").")

@@ -61,6 +61,12 @@ def command(ctx: click.Context, class_spec: Optional[str], resume: Optional[str]
         values = gather(RetrainSettings, options, keep_from_file=lambda key: key != "out")
         settings = collect(RetrainSettings, options, values=values)
         settings.validate()
+        from ..classifiers.sources import is_source
+
+        if is_source(settings.model):
+            raise FoolingError(f"fool retrain retrains the built-in MNIST networks and ImageNet heads (it needs "
+                               f"the model's training data and code); {settings.model} is a model file or "
+                               f"source: fool it with fool evolve, compare with fool transfer")
         if class_spec is not None:
             settings.classes = _classes(class_spec, settings.model)
         run = RetrainRun.start(settings, progress=not quiet)

@@ -17,7 +17,13 @@ from .options import split_names
 @click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda (auto: CUDA when present).")
 @click.option("--force", is_flag=True, help="Replace the report files of an earlier `fool transfer` in --out.")
 @click.option("--quiet", is_flag=True, help="Print only the output folder: no table, no progress.")
-def command(run_dirs, models, out, device, force, quiet) -> None:
+@click.option("--input", "input_", default=None, metavar="CxHxW",
+              help="Target model files' input, e.g. 3x224x224 [their sidecar JSON; an ONNX file's own].")
+@click.option("--mean", default=None, metavar="M1,M2,M3", help="Target model files' per-channel mean [0].")
+@click.option("--std", default=None, metavar="S1,S2,S3", help="Target model files' per-channel std [1].")
+@click.option("--labels", default=None, type=click.Path(), metavar="FILE",
+              help="Target model files' class names, one a line [numbered].")
+def command(run_dirs, models, out, device, force, quiet, input_, mean, std, labels) -> None:
     """Score every elite PNG of each RUN_DIR on each target network.
 
     For each source -> target pair (source: the network(s) a run was evolved
@@ -27,9 +33,14 @@ def command(run_dirs, models, out, device, force, quiet) -> None:
     and encoding (e.g. several seeds) are pooled. Progress (one line per run,
     with an ETA) goes to stderr.
 
+    A target may be a model file (net.pt: TorchScript, which is code; net.onnx), timm:NAME or
+    python:package.module:function, like --model of `fool evolve`; --input, --mean, --std and
+    --labels describe the target files that have no sidecar JSON.
+
     \b
-    Example:
+    Examples:
       fool transfer runs/mnist/direct/*_s* --models mnist-lenet,mnist-lenet-b,mnist-digitcnn --out transfer/
+      fool transfer runs/net.onnx_direct_s0 --models other.onnx --labels labels.txt --out transfer/
     """
     from ..analysis import run_transfer
     from ..analysis.transfer_report import FILES, markdown, write_report
@@ -38,8 +49,10 @@ def command(run_dirs, models, out, device, force, quiet) -> None:
     from ..rundir import read_run
 
     check_output_folder(out, FILES.values(), force)  # before any work: a bad --out costs nothing
+    from ..classifiers.sources import canonical_names
+
     runs = [read_run(path) for path in run_dirs]
-    targets = list(dict.fromkeys(split_names(models)))
+    targets = list(dict.fromkeys(canonical_names(split_names(models), input_, mean, std, labels)))
 
     with ItemProgress(len(runs), "run", quiet) as bar:
         pending: list = []

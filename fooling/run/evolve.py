@@ -26,6 +26,7 @@ from .. import __version__
 from ..archive import Archive
 from ..classifiers import Classifier, load_classifier, resolve_device
 from ..classifiers.fingerprint import RECORD_KEY, check_fingerprints, fingerprints
+from ..classifiers.sources import describe_sources
 from ..settings.evolve import EvolveSettings, check_run_size
 from ..encodings import Encoding, make_encoding
 from ..errors import FoolingError
@@ -309,7 +310,7 @@ class EvolutionRun:
         return {**self.config.to_json(), "run": {
             "command": "evolve", "versions": _versions(), "device": str(self.device),
             "encoding_settings": self.encoding.settings(), "num_classes": len(self.labels),
-            RECORD_KEY: dict(self.weights_sha256),
+            RECORD_KEY: dict(self.weights_sha256), **describe_sources(self.config.model_names),
         }}
 
     # --- the loop ------------------------------------------------------------------------------

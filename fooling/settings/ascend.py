@@ -42,6 +42,7 @@ def _blur_radius(value: float) -> Optional[str]:
 
 
 WHAT, ASCENT, PERTURB, BUDGET, RUN = "model", "ascent", "perturbation", "budget", "run"
+MODEL_SOURCE = "model source"  # a model file's input, normalisation and labels (fooling.classifiers.sources)
 
 
 @dataclass
@@ -50,8 +51,10 @@ class AscendSettings(Settings):
 
     PRESETS = PRESETS
 
-    model: str = setting("imagenet-efficientnet-lite0", "Classifier to fool (see `fool models`) [or --from's "
-                                                        "model].", group=WHAT)
+    model: str = setting("imagenet-efficientnet-lite0", "Classifier to fool: a name from `fool models`, a "
+                         "TorchScript file (.pt; it is code: load only files you trust), timm:NAME or "
+                         "python:package.module:function (runs that code) [or --from's model]. ONNX files give no "
+                         "gradients.", group=WHAT)
     classes: Optional[list[int]] = setting(None, "Target classes (all when unset).", group=WHAT)
     crops: int = setting(1, "10: optimise the softmax averaged over ten crops (the paper's ImageNet scoring).",
                          group=WHAT, check=lambda v: None if v in (1, 10) else "must be 1 or 10", metavar="[1|10]")
@@ -106,6 +109,17 @@ class AscendSettings(Settings):
                                             "cppn` run, each toward its own class (instead of starting from pixels).",
                                       group=ASCENT, flag="--from", metavar="RUN")
     out: Optional[str] = setting(None, "Run directory [runs/<model>_ascent_s<seed>].", group=RUN, metavar="PATH")
+
+    # model source: how a model file (.pt TorchScript, .onnx), timm: or python: model takes its input; also
+    # read from a JSON sidecar beside the file (net.json); see fooling/classifiers/sources.py
+    input: Optional[str] = setting(None, "A model file's input, CxHxW (e.g. 3x224x224) [its sidecar JSON; an "
+                                         "ONNX file's own].", group=MODEL_SOURCE, metavar="CxHxW")
+    mean: Optional[str] = setting(None, "A model file's per-channel mean, subtracted from pixels in [0, 1], e.g. "
+                                        "0.485,0.456,0.406 [0].", group=MODEL_SOURCE, metavar="M1,M2,M3")
+    std: Optional[str] = setting(None, "A model file's per-channel std, dividing after the mean, e.g. "
+                                       "0.229,0.224,0.225 [1].", group=MODEL_SOURCE, metavar="S1,S2,S3")
+    labels: Optional[str] = setting(None, "A model file's class names: a text file, one a line (or a JSON list) "
+                                          "[numbered].", group=MODEL_SOURCE, metavar="FILE")
 
     @property
     def perturbation(self) -> bool:

@@ -84,6 +84,7 @@ def _image_side(value: int) -> Optional[str]:
 
 MODEL, SEARCH, BUDGET, RUN, SPEED = "model", "search", "budget", "run", "speed"
 DIRECT, MAP_ELITES, GA, CPPN = "direct encoding", "MAP-Elites", "GA (single target)", "CPPN encoding"
+MODEL_SOURCE = "model source"  # a model file's input, normalisation and labels (fooling.classifiers.sources)
 
 
 @dataclass
@@ -94,7 +95,10 @@ class EvolveSettings(Settings):
     RETIRED = ("mnist_dir",)  # dropped options that older config.json files may still hold
 
     # what to fool
-    model: str = setting("mnist-lenet", "Classifier to fool (see `fool models`).", group=MODEL,
+    model: str = setting("mnist-lenet", "Classifier to fool: a name from `fool models`, a TorchScript file (.pt; "
+                                        "TorchScript is code: load only files you trust), an ONNX file (.onnx), "
+                                        "timm:NAME or python:package.module:function (imports and runs that "
+                                        "code); see --input, --mean, --std, --labels.", group=MODEL,
                          check=_names_a_model)
     models: Optional[list[str]] = setting(None, "Several classifiers at once, comma-separated (ensemble fitness).",
                                           group=MODEL, check=_names_models, metavar="A,B,...")
@@ -183,6 +187,17 @@ class EvolveSettings(Settings):
                              choices=PRECISIONS)
     compile: bool = setting(False, "Run the classifier through torch.compile (slow to start; pays off on long "
                                    "GPU runs).", group=SPEED)
+
+    # model source: how a model file (.pt TorchScript, .onnx), timm: or python: model takes its input; also
+    # read from a JSON sidecar beside the file (net.json); see fooling/classifiers/sources.py
+    input: Optional[str] = setting(None, "A model file's input, CxHxW (e.g. 3x224x224) [its sidecar JSON; an "
+                                         "ONNX file's own].", group=MODEL_SOURCE, metavar="CxHxW")
+    mean: Optional[str] = setting(None, "A model file's per-channel mean, subtracted from pixels in [0, 1], e.g. "
+                                        "0.485,0.456,0.406 [0].", group=MODEL_SOURCE, metavar="M1,M2,M3")
+    std: Optional[str] = setting(None, "A model file's per-channel std, dividing after the mean, e.g. "
+                                       "0.229,0.224,0.225 [1].", group=MODEL_SOURCE, metavar="S1,S2,S3")
+    labels: Optional[str] = setting(None, "A model file's class names: a text file, one a line (or a JSON list) "
+                                          "[numbered].", group=MODEL_SOURCE, metavar="FILE")
 
     def check_together(self) -> None:
         if not DEVICE_PATTERN.fullmatch(self.device):
