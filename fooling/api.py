@@ -17,7 +17,7 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from .errors import FoolingError
 from .settings.ascend import AscendSettings
@@ -25,7 +25,7 @@ from .settings.evolve import EvolveSettings
 
 if TYPE_CHECKING:
     from .rundir import RunElites
-    from .run.hooks import Hook
+    from .run.multi import HookSource
 
 __all__ = ["RunResult", "StoppedAtOnce", "ascend", "evolve", "read_run", "resume"]
 
@@ -151,8 +151,8 @@ def with_model_sources(config: Any) -> Any:
     return config
 
 
-def evolve(settings: Optional[EvolveSettings] = None, *, progress: bool = False, hooks: Iterable["Hook"] = (),
-           **overrides: Any) -> RunResult:
+def evolve(settings: Optional[EvolveSettings] = None, *, progress: bool = False, hooks: "HookSource" = (),
+           **overrides: Any) -> Any:
     """Evolve fooling images (``fool evolve``) in a new run directory; returns its :class:`RunResult`.
 
     settings: an :class:`EvolveSettings` (None: the defaults); overrides: settings by name, e.g.
@@ -160,7 +160,10 @@ def evolve(settings: Optional[EvolveSettings] = None, *, progress: bool = False,
     A model is a registry name, a model file (``"net.onnx"``, ``"net.pt"``: TorchScript), ``"timm:NAME"``,
     ``"python:pkg.mod:function"`` or a ``torch.nn.Module`` (with ``input="CxHxW"``, ``labels=[...]`` and
     optionally ``mean`` / ``std``).
-    hooks: :class:`~fooling.run.hooks.Hook` objects that observe every generation.
+    hooks: :class:`~fooling.run.hooks.Hook` objects that observe every generation (or a function
+    run -> hooks, called once per run).
+    ``seeds=[0, 1, 2]``: one run per seed, batched into one forward pass per generation
+    (:mod:`fooling.run.multi`), in ``out``/s0, ``out``/s1, ...; returns a list of :class:`RunResult`, one per seed.
     Every setting and the output folder are checked before anything is made.
     """
     from .paths import check_writable_dir
@@ -172,6 +175,10 @@ def evolve(settings: Optional[EvolveSettings] = None, *, progress: bool = False,
     config.validate()
     config = with_model_sources(config)
     check_writable_dir("runs" if config.out is None else config.out)
+    if config.seeds:
+        from .run.multi import RunGroup
+
+        return _group(RunGroup.start(config), progress, hooks)
     return _evolution(EvolutionRun.start(config), progress, hooks)
 
 
@@ -195,14 +202,21 @@ def ascend(settings: Optional[AscendSettings] = None, *, progress: bool = False,
 
 
 def resume(path: str | Path, *, generations: Optional[int] = None, progress: bool = False,
-           hooks: Iterable["Hook"] = (), command: Optional[str] = None, **changes: Any) -> RunResult:
+           hooks: "HookSource" = (), command: Optional[str] = None, **changes: Any) -> Any:
     """Continue a ``fool evolve`` or ``fool ascend`` run from its last checkpoint.
+
+    ``path`` may also be the folder of a group of runs (``evolve(seeds=...)``): every run in it continues,
+    one forward pass for all, and a list of :class:`RunResult` comes back.
 
     generations: raise an evolution run's budget; changes: the other settings that may change on resume
     (:data:`~fooling.settings.evolve.RESUME_SETTINGS`: until, checkpoint_every). An ascent takes none.
     command: "evolve" or "ascend" to refuse a run of the other kind (the command line passes its own).
     """
     folder = Path(path)
+    from .run.multi import RunGroup, is_group
+
+    if is_group(folder) and command in (None, "evolve"):
+        return _group(RunGroup.resume(folder, generations, **changes), progress, hooks)
     record = _read_json(folder / "config.json")  # unreadable: the resume below says what is wrong
     made_by = (record.get("run") or {}).get("command") if record else None
     made_by = made_by if isinstance(made_by, str) else (command or "evolve")
@@ -219,10 +233,19 @@ def resume(path: str | Path, *, generations: Optional[int] = None, progress: boo
     return _evolution(EvolutionRun.resume(folder, generations, **changes), progress, hooks)
 
 
-def _evolution(run: Any, progress: bool, hooks: Iterable["Hook"]) -> RunResult:
-    summary = run.run(progress=progress, hooks=hooks)
+def _evolution(run: Any, progress: bool, hooks: "HookSource") -> RunResult:
+    summary = run.run(progress=progress, hooks=hooks(run) if callable(hooks) else hooks)
+    return _evolution_result(run, summary)
+
+
+def _evolution_result(run: Any, summary: dict[str, Any]) -> RunResult:
     return RunResult(run.rundir.path, summary, run.config_record(), run.interrupted, run.stop_signal,
                      run.stop_message())
+
+
+def _group(group: Any, progress: bool, hooks: "HookSource") -> list[RunResult]:
+    summaries = group.run(progress=progress, hooks=hooks)
+    return [_evolution_result(run, summary) for run, summary in zip(group.runs, summaries)]
 
 
 def _ascent(run: Any, progress: bool) -> RunResult:

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Re-make gallery/: MNIST runs (direct and CPPN encodings, 5 seeds) against each of the
+# Re-make gallery/: MNIST runs (direct and CPPN encodings, 5 seeds as one `fool evolve --seeds` group per
+# setting, RUNS/<encoding>/<source>/s<seed>) against each of the
 # three MNIST networks and against a two-LeNet ensemble, the transfer table between the
 # networks, and the gallery page.
 #
@@ -22,28 +23,26 @@ NETS="mnist-lenet mnist-lenet-b mnist-digitcnn"
 ENSEMBLE="mnist-lenet,mnist-lenet-b"
 STAGE=${1:-all}
 
-# evolve OUT_DIR ARGS...: a new run, or finish an interrupted one.
+# evolve OUT_DIR ARGS...: every seed of SEEDS as one batched group (`fool evolve --seeds`: OUT_DIR/s<seed>
+# each, one forward pass for all), or finish an interrupted group.
 evolve() {
     local out=$1
     shift
-    if [ -f "$out/summary.json" ]; then
+    if [ -f "$out/group.json" ]; then
         fool evolve --resume "$out" --generations "$GENERATIONS" --quiet
     else
-        fool evolve "$@" --generations "$GENERATIONS" --population "$POPULATION" --out "$out" --quiet
+        fool evolve "$@" --seeds "$(echo $SEEDS | tr ' ' ',')" --generations "$GENERATIONS" \
+            --population "$POPULATION" --out "$out" --quiet
     fi
 }
 
 if [ "$STAGE" = all ] || [ "$STAGE" = evolve ]; then
     for enc in $ENCODINGS; do
-        for seed in $SEEDS; do
-            for net in $NETS; do
-                evolve "$RUNS/$enc/${net}_s$seed" --model "$net" --encoding "$enc" --seed "$seed"
-            done
-            evolve "$RUNS/$enc/ensemble-min_s$seed" --models "$ENSEMBLE" --combine min --encoding "$enc" --seed "$seed"
+        for net in $NETS; do
+            evolve "$RUNS/$enc/$net" --model "$net" --encoding "$enc"
         done
-        for seed in $SEEDS; do
-            evolve "$RUNS/$enc/ensemble-mean_s$seed" --models "$ENSEMBLE" --combine mean --encoding "$enc" --seed "$seed"
-        done
+        evolve "$RUNS/$enc/ensemble-min" --models "$ENSEMBLE" --combine min --encoding "$enc"
+        evolve "$RUNS/$enc/ensemble-mean" --models "$ENSEMBLE" --combine mean --encoding "$enc"
     done
 fi
 
@@ -52,7 +51,7 @@ if [ "$STAGE" = all ] || [ "$STAGE" = report ]; then
         transfer_runs=()
         for src in $NETS ensemble-min ensemble-mean; do
             for seed in $SEEDS; do
-                transfer_runs+=("$RUNS/$enc/${src}_s$seed")
+                transfer_runs+=("$RUNS/$enc/$src/s$seed")
             done
         done
         fool transfer "${transfer_runs[@]}" --models "${NETS// /,}" --out "$RUNS/transfer-$enc" --quiet
@@ -60,7 +59,7 @@ if [ "$STAGE" = all ] || [ "$STAGE" = report ]; then
     gallery_runs=()
     for enc in $ENCODINGS; do
         for src in $NETS ensemble-min; do
-            gallery_runs+=("$RUNS/$enc/${src}_s0")
+            gallery_runs+=("$RUNS/$enc/$src/s$(echo $SEEDS | cut -d" " -f1)")
         done
     done
     fool gallery "${gallery_runs[@]}" --out "$OUT" $(for enc in $ENCODINGS; do echo --transfer "$RUNS/transfer-$enc"; done)

@@ -70,11 +70,14 @@ def _check_resume(ctx: click.Context, resume: str) -> None:
 @click.option("--resume", default=None, type=click.Path(), cls=SettingOption, group="run",
               help="Continue the run in this directory (only --generations, --until, --checkpoint-every and "
                    "--quiet may accompany it).")
+@click.option("--seeds", "seed_spec", default=None, cls=SettingOption, group="budget", metavar="SPEC",
+              help="Several seeds as one batched population (one forward pass for all), e.g. 0-4 or 0,2,7: "
+                   "one run directory each, OUT/s<seed>; `--resume OUT` continues them all.")
 @click.option("--quiet", is_flag=True, cls=SettingOption, group="run", help="No progress bar.")
 @click.option("--tensorboard", is_flag=True, cls=SettingOption, group="run",
               help="Also write TensorBoard events to RUN_DIR/tensorboard/ (needs the tensorboard package).")
 @click.pass_context
-def command(ctx, class_spec, target, resume, quiet, tensorboard, **options) -> None:
+def command(ctx, class_spec, target, resume, seed_spec, quiet, tensorboard, **options) -> None:
     """Evolve images that MODEL labels with near certainty (MAP-Elites over classes by default).
 
     Writes a run directory: config.json, summary.json, metrics.csv, elites/ (one
@@ -92,10 +95,20 @@ def command(ctx, class_spec, target, resume, quiet, tensorboard, **options) -> N
       fool evolve --config runs/mnist/config.json --out runs/mnist-again
       fool evolve --strategy ga --target 7
       fool evolve --resume runs/mnist --generations 400
+      fool evolve --seeds 0-4 --out runs/mnist-5   # runs/mnist-5/s0 ... s4, one forward pass
     """
     from .. import api
 
-    hooks = [_tensorboard()] if tensorboard else []
+    hooks = (lambda run: [_tensorboard()]) if tensorboard else ()  # one TensorBoard writer per run
+    if seed_spec is not None:
+        from ..run.multi import parse_seeds
+
+        if resume is not None:
+            raise FoolingError(f"--seeds starts new runs; continue a group of seeds with `fool evolve --resume "
+                               f"{resume}` alone")
+        if _given(ctx, "seed"):
+            raise FoolingError("give either --seed or --seeds, not both")
+        seeds = parse_seeds(seed_spec)
     if resume is not None:
         _check_resume(ctx, resume)
         changes = {name: options[name] for name in ("until", "checkpoint_every") if _given(ctx, name)}
@@ -114,11 +127,25 @@ def command(ctx, class_spec, target, resume, quiet, tensorboard, **options) -> N
             values["classes"] = _classes(class_spec, first)
         if target is not None:
             values["target"] = _target(target, first)
+        if seed_spec is not None:
+            values["seeds"] = seeds
         result = api.evolve(collect(EvolveSettings, options, values=values), progress=not quiet, hooks=hooks)
-    summary = result.summary
-    if result.interrupted:
+    results = result if isinstance(result, list) else [result]  # a group of seeds: one result per run
+    stopped = [r for r in results if r.interrupted]
+    if stopped and not isinstance(result, list):
         click.echo(f"Interrupted: {result.message}. Continue with: fool evolve --resume {result.path}", err=True)
-        raise SystemExit(128 + (result.stop_signal or 2))  # 130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP
+    elif stopped:
+        for r in stopped:
+            click.echo(f"Interrupted: {r.path}: {r.message}.", err=True)
+        click.echo(f"Continue with: fool evolve --resume {results[0].path.parent}", err=True)
+    if stopped:
+        raise SystemExit(128 + (stopped[0].stop_signal or 2))  # 130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP
+    for r in results:
+        _report(r)
+
+
+def _report(result) -> None:
+    summary = result.summary
     done = [c for c in summary["classes"] if c["confidence"] is not None]
     top = sum(c["confidence"] >= 0.9999 for c in done)
     click.echo(f"{result.path}: generation {summary['generation']}, {summary['evaluations']:,} evaluations "

@@ -357,62 +357,101 @@ class EvolutionRun:
         one returns at once, leaving the last checkpoint (``interrupted`` is then True either way).
         An unexpected exception is logged with its traceback, marked in summary.json (stop_reason "error")
         and raised again.
+
+        The loop is :meth:`begin`, then :meth:`propose` / score / :meth:`accept` while :attr:`pending` is None,
+        then :meth:`conclude`: :class:`fooling.run.multi.RunGroup` steps several runs through the same calls
+        with one forward pass for all.
         """
+        self.begin(progress, stop_after, hooks)
+        previous = {s: signal.signal(s, self._request_stop) for s in STOP_SIGNALS} if _main_thread() else {}
+        try:
+            self.start_hooks()
+            while self.pending is None:
+                genomes, images = self.propose()
+                fitness, scores = self.objective.fitness_tensor(images)  # stay on the device
+                self.accept(genomes, fitness, scores)
+            self.conclude()
+        except _Abort:
+            self.abort()
+        except BaseException as err:
+            self.fail(err, previous)
+            raise
+        return self.end(previous)
+
+    # --- one generation at a time (the loop of run(), and of fooling.run.multi's lockstep driver) ------
+    def begin(self, progress: bool = True, stop_after: Optional[int] = None, hooks: Iterable[Hook] = ()) -> None:
+        """Take the lock, build the hooks of this run() call and reset the stop state (no signal handlers)."""
         cfg = self.config
         metrics = MetricsRows()
-        every = [metrics, _ProgressBar(progress), Snapshots(cfg.snapshot_every),
-                 Checkpoints(cfg.checkpoint_every, metrics), ClassMetrics(), *self.hooks, *hooks]
+        self._every: list[Hook] = [metrics, _ProgressBar(progress), Snapshots(cfg.snapshot_every),
+                                   Checkpoints(cfg.checkpoint_every, metrics), ClassMetrics(), *self.hooks, *hooks]
         if stop_after is not None:
-            every.append(StopAfter(stop_after))
+            self._every.append(StopAfter(stop_after))
         self._open()
         self.stop_reason, self.stop_signal = None, None
         self._stop_requested = self._abort_requested = self._aborted = False
-        previous = {s: signal.signal(s, self._request_stop) for s in STOP_SIGNALS} if _main_thread() else {}
-        started = time.perf_counter() - self.elapsed
-        ran = False
-        try:
-            for hook in every:
-                hook.on_start(self)
-            reason = self._reason(self.strategy.generation - 1, every)
-            while reason is None:
-                generation = self.strategy.generation
-                genomes = self.strategy.ask()
-                images = self.encoding.decode(genomes, self.device)
-                fitness, scores = self.objective.fitness_tensor(images)  # stay on the device
-                self.strategy.tell(genomes, _no_nan(fitness), None if scores is None else _no_nan(scores))
-                n = self.encoding.size(genomes)
-                self.evaluations += n
-                self.elapsed = time.perf_counter() - started
-                median, best = median_and_max(self.archive.fitness)
-                reason = self._reason(generation, every)
-                record = GenerationRecord(generation, self.evaluations, n, self.archive.coverage, median, best,
-                                          self.elapsed, reason)
-                ran = True
-                for hook in every:
-                    hook.after_generation(self, record)
-            self.stop_reason = reason
-            if not ran:  # stopped before any generation: the summary still says why
-                self.rundir.write_summary(self.summary())
-        except _Abort:
-            self._aborted, self.stop_reason = True, "interrupted"
-            self.log.warning("second stop signal during generation %d: stopped without finishing it; "
-                             "the checkpoint of generation %s stands", self.strategy.generation,
-                             self._checkpointed_generation())
-            self._mark_summary("interrupted")
-        except Exception as err:
-            self.stop_reason = "error"
+        self._started = time.perf_counter() - self.elapsed
+        self._ran = False
+        self.pending: Optional[str] = "error"  # why the run stops after its last generation; None: it goes on
+
+    def start_hooks(self) -> None:
+        """The hooks' on_start, then whether the run goes on at all (:attr:`pending`)."""
+        for hook in self._every:
+            hook.on_start(self)
+        self.pending = self._reason(self.strategy.generation - 1, self._every)
+
+    def propose(self) -> tuple[Any, torch.Tensor]:
+        """(genomes, images (N, C, H, W) on the device) of the next generation: ask, then decode."""
+        genomes = self.strategy.ask()
+        return genomes, self.encoding.decode(genomes, self.device)
+
+    def accept(self, genomes: Any, fitness: torch.Tensor, scores: Optional[torch.Tensor]) -> None:
+        """Tell the strategy the generation's fitness (N, cells) (and ensemble scores (N, cells, M)), then
+        the hooks (metrics, progress, checkpoints, ...); sets :attr:`pending`."""
+        generation = self.strategy.generation
+        self.strategy.tell(genomes, _no_nan(fitness), None if scores is None else _no_nan(scores))
+        n = self.encoding.size(genomes)
+        self.evaluations += n
+        self.elapsed = time.perf_counter() - self._started
+        median, best = median_and_max(self.archive.fitness)
+        self.pending = reason = self._reason(generation, self._every)
+        record = GenerationRecord(generation, self.evaluations, n, self.archive.coverage, median, best,
+                                  self.elapsed, reason)
+        self._ran = True
+        for hook in self._every:
+            hook.after_generation(self, record)
+
+    def conclude(self) -> None:
+        """The loop ended normally: record why (a run that ran no generation still writes its summary)."""
+        self.stop_reason = self.pending
+        if not self._ran:  # stopped before any generation: the summary still says why
+            self.rundir.write_summary(self.summary())
+
+    def abort(self) -> None:
+        """A second stop signal left the generation unfinished: the last checkpoint stands."""
+        self._aborted, self.stop_reason = True, "interrupted"
+        self.log.warning("second stop signal during generation %d: stopped without finishing it; "
+                         "the checkpoint of generation %s stands", self.strategy.generation,
+                         self._checkpointed_generation())
+        self._mark_summary("interrupted")
+
+    def fail(self, err: BaseException, previous: dict[int, Any]) -> None:
+        """An exception stopped the run: log it, mark summary.json (not for KeyboardInterrupt and the like:
+        no more writes), then :meth:`end`; the caller raises it again."""
+        self.stop_reason = "error"
+        if isinstance(err, Exception):
             self.log.exception("error during generation %d: %s", self.strategy.generation, err)
             try:
                 self._mark_summary("error")
             finally:
-                self._finish(every, previous)
-            raise
-        except BaseException as err:  # e.g. KeyboardInterrupt outside the main thread: no more writes
-            self.stop_reason = "error"
+                self._finish(self._every, previous)
+        else:  # e.g. KeyboardInterrupt outside the main thread
             self.log.error("stopped by %s during generation %d", type(err).__name__, self.strategy.generation)
-            self._finish(every, previous)
-            raise
-        self._finish(every, previous)
+            self._finish(self._every, previous)
+
+    def end(self, previous: dict[int, Any]) -> dict[str, Any]:
+        """Hooks' on_end, the stop line in log.txt, the lock released; returns the summary."""
+        self._finish(self._every, previous)
         if self._aborted:
             return self._disk_summary() or self.summary()
         return self.summary()

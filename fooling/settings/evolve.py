@@ -77,6 +77,14 @@ def _crops(value: int) -> Optional[str]:
     return None if value in (1, 10) else "must be 1 or 10"
 
 
+def _seeds(value: list[int]) -> Optional[str]:
+    if not value:
+        return "must name at least one seed"
+    if any(v < 0 for v in value):
+        return "must be 0 or positive"
+    return None if len(set(value)) == len(value) else "must not repeat a seed"
+
+
 def _image_side(value: int) -> Optional[str]:
     return (None if 0 < value <= MAX_IMAGE_SIDE else
             f"must lie in 1-{MAX_IMAGE_SIDE} (leave it out for the network's own input size)")
@@ -198,6 +206,10 @@ class EvolveSettings(Settings):
                                        "0.229,0.224,0.225 [1].", group=MODEL_SOURCE, metavar="S1,S2,S3")
     labels: Optional[str] = setting(None, "A model file's class names: a text file, one a line (or a JSON list) "
                                           "[numbered].", group=MODEL_SOURCE, metavar="FILE")
+
+    # several seeds as one batched population (fooling.run.multi): one run directory each, OUT/s<seed>
+    seeds: Optional[list[int]] = setting(None, "Several seeds at once, one forward pass for all: OUT/s<seed> each "
+                                               "(--seeds 0-4).", group=RUN, check=_seeds, cli=False)
 
     def check_together(self) -> None:
         if not DEVICE_PATTERN.fullmatch(self.device):

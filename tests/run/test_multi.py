@@ -1,0 +1,127 @@
+"""Several seeds in lockstep (fooling.run.multi): each run directory ends exactly as the same seed run alone."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from fooling.cli import main
+from fooling.errors import FoolingError
+from fooling.rundir.checkpoint import load_checkpoint
+from fooling.run import EvolutionRun, evolve
+from fooling.run.multi import RunGroup, parse_seeds
+from fooling.settings.evolve import EvolveSettings
+
+TIMING = ("elapsed_s", "evals_per_s")
+
+
+def _config(out: Path, **kw) -> EvolveSettings:
+    base = dict(model="test-oracle", generations=10, population=12, seed=0, device="cpu", checkpoint_every=3,
+                out=str(out))
+    base.update(kw)
+    return EvolveSettings(**base)
+
+
+def _summary(path: Path) -> dict:
+    return {k: v for k, v in json.loads((path / "summary.json").read_text()).items() if k not in TIMING}
+
+
+def _metrics(path: Path) -> list[dict]:
+    return [{k: v for k, v in row.items() if k != "elapsed_s"} for row in csv.DictReader(open(path / "metrics.csv"))]
+
+
+def assert_same_run(a: Path, b: Path) -> None:
+    """elites/ byte for byte, summary.json but its timing, metrics.csv but elapsed_s, checkpoint arrays."""
+    names = sorted(p.name for p in (a / "elites").iterdir())
+    assert names == sorted(p.name for p in (b / "elites").iterdir()) and names
+    for name in names:
+        assert (a / "elites" / name).read_bytes() == (b / "elites" / name).read_bytes(), name
+    assert _summary(a) == _summary(b)
+    assert _metrics(a) == _metrics(b)
+    left, right = load_checkpoint(a / "checkpoint")[0], load_checkpoint(b / "checkpoint")[0]
+    assert left.keys() == right.keys()
+    for key in left:
+        np.testing.assert_array_equal(left[key], right[key], err_msg=key)
+
+
+@pytest.mark.parametrize("one_pass", [True, False])
+def test_group_equals_lone_runs(tmp_path, one_pass):
+    group = RunGroup.start(_config(tmp_path / "g", seeds=[0, 1, 2]), one_pass=one_pass)
+    summaries = group.run(progress=False)
+    assert [s["seed"] for s in summaries] == [0, 1, 2]
+    assert json.loads((tmp_path / "g" / "group.json").read_text())["runs"] == ["s0", "s1", "s2"]
+    for seed in (0, 1, 2):
+        evolve(_config(tmp_path / f"alone{seed}", seed=seed))
+        assert_same_run(tmp_path / "g" / f"s{seed}", tmp_path / f"alone{seed}")
+
+
+def test_runs_that_stop_at_different_times(tmp_path):
+    # --until: each seed stops when its own classes get there; the others go on without it
+    config = _config(tmp_path / "g", seeds=[0, 1, 2, 3], generations=40, until=0.9)
+    summaries = RunGroup.start(config, one_pass=True).run(progress=False)
+    stops = [s["generation"] for s in summaries]
+    assert all(s["stop_reason"] == "until" for s in summaries) and len(set(stops)) > 1, stops
+    for seed in (0, 1, 2, 3):
+        evolve(_config(tmp_path / f"alone{seed}", seed=seed, generations=40, until=0.9))
+        assert_same_run(tmp_path / "g" / f"s{seed}", tmp_path / f"alone{seed}")
+
+
+def test_group_resumes_whole_and_one_by_one(tmp_path):
+    RunGroup.start(_config(tmp_path / "g", seeds=[0, 1, 2]), one_pass=True).run(progress=False, stop_after=4)
+    assert load_checkpoint(tmp_path / "g" / "s1" / "checkpoint")[1]["generation"] == 4
+    EvolutionRun.resume(tmp_path / "g" / "s1").run(progress=False, stop_after=7)  # one run ahead alone
+    RunGroup.resume(tmp_path / "g", one_pass=True).run(progress=False)  # the group continues all
+    for seed in (0, 1, 2):
+        evolve(_config(tmp_path / f"alone{seed}", seed=seed))
+        assert_same_run(tmp_path / "g" / f"s{seed}", tmp_path / f"alone{seed}")
+
+
+def test_cli_seeds_make_run_directories_equal_to_lone_runs(tmp_path):
+    common = ["evolve", "--model", "test-oracle", "--generations", "6", "--population", "10", "--device", "cpu",
+              "--quiet"]
+    result = CliRunner().invoke(main, [*common, "--seeds", "0-2", "--out", str(tmp_path / "g")])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("stopped: budget reached (generation 6)") == 3
+    for seed in (0, 1, 2):
+        alone = CliRunner().invoke(main, [*common, "--seed", str(seed), "--out", str(tmp_path / f"alone{seed}")])
+        assert alone.exit_code == 0, alone.output
+        assert_same_run(tmp_path / "g" / f"s{seed}", tmp_path / f"alone{seed}")
+    more = CliRunner().invoke(main, ["evolve", "--resume", str(tmp_path / "g"), "--generations", "8", "--quiet"])
+    assert more.exit_code == 0, more.output
+    assert [_summary(tmp_path / "g" / f"s{s}")["generation"] for s in (0, 1, 2)] == [8, 8, 8]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--seeds", "3-1"], "runs backwards"),
+    (["--seeds", "0-2", "--resume", "somewhere"], "--seeds starts new runs"),
+    (["--seeds", "0-2", "--seed", "4"], "either --seed or --seeds"),
+    (["--seeds", "x"], "--seeds takes seeds"),
+    (["--seeds", "0,0"], "twice"),
+])
+def test_cli_bad_seeds(tmp_path, args, message):
+    result = CliRunner().invoke(main, ["evolve", "--model", "test-oracle", "--out", str(tmp_path / "g"), *args])
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error:") and message in lines[0], result.output
+    assert not (tmp_path / "g").exists()
+
+
+def test_cli_refuses_an_existing_out(tmp_path):
+    (tmp_path / "g").mkdir()
+    result = CliRunner().invoke(main, ["evolve", "--model", "test-oracle", "--seeds", "0-1", "--out",
+                                       str(tmp_path / "g")])
+    assert result.exit_code == 1 and result.output.startswith("Error:") and "already exists" in result.output
+    assert list((tmp_path / "g").iterdir()) == []
+
+
+def test_parse_seeds():
+    assert parse_seeds("0-4") == [0, 1, 2, 3, 4]
+    assert parse_seeds("0-1,5") == [0, 1, 5]
+    assert parse_seeds("7") == [7]
+    with pytest.raises(FoolingError):
+        parse_seeds("")
