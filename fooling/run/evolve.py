@@ -36,7 +36,7 @@ from ..progress import Progress
 from ..rundir.checkpoint import STATE, load_checkpoint, remove_superseded, save_checkpoint
 from ..rundir.lock import RunLock
 from ..rundir.writer import RunDirectory, median_and_max, unused_path
-from ..search import GeneticAlgorithm, MapElites, Strategy
+from ..search import GeneticAlgorithm, MapElites, SnesElites, Strategy
 from .class_metrics import ClassMetrics
 from .hooks import Checkpoints, GenerationRecord, Hook, MetricsRows, Snapshots, StopAfter
 from .seeding import make_generator, make_rngs
@@ -122,6 +122,11 @@ class EvolutionRun:
             self.strategy = GeneticAlgorithm(self.archive, rng, py_random, mu=config.initial_population,
                                              lambda_=config.population, cxpb=config.ga_cxpb, mutpb=config.ga_mutpb,
                                              generator=generator)
+        elif config.strategy == "snes-elites":
+            self.strategy = SnesElites(self.archive, rng, config.population, config.initial_population,
+                                       sigma=config.es_sigma, lr_mean=config.es_lr_mean, lr_sigma=config.es_lr_sigma,
+                                       focus=config.es_focus, start=config.es_start, scale=config.es_scale,
+                                       generator=generator)
         else:
             self.strategy = MapElites(self.archive, rng, config.population, config.initial_population,
                                       laggard_bias=config.laggard_bias, generator=generator)

@@ -19,7 +19,7 @@ from ..errors import FoolingError
 from .fields import Settings, between, non_negative, positive, setting, unit_interval
 
 ENCODINGS = ("direct", "cppn")
-STRATEGIES = ("map-elites", "ga")
+STRATEGIES = ("snes-elites", "map-elites", "ga")
 COMBINE = ("mean", "min")
 COLOURS = ("hls", "rgb")
 MUTATIONS = ("unscaled", "bounded")
@@ -38,6 +38,8 @@ RESUME_SETTINGS = ("generations", "until", "checkpoint_every")
 
 # The operator settings of each preset. "paper": the 2015 code (PAPER.md).
 PAPER: dict[str, Any] = {
+    "strategy": "map-elites",
+    "population": 200,
     "colour": "hls",
     "mutation": "unscaled",
     "mutation_rate": 0.1,
@@ -61,7 +63,12 @@ PAPER: dict[str, Any] = {
 }
 # "default": ours. Bigger mutation steps (eta 5), no rate halving, CPPN coordinates in [-1, 1];
 # see README "Beating the paper" for why.
-DEFAULT: dict[str, Any] = {**PAPER, "mutation_eta": 5.0, "rate_halving_every": 0, "cppn_coords": "scaled"}
+# The default strategy is snes-elites (a SNES emitter per class, fooling/search/snes_elites.py) with 100
+# children per generation; the CPPN encoding, which it does not search, keeps MAP-Elites with 200.
+DEFAULT: dict[str, Any] = {**PAPER, "strategy": "snes-elites", "population": 100, "mutation_eta": 5.0,
+                           "rate_halving_every": 0, "cppn_coords": "scaled"}
+# children per generation when --population is not given, for a strategy other than the preset's
+STRATEGY_POPULATION: dict[str, int] = {"snes-elites": 100, "map-elites": 200, "ga": 200}
 PRESETS: dict[str, dict[str, Any]] = {"default": DEFAULT, "paper": PAPER}
 
 
@@ -94,6 +101,8 @@ MODEL, SEARCH, BUDGET, RUN, SPEED = "model", "search", "budget", "run", "speed"
 DIRECT, MAP_ELITES, GA, CPPN = "direct encoding", "MAP-Elites", "GA (single target)", "CPPN encoding"
 MODEL_SOURCE = "model source"  # a model file's input, normalisation and labels (fooling.classifiers.sources)
 
+SNES = "snes-elites"
+
 
 @dataclass
 class EvolveSettings(Settings):
@@ -117,7 +126,9 @@ class EvolveSettings(Settings):
 
     # how
     encoding: str = setting("direct", "Genome encoding.", group=SEARCH, choices=ENCODINGS)
-    strategy: str = setting("map-elites", "Search (ga needs --target).", group=SEARCH, choices=STRATEGIES)
+    strategy: Optional[str] = setting(None, "Search: snes-elites (default preset; direct encoding), map-elites "
+                                            "(the paper; the CPPN encoding's default) or ga (needs --target).",
+                                      group=SEARCH, choices=STRATEGIES, preset=True)
     preset: str = setting("default", "Operator settings (paper = the 2015 code's; see fooling/settings/evolve.py).",
                           group=SEARCH, choices=tuple(PRESETS))
     target: Optional[int] = setting(None, "The one class a --strategy ga run fools.", group=SEARCH)
@@ -126,7 +137,8 @@ class EvolveSettings(Settings):
 
     # budget
     generations: int = setting(200, "Generations after the initial population.", group=BUDGET, check=positive)
-    population: int = setting(200, "Children per generation.", group=BUDGET, check=positive)
+    population: Optional[int] = setting(None, "Children per generation [100 for snes-elites, else 200].",
+                                        group=BUDGET, check=positive, preset=True)
     initial_population: Optional[int] = setting(None, "Random genomes in generation 0 [population].", group=BUDGET,
                                                 check=positive)
     seed: int = setting(0, "Seeds every random number of the run.", group=BUDGET, check=non_negative)
@@ -211,16 +223,39 @@ class EvolveSettings(Settings):
     seeds: Optional[list[int]] = setting(None, "Several seeds at once, one forward pass for all: OUT/s<seed> each "
                                                "(--seeds 0-4).", group=RUN, check=_seeds, cli=False)
 
+    # snes-elites (a SNES emitter per class; fooling/search/snes_elites.py)
+    es_sigma: float = setting(0.07, "snes-elites: initial step size of every noise gene.", group=SNES,
+                              check=positive)
+    es_scale: int = setting(2, "snes-elites: noise drawn on blocks of N x N pixels (1: every pixel).", group=SNES,
+                            check=positive)
+    es_start: float = setting(0.0, "snes-elites: grey level every emitter starts at (-1: the elites of "
+                                   "--initial-population random images).", group=SNES, check=between(-1.0, 1.0))
+    es_focus: float = setting(0.9999, "snes-elites: classes at this confidence get no children until all are.",
+                              group=SNES, check=between(0.0, 1.0, low_open=True))
+    es_lr_mean: float = setting(1.0, "snes-elites: learning rate of the mean.", group=SNES, check=positive)
+    es_lr_sigma: float = setting(0.0, "snes-elites: learning rate of the step sizes (0: SNES's default, "
+                                      "(3 + ln D) / (5 sqrt D)).", group=SNES, check=non_negative)
+
     def check_together(self) -> None:
         if not DEVICE_PATTERN.fullmatch(self.device):
             raise FoolingError(f"unknown device {self.device!r}; use auto, cpu, cuda or cuda:N")
         if self.strategy == "ga" and self.target is None:
             raise FoolingError("--strategy ga needs --target CLASS")
+        if self.strategy == "snes-elites" and self.encoding != "direct":
+            raise FoolingError(f"--strategy snes-elites searches the direct encoding only; use --strategy map-elites "
+                               f"with --encoding {self.encoding}")
 
     def resolved(self) -> "EvolveSettings":
         """A validated copy with every None operator field filled from the preset (and the initial
         population from the population)."""
-        out = super().resolved()
+        chosen = self
+        if chosen.strategy is None and chosen.encoding != "direct" and \
+                self.PRESETS.get(chosen.preset, {}).get("strategy") == "snes-elites":
+            chosen = dataclasses.replace(chosen, strategy="map-elites")  # snes-elites is direct-only
+        if chosen.population is None and chosen.strategy is not None and \
+                chosen.strategy != self.PRESETS.get(chosen.preset, {}).get("strategy"):
+            chosen = dataclasses.replace(chosen, population=STRATEGY_POPULATION[chosen.strategy])
+        out = Settings.resolved(chosen)
         if out.initial_population is None:
             out = dataclasses.replace(out, initial_population=out.population)
         return out

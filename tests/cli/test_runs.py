@@ -40,7 +40,7 @@ def test_states_table_and_json(tmp_path):
         "done": "finished", "paused": "interrupted", "nested/live": "running", "broken": "error"}
     done = records["done"]
     assert (done["model"], done["encoding"], done["strategy"], done["seed"]) == ("test-oracle", "direct",
-                                                                                 "map-elites", 2)
+                                                                                 "snes-elites", 2)
     assert (done["generation"], done["budget"]) == (4, 4) and done["evaluations"] > 0
     top = json.loads((root / "done" / "summary.json").read_text())["classes"]
     assert done["classes_top"] == sum(c["confidence"] >= 0.9999 for c in top) and done["classes"] == len(top)

@@ -90,7 +90,7 @@ def test_state_dict_hash_depends_on_every_tensor():
 
 # --- config.json and the checkpoint must agree --------------------------------------------------------------
 @pytest.mark.parametrize("key, value, words", [
-    ("population", "8", ["population must be an integer, got '8'"]),
+    ("population", "8", ["population must be an integer or null, got '8'"]),
     ("generations", 4.5, ["generations must be an integer"]),
     ("classes", [0, "b"], ["classes must be a list of integers"]),
     ("until", True, ["until must be a number"]),

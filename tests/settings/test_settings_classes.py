@@ -30,7 +30,8 @@ OLD_CONFIG = """{
 
 def test_presets_are_data_and_differ_where_documented():
     assert set(PRESETS) == {"default", "paper"}
-    assert {k for k in PAPER if PAPER[k] != DEFAULT[k]} == {"mutation_eta", "rate_halving_every", "cppn_coords"}
+    assert {k for k in PAPER if PAPER[k] != DEFAULT[k]} == {"strategy", "population", "mutation_eta",
+                                                          "rate_halving_every", "cppn_coords"}
     preset_fields = {f.name for f in EvolveSettings.fields() if f.metadata["preset"]}
     assert set(PAPER) == set(DEFAULT) == preset_fields  # every preset field has a value in every preset
     paper = EvolveSettings(preset="paper", mutation_eta=9).resolved()
@@ -58,7 +59,7 @@ def test_old_config_json_still_loads(tmp_path):
 
 
 @pytest.mark.parametrize("change, words", [
-    ({"population": "8"}, "config.json: population must be an integer, got '8'"),
+    ({"population": "8"}, "config.json: population must be an integer or null, got '8'"),
     ({"mutation_eta": "big"}, "config.json: mutation_eta must be a number or null"),
     ({"colour": 3}, "config.json: colour must be a string or null"),
     ({"brand_new": 1}, "config.json has unknown settings: brand_new"),

@@ -1,0 +1,156 @@
+"""SNES emitters inside MAP-Elites: one separable natural evolution strategy per class (CMA-ME-style).
+
+Each class (archive cell) has an emitter: a Gaussian search distribution with a mean image and one
+step size per gene of a coarse noise grid (``scale`` x ``scale`` pixel blocks: 14x14 for MNIST at
+scale 2, which the SNES adapts 4x faster than 784 single pixels). Every emitter starts at a flat
+image of grey level ``start`` (0: black; < 0: at its cell's elite of ``initial_population`` random
+genomes, as MAP-Elites starts). Every generation splits ``population`` children evenly among the
+*unfinished* classes (cell fitness below ``focus``; all classes once every one is there): emitter k
+samples mirrored pairs ``mean_k ± up(sigma_k * eps)`` (``up``: nearest upsampling to the image;
+children clipped to [0, 1]), and every child is still offered to every cell (the archive's rule).
+Emitter k then ranks its own children by their fitness for class k alone and takes one SNES step
+(Schaul et al. 2011; Wierstra et al. 2014): rank utilities u_i, mean_k += lr_mean * up(sigma_k *
+sum u_i eps_i), sigma_k *= exp(lr_sigma / 2 * sum u_i (eps_i^2 - 1)). Ranks make the update blind
+to the softmax flattening near certainty (any monotone transform, logits or log-probabilities,
+ranks the same).
+
+When another emitter's child becomes a cell's new elite (it beat that cell's own emitter), the
+cell's emitter restarts its mean there (``restart``; its step sizes are kept).
+
+Direct encoding only (genomes are (N, G) device tensors); the CPPN encoding stays on MAP-Elites.
+Everything is drawn from the run's torch Generator on the device, and ask() reads back only the
+archive's host fitness (already on the host). State (means, step sizes) is checkpointed as arrays.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Optional
+
+import numpy as np
+import torch
+
+from ..archive import Archive
+from ..errors import FoolingError
+from .base import Scores, Strategy
+
+
+def snes_utilities(n: int, device: torch.device) -> torch.Tensor:
+    """(n,) SNES fitness shaping: the utility of rank r (0 = best), zero-sum, decreasing."""
+    ranks = torch.arange(1, n + 1, dtype=torch.float64, device=device)
+    raw = torch.clamp(math.log(n / 2 + 1) - torch.log(ranks), min=0.0)
+    return (raw / raw.sum() - 1.0 / n).to(torch.float32)
+
+
+class SnesElites(Strategy):
+    """Ask/tell: a SNES emitter per class feeding a MAP-Elites archive; one cell per class in ``archive``."""
+
+    def __init__(self, archive: Archive, rng: np.random.Generator, population: int, initial_population: int,
+                 sigma: float = 0.07, lr_mean: float = 1.0, lr_sigma: float = 0.0, focus: float = 0.9999,
+                 start: float = 0.0, scale: int = 2, restart: bool = True,
+                 generator: Optional[torch.Generator] = None) -> None:
+        super().__init__(archive, rng, generator)
+        if not self.on_device:
+            raise FoolingError(f"strategy snes-elites works on direct genomes, not {self.encoding.name}: "
+                               "use --strategy map-elites for the CPPN encoding")
+        self.population = population
+        self.initial_population = initial_population
+        self.sigma0 = sigma
+        self.lr_mean = lr_mean
+        genes = int(self.encoding.num_genes)
+        c, h, w = self.encoding.image_shape
+        self.scale = int(scale)
+        self.shape = (c, h, w)
+        self.grid = (c, -(-h // self.scale), -(-w // self.scale))  # the grid the noise is drawn on
+        dims = int(np.prod(self.grid))
+        self.lr_sigma = lr_sigma or (3 + math.log(dims)) / (5 * math.sqrt(dims))  # SNES's default
+        self.focus = focus
+        self.restart = restart
+        cells, device = len(archive), archive.device
+        self.mean = torch.zeros((cells, genes), dtype=torch.float32, device=device)
+        self.sigma = torch.full((cells, dims), float(sigma), dtype=torch.float32, device=device)
+        self.start = start
+        self.started = start >= 0  # False: the means are set from the archive after generation 0
+        if self.started:
+            self.mean.fill_(float(start))
+        self._cells: Optional[torch.Tensor] = None  # (k,) the cells that got children this generation
+        self._owner: Optional[torch.Tensor] = None  # (N,) the emitter (cell) of each child
+        self._noise: Optional[torch.Tensor] = None  # (k, n, D) the standard normal draws behind them (D: the noise grid)
+
+    def active_cells(self) -> np.ndarray:
+        """The cells that get children: those below ``focus`` (all, once every cell is there)."""
+        fitness = self.archive.fitness
+        active = np.flatnonzero(fitness < self.focus)
+        return active if active.size else np.arange(len(fitness))
+
+    def ask(self) -> Any:
+        if not self.started:
+            self._cells = self._owner = self._noise = None
+            return self.encoding.random(self.initial_population, self.vary_rng)
+        active = self.active_cells()
+        per = max(2, (self.population // len(active)) // 2 * 2)  # mirrored pairs: an even number per emitter
+        device = self.mean.device
+        cells = torch.as_tensor(active, dtype=torch.long, device=device)
+        half = torch.randn((len(active), per // 2, self.sigma.shape[1]), generator=self.generator, device=device)
+        noise = torch.cat([half, -half], dim=1)  # (k, per, D) on the noise grid
+        children = self.mean[cells].unsqueeze(1) + self._up(self.sigma[cells].unsqueeze(1) * noise)
+        self._cells, self._noise = cells, noise
+        self._owner = cells.repeat_interleave(per)
+        return children.reshape(-1, self.mean.shape[1]).clamp_(0.0, 1.0)
+
+    def _up(self, x: torch.Tensor) -> torch.Tensor:
+        """(..., D) on the noise grid -> (..., G) on the image (nearest-neighbour upsampling)."""
+        if self.scale == 1:
+            return x
+        lead, f = x.shape[:-1], self.scale
+        x = x.reshape(-1, *self.grid).repeat_interleave(f, dim=2).repeat_interleave(f, dim=3)
+        return x[:, :, :self.shape[1], :self.shape[2]].reshape(*lead, -1)
+
+    def tell(self, genomes: Any, confidence: Scores, scores: Optional[Scores] = None) -> None:
+        confidence = torch.as_tensor(confidence, device=self.archive.device).to(torch.float64)
+        before = self.archive.fitness_tensor.clone()
+        self.archive.add(genomes, confidence, self.generation, parents=self._owner, scores=scores)
+        if self._cells is None:  # the initial population: every emitter starts at its cell's elite
+            filled = np.flatnonzero(np.isfinite(self.archive.fitness))
+            if filled.size == len(self.archive):
+                self.mean.copy_(self.archive.elites(np.arange(len(self.archive))))
+                self.started = True
+        else:
+            self._update(confidence, before)
+        self.generation += 1
+
+    def _update(self, confidence: torch.Tensor, before: torch.Tensor) -> None:
+        cells, noise = self._cells, self._noise
+        k, per, _ = noise.shape
+        own = confidence.view(k, per, -1).gather(2, cells.view(k, 1, 1).expand(k, per, 1)).squeeze(2)  # (k, per)
+        order = torch.argsort(own, dim=1, descending=True, stable=True)
+        utility = torch.empty((k, per), dtype=torch.float32, device=own.device)
+        utility.scatter_(1, order, snes_utilities(per, own.device).expand(k, per).contiguous())
+        grad_mean = torch.einsum("kn,kng->kg", utility, noise)
+        grad_sigma = torch.einsum("kn,kng->kg", utility, noise * noise - 1.0)
+        sigma = self.sigma[cells]
+        self.mean[cells] = (self.mean[cells] + self.lr_mean * self._up(sigma * grad_mean)).clamp_(0.0, 1.0)
+        self.sigma[cells] = sigma * torch.exp(0.5 * self.lr_sigma * grad_sigma)
+        # another emitter's child became a cell's elite (it beat that emitter's own children): restart there
+        cells_all = torch.arange(len(before), device=before.device)
+        foreign = (self.archive.fitness_tensor > before) & (self.archive.parent_tensor != cells_all)
+        restart = torch.nonzero(foreign).squeeze(1)
+        if self.restart and restart.numel():
+            self.mean.index_copy_(0, restart, self.archive.elites(restart))
+
+    def state_dict(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        arrays, values = super().state_dict()
+        arrays["mean"] = self.mean.cpu().numpy().copy()
+        arrays["sigma"] = self.sigma.cpu().numpy().copy()
+        values["started"] = self.started
+        return arrays, values
+
+    def load_state_dict(self, arrays: dict[str, np.ndarray], values: dict[str, Any]) -> None:
+        super().load_state_dict(arrays, values)
+        for name in ("mean", "sigma"):
+            value = np.asarray(arrays[name], dtype=np.float32)
+            if value.shape != tuple(getattr(self, name).shape):
+                raise FoolingError(f"checkpoint's snes-elites {name} has shape {value.shape}, not "
+                                   f"{tuple(getattr(self, name).shape)}: it belongs to another run")
+            getattr(self, name).copy_(torch.from_numpy(value))
+        self.started = bool(values["started"])

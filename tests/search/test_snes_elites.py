@@ -1,0 +1,147 @@
+"""snes-elites (a SNES emitter per class inside MAP-Elites): it climbs the oracle, is deterministic, resumes
+exactly, and round-trips its state; presets choose it (default) or the paper's MAP-Elites."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from fooling.archive import Archive
+from fooling.encodings import DirectEncoding
+from fooling.errors import FoolingError
+from fooling.run import EvolutionRun, evolve
+from fooling.rundir.checkpoint import load_checkpoint
+from fooling.search import SnesElites
+from fooling.search.snes_elites import snes_utilities
+from fooling.settings.evolve import EvolveSettings
+
+CELLS = [0, 1, 2, 3]
+
+
+def _strategy(oracle, seed: int = 0, **kw) -> SnesElites:
+    archive = Archive(DirectEncoding((1, 8, 8)), CELLS, oracle.labels)
+    return SnesElites(archive, np.random.default_rng(seed), population=kw.pop("population", 40),
+                      initial_population=kw.pop("initial_population", 40),
+                      generator=torch.Generator().manual_seed(seed), **kw)
+
+
+def _step(strategy: SnesElites, oracle, generations: int) -> None:
+    for _ in range(generations):
+        genomes = strategy.ask()
+        probs = oracle.probs(strategy.encoding.decode(genomes, torch.device("cpu")))
+        strategy.tell(genomes, probs[:, CELLS].double())
+
+
+@pytest.mark.parametrize("start", [0.0, 0.5, -1.0])
+def test_it_raises_every_class_on_the_oracle(oracle, start):
+    strategy = _strategy(oracle, start=start)
+    _step(strategy, oracle, 1)
+    first = strategy.archive.fitness.copy()
+    _step(strategy, oracle, 60)
+    assert np.all(strategy.archive.fitness > first)
+    assert np.all(strategy.archive.fitness > 0.99), strategy.archive.fitness  # the oracle tops out at 0.9998
+
+
+def test_children_are_split_among_the_unfinished_classes_only(oracle):
+    strategy = _strategy(oracle, population=40)
+    _step(strategy, oracle, 1)
+    strategy.archive.fitness[[0, 2]] = 0.99995  # two classes done (focus 0.9999)
+    strategy.ask()
+    assert sorted(set(strategy._owner.tolist())) == [1, 3]
+    assert len(strategy._owner) == 40  # 20 each: the whole population goes to the other two
+    strategy.archive.fitness[:] = 0.99995  # all done: every class gets children again
+    strategy.ask()
+    assert sorted(set(strategy._owner.tolist())) == CELLS
+
+
+def test_utilities_are_zero_sum_and_decreasing():
+    u = snes_utilities(10, torch.device("cpu"))
+    assert abs(float(u.sum())) < 1e-6
+    assert torch.all(u[:-1] >= u[1:]) and u[0] > 0 > u[-1]
+
+
+def test_same_seed_same_archive_other_seed_not(oracle):
+    runs = []
+    for seed in (3, 3, 4):
+        strategy = _strategy(oracle, seed)
+        _step(strategy, oracle, 8)
+        runs.append(strategy)
+    a, b, c = runs
+    np.testing.assert_array_equal(a.archive.fitness, b.archive.fitness)
+    assert torch.equal(a.archive.elites(CELLS), b.archive.elites(CELLS))
+    assert torch.equal(a.mean, b.mean) and torch.equal(a.sigma, b.sigma)
+    assert not np.array_equal(a.archive.fitness, c.archive.fitness)
+
+
+@pytest.mark.parametrize("start", [0.0, -1.0])
+def test_state_dict_round_trip_continues_exactly(oracle, start):
+    straight = _strategy(oracle, 5, start=start)
+    _step(straight, oracle, 10)
+    split = _strategy(oracle, 5, start=start)
+    _step(split, oracle, 4)
+    arrays, values = split.state_dict()
+    assert {"generator", "mean", "sigma"} <= set(arrays) and arrays["sigma"].shape == (4, 16)  # 4x4 noise grid
+    archive_state = split.archive.state_dict()
+    resumed = _strategy(oracle, 99, start=start)  # other seed: everything must come from the state
+    resumed.archive.load_state_dict(archive_state)
+    resumed.load_state_dict(arrays, values)
+    assert torch.equal(resumed.mean, split.mean) and torch.equal(resumed.sigma, split.sigma)
+    _step(resumed, oracle, 6)
+    np.testing.assert_array_equal(straight.archive.fitness, resumed.archive.fitness)
+    assert torch.equal(straight.archive.elites(CELLS), resumed.archive.elites(CELLS))
+    assert torch.equal(straight.mean, resumed.mean) and torch.equal(straight.sigma, resumed.sigma)
+
+
+def test_a_state_of_another_shape_is_refused(oracle):
+    arrays, values = _strategy(oracle).state_dict()
+    other = SnesElites(Archive(DirectEncoding((1, 8, 8)), [0, 1], oracle.labels), np.random.default_rng(0), 8, 8)
+    with pytest.raises(FoolingError, match="belongs to another run"):
+        other.load_state_dict(arrays, values)
+
+
+def _config(out: Path, **kw) -> EvolveSettings:
+    base = dict(model="test-oracle", generations=12, population=16, seed=3, device="cpu", checkpoint_every=4,
+                out=str(out))
+    return EvolveSettings(**{**base, **kw})
+
+
+def _archive(path: Path) -> dict[str, np.ndarray]:
+    arrays, _ = load_checkpoint(path / "checkpoint")
+    return {k: v for k, v in arrays.items() if k.startswith(("archive.", "strategy."))}
+
+
+@pytest.mark.parametrize("preset", ["default", "paper"])
+def test_interrupted_and_resumed_run_equals_uninterrupted(tmp_path, preset):
+    evolve(_config(tmp_path / "straight", preset=preset))
+    EvolutionRun.start(_config(tmp_path / "split", preset=preset)).run(progress=False, stop_after=5)
+    EvolutionRun.resume(tmp_path / "split").run(progress=False)
+    left, right = _archive(tmp_path / "straight"), _archive(tmp_path / "split")
+    assert left.keys() == right.keys()
+    if preset == "default":
+        assert "strategy.mean" in left
+    for key in left:
+        np.testing.assert_array_equal(left[key], right[key], err_msg=key)
+
+
+def test_presets_choose_the_strategy_and_its_population():
+    default, paper = EvolveSettings().resolved(), EvolveSettings(preset="paper").resolved()
+    assert (default.strategy, default.population) == ("snes-elites", 100)
+    assert (paper.strategy, paper.population, paper.mutation_eta) == ("map-elites", 200, 15.0)
+    assert EvolveSettings(strategy="map-elites").resolved().population == 200
+    assert EvolveSettings(preset="paper", strategy="snes-elites").resolved().population == 100
+    assert EvolveSettings(population=50).resolved().population == 50
+    cppn = EvolveSettings(encoding="cppn").resolved()  # snes-elites is direct-only: the CPPN keeps MAP-Elites
+    assert (cppn.strategy, cppn.population) == ("map-elites", 200)
+    with pytest.raises(FoolingError, match="direct encoding only"):
+        EvolveSettings(encoding="cppn", strategy="snes-elites").resolved()
+
+
+def test_until_stops_a_default_run_once_every_class_is_there(tmp_path):
+    summary = evolve(_config(tmp_path / "run", generations=500, until=0.99))
+    assert summary["generation"] < 500 and summary["strategy"] == "snes-elites"
+    assert min(c["confidence"] for c in summary["classes"]) >= 0.99
+    # it stopped at the very generation in which the last class passed
+    assert max(c["passed"]["0.99"] for c in summary["classes"]) == summary["generation"]
