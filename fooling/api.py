@@ -145,13 +145,25 @@ def resume(path: str | Path, *, generations: Optional[int] = None, progress: boo
     return _evolution(EvolutionRun.resume(folder, generations, **changes), progress, hooks)
 
 
+def attach_eot(run: Any) -> Any:
+    """Give ``run``'s objective the EOT its settings ask for (``eot`` > 0); returns the run."""
+    samples = getattr(run.config, "eot", 0)
+    if samples:
+        from .objective.eot import EOT
+
+        run.objective.with_eot(EOT(samples, run.config.transforms, run.config.seed))
+    return run
+
+
 def _evolution(run: Any, progress: bool, hooks: Iterable["Hook"]) -> RunResult:
+    attach_eot(run)
     summary = run.run(progress=progress, hooks=hooks)
     return RunResult(run.rundir.path, summary, run.config_record(), run.interrupted, run.stop_signal,
                      run.stop_message())
 
 
 def _ascent(run: Any, progress: bool) -> RunResult:
+    attach_eot(run)
     try:
         summary = run.run(progress=progress)
     except KeyboardInterrupt:
