@@ -50,6 +50,15 @@ def as_objective(model: Model, images: Optional[torch.Tensor] = None) -> Objecti
                                         preprocess=spec, device=device)], range(k))
 
 
+def check_channels(objective: Objective, channels: int) -> None:
+    """A one-line FoolingError unless every network can take ``channels``-channel images (grey and RGB convert)."""
+    for c in objective.classifiers:
+        takes = {c.spec.channels} if isinstance(c, _ModuleClassifier) else {c.spec.channels, 1, 3}
+        if channels not in takes:
+            raise FoolingError(f"the images have {channels} channel(s); {c.name} takes "
+                               f"{' or '.join(map(str, sorted(takes)))}")
+
+
 @dataclass
 class AttackResult:
     """Per image (all (N,)): adversarial images (N, C, H, W) in [0, 1] on the CPU, clean and adversarial
@@ -123,6 +132,7 @@ class Attack:
         if labels.numel() and not (0 <= int(labels.min()) and int(labels.max()) < k):
             raise FoolingError(f"class {int(labels.max() if labels.max() >= k else labels.min())} does not exist: "
                                f"the model has classes 0-{k - 1}")
+        check_channels(objective, images.shape[1])
         x = images.detach().to(objective.device, torch.float32)
         if float(x.min()) < 0 or float(x.max()) > 1:
             raise FoolingError("images must be in [0, 1]")
