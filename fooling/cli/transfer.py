@@ -17,7 +17,11 @@ from .options import split_names
 @click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda (auto: CUDA when present).")
 @click.option("--force", is_flag=True, help="Replace the report files of an earlier `fool transfer` in --out.")
 @click.option("--quiet", is_flag=True, help="Print only the output folder: no table, no progress.")
-def command(run_dirs, models, out, device, force, quiet) -> None:
+@click.option("--transforms", default=None, help="Survival: also score each image under --samples random transforms "
+                                                 "(default, or e.g. 'crop=0.8,flip,rotate=10,jpeg=60').")
+@click.option("--samples", default=None, type=int, help="Survival: transforms per image [32 with --transforms].")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seeds the survival transforms.")
+def command(run_dirs, models, out, device, force, quiet, transforms, samples, seed) -> None:
     """Score every elite PNG of each RUN_DIR on each target network.
 
     For each source -> target pair (source: the network(s) a run was evolved
@@ -26,6 +30,9 @@ def command(run_dirs, models, out, device, force, quiet) -> None:
     and how often the target's top-1 class agrees. Runs with the same source
     and encoding (e.g. several seeds) are pooled. Progress (one line per run,
     with an ETA) goes to stderr.
+
+    With --transforms SPEC --samples K it also reports survival: per image and model the mean and
+    minimum confidence under K random transforms and the share still >= 99%.
 
     \b
     Example:
@@ -37,6 +44,14 @@ def command(run_dirs, models, out, device, force, quiet) -> None:
     from ..progress import ItemProgress
     from ..rundir import read_run
 
+    eot = None
+    if transforms is not None or samples is not None:
+        from ..errors import FoolingError
+        from ..objective.eot import EOT
+
+        if samples is not None and samples < 1:
+            raise FoolingError(f"--samples must be at least 1, got {samples}")
+        eot = EOT(samples or 32, transforms or "default", seed)
     check_output_folder(out, FILES.values(), force)  # before any work: a bad --out costs nothing
     runs = [read_run(path) for path in run_dirs]
     targets = list(dict.fromkeys(split_names(models)))
@@ -49,7 +64,7 @@ def command(run_dirs, models, out, device, force, quiet) -> None:
                 bar.done(f"{pending.pop()} scored")
             pending.append(str(run.path))
 
-        result = run_transfer(runs, targets, device, progress)
+        result = run_transfer(runs, targets, device, progress, eot)
         if pending:
             bar.done(f"{pending.pop()} scored")
     paths = write_report(result, out)
