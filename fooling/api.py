@@ -163,7 +163,6 @@ def _evolution(run: Any, progress: bool, hooks: Iterable["Hook"]) -> RunResult:
 
 
 def _ascent(run: Any, progress: bool) -> RunResult:
-    attach_eot(run)
     try:
         summary = run.run(progress=progress)
     except KeyboardInterrupt:
