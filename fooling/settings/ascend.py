@@ -32,7 +32,11 @@ YOSINSKI: dict[str, Any] = {"objective": "logit", "rate": "normalised", "step_si
                             **_PLAIN, "decay": 1e-4, "blur_radius": 1.0, "blur_every": 4}
 # "cppn": Adam on the logit, learning rate 0.03 (weights span [-10, 10]); it beat "paper" there (README).
 CPPN: dict[str, Any] = {"objective": "logit", "rate": "adam", "step_size": 0.03, **_PLAIN}
-PRESETS: dict[str, dict[str, Any]] = {"paper": PAPER, "yosinski": YOSINSKI, "cppn": CPPN}
+# "fast" (the default): Adam on the logit, learning rate 0.01, no regularisers. Measured on EfficientNet-Lite0
+# (CPU, `fool ascend --classes 'king penguin' --steps 50`): fast passes 99.99 % at step 13; paper ends at 96.1 %
+# and yosinski at 96.9 % after 50 steps (they pass 99 % at steps 68 and 48+; README).
+FAST: dict[str, Any] = {"objective": "logit", "rate": "adam", "step_size": 0.01, **_PLAIN}
+PRESETS: dict[str, dict[str, Any]] = {"fast": FAST, "paper": PAPER, "yosinski": YOSINSKI, "cppn": CPPN}
 PIXEL_ONLY = ("blur_radius", "norm_percentile", "contribution_percentile")  # regularisers that act on pixels
 
 
@@ -69,7 +73,8 @@ class AscendSettings(Settings):
                                     group=BUDGET, check=non_negative)
 
     # gradient ascent
-    preset: str = setting("paper", "paper: climb the probability at the progress rate, no regularisers | "
+    preset: str = setting("fast", "fast: climb the logit with Adam, learning rate 0.01, no regularisers | "
+                                  "paper: climb the probability at the progress rate, no regularisers | "
                                    "yosinski: climb the logit in normalised steps, decay 1e-4, blur radius 1.0 every "
                                    "4 steps | cppn: climb the logit with Adam, learning rate 0.03 [cppn with --from].",
                           group=ASCENT, choices=tuple(PRESETS))
@@ -121,7 +126,7 @@ class AscendSettings(Settings):
     def preset_value(self, name: str) -> Any:
         """A preset field: as given, else the preset's."""
         value = getattr(self, name)
-        return PRESETS.get(self.preset, PAPER)[name] if value is None else value
+        return PRESETS.get(self.preset, FAST)[name] if value is None else value
 
     def resolved(self) -> "AscendSettings":
         """A validated copy with the preset fields filled; a perturbation's step_size stays as given
