@@ -38,13 +38,20 @@ class Net(nn.Module):
         return self.classifier.logits(x)
 
 
-def photo(name: str) -> torch.Tensor:
+def photo(name: str, max_side: int = 0) -> torch.Tensor:
+    """A skimage.data photo as (1, 3, H, W) in [0, 1]; with max_side, downscaled (antialiased) to fit it."""
     import skimage.data
 
     a = getattr(skimage.data, name)()
     if a.ndim == 2:
         a = np.repeat(a[..., None], 3, axis=2)
-    return torch.from_numpy(a[..., :3].copy()).permute(2, 0, 1).unsqueeze(0).float() / 255
+    x = torch.from_numpy(a[..., :3].copy()).permute(2, 0, 1).unsqueeze(0).float() / 255
+    if max_side and max(x.shape[-2:]) > max_side:
+        scale = max_side / max(x.shape[-2:])
+        size = (round(x.shape[-2] * scale), round(x.shape[-1] * scale))
+        x = torch.nn.functional.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
+        x = (x.clamp(0, 1) * 255).round() / 255
+    return x
 
 
 def measure(attack, x: torch.Tensor, y: torch.Tensor, predict) -> dict:
@@ -61,6 +68,7 @@ def main() -> None:
     parser.add_argument("--model", default="imagenet-efficientnet-lite0")
     parser.add_argument("--photos", default="chelsea,coffee,astronaut,rocket,camera,coins")
     parser.add_argument("--cw-steps", type=int, default=100)
+    parser.add_argument("--max-side", type=int, default=0, help="Downscale photos to this longest side (0: as they are).")
     args = parser.parse_args()
     try:
         import torchattacks
@@ -78,7 +86,7 @@ def main() -> None:
 
     rows = {k: [] for k in ("pgd-ours", "pgd-torchattacks", "cw-ours", "cw-torchattacks")}
     for name in args.photos.split(","):
-        x = photo(name)
+        x = photo(name, args.max_side)
         y = torch.tensor([predict(x)])
         rows["pgd-ours"].append(measure(PGD(objective, eps=8 / 255, alpha=2 / 255, steps=10), x, y, predict))
         rows["cw-ours"].append(measure(CW(objective, c=1.0, lr=0.01, steps=args.cw_steps, search_steps=5), x, y,
@@ -104,6 +112,7 @@ def main() -> None:
         linf = f"{entry['mean_linf'] * 255:.2f}" if ok else "-"
         print(f"| {key} | {entry['success']} | {l2} | {linf} | {entry['seconds']:.1f} |")
     print(json.dumps({"model": args.model, "photos": args.photos.split(","), "cw_steps": args.cw_steps,
+                      "max_side": args.max_side,
                       "torchattacks": getattr(torchattacks, "__version__", None), "results": table}))
 
 
