@@ -163,6 +163,7 @@ class AttackRun:
             classes.append({"index": i, "label": name, "confidence": row["adv_confidence"],
                             "clean_confidence": row["clean_confidence"], "success": row["success"],
                             "generation_found": 0, "file": row["file"]})
+            self._write(rows, classes, time.time() - started, finished=False)  # results so far, after each photo
             if progress:
                 print(f"{path.name}: {row['clean_label']} ({row['clean_confidence']:.3f}) -> {row['adv_label']} "
                       f"({row['adv_confidence']:.3f}) {'ok' if row['success'] else 'failed'} "
@@ -170,7 +171,7 @@ class AttackRun:
         self._write(rows, classes, time.time() - started)
         return rows
 
-    def _write(self, rows: list[dict], classes: list[dict], elapsed: float) -> None:
+    def _write(self, rows: list[dict], classes: list[dict], elapsed: float, finished: bool = True) -> None:
         path = self.rundir.path
         with open(path / "results.csv", "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=COLUMNS)
@@ -184,6 +185,7 @@ class AttackRun:
                    "mean_l2": float(np.mean([r["l2"] for r in rows])) if n else None,
                    "mean_linf": float(np.mean([r["linf"] for r in rows])) if n else None,
                    "evaluations": sum(r["evaluations"] for r in rows), "elapsed_s": round(elapsed, 3),
-                   "generation": 0, "finished": True, "stop_reason": "done", "classes": classes}
+                   "generation": 0, "finished": finished, "stop_reason": "done" if finished else "running",
+                   "classes": classes}
         self.rundir.write_summary(summary)
         self.summary = summary
