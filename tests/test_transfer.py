@@ -238,3 +238,30 @@ def test_progress_lines_with_eta(runs, tmp_path):
     quiet = CliRunner().invoke(main, ["transfer", *map(str, runs), "--models", "mnist-lenet",
                                       "--out", str(tmp_path / "q"), "--quiet"])
     assert quiet.exit_code == 0 and quiet.stderr == ""
+
+
+def test_survival_columns(runs, tmp_path):
+    out = tmp_path / "survival"
+    result = fool("transfer", *runs, "--models", "mnist-lenet", "--out", out, "--transforms", "crop=0.7,rotate=20,noise=0.1",
+                  "--samples", "8", "--quiet")
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(open(out / "transfer_classes.csv")))
+    assert rows and all(0 <= float(r["survival_min"]) <= float(r["survival_mean"]) <= 1 for r in rows)
+    assert all(0 <= float(r["survival_99"]) <= 1 for r in rows)
+    pairs = json.loads((out / "transfer.json").read_text())["pairs"]
+    assert pairs[0]["survival_mean"] is not None
+    assert "Survival under random transforms" in (out / "transfer.md").read_text()
+    again = tmp_path / "again"
+    fool("transfer", *runs, "--models", "mnist-lenet", "--out", again, "--transforms", "crop=0.7,rotate=20,noise=0.1",
+         "--samples", "8", "--quiet")
+    assert (again / "transfer_classes.csv").read_text() == (out / "transfer_classes.csv").read_text()  # seeded
+    gallery = tmp_path / "g"
+    assert fool("gallery", runs[0], "--transfer", out, "--out", gallery, "--quiet").exit_code == 0
+    assert "survival mean" in (gallery / "index.html").read_text()
+
+
+def test_survival_bad_input(runs, tmp_path):
+    one_line_error(fool("transfer", *runs, "--models", "mnist-lenet", "--out", tmp_path / "x", "--transforms", "warp"),
+                   "unknown transform")
+    one_line_error(fool("transfer", *runs, "--models", "mnist-lenet", "--out", tmp_path / "x", "--samples", "0"),
+                   "--samples")

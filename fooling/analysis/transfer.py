@@ -41,6 +41,11 @@ class ClassScore:
     confidence: float  # the target's probability for ``index``
     top1: int
     top1_label: str
+    # survival (``fool transfer --transforms SPEC --samples K``): the target's confidence for ``index`` under K
+    # random transforms of the image: mean, minimum and the share still >= 99 % (None: not measured)
+    survival_mean: Optional[float] = None
+    survival_min: Optional[float] = None
+    survival_99: Optional[float] = None
 
     @property
     def agrees(self) -> bool:
@@ -66,6 +71,9 @@ class PairSummary:
     source_median: float  # the source's own re-scored confidence, for reference
     archive_median: float
     per_class: dict[str, float] = field(default_factory=dict)  # label -> median over runs
+    survival_mean: Optional[float] = None  # the mean over images of their mean confidence under transforms
+    survival_min: Optional[float] = None  # the median over images of their minimum
+    survival_99: Optional[float] = None  # the mean over images of the share of transforms still >= 99 %
 
 
 @dataclass(frozen=True)
@@ -109,8 +117,18 @@ def _combine(values: torch.Tensor, how: str) -> torch.Tensor:
     return values.min(0).values if how == "min" else values.mean(0)
 
 
-def score_run(run: RunElites, targets: Sequence[str], classifier: Callable[[str], Classifier]) -> list[ClassScore]:
-    """Score one run's elites on its own model(s) and every target: one forward pass per network."""
+def survival(classifier: Classifier, images: torch.Tensor, index: torch.Tensor, eot) -> tuple[np.ndarray, ...]:
+    """(mean, min, share >= 0.99) (N,) each of ``classifier``'s confidence in class index (N,) over ``eot``'s K
+    random transforms of images (N, C, H, W), all K·N in one batched pass."""
+    p = classifier.probs(eot.expand(images.to(classifier.device))).float().cpu()  # (K·N, classes)
+    conf = p.view(eot.samples, len(index), -1)[:, torch.arange(len(index)), index]  # (K, N)
+    return conf.mean(0).numpy(), conf.min(0).values.numpy(), (conf >= 0.99).float().mean(0).numpy()
+
+
+def score_run(run: RunElites, targets: Sequence[str], classifier: Callable[[str], Classifier],
+              eot=None) -> list[ClassScore]:
+    """Score one run's elites on its own model(s) and every target: one forward pass per network (and, with
+    ``eot`` (an :class:`~fooling.objective.eot.EOT`), their survival under its random transforms)."""
     read_image(run.elites[0].png)  # load_images opens the first one unchecked; a bad file: one line naming it
     images = load_images(run.elites)  # the rest go through imaging.load_image (checked)
     index = torch.tensor([e.index for e in run.elites])
@@ -122,12 +140,15 @@ def score_run(run: RunElites, targets: Sequence[str], classifier: Callable[[str]
         labels = classifier(target).labels
         conf = probs[target][rows, index]
         top1 = probs[target].argmax(1)
+        surv = survival(classifier(target), images, index, eot) if eot is not None else None
         for i, elite in enumerate(run.elites):
             out.append(ClassScore(
                 run=str(run.path), source=run.source, encoding=run.encoding, target=target,
                 target_is_source=target in run.models, index=elite.index,
                 label=elite.label, archive_confidence=elite.confidence, source_confidence=float(own[i]),
                 confidence=float(conf[i]), top1=int(top1[i]), top1_label=labels[int(top1[i])],
+                **({} if surv is None else {"survival_mean": float(surv[0][i]), "survival_min": float(surv[1][i]),
+                                            "survival_99": float(surv[2][i])}),
             ))
     return out
 
@@ -142,7 +163,7 @@ def _config_record(path: Path) -> dict:
 
 
 def score_transfer(runs: Sequence[RunElites], targets: Sequence[str], device: str = "auto",
-                   progress: Optional[Callable[[RunElites], None]] = None) -> list[ClassScore]:
+                   progress: Optional[Callable[[RunElites], None]] = None, eot=None) -> list[ClassScore]:
     """Every elite of every run scored by every target (each network loaded once)."""
     check_class_counts(runs, targets)
     dev = resolve_device(device)
@@ -162,7 +183,7 @@ def score_transfer(runs: Sequence[RunElites], targets: Sequence[str], device: st
     for run in runs:
         if progress is not None:
             progress(run)
-        scores.extend(score_run(run, targets, classifier))
+        scores.extend(score_run(run, targets, classifier, eot))
     return scores
 
 
@@ -191,12 +212,16 @@ def summarise(scores: Sequence[ClassScore], targets: Sequence[str]) -> list[Pair
                 source_median=float(np.median([s.source_confidence for s in group])),
                 archive_median=float(np.median([s.archive_confidence for s in group])),
                 per_class={label: float(np.median(v)) for label, v in by_class.items()},
+                **({} if group[0].survival_mean is None else {
+                    "survival_mean": float(np.mean([s.survival_mean for s in group])),
+                    "survival_min": float(np.median([s.survival_min for s in group])),
+                    "survival_99": float(np.mean([s.survival_99 for s in group]))}),
             ))
     return pairs
 
 
 def run_transfer(runs: Sequence[RunElites], targets: Sequence[str], device: str = "auto",
-             progress: Optional[Callable[[RunElites], None]] = None) -> TransferResult:
-    """Score and summarise: the whole of ``fool transfer`` short of writing files."""
-    scores = score_transfer(runs, targets, device, progress)
+             progress: Optional[Callable[[RunElites], None]] = None, eot=None) -> TransferResult:
+    """Score and summarise: the whole of ``fool transfer`` short of writing files (``eot``: survival too)."""
+    scores = score_transfer(runs, targets, device, progress, eot)
     return TransferResult(list(targets), list(runs), scores, summarise(scores, targets))

@@ -15,9 +15,11 @@ from .transfer import PairSummary, TransferResult
 FILES = {"pairs_csv": "transfer.csv", "classes_csv": "transfer_classes.csv", "json": "transfer.json",
          "markdown": "transfer.md", "heatmap": "transfer_heatmap.png"}
 PAIR_FIELDS = ["source", "encoding", "target", "target_is_source", "runs", "images", "median", "mean",
-               "above_50", "above_99", "top1_agreement", "source_median", "archive_median"]
+               "above_50", "above_99", "top1_agreement", "source_median", "archive_median",
+               "survival_mean", "survival_min", "survival_99"]
 CLASS_FIELDS = ["run", "source", "encoding", "target", "target_is_source", "index", "label", "archive_confidence",
-                "source_confidence", "confidence", "top1", "top1_label", "agrees"]
+                "source_confidence", "confidence", "top1", "top1_label", "agrees",
+                "survival_mean", "survival_min", "survival_99"]
 
 
 def _percent(x: float) -> str:
@@ -71,6 +73,18 @@ def markdown(result: TransferResult) -> str:
             f"| {p.source} | {p.encoding} | {p.target}{' (self)' if p.target_is_source else ''} | {p.runs} "
             f"| {p.images} | {format_confidence(p.median)} | {format_confidence(p.mean)} | {_percent(p.above_50)} "
             f"| {_percent(p.above_99)} | {_percent(p.top1_agreement)} | {format_confidence(p.source_median)} |")
+    if any(p.survival_mean is not None for p in result.pairs):
+        lines += ["", "## Survival under random transforms", "",
+                  "The target's confidence for the class under K random transforms of each image "
+                  "(`--transforms`, `--samples`): mean over images of the mean, median of the minimum, and the "
+                  "mean share of transforms still >= 99%.", "",
+                  "| source | encoding | target | images | mean | min (median) | still ≥ 99% |",
+                  "|---|---|---|---:|---:|---:|---:|"]
+        for p in result.pairs:
+            if p.survival_mean is not None:
+                lines.append(f"| {p.source} | {p.encoding} | {p.target} | {p.images} | "
+                             f"{format_confidence(p.survival_mean)} | {format_confidence(p.survival_min)} | "
+                             f"{_percent(p.survival_99)} |")
     labels = list(dict.fromkeys(label for p in result.pairs for label in p.per_class))
     if 0 < len(labels) <= 20:
         lines += ["", "## Median confidence per class (over runs)", "",

@@ -36,8 +36,9 @@ def command(class_spec, epsilon, resume, quiet, **options) -> None:
     """Find images that MODEL labels as each target class with near certainty, by gradient ascent.
 
     The paper's third method: from (nearly) the mean image, step up the gradient of
-    the target's softmax probability with a progress-based learning rate. The
-    yosinski preset climbs the logit under Yosinski et al. (2015)'s regularisers
+    the target's score. The default preset (fast) climbs the logit with Adam (learning
+    rate 0.01); the paper preset climbs the softmax probability with the paper's
+    progress-based learning rate. The yosinski preset climbs the logit under Yosinski et al. (2015)'s regularisers
     (decay, blur) and gives more structured images. Records when each class became
     top-1 and passed 99%, 99.9% and 99.99%. With --init PHOTO --epsilon E it instead changes a
     real photo within an L-inf or L2 ball (targeted PGD or FGSM). With --from RUN it
@@ -79,7 +80,7 @@ def command(class_spec, epsilon, resume, quiet, **options) -> None:
     if "model" not in values:
         values["model"] = (run_model(from_run) if from_run else None) or AscendSettings.model
     if "preset" not in values:
-        values["preset"] = "cppn" if from_run else "paper"
+        values["preset"] = "cppn" if from_run else "fast"
     config = collect(AscendSettings, options, values=values)
     config.validate()
     config = api.with_model_sources(config)  # a model file: its absolute path, --input & co. recorded with it

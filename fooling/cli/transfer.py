@@ -23,7 +23,12 @@ from .options import split_names
 @click.option("--std", default=None, metavar="S1,S2,S3", help="Target model files' per-channel std [1].")
 @click.option("--labels", default=None, type=click.Path(), metavar="FILE",
               help="Target model files' class names, one a line [numbered].")
-def command(run_dirs, models, out, device, force, quiet, input_, mean, std, labels) -> None:
+@click.option("--transforms", default=None, help="Survival: also score each image under --samples random transforms "
+                                                 "(default, or e.g. 'crop=0.8,flip,rotate=10,jpeg=60').")
+@click.option("--samples", default=None, type=int, help="Survival: transforms per image [32 with --transforms].")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seeds the survival transforms.")
+def command(run_dirs, models, out, device, force, quiet, input_, mean, std, labels, transforms, samples,
+            seed) -> None:
     """Score every elite PNG of each RUN_DIR on each target network.
 
     For each source -> target pair (source: the network(s) a run was evolved
@@ -37,6 +42,9 @@ def command(run_dirs, models, out, device, force, quiet, input_, mean, std, labe
     python:package.module:function, like --model of `fool evolve`; --input, --mean, --std and
     --labels describe the target files that have no sidecar JSON.
 
+    With --transforms SPEC --samples K it also reports survival: per image and model the mean and
+    minimum confidence under K random transforms and the share still >= 99%.
+
     \b
     Examples:
       fool transfer runs/mnist/direct/*_s* --models mnist-lenet,mnist-lenet-b,mnist-digitcnn --out transfer/
@@ -48,6 +56,14 @@ def command(run_dirs, models, out, device, force, quiet, input_, mean, std, labe
     from ..progress import ItemProgress
     from ..rundir import read_run
 
+    eot = None
+    if transforms is not None or samples is not None:
+        from ..errors import FoolingError
+        from ..objective.eot import EOT
+
+        if samples is not None and samples < 1:
+            raise FoolingError(f"--samples must be at least 1, got {samples}")
+        eot = EOT(samples or 32, transforms or "default", seed)
     check_output_folder(out, FILES.values(), force)  # before any work: a bad --out costs nothing
     from ..classifiers.sources import canonical_names
 
@@ -62,7 +78,7 @@ def command(run_dirs, models, out, device, force, quiet, input_, mean, std, labe
                 bar.done(f"{pending.pop()} scored")
             pending.append(str(run.path))
 
-        result = run_transfer(runs, targets, device, progress)
+        result = run_transfer(runs, targets, device, progress, eot)
         if pending:
             bar.done(f"{pending.pop()} scored")
     paths = write_report(result, out)

@@ -226,14 +226,20 @@ def _count(x: Any) -> str:
 
 def _transfer_section(view: TransferView) -> str:
     head = ("<tr><th>source</th><th>encoding</th><th>target</th><th>runs</th><th>images</th><th>median</th>"
-            "<th>mean</th><th>&ge; 50%</th><th>&ge; 99%</th><th>top-1 agrees</th><th>source re-scored</th></tr>")
+            "<th>mean</th><th>&ge; 50%</th><th>&ge; 99%</th><th>top-1 agrees</th><th>source re-scored</th>"
+            + ("<th>survival mean</th><th>survival min</th><th>still &ge; 99%</th>"
+               if any(isinstance(p, dict) and p.get("survival_mean") is not None for p in view.pairs) else "")
+            + "</tr>")
+    survival = any(isinstance(p, dict) and p.get("survival_mean") is not None for p in view.pairs)
     rows = "".join(
         f'<tr{" class=self" if p.get("target_is_source") is True else ""}><td>{escape(p.get("source", "?"))}</td>'
         f'<td>{escape(p.get("encoding", "?"))}</td><td>{escape(p.get("target", "?"))}</td>'
         f'<td>{_count(p.get("runs"))}</td><td>{_count(p.get("images"))}</td>'
         f'<td>{_conf(p.get("median"))}</td><td>{_conf(p.get("mean"))}</td>'
         f'<td>{_pct(p.get("above_50"))}</td><td>{_pct(p.get("above_99"))}</td><td>{_pct(p.get("top1_agreement"))}</td>'
-        f'<td>{_conf(p.get("source_median"))}</td></tr>'
+        f'<td>{_conf(p.get("source_median"))}</td>'
+        + (f'<td>{_conf(p.get("survival_mean"))}</td><td>{_conf(p.get("survival_min"))}</td>'
+           f'<td>{_pct(p.get("survival_99"))}</td>' if survival else "") + "</tr>"
         for p in view.pairs if isinstance(p, dict))
     files = " · ".join(_a(href, text) for text, href in view.files.items())
     return (

@@ -50,6 +50,9 @@ class TargetScores:
 class Objective:
     """Classifiers (each with its crops), the target classes and the ensemble rule (mean | min).
 
+    eot: None, or an :class:`~.eot.EOT` (set with :meth:`with_eot`): every score is then the mean over K
+    random transforms of each image.
+
     classes: the network classes the archive's cells stand for (the columns of :meth:`fitness`).
     """
 
@@ -72,6 +75,13 @@ class Objective:
         if precision is not None or compile is not None:
             for c in classifiers:
                 c.configure(precision=precision, compile=compile)
+
+    eot = None  # Optional[EOT]; see fooling.objective.eot
+
+    def with_eot(self, eot) -> "Objective":
+        """Score through ``eot`` (an :class:`~.eot.EOT`, or None: off) from now on; returns self."""
+        self.eot = eot
+        return self
 
     # --- what the networks are -------------------------------------------------------------------
     @property
@@ -118,8 +128,13 @@ class Objective:
         (N, cells, M) (None for one model), as tensors on :attr:`device` (nothing is read back: the
         evolution loop keeps them there). An ensemble's fitness is the mean or the minimum of its
         members' confidences. ``precision`` overrides the classifiers' own."""
-        per_model = [c.probs(images, precision)[:, self._classes_on(c.device)].to(self.device, torch.float64)
-                     for c in self.classifiers]
+        if self.eot is not None:  # EOT hook (see .eot): the mean confidence over K transforms of each image
+            images = self.eot.expand(images)
+            per_model = [self.eot.mean(c.probs(images, precision)[:, self._classes_on(c.device)])
+                         .to(self.device, torch.float64) for c in self.classifiers]
+        else:
+            per_model = [c.probs(images, precision)[:, self._classes_on(c.device)].to(self.device, torch.float64)
+                         for c in self.classifiers]
         if len(per_model) == 1:
             return per_model[0], None
         stacked = torch.stack(per_model, dim=-1)  # (N, cells, M)
@@ -152,7 +167,12 @@ class Objective:
     def rows(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Differentiable (logits (B, K), log-probabilities (B, K)) over all classes, combined over
         the ensemble: mean -> the mean logit and the log of the mean probability; min -> the minima."""
-        pairs = [self._forward(c, images.to(c.device)) for c in self.classifiers]
+        if self.eot is not None:  # EOT hook (see .eot): mean logit, log of the mean probability over K transforms
+            images = self.eot.expand(images)
+            pairs = [(self.eot.mean(lg), self.eot.log_mean_exp(lp))
+                     for lg, lp in (self._forward(c, images.to(c.device)) for c in self.classifiers)]
+        else:
+            pairs = [self._forward(c, images.to(c.device)) for c in self.classifiers]
         if len(pairs) == 1:
             return pairs[0]
         logits = torch.stack([lg.to(self.device) for lg, _ in pairs])

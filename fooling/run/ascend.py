@@ -146,6 +146,10 @@ class AscentRun:
         if bad:
             raise FoolingError(f"class {bad[0]} does not exist: {config.model} has classes 0-{k - 1}")
         self.objective = Objective([self.classifier], self.classes)
+        if config.eot:  # expectation over transformation (fooling.objective.eot)
+            from ..objective.eot import EOT
+
+            self.objective.with_eot(EOT(config.eot, config.transforms, config.seed))
         c, h, w = image_shape(self.classifier)
         if self.style is not None:
             missing = [cl for cl in self.classes if cl not in self.genomes]

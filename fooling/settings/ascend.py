@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..errors import FoolingError
+from .transforms import check_spec as _check_spec
 from .fields import Settings, between, non_negative, positive, setting, unit_interval
 
 OBJECTIVES = ("prob", "logit")  # what a step climbs: the target's softmax probability or its logit
@@ -31,7 +32,11 @@ YOSINSKI: dict[str, Any] = {"objective": "logit", "rate": "normalised", "step_si
                             **_PLAIN, "decay": 1e-4, "blur_radius": 1.0, "blur_every": 4}
 # "cppn": Adam on the logit, learning rate 0.03 (weights span [-10, 10]); it beat "paper" there (README).
 CPPN: dict[str, Any] = {"objective": "logit", "rate": "adam", "step_size": 0.03, **_PLAIN}
-PRESETS: dict[str, dict[str, Any]] = {"paper": PAPER, "yosinski": YOSINSKI, "cppn": CPPN}
+# "fast" (the default): Adam on the logit, learning rate 0.01, no regularisers. Measured on EfficientNet-Lite0
+# (CPU, `fool ascend --classes 'king penguin' --steps 50`): fast passes 99.99 % at step 13; paper ends at 96.1 %
+# and yosinski at 96.9 % after 50 steps (they pass 99 % at steps 68 and 48+; README).
+FAST: dict[str, Any] = {"objective": "logit", "rate": "adam", "step_size": 0.01, **_PLAIN}
+PRESETS: dict[str, dict[str, Any]] = {"fast": FAST, "paper": PAPER, "yosinski": YOSINSKI, "cppn": CPPN}
 PIXEL_ONLY = ("blur_radius", "norm_percentile", "contribution_percentile")  # regularisers that act on pixels
 
 
@@ -71,7 +76,8 @@ class AscendSettings(Settings):
                                     group=BUDGET, check=non_negative)
 
     # gradient ascent
-    preset: str = setting("paper", "paper: climb the probability at the progress rate, no regularisers | "
+    preset: str = setting("fast", "fast: climb the logit with Adam, learning rate 0.01, no regularisers | "
+                                  "paper: climb the probability at the progress rate, no regularisers | "
                                    "yosinski: climb the logit in normalised steps, decay 1e-4, blur radius 1.0 every "
                                    "4 steps | cppn: climb the logit with Adam, learning rate 0.03 [cppn with --from].",
                           group=ASCENT, choices=tuple(PRESETS))
@@ -109,6 +115,12 @@ class AscendSettings(Settings):
                                             "cppn` run, each toward its own class (instead of starting from pixels).",
                                       group=ASCENT, flag="--from", metavar="RUN")
     out: Optional[str] = setting(None, "Run directory [runs/<model>_ascent_s<seed>].", group=RUN, metavar="PATH")
+    # expectation over transformation (fooling.objective.eot)
+    eot: int = setting(0, "Climb the mean over this many random transforms of each image (0: off).", group="eot",
+                       check=non_negative)
+    transforms: str = setting("default", "EOT transforms: default (crop, flip, rotate, jitter, noise) or e.g. "
+                                         "'crop=0.8,flip,rotate=10,jitter=0.1,noise=0.02,jpeg=60'.", group="eot",
+                              check=_check_spec)
 
     # model source: how a model file (.pt TorchScript, .onnx), timm: or python: model takes its input; also
     # read from a JSON sidecar beside the file (net.json); see fooling/classifiers/sources.py
@@ -128,7 +140,7 @@ class AscendSettings(Settings):
     def preset_value(self, name: str) -> Any:
         """A preset field: as given, else the preset's."""
         value = getattr(self, name)
-        return PRESETS.get(self.preset, PAPER)[name] if value is None else value
+        return PRESETS.get(self.preset, FAST)[name] if value is None else value
 
     def resolved(self) -> "AscendSettings":
         """A validated copy with the preset fields filled; a perturbation's step_size stays as given

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
 from ..errors import FoolingError
+from .transforms import check_spec as _check_spec
 from .fields import Settings, between, non_negative, positive, setting, unit_interval
 
 ENCODINGS = ("direct", "cppn")
@@ -235,6 +236,13 @@ class EvolveSettings(Settings):
     es_lr_mean: float = setting(1.0, "snes-elites: learning rate of the mean.", group=SNES, check=positive)
     es_lr_sigma: float = setting(0.0, "snes-elites: learning rate of the step sizes (0: SNES's default, "
                                       "(3 + ln D) / (5 sqrt D)).", group=SNES, check=non_negative)
+
+    # expectation over transformation (fooling.objective.eot): the last group, on its own
+    eot: int = setting(0, "Fitness = mean confidence over this many random transforms of each image, in one batched "
+                          "forward pass (0: off).", group="eot", check=non_negative)
+    transforms: str = setting("default", "EOT transforms: default (crop, flip, rotate, jitter, noise) or e.g. "
+                                         "'crop=0.8,flip,rotate=10,jitter=0.1,noise=0.02,jpeg=60'.", group="eot",
+                              check=_check_spec)
 
     def check_together(self) -> None:
         if not DEVICE_PATTERN.fullmatch(self.device):

@@ -111,7 +111,7 @@ def test_ascend_settings_round_trip_and_presets():
     with pytest.raises(FoolingError, match="steps must be an integer"):
         AscendSettings.from_json({**settings.to_json(), "steps": "7"})
     with pytest.raises(FoolingError, match="--step-size applies to --epsilon runs"):
-        AscendSettings(step_size=0.1).validate()
+        AscendSettings(preset="paper", step_size=0.1).validate()
     with pytest.raises(FoolingError, match="--blur-radius is too small to blur"):
         AscendSettings(blur_radius=0.1).validate()
 

@@ -11,9 +11,10 @@ we record the first step at which its target became top-1 and passed 99%, 99.9% 
 from .cppn import CppnWeights
 from .engine import ascend
 from .milestones import AscentResult, BestSoFar, Milestones
-from .parameterizations import BallPixels, Parameterization, PixelImages, initial_images, project_ball, update
+from .goals import Away, CarliniWagner, Goal, Toward
+from .parameterizations import TanhPixels, BallPixels, Parameterization, PixelImages, initial_images, project_ball, update
 from .rules import AdamSteps, StepRule, Steps, progress_lr, steepest_step
 
-__all__ = ["AdamSteps", "AscentResult", "BallPixels", "BestSoFar", "CppnWeights", "Milestones", "Parameterization",
+__all__ = ["Away", "CarliniWagner", "Goal", "TanhPixels", "Toward", "AdamSteps", "AscentResult", "BallPixels", "BestSoFar", "CppnWeights", "Milestones", "Parameterization",
            "PixelImages", "StepRule", "Steps", "ascend", "initial_images", "progress_lr", "project_ball",
            "steepest_step", "update"]

@@ -16,6 +16,7 @@ import torch
 
 from ...archive import THRESHOLDS
 from ...objective import Objective
+from .goals import Goal
 from .milestones import AscentResult, BestSoFar
 from .parameterizations import Parameterization
 from .rules import StepRule, Steps
@@ -34,6 +35,7 @@ def ascend(
     save: Optional[Callable[[dict[str, np.ndarray]], None]] = None,
     save_every: int = 0,
     should_stop: Optional[Callable[[], bool]] = None,
+    goal: Optional[Goal] = None,
 ) -> AscentResult:
     """Raise each image's target class by gradient ascent (``rule``) for at most ``steps`` steps.
 
@@ -46,6 +48,10 @@ def ascend(
     from there to exactly the result of an uninterrupted run. When ``should_stop()`` turns
     true the ascent stops after the current step; the result then has ``stopped`` set and
     ``state`` holding the arrays to resume from.
+
+    goal: what to climb instead of ``rule.objective`` of the target (:mod:`.goals`: away from a
+    label, Carlini-Wagner's margin plus the perturbation's size); its "confidence" is what the
+    best-so-far and ``stop_at`` use.
     """
     targets = np.asarray(targets, dtype=np.int64)
     n = len(targets)
@@ -61,8 +67,12 @@ def ascend(
     for step in range(first, steps + 1):
         params = param.parameters().detach().requires_grad_(True)
         images = param.render(params)
-        scores = objective.scores(images, torch.as_tensor(targets[active], device=device))
-        p = scores.log_prob.exp()
+        if goal is not None:
+            climbed_goal, p, top1 = goal(objective, images, params, torch.as_tensor(targets[active], device=device))
+            scores = _GoalScores(top1)
+        else:
+            scores = objective.scores(images, torch.as_tensor(targets[active], device=device))
+            p = scores.log_prob.exp()
         p_np = p.detach().double().cpu().numpy()
         better = best.offer(active, step, images, p_np, scores.top1.cpu().numpy())
         if better.size:
@@ -78,7 +88,10 @@ def ascend(
         done = p_np >= stop_at if stop_at is not None else np.zeros(len(active), dtype=bool)
         if step == steps or done.all():
             break
-        climbed = p if rule.objective == "prob" else scores.get(rule.objective)
+        if goal is not None:
+            climbed = climbed_goal
+        else:
+            climbed = p if rule.objective == "prob" else scores.get(rule.objective)
         (grad,) = torch.autograd.grad(climbed.sum(), params)
         with torch.no_grad():
             param.project(stepper.move(params.detach(), grad, p.detach(), param.sizes()), grad, step)
@@ -86,6 +99,8 @@ def ascend(
             rows = torch.as_tensor(np.flatnonzero(~done), device=params.device)
             param.keep(rows)
             stepper.keep(rows)
+            if goal is not None:
+                goal.keep(rows)
             active = active[~done]
         stop = should_stop is not None and should_stop()
         if stop or (save is not None and save_every > 0 and (step + 1) % save_every == 0):
@@ -97,6 +112,13 @@ def ascend(
                 result.stopped, result.state = True, state
                 return result
     return best.result(targets, step)
+
+
+class _GoalScores:
+    """A goal's top-1 flags where the loop expects :class:`~fooling.objective.TargetScores`."""
+
+    def __init__(self, top1: torch.Tensor) -> None:
+        self.top1 = top1
 
 
 def _snapshot(next_step: int, active: np.ndarray, param: Parameterization, best: BestSoFar, stepper: Steps,

@@ -96,6 +96,16 @@ class BallPixels:
         self.x = original.float().expand(n, -1, -1, -1).clone()
         self.epsilon, self.norm = epsilon, norm
 
+    @classmethod
+    def batch(cls, originals: torch.Tensor, epsilon: float, norm: str,
+              start: Optional[torch.Tensor] = None) -> "BallPixels":
+        """One image per original (B, C, H, W), each kept in its own ball; starting at ``start`` (default the
+        originals)."""
+        ball = cls(originals[:1], 1, epsilon, norm)
+        ball.original, ball.per_image = originals.float(), True
+        ball.x = (originals if start is None else start).float().clone()
+        return ball
+
     def parameters(self) -> torch.Tensor:
         return self.x
 
@@ -110,6 +120,8 @@ class BallPixels:
 
     def keep(self, rows: torch.Tensor) -> None:
         self.x = self.x[rows]
+        if getattr(self, "per_image", False):
+            self.original = self.original[rows]
 
     def state(self, rows: torch.Tensor, params: torch.Tensor) -> None:
         return None
@@ -127,3 +139,29 @@ def initial_images(objective: Objective, n: int, init: str, generator: torch.Gen
         noise = torch.randn((n, c, h, w), generator=generator) / 255.0
         return (objective.centre.cpu() + noise).clamp_(0.0, 1.0)
     raise ValueError(f"init must be mean or uniform, not {init!r}")
+
+
+class TanhPixels:
+    """Carlini-Wagner's change of variables: parameters w (B, C, H, W), images (tanh(w) + 1) / 2, always in
+    [0, 1] without clipping; starts at w = atanh(2x − 1) of ``images`` (slightly shrunk to stay finite)."""
+
+    def __init__(self, images: torch.Tensor) -> None:
+        self.w = torch.atanh((images.detach().float() * 2 - 1).clamp(-1 + 1e-6, 1 - 1e-6))
+
+    def parameters(self) -> torch.Tensor:
+        return self.w
+
+    def sizes(self) -> torch.Tensor:
+        return torch.full((self.w.shape[0],), self.w[0].numel(), device=self.w.device)
+
+    def render(self, params: torch.Tensor) -> torch.Tensor:
+        return (torch.tanh(params) + 1) / 2
+
+    def project(self, params: torch.Tensor, grad: torch.Tensor, step: int) -> None:
+        self.w = params
+
+    def keep(self, rows: torch.Tensor) -> None:
+        self.w = self.w[rows]
+
+    def state(self, rows: torch.Tensor, params: torch.Tensor) -> None:
+        return None

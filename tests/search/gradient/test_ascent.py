@@ -227,7 +227,7 @@ def test_cli_writes_a_run(tmp_path):
     (["--classes", "zebra"], "unknown class"),
     (["--steps", "0"], "--steps must be positive"),
     (["--preset", "fancy"], "unknown preset"),
-    (["--step-size", "0.1"], "--rate normalised or adam"),
+    (["--preset", "paper", "--step-size", "0.1"], "--rate normalised or adam"),  # fast (the default) is Adam
     (["--epsilon", "8/255"], "--init PHOTO"),
     (["--init", "nowhere.png"], "--init must be"),
     (["--model", "no-such-model"], "unknown model"),

@@ -1,0 +1,161 @@
+"""The attack base class: a model adapter, the torchattacks call convention and per-image results."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional, Union
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..classifiers import Classifier, Preprocess
+from ..errors import FoolingError
+from ..objective import Objective
+
+METHODS = ("fgsm", "pgd", "cw-l2")
+Model = Union[nn.Module, Classifier, Objective]
+
+
+class _ModuleClassifier(Classifier):
+    """A plain module that takes [0, 1] images as they are (no resize, no normalisation)."""
+
+    def prepare(self, images: torch.Tensor) -> torch.Tensor:
+        return images.to(self.device, torch.float32)
+
+
+def as_objective(model: Model, images: Optional[torch.Tensor] = None) -> Objective:
+    """An :class:`Objective` over all classes of ``model`` (a module, a Classifier or an Objective).
+
+    A module's number of classes is read from one forward pass of ``images[:1]``."""
+    if isinstance(model, Objective):
+        return model
+    if isinstance(model, Classifier):
+        return Objective([model], range(model.num_classes))
+    if not isinstance(model, nn.Module):
+        raise FoolingError(f"an attack needs an nn.Module, a Classifier or an Objective, not {type(model).__name__}")
+    if images is None:
+        raise FoolingError("a plain module needs example images to learn its number of classes")
+    try:
+        device = next(model.parameters()).device
+    except StopIteration:
+        device = images.device
+    was_training = model.training
+    with torch.no_grad():
+        k = model.eval()(images[:1].to(device)).shape[-1]
+    model.train(was_training)
+    c, h, w = images.shape[1:]
+    spec = Preprocess(size=(h, w), channels=c, mean=(0.0,) * c, std=(1.0,) * c)
+    return Objective([_ModuleClassifier(model, name=type(model).__name__, labels=[str(i) for i in range(k)],
+                                        preprocess=spec, device=device)], range(k))
+
+
+def check_channels(objective: Objective, channels: int) -> None:
+    """A one-line FoolingError unless every network can take ``channels``-channel images (grey and RGB convert)."""
+    for c in objective.classifiers:
+        takes = {c.spec.channels} if isinstance(c, _ModuleClassifier) else {c.spec.channels, 1, 3}
+        if channels not in takes:
+            raise FoolingError(f"the images have {channels} channel(s); {c.name} takes "
+                               f"{' or '.join(map(str, sorted(takes)))}")
+
+
+@dataclass
+class AttackResult:
+    """Per image (all (N,)): adversarial images (N, C, H, W) in [0, 1] on the CPU, clean and adversarial
+    top-1 class and confidence, the label attacked (target or true label), success, and L0 (changed pixel
+    values), L2 and L∞ of the change. evaluations: forward passes of single images in all."""
+
+    images: torch.Tensor
+    clean_class: np.ndarray
+    clean_confidence: np.ndarray
+    adv_class: np.ndarray
+    adv_confidence: np.ndarray
+    labels: np.ndarray
+    targeted: bool
+    success: np.ndarray
+    l0: np.ndarray
+    l2: np.ndarray
+    linf: np.ndarray
+    evaluations: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+def change_norms(adv: torch.Tensor, original: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(L0, L2, L∞) of adv − original per image (N,): L0 counts values changed by at least half a grey level."""
+    delta = (adv.float() - original.float()).flatten(1)
+    return ((delta.abs() >= 0.5 / 255).sum(1).cpu().numpy(), delta.norm(dim=1).cpu().numpy(),
+            delta.abs().amax(1).cpu().numpy())
+
+
+class Attack:
+    """Base: ``attack(images (N, C, H, W) in [0, 1], labels (N,)) -> adversarial images (N, C, H, W)``.
+
+    Untargeted by default (labels are the true classes, the attack moves away from them);
+    :meth:`set_mode_targeted_by_label` makes labels the targets (torchattacks' convention).
+    :meth:`run` returns an :class:`AttackResult` with predictions and change sizes."""
+
+    name = "attack"
+
+    def __init__(self, model: Model, *, targeted: bool = False, seed: int = 0) -> None:
+        self.model = model
+        self.targeted = targeted
+        self.seed = seed
+        self._objective: Optional[Objective] = model if isinstance(model, Objective) else None
+
+    def set_mode_targeted_by_label(self) -> "Attack":
+        self.targeted = True
+        return self
+
+    def set_mode_default(self) -> "Attack":
+        self.targeted = False
+        return self
+
+    def objective(self, images: torch.Tensor) -> Objective:
+        if self._objective is None:
+            self._objective = as_objective(self.model, images)
+        return self._objective
+
+    def __call__(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return self.run(images, labels).images.to(images.device)
+
+    forward = __call__
+
+    def run(self, images: torch.Tensor, labels) -> AttackResult:
+        """Attack a batch; see :class:`AttackResult`."""
+        if images.dim() != 4:
+            raise FoolingError(f"images must be (N, C, H, W), not of shape {tuple(images.shape)}")
+        objective = self.objective(images)
+        labels = torch.as_tensor(np.asarray(labels.cpu() if torch.is_tensor(labels) else labels), dtype=torch.long)
+        if labels.shape != (images.shape[0],):
+            raise FoolingError(f"one label per image: {images.shape[0]} images, labels of shape {tuple(labels.shape)}")
+        k = objective.num_classes
+        if labels.numel() and not (0 <= int(labels.min()) and int(labels.max()) < k):
+            raise FoolingError(f"class {int(labels.max() if labels.max() >= k else labels.min())} does not exist: "
+                               f"the model has classes 0-{k - 1}")
+        check_channels(objective, images.shape[1])
+        x = images.detach().to(objective.device, torch.float32)
+        if float(x.min()) < 0 or float(x.max()) > 1:
+            raise FoolingError("images must be in [0, 1]")
+        adv, evaluations = self.perturb(objective, x, labels.numpy())
+        adv = adv.detach().to(objective.device, torch.float32).clamp(0, 1)
+        with torch.no_grad():
+            clean_p = objective.probs(x).float()
+            adv_p = objective.probs(adv).float()
+        adv_class = adv_p.argmax(1).cpu().numpy()
+        lab = labels.numpy()
+        success = adv_class == lab if self.targeted else adv_class != lab
+        l0, l2, linf = change_norms(adv, x)
+        return AttackResult(images=adv.cpu(), clean_class=clean_p.argmax(1).cpu().numpy(),
+                            clean_confidence=clean_p.amax(1).cpu().numpy().astype(np.float64),
+                            adv_class=adv_class, adv_confidence=adv_p.amax(1).cpu().numpy().astype(np.float64),
+                            labels=lab, targeted=self.targeted, success=success, l0=l0, l2=l2, linf=linf,
+                            evaluations=evaluations + 2 * len(lab))
+
+    def perturb(self, objective: Objective, images: torch.Tensor, labels: np.ndarray) -> tuple[torch.Tensor, int]:
+        """(adversarial images (N, C, H, W), images scored) — each attack's own."""
+        raise NotImplementedError
+
+    def goal(self):
+        from ..search.gradient import Away, Toward
+
+        return Toward("logprob") if self.targeted else Away()

@@ -1,0 +1,54 @@
+"""The transformation spec of EOT and survival: ``default`` or ``name[=value],...``.
+
+Names (value: its default): crop=0.8 (random resized crop keeping 80-100 % of the area), flip
+(horizontal, p = 0.5), rotate=10 (degrees, ±), jitter=0.1 (brightness and contrast ±; saturation
+and hue too for colour images), noise=0.02 (Gaussian, std), jpeg=60 (JPEG quality drawn from
+[value, 95], differentiable). ``default`` = crop, flip, rotate, jitter, noise.
+"""
+
+from __future__ import annotations
+
+from ..errors import FoolingError
+
+TRANSFORMS = {"crop": 0.8, "flip": 0.5, "rotate": 10.0, "jitter": 0.1, "noise": 0.02, "jpeg": 60.0}
+DEFAULT = "crop,flip,rotate,jitter,noise"
+RANGES = {"crop": (0.05, 1.0), "flip": (0.0, 1.0), "rotate": (0.0, 180.0), "jitter": (0.0, 1.0),
+          "noise": (0.0, 1.0), "jpeg": (1.0, 95.0)}
+
+
+def parse_transforms(spec: str) -> list[tuple[str, float]]:
+    """'default' or 'crop=0.8,flip,...' -> [(name, value)]; a one-line FoolingError for anything else."""
+    text = (spec or "").strip()
+    if text in ("", "none"):
+        raise FoolingError("--transforms is empty; give default or names such as crop,flip,rotate=10")
+    items = []
+    for token in (DEFAULT if text == "default" else text).split(","):
+        token = token.strip()
+        if not token:
+            continue
+        if token == "default":
+            items += parse_transforms("default")
+            continue
+        name, _, value = token.partition("=")
+        name = name.strip()
+        if name not in TRANSFORMS:
+            raise FoolingError(f"unknown transform {name!r} in --transforms; choose from default, "
+                               f"{', '.join(TRANSFORMS)}")
+        try:
+            number = float(value) if value.strip() else TRANSFORMS[name]
+        except ValueError:
+            raise FoolingError(f"--transforms: {name}={value!r} is not a number") from None
+        low, high = RANGES[name]
+        if not low <= number <= high:
+            raise FoolingError(f"--transforms: {name} must be in [{low:g}, {high:g}], got {number:g}")
+        items.append((name, number))
+    return items
+
+
+def check_spec(spec: str):
+    """A settings check (None or the message) for a transformation spec."""
+    try:
+        parse_transforms(spec)
+    except FoolingError as err:
+        return f"is not a transformation spec: {err}"
+    return None

@@ -1,0 +1,275 @@
+"""fooling.attacks: FGSM, PGD and CW-L2 on tiny models — shapes, ranges, direction, ε-balls, CW's search,
+the torchattacks call convention, EOT, `fool attack` and its one-line errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+from torch import nn
+
+from fooling.attacks import CW, FGSM, PGD, as_objective
+from fooling.cli import main
+from fooling.errors import FoolingError
+from fooling.objective import Objective
+from fooling.objective.eot import EOT
+
+
+def linear(seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 5))
+
+
+def batch(n: int = 6, seed: int = 1) -> torch.Tensor:
+    return torch.rand(n, 3, 8, 8, generator=torch.Generator().manual_seed(seed))
+
+
+def probs(net, x):
+    with torch.no_grad():
+        return torch.softmax(net(x), 1)
+
+
+@pytest.mark.parametrize("make", [lambda m: FGSM(m), lambda m: PGD(m, steps=10), lambda m: CW(m, steps=30)])
+def test_untargeted_attacks_lower_the_true_class_and_keep_shape_and_range(make):
+    net, x = linear(), batch()
+    y = probs(net, x).argmax(1)
+    adv = make(net)(x, y)
+    assert adv.shape == x.shape and adv.dtype == torch.float32
+    assert adv.min() >= 0 and adv.max() <= 1
+    before = probs(net, x).gather(1, y.view(-1, 1))
+    after = probs(net, adv).gather(1, y.view(-1, 1))
+    assert (after <= before + 1e-6).all() and (after < before).any()
+
+
+@pytest.mark.parametrize("make", [lambda m: FGSM(m, eps=0.1), lambda m: PGD(m, eps=0.1, steps=20),
+                                  lambda m: CW(m, steps=50)])
+def test_targeted_attacks_raise_the_target(make):
+    net, x = linear(), batch()
+    target = (probs(net, x).argmax(1) + 1) % 5
+    atk = make(net).set_mode_targeted_by_label()
+    adv = atk(x, target)
+    before = probs(net, x).gather(1, target.view(-1, 1))
+    after = probs(net, adv).gather(1, target.view(-1, 1))
+    assert (after > before).all()
+
+
+@pytest.mark.parametrize("norm, eps", [("linf", 4 / 255), ("l2", 0.3)])
+def test_pgd_and_fgsm_respect_the_ball(norm, eps):
+    net, x = linear(), batch()
+    y = probs(net, x).argmax(1)
+    for atk in (FGSM(net, eps=eps, norm=norm), PGD(net, eps=eps, norm=norm, steps=15, restarts=2)):
+        r = atk.run(x, y)
+        size = r.linf if norm == "linf" else r.l2
+        assert (size <= eps + 1e-5).all(), (atk.name, size)
+        assert r.images.min() >= 0 and r.images.max() <= 1
+        assert r.l0.dtype.kind in "iu" and (r.l0 <= x[0].numel()).all()
+
+
+def test_pgd_random_start_depends_on_seed_and_is_reproducible():
+    net, x = linear(), batch()
+    y = probs(net, x).argmax(1)
+    a = PGD(net, steps=3, seed=1)(x, y)
+    b = PGD(net, steps=3, seed=1)(x, y)
+    c = PGD(net, steps=3, seed=2)(x, y)
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_cw_binary_search_lowers_c_after_success_and_raises_it_after_failure():
+    net, x = linear(), batch(4)
+    y = probs(net, x).argmax(1)
+    atk = CW(net, c=1.0, steps=60, search_steps=4)
+    r = atk.run(x, y)
+    hist = np.stack(atk.history)
+    assert hist.shape == (4, 4) and np.allclose(hist[0], 1.0)
+    for i in range(4):  # each image's c moved: halved toward 0 on success, x10 on failure
+        assert hist[1, i] in (0.5, 10.0)
+    assert r.success.all()
+    # the smaller change of CW versus an unbounded-norm PGD that also succeeds
+    assert (r.l2 < 3.0).all()
+
+
+def test_cw_original_settings_are_the_papers():
+    assert CW.ORIGINAL == {"c": 1e-3, "kappa": 0.0, "steps": 10_000, "lr": 0.01, "search_steps": 9,
+                           "abort_early": True}
+    atk = CW.original(linear())
+    assert (atk.c, atk.steps, atk.search_steps, atk.lr) == (1e-3, 10_000, 9, 0.01)
+
+
+def test_cw_kappa_demands_a_margin():
+    net, x = linear(), batch(3)
+    y = probs(net, x).argmax(1)
+    r = CW(net, steps=60, kappa=2.0).run(x, y)
+    with torch.no_grad():
+        z = net(r.images)
+    other = z.clone()
+    other[torch.arange(3), y] = -1e9
+    ok = r.success
+    assert ((other.amax(1) - z[torch.arange(3), y])[torch.as_tensor(ok)] >= 2.0 - 1e-3).all()
+
+
+def test_classifier_and_objective_models_work_and_agree(oracle):
+    x = torch.rand(2, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    y = oracle.probs(x).argmax(1).cpu()
+    a = PGD(oracle, steps=5, random_start=False)(x, y)
+    b = PGD(Objective([oracle], range(4)), steps=5, random_start=False)(x, y)
+    assert torch.equal(a, b)
+    assert (oracle.probs(a).gather(1, y.view(-1, 1)) < oracle.probs(x).gather(1, y.view(-1, 1))).all()
+
+
+def test_classifier_takes_photos_of_any_size_differentiably(oracle):
+    x = torch.rand(1, 1, 37, 23, requires_grad=True)
+    out = Objective([oracle], range(4)).rows(x)[1][0, 2]
+    (g,) = torch.autograd.grad(out, x)
+    assert g.shape == x.shape and g.abs().sum() > 0
+    adv = FGSM(oracle, eps=0.05)(x.detach(), torch.tensor([0]))
+    assert adv.shape == (1, 1, 37, 23)
+
+
+def test_api_parity_with_torchattacks():
+    torchattacks = pytest.importorskip("torchattacks")
+    net, x = linear(), batch(8)
+    y = probs(net, x).argmax(1)
+    ours = FGSM(net, eps=8 / 255)(x, y)
+    theirs = torchattacks.FGSM(net, eps=8 / 255)(x, y)
+    assert ours.shape == theirs.shape
+    moved = (ours != x).flatten(1).any(1)  # where our step helped it is exactly torchattacks' step
+    assert torch.allclose(ours[moved], theirs[moved], atol=1e-6)
+    ours = PGD(net, eps=8 / 255, alpha=2 / 255, steps=10)(x, y)
+    theirs = torchattacks.PGD(net, eps=8 / 255, alpha=2 / 255, steps=10)(x, y)
+    assert (probs(net, ours).argmax(1) != y).sum() >= (probs(net, theirs).argmax(1) != y).sum() - 1
+
+
+def test_bad_api_input_is_one_line():
+    net, x = linear(), batch(2)
+    with pytest.raises(FoolingError, match="epsilon"):
+        PGD(net, eps=0)
+    with pytest.raises(FoolingError, match="epsilon"):
+        FGSM(net, eps=1.5)
+    with pytest.raises(FoolingError, match="does not exist"):
+        PGD(net).set_mode_targeted_by_label()(x, torch.tensor([1, 7]))
+    with pytest.raises(FoolingError, match="one label per image"):
+        PGD(net)(x, torch.tensor([1]))
+    with pytest.raises(FoolingError, match="channel"):
+        PGD(as_objective(linear(), x))(torch.rand(2, 2, 8, 8), torch.tensor([0, 1]))
+
+
+# --- EOT -------------------------------------------------------------------------------------------
+def test_eot_is_deterministic_per_batch_and_varies_between_batches(oracle):
+    obj = Objective([oracle], range(4)).with_eot(EOT(8, "crop=0.5,rotate=20,noise=0.05", seed=3))
+    x = torch.rand(5, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    f1, _ = obj.fitness(x)
+    f2, _ = Objective([oracle], range(4)).with_eot(EOT(8, "crop=0.5,rotate=20,noise=0.05", seed=3)).fitness(x)
+    np.testing.assert_array_equal(f1, f2)
+    f3, _ = Objective([oracle], range(4)).with_eot(EOT(8, "crop=0.5,rotate=20,noise=0.05", seed=4)).fitness(x)
+    assert not np.array_equal(f1, f3)
+    plain, _ = Objective([oracle], range(4)).fitness(x)
+    assert not np.allclose(f1, plain) and f1.shape == plain.shape
+    np.testing.assert_allclose(f1.sum(1), 1.0, atol=1e-5)
+
+
+def test_eot_gradients_flow_through_every_transform(oracle):
+    obj = Objective([oracle], range(4)).with_eot(EOT(4, "crop,flip,rotate,jitter,noise,jpeg=50", seed=0))
+    x = torch.rand(2, 1, 16, 16, requires_grad=True)
+    lp = obj.log_probs(x)
+    assert lp.shape == (2, 4)
+    (g,) = torch.autograd.grad(lp[:, 1].sum(), x)
+    assert torch.isfinite(g).all() and g.abs().sum() > 0
+
+
+def test_eot_attack_runs(oracle):
+    obj = Objective([oracle], range(4)).with_eot(EOT(4, "default", seed=0))
+    x = torch.rand(2, 1, 8, 8, generator=torch.Generator().manual_seed(1))
+    r = PGD(obj, eps=0.1, steps=5).set_mode_targeted_by_label().run(x, [2, 2])
+    assert r.images.shape == x.shape and (r.linf <= 0.1 + 1e-6).all()
+
+
+@pytest.mark.parametrize("spec, words", [("blur", "unknown transform"), ("crop=2", "crop must be in"),
+                                         ("rotate=x", "not a number"), ("", "empty")])
+def test_bad_transform_specs(spec, words):
+    with pytest.raises(FoolingError, match=words):
+        EOT(2, spec)
+
+
+# --- fool attack -----------------------------------------------------------------------------------
+def _photos(tmp_path, n=3):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        size = (12 + 4 * i, 10 + 2 * i)
+        Image.fromarray(rng.integers(0, 256, size, dtype=np.uint8)).save(folder / f"p{i}.png")
+    Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(folder / "q.jpg", quality=90)
+    return folder
+
+
+@pytest.mark.parametrize("method", ["fgsm", "pgd", "cw-l2"])
+def test_fool_attack_writes_full_size_results(tmp_path, method):
+    folder = _photos(tmp_path)
+    out = tmp_path / "run"
+    extra = ["--steps", "20"] if method != "fgsm" else []
+    res = CliRunner().invoke(main, ["attack", "--model", "test-oracle", "--images", str(folder), "--target", "c",
+                                    "--method", method, "--epsilon", "0.2", "--out", str(out), "--quiet", *extra])
+    assert res.exit_code == 0, res.output
+    rows = list(csv.DictReader(open(out / "results.csv")))
+    assert len(rows) == 4
+    for row in rows:
+        src = Image.open(row["file"])
+        adv = Image.open(out / "adversarial" / (row["file"].rsplit("/", 1)[-1]))
+        assert adv.size == src.size and adv.format == src.format
+        assert (out / "perturbation" / (row["file"].rsplit("/", 1)[-1].rsplit(".", 1)[0] + ".png")).is_file()
+        if method != "cw-l2":
+            assert float(row["linf"]) <= 0.2 + 1e-5
+        assert {"clean_label", "adv_label", "adv_confidence", "success", "l0", "l2", "linf"} <= set(row)
+    data = json.loads((out / "results.json").read_text())
+    assert sum(r["success"] for r in data) >= 3
+    summary = json.loads((out / "summary.json").read_text())
+    assert len(summary["classes"]) == 4
+    from fooling.rundir import read_run
+
+    assert len(read_run(out).elites) == 4  # fool gallery reads it
+
+
+def test_fool_attack_gallery(tmp_path):
+    folder = _photos(tmp_path, 1)
+    out = tmp_path / "run"
+    res = CliRunner().invoke(main, ["attack", "--model", "test-oracle", "--images", str(folder), "--untargeted",
+                                    "--method", "fgsm", "--epsilon", "0.1", "--out", str(out), "--quiet"])
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(main, ["gallery", str(out), "--out", str(tmp_path / "g"), "--quiet"])
+    assert res.exit_code == 0, res.output
+    page = (tmp_path / "g" / "index.html").read_text()
+    assert "-&gt;" in page or "->" in page
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--epsilon", "0"], "epsilon"), (["--epsilon", "1.5"], "epsilon"), (["--method", "deepfool"], "unknown --method"),
+    (["--target", "zebra"], "--target"), (["--target", "a", "--untargeted"], "exclude"),
+    (["--eot", "2", "--transforms", "blur"], "unknown transform"),
+])
+def test_fool_attack_bad_input_is_one_line(tmp_path, args, words):
+    folder = _photos(tmp_path, 1)
+    res = CliRunner().invoke(main, ["attack", "--model", "test-oracle", "--images", str(folder),
+                                    "--out", str(tmp_path / "r"), *args])
+    assert res.exit_code != 0
+    lines = [l for l in res.output.splitlines() if l.strip()]
+    assert lines[-1].startswith("Error") and words in res.output and "Traceback" not in res.output, res.output
+
+
+def test_fool_attack_bad_files(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("x")
+    res = CliRunner().invoke(main, ["attack", "--model", "test-oracle", "--images", str(empty)])
+    assert res.exit_code != 0 and "no images" in res.output
+    folder = _photos(tmp_path, 1)
+    data = (folder / "p0.png").read_bytes()
+    (folder / "p0.png").write_bytes(data[: len(data) // 2])
+    res = CliRunner().invoke(main, ["attack", "--model", "test-oracle", "--images", str(folder / "p0.png"),
+                                    "--out", str(tmp_path / "r")])
+    assert res.exit_code != 0 and "p0.png" in res.output and "Traceback" not in res.output, res.output
+    assert not (tmp_path / "r").exists()
