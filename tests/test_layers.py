@@ -1,7 +1,7 @@
 """The package's layer order: imports only go down (or sideways without a cycle). Read with ast, nothing run.
 
 Bottom up: errors/paths/imaging/limits/outputs/progress -> settings -> data -> classifiers, encodings -> objective ->
-archive -> search -> rundir -> run -> analysis, retrain -> gallery, plots -> api -> cli.
+archive -> search -> distributed -> rundir -> run -> analysis, retrain -> gallery, plots -> api -> cli.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ LAYERS: list[set[str]] = [
     {"objective"},
     {"archive"},
     {"search", "attacks"},
+    {"distributed"},
     {"rundir"},
     {"run"},
     {"analysis", "retrain"},

@@ -1,0 +1,5 @@
+"""Scaling out on Ray (an optional extra: ``pip install "fooling[ray]"``).
+
+:mod:`.ray_setup` is the one place fooling imports Ray, starts a local instance or joins a cluster, and shuts
+down what it started.
+"""

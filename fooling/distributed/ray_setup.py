@@ -1,0 +1,56 @@
+"""Import Ray, start a local instance or join a cluster, and shut down only what was started here."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from types import ModuleType
+from typing import Iterator, Optional
+
+from ..errors import FoolingError
+
+RAY_EXTRA = 'pip install "fooling[ray]"'
+
+
+def ray_available() -> bool:
+    """Whether Ray can be imported (without importing it)."""
+    import importlib.util
+
+    return importlib.util.find_spec("ray") is not None
+
+
+def require_ray(option: str) -> ModuleType:
+    """The ``ray`` module, or a one-line FoolingError naming ``option`` (e.g. "--workers") and the extra."""
+    try:
+        import ray
+    except ImportError:
+        raise FoolingError(f"{option} needs Ray, which is not installed: {RAY_EXTRA}") from None
+    return ray
+
+
+@contextlib.contextmanager
+def connected(option: str, address: Optional[str] = None, num_cpus: Optional[int] = None,
+              num_gpus: Optional[int] = None) -> Iterator[ModuleType]:
+    """Ray, initialised for the ``with`` block: already running in this process -> used as is; ``address``
+    given -> that cluster joined ("auto" or "HOST:PORT"); else a local instance on the loopback interface with
+    ``num_cpus`` / ``num_gpus`` (None: what the machine has). Whatever was started here is shut down at the end,
+    so no Ray process outlives the block."""
+    ray = require_ray(option)
+    if ray.is_initialized():
+        yield ray
+        return
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    kwargs = dict(include_dashboard=False, log_to_driver=False, configure_logging=True, logging_level="ERROR")
+    try:
+        if address:
+            ray.init(address=address, **kwargs)
+        else:
+            ray.init(num_cpus=num_cpus, num_gpus=num_gpus, _node_ip_address="127.0.0.1", **kwargs)
+    except (ConnectionError, RuntimeError, ValueError) as err:
+        where = f"the Ray cluster at {address}" if address else "a local Ray instance"
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise FoolingError(f"could not connect to {where}: {first}") from None
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
