@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from ..classifiers import get_spec
-from ..classifiers.sources import canonical_names, short_name
+from ..classifiers.sources import canonical_names, is_source, short_name
 from ..errors import FoolingError
 from ..progress import ItemProgress
 from ..rundir import atomic
@@ -93,9 +93,15 @@ def expand(sweep: SweepSettings) -> list[Point]:
     combines = sweep.combines or [base.get("combine", EvolveSettings.combine)]
     points: list[Point] = []
     for entry in sweep.models:
-        names = canonical_names(entry, **sources)
+        own = any(is_source(n) for n in entry)  # --input, --mean ... describe model sources: theirs only
+        names = canonical_names(entry, **sources) if own else list(entry)
         for name in names:
-            get_spec(name)  # an unknown network: one line naming close matches
+            try:
+                get_spec(name)  # an unknown network: one line naming close matches
+            except FoolingError:
+                raise
+            except Exception as err:  # a python: model that cannot be built, ...
+                raise FoolingError(f"--models {name}: {one_line(err)}") from None
         for encoding in sweep.encodings:
             for strategy in sweep.strategies or [None]:
                 for preset in sweep.presets or [None]:
@@ -107,7 +113,9 @@ def expand(sweep: SweepSettings) -> list[Point]:
                                       "seed": seed, "out": str(out / name)}
                             if preset is not None:
                                 values["preset"] = preset
-                            if base.get("labels"):
+                            if not own:
+                                values.update(dict.fromkeys(SOURCE_SETTINGS))
+                            elif base.get("labels"):
                                 values["labels"] = str(Path(base["labels"]).expanduser().absolute())
                             config = EvolveSettings(**values)
                             try:

@@ -19,6 +19,14 @@ def oracle() -> nn.Module:
     return Oracle()
 
 
+class Broken(Oracle):
+    """Loads and scores one image (what loading checks), fails on a run's batches: a sweep point that errors."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[0] > 1:
+            raise RuntimeError("simulated failure on a batch")
+        return super().forward(x)
+
+
 def broken() -> nn.Module:
-    """A network whose forward pass fails: a sweep point that errors."""
-    raise RuntimeError("this network cannot be built")
+    return Broken()
