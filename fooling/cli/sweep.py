@@ -42,7 +42,7 @@ def _table(outcomes: list, out: Path) -> str:
         else:
             record = {"run": o.name, "model": None, "encoding": None, "strategy": None, "preset": None,
                       "seed": None, "generation": None, "budget": None, "evaluations": None, "classes": None,
-                      "classes_top": None, "state": "new", "pid": None}
+                      "classes_top": None, "state": "not run", "pid": None}
         if o.action == "failed":
             record["state"] = f"error: {o.error}"
         elif o.action == "not run":

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,7 @@ from ..rundir import atomic
 from ..rundir.lock import lock_holder
 from ..settings.evolve import RESUME_SETTINGS, EvolveSettings
 from ..settings.sweep import SWEEP_FILE, SweepSettings
+from .evolve import STOP_SIGNALS, _main_thread
 
 SOURCE_SETTINGS = ("input", "mean", "std", "labels")  # how a model file takes its input (as fool evolve)
 CANCEL_WAIT_S = 30.0  # after Ctrl-C, how long the driver waits for cancelled tasks to checkpoint and stop
@@ -280,6 +282,7 @@ def _ray_tasks(sweep: SweepSettings, points: list[Point], changes: dict[str, Any
         task = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=0)(run_point)
         pending = {task.remote(p.config.to_json(), changes): p for p in points}
         outcomes: dict[str, Outcome] = {}
+        previous = {s: signal.signal(s, _interrupt) for s in STOP_SIGNALS} if _main_thread() else {}
         try:
             while pending:
                 done, _ = ray.wait(list(pending), num_returns=1)
@@ -294,14 +297,22 @@ def _ray_tasks(sweep: SweepSettings, points: list[Point], changes: dict[str, Any
             for ref, point in pending.items():
                 try:
                     ready, _ = ray.wait([ref], timeout=max(0.0, deadline - time.monotonic()))
-                except KeyboardInterrupt:
-                    ready = []
+                except KeyboardInterrupt:  # again: wait for none of the others
+                    ready, deadline = [], time.monotonic()
                 outcome = _result(ray, ref, point) if ready else None
                 if outcome is None or outcome.action == "failed":
                     outcome = Outcome(point.name, Path(str(point.config.out)), "interrupted",
                                       _read_json(Path(str(point.config.out)) / "summary.json"), "cancelled")
                 outcomes[point.name] = outcome
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
     return [outcomes[p.name] for p in points]
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    """SIGTERM and SIGHUP stop the driver like Ctrl-C (as they stop `fool evolve`)."""
+    raise KeyboardInterrupt
 
 
 def _result(ray: Any, ref: Any, point: Point) -> Outcome:

@@ -173,3 +173,15 @@ def test_a_busy_run_is_reported_and_a_failing_point_does_not_stop_the_others(tmp
     assert outcomes[1].error == "RuntimeError: simulated failure on a batch"
     assert json.loads((out / busy.name / "summary.json").read_text())["generation"] == 1  # not touched
     assert [o.action for o in sweep(grid)] == ["resumed", "failed"]
+
+
+def test_the_python_api(tmp_path):
+    import fooling
+
+    results = fooling.sweep(tmp_path / "s", seeds="0-1", models=["test-oracle"], encodings="cppn", generations=2,
+                            population=8, device="cpu")
+    assert [r.path.name for r in results] == ["test-oracle_cppn_s0", "test-oracle_cppn_s1"]
+    assert all(r.finished and r.summary["generation"] == 2 and r.config["seed"] == i for i, r in enumerate(results))
+    again = fooling.sweep(tmp_path / "s", seeds=[0, 1], models="test-oracle", encodings=["cppn"], generations=2,
+                          population=8, device="cpu")
+    assert [r.message for r in again] == ["skipped", "skipped"]
