@@ -76,3 +76,59 @@ def test_ray_tasks_equal_the_sequential_sweep(tmp_path, local_ray, monkeypatch):
     again = CliRunner().invoke(main, [*GRID, "--workers", "2", "--out", str(tmp_path / "ray")])
     assert again.exit_code == 1 and {line.split()[0] for line in again.output.splitlines()
                                      if line.startswith("python-") and line.split()[-1] == "finished"} == set(OK)
+
+
+def _raylets() -> set[int]:
+    pids = set()
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and b"raylet" in (entry / "cmdline").read_bytes().split(b"\0")[0]:
+                pids.add(int(entry.name))
+        except OSError:
+            pass
+    return pids
+
+
+@pytest.mark.slow
+def test_ctrl_c_cancels_the_tasks_and_the_sweep_resumes(tmp_path):
+    """SIGINT to a driver running Ray tasks: every running run checkpoints and stops, the driver exits 130 and
+    its local Ray instance is gone; the sweep run again (in sequence) finishes every run."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = Path(__file__).parents[2]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), str(root / "tests" / "run")])}
+    out = tmp_path / "grid"
+    args = [sys.executable, "-m", "fooling", *GRID, "--models", "python:sweep_models:oracle", "--generations",
+            "100000", "--out", str(out), "--workers", "2"]
+    args.remove(MODELS)
+    args.remove("--models")  # the grid's own --models: the oracle alone
+    before = _raylets()
+    driver = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 90
+    while not any(out.glob("*/summary.json")) and time.monotonic() < deadline:  # a run has checkpointed
+        time.sleep(0.5)
+    driver.send_signal(signal.SIGINT)
+    stdout, stderr = driver.communicate(timeout=90)
+    assert driver.returncode == 130, stderr
+    assert "Continue with: fool sweep --resume" in stderr
+    states = {line.split()[0]: line.split()[-1] for line in stdout.splitlines() if line.startswith("python-")}
+    assert len(states) == 4 and set(states.values()) <= {"interrupted", "run"}  # "not run": never started
+    reached = [0]
+    for name, state in states.items():
+        if state == "interrupted":
+            summary = json.loads((out / name / "summary.json").read_text())
+            assert summary["stop_reason"] == "interrupted" and 0 < summary["generation"] < 100000
+            reached.append(summary["generation"])
+    time.sleep(2)
+    assert not (_raylets() - before), "the driver's Ray instance outlived it"
+    sys.path[:0] = [str(root / "tests" / "run")]  # the python: model, in this process
+    try:
+        again = CliRunner().invoke(main, ["sweep", "--resume", str(out), "--generations", str(max(reached) + 2),
+                                         "--quiet"])
+    finally:
+        del sys.path[:1]
+    assert again.exit_code == 0, again.output
+    assert all(line.split()[-1] == "finished" for line in again.output.splitlines() if line.startswith("python-"))
