@@ -29,6 +29,7 @@ def local_ray():
     """A local Ray instance of 2 CPUs whose workers import this checkout and tests/run; shut down at the end."""
     from fooling.distributed.ray_setup import connected
 
+    assert not ray.is_initialized(), "Ray is already running in this process: its workers would not see tests/run"
     root = Path(__file__).parents[2]
     paths = [str(root), str(root / "tests" / "run"), os.environ.get("PYTHONPATH", "")]
     old = os.environ.get("PYTHONPATH")
