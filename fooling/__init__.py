@@ -4,7 +4,7 @@ A reproduction of Nguyen, Yosinski & Clune (CVPR 2015), "Deep Neural Networks ar
 Easily Fooled", built on one batched pipeline: strategy.ask() -> genomes ->
 encoding.decode() -> images -> objective (classifiers) -> fitness -> strategy.tell().
 
-The Python API (see README, "Python API"): :func:`evolve`, :func:`ascend`, :func:`resume`, :func:`read_run`,
+The Python API (see README, "Python API"): :func:`evolve`, :func:`sweep`, :func:`ascend`, :func:`resume`, :func:`read_run`,
 :class:`RunResult` and the settings classes :class:`EvolveSettings`, :class:`AscendSettings`,
 :class:`RetrainSettings`. They load on first use: ``import fooling`` imports no torch.
 """
@@ -15,6 +15,7 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "evolve": "fooling.api", "ascend": "fooling.api", "resume": "fooling.api", "read_run": "fooling.api",
+    "sweep": "fooling.api",
     "RunResult": "fooling.api",
     "EvolveSettings": "fooling.settings.evolve", "AscendSettings": "fooling.settings.ascend",
     "RetrainSettings": "fooling.settings.retrain",

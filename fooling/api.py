@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from .rundir import RunElites
     from .run.multi import HookSource
 
-__all__ = ["RunResult", "StoppedAtOnce", "ascend", "evolve", "read_run", "resume"]
+__all__ = ["RunResult", "StoppedAtOnce", "ascend", "evolve", "read_run", "resume", "sweep"]
 
 
 @dataclass
@@ -180,6 +180,35 @@ def evolve(settings: Optional[EvolveSettings] = None, *, progress: bool = False,
 
         return _group(RunGroup.start(config), progress, hooks)
     return _evolution(EvolutionRun.start(config), progress, hooks)
+
+
+def sweep(out: str | Path, *, seeds: Any = (0,), models: Any = ("mnist-lenet",), encodings: Any = ("direct",),
+          strategies: Any = None, presets: Any = None, combines: Any = None, workers: Optional[int] = None,
+          ray_address: Optional[str] = None, cpus_per_run: float = 1.0, gpus_per_run: Optional[float] = None,
+          progress: bool = False, **settings: Any) -> list[RunResult]:
+    """A grid of evolution runs (``fool sweep``) in ``out``/<name> each; returns one :class:`RunResult` per point
+    (grid order; a point that failed has ``summary`` {} or its last one, ``message`` its reason).
+
+    models: networks, each a name or a list of names (an ensemble); seeds: integers or a spec such as "0-4";
+    settings: the :class:`EvolveSettings` every run shares, by name (``generations=50``, ``population=100``).
+    Run again with the same grid (or one with more points), it skips finished runs and resumes interrupted ones.
+    workers / ray_address: run the points as Ray tasks (see :mod:`fooling.run.sweep`).
+    """
+    from .run.multi import parse_seeds
+    from .run.sweep import sweep as run_sweep
+    from .settings.sweep import SweepSettings
+
+    spec = SweepSettings(
+        out=str(out), seeds=parse_seeds(seeds) if isinstance(seeds, str) else [int(s) for s in seeds],
+        models=[[m] if isinstance(m, str) else list(m) for m in ([models] if isinstance(models, str) else models)],
+        encodings=[encodings] if isinstance(encodings, str) else list(encodings),
+        strategies=[strategies] if isinstance(strategies, str) else strategies,
+        presets=[presets] if isinstance(presets, str) else presets,
+        combines=[combines] if isinstance(combines, str) else combines, settings=dict(settings),
+        workers=workers, ray_address=ray_address, cpus_per_run=cpus_per_run, gpus_per_run=gpus_per_run)
+    outcomes = run_sweep(spec, progress=progress)
+    return [RunResult(o.path, o.summary or {}, _read_json(o.path / "config.json"),
+                      o.action in ("interrupted", "not run"), None, o.error or o.action) for o in outcomes]
 
 
 def ascend(settings: Optional[AscendSettings] = None, *, progress: bool = False, classifier: Any = None,

@@ -13,7 +13,7 @@ import click
 
 from ..errors import FoolingError
 
-COMMANDS = ["evolve", "ascend", "attack", "render", "transfer", "gallery", "plot", "runs", "retrain", "train", "models"]
+COMMANDS = ["evolve", "sweep", "ascend", "attack", "render", "transfer", "gallery", "plot", "runs", "retrain", "train", "models"]
 
 
 class FoolGroup(click.Group):

@@ -1,0 +1,115 @@
+"""`fool sweep` on the command line: a 2 x 2 grid, its table and re-run, one-line errors (bad --set, an axis
+given as a setting, no Ray), --resume, and Ctrl-C (the interrupted run resumes when the sweep runs again)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from fooling.cli import main
+
+ORACLE_FOOL = Path(__file__).parents[1] / "run" / "oracle_fool.py"
+COMMON = ["sweep", "--models", "test-oracle", "--seeds", "0-1", "--generations", "3", "--population", "8",
+          "--device", "cpu", "--quiet"]
+GRID = [*COMMON, "--encodings", "direct,cppn"]  # axes add up over repeated options: --encodings direct --encodings cppn
+
+
+def _invoke(*args: str):
+    return CliRunner().invoke(main, list(args))
+
+
+def _rows(output: str) -> dict[str, str]:
+    """The final table's rows: run name -> its line."""
+    lines = [line for line in output.splitlines() if line.startswith("test-oracle_")]
+    return {line.split()[0]: line for line in lines}
+
+
+def test_a_2x2_grid_its_table_and_a_rerun(tmp_path):
+    out = tmp_path / "grid"
+    result = _invoke(*GRID, "--out", str(out))
+    assert result.exit_code == 0, result.output
+    rows = _rows(result.output)
+    assert sorted(rows) == ["test-oracle_cppn_s0", "test-oracle_cppn_s1", "test-oracle_direct_s0",
+                            "test-oracle_direct_s1"]
+    assert all(line.split()[-1] == "finished" and " 3/3 " in line for line in rows.values())
+    assert "RUN" in result.output and "GEN/BUDGET" in result.output  # the `fool runs` table
+    assert json.loads((out / "sweep.json").read_text())["grid"]["settings"]["generations"] == 3
+    again = _invoke(*GRID, "--out", str(out))
+    assert again.exit_code == 0 and _rows(again.output) == rows
+    resumed = _invoke("sweep", "--resume", str(out), "--generations", "4", "--quiet")
+    assert resumed.exit_code == 0, resumed.output
+    assert all(" 4/4 " in line for line in _rows(resumed.output).values()) and len(_rows(resumed.output)) == 4
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--set", "seed=3"], "Error: --set seed=...: seed is an axis of the sweep; give it with --seeds"),
+    (["--set", "population=many"], "Error: --population must be an integer or null, not 'many'"),
+    (["--set", "no_such_thing=1"], "Error: unknown setting 'no_such_thing'"),
+    (["--set", "mutation_rate=2"], "Error: sweep point test-oracle_direct_s0: --mutation-rate must lie in [0, 1]"),
+    (["--models", "no-such-net"], "no-such-net"),
+    (["--encodings", "pixels"], "Error: --encodings: unknown value 'pixels'"),
+    (["--encodings", "direct"], "Error: --encodings names 'direct' twice"),
+    (["--strategies", "snes-elites"], "--strategy snes-elites searches the direct encoding only"),
+    (["--seeds", "3-1"], "Error: --seeds range 3-1 runs backwards"),
+])
+def test_bad_input_is_one_line_and_makes_nothing(tmp_path, args, message):
+    out = tmp_path / "grid"
+    result = _invoke(*GRID, *args, "--out", str(out))
+    assert result.exit_code == 1
+    assert message in result.output and "Traceback" not in result.output
+    assert len([line for line in result.output.splitlines() if line.startswith("Error")]) == 1
+    assert not out.exists()
+
+
+def test_workers_without_ray_names_the_extra(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
+    result = _invoke(*GRID, "--workers", "2", "--out", str(tmp_path / "grid"))
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines()[-1] == \
+        'Error: --workers needs Ray, which is not installed: pip install "fooling[ray]"'
+    assert not (tmp_path / "grid").exists()
+
+
+def test_resume_takes_no_grid_options_and_a_smaller_grid_is_refused(tmp_path):
+    out = tmp_path / "grid"
+    assert _invoke(*GRID, "--generations", "1", "--out", str(out)).exit_code == 0
+    refused = _invoke("sweep", "--resume", str(out), "--seeds", "0-3")
+    assert refused.exit_code == 1 and "--seeds cannot accompany --resume" in refused.output
+    smaller = _invoke(*COMMON, "--generations", "1", "--encodings", "direct", "--out", str(out))
+    assert smaller.exit_code == 1
+    assert "holds a different sweep (it has encodings cppn that this one lacks)" in smaller.output
+    nothing = _invoke("sweep", "--resume", str(tmp_path))
+    assert nothing.exit_code == 1 and "holds no sweep.json" in nothing.output
+
+
+def test_ctrl_c_stops_the_sweep_and_running_it_again_resumes(tmp_path):
+    """A SIGINT during the first run's generation 2: that run checkpoints and stops, the sweep starts no other
+    (exit 130); the same command again resumes it and runs the rest, ending as an uninterrupted sweep."""
+    out, whole = tmp_path / "grid", tmp_path / "whole"
+    args = [*GRID, "--generations", "4", "--checkpoint-every", "1"]
+    env = {**os.environ, "ORACLE_SELF_SIGNALS": "2:SIGINT", "PYTHONPATH": str(Path(__file__).parents[2])}
+    first = subprocess.run([sys.executable, str(ORACLE_FOOL), *args, "--out", str(out)], env=env,
+                           capture_output=True, text=True, timeout=120)
+    assert first.returncode == 130, first.stderr
+    rows = _rows(first.stdout)
+    assert rows["test-oracle_direct_s0"].split()[-1] == "interrupted"
+    assert all(rows[name].endswith("not run") for name in rows if name != "test-oracle_direct_s0")
+    assert "Continue with: fool sweep --resume" in first.stderr
+    again = _invoke(*args, "--out", str(out))
+    assert again.exit_code == 0, again.output
+    assert _invoke(*args, "--out", str(whole)).exit_code == 0
+    for name in _rows(again.output):
+        for file in ("summary.json", "metrics.csv"):
+            mine, theirs = (out / name / file).read_text(), (whole / name / file).read_text()
+            if file == "summary.json":
+                mine, theirs = ({k: v for k, v in json.loads(t).items() if k not in ("elapsed_s", "evals_per_s")}
+                                for t in (mine, theirs))
+            else:
+                mine, theirs = ([line.rsplit(",", 1)[0] for line in t.splitlines()] for t in (mine, theirs))
+            assert mine == theirs, (name, file)
