@@ -32,7 +32,7 @@ def command(run_dirs, out, transfer_dirs, title, force, quiet) -> None:
 
     \b
     Example:
-      fool gallery runs/mnist/direct/mnist-lenet_s0 --transfer transfer/ --out gallery/
+      fool gallery runs/mnist-sweep/*_s0 --transfer transfer/ --out gallery/
     """
     from ..gallery.build import build_gallery
     from ..progress import ItemProgress

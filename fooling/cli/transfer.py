@@ -47,7 +47,7 @@ def command(run_dirs, models, out, device, force, quiet, input_, mean, std, labe
 
     \b
     Examples:
-      fool transfer runs/mnist/direct/*_s* --models mnist-lenet,mnist-lenet-b,mnist-digitcnn --out transfer/
+      fool transfer runs/mnist-sweep/*_direct_s* --models mnist-lenet,mnist-lenet-b,mnist-digitcnn --out transfer/
       fool transfer runs/net.onnx_direct_s0 --models other.onnx --labels labels.txt --out transfer/
     """
     from ..analysis import run_transfer
