@@ -1,7 +1,7 @@
 """One run's evaluations on a pool of Ray actors (``fool evolve --workers N``).
 
 The driver keeps the archive, the strategy and every random generator; each generation it sends the genomes
-(direct: the float32 genes; CPPN: the networks, rendered by the actor) in contiguous pieces, one per actor, and
+(:func:`pack`: direct, the float32 genes; CPPN, the networks as small tables, rendered by the actor) in contiguous pieces, one per actor, and
 gets back each image's probabilities of the archive's classes, float32 (n, cells, models). Each actor holds its
 own :class:`~fooling.objective.Objective` (the run's models, crops, classes, precision) on its own device: CUDA
 when Ray gives it a GPU, else CPU.
@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from ..classifiers import Classifier
+from ..encodings import Encoding, make_encoding
 from ..errors import FoolingError
 from ..settings.evolve import EvolveSettings
 
@@ -65,17 +66,21 @@ def plan(n: int, workers: int, unit: Optional[int]) -> list[tuple[int, int]]:
 
 
 def payload_bytes(value: Any) -> int:
-    """Bytes that ``value`` takes serialised (numpy arrays: their buffer; other objects: pickled)."""
+    """Bytes that ``value`` takes serialised (numpy arrays, and dicts of them: their buffers, which Ray ships
+    out of band; other objects: pickled)."""
     if isinstance(value, np.ndarray):
         return int(value.nbytes)
+    if isinstance(value, dict) and all(isinstance(v, np.ndarray) for v in value.values()):
+        return sum(int(v.nbytes) for v in value.values())
     return len(pickle.dumps(value, protocol=5))
 
 
-def host(genomes: Any) -> Any:
-    """Genomes as they travel: a tensor becomes a numpy array (exact: same dtype); lists go as they are."""
+def pack(encoding: Encoding, genomes: Any) -> dict[str, np.ndarray]:
+    """Genomes as they travel: the encoding's checkpoint arrays (:meth:`Encoding.to_arrays`, which round-trip
+    exactly): direct, the float32 genes (N, G); CPPN, the networks as padded int8 / int32 / float64 tables."""
     if isinstance(genomes, torch.Tensor):
-        return genomes.detach().cpu().numpy()
-    return genomes
+        genomes = genomes.detach().cpu()
+    return encoding.to_arrays(genomes)
 
 
 class Evaluator:
@@ -94,7 +99,6 @@ class Evaluator:
             import ray
 
             from ..classifiers import load_classifier, register
-            from ..encodings import make_encoding
             from ..objective import Objective
 
             for spec in specs:  # models registered at run time in the driver (module:NAME, tests' models)
@@ -118,10 +122,10 @@ class Evaluator:
         return {"error": self.error, "device": str(self.device), "pid": os.getpid(),
                 "node": ray.util.get_node_ip_address(), "unit": self.unit}
 
-    def score(self, genomes: Any) -> np.ndarray:
-        """Genomes (a piece of the generation) -> probabilities of the archive's classes, float32
-        (n, cells, models): exactly the values the in-process Objective turns into fitness."""
-        images = self.encoding.decode(genomes, self.device)
+    def score(self, genomes: dict[str, np.ndarray]) -> np.ndarray:
+        """Genomes (a piece of the generation, as :func:`pack` made them) -> probabilities of the archive's
+        classes, float32 (n, cells, models): exactly the values the in-process Objective turns into fitness."""
+        images = self.encoding.decode(self.encoding.from_arrays(genomes), self.device)
         objective = self.objective
         probs = [c.probs(images)[:, objective._classes_on(c.device)] for c in objective.classifiers]
         return torch.stack(probs, dim=-1).cpu().numpy()
@@ -148,18 +152,20 @@ class EvaluatorPool:
 
     ray: the initialised Ray module (:func:`~fooling.distributed.ray_setup.connected`). gpus_per_worker None:
     1 when the cluster has a GPU per worker, else 0 (CPU actors). device: the driver's, where fitness lands.
-    start_timeout: seconds the actors may take to be placed and load their models (else a one-line error:
+    encoding: the run's (to pack genomes; default: the config's). start_timeout: seconds the actors may take to be placed and load their models (else a one-line error:
     the cluster's resources are taken, e.g. by another pool).
     """
 
     def __init__(self, ray: ModuleType, config: EvolveSettings, shape: tuple[int, int, int],
                  classes: Sequence[int], workers: int, device: torch.device,
-                 gpus_per_worker: Optional[float] = None, start_timeout: float = START_TIMEOUT_S) -> None:
+                 gpus_per_worker: Optional[float] = None, start_timeout: float = START_TIMEOUT_S,
+                 encoding: Optional[Encoding] = None) -> None:
         if workers < 1:
             raise FoolingError(f"--workers must be at least 1, got {workers}")
         self.ray, self.config, self.shape = ray, config, tuple(shape)
         self.classes = [int(k) for k in classes]
         self.device = device
+        self.encoding = encoding if encoding is not None else make_encoding(config, self.shape)
         self.combine = config.combine
         resources = ray.cluster_resources()
         cluster_gpus, cluster_cpus = float(resources.get("GPU", 0)), float(resources.get("CPU", 0))
@@ -228,7 +234,7 @@ class EvaluatorPool:
         from ray.exceptions import RayActorError, RayTaskError
 
         pieces = plan(size, self.workers, self.unit)
-        payloads = [host(genomes[a:b]) for a, b in pieces]
+        payloads = [pack(self.encoding, genomes[a:b]) for a, b in pieces]
         sent = sum(payload_bytes(p) for p in payloads)
         refs = [self.actors[i].score.remote(p) for i, p in enumerate(payloads)]
         results: list[np.ndarray] = []

@@ -417,7 +417,7 @@ class EvolutionRun:
         with connected("--workers", cfg.ray_address, num_cpus=local_cpus) as ray:
             started = time.perf_counter()
             pool = EvaluatorPool(ray, cfg, self.encoding.image_shape, self.classes, cfg.workers, self.device,
-                                 cfg.gpus_per_worker)
+                                 cfg.gpus_per_worker, encoding=self.encoding)
             self.log.info("workers: %d Ray actors (%s) ready in %.1f s", pool.workers,
                           ", ".join(f"{i['device']} on {i['node']}" for i in pool.info), time.perf_counter() - started)
             self.pool = pool
