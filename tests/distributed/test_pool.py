@@ -242,3 +242,53 @@ def test_bad_placement_options_are_one_line(tmp_path, args, words):
     assert result.exit_code != 0 and "Traceback" not in result.output
     assert words in result.output.strip().splitlines()[-1]
     assert not (tmp_path / "r").exists()
+
+
+def _ray_processes() -> set[int]:
+    """Every process on the machine whose command names Ray's (ray::..., raylet, gcs_server)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                name = (entry / "comm").read_text().strip()
+            except OSError:
+                continue
+            if name.startswith("ray::") or name in ("raylet", "gcs_server"):
+                found.add(int(entry.name))
+    return found
+
+
+@pytest.mark.slow
+def test_a_driver_killed_with_workers_resumes_to_the_same_archive(tmp_path):
+    """SIGKILL of a `fool evolve --workers 2` process; `--resume` in one process ends with the in-process
+    archive. Ray's processes of the killed driver's instance go away by themselves (raylet and GCS at once,
+    its agents within about 90 s): the test waits for them."""
+    import json
+    import subprocess
+    import time
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(TESTS), str(TESTS.parent),
+                                                                     os.environ.get("PYTHONPATH")]))}
+    cmd = [sys.executable, str(TESTS / "run" / "oracle_fool.py"), "evolve", "--model", "test-oracle-chunk8",
+           "--generations", "100000", "--population", "40", "--seed", "5", "--checkpoint-every", "3",
+           "--device", "cpu", "--quiet", "--workers", "2", "--out", str(tmp_path / "killed")]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    state = tmp_path / "killed" / "checkpoint" / "state.json"
+    deadline = time.time() + 120
+    while not (state.exists() and json.loads(state.read_text() or "{}").get("body", {}).get("generation", 0) >= 6):
+        assert proc.poll() is None and time.time() < deadline, proc.stderr.read().decode() if proc.poll() else ""
+        time.sleep(0.05)
+    started = {pid for pid, _ in _descendants(proc.pid)} & _ray_processes()  # its instance's processes
+    assert started
+    proc.kill()
+    proc.wait()
+    done = load_checkpoint(tmp_path / "killed" / "checkpoint")[1]["generation"]
+    resumed = EvolutionRun.resume(tmp_path / "killed", generations=done + 3)
+    assert resumed.config.workers == 0
+    resumed.run(progress=False)
+    evolve(_config(tmp_path / "straight", generations=done + 3))
+    _assert_same_archive(tmp_path / "straight", tmp_path / "killed")
+    deadline = time.time() + 180
+    while started & _ray_processes() and time.time() < deadline:
+        time.sleep(1)
+    assert not started & _ray_processes()
