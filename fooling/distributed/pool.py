@@ -151,7 +151,7 @@ class EvaluatorPool:
     ``objective.fitness_tensor(encoding.decode(genomes))`` spread over them.
 
     ray: the initialised Ray module (:func:`~fooling.distributed.ray_setup.connected`). gpus_per_worker None:
-    1 when the cluster has a GPU per worker, else 0 (CPU actors). device: the driver's, where fitness lands.
+    the cluster's GPUs shared evenly, at most 1 each (0 without GPUs: CPU actors). device: the driver's, where fitness lands.
     encoding: the run's (to pack genomes; default: the config's). start_timeout: seconds the actors may take to be placed and load their models (else a one-line error:
     the cluster's resources are taken, e.g. by another pool).
     """
@@ -169,8 +169,8 @@ class EvaluatorPool:
         self.combine = config.combine
         resources = ray.cluster_resources()
         cluster_gpus, cluster_cpus = float(resources.get("GPU", 0)), float(resources.get("CPU", 0))
-        if gpus_per_worker is None:
-            gpus_per_worker = 1.0 if cluster_gpus >= workers else 0.0
+        if gpus_per_worker is None:  # the cluster's GPUs shared evenly, at most one each
+            gpus_per_worker = min(1.0, cluster_gpus / workers)
         self.gpus = float(gpus_per_worker)
         self.cpus = 1.0 if self.gpus == 0 else 0.0
         if workers * self.gpus > cluster_gpus or workers * self.cpus > cluster_cpus:

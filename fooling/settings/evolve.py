@@ -253,8 +253,8 @@ class EvolveSettings(Settings):
                               'Needs pip install "fooling[ray]".', group=SCALE, check=non_negative, metavar="N")
     ray_address: Optional[str] = setting(None, "Join this Ray cluster (auto, or HOST:PORT of `ray start --head`) "
                                                "instead of starting a local one.", group=SCALE, metavar="ADDR")
-    gpus_per_worker: Optional[float] = setting(None, "GPUs each actor holds (fractions share a GPU) [1 when the "
-                                                     "cluster has GPUs, else 0: CPU].", group=SCALE,
+    gpus_per_worker: Optional[float] = setting(None, "GPUs each actor holds (fractions share a GPU) [the "
+                                                     "cluster's shared evenly, at most 1; none: CPU].", group=SCALE,
                                                check=non_negative, metavar="F")
 
     def check_together(self) -> None:

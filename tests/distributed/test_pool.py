@@ -231,11 +231,21 @@ def test_without_ray_workers_names_the_extra(tmp_path, monkeypatch):
         'Error: --workers needs Ray, which is not installed: pip install "fooling[ray]"'
 
 
+def test_resume_takes_placement_options_and_checks_them(tmp_path):
+    evolve(_config(tmp_path / "run", model="test-oracle", generations=1))
+    result = CliRunner().invoke(main, ["evolve", "--resume", str(tmp_path / "run"), "--gpus-per-worker", "0.5"])
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert "--ray-address and --gpus-per-worker need --workers N" in result.output.strip().splitlines()[-1]
+    result = CliRunner().invoke(main, ["evolve", "--resume", str(tmp_path / "run"), "--seed", "2"])
+    assert "cannot change on resume" in result.output and "--workers" in result.output
+
+
 @pytest.mark.parametrize("args, words", [
     (["--ray-address", "auto"], "need --workers N"),
     (["--gpus-per-worker", "0.5"], "need --workers N"),
     (["--workers", "2", "--eot", "4"], "does not combine with --eot"),
     (["--workers", "-1"], "--workers must be"),
+    (["--workers", "2", "--seeds", "0-1"], "does not combine with --seeds"),
 ])
 def test_bad_placement_options_are_one_line(tmp_path, args, words):
     result = CliRunner().invoke(main, ["evolve", "--model", "test-oracle", "--out", str(tmp_path / "r"), *args])
