@@ -166,6 +166,13 @@ class TestOnePoolForSeveralRuns:
         with pytest.raises(FoolingError, match=r"did not start within 1 s \(free in the cluster: 0 CPUs"):
             EvaluatorPool(local_ray, config, (1, 8, 8), [0], 1, torch.device("cpu"), start_timeout=1)
 
+    def test_an_error_inside_an_actor_is_one_line_naming_the_worker(self, oracle_pool):
+        wrong = torch.zeros(16, 10)  # genomes of 10 genes for 8x8 images
+        with pytest.raises(FoolingError, match=r"^worker 0 failed: .*do not fit images") as err:
+            oracle_pool.fitness(wrong, 16)
+        assert "\n" not in str(err.value)
+        assert oracle_pool.fitness(torch.rand(16, 64), 16)[0].shape == (16, 4)  # the actor lives on
+
     def test_a_run_resumes_with_or_without_workers_to_the_same_archive(self, tmp_path, oracle_pool, reference):
         started = EvolutionRun.start(_config(tmp_path / "a", workers=2))
         started.pool = oracle_pool  # a pool given before run() is used as is (not closed)
