@@ -88,6 +88,14 @@ register(ModelSpec(name="test-oracle", dataset="test", input="1x8x8 grey", num_c
                    description="test oracle", load=lambda device, crops: oracle_classifier(device, crops)))
 
 
+# The oracle scored 8 images per forward pass: a small population spans several chunks (tests/distributed).
+register(ModelSpec(name="test-oracle-chunk8", dataset="test", input="1x8x8 grey", num_classes=4,
+                   description="test oracle, 8 images a forward pass",
+                   load=lambda device, crops: Classifier(Oracle(4), name="test-oracle-chunk8",
+                                                         labels=["a", "b", "c", "d"], preprocess=ORACLE_INPUT,
+                                                         device=device, crops=crops, chunk_size=8)))
+
+
 @pytest.fixture
 def oracle() -> Classifier:
     return oracle_classifier()

@@ -8,10 +8,11 @@ import click
 from click.core import ParameterSource
 
 from ..errors import FoolingError
-from ..settings.evolve import RESUME_SETTINGS, EvolveSettings
+from ..settings.evolve import PLACEMENT_SETTINGS, RESUME_SETTINGS, EvolveSettings
 from .generated import GroupedCommand, SettingOption, collect, gather, settings_options
 
-RESUME_OPTIONS = (*RESUME_SETTINGS, "quiet", "resume", "tensorboard")  # the parameters that may accompany --resume
+# the parameters that may accompany --resume (where the evaluations run, too: it never changes the result)
+RESUME_OPTIONS = (*RESUME_SETTINGS, *PLACEMENT_SETTINGS, "quiet", "resume", "tensorboard")
 
 
 def _classes(spec: Optional[str], model: str) -> Optional[list[int]]:
@@ -56,7 +57,7 @@ def _check_resume(ctx: click.Context, resume: str) -> None:
     fixed = [p.opts[0] for p in ctx.command.params
              if p.name not in RESUME_OPTIONS and p.opts and _given(ctx, p.name)]
     if fixed:
-        allowed = ", ".join(f"--{n.replace('_', '-')}" for n in RESUME_SETTINGS)
+        allowed = ", ".join(f"--{n.replace('_', '-')}" for n in (*RESUME_SETTINGS, *PLACEMENT_SETTINGS))
         raise FoolingError(f"{', '.join(fixed)} cannot change on resume: the run keeps the settings in its "
                            f"config.json (only {allowed} and --quiet may accompany --resume)")
 
@@ -68,8 +69,8 @@ def _check_resume(ctx: click.Context, resume: str) -> None:
 @click.option("--target", default=None, cls=SettingOption, group="search",
               help="The one class a --strategy ga run fools (index or name).")
 @click.option("--resume", default=None, type=click.Path(), cls=SettingOption, group="run",
-              help="Continue the run in this directory (only --generations, --until, --checkpoint-every and "
-                   "--quiet may accompany it).")
+              help="Continue the run in this directory (only --generations, --until, --checkpoint-every, "
+                   "--quiet and where it runs, --workers and co., may accompany it).")
 @click.option("--seeds", "seed_spec", default=None, cls=SettingOption, group="budget", metavar="SPEC",
               help="Several seeds as one batched population (one forward pass for all), e.g. 0-4 or 0,2,7: "
                    "one run directory each, OUT/s<seed>; `--resume OUT` continues them all.")
@@ -96,6 +97,7 @@ def command(ctx, class_spec, target, resume, seed_spec, quiet, tensorboard, **op
       fool evolve --strategy ga --target 7
       fool evolve --resume runs/mnist --generations 400
       fool evolve --seeds 0-4 --out runs/mnist-5   # runs/mnist-5/s0 ... s4, one forward pass
+      fool evolve --workers 4 --gpus-per-worker 1   # one run scored on 4 Ray actors, one GPU each
     """
     from .. import api
 
@@ -111,7 +113,8 @@ def command(ctx, class_spec, target, resume, seed_spec, quiet, tensorboard, **op
         seeds = parse_seeds(seed_spec)
     if resume is not None:
         _check_resume(ctx, resume)
-        changes = {name: options[name] for name in ("until", "checkpoint_every") if _given(ctx, name)}
+        changes = {name: options[name] for name in ("until", "checkpoint_every", *PLACEMENT_SETTINGS)
+                   if _given(ctx, name)}
         result = api.resume(resume, generations=options["generations"], progress=not quiet, command="evolve",
                             hooks=hooks, **changes)
     else:

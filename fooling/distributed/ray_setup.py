@@ -28,12 +28,23 @@ def require_ray(option: str) -> ModuleType:
     return ray
 
 
+def local_object_store(share: float = 0.3, low: int = 80 << 20, high: int = 4 << 30) -> Optional[int]:
+    """Bytes for a local instance's object store: ``share`` of /dev/shm's free space within [low, high]
+    (None where /dev/shm cannot be read: Ray's own default)."""
+    try:
+        stat = os.statvfs("/dev/shm")
+    except (OSError, AttributeError):
+        return None
+    return int(min(high, max(low, share * stat.f_bavail * stat.f_frsize)))
+
+
 @contextlib.contextmanager
 def connected(option: str, address: Optional[str] = None, num_cpus: Optional[int] = None,
-              num_gpus: Optional[int] = None) -> Iterator[ModuleType]:
+              num_gpus: Optional[int] = None, object_store_memory: Optional[int] = None) -> Iterator[ModuleType]:
     """Ray, initialised for the ``with`` block: already running in this process -> used as is; ``address``
     given -> that cluster joined ("auto" or "HOST:PORT"); else a local instance on the loopback interface with
-    ``num_cpus`` / ``num_gpus`` (None: what the machine has). Whatever was started here is shut down at the end,
+    ``num_cpus`` / ``num_gpus`` (None: what the machine has) and ``object_store_memory`` bytes of shared memory
+    (None: :func:`local_object_store` of /dev/shm, so small containers do not warn). Whatever was started here is shut down at the end,
     so no Ray process outlives the block."""
     ray = require_ray(option)
     if ray.is_initialized():
@@ -45,7 +56,8 @@ def connected(option: str, address: Optional[str] = None, num_cpus: Optional[int
         if address:
             ray.init(address=address, **kwargs)
         else:
-            ray.init(num_cpus=num_cpus, num_gpus=num_gpus, _node_ip_address="127.0.0.1", **kwargs)
+            ray.init(num_cpus=num_cpus, num_gpus=num_gpus, _node_ip_address="127.0.0.1",
+                     object_store_memory=object_store_memory or local_object_store(), **kwargs)
     except (ConnectionError, RuntimeError, ValueError) as err:
         where = f"the Ray cluster at {address}" if address else "a local Ray instance"
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__

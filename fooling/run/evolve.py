@@ -9,6 +9,7 @@ device would have.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -17,7 +18,7 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any, Iterable, Iterator, Optional, Sequence
 
 import numpy as np
 import torch
@@ -27,7 +28,7 @@ from ..archive import Archive
 from ..classifiers import Classifier, load_classifier, resolve_device
 from ..classifiers.fingerprint import RECORD_KEY, check_fingerprints, fingerprints
 from ..classifiers.sources import describe_sources
-from ..settings.evolve import EvolveSettings, check_run_size
+from ..settings.evolve import PLACEMENT_SETTINGS, EvolveSettings, check_run_size
 from ..encodings import Encoding, make_encoding
 from ..errors import FoolingError
 from ..imaging import to_uint8
@@ -105,6 +106,13 @@ class EvolutionRun:
         self.config = config
         self.rundir = rundir
         self.device = resolve_device(config.device)
+        if config.workers:
+            from ..distributed.ray_setup import require_ray
+
+            require_ray("--workers")  # before anything is loaded or written
+        # the EvaluatorPool (fooling.distributed.pool) while run() scores on Ray actors (--workers); one set
+        # before run() is used as it is and left open (several runs sharing actors: benchmarks, tests)
+        self.pool: Any = None
         self.classifiers = [load_classifier(name, self.device, config.crops) for name in config.model_names]
         first = self.classifiers[0]
         self.labels = first.labels
@@ -228,6 +236,9 @@ class EvolutionRun:
         path = rundir.path
         settings = {k: v for k, v in record.items() if k != "run"}
         config = EvolveSettings.from_json(settings, where=str(rundir.config_path)).resolved()
+        # where evaluations run is the resuming command's choice (absent: in this process), not config.json's
+        placement = {name: changes.pop(name, None) for name in PLACEMENT_SETTINGS}
+        changes.update(placement, workers=placement["workers"] or 0)
         if changes:
             config = dataclasses.replace(config, **changes).resolved()
         fresh = not (rundir.checkpoint / STATE).is_file()
@@ -371,10 +382,15 @@ class EvolutionRun:
         previous = {s: signal.signal(s, self._request_stop) for s in STOP_SIGNALS} if _main_thread() else {}
         try:
             self.start_hooks()
-            while self.pending is None:
-                genomes, images = self.propose()
-                fitness, scores = self.objective.fitness_tensor(images)  # stay on the device
-                self.accept(genomes, fitness, scores)
+            with self.scaled_out():
+                while self.pending is None:
+                    if self.pool is None:
+                        genomes, images = self.propose()
+                        fitness, scores = self.objective.fitness_tensor(images)  # stay on the device
+                    else:  # --workers: Ray actors decode and score; same values
+                        genomes = self.strategy.ask()
+                        fitness, scores = self.pool.fitness(genomes, self.encoding.size(genomes))
+                    self.accept(genomes, fitness, scores)
             self.conclude()
         except _Abort:
             self.abort()
@@ -382,6 +398,38 @@ class EvolutionRun:
             self.fail(err, previous)
             raise
         return self.end(previous)
+
+    @contextlib.contextmanager
+    def scaled_out(self) -> Iterator[Any]:
+        """With ``--workers N``: Ray connected (:func:`~fooling.distributed.ray_setup.connected`) and
+        :attr:`pool` an :class:`~fooling.distributed.pool.EvaluatorPool` for the block, both closed after it;
+        without: nothing (the in-process objective scores)."""
+        cfg = self.config
+        if not cfg.workers or self.pool is not None:
+            yield self.pool
+            return
+        import os
+
+        from ..distributed.pool import EvaluatorPool
+        from ..distributed.ray_setup import connected
+
+        local_cpus = None if cfg.ray_address or cfg.gpus_per_worker else max(os.cpu_count() or 1, cfg.workers)
+        with connected("--workers", cfg.ray_address, num_cpus=local_cpus) as ray:
+            started = time.perf_counter()
+            pool = EvaluatorPool(ray, cfg, self.encoding.image_shape, self.classes, cfg.workers, self.device,
+                                 cfg.gpus_per_worker, encoding=self.encoding)
+            self.log.info("workers: %d Ray actors (%s) ready in %.1f s", pool.workers,
+                          ", ".join(f"{i['device']} on {i['node']}" for i in pool.info), time.perf_counter() - started)
+            self.pool = pool
+            try:
+                yield pool
+            finally:
+                self.pool = None
+                t = pool.traffic
+                self.log.info("workers: %d generations, %.0f bytes sent and %.0f received per generation; "
+                              "%d actors replaced", t.generations, t.per_generation()["sent"],
+                              t.per_generation()["received"], t.replaced)
+                pool.close()
 
     # --- one generation at a time (the loop of run(), and of fooling.run.multi's lockstep driver) ------
     def begin(self, progress: bool = True, stop_after: Optional[int] = None, hooks: Iterable[Hook] = ()) -> None:

@@ -36,6 +36,9 @@ MEMORY_FRACTION = 0.5  # a run's estimated working set may use at most this shar
 # The settings that may change when a run resumes (the budget and how it is watched); every
 # other setting is the run's own and comes from its config.json.
 RESUME_SETTINGS = ("generations", "until", "checkpoint_every")
+# Where a run's evaluations happen (fooling.distributed): recorded in config.json but never part of the result,
+# so a resume takes them from its own command line (absent: in this process), not from config.json.
+PLACEMENT_SETTINGS = ("workers", "ray_address", "gpus_per_worker")
 
 # The operator settings of each preset. "paper": the 2015 code (PAPER.md).
 PAPER: dict[str, Any] = {
@@ -103,6 +106,7 @@ DIRECT, MAP_ELITES, GA, CPPN = "direct encoding", "MAP-Elites", "GA (single targ
 MODEL_SOURCE = "model source"  # a model file's input, normalisation and labels (fooling.classifiers.sources)
 
 SNES = "snes-elites"
+SCALE = "scaling out (Ray)"
 
 
 @dataclass
@@ -244,7 +248,23 @@ class EvolveSettings(Settings):
                                          "'crop=0.8,flip,rotate=10,jitter=0.1,noise=0.02,jpeg=60'.", group="eot",
                               check=_check_spec)
 
+    # scaling out (fooling.distributed): where the evaluations run, never what they give
+    workers: int = setting(0, 'Score each generation on N Ray actors (0: in this process); the result is the same. '
+                              'Needs pip install "fooling[ray]".', group=SCALE, check=non_negative, metavar="N")
+    ray_address: Optional[str] = setting(None, "Join this Ray cluster (auto, or HOST:PORT of `ray start --head`) "
+                                               "instead of starting a local one.", group=SCALE, metavar="ADDR")
+    gpus_per_worker: Optional[float] = setting(None, "GPUs each actor holds (fractions share a GPU) [the "
+                                                     "cluster's shared evenly, at most 1; none: CPU].", group=SCALE,
+                                               check=non_negative, metavar="F")
+
     def check_together(self) -> None:
+        if (self.ray_address or self.gpus_per_worker is not None) and not self.workers:
+            raise FoolingError("--ray-address and --gpus-per-worker need --workers N")
+        if self.workers and self.eot:
+            raise FoolingError("--workers does not combine with --eot yet (EOT draws its transforms for a whole "
+                               "batch at once); drop one of them")
+        if self.workers and self.seeds:
+            raise FoolingError("--workers does not combine with --seeds yet; run the seeds one at a time")
         if not DEVICE_PATTERN.fullmatch(self.device):
             raise FoolingError(f"unknown device {self.device!r}; use auto, cpu, cuda or cuda:N")
         if self.strategy == "ga" and self.target is None:
