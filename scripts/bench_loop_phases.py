@@ -2,7 +2,9 @@
 """CPU time (time.process_time) per generation of each phase of the evolve loop: ask (selection + variation),
 decode, scoring, tell (archive). MNIST LeNet on the CPU, the direct or the CPPN encoding. Robust to other
 processes' load, unlike wall-clock rates: "overhead_ms" (ask + decode + tell) is what the loop adds to the forward
-pass, and "ratio" = fit / (fit + overhead) the loop/forward ratio those CPU times imply.
+pass, and "ratio" = fit / (fit + overhead) the loop/forward ratio those CPU times imply. "generation": CPU time of
+a whole generation through run.run (hooks included), "forward": classifier.probs alone on a batch of that size;
+"run_ratio" = forward / generation.
 
     OMP_WAIT_POLICY=PASSIVE python scripts/bench_loop_phases.py POPULATION LABEL [ENCODING] [STRATEGY]
 
@@ -41,10 +43,21 @@ with tempfile.TemporaryDirectory() as tmp:
             s.tell(gen, f, sc); e = time.process_time()
             t["ask"] += b_-a; t["decode"] += c-b_; t["fit"] += d-c; t["tell"] += e-d
         blocks.append({k: v/10*1000 for k, v in t.items()})
+        # the same generations through run.run (hooks, metrics, classes.csv: what the phases leave out), and the
+        # bare forward pass on a batch of that size
+        a = time.process_time()
+        run.run(progress=False, stop_after=s.generation + 9)
+        blocks[-1]["generation"] = (time.process_time() - a) / 10 * 1000
+        x = torch.rand(pop, *enc.image_shape)
+        a = time.process_time()
+        for g in range(10):
+            run.classifiers[0].probs(x)
+        blocks[-1]["forward"] = (time.process_time() - a) / 10 * 1000
     med = {k: round(sorted(bl[k] for bl in blocks)[2], 2) for k in blocks[0]}
     over = round(sorted(bl["ask"] + bl["decode"] + bl["tell"] for bl in blocks)[2], 2)
     print(json.dumps({"label": label, "population": pop, "encoding": encoding, "strategy": s.__class__.__name__,
                       "cpu_ms_per_generation": med, "overhead_ms": over,
                       "ratio": round(med["fit"] / (med["fit"] + over), 3),
+                      "run_ratio": round(med["forward"] / med["generation"], 3),
                       "package": fooling.__file__.rsplit("/", 2)[0]}))
     run.close()
