@@ -1,16 +1,35 @@
 #!/usr/bin/env python
 """CPU time (time.process_time) per generation of each phase of the evolve loop: ask (selection + variation),
-decode, scoring, tell (archive). MNIST LeNet, direct encoding, on the CPU. Robust to other processes' load, unlike
-wall-clock rates: "overhead_ms" (ask + decode + tell) is what the loop adds to the forward pass.
+decode, scoring, tell (archive). MNIST LeNet on the CPU, the direct or the CPPN encoding. Robust to other
+processes' load, unlike wall-clock rates: "overhead_ms" (ask + decode + tell) is what the loop adds to the forward
+pass, and "ratio" = fit / (fit + overhead) the loop/forward ratio those CPU times imply. "generation": CPU time of
+a whole generation through run.run (hooks included), "forward": classifier.probs alone on a batch of that size;
+"run_ratio" = forward / generation.
 
-    OMP_WAIT_POLICY=PASSIVE python scripts/bench_loop_phases.py POPULATION LABEL
+    OMP_WAIT_POLICY=PASSIVE python scripts/bench_loop_phases.py POPULATION LABEL [ENCODING] [STRATEGY]
+
+To compare two trees, alternate processes: PYTHONPATH=OLD ... then PYTHONPATH=NEW ... (the script uses only the
+public API).
 """
-import sys, time, tempfile, json, torch
-from fooling.settings.evolve import EvolveSettings
+import json
+import sys
+import tempfile
+import time
+
+import torch
+
+import fooling
 from fooling.run import EvolutionRun
-pop = int(sys.argv[1]); label = sys.argv[2]
+from fooling.settings.evolve import EvolveSettings
+
+pop, label = int(sys.argv[1]), sys.argv[2]
+encoding = sys.argv[3] if len(sys.argv) > 3 else "direct"
+strategy = sys.argv[4] if len(sys.argv) > 4 else None
+torch.set_num_threads(torch.get_num_threads())
 with tempfile.TemporaryDirectory() as tmp:
-    run = EvolutionRun.start(EvolveSettings(model="mnist-lenet", population=pop, generations=10**6, checkpoint_every=10**6, device="cpu", out=f"{tmp}/r"))
+    run = EvolutionRun.start(EvolveSettings(model="mnist-lenet", encoding=encoding, strategy=strategy,
+                                            population=pop, generations=10**6, checkpoint_every=10**6,
+                                            device="cpu", out=f"{tmp}/r"))
     run.run(progress=False, stop_after=2)
     s, enc, obj = run.strategy, run.encoding, run.objective
     fit_fn = getattr(obj, "fitness_tensor", obj.fitness)
@@ -24,7 +43,21 @@ with tempfile.TemporaryDirectory() as tmp:
             s.tell(gen, f, sc); e = time.process_time()
             t["ask"] += b_-a; t["decode"] += c-b_; t["fit"] += d-c; t["tell"] += e-d
         blocks.append({k: v/10*1000 for k, v in t.items()})
+        # the same generations through run.run (hooks, metrics, classes.csv: what the phases leave out), and the
+        # bare forward pass on a batch of that size
+        a = time.process_time()
+        run.run(progress=False, stop_after=s.generation + 9)
+        blocks[-1]["generation"] = (time.process_time() - a) / 10 * 1000
+        x = torch.rand(pop, *enc.image_shape)
+        a = time.process_time()
+        for g in range(10):
+            run.classifiers[0].probs(x)
+        blocks[-1]["forward"] = (time.process_time() - a) / 10 * 1000
     med = {k: round(sorted(bl[k] for bl in blocks)[2], 2) for k in blocks[0]}
     over = round(sorted(bl["ask"] + bl["decode"] + bl["tell"] for bl in blocks)[2], 2)
-    print(json.dumps({"label": label, "population": pop, "cpu_ms_per_generation": med, "overhead_ms": over}))
+    print(json.dumps({"label": label, "population": pop, "encoding": encoding, "strategy": s.__class__.__name__,
+                      "cpu_ms_per_generation": med, "overhead_ms": over,
+                      "ratio": round(med["fit"] / (med["fit"] + over), 3),
+                      "run_ratio": round(med["forward"] / med["generation"], 3),
+                      "package": fooling.__file__.rsplit("/", 2)[0]}))
     run.close()

@@ -172,6 +172,12 @@ def sbx_crossover(
 TINY = 1e-30  # powers below this change nothing in float32 sums with terms >= 1e-22; kept from going subnormal
 
 
+def _positions_cpu(mask: torch.Tensor) -> torch.Tensor:
+    """(K,) int64 positions of the True values of a 1-D bool CPU tensor, in order: torch.nonzero's result, by
+    numpy (several times faster than torch.nonzero on tens of thousands of values on a CPU)."""
+    return torch.from_numpy(np.flatnonzero(mask.numpy()))
+
+
 def bernoulli_positions_torch(n: int, rate: float, generator: torch.Generator) -> torch.Tensor:
     """Sorted int64 indices in [0, n) on the generator's device, each chosen independently with probability ``rate``.
 
@@ -284,7 +290,7 @@ def sbx_crossover_torch(
         pa_rows, pb_rows = a.index_select(0, chosen), b.index_select(0, chosen)  # (C, G) copies
         r = torch.rand(pa_rows.shape, generator=generator, dtype=a.dtype)
         flat_a, flat_b = pa_rows.view(-1), pb_rows.view(-1)
-        idx = torch.nonzero(((r <= gene_prob) & ((pa_rows - pb_rows).abs() > 1e-14)).view(-1)).squeeze(1)
+        idx = _positions_cpu(((r <= gene_prob) & ((pa_rows - pb_rows).abs() > 1e-14)).view(-1))
         if idx.numel() == 0:
             return
         pa, pb = flat_a.index_select(0, idx), flat_b.index_select(0, idx)
@@ -330,12 +336,12 @@ def sbx_pairs_torch(
     flat = children.view(-1)
     r = torch.rand((chosen.numel(), genes), generator=generator, dtype=children.dtype)
     starts = (2 * genes) * chosen  # where each chosen pair's first child starts in ``flat``
-    k = torch.nonzero((r <= gene_prob).view(-1)).squeeze(1)
+    k = _positions_cpu((r <= gene_prob).view(-1))
     pos = starts.index_select(0, k // genes) + k % genes
     pa, pb = flat.index_select(0, pos), flat.index_select(0, pos + genes)
     differ = (pa - pb).abs_() > 1e-14  # only genes where the parents differ cross
     if not bool(differ.all()):
-        keep = torch.nonzero(differ).squeeze(1)
+        keep = _positions_cpu(differ)
         k, pos, pa, pb = k.index_select(0, keep), pos.index_select(0, keep), pa.index_select(0, keep), \
             pb.index_select(0, keep)
     if pos.numel() == 0:

@@ -215,3 +215,24 @@ def test_population_mutation_matches_the_single_operators(outputs: int) -> None:
         for child in batched:
             check_genome(child, outputs, rates.max_hidden)
         genomes = batched
+
+
+@pytest.mark.parametrize("rates", [MutationRates(), MutationRates(0.9, 0.1, 0.9, 0.9, 0.05, max_hidden=12),
+                                   MutationRates(0.2, 0.8, 0.9, 0.3, 0.6)])
+def test_population_mutation_matches_the_single_operators_over_many_generations(rates: MutationRates) -> None:
+    """The vectorised structural edits stay identical to the per-genome operators as networks grow, shrink and
+    reach the cap (rewires both ways, splits next to outputs, deletions that renumber nodes)."""
+    from fooling.encodings.cppn.mutation import UNIFORMS_PER_CHANGE, mutate_structure
+
+    rng = np.random.default_rng(11)
+    genomes = [initial_genome(3, rng) for _ in range(30)]
+    for step in range(25):
+        batched = mutate_population(genomes, np.random.default_rng(step), rates)
+        r = np.random.default_rng(step)
+        changes = r.random((len(genomes), 5)) < rates.structural
+        uniforms = r.random((len(genomes), 5, UNIFORMS_PER_CHANGE))
+        single = [mutate_structure(g, c, u, rates.max_hidden) for g, c, u in zip(genomes, changes, uniforms)]
+        single = mutate_weights(single, r, rates.weight_rate, rates.weight_eta, rates.weight_variant)
+        single = mutate_functions(single, r, rates.function_rate)
+        assert all(a.same_as(b) for a, b in zip(batched, single)), step
+        genomes = batched

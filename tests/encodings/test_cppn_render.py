@@ -160,3 +160,20 @@ def test_initial_genome_renders_in_every_colour_mode() -> None:
         assert image.shape == (1, 1 if colour == "grey" else 3, 8, 8)
     with pytest.raises(ValueError, match="outputs"):
         render([initial_genome(1, rng)], Style("scaled", "hls", (8, 8)), CPU)
+
+
+def test_gaussian_is_exact_above_the_smallest_normal_and_zero_below() -> None:
+    """apply_torch's Gaussian: exp(-x²) bit for bit wherever -x² > GAUSSIAN_FLOOR (exp: 1.65e-38), else exactly 0
+    (never a subnormal, which would cost the CPU a microcode assist per value)."""
+    from fooling.encodings.cppn.functions import GAUSSIAN_FLOOR, apply_torch
+
+    x = torch.cat([torch.linspace(-12.0, 12.0, 20001), torch.tensor([9.3, 9.32, 9.33, 9.35, 10.0, 0.0])])
+    out = torch.empty_like(x)
+    apply_torch(2, x.clone(), out)
+    exact = torch.exp(-x.square())
+    keep = -x.square() > GAUSSIAN_FLOOR
+    assert keep.any() and (~keep).any()
+    assert torch.equal(out[keep], exact[keep])
+    assert (out[~keep] == 0).all()
+    tiny = torch.finfo(torch.float32).tiny
+    assert not ((out != 0) & (out.abs() < tiny)).any()  # no subnormal

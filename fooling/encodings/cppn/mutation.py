@@ -19,10 +19,9 @@ their parents; ``CPPNEncoding.pick`` copies.
 
 from __future__ import annotations
 
-import itertools
 from bisect import bisect_right
 from dataclasses import dataclass
-from typing import Callable, Optional, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -259,104 +258,236 @@ def mutate_structure(genome: Genome, changes: np.ndarray, uniforms: np.ndarray, 
     return net.freeze()
 
 
-def _added_connections(genomes: Sequence[Genome], u: np.ndarray) -> list[Optional[tuple[int, int, float]]]:
-    """:func:`add_connection` for every genome at once (numpy over the population), from (N, 2) ``u``.
+def _pick_all(u: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """:func:`_pick` over arrays: uniform indices in [0, count) from ``u`` in [0, 1) (count ≥ 1 where used)."""
+    return np.minimum((u * count).astype(np.int64), count - 1)
 
-    Returns per genome the new (source, target, weight), or None where no pair is free. The
-    same choice as :func:`add_connection`: free rank r becomes r plus the number of taken ranks
-    T_i (sorted, i from 0) with T_i − i ≤ r.
+
+def _skip_taken(owner: np.ndarray, taken: np.ndarray, rank: np.ndarray, n: int) -> np.ndarray:
+    """(n,) ``rank`` made the rank-th value not among ``taken`` (each genome's distinct values, non-negative,
+    ``owner`` its genome): rank + the number of sorted taken values T_j (j from 0) with T_j − j ≤ rank."""
+    if not owner.size:
+        return rank
+    order = np.argsort(owner << 32 | taken, kind="stable")
+    owner, taken = owner[order], taken[order]
+    counts = np.bincount(owner, minlength=n)
+    local = np.arange(owner.size) - np.repeat(np.cumsum(counts) - counts, counts)
+    return rank + np.bincount(owner, weights=taken - local <= rank[owner], minlength=n).astype(np.int64)
+
+
+@dataclass
+class _Population:
+    """Every genome's lists laid end to end, for structural edits of the whole population in numpy.
+
+    hidden: (N,) hidden node counts; functions: (Σ H + O,) int8, each genome's hidden then output functions;
+    owner, sources, targets, weights: (E,) each connection's genome and fields, genome by genome in list order.
     """
-    n = len(genomes)
-    hidden = np.array([g.num_hidden for g in genomes], dtype=np.int64)
-    nodes = NUM_INPUTS + hidden + np.array([g.num_outputs for g in genomes], dtype=np.int64)
-    first_output = NUM_INPUTS + hidden
 
-    def starts(s: np.ndarray, nodes: np.ndarray) -> np.ndarray:
-        """The rank of the first valid pair from source s (``starts`` of :func:`add_connection`)."""
-        h = np.maximum(s - NUM_INPUTS, 0)
-        return np.minimum(s, NUM_INPUTS) * (nodes - NUM_INPUTS) + h * (nodes - 1) - h * (s + NUM_INPUTS - 1) // 2
+    hidden: np.ndarray
+    outputs: int
+    functions: np.ndarray
+    owner: np.ndarray
+    sources: np.ndarray
+    targets: np.ndarray
+    weights: np.ndarray
 
-    edges = np.array([g.num_connections for g in genomes], dtype=np.int64)
-    free = starts(first_output, nodes) - edges
-    rank = np.minimum((u[:, 0] * free).astype(np.int64), free - 1)
-    if edges.sum():
-        owner = np.repeat(np.arange(n), edges)
-        s = np.concatenate([g.sources for g in genomes]).astype(np.int64)
-        t = np.concatenate([g.targets for g in genomes]).astype(np.int64)
-        taken = starts(s, nodes[owner]) + t - np.maximum(s + 1, NUM_INPUTS)
-        taken = np.sort(owner << 32 | taken) & 0xFFFFFFFF  # sorted within each genome
-        local = np.arange(owner.size) - np.repeat(np.cumsum(edges) - edges, edges)
-        rank += np.bincount(owner, weights=taken - local <= rank[owner], minlength=n).astype(np.int64)
-    rank = np.maximum(rank, 0)  # (complete genomes: unused)
-    # the source: the last s with starts(s) <= rank, among each genome's 0 .. first_output - 1
-    owner = np.repeat(np.arange(n), first_output)
-    s = np.arange(owner.size) - np.repeat(np.cumsum(first_output) - first_output, first_output)
-    keys = owner << 32 | starts(s, nodes[owner])
-    at = np.searchsorted(keys, np.arange(n) << 32 | rank, side="right") - 1
-    source = s[at]
-    target = np.maximum(source + 1, NUM_INPUTS) + rank - (keys[at] & 0xFFFFFFFF)
-    weight = WEIGHT_RANGE * (2.0 * u[:, 1] - 1.0)
-    return [(a, b, c) if f > 0 else None
-            for a, b, c, f in zip(source.tolist(), target.tolist(), weight.tolist(), free.tolist())]
+    @classmethod
+    def of(cls, genomes: Sequence[Genome]) -> "_Population":
+        n = len(genomes)
+        edges = np.fromiter((len(g.weights) for g in genomes), np.int64, n)
+        return cls(np.fromiter((len(g.hidden) for g in genomes), np.int64, n), len(genomes[0].outputs),
+                   np.concatenate([a for g in genomes for a in (g.hidden, g.outputs)]).astype(np.int8, copy=False),
+                   np.repeat(np.arange(n), edges),
+                   np.concatenate([g.sources for g in genomes]).astype(np.int64),
+                   np.concatenate([g.targets for g in genomes]).astype(np.int64),
+                   np.concatenate([g.weights for g in genomes]).astype(np.float64))
 
+    @property
+    def size(self) -> int:
+        return len(self.hidden)
 
-def _edit(genome: Genome, changes: Sequence[bool], u: list[list[float]], max_hidden: int,
-          added: Optional[tuple[int, int, float]]) -> tuple[list, ...]:
-    """The structural changes of :func:`mutate_structure` on one genome, returned as lists
-    (hidden, outputs, sources, targets, weights); ``added``: the connection add_connection made, if any
-    (:func:`_added_connections`)."""
-    net = Editable.of(genome)
-    if added is not None:
-        net.append(*added)
-    if changes[1]:
-        delete_connection(net, u[1])
-    if changes[2]:
-        rewire_connection(net, u[2])
-    if changes[3]:
-        add_node(net, u[3], max_hidden)
-    if changes[4]:
-        delete_node(net, u[4])
-    return net.hidden, net.outputs, net.sources, net.targets, net.weights
+    def edge_counts(self) -> np.ndarray:
+        return np.bincount(self.owner, minlength=self.size)
+
+    def edge_index(self, genomes: np.ndarray, local: np.ndarray) -> np.ndarray:
+        """Positions in the edge arrays of connection ``local`` of each of ``genomes``."""
+        counts = self.edge_counts()
+        return (np.cumsum(counts) - counts)[genomes] + local
+
+    def keep_edges(self, keep: np.ndarray) -> None:
+        self.owner, self.sources, self.targets, self.weights = (
+            a[keep] for a in (self.owner, self.sources, self.targets, self.weights))
+
+    def append_edges(self, owner: np.ndarray, sources: np.ndarray, targets: np.ndarray, weights: np.ndarray) -> None:
+        """Connections appended to the end of their genomes' lists (``owner`` sorted; several per genome in order)."""
+        order = np.argsort(np.concatenate([self.owner, owner]), kind="stable")
+        self.owner, self.sources, self.targets, self.weights = (
+            np.concatenate([a, b])[order] for a, b in ((self.owner, owner), (self.sources, sources),
+                                                      (self.targets, targets), (self.weights, weights)))
+
+    def add_connections(self, mask: np.ndarray, u: np.ndarray) -> None:
+        """:func:`add_connection` in the genomes of ``mask`` (N,), from (N, 2) ``u``.
+
+        Free rank r becomes r plus the number of taken ranks T_i (sorted, i from 0) with T_i − i ≤ r
+        (:func:`_skip_taken`); the source is the last s with starts(s) ≤ r.
+        """
+        n, hidden = self.size, self.hidden
+        nodes = NUM_INPUTS + hidden + self.outputs
+        first_output = NUM_INPUTS + hidden
+
+        def starts(s: np.ndarray, nodes: np.ndarray) -> np.ndarray:
+            """The rank of the first valid pair from source s (``starts`` of :func:`add_connection`)."""
+            h = np.maximum(s - NUM_INPUTS, 0)
+            return np.minimum(s, NUM_INPUTS) * (nodes - NUM_INPUTS) + h * (nodes - 1) - h * (s + NUM_INPUTS - 1) // 2
+
+        free = starts(first_output, nodes) - self.edge_counts()
+        g = np.flatnonzero(mask & (free > 0))
+        if not g.size:
+            return
+        rank = np.zeros(n, dtype=np.int64)
+        rank[g] = _pick_all(u[g, 0], free[g])
+        adding = np.zeros(n, dtype=bool)
+        adding[g] = True
+        e = adding[self.owner]
+        owner, s, t = self.owner[e], self.sources[e], self.targets[e]
+        rank = _skip_taken(owner, starts(s, nodes[owner]) + t - np.maximum(s + 1, NUM_INPUTS), rank, n)[g]
+        # the source: the last s with starts(s) <= rank, among each genome's 0 .. first_output - 1
+        counts = first_output[g]
+        owner = np.repeat(np.arange(g.size), counts)
+        s = np.arange(owner.size) - np.repeat(np.cumsum(counts) - counts, counts)
+        keys = owner << 32 | starts(s, nodes[g][owner])
+        at = np.searchsorted(keys, np.arange(g.size) << 32 | rank, side="right") - 1
+        source = s[at]
+        target = np.maximum(source + 1, NUM_INPUTS) + rank - (keys[at] & 0xFFFFFFFF)
+        self.append_edges(g, source, target, WEIGHT_RANGE * (2.0 * u[g, 1] - 1.0))
+
+    def delete_connections(self, mask: np.ndarray, u: np.ndarray) -> None:
+        """:func:`delete_connection` in the genomes of ``mask`` (N,), from (N,) ``u``."""
+        counts = self.edge_counts()
+        g = np.flatnonzero(mask & (counts > 0))
+        if g.size:
+            keep = np.ones(self.owner.size, dtype=bool)
+            keep[self.edge_index(g, _pick_all(u[g], counts[g]))] = False
+            self.keep_edges(keep)
+
+    def rewire_connections(self, mask: np.ndarray, u: np.ndarray) -> None:
+        """:func:`rewire_connection` in the genomes of ``mask``, from (N, 3) ``u``."""
+        n, counts = self.size, self.edge_counts()
+        g = np.flatnonzero(mask & (counts > 0))
+        if not g.size:
+            return
+        at = self.edge_index(g, _pick_all(u[g, 0], counts[g]))
+        source, target = self.sources[at], self.targets[at]
+        new_target = u[g, 1] < 0.5
+        first_output = NUM_INPUTS + self.hidden[g]
+        low = np.where(new_target, np.maximum(source + 1, NUM_INPUTS), 0)  # the range of the new end
+        high = np.where(new_target, first_output + self.outputs, np.minimum(target, first_output))
+        # the ends taken: targets of connections from the same source, or sources into the same target
+        end = np.full(n, -1, dtype=np.int64)
+        along = np.zeros(n, dtype=bool)
+        end[g] = np.where(new_target, source, target)
+        along[g] = new_target
+        own = self.owner
+        match = np.where(along[own], self.sources, self.targets) == end[own]
+        value = np.where(along[own], self.targets, self.sources)[match]
+        taken_owner = own[match]
+        start = np.zeros(n, dtype=np.int64)
+        start[g] = low
+        options = high - low - np.bincount(taken_owner, minlength=n)[g]
+        rank = np.zeros(n, dtype=np.int64)
+        rank[g] = _pick_all(u[g, 2], np.maximum(options, 1))
+        chosen = (start + _skip_taken(taken_owner, value - start[taken_owner], rank, n))[g]
+        ok = options > 0
+        t_at, s_at = at[ok & new_target], at[ok & ~new_target]
+        self.targets[t_at] = chosen[ok & new_target]
+        self.sources[s_at] = chosen[ok & ~new_target]
+
+    def add_nodes(self, mask: np.ndarray, u: np.ndarray, max_hidden: int) -> None:
+        """:func:`add_node` in the genomes of ``mask``, from (N, 3) ``u``."""
+        counts = self.edge_counts()
+        g = np.flatnonzero(mask & (counts > 0) & (self.hidden < max_hidden))
+        if not g.size:
+            return
+        at = self.edge_index(g, _pick_all(u[g, 0], counts[g]))
+        source, target, weight = self.sources[at], self.targets[at], self.weights[at]
+        lowest, highest = np.maximum(source + 1, NUM_INPUTS), np.minimum(target, NUM_INPUTS + self.hidden[g])
+        node = lowest + _pick_all(u[g, 1], highest - lowest + 1)
+        keep = np.ones(self.owner.size, dtype=bool)
+        keep[at] = False
+        self.keep_edges(keep)
+        split = np.full(self.size, np.iinfo(np.int64).max)
+        split[g] = node
+        limit = split[self.owner]
+        self.sources += self.sources >= limit
+        self.targets += self.targets >= limit
+        self.append_edges(np.repeat(g, 2), np.stack([source, node], 1).reshape(-1),
+                          np.stack([node, target + 1], 1).reshape(-1),
+                          np.stack([np.ones_like(weight), weight], 1).reshape(-1))
+        # the new hidden function goes in at position node − 4 of its genome's functions
+        sizes = self.hidden + self.outputs
+        added = np.zeros(self.size, dtype=np.int64)
+        added[g] = 1
+        new_first = np.cumsum(sizes + added) - sizes - added
+        f_owner = np.repeat(np.arange(self.size), sizes)
+        local = np.arange(f_owner.size) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+        functions = np.empty(f_owner.size + g.size, dtype=np.int8)
+        functions[new_first[f_owner] + local + (local >= split[f_owner] - NUM_INPUTS)] = self.functions
+        functions[new_first[g] + node - NUM_INPUTS] = _pick_all(u[g, 2], NUM_FUNCTIONS)
+        self.functions = functions
+        self.hidden = self.hidden + added
+
+    def delete_nodes(self, mask: np.ndarray, u: np.ndarray) -> None:
+        """:func:`delete_node` in the genomes of ``mask``, from (N,) ``u``."""
+        g = np.flatnonzero(mask & (self.hidden > 0))
+        if not g.size:
+            return
+        node = np.full(self.size, np.iinfo(np.int64).max)
+        node[g] = NUM_INPUTS + _pick_all(u[g], self.hidden[g])
+        gone = node[self.owner]
+        self.keep_edges((self.sources != gone) & (self.targets != gone))
+        gone = node[self.owner]
+        self.sources -= self.sources > gone
+        self.targets -= self.targets > gone
+        sizes = self.hidden + self.outputs
+        f_owner = np.repeat(np.arange(self.size), sizes)
+        local = np.arange(f_owner.size) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+        self.functions = self.functions[local != node[f_owner] - NUM_INPUTS]
+        self.hidden = self.hidden - (node < np.iinfo(np.int64).max)
 
 
 def mutate_population(genomes: Sequence[Genome], rng: np.random.Generator, rates: MutationRates) -> list[Genome]:
     """Mutated children of ``genomes`` (one each; the parents are left untouched).
 
     The same children, from the same random numbers, as :func:`mutate_structure` on each genome
-    followed by :func:`mutate_weights` and :func:`mutate_functions` on the population, but the
-    structural edits' lists go into one array per field for the whole population (a few numpy
-    calls, not five per child), weights and functions mutate in those arrays, and the children
-    are views of them (never written; ``CPPNEncoding.pick`` copies), or the parent itself where
-    nothing changed.
+    followed by :func:`mutate_weights` and :func:`mutate_functions` on the population, but every
+    structural change runs for the whole population at once on its lists laid end to end
+    (:class:`_Population`: a few numpy calls per kind of change, no Python per child), weights and
+    functions mutate in those arrays, and the children are views of them (never written;
+    ``CPPNEncoding.pick`` copies), or the parent itself where nothing changed.
     """
     n = len(genomes)
     changes = rng.random((n, 5)) < rates.structural  # (N, 5) which changes each child gets
     uniforms = rng.random((n, 5, UNIFORMS_PER_CHANGE))
     if not n:
         return []
-    adding = np.flatnonzero(changes[:, 0])
-    added: list = [None] * n
-    for i, new in zip(adding.tolist(), _added_connections([genomes[i] for i in adding], uniforms[adding, 0, :2])):
-        added[i] = new
-    edited = [_edit(g, c, u, rates.max_hidden, a) if any(c) else
-              (g.hidden.tolist(), g.outputs.tolist(), g.sources.tolist(), g.targets.tolist(), g.weights.tolist())
-              for g, c, u, a in zip(genomes, changes.tolist(), uniforms.tolist(), added)]
-    chain = itertools.chain.from_iterable
-    functions = np.array(list(chain(h + o for h, o, _, _, _ in edited)), dtype=np.int8)
-    sources = np.array(list(chain(e[2] for e in edited)), dtype=np.int32)
-    targets = np.array(list(chain(e[3] for e in edited)), dtype=np.int32)
-    weights = np.array(list(chain(e[4] for e in edited)), dtype=np.float64)
-    hidden = [len(e[0]) for e in edited]
-    node_counts = [h + len(e[1]) for h, e in zip(hidden, edited)]
-    edge_counts = [len(e[2]) for e in edited]
+    pop = _Population.of(genomes)
+    pop.add_connections(changes[:, 0], uniforms[:, 0, :2])
+    pop.delete_connections(changes[:, 1], uniforms[:, 1, 0])
+    pop.rewire_connections(changes[:, 2], uniforms[:, 2])
+    pop.add_nodes(changes[:, 3], uniforms[:, 3], rates.max_hidden)
+    pop.delete_nodes(changes[:, 4], uniforms[:, 4, 0])
+    functions, weights = pop.functions, pop.weights
+    sources, targets = pop.sources.astype(np.int32), pop.targets.astype(np.int32)
+    edge_counts = pop.edge_counts()
+    node_counts = pop.hidden + pop.outputs
     touched = changes.any(axis=1)
     if weights.size:
         changed = _mutate_weight_array(weights, rng, rates.weight_rate, rates.weight_eta, rates.weight_variant)
-        touched |= np.bincount(np.repeat(np.arange(n), edge_counts)[changed], minlength=n) > 0
+        touched |= np.bincount(pop.owner[changed], minlength=n) > 0
     redraw = _mutate_function_array(functions, rng, rates.function_rate)
     touched |= np.bincount(np.repeat(np.arange(n), node_counts)[redraw], minlength=n) > 0
     children, f0, e0 = [], 0, 0
-    for g, t, h, f1, e1 in zip(genomes, touched.tolist(), hidden, np.cumsum(node_counts).tolist(),
+    for g, t, h, f1, e1 in zip(genomes, touched.tolist(), pop.hidden.tolist(), np.cumsum(node_counts).tolist(),
                                np.cumsum(edge_counts).tolist()):
         # a child that nothing changed is its parent (as with the single operators)
         children.append(Genome(functions[f0:f0 + h], functions[f0 + h:f1], sources[e0:e1], targets[e0:e1],
