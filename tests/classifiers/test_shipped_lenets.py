@@ -137,3 +137,29 @@ def test_a_built_wheel_contains_the_shipped_weights(tmp_path):
     names = zipfile.ZipFile(next(tmp_path.glob("fooling-*.whl"))).namelist()
     for name in mnist.BUILTIN_LENETS:
         assert f"fooling/classifiers/lenets/{name}.npz" in names and f"fooling/classifiers/lenets/{name}.json" in names
+
+
+def _cache_copy(models: Path, name: str, **meta) -> torch.Tensor:
+    """A cached copy of built-in ``name`` with its current recipe; returns its fc1 weights."""
+    from fooling.classifiers.lenet import LeNet
+
+    models.mkdir(parents=True, exist_ok=True)
+    net = LeNet(10)
+    torch.save(net.state_dict(), models / f"{name}.pt")
+    (models / f"{name}.json").write_text(json.dumps({"arch": "lenet", "num_classes": 10, "held_out_accuracy": 0.5,
+                                                     "recipe": recipe_key(mnist.builtin_settings(name)),
+                                                     "recipe_name": "caffe", **meta}))
+    return net.fc1.weight.detach().clone()
+
+
+def test_a_copy_trained_on_first_use_gives_way_but_fool_train_wins(empty_cache):
+    """An earlier version's first-use copy (no made_by) yields to the shipped weights; `fool train`'s does not."""
+    _cache_copy(empty_cache, "mnist-lenet")  # what an earlier version trained on first use
+    assert mnist.builtin_source("mnist-lenet")[0] == "shipped"
+    shipped = load_npz(mnist.SHIPPED_DIR / "mnist-lenet.npz", mnist.shipped_meta("mnist-lenet")["sha256"])
+    assert torch.equal(load_classifier("mnist-lenet", "cpu").net.fc1.weight.cpu(), shipped["fc1.weight"])
+    own = _cache_copy(empty_cache, "mnist-lenet", made_by="fool train")
+    assert mnist.builtin_source("mnist-lenet")[0] == "cache"
+    assert torch.equal(load_classifier("mnist-lenet", "cpu").net.fc1.weight.cpu(), own)
+    line = next(r for r in CliRunner().invoke(main, ["models"]).output.splitlines() if r.startswith("mnist-lenet "))
+    assert "cached copy" in line and "50.00%" in line
