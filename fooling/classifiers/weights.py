@@ -90,3 +90,55 @@ def read_meta(folder: Path, name: str, fix: str = "") -> dict[str, Any] | None:
     if not isinstance(meta, dict):
         raise FoolingError(f"model metadata {path} holds {type(meta).__name__}, not an object{hint}")
     return meta
+
+
+def save_npz(path: Path, state_dict: dict[str, torch.Tensor]) -> str:
+    """Write a state dict as an uncompressed numpy ``.npz`` (float32 stays float32, bit-exact); returns its SHA-256.
+
+    An ``.npz`` read with ``allow_pickle=False`` holds plain arrays only: loading it cannot run code.
+    """
+    import numpy as np
+
+    arrays = {k: v.detach().cpu().contiguous().numpy() for k, v in state_dict.items()}
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:  # a file object: np.savez would add ".npz" to a temporary name
+            np.savez(f, **arrays)
+
+    _atomic_write(path, write)
+    return sha256_of(path)
+
+
+def sha256_of(path: Path) -> str:
+    """SHA-256 hex digest of a file's bytes."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_npz(path: Path, sha256: str, fix: str = "") -> dict[str, torch.Tensor]:
+    """Read a state dict saved by :func:`save_npz`, after checking the file's SHA-256 against ``sha256``.
+
+    A missing file, a digest that differs, or anything but numeric arrays is a :class:`FoolingError`.
+    """
+    import numpy as np
+
+    hint = f"; {fix}" if fix else ""
+    try:
+        actual = sha256_of(path)
+    except OSError as err:
+        raise FoolingError(f"cannot read weights {path}: {_first_line(err)}{hint}") from None
+    if actual != sha256:
+        raise FoolingError(f"weights {path} have SHA-256 {actual[:12]}, expected {sha256[:12]}: the file is "
+                           f"damaged or was replaced{hint}")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            state = {key: torch.from_numpy(np.array(npz[key])) for key in npz.files}
+    except Exception as err:  # not a zip, object arrays (refused without pickle), ...
+        raise FoolingError(f"cannot load weights from {path}: {_first_line(err)}{hint}") from None
+    if not state or not all(t.dtype.is_floating_point for t in state.values()):
+        raise FoolingError(f"{path} does not hold a state dict of float tensors{hint}")
+    return state

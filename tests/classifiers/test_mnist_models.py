@@ -193,11 +193,13 @@ def test_recipe_keys_ignore_seed_and_length_only():
 
 @pytest.fixture
 def private_cache(tmp_path, monkeypatch):
-    """A fresh, empty model cache, and the built-in mnist-lenet-b trained in 3 iterations (same recipe)."""
+    """A fresh, empty model cache, no shipped weights, and the built-in mnist-lenet-b trained in 3
+    iterations (same recipe)."""
     from fooling.classifiers import mnist
     from fooling.classifiers.lenet import caffe_recipe
 
     monkeypatch.setenv("FOOLING_CACHE", str(tmp_path))
+    monkeypatch.setattr(mnist, "SHIPPED_DIR", tmp_path / "no-shipped-weights")
     monkeypatch.setitem(mnist.BUILTIN_LENETS, "mnist-lenet-b", (1, lambda seed: caffe_recipe(seed, iterations=3)))
     return tmp_path / "models"
 

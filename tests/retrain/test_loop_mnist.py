@@ -95,6 +95,9 @@ def test_networks_are_saved_registered_and_usable(straight):
         meta = json.loads((models_dir() / f"{name}.json").read_text())
         assert meta["arch"] == "lenet" and meta["num_classes"] == 11
         assert meta["labels"] == [str(k) for k in range(10)] + ["fooling"]
+        # mnist-lenet's own solver (Caffe's SGD, inv policy), cut to the run's 1 epoch
+        assert meta["train"]["optimizer"] == "sgd" and meta["train"]["lr_policy"] == "inv"
+        assert meta["train"]["epochs"] == 1 and meta["train"]["iterations"] is None and meta["recipe_name"] == "caffe"
         assert (out / "networks" / f"{name}.pt").is_file()
         assert get_spec(name).num_classes == 11
         assert load_classifier(name, "cpu").num_classes == 11
