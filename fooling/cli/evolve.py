@@ -148,11 +148,12 @@ def command(ctx, class_spec, target, resume, seed_spec, quiet, tensorboard, **op
 
 
 def _report(result) -> None:
+    """Two lines per run: where it is and why it stopped, then the result (the last line says how many classes
+    reached 99.99 %)."""
     summary = result.summary
     done = [c for c in summary["classes"] if c["confidence"] is not None]
     top = sum(c["confidence"] >= 0.9999 for c in done)
     click.echo(f"{result.path}: generation {summary['generation']}, {summary['evaluations']:,} evaluations "
-               f"({summary['evals_per_s'] or 0:,.0f}/s); median confidence {summary['median_confidence']:.4f}; "
-               f"{top}/{len(summary['classes'])} classes at >= 99.99%")
-    click.echo(f"stopped: {result.message}")
-
+               f"({summary['evals_per_s'] or 0:,.0f}/s); stopped: {result.message}")
+    click.echo(f"{top}/{len(summary['classes'])} classes at >= 99.99% (median confidence "
+               f"{summary['median_confidence']:.4f})")

@@ -108,7 +108,7 @@ def test_a_finished_run_whose_outputs_were_lost_is_restored_by_resume(tmp_path, 
     (out / "metrics.csv").write_bytes(b"\r\n".join(lines[:4]) + b"\r\n3,3")  # rows 0-2, then one cut short
     result = CliRunner().invoke(main, ["evolve", "--resume", str(out), "--quiet"])
     assert result.exit_code == 0, result.output
-    assert "stopped: budget reached" in result.output.splitlines()[-1]
+    assert "stopped: budget reached" in result.output.splitlines()[-2]
     assert outputs(out) == reference
 
 

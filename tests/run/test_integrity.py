@@ -170,7 +170,9 @@ def test_log_and_summary_say_what_happened(tmp_path, monkeypatch):
     monkeypatch.setattr("sys.argv", ["fool", *args])  # what the log records: the process's command line
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
-    assert result.output.splitlines()[-1] == "stopped: budget reached (generation 4)"
+    *_, where, last = result.output.splitlines()
+    assert where.endswith("; stopped: budget reached (generation 4)")
+    assert re.fullmatch(r"\d+/\d+ classes at >= 99\.99% \(median confidence [01]\.\d{4}\)", last), last
     summary = json.loads((out / "summary.json").read_text())
     assert summary["stop_reason"] == "budget" and summary["finished"] is True
     log = (out / "log.txt").read_text().splitlines()
