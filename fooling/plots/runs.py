@@ -7,24 +7,16 @@ pause, or a process killed with no chance to say why: stop_reason null, or no su
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any, Optional
 
 from ..errors import FoolingError
 from ..rundir.lock import lock_holder
+from ..rundir.reader import read_json_object
 
 TOP = 0.9999  # the "classes >= 99.99%" column
 SKIP = {"elites", "snapshots", "checkpoint", "tensorboard"}  # a run's own folders: never runs themselves
-
-
-def _read_json(path: Path) -> Optional[dict[str, Any]]:
-    try:
-        value = json.loads(path.read_text())
-    except (OSError, ValueError, UnicodeDecodeError):
-        return None
-    return value if isinstance(value, dict) else None
 
 
 def find_runs(folder: str | Path) -> list[Path]:
@@ -46,8 +38,8 @@ def find_runs(folder: str | Path) -> list[Path]:
 def run_record(path: Path, root: Optional[Path] = None) -> dict[str, Any]:
     """One run's row: run, model, encoding, strategy, preset, seed, generation, budget, evaluations,
     classes, classes_top (at >= 99.99%), state, pid (the live run's process, else None)."""
-    config = _read_json(path / "config.json") or {}
-    summary = _read_json(path / "summary.json")
+    config = read_json_object(path / "config.json") or {}
+    summary = read_json_object(path / "summary.json")
     info = config.get("run") if isinstance(config.get("run"), dict) else {}
     command = info.get("command", "evolve")
     pid = lock_holder(path)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -18,6 +17,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from ..errors import FoolingError
+from ..rundir.reader import read_json_object
 
 CLASSES_CSV = "classes.csv"  # written by fooling.run.class_metrics.ClassMetrics
 THRESHOLDS = (0.99, 0.999, 0.9999)
@@ -80,14 +80,6 @@ def read_metrics_rows(run_dir: str | Path) -> list[dict[str, float]]:
     return [r for r in rows if "generation" in r]
 
 
-def _read_json(path: Path) -> Optional[dict[str, Any]]:
-    try:
-        value = json.loads(path.read_text())
-    except (OSError, ValueError, UnicodeDecodeError):
-        return None
-    return value if isinstance(value, dict) else None
-
-
 def class_curves(run_dir: str | Path, last: Optional[int] = None) -> tuple[np.ndarray, np.ndarray, list[int],
                                                                              list[str], bool]:
     """(generations (G,), confidence (G, K), indices, labels, exact): each class's best confidence after each
@@ -95,7 +87,7 @@ def class_curves(run_dir: str | Path, last: Optional[int] = None) -> tuple[np.nd
     forward; without it, from summary.json (each threshold's first generation and the final elite: exact=False)."""
     run_dir = Path(run_dir)
     rows = read_class_rows(run_dir)
-    summary = _read_json(run_dir / "summary.json") or {}
+    summary = read_json_object(run_dir / "summary.json") or {}
     classes = [c for c in summary.get("classes", []) if isinstance(c, dict) and isinstance(c.get("index"), int)]
     exact = bool(rows)
     if not rows:  # rebuild steps from the milestones and the final elite

@@ -36,6 +36,7 @@ from ..rundir import atomic
 from ..rundir.lock import lock_holder
 from ..settings.evolve import RESUME_SETTINGS, EvolveSettings
 from ..settings.sweep import SWEEP_FILE, SweepSettings
+from ..rundir.reader import read_json_object
 from .evolve import STOP_SIGNALS, _main_thread
 
 SOURCE_SETTINGS = ("input", "mean", "std", "labels")  # how a model file takes its input (as fool evolve)
@@ -185,21 +186,13 @@ def prepare(sweep: SweepSettings) -> list[Point]:
 
 
 # --- one point ---------------------------------------------------------------------------------
-def _read_json(path: Path) -> Optional[dict[str, Any]]:
-    try:
-        value = json.loads(path.read_text())
-    except (OSError, ValueError, UnicodeDecodeError):
-        return None
-    return value if isinstance(value, dict) else None
-
-
 def state(path: Path, generations: int) -> str:
     """new (no run yet) | busy (a live process holds it) | done (finished with this budget) | resume."""
     if not (path / "config.json").is_file():
         return "new"
     if lock_holder(path) is not None:
         return "busy"
-    summary = _read_json(path / "summary.json") or {}
+    summary = read_json_object(path / "summary.json") or {}
     reason, generation = summary.get("stop_reason"), summary.get("generation")
     if reason == "until" or (reason == "budget" and isinstance(generation, int) and generation >= generations):
         return "done"
@@ -225,10 +218,10 @@ def run_point(config: dict[str, Any], changes: dict[str, Any], progress: bool = 
     name = path.name
     now = state(path, settings.generations)
     if now == "busy":
-        return Outcome(name, path, "busy", _read_json(path / "summary.json"),
+        return Outcome(name, path, "busy", read_json_object(path / "summary.json"),
                        f"in use by process {lock_holder(path)}; not touched")
     if now == "done":
-        return Outcome(name, path, "skipped", _read_json(path / "summary.json"))
+        return Outcome(name, path, "skipped", read_json_object(path / "summary.json"))
     action = "started" if now == "new" else "resumed"
     try:
         if now == "new":
@@ -242,7 +235,7 @@ def run_point(config: dict[str, Any], changes: dict[str, Any], progress: bool = 
             run.objective.with_eot(EOT(run.config.eot, run.config.transforms, run.config.seed))
         summary = run.run(progress=progress)
     except Exception as err:  # one point's failure is reported; the sweep goes on
-        return Outcome(name, path, "failed", _read_json(path / "summary.json"), one_line(err))
+        return Outcome(name, path, "failed", read_json_object(path / "summary.json"), one_line(err))
     if run.interrupted:
         return Outcome(name, path, "interrupted", summary, run.stop_message())
     return Outcome(name, path, action, summary)
@@ -302,7 +295,7 @@ def _ray_tasks(sweep: SweepSettings, points: list[Point], changes: dict[str, Any
                 outcome = _result(ray, ref, point) if ready else None
                 if outcome is None or outcome.action == "failed":
                     outcome = Outcome(point.name, Path(str(point.config.out)), "interrupted",
-                                      _read_json(Path(str(point.config.out)) / "summary.json"), "cancelled")
+                                      read_json_object(Path(str(point.config.out)) / "summary.json"), "cancelled")
                 outcomes[point.name] = outcome
         finally:
             for signum, handler in previous.items():
@@ -322,7 +315,7 @@ def _result(ray: Any, ref: Any, point: Point) -> Outcome:
         return ray.get(ref)
     except Exception as err:
         cause = getattr(err, "cause", None)
-        return Outcome(point.name, path, "failed", _read_json(path / "summary.json"),
+        return Outcome(point.name, path, "failed", read_json_object(path / "summary.json"),
                        one_line(cause if isinstance(cause, BaseException) else err))
 
 

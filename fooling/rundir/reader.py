@@ -63,6 +63,18 @@ class RunElites:
         return f"{'+'.join(self.models)} ({self.combine})"
 
 
+def read_json_object(path: Path) -> Optional[dict[str, Any]]:
+    """The JSON object in ``path`` (summary.json, config.json), or None when it is missing, unreadable, not JSON
+    or not an object: for listings that must go on past a damaged run."""
+    import json
+
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
 def png_confidence(png: Path) -> Optional[float]:
     """The confidence a run wrote into an elite PNG's text metadata (key ``confidence``), None if absent."""
     try:
