@@ -4,6 +4,9 @@ Names (value: its default): crop=0.8 (random resized crop keeping 80-100 % of th
 (horizontal, p = 0.5), rotate=10 (degrees, ±), jitter=0.1 (brightness and contrast ±; saturation
 and hue too for colour images), noise=0.02 (Gaussian, std), jpeg=60 (JPEG quality drawn from
 [value, 95], differentiable). ``default`` = crop, flip, rotate, jitter, noise.
+
+The token ``fixed`` (not a transform) asks for fixed draws: the same K transforms for every image in
+every call (common random numbers; :class:`fooling.objective.eot.EOT`), e.g. ``crop,rotate,fixed``.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from ..errors import FoolingError
 
 TRANSFORMS = {"crop": 0.8, "flip": 0.5, "rotate": 10.0, "jitter": 0.1, "noise": 0.02, "jpeg": 60.0}
 DEFAULT = "crop,flip,rotate,jitter,noise"
+FIXED = "fixed"
 RANGES = {"crop": (0.05, 1.0), "flip": (0.0, 1.0), "rotate": (0.0, 180.0), "jitter": (0.0, 1.0),
           "noise": (0.0, 1.0), "jpeg": (1.0, 95.0)}
 
@@ -24,7 +28,7 @@ def parse_transforms(spec: str) -> list[tuple[str, float]]:
     items = []
     for token in (DEFAULT if text == "default" else text).split(","):
         token = token.strip()
-        if not token:
+        if not token or token == FIXED:
             continue
         if token == "default":
             items += parse_transforms("default")
@@ -42,7 +46,14 @@ def parse_transforms(spec: str) -> list[tuple[str, float]]:
         if not low <= number <= high:
             raise FoolingError(f"--transforms: {name} must be in [{low:g}, {high:g}], got {number:g}")
         items.append((name, number))
+    if not items:
+        raise FoolingError(f"--transforms {spec!r} names no transform; give default or names such as crop,rotate=10")
     return items
+
+
+def fixed_draws(spec: str) -> bool:
+    """Whether ``spec`` holds the token ``fixed`` (common random numbers: see the module's docstring)."""
+    return FIXED in [t.strip() for t in (spec or "").split(",")]
 
 
 def check_spec(spec: str):
