@@ -229,6 +229,7 @@ def test_fool_attack_writes_full_size_results(tmp_path, method):
     folder = _photos(tmp_path)
     out = tmp_path / "run"
     extra = ["--steps", "20"] if method != "fgsm" else []
+    extra += ["--cw-linf", "0.2", "--cw-search-steps", "3"] if method == "cw-l2" else []
     res = CliRunner().invoke(main, ["attack", "--model", "test-oracle", "--images", str(folder), "--target", "c",
                                     "--method", method, "--epsilon", "0.2", "--out", str(out), "--quiet", *extra])
     assert res.exit_code == 0, res.output
@@ -239,7 +240,7 @@ def test_fool_attack_writes_full_size_results(tmp_path, method):
         adv = Image.open(out / "adversarial" / (row["file"].rsplit("/", 1)[-1]))
         assert adv.size == src.size and adv.format == src.format
         assert (out / "perturbation" / (row["file"].rsplit("/", 1)[-1].rsplit(".", 1)[0] + ".png")).is_file()
-        if method != "cw-l2" and row["file"].endswith(".png"):  # a JPEG's own loss adds to the change
+        if row["file"].endswith(".png"):  # a JPEG's own loss adds to the change
             assert float(row["linf"]) <= 0.2 + 1e-5
         assert {"clean_label", "adv_label", "adv_confidence", "success", "l0", "l2", "linf"} <= set(row)
     data = json.loads((out / "results.json").read_text())
@@ -322,7 +323,8 @@ def test_fool_attack_gallery(tmp_path):
 @pytest.mark.parametrize("args, words", [
     (["--epsilon", "0"], "epsilon"), (["--epsilon", "1.5"], "epsilon"), (["--method", "deepfool"], "unknown --method"),
     (["--target", "zebra"], "--target"), (["--target", "a", "--untargeted"], "exclude"),
-    (["--eot", "2", "--transforms", "blur"], "unknown transform"),
+    (["--eot", "2", "--transforms", "blur"], "unknown transform"), (["--cw-linf", "0"], "--cw-linf"),
+    (["--cw-linf", "2/1"], "--cw-linf"), (["--eot", "2", "--transforms", "fixed"], "no transform"),
 ])
 def test_fool_attack_bad_input_is_one_line(tmp_path, args, words):
     folder = _photos(tmp_path, 1)
