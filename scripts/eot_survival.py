@@ -1,11 +1,11 @@
 """Does EOT make evolved fooling images survive transformations? Plain elites against EOT-evolved ones.
 
-    python scripts/eot_survival.py [--model mnist-lenet] [--generations 40] [--eot 8]
-        [--transforms crop=0.8,rotate=10,noise=0.02] [--samples 64] [--seeds 0] [--out DIR]
+    python scripts/eot_survival.py [--model mnist-lenet] [--generations 60] [--eot 16,16r]
+        [--transforms crop=0.6,rotate=20,noise=0.05] [--samples 64] [--seeds 0] [--out DIR]
 
 For each seed, evolves the same settings (default preset: snes-elites over direct encodings, all
 classes) plainly (``--eot 0``: the paper's fitness) and with ``--eot K`` (fitness = mean confidence
-over K random transforms), then scores every elite of both like `fool transfer --transforms SPEC
+over K random transforms; fixed draws, fool evolve's default, or fresh draws per batch), then scores every elite of both like `fool transfer --transforms SPEC
 --samples N` does: its plain confidence, and the mean and minimum confidence over N fresh random
 transforms (a seed never used in evolution) and the share of transforms still >= 99 %. The cost of
 EOT is reported in image evaluations and in forward passes (K per evaluation). Also reported: the
@@ -31,7 +31,7 @@ from fooling.rundir import read_run
 
 def evolve(out: Path, args, eot: int, seed: int, fixed: bool) -> dict:
     t = time.time()
-    transforms = args.transforms + (",fixed" if fixed else "")
+    transforms = args.transforms + (",fixed" if fixed else ",fresh")
     result = api.evolve(model=args.model, generations=args.generations, seed=seed, device="cpu", out=str(out),
                         eot=eot, transforms=transforms, checkpoint_every=1000)
     return {"seconds": time.time() - t, "evaluations": int(result.summary["evaluations"]),
@@ -55,16 +55,16 @@ def score(out: Path, args) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default="mnist-lenet")
-    ap.add_argument("--generations", type=int, default=40)
-    ap.add_argument("--eot", default="8,8f", help="EOT sample counts to compare with plain evolution, e.g. 4,16; "
-                                                   "a trailing f: fixed draws (transforms spec token 'fixed')")
-    ap.add_argument("--transforms", default="crop=0.8,rotate=10,noise=0.02")
+    ap.add_argument("--generations", type=int, default=60)
+    ap.add_argument("--eot", default="16,16r", help="EOT sample counts to compare with plain evolution, e.g. 8,16; "
+                                                    "fixed draws (fool evolve's default), a trailing r: fresh draws")
+    ap.add_argument("--transforms", default="crop=0.6,rotate=20,noise=0.05")
     ap.add_argument("--samples", type=int, default=64, help="fresh transforms per elite for the survival score")
     ap.add_argument("--seeds", default="0")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     out = Path(args.out or tempfile.mkdtemp(prefix="eot_survival_"))
-    variants = [(0, False)] + [(int(k.rstrip("f")), k.endswith("f")) for k in args.eot.split(",")]
+    variants = [(0, True)] + [(int(k.rstrip("fr")), not k.endswith("r")) for k in args.eot.split(",")]
     results: dict[str, dict] = {}
     print(f"{args.model}, {args.generations} generations, transforms {args.transforms}, survival over "
           f"{args.samples} fresh transforms; per seed:")
@@ -72,7 +72,7 @@ def main() -> None:
           f"{'plain>=99':>9s} {'surv mean':>9s} {'surv min':>8s} {'surv>=99':>8s} {'optimism':>8s}")
     for seed in [int(s) for s in args.seeds.split(",")]:
         for k, fixed in variants:
-            name = "plain" if k == 0 else f"eot{k}" + ("-fixed" if fixed else "")
+            name = "plain" if k == 0 else f"eot{k}-" + ("fixed" if fixed else "fresh")
             path = out / f"{name}_s{seed}"
             row = {**evolve(path, args, k, seed, fixed), **score(path, args)}
             results.setdefault(name, {})[str(seed)] = row

@@ -94,19 +94,28 @@ class EOT:
     """K random transforms of every image. :meth:`expand`: (N, C, H, W) -> (K·N, C, H, W), K outermost;
     :meth:`mean`: (K·N, ...) -> (N, ...) the mean over the K copies.
 
-    fixed (default: the spec's token ``fixed``): common random numbers: the same K transforms for every image in every call (K draws made
+    fixed (the spec's token ``fixed`` or ``fresh`` overrides it): common random numbers, the same K
+    transforms for every image in every call (K draws made
     from ``seed`` alone), so an image's score is a deterministic function of its pixels and images are
     compared under the same transforms; a selection on it cannot keep an image for lucky draws. Otherwise
-    (the default, as in EOT for gradient attacks) each image gets its own fresh draws in every batch."""
+    (fresh, as in EOT for gradient attacks) each image gets its own fresh draws in every batch.
+    :meth:`for_selection` defaults to fixed: evolution selects on the scores, and with fresh draws it keeps
+    images for lucky draws (scripts/eot_survival.py measures it)."""
 
     def __init__(self, samples: int, spec: str = "default", seed: int = 0, fixed: Optional[bool] = None) -> None:
         if samples < 1:
             raise FoolingError(f"--eot must be at least 1, got {samples}")
         parse_transforms(spec)  # a bad spec fails here, in one line
         self.samples, self.spec, self.seed = int(samples), spec, int(seed)
-        self.fixed = fixed_draws(spec) if fixed is None else bool(fixed)  # None: as the spec says
+        chosen = fixed_draws(spec)  # the spec's token, if any, wins; else ``fixed``; else fresh
+        self.fixed = chosen if chosen is not None else bool(fixed)
         self.generator = torch.Generator()  # reseeded for every batch: see the module's docstring
         self._pipes: dict[tuple, torch.nn.Module] = {}
+
+    @classmethod
+    def for_selection(cls, samples: int, spec: str = "default", seed: int = 0) -> "EOT":
+        """EOT for a fitness that evolution selects on: fixed draws unless the spec says ``fresh``."""
+        return cls(samples, spec, seed, fixed=True)
 
     def pipeline(self, channels: int, size: tuple[int, int], device: torch.device) -> torch.nn.Module:
         key = (channels, tuple(size), str(device))

@@ -92,7 +92,7 @@ class RunGroup:
             if getattr(run.config, "eot", 0) and run.objective.eot is None:
                 from ..objective.eot import EOT
 
-                run.objective.with_eot(EOT(run.config.eot, run.config.transforms, run.config.seed))
+                run.objective.with_eot(EOT.for_selection(run.config.eot, run.config.transforms, run.config.seed))
         # one_pass: all runs' images in one objective call (the point on a GPU); False: one call per run, so
         # each run is bit-identical to a lone run with any classifier. Default: one pass on CUDA only (a CPU
         # forward pass runs in chunks of at most CPU_MAX_CHUNK images anyway: nothing to gain there).

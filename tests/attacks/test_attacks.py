@@ -189,6 +189,11 @@ def test_fixed_eot_scores_each_image_alike_in_any_batch(oracle, spec):
     assert not np.allclose(fresh.fitness(torch.cat([x[4:], x[:1]]))[0], fresh.fitness(x)[0][[4, 5, 0]])
 
 
+def test_evolution_draws_fixed_and_attacks_fresh_unless_the_spec_says():
+    assert EOT.for_selection(4, "crop").fixed and not EOT.for_selection(4, "crop,fresh").fixed
+    assert not EOT(4, "crop").fixed and EOT(4, "crop,fixed").fixed
+
+
 def test_eot_gradients_flow_through_every_transform(oracle):
     obj = Objective([oracle], range(4)).with_eot(EOT(4, "crop,flip,rotate,jitter,noise,jpeg=50", seed=0))
     x = torch.rand(2, 1, 16, 16, requires_grad=True)
@@ -206,7 +211,8 @@ def test_eot_attack_runs(oracle):
 
 
 @pytest.mark.parametrize("spec, words", [("blur", "unknown transform"), ("crop=2", "crop must be in"),
-                                         ("rotate=x", "not a number"), ("", "empty"), ("fixed", "no transform")])
+                                         ("rotate=x", "not a number"), ("", "empty"), ("fixed", "no transform"),
+                                         ("crop,fixed,fresh", "exclude")])
 def test_bad_transform_specs(spec, words):
     with pytest.raises(FoolingError, match=words):
         EOT(2, spec)
