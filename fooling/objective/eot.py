@@ -3,10 +3,11 @@ transforms of it, all K·N copies in one batched forward pass on the classifier'
 
 The transforms are kornia's augmentations (random resized crop, flip, rotation, colour jitter,
 Gaussian noise, differentiable JPEG) built from a spec (:mod:`fooling.settings.transforms`).
-Determinism: the draws for a batch come from a torch generator seeded by (seed, the batch's own
+Determinism: fresh draws for a batch come from a torch generator seeded by (seed, the batch's own
 pixels, quantised and hashed with integer arithmetic on the device), so the same batch always gets
-the same transforms: a resumed run draws exactly what the uninterrupted one drew, with no RNG state
-to checkpoint, and the global RNGs are left untouched (forked around the draw).
+the same transforms; fixed draws (common random numbers, evolution's default) are K draws from the
+seed alone, applied to every image. Either way a resumed run draws exactly what the uninterrupted one
+drew, with no RNG state to checkpoint, and the global RNGs are left untouched (forked around the draw).
 """
 
 from __future__ import annotations
@@ -95,12 +96,12 @@ class EOT:
     :meth:`mean`: (K·N, ...) -> (N, ...) the mean over the K copies.
 
     fixed (the spec's token ``fixed`` or ``fresh`` overrides it): common random numbers, the same K
-    transforms for every image in every call (K draws made
-    from ``seed`` alone), so an image's score is a deterministic function of its pixels and images are
-    compared under the same transforms; a selection on it cannot keep an image for lucky draws. Otherwise
-    (fresh, as in EOT for gradient attacks) each image gets its own fresh draws in every batch.
-    :meth:`for_selection` defaults to fixed: evolution selects on the scores, and with fresh draws it keeps
-    images for lucky draws (scripts/eot_survival.py measures it)."""
+    transforms for every image in every call (K draws made from ``seed`` alone), so an image's score is
+    a deterministic function of its pixels and images are compared under the same transforms; a
+    selection on it cannot keep an image for lucky draws. Otherwise (fresh, as in EOT for gradient
+    attacks) each image gets its own draws, new for every batch. :meth:`for_selection` defaults to
+    fixed: evolution selects on the scores, and with fresh draws it keeps images for lucky draws
+    (scripts/eot_survival.py measures it)."""
 
     def __init__(self, samples: int, spec: str = "default", seed: int = 0, fixed: Optional[bool] = None) -> None:
         if samples < 1:
@@ -127,7 +128,8 @@ class EOT:
         return int(np.random.SeedSequence([self.seed, batch_key(images)]).generate_state(1, np.uint64)[0] >> 1)
 
     def expand(self, images: torch.Tensor, seed: Optional[int] = None) -> torch.Tensor:
-        """images (N, C, H, W) -> K random transforms of each (K·N, C, H, W), differentiable."""
+        """images (N, C, H, W) -> K random transforms of each (K·N, C, H, W), differentiable. seed: the
+        fresh draws' seed for this batch (default from (seed, the batch's pixels)); fixed draws ignore it."""
         n, c, h, w = images.shape
         pipe = self.pipeline(c, (h, w), images.device)
         devices = [images.device] if images.device.type == "cuda" else []
