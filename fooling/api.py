@@ -268,7 +268,7 @@ def attach_eot(run: Any) -> Any:
     if samples:
         from .objective.eot import EOT
 
-        run.objective.with_eot(EOT(samples, run.config.transforms, run.config.seed))
+        run.objective.with_eot(EOT.for_selection(samples, run.config.transforms, run.config.seed))
     return run
 
 

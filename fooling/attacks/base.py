@@ -92,14 +92,17 @@ class Attack:
 
     Untargeted by default (labels are the true classes, the attack moves away from them);
     :meth:`set_mode_targeted_by_label` makes labels the targets (torchattacks' convention).
+    quantized: every image the attack scores, keeps and returns is rounded to 8 bits (straight-through
+    gradients), so success is judged on exactly what an 8-bit file of it holds (``fool attack`` sets it).
     :meth:`run` returns an :class:`AttackResult` with predictions and change sizes."""
 
     name = "attack"
 
-    def __init__(self, model: Model, *, targeted: bool = False, seed: int = 0) -> None:
+    def __init__(self, model: Model, *, targeted: bool = False, seed: int = 0, quantized: bool = False) -> None:
         self.model = model
         self.targeted = targeted
         self.seed = seed
+        self.quantized = quantized  # score, choose and return images rounded to 8 bits (what a file holds)
         self._objective: Optional[Objective] = model if isinstance(model, Objective) else None
 
     def set_mode_targeted_by_label(self) -> "Attack":
@@ -138,6 +141,10 @@ class Attack:
             raise FoolingError("images must be in [0, 1]")
         adv, evaluations = self.perturb(objective, x, labels.numpy())
         adv = adv.detach().to(objective.device, torch.float32).clamp(0, 1)
+        if self.quantized:
+            from ..search.gradient import quantize
+
+            adv = quantize(adv)
         with torch.no_grad():
             clean_p = objective.probs(x).float()
             adv_p = objective.probs(adv).float()

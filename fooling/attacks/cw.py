@@ -6,9 +6,15 @@ Settings: ``CW.ORIGINAL`` is the paper's (binary search 9 steps from c = 1e-3, A
 to 10,000 iterations, abort when the loss has not fallen by 0.01% over a tenth of them). The
 default is faster: 5 search steps from c = 1, 100 iterations (as torchattacks' defaults: c 1,
 100 steps, but with the search).
+
+``linf``: also keep the change within this L∞ distance (clipped in the rendering; None: unbounded,
+the original attack). With ``quantized`` (as ``fool attack`` runs it) every iterate is scored rounded
+to 8 bits, so a success (margin ≥ κ) is a success of the file as written.
 """
 
 from __future__ import annotations
+
+from typing import Optional
 
 import numpy as np
 import torch
@@ -24,10 +30,13 @@ class CW(Attack):
     FAST = {"c": 1.0, "kappa": 0.0, "steps": 100, "lr": 0.01, "search_steps": 5, "abort_early": True}
 
     def __init__(self, model, c: float = 1.0, kappa: float = 0.0, steps: int = 100, lr: float = 0.01,
-                 search_steps: int = 5, abort_early: bool = True, **kw) -> None:
+                 search_steps: int = 5, abort_early: bool = True, linf: Optional[float] = None, **kw) -> None:
         super().__init__(model, **kw)
         if c <= 0 or lr <= 0 or steps < 1 or search_steps < 1 or kappa < 0:
             raise FoolingError("CW needs c > 0, lr > 0, kappa >= 0, steps >= 1 and search_steps >= 1")
+        if linf is not None and not 0 < linf <= 1:
+            raise FoolingError(f"CW's L-infinity bound must be in (0, 1], got {linf}")
+        self.linf = linf
         self.c, self.kappa, self.steps, self.lr = c, kappa, int(steps), lr
         self.search_steps, self.abort_early = int(search_steps), abort_early
         self.history: list[np.ndarray] = []  # c per image at each search step (for tests)
@@ -49,7 +58,7 @@ class CW(Attack):
             goal = CarliniWagner(images, torch.as_tensor(c, dtype=torch.float32, device=images.device), self.kappa,
                                  self.targeted)
             stop = _EarlyAbort(goal, self.steps) if self.abort_early else None
-            r = ascend(objective, labels, TanhPixels(images), self.steps, rule, None, goal=goal,
+            r = ascend(objective, labels, TanhPixels(images, self.linf, self.quantized), self.steps, rule, None, goal=goal,
                        should_stop=stop)
             evaluations += r.evaluations
             ok = r.confidence > 0  # the best-so-far is the smallest successful change, where there was one

@@ -23,7 +23,7 @@ class FGSM(Attack):
         self.eps, self.norm = eps, norm
 
     def perturb(self, objective, images, labels):
-        param = BallPixels.batch(images, self.eps, self.norm)
+        param = BallPixels.batch(images, self.eps, self.norm, quantized=self.quantized)
         rule = StepRule(objective="logprob", rate="sign" if self.norm == "linf" else "l2", step_size=self.eps)
         result = ascend(objective, labels, param, 1, rule, None, goal=self.goal())
         return result.images, result.evaluations

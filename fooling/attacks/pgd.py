@@ -39,7 +39,7 @@ class PGD(Attack):
         best, best_conf, best_ok, evaluations = None, None, None, 0
         for _ in range(self.restarts):
             start = self._start(images, gen) if self.random_start else images
-            param = BallPixels.batch(images, self.eps, self.norm, start=start)
+            param = BallPixels.batch(images, self.eps, self.norm, start=start, quantized=self.quantized)
             r = ascend(objective, labels, param, self.steps, rule, None, goal=self.goal())
             evaluations += r.evaluations + len(labels)
             with torch.no_grad():

@@ -3,12 +3,16 @@
 RUN_DIR/
   adversarial/<name>.<ext>     each adversarial photo at the input's size and in its format
   perturbation/<name>.png      the change, amplified to fill [0, 1] around grey
-  results.csv, results.json    per photo: clean and adversarial prediction and confidence, target,
-                               success (in memory and as written to disk), L0, L2, L∞ of the change
+  results.csv, results.json    per photo: clean prediction and confidence, the adversarial file's
+                               prediction and confidence AS WRITTEN (re-read from disk), target,
+                               success of the written file (and of the image in memory), L0, L2, L∞
+                               of the written change
   elites/<i>_<name>.png        clean | perturbation | adversarial side by side (what `fool gallery` shows),
   config.json, summary.json    with both predictions in summary.json's classes (the gallery's captions)
 The network's resize and normalisation sit inside the differentiable path (the Classifier), so
-the attack changes the full-size pixels.
+the attack changes the full-size pixels. The attacks run quantised: every image they score and keep
+is rounded to 8 bits, so for PNG (and other lossless) files what is written is what was judged; JPEG
+(quality 95) is lossy, hence the re-read.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from PIL import Image
 
 from .. import __version__
 from ..attacks import CW, FGSM, PGD, Attack
+from ..attacks.base import change_norms
 from ..classes import parse_classes
 from ..classifiers import Classifier, load_classifier, resolve_device
 from ..errors import FoolingError
@@ -38,7 +43,7 @@ from ..settings.attack import AttackSettings
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 COLUMNS = ["file", "width", "height", "clean_class", "clean_label", "clean_confidence", "adv_class", "adv_label",
-           "adv_confidence", "target", "target_label", "targeted", "success", "success_saved", "l0", "l2", "linf",
+           "adv_confidence", "target", "target_label", "targeted", "success", "success_in_memory", "l0", "l2", "linf",
            "evaluations", "seconds"]
 
 
@@ -62,14 +67,18 @@ def list_images(paths: list[str]) -> list[Path]:
 
 def make_attack(config: AttackSettings, objective: Objective) -> Attack:
     if config.method == "fgsm":
-        atk: Attack = FGSM(objective, eps=config.epsilon, norm=config.norm, seed=config.seed)
+        atk: Attack = FGSM(objective, eps=config.epsilon, norm=config.norm, seed=config.seed, quantized=True)
     elif config.method == "pgd":
         atk = PGD(objective, eps=config.epsilon, alpha=config.step_size, steps=config.steps or 10,
-                  random_start=config.random_start, restarts=config.restarts, norm=config.norm, seed=config.seed)
+                  random_start=config.random_start, restarts=config.restarts, norm=config.norm, seed=config.seed,
+                  quantized=True)
     else:
         preset = CW.ORIGINAL if config.cw_preset == "original" else CW.FAST
         atk = CW(objective, **{**preset, "kappa": config.confidence, "lr": config.cw_lr,
-                               **({"steps": config.steps} if config.steps else {})}, seed=config.seed)
+                               **({"steps": config.steps} if config.steps else {}),
+                               **({"search_steps": config.cw_search_steps} if config.cw_search_steps else {})},
+                 linf=config.cw_linf,
+                 seed=config.seed, quantized=True)
     if config.target is not None:
         atk.set_mode_targeted_by_label()
     return atk
@@ -140,19 +149,22 @@ class AttackRun:
             ext = path.suffix if fmt else ".png"
             out_file = self.rundir.path / "adversarial" / f"{path.stem}{ext}"
             save_like(adv, out_file, fmt)
-            saved = load_image(out_file, c).to(self.objective.device)
+            saved = load_image(out_file, c)  # the prediction reported is the written file's
             with torch.no_grad():
-                saved_class = int(self.objective.probs(saved).argmax(1))
+                saved_p = self.objective.probs(saved.to(self.objective.device)).float()[0]
+            saved_class = int(saved_p.argmax())
+            l0, l2, linf = change_norms(saved, x)
             pert = perturbation_image(adv, x)
             save_like(pert, self.rundir.path / "perturbation" / f"{path.stem}.png", "PNG")
             row = {"file": str(path), "width": x.shape[-1], "height": x.shape[-2],
                    "clean_class": int(r.clean_class[0]), "clean_label": labels[int(r.clean_class[0])],
-                   "clean_confidence": float(r.clean_confidence[0]), "adv_class": int(r.adv_class[0]),
-                   "adv_label": labels[int(r.adv_class[0])], "adv_confidence": float(r.adv_confidence[0]),
+                   "clean_confidence": float(r.clean_confidence[0]), "adv_class": saved_class,
+                   "adv_label": labels[saved_class], "adv_confidence": float(saved_p[saved_class]),
                    "target": self.target, "target_label": labels[self.target] if self.target is not None else None,
-                   "targeted": self.target is not None, "success": bool(r.success[0]),
-                   "success_saved": bool(saved_class == label if self.target is not None else saved_class != label),
-                   "l0": int(r.l0[0]), "l2": float(r.l2[0]), "linf": float(r.linf[0]),
+                   "targeted": self.target is not None,
+                   "success": bool(saved_class == label if self.target is not None else saved_class != label),
+                   "success_in_memory": bool(r.success[0]),
+                   "l0": int(l0[0]), "l2": float(l2[0]), "linf": float(linf[0]),
                    "evaluations": int(r.evaluations), "seconds": round(time.time() - t0, 3)}
             rows.append(row)
             name = f"{path.stem}: {row['clean_label']} -> {row['adv_label']}"
@@ -181,7 +193,8 @@ class AttackRun:
         n = len(rows)
         summary = {"model": self.config.model, "encoding": f"attack-{self.config.method}", "strategy": "attack",
                    "method": self.config.method, "targeted": self.target is not None, "images": n,
-                   "successes": sum(r["success"] for r in rows), "successes_saved": sum(r["success_saved"] for r in rows),
+                   "successes": sum(r["success"] for r in rows),
+                   "successes_in_memory": sum(r["success_in_memory"] for r in rows),
                    "mean_l2": float(np.mean([r["l2"] for r in rows])) if n else None,
                    "mean_linf": float(np.mean([r["linf"] for r in rows])) if n else None,
                    "evaluations": sum(r["evaluations"] for r in rows), "elapsed_s": round(elapsed, 3),

@@ -41,6 +41,11 @@ class AttackSettings(Settings):
                              group=CW, choices=CW_PRESETS)
     confidence: float = setting(0.0, "CW's kappa: the logit margin a success needs.", group=CW, check=non_negative)
     cw_lr: float = setting(0.01, "CW's Adam learning rate.", group=CW, check=positive)
+    cw_search_steps: Optional[int] = setting(None, "CW's binary-search steps over c [fast 5, original 9].", group=CW,
+                                             check=positive)
+    cw_linf: Optional[float] = setting(None, "CW: also keep the change within this L-infinity distance, e.g. "
+                                             "8/255 (default: unbounded, as the original).", group=CW,
+                                       check=between(0.0, 1.0, low_open=True))
     eot: int = setting(0, "Expectation over transformation: average the loss over this many random transforms "
                           "of each image (0: off).", group=EOT, check=non_negative)
     transforms: str = setting("default", "EOT transforms: default, or e.g. 'crop=0.8,flip,rotate=10,jitter=0.1,"

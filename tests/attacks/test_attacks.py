@@ -172,6 +172,28 @@ def test_eot_is_deterministic_per_batch_and_varies_between_batches(oracle):
     np.testing.assert_allclose(f1.sum(1), 1.0, atol=1e-5)
 
 
+@pytest.mark.parametrize("spec", ["crop=0.5,rotate=20,noise=0.05,fixed", "crop,flip,rotate,jitter,noise,jpeg=50,fixed"])
+def test_fixed_eot_scores_each_image_alike_in_any_batch(oracle, spec):
+    """Fixed draws (the spec's token ``fixed``): the same K transforms for every image, so an image's score
+    depends on its pixels only, not on its batch or place in it; fresh draws differ between batches."""
+    x = torch.rand(6, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    fixed = Objective([oracle], range(4)).with_eot(EOT(6, spec, seed=3))
+    assert fixed.eot.fixed
+    whole, _ = fixed.fitness(x)
+    part, _ = fixed.fitness(torch.cat([x[4:], x[:1]]))
+    np.testing.assert_allclose(part, whole[[4, 5, 0]], atol=1e-6)
+    copies = fixed.eot.expand(x[:1].expand(3, -1, -1, -1).contiguous()).view(6, 3, -1)
+    assert torch.equal(copies[:, 0], copies[:, 2])  # the same image, the same K transforms at any place
+    fresh = Objective([oracle], range(4)).with_eot(EOT(6, spec.replace(",fixed", ""), seed=3))
+    assert not fresh.eot.fixed
+    assert not np.allclose(fresh.fitness(torch.cat([x[4:], x[:1]]))[0], fresh.fitness(x)[0][[4, 5, 0]])
+
+
+def test_evolution_draws_fixed_and_attacks_fresh_unless_the_spec_says():
+    assert EOT.for_selection(4, "crop").fixed and not EOT.for_selection(4, "crop,fresh").fixed
+    assert not EOT(4, "crop").fixed and EOT(4, "crop,fixed").fixed
+
+
 def test_eot_gradients_flow_through_every_transform(oracle):
     obj = Objective([oracle], range(4)).with_eot(EOT(4, "crop,flip,rotate,jitter,noise,jpeg=50", seed=0))
     x = torch.rand(2, 1, 16, 16, requires_grad=True)
@@ -189,7 +211,8 @@ def test_eot_attack_runs(oracle):
 
 
 @pytest.mark.parametrize("spec, words", [("blur", "unknown transform"), ("crop=2", "crop must be in"),
-                                         ("rotate=x", "not a number"), ("", "empty")])
+                                         ("rotate=x", "not a number"), ("", "empty"), ("fixed", "no transform"),
+                                         ("crop,fixed,fresh", "exclude")])
 def test_bad_transform_specs(spec, words):
     with pytest.raises(FoolingError, match=words):
         EOT(2, spec)
@@ -212,6 +235,7 @@ def test_fool_attack_writes_full_size_results(tmp_path, method):
     folder = _photos(tmp_path)
     out = tmp_path / "run"
     extra = ["--steps", "20"] if method != "fgsm" else []
+    extra += ["--cw-linf", "0.2", "--cw-search-steps", "3"] if method == "cw-l2" else []
     res = CliRunner().invoke(main, ["attack", "--model", "test-oracle", "--images", str(folder), "--target", "c",
                                     "--method", method, "--epsilon", "0.2", "--out", str(out), "--quiet", *extra])
     assert res.exit_code == 0, res.output
@@ -222,16 +246,72 @@ def test_fool_attack_writes_full_size_results(tmp_path, method):
         adv = Image.open(out / "adversarial" / (row["file"].rsplit("/", 1)[-1]))
         assert adv.size == src.size and adv.format == src.format
         assert (out / "perturbation" / (row["file"].rsplit("/", 1)[-1].rsplit(".", 1)[0] + ".png")).is_file()
-        if method != "cw-l2":
+        if row["file"].endswith(".png"):  # a JPEG's own loss adds to the change
             assert float(row["linf"]) <= 0.2 + 1e-5
         assert {"clean_label", "adv_label", "adv_confidence", "success", "l0", "l2", "linf"} <= set(row)
     data = json.loads((out / "results.json").read_text())
     assert sum(r["success"] for r in data) >= 3
+    _assert_results_are_the_written_files(out, data)
     summary = json.loads((out / "summary.json").read_text())
     assert len(summary["classes"]) == 4
     from fooling.rundir import read_run
 
     assert len(read_run(out).elites) == 4  # fool gallery reads it
+
+
+def _assert_results_are_the_written_files(out, data):
+    """Each row's adversarial prediction, confidence, success and change sizes are those of the file as written
+    (re-read from disk here, through the model as `fool attack` loads it); PNG files never lose a success."""
+    from fooling.classifiers import load_classifier
+    from fooling.imaging import load_image
+
+    net = load_classifier("test-oracle", "cpu", 1)
+    for row in data:
+        name = row["file"].rsplit("/", 1)[-1]
+        clean = load_image(row["file"], net.spec.channels)
+        written = load_image(out / "adversarial" / name, net.spec.channels)
+        with torch.no_grad():
+            p = net.probs(written)[0]
+        assert int(p.argmax()) == row["adv_class"] and abs(float(p.max()) - row["adv_confidence"]) < 1e-5
+        assert row["success"] == (row["adv_class"] == row["target"])
+        assert abs(float((written - clean).abs().max()) - row["linf"]) < 1e-6
+        if name.endswith(".png"):  # lossless: what was judged in memory is what was written
+            assert row["success"] == row["success_in_memory"]
+
+
+@pytest.mark.parametrize("make", [lambda m: FGSM(m, eps=8 / 255), lambda m: PGD(m, eps=8 / 255, steps=10),
+                                  lambda m: CW(m, steps=40, search_steps=3), lambda m: CW(m, steps=40, linf=8 / 255)])
+@pytest.mark.parametrize("targeted", [False, True])
+def test_quantized_attacks_judge_and_return_8_bit_images(make, targeted):
+    """quantized: the images returned are 8-bit (a PNG holds them exactly), within the L∞ ball, and the
+    success reported is that of those very images."""
+    net, x = linear(), (batch() * 255).round() / 255
+    y = probs(net, x).argmax(1)
+    labels = (y + 1) % 5 if targeted else y
+    atk = make(net)
+    atk.quantized = True
+    if targeted:
+        atk.set_mode_targeted_by_label()
+    r = atk.run(x, labels)
+    assert torch.equal(r.images, (r.images * 255).round() / 255)
+    top = probs(net, r.images).argmax(1).numpy()
+    np.testing.assert_array_equal(r.success, top == labels.numpy() if targeted else top != labels.numpy())
+    if not isinstance(atk, CW) or atk.linf is not None:
+        assert r.linf.max() <= 8 / 255 + 1e-6
+    assert r.success.any()
+
+
+def test_cw_keeps_only_successes_that_survive_rounding():
+    """A CW success is judged on the rounded image: with quantisation every kept change is a success of the
+    8-bit image; the unquantised attack's smallest changes sit on the boundary (most fail once rounded)."""
+    net, x = linear(), (batch() * 255).round() / 255
+    y = probs(net, x).argmax(1)
+    quantized = CW(net, steps=60, search_steps=4, quantized=True).run(x, y)
+    plain = CW(net, steps=60, search_steps=4).run(x, y)
+    rounded = (plain.images * 255).round() / 255
+    plain_after_rounding = probs(net, rounded).argmax(1) != y
+    assert quantized.success.sum() >= plain_after_rounding.sum().item()
+    assert quantized.success.all()
 
 
 def test_fool_attack_gallery(tmp_path):
@@ -249,7 +329,8 @@ def test_fool_attack_gallery(tmp_path):
 @pytest.mark.parametrize("args, words", [
     (["--epsilon", "0"], "epsilon"), (["--epsilon", "1.5"], "epsilon"), (["--method", "deepfool"], "unknown --method"),
     (["--target", "zebra"], "--target"), (["--target", "a", "--untargeted"], "exclude"),
-    (["--eot", "2", "--transforms", "blur"], "unknown transform"),
+    (["--eot", "2", "--transforms", "blur"], "unknown transform"), (["--cw-linf", "0"], "--cw-linf"),
+    (["--cw-linf", "2/1"], "--cw-linf"), (["--eot", "2", "--transforms", "fixed"], "no transform"),
 ])
 def test_fool_attack_bad_input_is_one_line(tmp_path, args, words):
     folder = _photos(tmp_path, 1)

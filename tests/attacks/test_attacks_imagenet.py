@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
@@ -37,3 +36,27 @@ def test_untargeted_fgsm_and_cw_change_the_label(effnet, attack):
         y = int(effnet.probs(x).argmax(1))
     r = attack(effnet).run(x, [y])
     assert r.success[0]
+
+
+def test_fool_attack_written_png_is_the_target_when_re_read(effnet, tmp_path):
+    """The quantised PGD of `fool attack`: the PNG written at the photo's size, re-read, is still goldfish, and
+    results.csv reports that re-read prediction."""
+    from PIL import Image
+
+    from fooling.imaging import load_image
+    from fooling.run.attack import AttackRun
+    from fooling.settings.attack import AttackSettings
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.fromarray(pytest.importorskip("skimage.data").chelsea()).save(photos / "chelsea.png")
+    config = AttackSettings(images=[str(photos)], target="goldfish", method="pgd", device="cpu",
+                            out=str(tmp_path / "run"))
+    row = AttackRun(config, classifier=effnet).run()[0]
+    written = load_image(tmp_path / "run" / "adversarial" / "chelsea.png")
+    assert written.shape == (1, 3, 300, 451)
+    with torch.no_grad():
+        p = effnet.probs(written)[0]
+    goldfish = effnet.labels.index("goldfish")
+    assert int(p.argmax()) == goldfish == row["adv_class"] and row["success"] and row["linf"] <= 8 / 255 + 1e-6
+    assert abs(float(p[goldfish]) - row["adv_confidence"]) < 1e-5

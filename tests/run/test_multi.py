@@ -125,3 +125,24 @@ def test_parse_seeds():
     assert parse_seeds("7") == [7]
     with pytest.raises(FoolingError):
         parse_seeds("")
+
+
+@pytest.mark.parametrize("one_pass", [True, False])
+def test_group_honours_eot_like_lone_runs(tmp_path, one_pass):
+    """--seeds with --eot: every run scores through its EOT; one call per run ends exactly as the lone runs."""
+    eot = dict(eot=3, transforms="crop=0.6,rotate=15,noise=0.05", generations=6)
+    group = RunGroup.start(_config(tmp_path / "g", seeds=[0, 1], **eot), one_pass=one_pass)
+    assert all(run.objective.eot is not None and run.objective.eot.samples == 3 for run in group.runs)
+    group.run(progress=False)
+    for seed in (0, 1):
+        evolve_eot = EvolutionRun.start(_config(tmp_path / f"alone{seed}", seed=seed, **eot))
+        from fooling.api import attach_eot
+
+        attach_eot(evolve_eot).run(progress=False)
+        evolve_eot.close()
+        plain = _config(tmp_path / f"plain{seed}", seed=seed, **{**eot, "eot": 0})
+        evolve(plain)
+        fitness = load_checkpoint(tmp_path / "g" / f"s{seed}" / "checkpoint")[0]["archive.fitness"]
+        assert not np.array_equal(fitness, load_checkpoint(tmp_path / f"plain{seed}" / "checkpoint")[0]["archive.fitness"])
+        if not one_pass:
+            assert_same_run(tmp_path / "g" / f"s{seed}", tmp_path / f"alone{seed}")

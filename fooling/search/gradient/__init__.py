@@ -12,9 +12,9 @@ from .cppn import CppnWeights
 from .engine import ascend
 from .milestones import AscentResult, BestSoFar, Milestones
 from .goals import Away, CarliniWagner, Goal, Toward
-from .parameterizations import TanhPixels, BallPixels, Parameterization, PixelImages, initial_images, project_ball, update
+from .parameterizations import TanhPixels, BallPixels, Parameterization, PixelImages, initial_images, project_ball, quantize, update
 from .rules import AdamSteps, StepRule, Steps, progress_lr, steepest_step
 
 __all__ = ["Away", "CarliniWagner", "Goal", "TanhPixels", "Toward", "AdamSteps", "AscentResult", "BallPixels", "BestSoFar", "CppnWeights", "Milestones", "Parameterization",
-           "PixelImages", "StepRule", "Steps", "ascend", "initial_images", "progress_lr", "project_ball",
+           "PixelImages", "StepRule", "Steps", "ascend", "initial_images", "progress_lr", "project_ball", "quantize",
            "steepest_step", "update"]

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Optional, Protocol
 
 import torch
@@ -87,21 +88,33 @@ def project_ball(images: torch.Tensor, original: torch.Tensor, epsilon: float, n
     return (original + delta).clamp(0.0, 1.0)
 
 
+def quantize(images: torch.Tensor, levels: int = 255) -> torch.Tensor:
+    """Round [0, 1] images to ``levels`` + 1 grey levels as an 8-bit file stores them (round half away,
+    :func:`fooling.imaging.to_uint8`), straight through: the forward pass sees the rounded image, the
+    gradient passes as if unrounded."""
+    rounded = images.clamp(0.0, 1.0).mul(levels).round().div(levels)
+    return images + (rounded - images).detach()
+
+
 class BallPixels:
     """Copies of one image ``original`` (1, C, H, W) in [0, 1], one per target, each kept within
-    ``epsilon`` of it in ``norm`` ("linf" | "l2") and in [0, 1]: the parameters are the images."""
+    ``epsilon`` of it in ``norm`` ("linf" | "l2") and in [0, 1]: the parameters are the images.
 
-    def __init__(self, original: torch.Tensor, n: int, epsilon: float, norm: str) -> None:
+    quantized: render the images rounded to 8 bits (:func:`quantize`), so that every image scored, kept
+    and returned is exactly what an 8-bit file of it holds (for an 8-bit original and an L∞ ε that is a
+    whole number of grey levels, the rounded image stays in the ball)."""
+
+    def __init__(self, original: torch.Tensor, n: int, epsilon: float, norm: str, quantized: bool = False) -> None:
         self.original = original.float()
         self.x = original.float().expand(n, -1, -1, -1).clone()
-        self.epsilon, self.norm = epsilon, norm
+        self.epsilon, self.norm, self.quantized = epsilon, norm, quantized
 
     @classmethod
     def batch(cls, originals: torch.Tensor, epsilon: float, norm: str,
-              start: Optional[torch.Tensor] = None) -> "BallPixels":
+              start: Optional[torch.Tensor] = None, quantized: bool = False) -> "BallPixels":
         """One image per original (B, C, H, W), each kept in its own ball; starting at ``start`` (default the
         originals)."""
-        ball = cls(originals[:1], 1, epsilon, norm)
+        ball = cls(originals[:1], 1, epsilon, norm, quantized)
         ball.original, ball.per_image = originals.float(), True
         ball.x = (originals if start is None else start).float().clone()
         return ball
@@ -113,7 +126,13 @@ class BallPixels:
         return torch.full((self.x.shape[0],), self.x[0].numel(), device=self.x.device)
 
     def render(self, params: torch.Tensor) -> torch.Tensor:
-        return params
+        if not self.quantized:
+            return params
+        q = quantize(params)
+        if self.norm == "linf":  # whole grey levels: for an 8-bit original the rounded image stays in the ball
+            e = math.floor(self.epsilon * 255 + 1e-6) / 255
+            q = self.original + (q - self.original).clamp(-e, e)
+        return q
 
     def project(self, params: torch.Tensor, grad: torch.Tensor, step: int) -> None:
         self.x = project_ball(params, self.original, self.epsilon, self.norm)
@@ -143,10 +162,18 @@ def initial_images(objective: Objective, n: int, init: str, generator: torch.Gen
 
 class TanhPixels:
     """Carlini-Wagner's change of variables: parameters w (B, C, H, W), images (tanh(w) + 1) / 2, always in
-    [0, 1] without clipping; starts at w = atanh(2x − 1) of ``images`` (slightly shrunk to stay finite)."""
+    [0, 1] without clipping; starts at w = atanh(2x − 1) of ``images`` (slightly shrunk to stay finite).
 
-    def __init__(self, images: torch.Tensor) -> None:
-        self.w = torch.atanh((images.detach().float() * 2 - 1).clamp(-1 + 1e-6, 1 - 1e-6))
+    linf: also keep each image within this L∞ distance of ``images`` (a box clipped in the rendering;
+    None: no bound, the original attack). quantized: render rounded to 8 bits (:func:`quantize`), so what
+    is scored and kept is what an 8-bit file holds."""
+
+    def __init__(self, images: torch.Tensor, linf: Optional[float] = None, quantized: bool = False) -> None:
+        self.original = images.detach().float()
+        self.w = torch.atanh((self.original * 2 - 1).clamp(-1 + 1e-6, 1 - 1e-6))
+        self.linf, self.quantized = linf, quantized
+        if linf is not None:  # whole grey levels, so that rounding cannot leave the box
+            self.linf = math.floor(linf * 255 + 1e-6) / 255 if quantized else linf
 
     def parameters(self) -> torch.Tensor:
         return self.w
@@ -155,13 +182,16 @@ class TanhPixels:
         return torch.full((self.w.shape[0],), self.w[0].numel(), device=self.w.device)
 
     def render(self, params: torch.Tensor) -> torch.Tensor:
-        return (torch.tanh(params) + 1) / 2
+        x = (torch.tanh(params) + 1) / 2
+        if self.linf is not None:
+            x = self.original + (x - self.original).clamp(-self.linf, self.linf)
+        return quantize(x) if self.quantized else x
 
     def project(self, params: torch.Tensor, grad: torch.Tensor, step: int) -> None:
         self.w = params
 
     def keep(self, rows: torch.Tensor) -> None:
-        self.w = self.w[rows]
+        self.w, self.original = self.w[rows], self.original[rows]
 
     def state(self, rows: torch.Tensor, params: torch.Tensor) -> None:
         return None
