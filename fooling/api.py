@@ -262,18 +262,7 @@ def resume(path: str | Path, *, generations: Optional[int] = None, progress: boo
     return _evolution(EvolutionRun.resume(folder, generations, **changes), progress, hooks)
 
 
-def attach_eot(run: Any) -> Any:
-    """Give ``run``'s objective the EOT its settings ask for (``eot`` > 0); returns the run."""
-    samples = getattr(run.config, "eot", 0)
-    if samples:
-        from .objective.eot import EOT
-
-        run.objective.with_eot(EOT.for_selection(samples, run.config.transforms, run.config.seed))
-    return run
-
-
 def _evolution(run: Any, progress: bool, hooks: "HookSource") -> RunResult:
-    attach_eot(run)
     summary = run.run(progress=progress, hooks=hooks(run) if callable(hooks) else hooks)
     return _evolution_result(run, summary)
 

@@ -33,6 +33,7 @@ from ..encodings import Encoding, make_encoding
 from ..errors import FoolingError
 from ..imaging import to_uint8
 from ..objective import EliteRescorer, Objective, image_shape, trusted_passed
+from ..objective.eot import EOT
 from ..progress import Progress
 from ..rundir.checkpoint import STATE, load_checkpoint, remove_superseded, save_checkpoint
 from ..rundir.lock import RunLock
@@ -119,6 +120,8 @@ class EvolutionRun:
         self.classes = self._classes(first.num_classes)
         self.objective = Objective(self.classifiers, self.classes, config.combine, precision=config.precision,
                                    compile=config.compile)
+        if config.eot:  # --eot K: fitness is the mean confidence over K transforms, the same K for every image
+            self.objective.with_eot(EOT.for_selection(config.eot, config.transforms, config.seed))
         shape = evolved_image_shape(config, first)
         check_run_size(config, shape, len(self.classes), max(c.min_image_side for c in self.classifiers))
         self.encoding: Encoding = make_encoding(config, shape, self.device)

@@ -88,11 +88,6 @@ class RunGroup:
     def __init__(self, path: Path, runs: list[EvolutionRun], one_pass: Optional[bool] = None) -> None:
         self.path = path
         self.runs = runs
-        for run in runs:  # --eot: each run scores through its own EOT, as it would alone (api.attach_eot)
-            if getattr(run.config, "eot", 0) and run.objective.eot is None:
-                from ..objective.eot import EOT
-
-                run.objective.with_eot(EOT.for_selection(run.config.eot, run.config.transforms, run.config.seed))
         # one_pass: all runs' images in one objective call (the point on a GPU); False: one call per run, so
         # each run is bit-identical to a lone run with any classifier. Default: one pass on CUDA only (a CPU
         # forward pass runs in chunks of at most CPU_MAX_CHUNK images anyway: nothing to gain there).

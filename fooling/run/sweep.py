@@ -229,10 +229,6 @@ def run_point(config: dict[str, Any], changes: dict[str, Any], progress: bool = 
         else:
             run = EvolutionRun.resume(path, changes.get("generations"),
                                       **{k: v for k, v in changes.items() if k != "generations"})
-        if run.config.eot:  # as fooling.api.attach_eot: the run's objective averages over transforms
-            from ..objective.eot import EOT
-
-            run.objective.with_eot(EOT(run.config.eot, run.config.transforms, run.config.seed))
         summary = run.run(progress=progress)
     except Exception as err:  # one point's failure is reported; the sweep goes on
         return Outcome(name, path, "failed", read_json_object(path / "summary.json"), one_line(err))

@@ -30,7 +30,7 @@ def _archive(path: Path) -> dict[str, np.ndarray]:
 
 def test_evolve_with_eot_resumes_exactly_and_differs_from_plain(tmp_path):
     api.evolve(_config(tmp_path / "straight"))
-    run = api.attach_eot(EvolutionRun.start(_config(tmp_path / "split")))
+    run = EvolutionRun.start(_config(tmp_path / "split"))  # --eot is part of the run itself
     assert run.objective.eot is not None and run.objective.eot.samples == 4 and run.objective.eot.fixed
     run.run(progress=False, stop_after=4)
     api.resume(tmp_path / "split")

@@ -136,9 +136,7 @@ def test_group_honours_eot_like_lone_runs(tmp_path, one_pass):
     group.run(progress=False)
     for seed in (0, 1):
         evolve_eot = EvolutionRun.start(_config(tmp_path / f"alone{seed}", seed=seed, **eot))
-        from fooling.api import attach_eot
-
-        attach_eot(evolve_eot).run(progress=False)
+        evolve_eot.run(progress=False)
         evolve_eot.close()
         plain = _config(tmp_path / f"plain{seed}", seed=seed, **{**eot, "eot": 0})
         evolve(plain)
