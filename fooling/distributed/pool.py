@@ -1,10 +1,19 @@
 """One run's evaluations on a pool of Ray actors (``fool evolve --workers N``).
 
-The driver keeps the archive, the strategy and every random generator; each generation it sends the genomes
-(:func:`pack`: direct, the float32 genes; CPPN, the networks as small tables, rendered by the actor) in contiguous pieces, one per actor, and
-gets back each image's probabilities of the archive's classes, float32 (n, cells, models). Each actor holds its
+The driver keeps the archive, the strategy and every random generator; each generation it sends each actor a
+contiguous piece of the generation, and gets back each image's probabilities of the archive's classes, float32 (n, cells, models). Each actor holds its
 own :class:`~fooling.objective.Objective` (the run's models, crops, classes, precision) on its own device: CUDA
 when Ray gives it a GPU, else CPU.
+
+What travels: a strategy that plans its generations (direct genomes with MAP-Elites or snes-elites, see
+:mod:`fooling.search.blocks`) sends its :class:`~fooling.search.blocks.Plan`'s piece: parent cells and one
+seed per block of children (MAP-Elites), or the sampled emitters' mean and step-size rows and one seed per
+emitter (snes-elites); the actor varies its piece itself, MAP-Elites parents read from its mirrored copy of
+the archive's elites. The mirror is kept by sending each actor the elites that changed since it was last
+synchronised (by elite key; one ``ray.put`` per distinct update, usually one per generation); a new actor
+(the first generation, a replacement, another run's archive) receives every elite. Other strategies and
+encodings send the genomes (:func:`pack`: direct, the float32 genes; CPPN, the networks as small tables,
+rendered by the actor). Pieces are whole blocks of the plan, whose size never depends on the workers.
 
 Exactness: a CPU forward pass may round differently with a different batch size, so on CPU actors the pieces
 start and end on the boundaries of the chunks the in-process path would score (:meth:`Classifier.chunk_images`;
@@ -32,6 +41,7 @@ import torch
 from ..classifiers import Classifier
 from ..encodings import Encoding, make_encoding
 from ..errors import FoolingError
+from ..search.blocks import Plan, realise
 from ..settings.evolve import EvolveSettings
 
 RETRIES = 3  # replacements of dead actors per generation before the run gives up
@@ -48,7 +58,7 @@ def chunk_unit(classifiers: Sequence[Classifier], shape: Sequence[int]) -> Optio
     return math.lcm(*(c.chunk_images(probe) for c in classifiers))
 
 
-def plan(n: int, workers: int, unit: Optional[int]) -> list[tuple[int, int]]:
+def plan_pieces(n: int, workers: int, unit: Optional[int]) -> list[tuple[int, int]]:
     """Contiguous (start, stop) pieces of a batch of ``n``, at most one per worker (fewer when there are fewer
     units): whole ``unit``s each (the last may be short), as even as whole units allow; ``unit`` None: even."""
     if n <= 0:
@@ -95,6 +105,7 @@ class Evaluator:
         self.error: Optional[str] = None
         self.unit: Optional[int] = None
         self.device = torch.device("cpu")
+        self.mirror: Optional[torch.Tensor] = None  # (cells, G) float32: the archive's elites, as last sent
         try:
             import ray
 
@@ -125,7 +136,31 @@ class Evaluator:
     def score(self, genomes: dict[str, np.ndarray]) -> np.ndarray:
         """Genomes (a piece of the generation, as :func:`pack` made them) -> probabilities of the archive's
         classes, float32 (n, cells, models): exactly the values the in-process Objective turns into fitness."""
-        images = self.encoding.decode(self.encoding.from_arrays(genomes), self.device)
+        return self._probs(self.encoding.decode(self.encoding.from_arrays(genomes), self.device))
+
+    def vary_score(self, plan: Plan, update: Optional[dict[str, Any]] = None) -> np.ndarray:
+        """A piece of a generation's plan -> the probabilities :meth:`score` gives for its children, which this
+        actor realises itself (:func:`~fooling.search.blocks.realise`). update: {"cells" (k,) int64, "genes"
+        (k, G) float32, "size": cells in the archive}: elites to copy into the mirror first."""
+        if update is not None:
+            if self.mirror is None or len(self.mirror) != update["size"]:
+                self.mirror = torch.zeros((update["size"], self.encoding.num_genes), dtype=torch.float32,
+                                          device=self.device)
+            cells = torch.as_tensor(update["cells"], dtype=torch.long, device=self.device)
+            self.mirror.index_copy_(0, cells, torch.as_tensor(update["genes"], device=self.device))
+        if plan.kind == "vary" and self.mirror is None:
+            raise RuntimeError("this actor has no mirror of the elites to vary")
+        children, _ = realise(plan, self.encoding, self._elites)
+        return self._probs(self.encoding.decode(children, self.device))
+
+    def _elites(self, cells: Any) -> torch.Tensor:
+        return self.mirror.index_select(0, torch.as_tensor(cells, dtype=torch.long, device=self.device))
+
+    def mirror_digest(self) -> Optional[np.ndarray]:
+        """The mirror (cells, G) as a host array (tests: compare with the archive's elites)."""
+        return None if self.mirror is None else self.mirror.cpu().numpy()
+
+    def _probs(self, images: torch.Tensor) -> np.ndarray:
         objective = self.objective
         probs = [c.probs(images)[:, objective._classes_on(c.device)] for c in objective.classifiers]
         return torch.stack(probs, dim=-1).cpu().numpy()
@@ -194,6 +229,9 @@ class EvaluatorPool:
             raise
         units = {info["unit"] for info in self.info}
         self.unit = units.pop() if len(units) == 1 else None  # mixed devices: even pieces
+        # the elite keys each actor's mirror holds (None: nothing yet), and the archive they mirror
+        self.synced: list[Optional[np.ndarray]] = [None] * workers
+        self._mirrored: Any = None
 
     @property
     def workers(self) -> int:
@@ -225,24 +263,54 @@ class EvaluatorPool:
         handle = self._spawn()
         info = self._ready([handle])[0]
         self.actors[i], self.info[i] = handle, info
+        self.synced[i] = None  # a new actor gets the whole mirror
         self.traffic.replaced += 1
         self._check(i, info)
 
-    def fitness(self, genomes: Any, size: int) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+    def fitness(self, genomes: Any, size: int, plan: Optional[Plan] = None,
+                archive: Any = None) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
         """Fitness (N, cells) float64 and ensemble scores (N, cells, M) (None for one model) of ``size`` genomes
-        on the driver's device, as the in-process objective gives them."""
+        on the driver's device, as the in-process objective gives them.
+
+        plan: the strategy's plan of these genomes (:meth:`Strategy.plan`): then the actors get pieces of it
+        and vary their children themselves (whole blocks each; ``archive``, whose elites a "vary" plan's
+        parents are, keeps their mirrors); None: the genomes travel."""
         from ray.exceptions import RayActorError, RayTaskError
 
-        pieces = plan(size, self.workers, self.unit)
-        payloads = [pack(self.encoding, genomes[a:b]) for a, b in pieces]
-        sent = sum(payload_bytes(p) for p in payloads)
-        refs = [self.actors[i].score.remote(p) for i, p in enumerate(payloads)]
+        keys = None
+        if plan is None:
+            pieces = plan_pieces(size, self.workers, self.unit)
+            payloads: list[Any] = [pack(self.encoding, genomes[a:b]) for a, b in pieces]
+        else:
+            unit = math.lcm(self.unit, plan.block) if self.unit else plan.block
+            pieces = plan_pieces(plan.n, self.workers, unit)
+            payloads = [plan.piece(a, b) for a, b in pieces]
+            keys = self._keys(plan, archive)
+        puts: dict[bytes, tuple[Any, int]] = {}
+        sent = 0
+
+        def submit(i: int) -> Any:
+            nonlocal sent
+            payload = payloads[i]
+            if plan is None:
+                sent += payload_bytes(payload)
+                return self.actors[i].score.remote(payload)
+            sent += payload.nbytes()
+            update = None
+            if keys is not None:
+                update, nbytes = self._update(i, keys, archive, puts)
+                sent += nbytes
+            return self.actors[i].vary_score.remote(payload, update)
+
+        refs = [submit(i) for i in range(len(payloads))]
         results: list[np.ndarray] = []
         retries = 0
-        for i, payload in enumerate(payloads):
+        for i in range(len(payloads)):
             while True:
                 try:
                     results.append(self.ray.get(refs[i]))
+                    if keys is not None:
+                        self.synced[i] = keys
                     break
                 except RayActorError as err:
                     retries += 1
@@ -250,8 +318,7 @@ class EvaluatorPool:
                         raise FoolingError(f"worker {i} died {retries} times in one generation; last: "
                                            f"{_first_line(err)}") from None
                     self._replace(i)
-                    refs[i] = self.actors[i].score.remote(payload)
-                    sent += payload_bytes(payload)
+                    refs[i] = submit(i)
                 except RayTaskError as err:
                     raise FoolingError(f"worker {i} failed: {_first_line(err.cause if err.cause else err)}") \
                         from None
@@ -268,6 +335,35 @@ class EvaluatorPool:
             return probs[..., 0], None
         fitness = probs.mean(-1) if self.combine == "mean" else probs.min(-1).values
         return fitness, probs
+
+    def _keys(self, plan: Plan, archive: Any) -> Optional[np.ndarray]:
+        """The archive's elite keys (cells,) when ``plan`` varies its elites (else None); a different archive
+        than last time resets every actor's mirror."""
+        if plan.kind != "vary":
+            return None
+        if archive is None:
+            raise ValueError("a plan that varies elites needs the archive they come from")
+        if archive is not self._mirrored:
+            self._mirrored = archive  # held, so that its identity cannot be taken by another
+            self.synced = [None] * self.workers
+        return np.array(archive.elite_keys(), copy=True)  # on the CPU, a view of the archive's keys
+
+    def _update(self, i: int, keys: np.ndarray, archive: Any, puts: dict[bytes, tuple[Any, int]]) -> tuple[Any, int]:
+        """(the object ref of the elites actor ``i`` lacks, or None; its bytes): one ray.put per distinct set."""
+        synced = self.synced[i]
+        changed = np.flatnonzero((keys >= 0) & (keys != synced)) if synced is not None else np.flatnonzero(keys >= 0)
+        if changed.size == 0:
+            return None, 0
+        tag = changed.tobytes()
+        if tag not in puts:
+            genes = archive.elites(changed).detach().to("cpu", torch.float32).numpy()
+            update = {"cells": changed.astype(np.int64), "genes": genes, "size": len(keys)}
+            puts[tag] = (self.ray.put(update), int(genes.nbytes + changed.nbytes))
+        return puts[tag]
+
+    def mirrors(self) -> list[Optional[np.ndarray]]:
+        """Every actor's mirror (cells, G) (tests)."""
+        return self.ray.get([a.mirror_digest.remote() for a in self.actors])
 
     def pids(self) -> list[int]:
         """The actors' process ids (on their nodes)."""
