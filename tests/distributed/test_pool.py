@@ -246,6 +246,11 @@ class TestOnePoolForSeveralRuns:
             os.kill(traffic.killed[0], 0)
         _assert_same_archive(reference, tmp_path / "ray")
         _sync_and_check_mirrors(run, oracle_pool)
+        # no elite changes from here: a replacement still needs (and gets) every elite
+        victim = oracle_pool.pids()[1]
+        os.kill(victim, signal.SIGKILL)
+        _sync_and_check_mirrors(run, oracle_pool)
+        assert victim not in oracle_pool.pids() and oracle_pool.traffic.replaced == replaced + 2
 
 
 def test_real_lenet_two_workers_equal_in_process(tmp_path, local_ray, mnist_lenet):
