@@ -5,14 +5,17 @@ contiguous piece of the generation, and gets back each image's probabilities of 
 own :class:`~fooling.objective.Objective` (the run's models, crops, classes, precision) on its own device: CUDA
 when Ray gives it a GPU, else CPU.
 
-What travels: a strategy that plans its generations (direct genomes with MAP-Elites or snes-elites, see
-:mod:`fooling.search.blocks`) sends its :class:`~fooling.search.blocks.Plan`'s piece: parent cells and one
-seed per block of children (MAP-Elites), or the sampled emitters' mean and step-size rows and one seed per
-emitter (snes-elites); the actor varies its piece itself, MAP-Elites parents read from its mirrored copy of
-the archive's elites. The mirror is kept by sending each actor the elites that changed since it was last
-synchronised (by elite key; one ``ray.put`` per distinct update, usually one per generation); a new actor
-(the first generation, a replacement, another run's archive) receives every elite. Other strategies and
-encodings send the genomes (:func:`pack`: direct, the float32 genes; CPPN, the networks as small tables,
+What travels: a strategy that plans its generations (direct genomes with MAP-Elites, the GA or snes-elites,
+see :mod:`fooling.search.blocks`) sends its :class:`~fooling.search.blocks.Plan`'s piece: the parents' keys
+and one seed per block of children (MAP-Elites, the GA: also each child's operator), or the sampled emitters'
+mean and step-size rows and one seed per emitter (snes-elites); the actor varies its piece itself, parents
+read from its mirror of what they index (the archive's elites, the GA's population: the strategy's
+``mirror_source``), a table of genomes by key. The mirror is kept by sending each actor the genomes it lacks
+and the keys to drop since it was last synchronised (one ``ray.put`` per distinct update, usually one per
+generation); a new actor (the first generation, a replacement, another run's strategy) receives every one.
+A piece whose plan and mirror changes would
+take more bytes than its children's genes sends the genes instead (exact either way; its actor's mirror then
+stays as it was). Other encodings send the genomes (:func:`pack`: direct, the float32 genes; CPPN, the networks as small tables,
 rendered by the actor). Pieces are whole blocks of the plan, whose size never depends on the workers.
 
 Exactness: a CPU forward pass may round differently with a different batch size, so on CPU actors the pieces
@@ -105,7 +108,7 @@ class Evaluator:
         self.error: Optional[str] = None
         self.unit: Optional[int] = None
         self.device = torch.device("cpu")
-        self.mirror: Optional[torch.Tensor] = None  # (cells, G) float32: the archive's elites, as last sent
+        self.mirror: dict[int, torch.Tensor] = {}  # key -> (G,) float32: the parents a plan may index
         try:
             import ray
 
@@ -140,25 +143,29 @@ class Evaluator:
 
     def vary_score(self, plan: Plan, update: Optional[dict[str, Any]] = None) -> np.ndarray:
         """A piece of a generation's plan -> the probabilities :meth:`score` gives for its children, which this
-        actor realises itself (:func:`~fooling.search.blocks.realise`). update: {"cells" (k,) int64, "genes"
-        (k, G) float32, "size": cells in the archive}: elites to copy into the mirror first."""
+        actor realises itself (:func:`~fooling.search.blocks.realise`); its parents are keys of the mirror.
+        update: {"keys" (k,) int64, "genes" (k, G) float32, "drop" (d,) int64, "reset": bool (empty the
+        mirror first)}: the mirror's changes first."""
         if update is not None:
-            if self.mirror is None or len(self.mirror) != update["size"]:
-                self.mirror = torch.zeros((update["size"], self.encoding.num_genes), dtype=torch.float32,
-                                          device=self.device)
-            cells = torch.as_tensor(update["cells"], dtype=torch.long, device=self.device)
-            self.mirror.index_copy_(0, cells, torch.as_tensor(update["genes"], device=self.device))
-        if plan.kind == "vary" and self.mirror is None:
-            raise RuntimeError("this actor has no mirror of the elites to vary")
+            if update["reset"]:
+                self.mirror = {}
+            for key in update["drop"].tolist():
+                self.mirror.pop(key, None)
+            genes = torch.as_tensor(update["genes"], device=self.device)
+            for key, row in zip(update["keys"].tolist(), genes):
+                self.mirror[key] = row
         children, _ = realise(plan, self.encoding, self._elites)
         return self._probs(self.encoding.decode(children, self.device))
 
-    def _elites(self, cells: Any) -> torch.Tensor:
-        return self.mirror.index_select(0, torch.as_tensor(cells, dtype=torch.long, device=self.device))
+    def _elites(self, keys: Any) -> torch.Tensor:
+        try:
+            return torch.stack([self.mirror[int(k)] for k in keys])
+        except KeyError as err:
+            raise RuntimeError(f"parent {err} is not in this actor's mirror") from None
 
-    def mirror_digest(self) -> Optional[np.ndarray]:
-        """The mirror (cells, G) as a host array (tests: compare with the archive's elites)."""
-        return None if self.mirror is None else self.mirror.cpu().numpy()
+    def mirror_digest(self) -> dict[int, np.ndarray]:
+        """The mirror {key: (G,) genes} on the host (tests: compare with the driver's)."""
+        return {k: v.cpu().numpy() for k, v in self.mirror.items()}
 
     def _probs(self, images: torch.Tensor) -> np.ndarray:
         objective = self.objective
@@ -229,7 +236,7 @@ class EvaluatorPool:
             raise
         units = {info["unit"] for info in self.info}
         self.unit = units.pop() if len(units) == 1 else None  # mixed devices: even pieces
-        # the elite keys each actor's mirror holds (None: nothing yet), and the archive they mirror
+        # the sorted keys each actor's mirror holds (None: nothing yet), and the strategy they come from
         self.synced: list[Optional[np.ndarray]] = [None] * workers
         self._mirrored: Any = None
 
@@ -268,16 +275,16 @@ class EvaluatorPool:
         self._check(i, info)
 
     def fitness(self, genomes: Any, size: int, plan: Optional[Plan] = None,
-                archive: Any = None) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+                source: Any = None) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
         """Fitness (N, cells) float64 and ensemble scores (N, cells, M) (None for one model) of ``size`` genomes
         on the driver's device, as the in-process objective gives them.
 
         plan: the strategy's plan of these genomes (:meth:`Strategy.plan`): then the actors get pieces of it
-        and vary their children themselves (whole blocks each; ``archive``, whose elites a "vary" plan's
-        parents are, keeps their mirrors); None: the genomes travel."""
+        and vary their children themselves (whole blocks each; ``source``, the strategy whose ``mirror_source``
+        the parents of a "vary" or "ga" plan index, keeps their mirrors); None: the genomes travel."""
         from ray.exceptions import RayActorError, RayTaskError
 
-        keys = None
+        keys = rows = None
         if plan is None:
             pieces = plan_pieces(size, self.workers, self.unit)
             payloads: list[Any] = [pack(self.encoding, genomes[a:b]) for a, b in pieces]
@@ -285,9 +292,13 @@ class EvaluatorPool:
             unit = math.lcm(self.unit, plan.block) if self.unit else plan.block
             pieces = plan_pieces(plan.n, self.workers, unit)
             payloads = [plan.piece(a, b) for a, b in pieces]
-            keys = self._keys(plan, archive)
+            keys, rows = self._source(plan, source)
+            if keys is not None:  # parents travel as keys of the mirrors
+                for p in payloads:
+                    p.parents = np.where(p.parents >= 0, keys[np.maximum(p.parents, 0)], -1)
         puts: dict[bytes, tuple[Any, int]] = {}
         sent = 0
+        planned = [plan is not None] * len(payloads)  # False: this piece's genes travel
 
         def submit(i: int) -> Any:
             nonlocal sent
@@ -295,11 +306,15 @@ class EvaluatorPool:
             if plan is None:
                 sent += payload_bytes(payload)
                 return self.actors[i].score.remote(payload)
-            sent += payload.nbytes()
-            update = None
-            if keys is not None:
-                update, nbytes = self._update(i, keys, archive, puts)
-                sent += nbytes
+            update, nbytes = (None, 0) if keys is None else self._update(i, keys, rows, puts)
+            genes = pieces[i][1] - pieces[i][0]
+            if payload.nbytes() + nbytes >= genes * self.encoding.num_genes * 4:  # genes are smaller: send those
+                planned[i] = False
+                genomes_i = pack(self.encoding, genomes[pieces[i][0]:pieces[i][1]])
+                sent += payload_bytes(genomes_i)
+                return self.actors[i].score.remote(genomes_i)
+            planned[i] = True
+            sent += payload.nbytes() + nbytes
             return self.actors[i].vary_score.remote(payload, update)
 
         refs = [submit(i) for i in range(len(payloads))]
@@ -309,8 +324,8 @@ class EvaluatorPool:
             while True:
                 try:
                     results.append(self.ray.get(refs[i]))
-                    if keys is not None:
-                        self.synced[i] = keys
+                    if keys is not None and planned[i]:
+                        self.synced[i] = _live(keys)
                     break
                 except RayActorError as err:
                     retries += 1
@@ -336,33 +351,40 @@ class EvaluatorPool:
         fitness = probs.mean(-1) if self.combine == "mean" else probs.min(-1).values
         return fitness, probs
 
-    def _keys(self, plan: Plan, archive: Any) -> Optional[np.ndarray]:
-        """The archive's elite keys (cells,) when ``plan`` varies its elites (else None); a different archive
-        than last time resets every actor's mirror."""
-        if plan.kind != "vary":
-            return None
-        if archive is None:
-            raise ValueError("a plan that varies elites needs the archive they come from")
-        if archive is not self._mirrored:
-            self._mirrored = archive  # held, so that its identity cannot be taken by another
+    def _source(self, plan: Plan, source: Any) -> tuple[Optional[np.ndarray], Any]:
+        """(keys (M,) int64 of what ``plan``'s parents index, -1: empty; indices -> (len, G) batch) when it
+        varies parents (else None, None); another strategy than last time resets every actor's mirror."""
+        if plan.kind not in ("vary", "ga"):
+            return None, None
+        if source is None:
+            raise ValueError("a plan that varies parents needs the strategy they come from")
+        if source is not self._mirrored:
+            self._mirrored = source  # held, so that its identity cannot be taken by another
             self.synced = [None] * self.workers
-        return np.array(archive.elite_keys(), copy=True)  # on the CPU, a view of the archive's keys
+        return source.mirror_source()
 
-    def _update(self, i: int, keys: np.ndarray, archive: Any, puts: dict[bytes, tuple[Any, int]]) -> tuple[Any, int]:
-        """(the object ref of the elites actor ``i`` lacks, or None; its bytes): one ray.put per distinct set."""
-        synced = self.synced[i]
-        changed = np.flatnonzero((keys >= 0) & (keys != synced)) if synced is not None else np.flatnonzero(keys >= 0)
-        if changed.size == 0:
+    def _update(self, i: int, keys: np.ndarray, rows: Any, puts: dict[bytes, tuple[Any, int]]) -> tuple[Any, int]:
+        """(the object ref of the mirror changes actor ``i`` needs, or None; their bytes): one ray.put per
+        distinct update."""
+        live, first = np.unique(keys, return_index=True)
+        first = first[live >= 0]
+        live = live[live >= 0]
+        reset = self.synced[i] is None  # what the actor holds is unknown: it starts afresh
+        held = np.empty(0, np.int64) if reset else self.synced[i]
+        new = ~np.isin(live, held)
+        drop = held[~np.isin(held, live)]
+        if not new.any() and drop.size == 0 and not reset:
             return None, 0
-        tag = changed.tobytes()
+        tag = live[new].tobytes() + b"|" + drop.tobytes() + (b"|reset" if reset else b"")
         if tag not in puts:
-            genes = archive.elites(changed).detach().to("cpu", torch.float32).numpy()
-            update = {"cells": changed.astype(np.int64), "genes": genes, "size": len(keys)}
-            puts[tag] = (self.ray.put(update), int(genes.nbytes + changed.nbytes))
+            genes = rows(first[new]).detach().to("cpu", torch.float32).numpy()
+            update = {"keys": live[new].astype(np.int64), "genes": genes, "drop": drop.astype(np.int64),
+                      "reset": reset}
+            puts[tag] = (self.ray.put(update), int(genes.nbytes + update["keys"].nbytes + drop.nbytes))
         return puts[tag]
 
-    def mirrors(self) -> list[Optional[np.ndarray]]:
-        """Every actor's mirror (cells, G) (tests)."""
+    def mirrors(self) -> list[dict[int, np.ndarray]]:
+        """Every actor's mirror {key: (G,) genes} (tests)."""
         return self.ray.get([a.mirror_digest.remote() for a in self.actors])
 
     def pids(self) -> list[int]:
@@ -404,6 +426,12 @@ def _shippable_specs(names: Sequence[str]) -> list[Any]:
             continue
         shipped.append(spec)
     return shipped
+
+
+def _live(keys: np.ndarray) -> np.ndarray:
+    """The sorted distinct keys >= 0 of ``keys``."""
+    live = np.unique(keys)
+    return live[live >= 0]
 
 
 def _first_line(err: BaseException) -> str:

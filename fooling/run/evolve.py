@@ -391,7 +391,7 @@ class EvolutionRun:
                         plan = self.strategy.plan()
                         genomes = self.strategy.ask() if plan is None else self.strategy.take(plan)
                         fitness, scores = self.pool.fitness(genomes, self.encoding.size(genomes), plan=plan,
-                                                            archive=self.archive)
+                                                            source=self.strategy)
                     self.accept(genomes, fitness, scores)
             self.conclude()
         except _Abort:

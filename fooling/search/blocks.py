@@ -28,7 +28,9 @@ VARIATION = "blocks-1"  # recorded in checkpoints: the random stream of direct v
 class Plan:
     """One generation (or a piece of it) of direct children, cheap to ship.
 
-    kind: "random" (uniform genes), "vary" (crossover + mutation of elites ``parents`` (n,) int64 cells) or
+    kind: "random" (uniform genes), "vary" (crossover + mutation of elites ``parents`` (n,) int64 cells),
+    "ga" (child i: ``ops[i]`` 0 crossover of parents[i, 0] and parents[i, 1] (the first child kept), 1 mutation
+    of parents[i, 0], 2 a copy of it; parents index the GA's population; DEAP's varOr, one child at a time) or
     "snes" (emitter ``cells`` (k,) sample ``per`` mirrored children each around ``mean`` (k, G) with step
     sizes ``sigma`` (k, D) on a grid ``scale`` times coarser). seeds (blocks,) int64: one per block of
     ``block`` children (the last may be short).
@@ -39,7 +41,8 @@ class Plan:
     block: int
     seeds: np.ndarray
     generation: int = 0
-    parents: Any = None  # "vary": (n,) cells, a host array or a device tensor
+    parents: Any = None  # "vary": (n,) cells, a host array or a device tensor; "ga": (n, 2), -1: none
+    ops: Any = None  # "ga": (n,) int8
     cells: Any = None  # "snes": (k,) emitter cells
     mean: Any = None  # "snes": (k, G) float32
     sigma: Any = None  # "snes": (k, D) float32
@@ -53,8 +56,10 @@ class Plan:
             raise ValueError(f"piece [{start}, {stop}) is not on blocks of {self.block}")
         first, last = start // self.block, -(-stop // self.block)
         out = replace(self, n=stop - start, seeds=np.asarray(self.seeds[first:last]))
-        if self.kind == "vary":
+        if self.kind in ("vary", "ga"):
             out.parents = _host(self.parents[start:stop])
+        if self.kind == "ga":
+            out.ops = _host(self.ops[start:stop])
         elif self.kind == "snes":
             out.cells = _host(self.cells[first:last])
             out.mean = _host(self.mean[first:last])
@@ -63,8 +68,8 @@ class Plan:
 
     def nbytes(self) -> int:
         """Bytes of the plan's arrays (what dominates its serialised size)."""
-        return sum(int(np.asarray(_host(a)).nbytes) for a in (self.seeds, self.parents, self.cells, self.mean,
-                                                               self.sigma) if a is not None)
+        return sum(int(np.asarray(_host(a)).nbytes) for a in (self.seeds, self.parents, self.ops, self.cells,
+                                                               self.mean, self.sigma) if a is not None)
 
 
 def _host(x: Any) -> np.ndarray:
@@ -84,7 +89,8 @@ def realise(plan: Plan, encoding: Any, elites: Optional[Callable[[Any], torch.Te
             ) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
     """(children (n, G) float32 on the encoding's device, snes noise (k, per, D) or None) of ``plan``.
 
-    elites: cells -> a fresh (len, G) batch of their elites (the archive's, or an actor's mirror), for "vary".
+    elites: parent indices -> a fresh (len, G) batch of those parents (the archive's elites or the GA's
+    population; an actor's mirror), for "vary" and "ga".
     """
     device = encoding.device
     bounds = [(j * plan.block, min(plan.n, (j + 1) * plan.block)) for j in range(len(plan.seeds))]
@@ -96,6 +102,19 @@ def realise(plan: Plan, encoding: Any, elites: Optional[Callable[[Any], torch.Te
         for (a, b), s in zip(bounds, plan.seeds):
             encoding.vary_owned(children[a:b], block_generator(s, device), plan.generation)
         return children, None
+    if plan.kind == "ga":
+        parts = []
+        for (a, b), s in zip(bounds, plan.seeds):
+            generator = block_generator(s, device)
+            for op, (i, j) in zip(plan.ops[a:b], plan.parents[a:b]):
+                if op == 0:
+                    child = encoding.crossover(elites([i]), elites([j]), generator)[0]
+                elif op == 1:
+                    child = encoding.mutate(elites([i]), generator, plan.generation)
+                else:
+                    child = elites([i])
+                parts.append(child)
+        return _cat(parts, encoding), None
     if plan.kind == "snes":
         return _snes(plan, encoding, device)
     raise ValueError(f"unknown plan kind {plan.kind!r}")

@@ -54,6 +54,11 @@ class MapElites(Strategy):
         return Plan("vary", self.population, VARY_BLOCK, seeds(self.rng, self.population, VARY_BLOCK),
                     self.generation, parents=self._parents)
 
+    def mirror_source(self) -> tuple[np.ndarray, Any]:
+        """(keys (cells,) int64 of the elites, -1: empty; cells -> a (len, G) batch of elites): what a plan's
+        parents index, for the actors' mirrors."""
+        return np.array(self.archive.elite_keys(), copy=True), self.archive.elites  # (a view on the CPU: copied)
+
     def take(self, plan: Plan) -> Any:
         return realise(plan, self.encoding, self.archive.elites)[0]
 

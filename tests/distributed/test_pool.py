@@ -172,11 +172,12 @@ def test_two_workers_give_the_in_process_archive(tmp_path, local_ray, references
     n, cells = kw.get("population", 40), 1 if strategy == "ga" else 4
     assert len(traffic.rows) == 7 and all(r["received"] == n * cells * 4 for r in traffic.rows)  # float32 probs
     genes = n * 64 * 4  # the float32 genes of a generation
-    if strategy == "ga":  # the GA does not plan: its genes travel
-        assert all(r["sent"] == genes for r in traffic.rows)
+    if strategy == "ga":  # ops, parents, seeds and the new members of the population; never more than genes
+        assert traffic.rows[0]["sent"] == 2 * 8 and all(r["sent"] <= genes for r in traffic.rows)
     elif strategy == "map-elites":  # parents (8 B), 2 seeds, and the changed elites (<= 4 x 256 B) per actor
         assert traffic.rows[0]["sent"] == 2 * 8  # generation 0: two seeds of random blocks
-        assert all(r["sent"] <= n * 8 + 16 + 2 * 4 * (256 + 8) for r in traffic.rows[1:])
+        # per actor: the elites it lacks, their keys and the keys to drop (<= 4 x (256 + 8 + 8) B)
+        assert all(r["sent"] <= n * 8 + 16 + 2 * 4 * (256 + 8 + 8) for r in traffic.rows[1:])
     elif strategy == "snes-elites":  # per emitter: a seed, its cell, mean (256 B) and sigma (4x4 grid, 64 B)
         assert all(r["sent"] == 4 * (8 + 8 + 256 + 64) for r in traffic.rows)
     else:
@@ -185,15 +186,18 @@ def test_two_workers_give_the_in_process_archive(tmp_path, local_ray, references
 
 def _sync_and_check_mirrors(run, pool) -> None:
     """Send one more plan (which brings every actor given a piece up to date), then each such actor's mirror
-    equals the archive's elites on every occupied cell."""
+    holds exactly what the plan's parents may index: every elite (MAP-Elites) or the population (the GA)."""
     plan = run.strategy.plan()
-    pool.fitness(run.strategy.take(plan), plan.n, plan=plan, archive=run.archive)
-    occupied = run.archive.occupied
-    elites = run.archive.elites(occupied).numpy()
+    pool.fitness(run.strategy.take(plan), plan.n, plan=plan, source=run.strategy)
+    keys, rows = run.strategy.mirror_source()
+    filled = np.flatnonzero(keys >= 0)
+    want = dict(zip(keys[filled].tolist(), rows(filled).numpy()))
     mirrors = pool.mirrors()
-    assert len(mirrors) == 2
+    assert len(mirrors) == 2 and want
     for mirror in mirrors:
-        np.testing.assert_array_equal(mirror[occupied], elites)
+        assert mirror.keys() == want.keys()
+        for key, genes in want.items():
+            np.testing.assert_array_equal(mirror[key], genes)
 
 
 class TestOnePoolForSeveralRuns:
