@@ -289,6 +289,9 @@ class EvaluatorPool:
             pieces = plan_pieces(size, self.workers, self.unit)
             payloads: list[Any] = [pack(self.encoding, genomes[a:b]) for a, b in pieces]
         else:
+            if source is not None and source.encoding.settings() != self.encoding.settings():
+                raise FoolingError("the actors vary genomes with other encoding settings than this run's: give the "
+                                   "run a pool made for its own settings")
             unit = math.lcm(self.unit, plan.block) if self.unit else plan.block
             pieces = plan_pieces(plan.n, self.workers, unit)
             payloads = [plan.piece(a, b) for a, b in pieces]
@@ -366,21 +369,13 @@ class EvaluatorPool:
     def _update(self, i: int, keys: np.ndarray, rows: Any, puts: dict[bytes, tuple[Any, int]]) -> tuple[Any, int]:
         """(the object ref of the mirror changes actor ``i`` needs, or None; their bytes): one ray.put per
         distinct update."""
-        live, first = np.unique(keys, return_index=True)
-        first = first[live >= 0]
-        live = live[live >= 0]
-        reset = self.synced[i] is None  # what the actor holds is unknown: it starts afresh
-        held = np.empty(0, np.int64) if reset else self.synced[i]
-        new = ~np.isin(live, held)
-        drop = held[~np.isin(held, live)]
-        if not new.any() and drop.size == 0 and not reset:
+        found = mirror_update(self.synced[i], keys, rows, lazy=True)
+        if found is None:
             return None, 0
-        tag = live[new].tobytes() + b"|" + drop.tobytes() + (b"|reset" if reset else b"")
+        tag, make = found
         if tag not in puts:
-            genes = rows(first[new]).detach().to("cpu", torch.float32).numpy()
-            update = {"keys": live[new].astype(np.int64), "genes": genes, "drop": drop.astype(np.int64),
-                      "reset": reset}
-            puts[tag] = (self.ray.put(update), int(genes.nbytes + update["keys"].nbytes + drop.nbytes))
+            update = make()
+            puts[tag] = (self.ray.put(update), update_bytes(update))
         return puts[tag]
 
     def mirrors(self) -> list[dict[int, np.ndarray]]:
@@ -426,6 +421,34 @@ def _shippable_specs(names: Sequence[str]) -> list[Any]:
             continue
         shipped.append(spec)
     return shipped
+
+
+def mirror_update(held: Optional[np.ndarray], keys: np.ndarray, rows: Any, lazy: bool = False) -> Any:
+    """The changes that bring a mirror holding the sorted keys ``held`` (None: unknown, it starts afresh) to
+    ``keys`` (M,) int64 (-1: empty), whose genomes ``rows(indices)`` gives: {"keys" (k,), "genes" (k, G)
+    float32, "drop" (d,), "reset"}, or None when there is nothing to send. lazy: (a tag naming the update,
+    a function making it) instead."""
+    live, first = np.unique(keys, return_index=True)
+    first, live = first[live >= 0], live[live >= 0]
+    reset = held is None
+    held = np.empty(0, np.int64) if reset else held
+    new = ~np.isin(live, held)
+    drop = held[~np.isin(held, live)].astype(np.int64)
+    if not new.any() and drop.size == 0 and not reset:
+        return None
+
+    def make() -> dict[str, Any]:
+        genes = rows(first[new]).detach().to("cpu", torch.float32).numpy()
+        return {"keys": live[new].astype(np.int64), "genes": genes, "drop": drop, "reset": reset}
+
+    if lazy:
+        return live[new].tobytes() + b"|" + drop.tobytes() + (b"|reset" if reset else b""), make
+    return make()
+
+
+def update_bytes(update: dict[str, Any]) -> int:
+    """Bytes of a mirror update's arrays."""
+    return int(update["genes"].nbytes + update["keys"].nbytes + update["drop"].nbytes)
 
 
 def _live(keys: np.ndarray) -> np.ndarray:
