@@ -13,9 +13,9 @@ read from its mirror of what they index (the archive's elites, the GA's populati
 ``mirror_source``), a table of genomes by key. The mirror is kept by sending each actor the genomes it lacks
 and the keys to drop since it was last synchronised (one ``ray.put`` per distinct update, usually one per
 generation); a new actor (the first generation, a replacement, another run's strategy) receives every one.
-A piece whose plan and mirror changes would
-take more bytes than its children's genes sends the genes instead (exact either way; its actor's mirror then
-stays as it was). Other encodings send the genomes (:func:`pack`: direct, the float32 genes; CPPN, the networks as small tables,
+A piece whose plan and incremental mirror
+changes would take more bytes than its children's genes sends the genes instead (exact either way; its
+actor's mirror then stays as it was); an empty mirror is always filled. Other encodings send the genomes (:func:`pack`: direct, the float32 genes; CPPN, the networks as small tables,
 rendered by the actor). Pieces are whole blocks of the plan, whose size never depends on the workers.
 
 Exactness: a CPU forward pass may round differently with a different batch size, so on CPU actors the pieces
@@ -311,7 +311,9 @@ class EvaluatorPool:
                 return self.actors[i].score.remote(payload)
             update, nbytes = (None, 0) if keys is None else self._update(i, keys, rows, puts)
             genes = pieces[i][1] - pieces[i][0]
-            if payload.nbytes() + nbytes >= genes * self.encoding.num_genes * 4:  # genes are smaller: send those
+            # genes are smaller: send those, unless the actor's mirror is to be filled (a one-time cost that
+            # the later, incremental updates repay; refusing it would keep the mirror empty for good)
+            if self.synced[i] is not None and payload.nbytes() + nbytes >= genes * self.encoding.num_genes * 4:
                 planned[i] = False
                 genomes_i = pack(self.encoding, genomes[pieces[i][0]:pieces[i][1]])
                 sent += payload_bytes(genomes_i)
