@@ -2,8 +2,8 @@
 
 A strategy working on direct genomes (MAP-Elites, snes-elites) splits each generation's ask() in two:
   plan     what to vary, drawn on the driver from the strategy's generators: parent cells (N,), one seed per
-           block of children (blocks of :data:`VARY_BLOCK` children, or of one emitter's children for
-           snes-elites: a size that never depends on how many workers there are), the generation;
+           block of children (:func:`block_size` children, a power of two from the population alone, or one
+           emitter's children for snes-elites: a size that never depends on how many workers there are);
   realise  the children of a plan, or of a piece of it cut on block boundaries (:meth:`Plan.piece`), from
            the seeds alone: block j varies with a torch Generator seeded by ``seeds[j]``.
 The in-process run realises the whole plan; with ``--workers`` each Ray actor realises its own piece from the
@@ -19,7 +19,8 @@ from typing import Any, Callable, Optional
 import numpy as np
 import torch
 
-VARY_BLOCK = 32  # children per seeded block of MAP-Elites / random variation (even: crossover pairs stay inside)
+VARY_BLOCK = 32  # the fewest children per seeded block of MAP-Elites / GA / random variation
+MAX_BLOCKS = 16  # a generation is cut into at most about this many blocks (the per-block cost is fixed)
 SEED_BOUND = 2**63 - 1
 VARIATION = "blocks-1"  # recorded in checkpoints: the random stream of direct variation
 
@@ -74,6 +75,22 @@ class Plan:
 
 def _host(x: Any) -> np.ndarray:
     return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+
+
+def block_size(n: int) -> int:
+    """Children per block for a generation of ``n``: the least power of two >= VARY_BLOCK that cuts it into at
+    most MAX_BLOCKS blocks (even, so crossover pairs stay inside; a power of two, so CPU chunks of 256
+    images cut on block boundaries; a block is also the least piece an actor is given)."""
+    block = VARY_BLOCK
+    while block * MAX_BLOCKS < n:
+        block *= 2
+    return block
+
+
+def blocked(kind: str, n: int, rng: np.random.Generator, generation: int, **fields: Any) -> Plan:
+    """A plan of ``n`` children in blocks of :func:`block_size`, one seed each from ``rng``."""
+    block = block_size(n)
+    return Plan(kind, n, block, seeds(rng, n, block), generation, **fields)
 
 
 def seeds(rng: np.random.Generator, n: int, block: int) -> np.ndarray:

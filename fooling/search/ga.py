@@ -23,7 +23,7 @@ from deap import algorithms, base, tools
 
 from ..archive import Archive
 from .base import Scores, Strategy
-from .blocks import VARY_BLOCK, Plan, realise, seeds
+from .blocks import Plan, blocked, realise
 from .deap_types import Individual
 
 
@@ -76,7 +76,7 @@ class GeneticAlgorithm(Strategy):
         if not self.on_device:
             return None
         if self.generation == 0:
-            return Plan("random", self.mu, VARY_BLOCK, seeds(self.rng, self.mu, VARY_BLOCK), self.generation)
+            return blocked("random", self.mu, self.rng, self.generation)
         r, n = self.py_random, len(self.population)
         ops = np.empty(self.lambda_, dtype=np.int8)
         parents = np.full((self.lambda_, 2), -1, dtype=np.int64)
@@ -88,8 +88,7 @@ class GeneticAlgorithm(Strategy):
                 ops[k], parents[k, 0] = 1, r.choice(range(n))
             else:
                 ops[k], parents[k, 0] = 2, r.choice(range(n))
-        return Plan("ga", self.lambda_, VARY_BLOCK, seeds(self.rng, self.lambda_, VARY_BLOCK), self.generation,
-                    parents=parents, ops=ops)
+        return blocked("ga", self.lambda_, self.rng, self.generation, parents=parents, ops=ops)
 
     def take(self, plan: Plan) -> Any:
         batch, _ = realise(plan, self.encoding, self._parents)

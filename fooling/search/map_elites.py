@@ -11,7 +11,7 @@ classes furthest from done get more of the children.
 
 For device genomes (the direct encoding) parents are drawn on the device from the
 strategy's torch Generator, from the archive's device fitness: ask() reads nothing
-back from the device; the children are varied in seeded blocks of ``VARY_BLOCK``
+back from the device; the children are varied in seeded blocks
 (:mod:`.blocks`: plan() draws one seed per block from the numpy Generator, take()
 realises them), so Ray actors can vary their own pieces exactly. Host genomes (CPPN)
 draw from the numpy Generator.
@@ -26,7 +26,7 @@ import torch
 
 from ..archive import Archive
 from .base import Scores, Strategy
-from .blocks import VARY_BLOCK, Plan, realise, seeds
+from .blocks import Plan, blocked, realise
 
 
 class MapElites(Strategy):
@@ -49,10 +49,9 @@ class MapElites(Strategy):
         if self.generation == 0 or occupied.size == 0:
             self._parents = None
             n = self.initial_population
-            return Plan("random", n, VARY_BLOCK, seeds(self.rng, n, VARY_BLOCK), self.generation)
+            return blocked("random", n, self.rng, self.generation)
         self._parents = self._select_on_device()
-        return Plan("vary", self.population, VARY_BLOCK, seeds(self.rng, self.population, VARY_BLOCK),
-                    self.generation, parents=self._parents)
+        return blocked("vary", self.population, self.rng, self.generation, parents=self._parents)
 
     def mirror_source(self) -> tuple[np.ndarray, Any]:
         """(keys (cells,) int64 of the elites, -1: empty; cells -> a (len, G) batch of elites): what a plan's

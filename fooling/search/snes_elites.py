@@ -35,7 +35,7 @@ import torch
 from ..archive import Archive
 from ..errors import FoolingError
 from .base import Scores, Strategy
-from .blocks import VARY_BLOCK, Plan, noise_grid, realise, seeds, upsample
+from .blocks import Plan, blocked, noise_grid, realise, seeds, upsample
 
 
 def snes_utilities(n: int, device: torch.device) -> torch.Tensor:
@@ -93,7 +93,7 @@ class SnesElites(Strategy):
         samples ``per`` mirrored children (one block, one seed each) from its ``mean`` and ``sigma`` rows."""
         if not self.started:
             n = self.initial_population
-            return Plan("random", n, VARY_BLOCK, seeds(self.rng, n, VARY_BLOCK), self.generation)
+            return blocked("random", n, self.rng, self.generation)
         active = self.active_cells()
         per = max(2, (self.population // len(active)) // 2 * 2)  # mirrored pairs: an even number per emitter
         cells = torch.as_tensor(active, dtype=torch.long, device=self.mean.device)

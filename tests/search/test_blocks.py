@@ -57,6 +57,12 @@ def test_pieces_on_block_boundaries_realise_the_whole_plans_children(oracle, kin
     assert kinds == {"random", {"map-elites": "vary", "ga": "ga", "snes": "snes"}[kind]}
 
 
+def test_block_size_is_a_power_of_two_from_the_population_alone():
+    from fooling.search.blocks import block_size
+
+    assert [block_size(n) for n in (1, 70, 400, 512, 513, 1000, 4096)] == [32, 32, 32, 32, 64, 64, 256]
+
+
 def test_a_piece_off_the_blocks_is_refused():
     plan = Plan("random", 70, 32, np.arange(3))
     with pytest.raises(ValueError, match="not on blocks of 32"):
