@@ -96,3 +96,27 @@ def test_a_checkpoint_of_the_old_random_stream_is_refused_in_one_line(oracle, ki
     with pytest.raises(FoolingError, match="checkpointed by an older fooling") as err:
         _strategy(kind, oracle).load_state_dict(arrays, values)
     assert "\n" not in str(err.value)
+
+
+def test_resuming_a_run_checkpointed_before_blocks_is_one_line(tmp_path):
+    from click.testing import CliRunner
+
+    from fooling.cli import main
+    from fooling.rundir.checkpoint import load_checkpoint, save_checkpoint
+    from fooling.run import evolve
+    from fooling.settings.evolve import EvolveSettings
+
+    out = tmp_path / "run"
+    evolve(EvolveSettings(model="test-oracle", strategy="map-elites", population=20, generations=2, device="cpu",
+                          out=str(out)))
+    folder = out / "checkpoint"
+    arrays, values = load_checkpoint(folder)
+    del values["strategy"]["variation"]  # what the code before seeded blocks wrote
+    generation = values.pop("generation")
+    for key in ("arrays", "arrays_sha256"):
+        values.pop(key, None)
+    save_checkpoint(folder, generation, arrays, values)
+    result = CliRunner().invoke(main, ["evolve", "--resume", str(out), "--generations", "4"])
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    last = result.output.strip().splitlines()[-1]
+    assert last.startswith("Error: this run was checkpointed by an older fooling") and "blocks-1" in last
