@@ -11,9 +11,11 @@ two actors both get work):
                (1 thread, default threads) and on 1 and 2 actors (pools started before the clock starts:
                their start-up times are printed apart)
   identical    whether every pool gave exactly the in-process fitness and archive (it must)
-and the bytes shipped per generation (driver -> actors, actors -> driver): measured for MNIST direct and
-MNIST CPPN runs, and for ImageNet direct (population 400 of 3x256x256) and ImageNet CPPN packed without
-running a network (the payload is what the driver would send; the reply is 400 x 1000 float32 probabilities).
+and the bytes shipped per generation (driver -> actors, actors -> driver): measured for MNIST direct runs
+of each strategy on 2 actors (snes-elites, map-elites, ga: plans, seeds and mirror updates; against the
+children's float32 genes, what was shipped before) and MNIST CPPN runs; for ImageNet direct (population 400
+of 3x256x256, 1000 classes) the plans and mirror updates of real strategies, and ImageNet CPPN packed, without
+running a network (what the driver would send; the reply is 400 x 1000 float32 probabilities).
 
 On a 2-core machine shared with other work, 2 actors cannot beat the cores: the scaling figure is bounded by
 them. Ends with one JSON line.
@@ -37,11 +39,15 @@ import numpy as np
 import torch
 
 import fooling
-from fooling.distributed.pool import EvaluatorPool, pack, payload_bytes
+from fooling.archive import Archive
+from fooling.distributed.pool import EvaluatorPool, mirror_update, pack, payload_bytes, update_bytes
 from fooling.distributed.ray_setup import connected
 from fooling.encodings import make_encoding
 from fooling.encodings.cppn import CPPNEncoding
 from fooling.run import EvolutionRun
+from fooling.run.hooks import Hook
+from fooling.search import GeneticAlgorithm, MapElites
+from fooling.search.snes_elites import SnesElites
 from fooling.settings.evolve import EvolveSettings
 
 
@@ -60,6 +66,66 @@ def timed_run(config: EvolveSettings, pool=None, threads: int | None = None) -> 
         torch.set_num_threads(old)
     arrays = {k: v.copy() for k, v in run.archive.state_dict().items()}
     return run.evaluations / wall, wall / (config.generations + 1), arrays
+
+
+class SentBytes(Hook):
+    """Bytes the pool sent, generation by generation."""
+
+    def __init__(self) -> None:
+        self.sent: list[int] = []
+
+    def after_generation(self, run, record) -> None:
+        self.sent.append(run.pool.traffic.last["sent"])
+
+
+def planned_bytes(config_here: EvolveSettings, config_ray: EvolveSettings) -> dict:
+    """A short run on 2 actors (its own pool) against the same run in process: bytes sent per generation
+    (generation 0, and the mean and max of the later ones) and whether the archives are the same."""
+    _, _, ref = timed_run(config_here)
+    hook = SentBytes()
+    run = EvolutionRun.start(config_ray)
+    run.run(progress=False, hooks=[hook])
+    later = hook.sent[1:]
+    genes = config_ray.population * run.encoding.num_genes * 4
+    return {"generation0": hook.sent[0], "generation1": hook.sent[1], "mean_after_1": float(np.mean(hook.sent[2:])),
+            "mean_later": float(np.mean(later)), "max_later": int(max(later)),
+            "genes_before": genes, "identical": same(ref, run.archive.state_dict())}
+
+
+def imagenet_plans(n: int = 400, classes: int = 1000) -> dict:
+    """Bytes of the real plans and mirror updates of each strategy for ImageNet direct (3x256x256), without a
+    network: MAP-Elites and the GA over random elites / a random population; snes-elites per emitter."""
+    shape = (3, 256, 256)
+    genes = int(np.prod(shape))
+    rng = np.random.default_rng(0)
+    out: dict = {"genes_per_generation": n * genes * 4, "per_genome": genes * 4 + 8}
+    enc = make_encoding(EvolveSettings(model="mnist-lenet", strategy="map-elites", population=n).resolved(), shape)
+    archive = Archive(enc, range(classes), [str(k) for k in range(classes)])
+    me = MapElites(archive, rng, population=n, initial_population=n)
+    out["map_elites_generation0"] = me.plan().nbytes()  # random blocks: seeds only
+    batch = enc.random(n, torch.Generator().manual_seed(0))
+    me.tell(batch, torch.rand((n, classes), generator=torch.Generator().manual_seed(1), dtype=torch.float64))
+    del batch
+    out["map_elites_plan"] = me.plan().nbytes()  # parent cells + seeds
+    keys, rows = me.mirror_source()
+    full = mirror_update(None, keys, rows)
+    out["map_elites_full_mirror"] = update_bytes(full)  # a new actor: every distinct elite
+    out["map_elites_distinct_elites"] = len(full["keys"])
+    del full
+    snes_cells = 10  # per emitter, then times 1000: every active emitter ships the same rows
+    snes_archive = Archive(enc, range(snes_cells), [str(k) for k in range(snes_cells)])
+    snes = SnesElites(snes_archive, rng, population=2 * snes_cells, initial_population=n, start=0.5)
+    plan = snes.plan()
+    out["snes_children_per_emitter"] = plan.block  # population 400 over 1000 classes: 2 (mirrored pair)
+    out["snes_plan_per_emitter"] = plan.nbytes() / snes_cells
+    out["snes_plan_1000_emitters"] = out["snes_plan_per_emitter"] * classes
+    out["snes_genes_1000_emitters"] = classes * plan.block * genes * 4
+    ga_archive = Archive(enc, [0], ["0"])
+    ga = GeneticAlgorithm(ga_archive, rng, __import__("random").Random(0), mu=n, lambda_=n, cxpb=0.5, mutpb=0.5)
+    ga.generation, ga.population = 1, [None] * n  # plan() reads only the population's size
+    out["ga_plan"] = ga.plan().nbytes()  # each child's operator and parents + seeds
+    out["ga_full_mirror"] = n * out["per_genome"]  # a new actor: the whole population (then genes are smaller)
+    return out
 
 
 def same(a: dict, b: dict) -> bool:
@@ -82,6 +148,7 @@ def main() -> None:
     parser.add_argument("--population", type=int, default=1024)
     parser.add_argument("--generations", type=int, default=12)
     parser.add_argument("--rounds", type=int, default=7, help="timed rounds of scoring alone")
+    parser.add_argument("--planned-generations", type=int, default=6, help="generations of the per-strategy runs")
     parser.add_argument("--cppn-rounds", type=int, default=100, help="mutations of the ImageNet CPPNs packed")
     args = parser.parse_args()
 
@@ -157,6 +224,12 @@ def main() -> None:
             received = float(words[words.index("received") - 1])
             out["mnist_cppn_bytes"] = {"sent": sent, "received": received}
             out["cppn_identical"] = same(cppn_ref, {k: v for k, v in cppn_run.archive.state_dict().items()})
+
+            # MNIST direct, each strategy on 2 actors (own pools): plans + mirror updates against the genes
+            for strategy, kw in [("snes-elites", {}), ("map-elites", {}), ("ga", {"target": 0})]:
+                short = dict(strategy=strategy, generations=args.planned_generations, **kw)
+                out[f"mnist_{strategy}_bytes"] = planned_bytes(config(f"{strategy}-here", **short),
+                                                               config(f"{strategy}-ray", workers=2, **short))
     # ImageNet: what the driver packs for a population of 400 (no network run), and the 1000-class reply
     n, classes = 400, 1000
     imagenet = EvolveSettings(model="mnist-lenet", encoding="direct", population=n).resolved()
@@ -169,12 +242,7 @@ def main() -> None:
                                   "received": n * classes * 4, "mutation_rounds": args.cppn_rounds,
                                   "mean_connections": float(np.mean([g.num_connections for g in cppns]))}
     out["cppn_pack_setup_s"] = time.perf_counter() - started
-    # the issue's scheme for direct genomes, estimated: parent indices + one seed per piece + the elites that
-    # changed (mirrored by the actors), instead of the children's genes
-    elite_bytes = 3 * 256 * 256 * 4
-    out["imagenet_direct_scheme_estimate"] = {
-        "sent_per_changed_elite": elite_bytes, "fixed": n * 8 + 16 * 8,
-        "sent_if_10_elites_changed": n * 8 + 16 * 8 + 10 * elite_bytes, "mirror_once": classes * elite_bytes}
+    out["imagenet_direct_planned"] = imagenet_plans(n, classes)
 
     def mb(b: float) -> str:
         return f"{b / 1e6:.3f} MB"
@@ -193,14 +261,27 @@ def main() -> None:
     print(f"2 actors                  {out['actors_2']:10,.0f} evals/s   (pool start {out['pool_start_s_2']:.1f} s)")
     print(f"scaling efficiency 2 actors: {out['scaling_efficiency']:.2f}; identical results: {out['identical']} "
           f"(CPPN: {out['cppn_identical']})")
-    for key, what in [("mnist_direct_bytes", f"MNIST direct, population {args.population}"),
+    for key, what in [("mnist_direct_bytes", f"MNIST direct snes-elites, population {args.population}"),
                       ("mnist_cppn_bytes", f"MNIST CPPN, population {args.population}"),
-                      ("imagenet_direct_bytes", "ImageNet direct, population 400, 3x256x256"),
+                      ("imagenet_direct_bytes", "ImageNet direct genes, population 400"),
                       ("imagenet_cppn_bytes", f"ImageNet CPPN, population 400, {args.cppn_rounds} mutations")]:
         print(f"bytes/generation {what:45s} sent {mb(out[key]['sent']):>12}  received {mb(out[key]['received'])}")
-    est = out["imagenet_direct_scheme_estimate"]
-    print(f"ImageNet direct with parent indices + seeds + changed elites (estimate, not built): "
-          f"{mb(est['sent_if_10_elites_changed'])} a generation when 10 elites changed; {mb(est['mirror_once'])} once")
+    print(f"MNIST direct, population {args.population}, 2 actors (before: the genes, "
+          f"{mb(out['mnist_map-elites_bytes']['genes_before'])} a generation):")
+    for strategy in ("snes-elites", "map-elites", "ga"):
+        r = out[f"mnist_{strategy}_bytes"]
+        print(f"  {strategy:12s} generation 0 {mb(r['generation0']):>10}; 1 (mirrors filled) {mb(r['generation1']):>10}; "
+              f"later: mean {mb(r['mean_after_1']):>10}; identical to in process: {r['identical']}")
+    im = out["imagenet_direct_planned"]
+    print(f"ImageNet direct, population 400 (before: {mb(im['genes_per_generation'])} of genes a generation); "
+          f"{mb(im['per_genome'])} per genome mirrored:")
+    print(f"  map-elites   generation 0 {mb(im['map_elites_generation0'])}; a generation's plan "
+          f"{mb(im['map_elites_plan'])} + {mb(im['per_genome'])} per changed elite per actor; a new actor's mirror "
+          f"{mb(im['map_elites_full_mirror'])} ({im['map_elites_distinct_elites']} elites)")
+    print(f"  snes-elites  {mb(im['snes_plan_1000_emitters'])} for 1000 emitters x {im['snes_children_per_emitter']} "
+          f"children (their genes: {mb(im['snes_genes_1000_emitters'])})")
+    print(f"  ga           a generation's plan {mb(im['ga_plan'])} + {mb(im['per_genome'])} per new member of the "
+          f"population per actor (a piece never sends more than its genes)")
     print(json.dumps(out))
 
 

@@ -1,10 +1,22 @@
 """One run's evaluations on a pool of Ray actors (``fool evolve --workers N``).
 
-The driver keeps the archive, the strategy and every random generator; each generation it sends the genomes
-(:func:`pack`: direct, the float32 genes; CPPN, the networks as small tables, rendered by the actor) in contiguous pieces, one per actor, and
-gets back each image's probabilities of the archive's classes, float32 (n, cells, models). Each actor holds its
+The driver keeps the archive, the strategy and every random generator; each generation it sends each actor a
+contiguous piece of the generation, and gets back each image's probabilities of the archive's classes, float32 (n, cells, models). Each actor holds its
 own :class:`~fooling.objective.Objective` (the run's models, crops, classes, precision) on its own device: CUDA
 when Ray gives it a GPU, else CPU.
+
+What travels: a strategy that plans its generations (direct genomes with MAP-Elites, the GA or snes-elites,
+see :mod:`fooling.search.blocks`) sends its :class:`~fooling.search.blocks.Plan`'s piece: the parents' keys
+and one seed per block of children (MAP-Elites, the GA: also each child's operator), or the sampled emitters'
+mean and step-size rows and one seed per emitter (snes-elites); the actor varies its piece itself, parents
+read from its mirror of what they index (the archive's elites, the GA's population: the strategy's
+``mirror_source``), a table of genomes by key. The mirror is kept by sending each actor the genomes it lacks
+and the keys to drop since it was last synchronised (one ``ray.put`` per distinct update, usually one per
+generation); a new actor (the first generation, a replacement, another run's strategy) receives every one.
+A piece whose plan and incremental mirror
+changes would take more bytes than its children's genes sends the genes instead (exact either way; its
+actor's mirror then stays as it was); an empty mirror is always filled. Other encodings send the genomes (:func:`pack`: direct, the float32 genes; CPPN, the networks as small tables,
+rendered by the actor). Pieces are whole blocks of the plan, whose size never depends on the workers.
 
 Exactness: a CPU forward pass may round differently with a different batch size, so on CPU actors the pieces
 start and end on the boundaries of the chunks the in-process path would score (:meth:`Classifier.chunk_images`;
@@ -32,6 +44,7 @@ import torch
 from ..classifiers import Classifier
 from ..encodings import Encoding, make_encoding
 from ..errors import FoolingError
+from ..search.blocks import Plan, realise
 from ..settings.evolve import EvolveSettings
 
 RETRIES = 3  # replacements of dead actors per generation before the run gives up
@@ -48,7 +61,7 @@ def chunk_unit(classifiers: Sequence[Classifier], shape: Sequence[int]) -> Optio
     return math.lcm(*(c.chunk_images(probe) for c in classifiers))
 
 
-def plan(n: int, workers: int, unit: Optional[int]) -> list[tuple[int, int]]:
+def plan_pieces(n: int, workers: int, unit: Optional[int]) -> list[tuple[int, int]]:
     """Contiguous (start, stop) pieces of a batch of ``n``, at most one per worker (fewer when there are fewer
     units): whole ``unit``s each (the last may be short), as even as whole units allow; ``unit`` None: even."""
     if n <= 0:
@@ -95,6 +108,7 @@ class Evaluator:
         self.error: Optional[str] = None
         self.unit: Optional[int] = None
         self.device = torch.device("cpu")
+        self.mirror: dict[int, torch.Tensor] = {}  # key -> (G,) float32: the parents a plan may index
         try:
             import ray
 
@@ -125,7 +139,35 @@ class Evaluator:
     def score(self, genomes: dict[str, np.ndarray]) -> np.ndarray:
         """Genomes (a piece of the generation, as :func:`pack` made them) -> probabilities of the archive's
         classes, float32 (n, cells, models): exactly the values the in-process Objective turns into fitness."""
-        images = self.encoding.decode(self.encoding.from_arrays(genomes), self.device)
+        return self._probs(self.encoding.decode(self.encoding.from_arrays(genomes), self.device))
+
+    def vary_score(self, plan: Plan, update: Optional[dict[str, Any]] = None) -> np.ndarray:
+        """A piece of a generation's plan -> the probabilities :meth:`score` gives for its children, which this
+        actor realises itself (:func:`~fooling.search.blocks.realise`); its parents are keys of the mirror.
+        update: {"keys" (k,) int64, "genes" (k, G) float32, "drop" (d,) int64, "reset": bool (empty the
+        mirror first)}: the mirror's changes first."""
+        if update is not None:
+            if update["reset"]:
+                self.mirror = {}
+            for key in update["drop"].tolist():
+                self.mirror.pop(key, None)
+            genes = torch.as_tensor(update["genes"], device=self.device)
+            for key, row in zip(update["keys"].tolist(), genes):
+                self.mirror[key] = row
+        children, _ = realise(plan, self.encoding, self._elites)
+        return self._probs(self.encoding.decode(children, self.device))
+
+    def _elites(self, keys: Any) -> torch.Tensor:
+        try:
+            return torch.stack([self.mirror[int(k)] for k in keys])
+        except KeyError as err:
+            raise RuntimeError(f"parent {err} is not in this actor's mirror") from None
+
+    def mirror_digest(self) -> dict[int, np.ndarray]:
+        """The mirror {key: (G,) genes} on the host (tests: compare with the driver's)."""
+        return {k: v.cpu().numpy() for k, v in self.mirror.items()}
+
+    def _probs(self, images: torch.Tensor) -> np.ndarray:
         objective = self.objective
         probs = [c.probs(images)[:, objective._classes_on(c.device)] for c in objective.classifiers]
         return torch.stack(probs, dim=-1).cpu().numpy()
@@ -194,6 +236,9 @@ class EvaluatorPool:
             raise
         units = {info["unit"] for info in self.info}
         self.unit = units.pop() if len(units) == 1 else None  # mixed devices: even pieces
+        # the sorted keys each actor's mirror holds (None: nothing yet), and the strategy they come from
+        self.synced: list[Optional[np.ndarray]] = [None] * workers
+        self._mirrored: Any = None
 
     @property
     def workers(self) -> int:
@@ -225,24 +270,67 @@ class EvaluatorPool:
         handle = self._spawn()
         info = self._ready([handle])[0]
         self.actors[i], self.info[i] = handle, info
+        self.synced[i] = None  # a new actor gets the whole mirror
         self.traffic.replaced += 1
         self._check(i, info)
 
-    def fitness(self, genomes: Any, size: int) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+    def fitness(self, genomes: Any, size: int, plan: Optional[Plan] = None,
+                source: Any = None) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
         """Fitness (N, cells) float64 and ensemble scores (N, cells, M) (None for one model) of ``size`` genomes
-        on the driver's device, as the in-process objective gives them."""
+        on the driver's device, as the in-process objective gives them.
+
+        plan: the strategy's plan of these genomes (:meth:`Strategy.plan`): then the actors get pieces of it
+        and vary their children themselves (whole blocks each; ``source``, the strategy whose ``mirror_source``
+        the parents of a "vary" or "ga" plan index, keeps their mirrors); None: the genomes travel."""
         from ray.exceptions import RayActorError, RayTaskError
 
-        pieces = plan(size, self.workers, self.unit)
-        payloads = [pack(self.encoding, genomes[a:b]) for a, b in pieces]
-        sent = sum(payload_bytes(p) for p in payloads)
-        refs = [self.actors[i].score.remote(p) for i, p in enumerate(payloads)]
+        keys = rows = None
+        if plan is None:
+            pieces = plan_pieces(size, self.workers, self.unit)
+            payloads: list[Any] = [pack(self.encoding, genomes[a:b]) for a, b in pieces]
+        else:
+            if source is not None and source.encoding.settings() != self.encoding.settings():
+                raise FoolingError("the actors vary genomes with other encoding settings than this run's: give the "
+                                   "run a pool made for its own settings")
+            unit = math.lcm(self.unit, plan.block) if self.unit else plan.block
+            pieces = plan_pieces(plan.n, self.workers, unit)
+            payloads = [plan.piece(a, b) for a, b in pieces]
+            keys, rows = self._source(plan, source)
+            if keys is not None:  # parents travel as keys of the mirrors
+                for p in payloads:
+                    p.parents = np.where(p.parents >= 0, keys[np.maximum(p.parents, 0)], -1)
+        puts: dict[bytes, tuple[Any, int]] = {}
+        sent = 0
+        planned = [plan is not None] * len(payloads)  # False: this piece's genes travel
+
+        def submit(i: int) -> Any:
+            nonlocal sent
+            payload = payloads[i]
+            if plan is None:
+                sent += payload_bytes(payload)
+                return self.actors[i].score.remote(payload)
+            update, nbytes = (None, 0) if keys is None else self._update(i, keys, rows, puts)
+            genes = pieces[i][1] - pieces[i][0]
+            # genes are smaller: send those, unless the actor's mirror is to be filled (a one-time cost that
+            # the later, incremental updates repay; refusing it would keep the mirror empty for good)
+            if self.synced[i] is not None and payload.nbytes() + nbytes >= genes * self.encoding.num_genes * 4:
+                planned[i] = False
+                genomes_i = pack(self.encoding, genomes[pieces[i][0]:pieces[i][1]])
+                sent += payload_bytes(genomes_i)
+                return self.actors[i].score.remote(genomes_i)
+            planned[i] = True
+            sent += payload.nbytes() + nbytes
+            return self.actors[i].vary_score.remote(payload, update)
+
+        refs = [submit(i) for i in range(len(payloads))]
         results: list[np.ndarray] = []
         retries = 0
-        for i, payload in enumerate(payloads):
+        for i in range(len(payloads)):
             while True:
                 try:
                     results.append(self.ray.get(refs[i]))
+                    if keys is not None and planned[i]:
+                        self.synced[i] = _live(keys)
                     break
                 except RayActorError as err:
                     retries += 1
@@ -250,8 +338,7 @@ class EvaluatorPool:
                         raise FoolingError(f"worker {i} died {retries} times in one generation; last: "
                                            f"{_first_line(err)}") from None
                     self._replace(i)
-                    refs[i] = self.actors[i].score.remote(payload)
-                    sent += payload_bytes(payload)
+                    refs[i] = submit(i)
                 except RayTaskError as err:
                     raise FoolingError(f"worker {i} failed: {_first_line(err.cause if err.cause else err)}") \
                         from None
@@ -268,6 +355,34 @@ class EvaluatorPool:
             return probs[..., 0], None
         fitness = probs.mean(-1) if self.combine == "mean" else probs.min(-1).values
         return fitness, probs
+
+    def _source(self, plan: Plan, source: Any) -> tuple[Optional[np.ndarray], Any]:
+        """(keys (M,) int64 of what ``plan``'s parents index, -1: empty; indices -> (len, G) batch) when it
+        varies parents (else None, None); another strategy than last time resets every actor's mirror."""
+        if plan.kind not in ("vary", "ga"):
+            return None, None
+        if source is None:
+            raise ValueError("a plan that varies parents needs the strategy they come from")
+        if source is not self._mirrored:
+            self._mirrored = source  # held, so that its identity cannot be taken by another
+            self.synced = [None] * self.workers
+        return source.mirror_source()
+
+    def _update(self, i: int, keys: np.ndarray, rows: Any, puts: dict[bytes, tuple[Any, int]]) -> tuple[Any, int]:
+        """(the object ref of the mirror changes actor ``i`` needs, or None; their bytes): one ray.put per
+        distinct update."""
+        found = mirror_update(self.synced[i], keys, rows, lazy=True)
+        if found is None:
+            return None, 0
+        tag, make = found
+        if tag not in puts:
+            update = make()
+            puts[tag] = (self.ray.put(update), update_bytes(update))
+        return puts[tag]
+
+    def mirrors(self) -> list[dict[int, np.ndarray]]:
+        """Every actor's mirror {key: (G,) genes} (tests)."""
+        return self.ray.get([a.mirror_digest.remote() for a in self.actors])
 
     def pids(self) -> list[int]:
         """The actors' process ids (on their nodes)."""
@@ -308,6 +423,40 @@ def _shippable_specs(names: Sequence[str]) -> list[Any]:
             continue
         shipped.append(spec)
     return shipped
+
+
+def mirror_update(held: Optional[np.ndarray], keys: np.ndarray, rows: Any, lazy: bool = False) -> Any:
+    """The changes that bring a mirror holding the sorted keys ``held`` (None: unknown, it starts afresh) to
+    ``keys`` (M,) int64 (-1: empty), whose genomes ``rows(indices)`` gives: {"keys" (k,), "genes" (k, G)
+    float32, "drop" (d,), "reset"}, or None when there is nothing to send. lazy: (a tag naming the update,
+    a function making it) instead."""
+    live, first = np.unique(keys, return_index=True)
+    first, live = first[live >= 0], live[live >= 0]
+    reset = held is None
+    held = np.empty(0, np.int64) if reset else held
+    new = ~np.isin(live, held)
+    drop = held[~np.isin(held, live)].astype(np.int64)
+    if not new.any() and drop.size == 0 and not reset:
+        return None
+
+    def make() -> dict[str, Any]:
+        genes = rows(first[new]).detach().to("cpu", torch.float32).numpy()
+        return {"keys": live[new].astype(np.int64), "genes": genes, "drop": drop, "reset": reset}
+
+    if lazy:
+        return live[new].tobytes() + b"|" + drop.tobytes() + (b"|reset" if reset else b""), make
+    return make()
+
+
+def update_bytes(update: dict[str, Any]) -> int:
+    """Bytes of a mirror update's arrays."""
+    return int(update["genes"].nbytes + update["keys"].nbytes + update["drop"].nbytes)
+
+
+def _live(keys: np.ndarray) -> np.ndarray:
+    """The sorted distinct keys >= 0 of ``keys``."""
+    live = np.unique(keys)
+    return live[live >= 0]
 
 
 def _first_line(err: BaseException) -> str:

@@ -390,9 +390,11 @@ class EvolutionRun:
                     if self.pool is None:
                         genomes, images = self.propose()
                         fitness, scores = self.objective.fitness_tensor(images)  # stay on the device
-                    else:  # --workers: Ray actors decode and score; same values
-                        genomes = self.strategy.ask()
-                        fitness, scores = self.pool.fitness(genomes, self.encoding.size(genomes))
+                    else:  # --workers: Ray actors vary (from the plan), decode and score; same values
+                        plan = self.strategy.plan()
+                        genomes = self.strategy.ask() if plan is None else self.strategy.take(plan)
+                        fitness, scores = self.pool.fitness(genomes, self.encoding.size(genomes), plan=plan,
+                                                            source=self.strategy)
                     self.accept(genomes, fitness, scores)
             self.conclude()
         except _Abort:

@@ -20,6 +20,7 @@ import torch
 
 from ..archive import Archive
 from ..errors import FoolingError
+from .blocks import VARIATION, Plan
 
 Scores = Union[torch.Tensor, np.ndarray]
 
@@ -47,9 +48,21 @@ class Strategy(ABC):
         """What the encoding's random / vary / mutate / crossover draw from."""
         return self.generator if self.on_device else self.rng
 
+    planned = False  # True: direct genomes are varied in seeded blocks (plan() / take(), see .blocks)
+
     @abstractmethod
     def ask(self) -> Any:
         """The next batch of genomes to evaluate."""
+
+    def plan(self) -> Optional[Plan]:
+        """The next generation as a small :class:`~fooling.search.blocks.Plan` (parent cells, per-block seeds)
+        that :meth:`take` (or a Ray actor, for its piece) realises; None when this strategy does not plan (host
+        genomes, the GA): then :meth:`ask` gives the genomes. ask() is ``take(plan())`` when it plans."""
+        return None
+
+    def take(self, plan: Plan) -> Any:
+        """The genomes of ``plan`` (from this strategy's last :meth:`plan`), as ask() would return them."""
+        raise NotImplementedError(f"{type(self).__name__} does not plan its generations")
 
     @abstractmethod
     def tell(self, genomes: Any, confidence: Scores, scores: Optional[Scores] = None) -> None:
@@ -59,10 +72,18 @@ class Strategy(ABC):
     def state_dict(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """(arrays, JSON-able values) to checkpoint; the archive is saved separately."""
         arrays = {"generator": self.generator.get_state().numpy().copy()}
-        return arrays, {"generation": self.generation, "rng": self.rng.bit_generator.state,
-                        "generator_device": self.generator.device.type}
+        values = {"generation": self.generation, "rng": self.rng.bit_generator.state,
+                  "generator_device": self.generator.device.type}
+        if self.planned and self.on_device:
+            values["variation"] = VARIATION
+        return arrays, values
 
     def load_state_dict(self, arrays: dict[str, np.ndarray], values: dict[str, Any]) -> None:
+        if self.planned and self.on_device and values.get("variation") != VARIATION:
+            raise FoolingError(
+                f"this run was checkpointed by an older fooling whose {self.encoding.name} variation drew another "
+                f"random stream (not seeded blocks, {VARIATION}); it cannot continue bit-identically: start it "
+                "again, or finish it with the fooling version that began it")
         self.generation = int(values["generation"])
         self.rng.bit_generator.state = values["rng"]
         if "generator" not in arrays:

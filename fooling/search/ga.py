@@ -1,10 +1,15 @@
 """Single-target genetic algorithm: DEAP's (μ + λ) algorithm, one generation per ask/tell.
 
 Each generation is the body of ``deap.algorithms.eaMuPlusLambda``: offspring
-from ``algorithms.varOr`` (crossover, mutation or reproduction, chosen with
-Python's ``random``), then ``tools.selBest`` over parents and offspring. The
-evaluation step is lifted out: the run loop scores the whole offspring batch
-in one forward pass and hands the confidences to ``tell``.
+as ``algorithms.varOr`` makes them (crossover, mutation or reproduction, and the
+parents, chosen with Python's ``random`` in varOr's order of draws), then
+``tools.selBest`` over parents and offspring. The evaluation step is lifted out:
+the run loop scores the whole offspring batch in one forward pass and hands the
+confidences to ``tell``. Direct genomes are varied in seeded blocks
+(:mod:`.blocks`: plan() draws the operators, parents and one seed per block;
+take() realises them, child after child as varOr does), so Ray actors can vary
+their own pieces from a mirror of the population exactly; host genomes (CPPN)
+go through varOr itself.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from deap import algorithms, base, tools
 
 from ..archive import Archive
 from .base import Scores, Strategy
+from .blocks import Plan, blocked, realise
 from .deap_types import Individual
 
 
@@ -48,6 +54,46 @@ class GeneticAlgorithm(Strategy):
         self.toolbox.register("mate", self._mate)
         self.toolbox.register("mutate", self._mutate)
         self.toolbox.register("select", tools.selBest)
+        self._next_key = 0  # each individual's key (mirror_source): unique within this strategy
+
+    planned = True
+
+    def _individual(self, genome: Any) -> Individual:
+        ind = Individual(genome)
+        ind.key = self._next_key
+        self._next_key += 1
+        return ind
+
+    def _parents(self, indices: Any) -> Any:
+        return self.encoding.stack([self.population[int(i)].genome for i in indices])
+
+    def mirror_source(self) -> tuple[np.ndarray, Any]:
+        """(keys (mu,) int64 of the population's individuals, population indices -> a (len, G) batch): what a
+        plan's parents index, for the actors' mirrors."""
+        return np.array([ind.key for ind in self.population], dtype=np.int64), self._parents
+
+    def plan(self) -> Optional[Plan]:
+        if not self.on_device:
+            return None
+        if self.generation == 0:
+            return blocked("random", self.mu, self.rng, self.generation)
+        r, n = self.py_random, len(self.population)
+        ops = np.empty(self.lambda_, dtype=np.int8)
+        parents = np.full((self.lambda_, 2), -1, dtype=np.int64)
+        for k in range(self.lambda_):  # varOr's draws, in its order
+            choice = r.random()
+            if choice < self.cxpb:
+                ops[k], parents[k] = 0, r.sample(range(n), 2)
+            elif choice < self.cxpb + self.mutpb:
+                ops[k], parents[k, 0] = 1, r.choice(range(n))
+            else:
+                ops[k], parents[k, 0] = 2, r.choice(range(n))
+        return blocked("ga", self.lambda_, self.rng, self.generation, parents=parents, ops=ops)
+
+    def take(self, plan: Plan) -> Any:
+        batch, _ = realise(plan, self.encoding, self._parents)
+        self._offspring = [self._individual(self.encoding.pick(batch, i)) for i in range(plan.n)]
+        return batch
 
     def _mate(self, a: Individual, b: Individual) -> tuple[Individual, Individual]:
         enc = self.encoding
@@ -62,6 +108,8 @@ class GeneticAlgorithm(Strategy):
 
     def ask(self) -> Any:
         enc = self.encoding
+        if self.on_device:
+            return self.take(self.plan())
         if self.generation == 0:
             batch = enc.random(self.mu, self.vary_rng)
             self._offspring = [Individual(enc.pick(batch, i)) for i in range(self.mu)]
@@ -104,6 +152,6 @@ class GeneticAlgorithm(Strategy):
         if pop:
             batch = self.encoding.from_arrays(pop)
             for i, fit in enumerate(arrays["population_fitness"]):
-                ind = Individual(self.encoding.pick(batch, i))
+                ind = self._individual(self.encoding.pick(batch, i))
                 ind.fitness.values = (float(fit),)
                 self.population.append(ind)

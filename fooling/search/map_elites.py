@@ -11,7 +11,10 @@ classes furthest from done get more of the children.
 
 For device genomes (the direct encoding) parents are drawn on the device from the
 strategy's torch Generator, from the archive's device fitness: ask() reads nothing
-back from the device. Host genomes (CPPN) draw from the numpy Generator.
+back from the device; the children are varied in seeded blocks
+(:mod:`.blocks`: plan() draws one seed per block from the numpy Generator, take()
+realises them), so Ray actors can vary their own pieces exactly. Host genomes (CPPN)
+draw from the numpy Generator.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import torch
 
 from ..archive import Archive
 from .base import Scores, Strategy
+from .blocks import Plan, blocked, realise
 
 
 class MapElites(Strategy):
@@ -36,12 +40,35 @@ class MapElites(Strategy):
         self.laggard_bias = laggard_bias
         self._parents: Optional[Union[np.ndarray, torch.Tensor]] = None  # (population,) parent cells
 
+    planned = True
+
+    def plan(self) -> Optional[Plan]:
+        if not self.on_device:
+            return None
+        occupied = self.archive.occupied  # host copy of the fitness: known since the last tell
+        if self.generation == 0 or occupied.size == 0:
+            self._parents = None
+            n = self.initial_population
+            return blocked("random", n, self.rng, self.generation)
+        self._parents = self._select_on_device()
+        return blocked("vary", self.population, self.rng, self.generation, parents=self._parents)
+
+    def mirror_source(self) -> tuple[np.ndarray, Any]:
+        """(keys (cells,) int64 of the elites, -1: empty; cells -> a (len, G) batch of elites): what a plan's
+        parents index, for the actors' mirrors."""
+        return np.array(self.archive.elite_keys(), copy=True), self.archive.elites  # (a view on the CPU: copied)
+
+    def take(self, plan: Plan) -> Any:
+        return realise(plan, self.encoding, self.archive.elites)[0]
+
     def ask(self) -> Any:
+        if self.on_device:
+            return self.take(self.plan())
         occupied = self.archive.occupied  # host copy of the fitness: known since the last tell
         if self.generation == 0 or occupied.size == 0:
             self._parents = None
             return self.encoding.random(self.initial_population, self.vary_rng)
-        self._parents = self._select_on_device() if self.on_device else self._select(occupied)
+        self._parents = self._select(occupied)
         # the stacked elites are a fresh batch: vary it in place
         return self.encoding.vary_owned(self.archive.elites(self._parents), self.vary_rng, self.generation)
 

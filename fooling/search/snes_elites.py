@@ -18,7 +18,9 @@ When another emitter's child becomes a cell's new elite (it beat that cell's own
 cell's emitter restarts its mean there (``restart``; its step sizes are kept).
 
 Direct encoding only (genomes are (N, G) device tensors); the CPPN encoding stays on MAP-Elites.
-Everything is drawn from the run's torch Generator on the device, and ask() reads back only the
+Children are sampled in seeded blocks (:mod:`.blocks`): plan() draws one seed per emitter from the numpy
+Generator and take() draws emitter k's noise from a torch Generator seeded with its seed, so a Ray actor
+given the emitters' mean and step-size rows samples its own piece exactly; ask() reads back only the
 archive's host fitness (already on the host). State (means, step sizes) is checkpointed as arrays.
 """
 
@@ -33,6 +35,7 @@ import torch
 from ..archive import Archive
 from ..errors import FoolingError
 from .base import Scores, Strategy
+from .blocks import Plan, blocked, noise_grid, realise, seeds, upsample
 
 
 def snes_utilities(n: int, device: torch.device) -> torch.Tensor:
@@ -61,7 +64,7 @@ class SnesElites(Strategy):
         c, h, w = self.encoding.image_shape
         self.scale = int(scale)
         self.shape = (c, h, w)
-        self.grid = (c, -(-h // self.scale), -(-w // self.scale))  # the grid the noise is drawn on
+        self.grid = noise_grid((c, h, w), self.scale)  # the grid the noise is drawn on
         dims = int(np.prod(self.grid))
         self.lr_sigma = lr_sigma or (3 + math.log(dims)) / (5 * math.sqrt(dims))  # SNES's default
         self.focus = focus
@@ -83,28 +86,36 @@ class SnesElites(Strategy):
         active = np.flatnonzero(fitness < self.focus)
         return active if active.size else np.arange(len(fitness))
 
-    def ask(self) -> Any:
+    planned = True
+
+    def plan(self) -> Plan:
+        """Generation 0 (``start`` < 0): random genomes in blocks; else emitter k of the active ``cells``
+        samples ``per`` mirrored children (one block, one seed each) from its ``mean`` and ``sigma`` rows."""
         if not self.started:
-            self._cells = self._owner = self._noise = None
-            return self.encoding.random(self.initial_population, self.vary_rng)
+            n = self.initial_population
+            return blocked("random", n, self.rng, self.generation)
         active = self.active_cells()
         per = max(2, (self.population // len(active)) // 2 * 2)  # mirrored pairs: an even number per emitter
-        device = self.mean.device
-        cells = torch.as_tensor(active, dtype=torch.long, device=device)
-        half = torch.randn((len(active), per // 2, self.sigma.shape[1]), generator=self.generator, device=device)
-        noise = torch.cat([half, -half], dim=1)  # (k, per, D) on the noise grid
-        children = self.mean[cells].unsqueeze(1) + self._up(self.sigma[cells].unsqueeze(1) * noise)
-        self._cells, self._noise = cells, noise
-        self._owner = cells.repeat_interleave(per)
-        return children.reshape(-1, self.mean.shape[1]).clamp_(0.0, 1.0)
+        cells = torch.as_tensor(active, dtype=torch.long, device=self.mean.device)
+        n = len(active) * per
+        return Plan("snes", n, per, seeds(self.rng, n, per), self.generation, cells=cells, mean=self.mean[cells],
+                    sigma=self.sigma[cells], scale=self.scale)
+
+    def take(self, plan: Plan) -> Any:
+        children, noise = realise(plan, self.encoding)
+        if plan.kind == "snes":
+            self._cells, self._noise = plan.cells, noise  # (k,), (k, per, D) on the noise grid
+            self._owner = plan.cells.repeat_interleave(plan.block)
+        else:
+            self._cells = self._owner = self._noise = None
+        return children
+
+    def ask(self) -> Any:
+        return self.take(self.plan())
 
     def _up(self, x: torch.Tensor) -> torch.Tensor:
         """(..., D) on the noise grid -> (..., G) on the image (nearest-neighbour upsampling)."""
-        if self.scale == 1:
-            return x
-        lead, f = x.shape[:-1], self.scale
-        x = x.reshape(-1, *self.grid).repeat_interleave(f, dim=2).repeat_interleave(f, dim=3)
-        return x[:, :, :self.shape[1], :self.shape[2]].reshape(*lead, -1)
+        return upsample(x, self.scale, self.shape)
 
     def tell(self, genomes: Any, confidence: Scores, scores: Optional[Scores] = None) -> None:
         confidence = torch.as_tensor(confidence, device=self.archive.device).to(torch.float64)

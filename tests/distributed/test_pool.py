@@ -14,7 +14,7 @@ import torch
 from click.testing import CliRunner
 
 from fooling.cli import main
-from fooling.distributed.pool import EvaluatorPool, chunk_unit, plan
+from fooling.distributed.pool import EvaluatorPool, chunk_unit, plan_pieces
 from fooling.distributed.ray_setup import connected
 from fooling.errors import FoolingError
 from fooling.run import EvolutionRun, evolve
@@ -75,12 +75,30 @@ def oracle_pool(local_ray):
         yield pool
 
 
+_REFERENCES: dict = {}
+
+
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory) -> Path:
-    """The in-process run of :func:`_config`."""
-    out = tmp_path_factory.mktemp("reference") / "run"
-    evolve(_config(out))
-    return out
+def references(tmp_path_factory):
+    """strategy -> the in-process run of :func:`_config` with it (made once)."""
+    def get(strategy: str = "snes-elites") -> Path:
+        if strategy not in _REFERENCES:
+            out = tmp_path_factory.mktemp("reference") / strategy
+            evolve(_config(out, **STRATEGIES[strategy]))
+            _REFERENCES[strategy] = out
+        return _REFERENCES[strategy]
+    return get
+
+
+@pytest.fixture(scope="module")
+def reference(references) -> Path:
+    return references()
+
+
+# direct genomes, each strategy on a population that spans two actors' pieces (whole blocks and chunks)
+STRATEGIES = {"snes-elites": dict(strategy="snes-elites", population=80),  # 4 emitters x 20: pieces of 40
+              "map-elites": dict(strategy="map-elites", population=40),  # blocks of 32: pieces 32 + 8
+              "ga": dict(strategy="ga", target=1, population=40)}
 
 
 def _config(out: Path, **kw) -> EvolveSettings:
@@ -120,13 +138,13 @@ class _Traffic(Hook):
 
 
 def test_plan_cuts_on_chunk_boundaries():
-    assert plan(40, 2, 8) == [(0, 24), (24, 40)]
-    assert plan(300, 2, 256) == [(0, 256), (256, 300)]
-    assert plan(100, 2, 256) == [(0, 100)]  # one chunk: one actor, as the single process scores it
-    assert plan(10, 4, None) == [(0, 3), (3, 6), (6, 8), (8, 10)]
-    assert plan(0, 2, 8) == []
+    assert plan_pieces(40, 2, 8) == [(0, 24), (24, 40)]
+    assert plan_pieces(300, 2, 256) == [(0, 256), (256, 300)]
+    assert plan_pieces(100, 2, 256) == [(0, 100)]  # one chunk: one actor, as the single process scores it
+    assert plan_pieces(10, 4, None) == [(0, 3), (3, 6), (6, 8), (8, 10)]
+    assert plan_pieces(0, 2, 8) == []
     for n, w, u in [(41, 3, 8), (1000, 4, 256), (7, 2, 1)]:
-        pieces = plan(n, w, u)
+        pieces = plan_pieces(n, w, u)
         assert pieces[0][0] == 0 and pieces[-1][1] == n and len(pieces) <= w
         assert all(a % u == 0 for a, _ in pieces) and all(b == n or b % u == 0 for _, b in pieces)
 
@@ -141,21 +159,47 @@ def test_chunk_unit_is_the_lcm_of_the_members_chunks(oracle):
     assert chunk_unit([oracle], (1, 8, 8)) == 256  # CPU_MAX_CHUNK
 
 
-@pytest.mark.parametrize("encoding", ["direct", "cppn"])
-def test_two_workers_give_the_in_process_archive(tmp_path, local_ray, reference, encoding):
-    kw = {"encoding": encoding, "strategy": "map-elites"} if encoding == "cppn" else {}
-    if kw:
-        reference = tmp_path / "here"
+@pytest.mark.parametrize("strategy", ["snes-elites", "map-elites", "ga", "cppn"])
+def test_two_workers_give_the_in_process_archive(tmp_path, local_ray, references, strategy):
+    kw = {"encoding": "cppn", "strategy": "map-elites"} if strategy == "cppn" else STRATEGIES[strategy]
+    reference = tmp_path / "here" if strategy == "cppn" else references(strategy)
+    if strategy == "cppn":
         evolve(_config(reference, **kw))
     traffic = _Traffic()
     EvolutionRun.start(_config(tmp_path / "ray", workers=2, **kw)).run(progress=False, hooks=[traffic])
     _assert_same_archive(reference, tmp_path / "ray")
     assert "workers: 2 Ray actors (cpu" in (tmp_path / "ray" / "log.txt").read_text()
-    assert len(traffic.rows) == 7 and all(r["received"] == 40 * 4 * 4 for r in traffic.rows)  # float32 probs
-    if encoding == "direct":
-        assert all(r["sent"] == 40 * 64 * 4 for r in traffic.rows)  # the float32 genes
+    n, cells = kw.get("population", 40), 1 if strategy == "ga" else 4
+    assert len(traffic.rows) == 7 and all(r["received"] == n * cells * 4 for r in traffic.rows)  # float32 probs
+    genes = n * 64 * 4  # the float32 genes of a generation
+    if strategy == "ga":  # ops, parents, seeds and the new members of the population (a piece sends its genes
+        # when they are smaller), after each actor's mirror was filled with the population once (generation 1)
+        assert traffic.rows[0]["sent"] == 2 * 8 and traffic.rows[1]["sent"] > 2 * 40 * 64 * 4
+        assert all(r["sent"] <= genes for r in traffic.rows[2:])
+    elif strategy == "map-elites":  # parents (8 B), 2 seeds, and the changed elites (<= 4 x 256 B) per actor
+        assert traffic.rows[0]["sent"] == 2 * 8  # generation 0: two seeds of random blocks
+        # per actor: the elites it lacks, their keys and the keys to drop (<= 4 x (256 + 8 + 8) B)
+        assert all(r["sent"] <= n * 8 + 16 + 2 * 4 * (256 + 8 + 8) for r in traffic.rows[1:])
+    elif strategy == "snes-elites":  # per emitter: a seed, its cell, mean (256 B) and sigma (4x4 grid, 64 B)
+        assert all(r["sent"] == 4 * (8 + 8 + 256 + 64) for r in traffic.rows)
     else:
-        assert all(0 < r["sent"] < 40 * 64 * 4 * 4 for r in traffic.rows)  # pickled networks
+        assert all(0 < r["sent"] < genes * 4 for r in traffic.rows)  # pickled networks
+
+
+def _sync_and_check_mirrors(run, pool) -> None:
+    """Send one more plan (which brings every actor given a piece up to date), then each such actor's mirror
+    holds exactly what the plan's parents may index: every elite (MAP-Elites) or the population (the GA)."""
+    plan = run.strategy.plan()
+    pool.fitness(run.strategy.take(plan), plan.n, plan=plan, source=run.strategy)
+    keys, rows = run.strategy.mirror_source()
+    filled = np.flatnonzero(keys >= 0)
+    want = dict(zip(keys[filled].tolist(), rows(filled).numpy()))
+    mirrors = pool.mirrors()
+    assert len(mirrors) == 2 and want
+    for mirror in mirrors:
+        assert mirror.keys() == want.keys()
+        for key, genes in want.items():
+            np.testing.assert_array_equal(mirror[key], genes)
 
 
 class TestOnePoolForSeveralRuns:
@@ -173,25 +217,32 @@ class TestOnePoolForSeveralRuns:
         assert "\n" not in str(err.value)
         assert oracle_pool.fitness(torch.rand(16, 64), 16)[0].shape == (16, 4)  # the actor lives on
 
-    def test_a_run_resumes_with_or_without_workers_to_the_same_archive(self, tmp_path, oracle_pool, reference):
-        started = EvolutionRun.start(_config(tmp_path / "a", workers=2))
+    @pytest.mark.parametrize("strategy", ["snes-elites", "map-elites"])
+    def test_a_run_resumes_with_or_without_workers_to_the_same_archive(self, tmp_path, oracle_pool, references,
+                                                                        strategy):
+        kw = STRATEGIES[strategy]
+        reference = references(strategy)
+        started = EvolutionRun.start(_config(tmp_path / "a", workers=2, **kw))
         started.pool = oracle_pool  # a pool given before run() is used as is (not closed)
         started.run(progress=False, stop_after=3)
         resumed = EvolutionRun.resume(tmp_path / "a")
         assert resumed.config.workers == 0  # where it runs is the resuming command's choice, not config.json's
         resumed.run(progress=False)
         _assert_same_archive(reference, tmp_path / "a")
-        EvolutionRun.start(_config(tmp_path / "b")).run(progress=False, stop_after=3)
+        EvolutionRun.start(_config(tmp_path / "b", **kw)).run(progress=False, stop_after=3)
         resumed = EvolutionRun.resume(tmp_path / "b", workers=2)
         assert resumed.config.workers == 2
-        resumed.pool = oracle_pool
+        resumed.pool = oracle_pool  # its mirrors hold run a's elites: a resumed run's archive is another
         resumed.run(progress=False)
         _assert_same_archive(reference, tmp_path / "b")
+        if strategy == "map-elites":
+            _sync_and_check_mirrors(resumed, oracle_pool)
 
 
-    def test_a_killed_actor_is_replaced_and_the_archive_is_the_same(self, tmp_path, oracle_pool, reference):
+    def test_a_killed_actor_is_replaced_and_the_archive_is_the_same(self, tmp_path, oracle_pool, references):
+        reference = references("map-elites")  # the replacement must be sent the whole mirror of elites
         traffic = _Traffic(kill_after=2)
-        run = EvolutionRun.start(_config(tmp_path / "ray", workers=2))
+        run = EvolutionRun.start(_config(tmp_path / "ray", workers=2, **STRATEGIES["map-elites"]))
         run.pool = oracle_pool
         replaced = oracle_pool.traffic.replaced
         run.run(progress=False, hooks=[traffic])
@@ -200,6 +251,12 @@ class TestOnePoolForSeveralRuns:
         with pytest.raises(ProcessLookupError):
             os.kill(traffic.killed[0], 0)
         _assert_same_archive(reference, tmp_path / "ray")
+        _sync_and_check_mirrors(run, oracle_pool)
+        # no elite changes from here: a replacement still needs (and gets) every elite
+        victim = oracle_pool.pids()[1]
+        os.kill(victim, signal.SIGKILL)
+        _sync_and_check_mirrors(run, oracle_pool)
+        assert victim not in oracle_pool.pids() and oracle_pool.traffic.replaced == replaced + 2
 
 
 def test_real_lenet_two_workers_equal_in_process(tmp_path, local_ray, mnist_lenet):

@@ -1,0 +1,171 @@
+"""Variation of direct genomes in fixed-size seeded blocks: a small :class:`Plan` and a pure :func:`realise`.
+
+A strategy working on direct genomes (MAP-Elites, snes-elites) splits each generation's ask() in two:
+  plan     what to vary, drawn on the driver from the strategy's generators: parent cells (N,), one seed per
+           block of children (:func:`block_size` children, a power of two from the population alone, or one
+           emitter's children for snes-elites: a size that never depends on how many workers there are);
+  realise  the children of a plan, or of a piece of it cut on block boundaries (:meth:`Plan.piece`), from
+           the seeds alone: block j varies with a torch Generator seeded by ``seeds[j]``.
+The in-process run realises the whole plan; with ``--workers`` each Ray actor realises its own piece from the
+same plan, parents read from its mirrored copy of the elites, so children, and the run, are the same bit for
+bit for any number of workers (on CPU; on CUDA, as far as the device's kernels are deterministic).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Optional
+
+import numpy as np
+import torch
+
+VARY_BLOCK = 32  # the fewest children per seeded block of MAP-Elites / GA / random variation
+MAX_BLOCKS = 16  # a generation is cut into at most about this many blocks (the per-block cost is fixed)
+SEED_BOUND = 2**63 - 1
+VARIATION = "blocks-1"  # recorded in checkpoints: the random stream of direct variation
+
+
+@dataclass
+class Plan:
+    """One generation (or a piece of it) of direct children, cheap to ship.
+
+    kind: "random" (uniform genes), "vary" (crossover + mutation of elites ``parents`` (n,) int64 cells),
+    "ga" (child i: ``ops[i]`` 0 crossover of parents[i, 0] and parents[i, 1] (the first child kept), 1 mutation
+    of parents[i, 0], 2 a copy of it; parents index the GA's population; DEAP's varOr, one child at a time) or
+    "snes" (emitter ``cells`` (k,) sample ``per`` mirrored children each around ``mean`` (k, G) with step
+    sizes ``sigma`` (k, D) on a grid ``scale`` times coarser). seeds (blocks,) int64: one per block of
+    ``block`` children (the last may be short).
+    """
+
+    kind: str
+    n: int
+    block: int
+    seeds: np.ndarray
+    generation: int = 0
+    parents: Any = None  # "vary": (n,) cells, a host array or a device tensor; "ga": (n, 2), -1: none
+    ops: Any = None  # "ga": (n,) int8
+    cells: Any = None  # "snes": (k,) emitter cells
+    mean: Any = None  # "snes": (k, G) float32
+    sigma: Any = None  # "snes": (k, D) float32
+    scale: int = 1
+    extra: dict = field(default_factory=dict)
+
+    def piece(self, start: int, stop: int) -> "Plan":
+        """The part of the plan for children [start, stop): start a multiple of :attr:`block`, stop too or n;
+        host arrays only (what travels)."""
+        if start % self.block or (stop % self.block and stop != self.n):
+            raise ValueError(f"piece [{start}, {stop}) is not on blocks of {self.block}")
+        first, last = start // self.block, -(-stop // self.block)
+        out = replace(self, n=stop - start, seeds=np.asarray(self.seeds[first:last]))
+        if self.kind in ("vary", "ga"):
+            out.parents = _host(self.parents[start:stop])
+        if self.kind == "ga":
+            out.ops = _host(self.ops[start:stop])
+        elif self.kind == "snes":
+            out.cells = _host(self.cells[first:last])
+            out.mean = _host(self.mean[first:last])
+            out.sigma = _host(self.sigma[first:last])
+        return out
+
+    def nbytes(self) -> int:
+        """Bytes of the plan's arrays (what dominates its serialised size)."""
+        return sum(int(np.asarray(_host(a)).nbytes) for a in (self.seeds, self.parents, self.ops, self.cells,
+                                                               self.mean, self.sigma) if a is not None)
+
+
+def _host(x: Any) -> np.ndarray:
+    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+
+
+def block_size(n: int) -> int:
+    """Children per block for a generation of ``n``: the least power of two >= VARY_BLOCK that cuts it into at
+    most MAX_BLOCKS blocks (even, so crossover pairs stay inside; a power of two, so CPU chunks of 256
+    images cut on block boundaries; a block is also the least piece an actor is given)."""
+    block = VARY_BLOCK
+    while block * MAX_BLOCKS < n:
+        block *= 2
+    return block
+
+
+def blocked(kind: str, n: int, rng: np.random.Generator, generation: int, **fields: Any) -> Plan:
+    """A plan of ``n`` children in blocks of :func:`block_size`, one seed each from ``rng``."""
+    block = block_size(n)
+    return Plan(kind, n, block, seeds(rng, n, block), generation, **fields)
+
+
+def seeds(rng: np.random.Generator, n: int, block: int) -> np.ndarray:
+    """(ceil(n / block),) int64 seeds drawn from the driver's numpy generator."""
+    return rng.integers(SEED_BOUND, size=-(-n // block), dtype=np.int64)
+
+
+def block_generator(seed: int, device: torch.device) -> torch.Generator:
+    return torch.Generator(device=device).manual_seed(int(seed))
+
+
+def realise(plan: Plan, encoding: Any, elites: Optional[Callable[[Any], torch.Tensor]] = None
+            ) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+    """(children (n, G) float32 on the encoding's device, snes noise (k, per, D) or None) of ``plan``.
+
+    elites: parent indices -> a fresh (len, G) batch of those parents (the archive's elites or the GA's
+    population; an actor's mirror), for "vary" and "ga".
+    """
+    device = encoding.device
+    bounds = [(j * plan.block, min(plan.n, (j + 1) * plan.block)) for j in range(len(plan.seeds))]
+    if plan.kind == "random":
+        parts = [encoding.random(b - a, block_generator(s, device)) for (a, b), s in zip(bounds, plan.seeds)]
+        return _cat(parts, encoding), None
+    if plan.kind == "vary":
+        children = elites(plan.parents)  # a fresh batch: varied in place, block by block
+        for (a, b), s in zip(bounds, plan.seeds):
+            encoding.vary_owned(children[a:b], block_generator(s, device), plan.generation)
+        return children, None
+    if plan.kind == "ga":
+        parts = []
+        for (a, b), s in zip(bounds, plan.seeds):
+            generator = block_generator(s, device)
+            for op, (i, j) in zip(plan.ops[a:b], plan.parents[a:b]):
+                if op == 0:
+                    child = encoding.crossover(elites([i]), elites([j]), generator)[0]
+                elif op == 1:
+                    child = encoding.mutate(elites([i]), generator, plan.generation)
+                else:
+                    child = elites([i])
+                parts.append(child)
+        return _cat(parts, encoding), None
+    if plan.kind == "snes":
+        return _snes(plan, encoding, device)
+    raise ValueError(f"unknown plan kind {plan.kind!r}")
+
+
+def _cat(parts: list[torch.Tensor], encoding: Any) -> torch.Tensor:
+    return torch.cat(parts) if parts else torch.empty((0, encoding.num_genes), device=encoding.device)
+
+
+def _snes(plan: Plan, encoding: Any, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    per = plan.block
+    mean = torch.as_tensor(plan.mean, device=device)
+    sigma = torch.as_tensor(plan.sigma, device=device)
+    halves = [torch.randn((per // 2, sigma.shape[1]), generator=block_generator(s, device), device=device)
+              for s in plan.seeds]
+    if not halves:
+        return torch.empty((0, encoding.num_genes), device=device), torch.empty((0, per, sigma.shape[1]),
+                                                                                  device=device)
+    half = torch.stack(halves)  # (k, per/2, D)
+    noise = torch.cat([half, -half], dim=1)  # (k, per, D): mirrored pairs
+    children = mean.unsqueeze(1) + upsample(sigma.unsqueeze(1) * noise, plan.scale, encoding.image_shape)
+    return children.reshape(-1, mean.shape[1]).clamp_(0.0, 1.0), noise
+
+
+def noise_grid(shape: tuple[int, int, int], scale: int) -> tuple[int, int, int]:
+    """The coarse grid (C, ceil(H / scale), ceil(W / scale)) snes-elites draws its noise on."""
+    c, h, w = shape
+    return c, -(-h // scale), -(-w // scale)
+
+
+def upsample(x: torch.Tensor, scale: int, shape: tuple[int, int, int]) -> torch.Tensor:
+    """(..., D) on the noise grid -> (..., G) on the image ``shape`` (nearest-neighbour upsampling)."""
+    if scale == 1:
+        return x
+    lead = x.shape[:-1]
+    x = x.reshape(-1, *noise_grid(shape, scale)).repeat_interleave(scale, dim=2).repeat_interleave(scale, dim=3)
+    return x[:, :, :shape[1], :shape[2]].reshape(*lead, -1)

@@ -1,0 +1,122 @@
+"""Direct variation in seeded blocks: any piece cut on blocks realises to the same children as the whole plan
+(what lets Ray actors vary their own pieces), and old checkpoints of the unblocked stream are refused."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from fooling.archive import Archive
+from fooling.encodings import DirectEncoding
+from fooling.errors import FoolingError
+from fooling.search import GeneticAlgorithm, MapElites
+from fooling.search.blocks import Plan, realise
+from fooling.search.snes_elites import SnesElites
+
+
+def _strategy(kind: str, oracle):
+    enc = DirectEncoding((1, 8, 8), mutation_rate=0.2, crossover_rate=0.5)
+    if kind == "ga":
+        archive = Archive(enc, [1], oracle.labels)
+        return GeneticAlgorithm(archive, np.random.default_rng(3), random.Random(3), mu=20, lambda_=70, cxpb=0.4,
+                                mutpb=0.4)
+    archive = Archive(enc, range(4), oracle.labels)
+    if kind == "snes":
+        return SnesElites(archive, np.random.default_rng(3), population=60, initial_population=70, start=-1)
+    return MapElites(archive, np.random.default_rng(3), population=70, initial_population=70)
+
+
+def _step(strategy, oracle, genomes):
+    classes = [1] if isinstance(strategy, GeneticAlgorithm) else [0, 1, 2, 3]
+    probs = oracle.probs(strategy.encoding.decode(genomes, torch.device("cpu")))[:, classes].double()
+    strategy.tell(genomes, probs)
+
+
+def _elites(strategy):
+    return strategy.mirror_source()[1] if hasattr(strategy, "mirror_source") else None
+
+
+@pytest.mark.parametrize("kind", ["map-elites", "ga", "snes"])
+def test_pieces_on_block_boundaries_realise_the_whole_plans_children(oracle, kind):
+    strategy = _strategy(kind, oracle)
+    kinds = set()
+    for _ in range(4):
+        plan = strategy.plan()
+        kinds.add(plan.kind)
+        whole = strategy.take(plan)
+        assert whole.shape == (plan.n, 64)
+        for cuts in ([0, plan.n], sorted({0, min(plan.block, plan.n), plan.n}),
+                     list(range(0, plan.n, plan.block)) + [plan.n]):
+            pieces = [realise(plan.piece(a, b), strategy.encoding, _elites(strategy))[0]
+                      for a, b in zip(cuts, cuts[1:])]
+            assert torch.equal(torch.cat(pieces), whole)
+        _step(strategy, oracle, whole)
+    assert kinds == {"random", {"map-elites": "vary", "ga": "ga", "snes": "snes"}[kind]}
+
+
+def test_block_size_is_a_power_of_two_from_the_population_alone():
+    from fooling.search.blocks import block_size
+
+    assert [block_size(n) for n in (1, 70, 400, 512, 513, 1000, 4096)] == [32, 32, 32, 32, 64, 64, 256]
+
+
+def test_a_piece_off_the_blocks_is_refused():
+    plan = Plan("random", 70, 32, np.arange(3))
+    with pytest.raises(ValueError, match="not on blocks of 32"):
+        plan.piece(0, 40)
+    assert plan.piece(64, 70).n == 6 and plan.piece(64, 70).seeds.tolist() == [2]
+
+
+def test_block_seeds_decide_the_children_and_the_plan_is_small(oracle):
+    strategy = _strategy("map-elites", oracle)
+    _step(strategy, oracle, strategy.ask())
+    plan = strategy.plan()
+    first = realise(plan, strategy.encoding, strategy.archive.elites)[0]
+    again = realise(plan, strategy.encoding, strategy.archive.elites)[0]
+    assert torch.equal(first, again)  # the plan alone decides them
+    plan.seeds = plan.seeds.copy()
+    plan.seeds[1] += 1
+    other = realise(plan, strategy.encoding, strategy.archive.elites)[0]
+    assert torch.equal(other[:32], first[:32]) and not torch.equal(other[32:64], first[32:64])
+    assert plan.nbytes() == 70 * 8 + 3 * 8  # parent cells and three seeds, not 70 x 64 genes
+
+
+@pytest.mark.parametrize("kind", ["map-elites", "ga", "snes"])
+def test_a_checkpoint_of_the_old_random_stream_is_refused_in_one_line(oracle, kind):
+    strategy = _strategy(kind, oracle)
+    _step(strategy, oracle, strategy.ask())
+    arrays, values = strategy.state_dict()
+    assert values["variation"] == "blocks-1"
+    fresh = _strategy(kind, oracle)
+    fresh.load_state_dict(arrays, dict(values))
+    del values["variation"]
+    with pytest.raises(FoolingError, match="checkpointed by an older fooling") as err:
+        _strategy(kind, oracle).load_state_dict(arrays, values)
+    assert "\n" not in str(err.value)
+
+
+def test_resuming_a_run_checkpointed_before_blocks_is_one_line(tmp_path):
+    from click.testing import CliRunner
+
+    from fooling.cli import main
+    from fooling.rundir.checkpoint import load_checkpoint, save_checkpoint
+    from fooling.run import evolve
+    from fooling.settings.evolve import EvolveSettings
+
+    out = tmp_path / "run"
+    evolve(EvolveSettings(model="test-oracle", strategy="map-elites", population=20, generations=2, device="cpu",
+                          out=str(out)))
+    folder = out / "checkpoint"
+    arrays, values = load_checkpoint(folder)
+    del values["strategy"]["variation"]  # what the code before seeded blocks wrote
+    generation = values.pop("generation")
+    for key in ("arrays", "arrays_sha256"):
+        values.pop(key, None)
+    save_checkpoint(folder, generation, arrays, values)
+    result = CliRunner().invoke(main, ["evolve", "--resume", str(out), "--generations", "4"])
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    last = result.output.strip().splitlines()[-1]
+    assert last.startswith("Error: this run was checkpointed by an older fooling") and "blocks-1" in last
