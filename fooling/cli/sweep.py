@@ -9,7 +9,7 @@ import click
 from click.core import ParameterSource
 
 from ..errors import FoolingError
-from ..settings.evolve import RESUME_SETTINGS, EvolveSettings
+from ..settings.evolve import PLACEMENT_SETTINGS, RESUME_SETTINGS, EvolveSettings
 from ..settings.sweep import AXIS_OPTIONS, AXIS_SETTINGS, SweepSettings, parse_models, split_list
 from .generated import GroupedCommand, SettingOption, gather, settings_options
 
@@ -29,7 +29,7 @@ def _fixed_settings(options: dict[str, Any]) -> dict[str, Any]:
     for key in parse_assignments(EvolveSettings, options.get("assignments") or ()):
         if key in AXIS_SETTINGS:
             raise FoolingError(f"--set {key}=...: {key} is an axis of the sweep; give it with {AXIS_OPTIONS[key]}")
-    return gather(EvolveSettings, options, keep_from_file=lambda k: k not in AXIS_SETTINGS)
+    return gather(EvolveSettings, options, keep_from_file=lambda k: k not in AXIS_SETTINGS + PLACEMENT_SETTINGS)
 
 
 def _table(outcomes: list, out: Path) -> str:
@@ -52,7 +52,7 @@ def _table(outcomes: list, out: Path) -> str:
 
 
 @click.command("sweep", cls=GroupedCommand)
-@settings_options(EvolveSettings, skip=AXIS_SETTINGS)
+@settings_options(EvolveSettings, skip=AXIS_SETTINGS + PLACEMENT_SETTINGS)
 @click.option("--seeds", "seed_spec", default=None, cls=SettingOption, group=GROUP, metavar="SPEC",
               help="Seeds, e.g. 0-4 or 0,2,7 (an axis).  [default: 0]")
 @click.option("--models", "model_specs", multiple=True, cls=SettingOption, group=GROUP, metavar="A,B,C+D",

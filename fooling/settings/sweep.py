@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
 from ..errors import FoolingError
-from .evolve import ENCODINGS, COMBINE, PRESETS, RESUME_SETTINGS, STRATEGIES, EvolveSettings, check_types
+from .evolve import (COMBINE, ENCODINGS, PLACEMENT_SETTINGS, PRESETS, RESUME_SETTINGS, STRATEGIES, EvolveSettings,
+                     check_types)
 
 SWEEP_FILE = "sweep.json"
 # EvolveSettings fields a sweep sets per point (its axes) or itself (out): never among the fixed settings
@@ -90,6 +91,10 @@ class SweepSettings:
         fixed = [k for k in self.settings if k in AXIS_SETTINGS]
         if fixed:
             raise FoolingError(f"{fixed[0]} is an axis of the sweep; give it with {AXIS_OPTIONS[fixed[0]]}")
+        placed = [k for k in self.settings if k in PLACEMENT_SETTINGS]
+        if placed:  # a sweep places whole runs (one Ray task each); a run's own actor pool would nest Ray
+            raise FoolingError(f"{placed[0]} places one run's evaluations; a sweep places whole runs: use "
+                               f"--workers N (runs at a time) or --ray-address")
         self.settings = check_types(dict(self.settings), where="the sweep's settings")
         if self.workers is not None and self.workers <= 0:
             raise FoolingError(f"--workers must be positive, got {self.workers}")

@@ -113,3 +113,16 @@ def test_ctrl_c_stops_the_sweep_and_running_it_again_resumes(tmp_path):
             else:
                 mine, theirs = ([line.rsplit(",", 1)[0] for line in t.splitlines()] for t in (mine, theirs))
             assert mine == theirs, (name, file)
+
+
+def test_a_runs_placement_is_not_a_sweep_setting(tmp_path):
+    """--workers in a sweep means runs at a time; a run's own actor pool (--set workers=, gpus_per_worker=) is
+    refused in one line, and the sweep's options appear once each."""
+    result = CliRunner().invoke(main, ["sweep", "--models", "test-oracle", "--set", "gpus_per_worker=1",
+                                       "--out", str(tmp_path / "grid")])
+    assert result.exit_code != 0 and "gpus_per_worker places one run's evaluations" in result.output
+    assert not (tmp_path / "grid").exists()
+    import click
+
+    names = [opt for p in main.get_command(click.Context(main), "sweep").params for opt in p.opts]
+    assert len(names) == len(set(names))
