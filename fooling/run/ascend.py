@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from .. import __version__
-from ..classifiers.fingerprint import RECORD_KEY, check_fingerprints
+from ..classifiers.fingerprint import RECORD_KEY, check_fingerprints, fingerprints
 from ..classifiers import Classifier, load_classifier, resolve_device
 from ..encodings.cppn import Genome, Style, genome_to_json
 from ..encodings.cppn.serialize import load_genome
@@ -229,6 +229,7 @@ class AscentRun:
                                           where=str(rundir.config_path))
         config = dataclasses.replace(config, out=str(rundir.path))
         run = cls(config, classifier)
+        check_fingerprints(record, {config.model: run.classifier})  # changed weights: one line, nothing written
         run._resumed = True
         if (rundir.checkpoint / "state.json").is_file():
             arrays, values = load_checkpoint(rundir.checkpoint)
@@ -400,6 +401,7 @@ class AscentRun:
             "step_rule": dataclasses.asdict(step_rule(self.config)),
             "regularizers": dataclasses.asdict(regularizers(self.config)),
             "num_classes": self.classifier.num_classes,
+            RECORD_KEY: fingerprints([self.config.model], [self.classifier]),
             "versions": {"fooling": __version__, "torch": torch.__version__, "numpy": np.__version__,
                          "python": sys.version.split()[0]},
         }}

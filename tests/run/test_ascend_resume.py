@@ -132,6 +132,21 @@ def test_resume_refuses_what_is_not_an_ascend_run(tmp_path):
     assert result.exit_code == 1 and "no config.json" in result.output
 
 
+def test_config_records_the_weights_and_resume_refuses_others(tmp_path):
+    """config.json holds the model's weights SHA-256 (fool transfer and --resume check it); a run whose recorded
+    weights differ refuses to resume in one line."""
+    out = tmp_path / "run"
+    AscentRun(_config(out, steps=3)).run(progress=False)
+    record = json.loads((out / "config.json").read_text())
+    digest = record["run"]["weights_sha256"]["test-oracle"]
+    assert len(digest) == 64
+    record["run"]["weights_sha256"]["test-oracle"] = "0" * 64
+    (out / "config.json").write_text(json.dumps(record))
+    result = CliRunner().invoke(main, ["ascend", "--resume", str(out)])
+    assert result.exit_code == 1 and "has changed since this run was made" in result.output
+    assert "Traceback" not in result.output
+
+
 def test_error_is_recorded(tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
