@@ -20,7 +20,7 @@ from .transforms import check_spec as _check_spec
 from .fields import Settings, between, non_negative, positive, setting, unit_interval
 
 ENCODINGS = ("direct", "cppn")
-STRATEGIES = ("snes-elites", "map-elites", "ga")
+STRATEGIES = ("snes-elites", "map-elites", "ga", "cppn-weight-es")
 COMBINE = ("mean", "min")
 COLOURS = ("hls", "rgb")
 MUTATIONS = ("unscaled", "bounded")
@@ -72,7 +72,7 @@ PAPER: dict[str, Any] = {
 DEFAULT: dict[str, Any] = {**PAPER, "strategy": "snes-elites", "population": 100, "mutation_eta": 5.0,
                            "rate_halving_every": 0, "cppn_coords": "scaled"}
 # children per generation when --population is not given, for a strategy other than the preset's
-STRATEGY_POPULATION: dict[str, int] = {"snes-elites": 100, "map-elites": 200, "ga": 200}
+STRATEGY_POPULATION: dict[str, int] = {"snes-elites": 100, "map-elites": 200, "ga": 200, "cppn-weight-es": 200}
 PRESETS: dict[str, dict[str, Any]] = {"default": DEFAULT, "paper": PAPER}
 
 
@@ -106,6 +106,7 @@ DIRECT, MAP_ELITES, GA, CPPN = "direct encoding", "MAP-Elites", "GA (single targ
 MODEL_SOURCE = "model source"  # a model file's input, normalisation and labels (fooling.classifiers.sources)
 
 SNES = "snes-elites"
+CPPN_ES = "cppn-weight-es"
 SCALE = "scaling out (Ray)"
 
 
@@ -241,6 +242,12 @@ class EvolveSettings(Settings):
     es_lr_sigma: float = setting(0.0, "snes-elites: learning rate of the step sizes (0: SNES's default, "
                                       "(3 + ln D) / (5 sqrt D)).", group=SNES, check=non_negative)
 
+    # cppn-weight-es (MAP-Elites plus a SNES on each unfinished class's CPPN weights; fooling/search/cppn_weight_es.py)
+    cppn_es_children: int = setting(100, "cppn-weight-es: children per generation for the weight searches of the "
+                                         "unfinished classes (the rest: MAP-Elites).", group=CPPN_ES, check=positive)
+    cppn_es_sigma: float = setting(0.05, "cppn-weight-es: initial step size of every weight, as a share of the "
+                                         "weight range.", group=CPPN_ES, check=positive)
+
     # expectation over transformation (fooling.objective.eot): the last group, on its own
     eot: int = setting(0, "Fitness = mean confidence over this many random transforms of each image, in one batched "
                           "forward pass (0: off).", group="eot", check=non_negative)
@@ -269,6 +276,12 @@ class EvolveSettings(Settings):
             raise FoolingError(f"unknown device {self.device!r}; use auto, cpu, cuda or cuda:N")
         if self.strategy == "ga" and self.target is None:
             raise FoolingError("--strategy ga needs --target CLASS")
+        if self.strategy == "cppn-weight-es" and self.encoding != "cppn":
+            raise FoolingError(f"--strategy cppn-weight-es searches the CPPN encoding only; use --encoding cppn, or "
+                               f"another strategy with --encoding {self.encoding}")
+        if self.strategy == "cppn-weight-es" and self.population is not None and \
+                self.cppn_es_children > self.population:
+            raise FoolingError(f"--cppn-es-children {self.cppn_es_children} exceeds --population {self.population}")
         if self.strategy == "snes-elites" and self.encoding != "direct":
             raise FoolingError(f"--strategy snes-elites searches the direct encoding only; use --strategy map-elites "
                                f"with --encoding {self.encoding}")
