@@ -138,6 +138,7 @@ class EvolutionRun:
         elif config.strategy == "cppn-weight-es":
             self.strategy = CppnWeightEs(self.archive, rng, config.population, config.initial_population,
                                          es_children=config.cppn_es_children, sigma=config.cppn_es_sigma,
+                                         patience=config.cppn_es_patience, emitters=config.cppn_es_emitters,
                                          focus=config.es_focus, laggard_bias=config.laggard_bias, generator=generator)
         else:
             self.strategy = MapElites(self.archive, rng, config.population, config.initial_population,

@@ -39,6 +39,7 @@ from ..encodings.cppn.genome import WEIGHT_RANGE, Genome
 from ..errors import FoolingError
 from .base import Scores, Strategy
 
+MIN_CHILDREN = 8  # fewest children an emitter samples a generation
 EMITTER_PREFIX = "emitter/"  # checkpoint keys of the emitters' topologies (the encoding's own array format)
 
 
@@ -50,11 +51,14 @@ def snes_utilities(n: int, device: torch.device) -> torch.Tensor:
 
 
 class CppnWeightEs(Strategy):
-    """Ask/tell: MAP-Elites children plus a weight-space SNES per unfinished class; CPPN genomes only."""
+    """Ask/tell: MAP-Elites children plus weight-space SNES emitters per unfinished class; CPPN genomes only.
+
+    Emitter slot s belongs to cell ``s // emitters``; slot 0 of each cell follows its elite."""
 
     def __init__(self, archive: Archive, rng: np.random.Generator, population: int, initial_population: int,
                  es_children: int = 100, sigma: float = 0.05, focus: float = 0.9999, laggard_bias: float = 0.0,
-                 lr_sigma: float = 0.0, generator: Optional[torch.Generator] = None) -> None:
+                 lr_sigma: float = 0.0, patience: int = 5, emitters: int = 1,
+                 generator: Optional[torch.Generator] = None) -> None:
         super().__init__(archive, rng, generator)
         if self.encoding.name != "cppn" or self.on_device:
             raise FoolingError(f"strategy cppn-weight-es evolves CPPN weights, not {self.encoding.name} genomes: "
@@ -70,40 +74,54 @@ class CppnWeightEs(Strategy):
         self.focus = focus
         self.laggard_bias = laggard_bias
         self.lr_sigma = lr_sigma  # 0: SNES's default for each emitter's dimension
-        cells = len(archive)
-        self.base: list[Any] = [None] * cells  # each emitter's topology (a Genome), None until started
-        self.mean: list[Optional[torch.Tensor]] = [None] * cells  # (E_k,) float64 on the device
-        self.sigma: list[Optional[torch.Tensor]] = [None] * cells  # (E_k,)
+        self.patience = patience  # generations without a better child before an emitter moves (0: never)
+        self.emitters = max(1, int(emitters))
+        slots = len(archive) * self.emitters
+        self.stale = [0] * slots  # each emitter's generations without a new best child
+        self.best = [-1.0] * slots  # each emitter's best child's fitness since it (re)started
+        self.base: list[Any] = [None] * slots  # each emitter's network (a Genome), None until started
+        self.mean: list[Optional[torch.Tensor]] = [None] * slots  # (E_s,) float64 on the device
+        self.sigma: list[Optional[torch.Tensor]] = [None] * slots  # (E_s,)
         self._parents: Optional[np.ndarray] = None  # (N,) parent cell of each child (MAP-Elites, then emitters)
-        self._cells: list[int] = []  # the emitters sampled this generation
-        self._noise: list[torch.Tensor] = []  # (per, E_k) their standard normal draws
+        self._slots: list[int] = []  # the emitters sampled this generation
+        self._noise: list[torch.Tensor] = []  # (per, E_s) their standard normal draws
         self._per = 0
 
-    # --- which classes get weight-search children -------------------------------------------------------------
-    def active_cells(self) -> np.ndarray:
-        """The cells below ``focus`` whose emitter has a topology with at least one weight."""
+    # --- which emitters get children ------------------------------------------------------------------------
+    def active_slots(self) -> list[int]:
+        """Emitters of the cells below ``focus`` with at least one weight: every cell's first emitter, then
+        every cell's second, and so on, as many as get at least ``MIN_CHILDREN`` children each."""
         fitness = self.archive.fitness
-        return np.array([k for k in np.flatnonzero(fitness < self.focus)
-                         if self.mean[k] is not None and self.mean[k].numel() > 0], dtype=np.int64)
+        open_cells = np.flatnonzero(fitness < self.focus)
+        slots = [k * self.emitters + j for j in range(self.emitters) for k in open_cells.tolist()
+                 if self.mean[k * self.emitters + j] is not None and self.mean[k * self.emitters + j].numel() > 0]
+        return slots[:max(1, self.es_children // MIN_CHILDREN)] if self.es_children >= 2 else []
 
-    def _restart(self, cell: int) -> None:
-        elite = self.archive.elites([cell])[0]
-        self.base[cell] = elite
-        weights = torch.as_tensor(np.asarray(elite.weights, dtype=np.float64), device=self.archive.device)
-        self.mean[cell] = weights.clone()
-        self.sigma[cell] = torch.full_like(weights, self.sigma0)
+    def _restart(self, slot: int, genome: Any) -> None:
+        self.base[slot] = genome
+        weights = torch.as_tensor(np.asarray(genome.weights, dtype=np.float64), device=self.archive.device)
+        self.mean[slot] = weights.clone()
+        self.sigma[slot] = torch.full_like(weights, self.sigma0)
+        self.stale[slot], self.best[slot] = 0, -1.0
+
+    def _elite(self, cell: int) -> Any:
+        return self.archive.elites([cell])[0]
+
+    def _mutant(self, cell: int) -> Any:
+        """A mutation (structure, weights, functions: the encoding's own) of the cell's elite."""
+        return self.encoding.mutate([self._elite(cell)], self.rng, self.generation)[0]
 
     # --- ask / tell -----------------------------------------------------------------------------------------
     def ask(self) -> Any:
         occupied = self.archive.occupied
-        self._cells, self._noise, self._per = [], [], 0
+        self._slots, self._noise, self._per = [], [], 0
         if self.generation == 0 or occupied.size == 0:
             self._parents = None
             return self.encoding.random(self.initial_population, self.vary_rng)
-        active = self.active_cells()
-        per = (self.es_children // len(active)) // 2 * 2 if active.size else 0
+        active = self.active_slots()
+        per = (self.es_children // len(active)) // 2 * 2 if active else 0
         if per < 2:
-            active, per = active[:0], 0
+            active, per = [], 0
         mapel = self.population - per * len(active)
         parents = occupied[self.rng.integers(occupied.size, size=mapel)]
         if self.laggard_bias > 0:
@@ -114,16 +132,16 @@ class CppnWeightEs(Strategy):
         children = list(self.encoding.vary_owned(self.archive.elites(parents), self.vary_rng, self.generation)) \
             if mapel else []
         owners = [parents]
-        for k in active.tolist():
-            mean, sigma, base = self.mean[k], self.sigma[k], self.base[k]
+        for slot in active:
+            mean, sigma, base = self.mean[slot], self.sigma[slot], self.base[slot]
             half = torch.randn((per // 2, mean.numel()), generator=self.generator, device=mean.device,
                                dtype=torch.float64)
             noise = torch.cat([half, -half], dim=0)
             weights = (mean + sigma * noise).clamp_(-self.bound, self.bound).cpu().numpy()
             children.extend(Genome(base.hidden, base.outputs, base.sources, base.targets, w.copy())
                             for w in weights)
-            owners.append(np.full(per, k, dtype=np.int64))
-            self._cells.append(k)
+            owners.append(np.full(per, slot // self.emitters, dtype=np.int64))
+            self._slots.append(slot)
             self._noise.append(noise)
         self._per = per
         self._parents = np.concatenate(owners)
@@ -132,61 +150,77 @@ class CppnWeightEs(Strategy):
     def tell(self, genomes: Any, confidence: Scores, scores: Optional[Scores] = None) -> None:
         before = self.archive.fitness.copy()
         self.archive.add(genomes, confidence, self.generation, parents=self._parents, scores=scores)
-        after, parent = self.archive.fitness, self.archive.parent
-        if self._cells:
+        after = self.archive.fitness
+        if self._slots:
             own = torch.as_tensor(confidence, device=self.archive.device).to(torch.float64)
-            start = len(self._parents) - self._per * len(self._cells)
+            start = len(self._parents) - self._per * len(self._slots)
             utility = snes_utilities(self._per, own.device).to(torch.float64)
-            for i, (k, noise) in enumerate(zip(self._cells, self._noise)):
-                fit = own[start + i * self._per: start + (i + 1) * self._per, k]
+            for i, (slot, noise) in enumerate(zip(self._slots, self._noise)):
+                fit = own[start + i * self._per: start + (i + 1) * self._per, slot // self.emitters]
+                top = float(fit.max())
+                self.stale[slot] = 0 if top > self.best[slot] else self.stale[slot] + 1
+                self.best[slot] = max(self.best[slot], top)
                 order = torch.argsort(fit, descending=True, stable=True)
                 u = torch.empty_like(utility).scatter_(0, order, utility)
                 dims = noise.shape[1]
                 lr_sigma = self.lr_sigma or (3 + math.log(dims)) / (5 * math.sqrt(dims))
-                sigma = self.sigma[k]
-                self.mean[k] = (self.mean[k] + sigma * (u @ noise)).clamp_(-self.bound, self.bound)
-                self.sigma[k] = sigma * torch.exp(0.5 * lr_sigma * (u @ (noise * noise - 1.0)))
-        # a cell whose elite is new and not its own emitter's child (or whose emitter never started) restarts
+                sigma = self.sigma[slot]
+                self.mean[slot] = (self.mean[slot] + sigma * (u @ noise)).clamp_(-self.bound, self.bound)
+                self.sigma[slot] = sigma * torch.exp(0.5 * lr_sigma * (u @ (noise * noise - 1.0)))
         for k in range(len(after)):
             if not np.isfinite(after[k]):
                 continue
-            if self.mean[k] is None or (after[k] > before[k] and not self._own_child(k, parent[k])):
-                self._restart(k)
+            first = k * self.emitters
+            if self.mean[first] is None:  # start: the first emitter on the elite, the others on mutants of it
+                self._restart(first, self._elite(k))
+                for j in range(1, self.emitters):
+                    self._restart(first + j, self._mutant(k))
+                continue
+            if after[k] > before[k] and not self._from_an_emitter(k):
+                self._restart(first, self._elite(k))  # a new network won the cell: the first emitter tunes it
+            for slot in range(first, first + self.emitters):
+                if slot in self._slots and self.patience and self.stale[slot] >= self.patience:
+                    self._restart(slot, self._mutant(k))  # stalled: tune a new mutant of the elite
         self.generation += 1
 
-    def _own_child(self, cell: int, parent: int) -> bool:
-        """Whether the cell's new elite came from its own emitter (not from MAP-Elites or another emitter).
+    def _from_an_emitter(self, cell: int) -> bool:
+        """Whether the cell's elite has the network of one of its emitters (their own child, or a MAP-Elites
+        child that changed only weights)."""
+        elite = self._elite(cell)
+        return any(self.base[s] is not None and self._same_network(elite, self.base[s])
+                   for s in range(cell * self.emitters, (cell + 1) * self.emitters))
 
-        A MAP-Elites child of the cell's own elite also has parent == cell: the emitter restarts on it only
-        when it changed the network (topology or functions), since a weight change alone is its own search."""
-        if parent != cell or self.base[cell] is None:
-            return False
-        elite, base = self.archive.elites([cell])[0], self.base[cell]
-        return all(np.array_equal(getattr(elite, name), getattr(base, name))
-                   for name in ("hidden", "outputs", "sources", "targets"))
+    @staticmethod
+    def _same_network(a: Any, b: Any) -> bool:
+        """Same topology and node functions (weights may differ)."""
+        return all(np.array_equal(getattr(a, name), getattr(b, name)) for name in ("hidden", "outputs", "sources",
+                                                                                    "targets"))
 
     # --- checkpoint ---------------------------------------------------------------------------------------------
     def state_dict(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         arrays, values = super().state_dict()
-        started = [k for k in range(len(self.base)) if self.base[k] is not None]
+        started = [s for s in range(len(self.base)) if self.base[s] is not None]
         values["emitters"] = started
+        values["stale"], values["best"] = list(self.stale), list(self.best)
         if started:
-            for key, value in self.encoding.to_arrays([self.base[k] for k in started]).items():
+            for key, value in self.encoding.to_arrays([self.base[s] for s in started]).items():
                 arrays[EMITTER_PREFIX + key] = value
-            arrays["es_mean"] = torch.cat([self.mean[k] for k in started]).cpu().numpy()
-            arrays["es_sigma"] = torch.cat([self.sigma[k] for k in started]).cpu().numpy()
+            arrays["es_mean"] = torch.cat([self.mean[s] for s in started]).cpu().numpy()
+            arrays["es_sigma"] = torch.cat([self.sigma[s] for s in started]).cpu().numpy()
         return arrays, values
 
     def load_state_dict(self, arrays: dict[str, np.ndarray], values: dict[str, Any]) -> None:
         super().load_state_dict(arrays, values)
-        started = [int(k) for k in values.get("emitters", [])]
-        cells = len(self.base)
-        if any(not 0 <= k < cells for k in started):
+        started = [int(s) for s in values.get("emitters", [])]
+        slots = len(self.base)
+        if any(not 0 <= s < slots for s in started) or len(values.get("stale", [])) != slots:
             raise FoolingError("checkpoint's cppn-weight-es emitters do not fit this run's classes: it belongs to "
                                "another run")
-        self.base = [None] * cells
-        self.mean = [None] * cells
-        self.sigma = [None] * cells
+        self.base = [None] * slots
+        self.stale = [int(v) for v in values["stale"]]
+        self.best = [float(v) for v in values["best"]]
+        self.mean = [None] * slots
+        self.sigma = [None] * slots
         if not started:
             return
         bases = self.encoding.from_arrays({key[len(EMITTER_PREFIX):]: value for key, value in arrays.items()
@@ -197,8 +231,8 @@ class CppnWeightEs(Strategy):
         if len(bases) != len(started) or sum(sizes) != mean.numel() or mean.shape != sigma.shape:
             raise FoolingError("checkpoint's cppn-weight-es state is inconsistent: it belongs to another run")
         offset = 0
-        for k, base, size in zip(started, bases, sizes):
-            self.base[k] = base
-            self.mean[k] = mean[offset:offset + size].clone()
-            self.sigma[k] = sigma[offset:offset + size].clone()
+        for s, base, size in zip(started, bases, sizes):
+            self.base[s] = base
+            self.mean[s] = mean[offset:offset + size].clone()
+            self.sigma[s] = sigma[offset:offset + size].clone()
             offset += size

@@ -247,6 +247,11 @@ class EvolveSettings(Settings):
                                          "unfinished classes (the rest: MAP-Elites).", group=CPPN_ES, check=positive)
     cppn_es_sigma: float = setting(0.05, "cppn-weight-es: initial step size of every weight, as a share of the "
                                          "weight range.", group=CPPN_ES, check=positive)
+    cppn_es_patience: int = setting(5, "cppn-weight-es: generations without a better child before a class's weight "
+                                       "search moves to a new network of its MAP-Elites children (0: never).",
+                                    group=CPPN_ES, check=non_negative)
+    cppn_es_emitters: int = setting(1, "cppn-weight-es: weight searches per unfinished class (the first tunes its "
+                                       "elite, the others mutants of it).", group=CPPN_ES, check=positive)
 
     # expectation over transformation (fooling.objective.eot): the last group, on its own
     eot: int = setting(0, "Fitness = mean confidence over this many random transforms of each image, in one batched "

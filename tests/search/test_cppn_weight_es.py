@@ -54,8 +54,8 @@ def test_weight_children_go_to_the_unfinished_classes_only(oracle):
     strategy.archive.fitness[[0, 2]] = 0.99995  # two classes done (focus 0.9999)
     genomes = strategy.ask()
     assert len(genomes) == 40 and len(strategy._parents) == 40
-    assert strategy._cells == [1, 3] and strategy._per == 10
-    for i, k in enumerate(strategy._cells):  # each emitter's children share its topology, weights differ
+    assert strategy._slots == [1, 3] and strategy._per == 10
+    for i, k in enumerate(strategy._slots):  # each emitter's children share its topology, weights differ
         base = strategy.base[k]
         kids = genomes[20 + 10 * i: 30 + 10 * i]
         assert all(np.array_equal(g.sources, base.sources) and np.array_equal(g.hidden, base.hidden) for g in kids)
@@ -65,7 +65,7 @@ def test_weight_children_go_to_the_unfinished_classes_only(oracle):
             np.abs(kids[0].weights) < 10) and np.all(np.abs(kids[5].weights) < 10) else None
     strategy.archive.fitness[:] = 0.99995  # all done: everything goes to MAP-Elites
     strategy.ask()
-    assert strategy._cells == [] and len(strategy._parents) == 40
+    assert strategy._slots == [] and len(strategy._parents) == 40
 
 
 def test_same_seed_same_archive_other_seed_not(oracle):
