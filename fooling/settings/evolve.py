@@ -1,7 +1,8 @@
 """Every setting of an evolution run (``fool evolve``), each declared once; saved as config.json.
 
 Presets are data: :data:`PAPER` holds the 2015 code's operator settings (PAPER.md),
-:data:`DEFAULT` ours (tuned to need fewer evaluations; see README "Beating the paper").
+:data:`DEFAULT` ours (tuned to need fewer evaluations; see README "Beating the paper"), and
+:data:`ENCODING_PRESETS` a preset's values for one encoding (the default's CPPN search).
 A preset field left at None is filled from the chosen preset by :meth:`EvolveSettings.resolved`;
 any of them can still be set explicitly (an option, ``--set key=value`` or ``--config FILE``).
 """
@@ -68,12 +69,18 @@ PAPER: dict[str, Any] = {
 # "default": ours. Bigger mutation steps (eta 5), no rate halving, CPPN coordinates in [-1, 1];
 # see README "Beating the paper" for why.
 # The default strategy is snes-elites (a SNES emitter per class, fooling/search/snes_elites.py) with 100
-# children per generation; the CPPN encoding, which it does not search, keeps MAP-Elites with 200.
+# children per generation; the CPPN encoding, which it does not search, has its own (ENCODING_PRESETS).
 DEFAULT: dict[str, Any] = {**PAPER, "strategy": "snes-elites", "population": 100, "mutation_eta": 5.0,
                            "rate_halving_every": 0, "cppn_coords": "scaled"}
 # children per generation when --population is not given, for a strategy other than the preset's
 STRATEGY_POPULATION: dict[str, int] = {"snes-elites": 100, "map-elites": 200, "ga": 200, "cppn-weight-es": 200}
 PRESETS: dict[str, dict[str, Any]] = {"default": DEFAULT, "paper": PAPER}
+# A preset's values that differ by encoding, over PRESETS[preset]: ENCODING_PRESETS[preset][encoding].
+# The default preset's CPPN search: snes-elites is direct-only, so the CPPN keeps MAP-Elites, with 50 children
+# per generation and half the parents drawn by 1 - confidence (measured: README "Presets").
+ENCODING_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    "default": {"cppn": {"strategy": "map-elites", "population": 50, "laggard_bias": 0.5}},
+}
 
 
 def _names_a_model(value: str) -> Optional[str]:
@@ -133,7 +140,8 @@ class EvolveSettings(Settings):
     # how
     encoding: str = setting("direct", "Genome encoding.", group=SEARCH, choices=ENCODINGS)
     strategy: Optional[str] = setting(None, "Search: snes-elites (default preset; direct encoding), map-elites "
-                                            "(the paper; the CPPN encoding's default) or ga (needs --target).",
+                                            "(the paper; the CPPN encoding's default), ga (needs --target) or "
+                                            "cppn-weight-es (CPPN only).",
                                       group=SEARCH, choices=STRATEGIES, preset=True)
     preset: str = setting("default", "Operator settings (paper = the 2015 code's; see fooling/settings/evolve.py).",
                           group=SEARCH, choices=tuple(PRESETS))
@@ -143,7 +151,8 @@ class EvolveSettings(Settings):
 
     # budget
     generations: int = setting(200, "Generations after the initial population.", group=BUDGET, check=positive)
-    population: Optional[int] = setting(None, "Children per generation [100 for snes-elites, else 200].",
+    population: Optional[int] = setting(None, "Children per generation [100 for snes-elites, 50 for the default "
+                                                "preset's CPPN search, else 200].",
                                         group=BUDGET, check=positive, preset=True)
     initial_population: Optional[int] = setting(None, "Random genomes in generation 0 [population].", group=BUDGET,
                                                 check=positive)
@@ -291,17 +300,23 @@ class EvolveSettings(Settings):
             raise FoolingError(f"--strategy snes-elites searches the direct encoding only; use --strategy map-elites "
                                f"with --encoding {self.encoding}")
 
+    def preset_values(self) -> dict[str, Any]:
+        """The operator values of the chosen preset for this run's encoding (:data:`ENCODING_PRESETS` over
+        :data:`PRESETS`)."""
+        return {**self.PRESETS.get(self.preset, {}), **ENCODING_PRESETS.get(self.preset, {}).get(self.encoding, {})}
+
     def resolved(self) -> "EvolveSettings":
-        """A validated copy with every None operator field filled from the preset (and the initial
-        population from the population)."""
+        """A validated copy with every None operator field filled from the preset (its values for this
+        encoding) and the initial population from the population."""
+        self.validate()
+        preset = self.preset_values()
         chosen = self
-        if chosen.strategy is None and chosen.encoding != "direct" and \
-                self.PRESETS.get(chosen.preset, {}).get("strategy") == "snes-elites":
-            chosen = dataclasses.replace(chosen, strategy="map-elites")  # snes-elites is direct-only
-        if chosen.population is None and chosen.strategy is not None and \
-                chosen.strategy != self.PRESETS.get(chosen.preset, {}).get("strategy"):
+        if chosen.population is None and chosen.strategy is not None and chosen.strategy != preset.get("strategy"):
             chosen = dataclasses.replace(chosen, population=STRATEGY_POPULATION[chosen.strategy])
-        out = Settings.resolved(chosen)
+        filled = {f.name: preset[f.name] for f in self.fields()
+                  if f.metadata.get("preset") and getattr(chosen, f.name) is None and f.name in preset}
+        out = dataclasses.replace(chosen, **filled)
+        out.validate()
         if out.initial_population is None:
             out = dataclasses.replace(out, initial_population=out.population)
         return out
