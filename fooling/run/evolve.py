@@ -38,7 +38,7 @@ from ..progress import Progress
 from ..rundir.checkpoint import STATE, load_checkpoint, remove_superseded, save_checkpoint
 from ..rundir.lock import RunLock
 from ..rundir.writer import RunDirectory, median_and_max, unused_path
-from ..search import GeneticAlgorithm, MapElites, SnesElites, Strategy
+from ..search import CppnWeightEs, GeneticAlgorithm, MapElites, SnesElites, Strategy
 from .class_metrics import ClassMetrics
 from .hooks import Checkpoints, GenerationRecord, Hook, MetricsRows, Snapshots, StopAfter
 from .seeding import make_generator, make_rngs
@@ -138,6 +138,11 @@ class EvolutionRun:
                                        sigma=config.es_sigma, lr_mean=config.es_lr_mean, lr_sigma=config.es_lr_sigma,
                                        focus=config.es_focus, start=config.es_start, scale=config.es_scale,
                                        generator=generator)
+        elif config.strategy == "cppn-weight-es":
+            self.strategy = CppnWeightEs(self.archive, rng, config.population, config.initial_population,
+                                         es_children=config.cppn_es_children, sigma=config.cppn_es_sigma,
+                                         patience=config.cppn_es_patience, emitters=config.cppn_es_emitters,
+                                         focus=config.es_focus, laggard_bias=config.laggard_bias, generator=generator)
         else:
             self.strategy = MapElites(self.archive, rng, config.population, config.initial_population,
                                       laggard_bias=config.laggard_bias, generator=generator)

@@ -1,7 +1,8 @@
 """Every setting of an evolution run (``fool evolve``), each declared once; saved as config.json.
 
 Presets are data: :data:`PAPER` holds the 2015 code's operator settings (PAPER.md),
-:data:`DEFAULT` ours (tuned to need fewer evaluations; see README "Beating the paper").
+:data:`DEFAULT` ours (tuned to need fewer evaluations; see README "Beating the paper"), and
+:data:`ENCODING_PRESETS` a preset's values for one encoding (the default's CPPN search).
 A preset field left at None is filled from the chosen preset by :meth:`EvolveSettings.resolved`;
 any of them can still be set explicitly (an option, ``--set key=value`` or ``--config FILE``).
 """
@@ -20,7 +21,7 @@ from .transforms import check_spec as _check_spec
 from .fields import Settings, between, non_negative, positive, setting, unit_interval
 
 ENCODINGS = ("direct", "cppn")
-STRATEGIES = ("snes-elites", "map-elites", "ga")
+STRATEGIES = ("snes-elites", "map-elites", "ga", "cppn-weight-es")
 COMBINE = ("mean", "min")
 COLOURS = ("hls", "rgb")
 MUTATIONS = ("unscaled", "bounded")
@@ -68,12 +69,18 @@ PAPER: dict[str, Any] = {
 # "default": ours. Bigger mutation steps (eta 5), no rate halving, CPPN coordinates in [-1, 1];
 # see README "Beating the paper" for why.
 # The default strategy is snes-elites (a SNES emitter per class, fooling/search/snes_elites.py) with 100
-# children per generation; the CPPN encoding, which it does not search, keeps MAP-Elites with 200.
+# children per generation; the CPPN encoding, which it does not search, has its own (ENCODING_PRESETS).
 DEFAULT: dict[str, Any] = {**PAPER, "strategy": "snes-elites", "population": 100, "mutation_eta": 5.0,
                            "rate_halving_every": 0, "cppn_coords": "scaled"}
 # children per generation when --population is not given, for a strategy other than the preset's
-STRATEGY_POPULATION: dict[str, int] = {"snes-elites": 100, "map-elites": 200, "ga": 200}
+STRATEGY_POPULATION: dict[str, int] = {"snes-elites": 100, "map-elites": 200, "ga": 200, "cppn-weight-es": 200}
 PRESETS: dict[str, dict[str, Any]] = {"default": DEFAULT, "paper": PAPER}
+# A preset's values that differ by encoding, over PRESETS[preset]: ENCODING_PRESETS[preset][encoding].
+# The default preset's CPPN search: snes-elites is direct-only, so the CPPN keeps MAP-Elites, with 50 children
+# per generation and half the parents drawn by 1 - confidence (measured: README "Presets").
+ENCODING_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    "default": {"cppn": {"strategy": "map-elites", "population": 50, "laggard_bias": 0.5}},
+}
 
 
 def _names_a_model(value: str) -> Optional[str]:
@@ -106,6 +113,7 @@ DIRECT, MAP_ELITES, GA, CPPN = "direct encoding", "MAP-Elites", "GA (single targ
 MODEL_SOURCE = "model source"  # a model file's input, normalisation and labels (fooling.classifiers.sources)
 
 SNES = "snes-elites"
+CPPN_ES = "cppn-weight-es"
 SCALE = "scaling out (Ray)"
 
 
@@ -132,7 +140,8 @@ class EvolveSettings(Settings):
     # how
     encoding: str = setting("direct", "Genome encoding.", group=SEARCH, choices=ENCODINGS)
     strategy: Optional[str] = setting(None, "Search: snes-elites (default preset; direct encoding), map-elites "
-                                            "(the paper; the CPPN encoding's default) or ga (needs --target).",
+                                            "(the paper; the CPPN encoding's default), ga (needs --target) or "
+                                            "cppn-weight-es (CPPN only).",
                                       group=SEARCH, choices=STRATEGIES, preset=True)
     preset: str = setting("default", "Operator settings (paper = the 2015 code's; see fooling/settings/evolve.py).",
                           group=SEARCH, choices=tuple(PRESETS))
@@ -142,7 +151,8 @@ class EvolveSettings(Settings):
 
     # budget
     generations: int = setting(200, "Generations after the initial population.", group=BUDGET, check=positive)
-    population: Optional[int] = setting(None, "Children per generation [100 for snes-elites, else 200].",
+    population: Optional[int] = setting(None, "Children per generation [100 for snes-elites, 50 for the default "
+                                                "preset's CPPN search, else 200].",
                                         group=BUDGET, check=positive, preset=True)
     initial_population: Optional[int] = setting(None, "Random genomes in generation 0 [population].", group=BUDGET,
                                                 check=positive)
@@ -241,6 +251,17 @@ class EvolveSettings(Settings):
     es_lr_sigma: float = setting(0.0, "snes-elites: learning rate of the step sizes (0: SNES's default, "
                                       "(3 + ln D) / (5 sqrt D)).", group=SNES, check=non_negative)
 
+    # cppn-weight-es (MAP-Elites plus a SNES on each unfinished class's CPPN weights; fooling/search/cppn_weight_es.py)
+    cppn_es_children: int = setting(100, "cppn-weight-es: children per generation for the weight searches of the "
+                                         "unfinished classes (the rest: MAP-Elites).", group=CPPN_ES, check=positive)
+    cppn_es_sigma: float = setting(0.05, "cppn-weight-es: initial step size of every weight, as a share of the "
+                                         "weight range.", group=CPPN_ES, check=positive)
+    cppn_es_patience: int = setting(5, "cppn-weight-es: generations without a better child before a class's weight "
+                                       "search moves to a new network of its MAP-Elites children (0: never).",
+                                    group=CPPN_ES, check=non_negative)
+    cppn_es_emitters: int = setting(1, "cppn-weight-es: weight searches per unfinished class (the first tunes its "
+                                       "elite, the others mutants of it).", group=CPPN_ES, check=positive)
+
     # expectation over transformation (fooling.objective.eot): the last group, on its own
     eot: int = setting(0, "Fitness = mean confidence over this many random transforms of each image, in one batched "
                           "forward pass (0: off).", group="eot", check=non_negative)
@@ -269,21 +290,33 @@ class EvolveSettings(Settings):
             raise FoolingError(f"unknown device {self.device!r}; use auto, cpu, cuda or cuda:N")
         if self.strategy == "ga" and self.target is None:
             raise FoolingError("--strategy ga needs --target CLASS")
+        if self.strategy == "cppn-weight-es" and self.encoding != "cppn":
+            raise FoolingError(f"--strategy cppn-weight-es searches the CPPN encoding only; use --encoding cppn, or "
+                               f"another strategy with --encoding {self.encoding}")
+        if self.strategy == "cppn-weight-es" and self.population is not None and \
+                self.cppn_es_children > self.population:
+            raise FoolingError(f"--cppn-es-children {self.cppn_es_children} exceeds --population {self.population}")
         if self.strategy == "snes-elites" and self.encoding != "direct":
             raise FoolingError(f"--strategy snes-elites searches the direct encoding only; use --strategy map-elites "
                                f"with --encoding {self.encoding}")
 
+    def preset_values(self) -> dict[str, Any]:
+        """The operator values of the chosen preset for this run's encoding (:data:`ENCODING_PRESETS` over
+        :data:`PRESETS`)."""
+        return {**self.PRESETS.get(self.preset, {}), **ENCODING_PRESETS.get(self.preset, {}).get(self.encoding, {})}
+
     def resolved(self) -> "EvolveSettings":
-        """A validated copy with every None operator field filled from the preset (and the initial
-        population from the population)."""
+        """A validated copy with every None operator field filled from the preset (its values for this
+        encoding) and the initial population from the population."""
+        self.validate()
+        preset = self.preset_values()
         chosen = self
-        if chosen.strategy is None and chosen.encoding != "direct" and \
-                self.PRESETS.get(chosen.preset, {}).get("strategy") == "snes-elites":
-            chosen = dataclasses.replace(chosen, strategy="map-elites")  # snes-elites is direct-only
-        if chosen.population is None and chosen.strategy is not None and \
-                chosen.strategy != self.PRESETS.get(chosen.preset, {}).get("strategy"):
+        if chosen.population is None and chosen.strategy is not None and chosen.strategy != preset.get("strategy"):
             chosen = dataclasses.replace(chosen, population=STRATEGY_POPULATION[chosen.strategy])
-        out = Settings.resolved(chosen)
+        filled = {f.name: preset[f.name] for f in self.fields()
+                  if f.metadata.get("preset") and getattr(chosen, f.name) is None and f.name in preset}
+        out = dataclasses.replace(chosen, **filled)
+        out.validate()
         if out.initial_population is None:
             out = dataclasses.replace(out, initial_population=out.population)
         return out

@@ -134,7 +134,7 @@ def test_presets_choose_the_strategy_and_its_population():
     assert EvolveSettings(preset="paper", strategy="snes-elites").resolved().population == 100
     assert EvolveSettings(population=50).resolved().population == 50
     cppn = EvolveSettings(encoding="cppn").resolved()  # snes-elites is direct-only: the CPPN keeps MAP-Elites
-    assert (cppn.strategy, cppn.population) == ("map-elites", 200)
+    assert (cppn.strategy, cppn.population) == ("map-elites", 50)
     with pytest.raises(FoolingError, match="direct encoding only"):
         EvolveSettings(encoding="cppn", strategy="snes-elites").resolved()
 
