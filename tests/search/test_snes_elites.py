@@ -128,10 +128,10 @@ def test_interrupted_and_resumed_run_equals_uninterrupted(tmp_path, preset):
 
 def test_presets_choose_the_strategy_and_its_population():
     default, paper = EvolveSettings().resolved(), EvolveSettings(preset="paper").resolved()
-    assert (default.strategy, default.population) == ("snes-elites", 100)
+    assert (default.strategy, default.population) == ("snes-elites", 40)
     assert (paper.strategy, paper.population, paper.mutation_eta) == ("map-elites", 200, 15.0)
     assert EvolveSettings(strategy="map-elites").resolved().population == 200
-    assert EvolveSettings(preset="paper", strategy="snes-elites").resolved().population == 100
+    assert EvolveSettings(preset="paper", strategy="snes-elites").resolved().population == 40
     assert EvolveSettings(population=50).resolved().population == 50
     cppn = EvolveSettings(encoding="cppn").resolved()  # snes-elites is direct-only: the CPPN keeps MAP-Elites
     assert (cppn.strategy, cppn.population) == ("map-elites", 50)
