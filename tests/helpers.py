@@ -43,3 +43,21 @@ def render_reference(genome: Genome, style: Style, size: Optional[tuple[int, int
         values.append(apply_numpy(int(functions[node - NUM_INPUTS]), total))
     outputs = torch.from_numpy(np.stack(values[genome.num_nodes - genome.num_outputs:]))
     return colour_map(outputs[None], style.colour)[0].view(style.channels, *size)
+
+
+def checkpoint_arrays(run_dir, prefixes=("archive.",)) -> dict[str, np.ndarray]:
+    """The arrays of RUN_DIR/checkpoint whose names start with one of ``prefixes`` (default: the archive)."""
+    from pathlib import Path
+
+    from fooling.rundir.checkpoint import load_checkpoint
+
+    arrays, _ = load_checkpoint(Path(run_dir) / "checkpoint")
+    return {k: v for k, v in arrays.items() if k.startswith(tuple(prefixes))}
+
+
+def assert_same_archive(a, b, prefixes=("archive.",)) -> None:
+    """Two runs' checkpointed archives (and whatever else ``prefixes`` name) are equal, array for array."""
+    left, right = checkpoint_arrays(a, prefixes), checkpoint_arrays(b, prefixes)
+    assert left.keys() == right.keys()
+    for key in left:
+        np.testing.assert_array_equal(left[key], right[key], err_msg=key)

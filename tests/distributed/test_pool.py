@@ -21,6 +21,7 @@ from fooling.run import EvolutionRun, evolve
 from fooling.run.hooks import Hook
 from fooling.rundir.checkpoint import load_checkpoint
 from fooling.settings.evolve import EvolveSettings
+from helpers import assert_same_archive
 
 ray = pytest.importorskip("ray")
 TESTS = Path(__file__).resolve().parents[1]
@@ -108,18 +109,6 @@ def _config(out: Path, **kw) -> EvolveSettings:
     return EvolveSettings(**base)
 
 
-def _archive(path: Path) -> dict[str, np.ndarray]:
-    arrays, _ = load_checkpoint(path / "checkpoint")
-    return {k: v for k, v in arrays.items() if k.startswith("archive.")}
-
-
-def _assert_same_archive(a: Path, b: Path) -> None:
-    left, right = _archive(a), _archive(b)
-    assert left.keys() == right.keys()
-    for key in left:
-        np.testing.assert_array_equal(left[key], right[key], err_msg=key)
-
-
 class _Traffic(Hook):
     """Records the pool's traffic after every generation (and can kill an actor once)."""
 
@@ -167,7 +156,7 @@ def test_two_workers_give_the_in_process_archive(tmp_path, local_ray, references
         evolve(_config(reference, **kw))
     traffic = _Traffic()
     EvolutionRun.start(_config(tmp_path / "ray", workers=2, **kw)).run(progress=False, hooks=[traffic])
-    _assert_same_archive(reference, tmp_path / "ray")
+    assert_same_archive(reference, tmp_path / "ray")
     assert "workers: 2 Ray actors (cpu" in (tmp_path / "ray" / "log.txt").read_text()
     n, cells = kw.get("population", 40), 1 if strategy == "ga" else 4
     assert len(traffic.rows) == 7 and all(r["received"] == n * cells * 4 for r in traffic.rows)  # float32 probs
@@ -228,13 +217,13 @@ class TestOnePoolForSeveralRuns:
         resumed = EvolutionRun.resume(tmp_path / "a")
         assert resumed.config.workers == 0  # where it runs is the resuming command's choice, not config.json's
         resumed.run(progress=False)
-        _assert_same_archive(reference, tmp_path / "a")
+        assert_same_archive(reference, tmp_path / "a")
         EvolutionRun.start(_config(tmp_path / "b", **kw)).run(progress=False, stop_after=3)
         resumed = EvolutionRun.resume(tmp_path / "b", workers=2)
         assert resumed.config.workers == 2
         resumed.pool = oracle_pool  # its mirrors hold run a's elites: a resumed run's archive is another
         resumed.run(progress=False)
-        _assert_same_archive(reference, tmp_path / "b")
+        assert_same_archive(reference, tmp_path / "b")
         if strategy == "map-elites":
             _sync_and_check_mirrors(resumed, oracle_pool)
 
@@ -250,7 +239,7 @@ class TestOnePoolForSeveralRuns:
         assert traffic.killed[0] not in oracle_pool.pids()
         with pytest.raises(ProcessLookupError):
             os.kill(traffic.killed[0], 0)
-        _assert_same_archive(reference, tmp_path / "ray")
+        assert_same_archive(reference, tmp_path / "ray")
         _sync_and_check_mirrors(run, oracle_pool)
         # no elite changes from here: a replacement still needs (and gets) every elite
         victim = oracle_pool.pids()[1]
@@ -265,7 +254,7 @@ def test_real_lenet_two_workers_equal_in_process(tmp_path, local_ray, mnist_lene
     kw = dict(model=mnist_lenet, population=300, generations=2, classes=[0, 1, 2, 3])
     evolve(_config(tmp_path / "here", **kw))
     evolve(_config(tmp_path / "ray", workers=2, **kw))
-    _assert_same_archive(tmp_path / "here", tmp_path / "ray")
+    assert_same_archive(tmp_path / "here", tmp_path / "ray")
 
 
 def test_a_worker_that_cannot_load_the_model_fails_in_one_line(local_ray):
@@ -361,7 +350,7 @@ def test_a_driver_killed_with_workers_resumes_to_the_same_archive(tmp_path):
     assert resumed.config.workers == 0
     resumed.run(progress=False)
     evolve(_config(tmp_path / "straight", generations=done + 3))
-    _assert_same_archive(tmp_path / "straight", tmp_path / "killed")
+    assert_same_archive(tmp_path / "straight", tmp_path / "killed")
     deadline = time.time() + 180
     while started & _ray_processes() and time.time() < deadline:
         time.sleep(1)

@@ -10,10 +10,10 @@ import pytest
 
 from fooling import api
 from fooling.errors import FoolingError
-from fooling.rundir.checkpoint import load_checkpoint
 from fooling.run import EvolutionRun
 from fooling.settings.ascend import AscendSettings
 from fooling.settings.evolve import EvolveSettings
+from helpers import checkpoint_arrays
 
 
 def _config(out: Path, **kw) -> EvolveSettings:
@@ -23,22 +23,17 @@ def _config(out: Path, **kw) -> EvolveSettings:
     return EvolveSettings(**base)
 
 
-def _archive(path: Path) -> dict[str, np.ndarray]:
-    arrays, _ = load_checkpoint(path / "checkpoint")
-    return {k: v for k, v in arrays.items() if k.startswith("archive.")}
-
-
 def test_evolve_with_eot_resumes_exactly_and_differs_from_plain(tmp_path):
     api.evolve(_config(tmp_path / "straight"))
     run = EvolutionRun.start(_config(tmp_path / "split"))  # --eot is part of the run itself
     assert run.objective.eot is not None and run.objective.eot.samples == 4 and run.objective.eot.fixed
     run.run(progress=False, stop_after=4)
     api.resume(tmp_path / "split")
-    a, b = _archive(tmp_path / "straight"), _archive(tmp_path / "split")
+    a, b = checkpoint_arrays(tmp_path / "straight"), checkpoint_arrays(tmp_path / "split")
     for key in a:
         np.testing.assert_array_equal(a[key], b[key], err_msg=key)
     api.evolve(_config(tmp_path / "plain", eot=0))
-    assert not np.array_equal(a["archive.fitness"], _archive(tmp_path / "plain")["archive.fitness"])
+    assert not np.array_equal(a["archive.fitness"], checkpoint_arrays(tmp_path / "plain")["archive.fitness"])
     config = json.loads((tmp_path / "straight" / "config.json").read_text())
     assert config["eot"] == 4 and config["transforms"] == "crop=0.6,rotate=15,noise=0.05"
 

@@ -19,6 +19,7 @@ from PIL import Image
 from fooling.settings.evolve import EvolveSettings
 from fooling.run import EvolutionRun, evolve
 from fooling.rundir.checkpoint import load_checkpoint
+from helpers import assert_same_archive
 
 
 def _config(out: Path, **kw) -> EvolveSettings:
@@ -26,18 +27,6 @@ def _config(out: Path, **kw) -> EvolveSettings:
                 out=str(out))
     base.update(kw)
     return EvolveSettings(**base)
-
-
-def _archive(path: Path) -> dict[str, np.ndarray]:
-    arrays, _ = load_checkpoint(path / "checkpoint")
-    return {k: v for k, v in arrays.items() if k.startswith("archive.")}
-
-
-def _assert_same_archive(a: Path, b: Path) -> None:
-    left, right = _archive(a), _archive(b)
-    assert left.keys() == right.keys()
-    for key in left:
-        np.testing.assert_array_equal(left[key], right[key], err_msg=key)
 
 
 def test_run_directory_is_complete(tmp_path):
@@ -69,7 +58,7 @@ def test_resume_equals_uninterrupted(tmp_path):
     EvolutionRun.start(_config(tmp_path / "split")).run(progress=False, stop_after=6)
     assert load_checkpoint(tmp_path / "split" / "checkpoint")[1]["generation"] == 6
     EvolutionRun.resume(tmp_path / "split").run(progress=False)
-    _assert_same_archive(tmp_path / "straight", tmp_path / "split")
+    assert_same_archive(tmp_path / "straight", tmp_path / "split")
     rows = list(csv.DictReader(open(tmp_path / "split" / "metrics.csv")))
     assert [int(r["generation"]) for r in rows] == list(range(13))
 
@@ -78,7 +67,7 @@ def test_resume_with_more_generations_equals_a_longer_run(tmp_path):
     evolve(_config(tmp_path / "long", generations=20))
     evolve(_config(tmp_path / "short", generations=8))
     EvolutionRun.resume(tmp_path / "short", generations=20).run(progress=False)
-    _assert_same_archive(tmp_path / "long", tmp_path / "short")
+    assert_same_archive(tmp_path / "long", tmp_path / "short")
 
 
 def test_the_loop_keeps_genomes_and_scores_on_the_device(tmp_path, monkeypatch):
@@ -106,12 +95,12 @@ def test_a_cuda_run_is_deterministic_and_resumes_to_the_same_archive(tmp_path):
     kw = dict(device="cuda", crossover_rate=0.5)
     evolve(_config(tmp_path / "straight", **kw))
     evolve(_config(tmp_path / "again", **kw))
-    _assert_same_archive(tmp_path / "straight", tmp_path / "again")
+    assert_same_archive(tmp_path / "straight", tmp_path / "again")
     EvolutionRun.start(_config(tmp_path / "split", **kw)).run(progress=False, stop_after=6)
     state = json.loads((tmp_path / "split" / "checkpoint" / "state.json").read_text())
     assert state["body"]["strategy"]["generator_device"] == "cuda"
     EvolutionRun.resume(tmp_path / "split").run(progress=False)
-    _assert_same_archive(tmp_path / "straight", tmp_path / "split")
+    assert_same_archive(tmp_path / "straight", tmp_path / "split")
 
 
 def test_ga_resume_equals_uninterrupted(tmp_path):
@@ -119,7 +108,7 @@ def test_ga_resume_equals_uninterrupted(tmp_path):
     evolve(_config(tmp_path / "straight", **kw))
     EvolutionRun.start(_config(tmp_path / "split", **kw)).run(progress=False, stop_after=4)
     EvolutionRun.resume(tmp_path / "split").run(progress=False)
-    _assert_same_archive(tmp_path / "straight", tmp_path / "split")
+    assert_same_archive(tmp_path / "straight", tmp_path / "split")
     summary = json.loads((tmp_path / "split" / "summary.json").read_text())
     assert [c["index"] for c in summary["classes"]] == [2]
 
@@ -168,7 +157,7 @@ def test_killed_or_interrupted_run_resumes_to_the_same_archive(tmp_path, mnist_l
     assert done < 40, "the run finished before it was stopped; make it longer"
     subprocess.run(_fool("evolve", "--resume", str(tmp_path / "killed"), "--quiet"), check=True,
                    env=os.environ.copy())
-    _assert_same_archive(tmp_path / "straight", tmp_path / "killed")
+    assert_same_archive(tmp_path / "straight", tmp_path / "killed")
 
 
 def test_until_stops_once_every_class_is_there(tmp_path):

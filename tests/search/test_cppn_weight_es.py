@@ -14,9 +14,9 @@ from fooling.archive import Archive
 from fooling.encodings.cppn import CPPNEncoding
 from fooling.errors import FoolingError
 from fooling.run import EvolutionRun, evolve
-from fooling.rundir.checkpoint import load_checkpoint
 from fooling.search import CppnWeightEs
 from fooling.settings.evolve import EvolveSettings
+from helpers import checkpoint_arrays
 
 CELLS = [0, 1, 2, 3]
 
@@ -112,16 +112,12 @@ def _config(out: Path, **kw) -> EvolveSettings:
     return EvolveSettings(**{**base, **kw})
 
 
-def _archive(path: Path) -> dict[str, np.ndarray]:
-    arrays, _ = load_checkpoint(path / "checkpoint")
-    return {k: v for k, v in arrays.items() if k.startswith(("archive.", "strategy."))}
-
-
 def test_interrupted_and_resumed_run_equals_uninterrupted(tmp_path):
     evolve(_config(tmp_path / "straight"))
     EvolutionRun.start(_config(tmp_path / "split")).run(progress=False, stop_after=5)
     EvolutionRun.resume(tmp_path / "split").run(progress=False)
-    left, right = _archive(tmp_path / "straight"), _archive(tmp_path / "split")
+    state = ("archive.", "strategy.")
+    left, right = checkpoint_arrays(tmp_path / "straight", state), checkpoint_arrays(tmp_path / "split", state)
     assert left.keys() == right.keys() and "strategy.es_mean" in left
     for key in left:
         np.testing.assert_array_equal(left[key], right[key], err_msg=key)

@@ -13,10 +13,10 @@ from fooling.archive import Archive
 from fooling.encodings import DirectEncoding
 from fooling.errors import FoolingError
 from fooling.run import EvolutionRun, evolve
-from fooling.rundir.checkpoint import load_checkpoint
 from fooling.search import SnesElites
 from fooling.search.snes_elites import snes_utilities
 from fooling.settings.evolve import EvolveSettings
+from helpers import checkpoint_arrays
 
 CELLS = [0, 1, 2, 3]
 
@@ -108,17 +108,13 @@ def _config(out: Path, **kw) -> EvolveSettings:
     return EvolveSettings(**{**base, **kw})
 
 
-def _archive(path: Path) -> dict[str, np.ndarray]:
-    arrays, _ = load_checkpoint(path / "checkpoint")
-    return {k: v for k, v in arrays.items() if k.startswith(("archive.", "strategy."))}
-
-
 @pytest.mark.parametrize("preset", ["default", "paper"])
 def test_interrupted_and_resumed_run_equals_uninterrupted(tmp_path, preset):
     evolve(_config(tmp_path / "straight", preset=preset))
     EvolutionRun.start(_config(tmp_path / "split", preset=preset)).run(progress=False, stop_after=5)
     EvolutionRun.resume(tmp_path / "split").run(progress=False)
-    left, right = _archive(tmp_path / "straight"), _archive(tmp_path / "split")
+    state = ("archive.", "strategy.")
+    left, right = checkpoint_arrays(tmp_path / "straight", state), checkpoint_arrays(tmp_path / "split", state)
     assert left.keys() == right.keys()
     if preset == "default":
         assert "strategy.mean" in left
