@@ -15,6 +15,7 @@ from typing import Any, Optional
 from ..errors import FoolingError
 from .transforms import check_spec as _check_spec
 from .fields import Settings, between, non_negative, positive, setting, unit_interval
+from .model_source import model_source
 
 OBJECTIVES = ("prob", "logit")  # what a step climbs: the target's softmax probability or its logit
 RATES = ("progress", "normalised", "adam")  # how far a step goes (see fooling.search.gradient.rules.StepRule)
@@ -47,7 +48,6 @@ def _blur_radius(value: float) -> Optional[str]:
 
 
 WHAT, ASCENT, PERTURB, BUDGET, RUN = "model", "ascent", "perturbation", "budget", "run"
-MODEL_SOURCE = "model source"  # a model file's input, normalisation and labels (fooling.classifiers.sources)
 
 
 @dataclass
@@ -122,16 +122,11 @@ class AscendSettings(Settings):
                                          "'crop=0.8,flip,rotate=10,jitter=0.1,noise=0.02,jpeg=60'.", group="eot",
                               check=_check_spec)
 
-    # model source: how a model file (.pt TorchScript, .onnx), timm: or python: model takes its input; also
-    # read from a JSON sidecar beside the file (net.json); see fooling/classifiers/sources.py
-    input: Optional[str] = setting(None, "A model file's input, CxHxW (e.g. 3x224x224) [its sidecar JSON; an "
-                                         "ONNX file's own].", group=MODEL_SOURCE, metavar="CxHxW")
-    mean: Optional[str] = setting(None, "A model file's per-channel mean, subtracted from pixels in [0, 1], e.g. "
-                                        "0.485,0.456,0.406 [0].", group=MODEL_SOURCE, metavar="M1,M2,M3")
-    std: Optional[str] = setting(None, "A model file's per-channel std, dividing after the mean, e.g. "
-                                       "0.229,0.224,0.225 [1].", group=MODEL_SOURCE, metavar="S1,S2,S3")
-    labels: Optional[str] = setting(None, "A model file's class names: a text file, one a line (or a JSON list) "
-                                          "[numbered].", group=MODEL_SOURCE, metavar="FILE")
+    # model source (fooling/settings/model_source.py): how a model file, timm: or python: model takes its input
+    input: Optional[str] = model_source("input")
+    mean: Optional[str] = model_source("mean")
+    std: Optional[str] = model_source("std")
+    labels: Optional[str] = model_source("labels")
 
     @property
     def perturbation(self) -> bool:

@@ -19,6 +19,7 @@ from typing import Any, Optional, Sequence
 from ..errors import FoolingError
 from .transforms import check_spec as _check_spec
 from .fields import Settings, between, non_negative, positive, setting, unit_interval
+from .model_source import model_source
 
 ENCODINGS = ("direct", "cppn")
 STRATEGIES = ("snes-elites", "map-elites", "ga", "cppn-weight-es")
@@ -110,7 +111,6 @@ def _image_side(value: int) -> Optional[str]:
 
 MODEL, SEARCH, BUDGET, RUN, SPEED = "model", "search", "budget", "run", "speed"
 DIRECT, MAP_ELITES, GA, CPPN = "direct encoding", "MAP-Elites", "GA (single target)", "CPPN encoding"
-MODEL_SOURCE = "model source"  # a model file's input, normalisation and labels (fooling.classifiers.sources)
 
 SNES = "snes-elites"
 CPPN_ES = "cppn-weight-es"
@@ -223,16 +223,11 @@ class EvolveSettings(Settings):
     compile: bool = setting(False, "Run the classifier through torch.compile (slow to start; pays off on long "
                                    "GPU runs).", group=SPEED)
 
-    # model source: how a model file (.pt TorchScript, .onnx), timm: or python: model takes its input; also
-    # read from a JSON sidecar beside the file (net.json); see fooling/classifiers/sources.py
-    input: Optional[str] = setting(None, "A model file's input, CxHxW (e.g. 3x224x224) [its sidecar JSON; an "
-                                         "ONNX file's own].", group=MODEL_SOURCE, metavar="CxHxW")
-    mean: Optional[str] = setting(None, "A model file's per-channel mean, subtracted from pixels in [0, 1], e.g. "
-                                        "0.485,0.456,0.406 [0].", group=MODEL_SOURCE, metavar="M1,M2,M3")
-    std: Optional[str] = setting(None, "A model file's per-channel std, dividing after the mean, e.g. "
-                                       "0.229,0.224,0.225 [1].", group=MODEL_SOURCE, metavar="S1,S2,S3")
-    labels: Optional[str] = setting(None, "A model file's class names: a text file, one a line (or a JSON list) "
-                                          "[numbered].", group=MODEL_SOURCE, metavar="FILE")
+    # model source (fooling/settings/model_source.py): how a model file, timm: or python: model takes its input
+    input: Optional[str] = model_source("input")
+    mean: Optional[str] = model_source("mean")
+    std: Optional[str] = model_source("std")
+    labels: Optional[str] = model_source("labels")
 
     # several seeds as one batched population (fooling.run.multi): one run directory each, OUT/s<seed>
     seeds: Optional[list[int]] = setting(None, "Several seeds at once, one forward pass for all: OUT/s<seed> each "
