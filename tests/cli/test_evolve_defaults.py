@@ -1,5 +1,5 @@
 """`fool evolve` with no options, as a new user runs it: the shipped paper LeNet, the default search, and a last
-line that says all ten digits passed 99.99 % (about 10 s: the default stops once all ten pass)."""
+line that says all ten digits passed 99.99 % (a few seconds: 200 generations of 40 children)."""
 
 from __future__ import annotations
 
