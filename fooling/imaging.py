@@ -16,12 +16,28 @@ from .errors import FoolingError
 from .limits import MAX_IMAGE_PIXELS
 
 
+HLS_CHUNK_VALUES = 1 << 19  # CPU: convert this many values at a time (2 MB temporaries stay in cache)
+
+
 def hls_to_rgb(hls: torch.Tensor) -> torch.Tensor:
     """(N, 3, ...) hue, lightness, saturation in [0, 1] -> RGB (N, 3, ...) in [0, 1] (as ``colorsys``).
 
     Uses the closed form c_n = L - a * clamp(min(k - 3, 9 - k), -1, 1) with
     k = (n + 12 H) mod 12 and a = S * min(L, 1 - L), for n = 0, 8, 4 (R, G, B).
+    On the CPU, without autograd, a big batch is converted a few images at a time: the same values,
+    about half the time of one pass of each operation over the whole batch (memory traffic).
     """
+    if (hls.device.type == "cpu" and not (hls.requires_grad and torch.is_grad_enabled())
+            and hls.numel() > HLS_CHUNK_VALUES and len(hls) > 1):
+        step = max(1, HLS_CHUNK_VALUES // (hls.numel() // len(hls)))
+        out = torch.empty_like(hls)
+        for start in range(0, len(hls), step):
+            out[start:start + step] = _hls_to_rgb(hls[start:start + step])
+        return out
+    return _hls_to_rgb(hls)
+
+
+def _hls_to_rgb(hls: torch.Tensor) -> torch.Tensor:
     h, l, s = hls[:, 0:1], hls[:, 1:2], hls[:, 2:3]
     n = torch.tensor([0.0, 8.0, 4.0], device=hls.device, dtype=hls.dtype).view(1, 3, *[1] * (hls.dim() - 2))
     a = s * torch.minimum(l, 1.0 - l)

@@ -30,6 +30,33 @@ def test_every_candidate_is_offered_to_every_cell():
     assert archive.state_dict()["elite.genes"].shape == (2, 4)
 
 
+def test_the_bank_copies_each_winning_child_once_and_matches_a_per_cell_copy():
+    """Random generations over 12 cells: every cell's elite equals a naive per-cell record, a child that wins
+    many cells takes one bank row, and rows freed by replaced elites are reused (12 rows suffice)."""
+    cells, rng = 12, np.random.default_rng(0)
+    archive = Archive(DirectEncoding((1, 2, 3)), list(range(cells)), [f"c{i}" for i in range(cells)])
+    naive_fit, naive = np.full(cells, -np.inf), [None] * cells
+    copied = []
+    put = archive.store.genes.index_copy_
+    archive.store.genes.index_copy_ = lambda dim, index, source: (copied.append(len(index)), put(dim, index, source))
+    for generation in range(40):
+        n = int(rng.integers(1, 9))
+        genomes = torch.from_numpy(rng.random((n, 6), dtype=np.float32))
+        conf = rng.random((n, cells)) * (1 + generation / 10)
+        conf[:, rng.random(cells) < 0.5] *= 3  # some children win many cells at once
+        copied.clear()
+        archive.add(genomes, torch.from_numpy(conf), generation)
+        best, improved = conf.argmax(0), np.flatnonzero(conf.max(0) > naive_fit)
+        assert sum(copied) == len(np.unique(best[improved]))  # one row per distinct winner, not per cell
+        for c in improved:
+            naive_fit[c], naive[c] = conf[best[c], c], genomes[best[c]].clone()
+        filled = np.flatnonzero(np.isfinite(naive_fit))
+        assert torch.equal(archive.elites(filled), torch.stack([naive[c] for c in filled]))
+        keys = archive.elite_keys()
+        slots = archive.store.slot.numpy()
+        assert all((keys[a] == keys[b]) == (slots[a] == slots[b]) for a in filled for b in filled)
+
+
 def test_numpy_batches_are_accepted():
     archive = _archive()
     archive.add(np.full((2, 4), 0.5, np.float32), np.array([[0.9, 0.1, 0.2], [0.1, 0.7, 0.3]]), generation=0)

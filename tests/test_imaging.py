@@ -7,7 +7,16 @@ import pytest
 import torch
 from PIL import Image
 
+from fooling import imaging
 from fooling.imaging import hls_to_rgb, save_png
+
+
+def test_hls_to_rgb_in_chunks_gives_the_same_numbers(monkeypatch):
+    hls = torch.rand(7, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    whole = hls_to_rgb(hls)  # 5,376 values: one pass
+    monkeypatch.setattr(imaging, "HLS_CHUNK_VALUES", 1000)  # 768 values an image: one image at a time
+    assert torch.equal(hls_to_rgb(hls), whole)
+    assert torch.equal(torch.cat([hls_to_rgb(h[None]) for h in hls]), whole)
 
 
 def test_hls_to_rgb_gives_the_same_numbers_with_and_without_autograd():

@@ -5,7 +5,8 @@ step size per gene of a coarse noise grid (``scale`` x ``scale`` pixel blocks: 1
 scale 2, which the SNES adapts 4x faster than 784 single pixels). Every emitter starts at a flat
 image of grey level ``start`` (0: black; < 0: at its cell's elite of ``initial_population`` random
 genomes, as MAP-Elites starts). Every generation splits ``population`` children evenly among the
-*unfinished* classes (cell fitness below ``focus``; all classes once every one is there): emitter k
+*unfinished* classes (cell fitness below ``focus``; all classes once every one is there; when there
+are fewer than two children per such class, among ``population // 2`` of them drawn uniformly): emitter k
 samples mirrored pairs ``mean_k ± up(sigma_k * eps)`` (``up``: nearest upsampling to the image;
 children clipped to [0, 1]), and every child is still offered to every cell (the archive's rule).
 Emitter k then ranks its own children by their fitness for class k alone and takes one SNES step
@@ -36,6 +37,9 @@ from ..archive import Archive
 from ..errors import FoolingError
 from .base import Scores, Strategy
 from .blocks import Plan, blocked, noise_grid, realise, seeds, upsample
+
+
+EMITTER_CHOICE = "sampled"  # checkpointed: emitters are sampled when the population is below two per class
 
 
 def snes_utilities(n: int, device: torch.device) -> torch.Tensor:
@@ -72,6 +76,10 @@ class SnesElites(Strategy):
         cells, device = len(archive), archive.device
         self.mean = torch.zeros((cells, genes), dtype=torch.float32, device=device)
         self.sigma = torch.full((cells, dims), float(sigma), dtype=torch.float32, device=device)
+        # (cells,) bool: the emitter restarts at its cell's elite, copied into ``mean`` only when it is next
+        # sampled or checkpointed (until then the cell changes only by other emitters' children, each a restart
+        # again): a generation that improves hundreds of ImageNet cells copies no rows for them
+        self.restarting = torch.zeros(cells, dtype=torch.bool, device=device)
         self.start = start
         self.started = start >= 0  # False: the means are set from the archive after generation 0
         if self.started:
@@ -95,8 +103,11 @@ class SnesElites(Strategy):
             n = self.initial_population
             return blocked("random", n, self.rng, self.generation)
         active = self.active_cells()
+        if self.population < 2 * len(active):  # fewer children than emitters x 2: a sample of the emitters
+            active = np.sort(self.rng.choice(active, size=max(1, self.population // 2), replace=False))
         per = max(2, (self.population // len(active)) // 2 * 2)  # mirrored pairs: an even number per emitter
         cells = torch.as_tensor(active, dtype=torch.long, device=self.mean.device)
+        self._restart_means(cells)
         n = len(active) * per
         return Plan("snes", n, per, seeds(self.rng, n, per), self.generation, cells=cells, mean=self.mean[cells],
                     sigma=self.sigma[cells], scale=self.scale)
@@ -112,6 +123,14 @@ class SnesElites(Strategy):
 
     def ask(self) -> Any:
         return self.take(self.plan())
+
+    def _restart_means(self, cells: Optional[torch.Tensor] = None) -> None:
+        """Copy the elites into the means of the restarting emitters among ``cells`` (None: all)."""
+        pending = self.restarting if cells is None else torch.zeros_like(self.restarting).index_fill_(0, cells, True)
+        due = torch.nonzero(pending & self.restarting).squeeze(1)
+        if due.numel():
+            self.mean.index_copy_(0, due, self.archive.elites(due))
+            self.restarting.index_fill_(0, due, False)
 
     def _up(self, x: torch.Tensor) -> torch.Tensor:
         """(..., D) on the noise grid -> (..., G) on the image (nearest-neighbour upsampling)."""
@@ -145,18 +164,24 @@ class SnesElites(Strategy):
         # another emitter's child became a cell's elite (it beat that emitter's own children): restart there
         cells_all = torch.arange(len(before), device=before.device)
         foreign = (self.archive.fitness_tensor > before) & (self.archive.parent_tensor != cells_all)
-        restart = torch.nonzero(foreign).squeeze(1)
-        if self.restart and restart.numel():
-            self.mean.index_copy_(0, restart, self.archive.elites(restart))
+        if self.restart:
+            self.restarting |= foreign
 
     def state_dict(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         arrays, values = super().state_dict()
+        self._restart_means()  # the same means, materialised
         arrays["mean"] = self.mean.cpu().numpy().copy()
         arrays["sigma"] = self.sigma.cpu().numpy().copy()
         values["started"] = self.started
+        values["emitters"] = EMITTER_CHOICE
         return arrays, values
 
     def load_state_dict(self, arrays: dict[str, np.ndarray], values: dict[str, Any]) -> None:
+        if values.get("emitters") != EMITTER_CHOICE and self.population < 2 * len(self.archive):
+            raise FoolingError(
+                "this run was checkpointed by an older fooling whose snes-elites gave every unfinished class two "
+                f"children a generation (more than --population {self.population}); it cannot continue "
+                "bit-identically: start it again, or finish it with the fooling version that began it")
         super().load_state_dict(arrays, values)
         for name in ("mean", "sigma"):
             value = np.asarray(arrays[name], dtype=np.float32)

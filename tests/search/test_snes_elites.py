@@ -57,6 +57,52 @@ def test_children_are_split_among_the_unfinished_classes_only(oracle):
     assert sorted(set(strategy._owner.tolist())) == CELLS
 
 
+def test_fewer_children_than_two_per_class_go_to_a_sample_of_the_emitters(oracle):
+    """population 4 over 4 unfinished classes: 2 emitters, a mirrored pair each, drawn anew each generation."""
+    strategy = _strategy(oracle, population=4)
+    _step(strategy, oracle, 1)
+    chosen = set()
+    for _ in range(12):
+        genomes = strategy.ask()
+        owners = strategy._owner.tolist()
+        assert len(genomes) == 4 and len(set(owners)) == 2 and owners == sorted(owners)
+        chosen.add(tuple(sorted(set(owners))))
+        strategy.tell(genomes, oracle.probs(strategy.encoding.decode(genomes, torch.device("cpu")))[:, CELLS].double())
+    assert len(chosen) > 1  # not always the same emitters
+
+
+class _EagerRestarts(SnesElites):
+    """Reference: restarted emitters copy their cell's elite at once."""
+
+    def tell(self, genomes, confidence, scores=None):
+        super().tell(genomes, confidence, scores)
+        self._restart_means()
+
+
+def test_restarts_copied_when_needed_give_the_same_run_as_restarts_copied_at_once(oracle):
+    archive = lambda: Archive(DirectEncoding((1, 8, 8)), CELLS, oracle.labels)  # noqa: E731
+    lazy, eager = (kind(archive(), np.random.default_rng(2), population=4, initial_population=8, start=0.5,
+                        generator=torch.Generator().manual_seed(2)) for kind in (SnesElites, _EagerRestarts))
+    deferred = 0
+    for _ in range(30):
+        _step(lazy, oracle, 1)
+        _step(eager, oracle, 1)
+        deferred += int(lazy.restarting.sum())
+    assert deferred > 0  # some restarts waited for their emitter's turn
+    np.testing.assert_array_equal(lazy.archive.fitness, eager.archive.fitness)
+    assert torch.equal(lazy.archive.elites(CELLS), eager.archive.elites(CELLS))
+    assert np.array_equal(lazy.state_dict()[0]["mean"], eager.state_dict()[0]["mean"])
+
+
+def test_a_checkpoint_from_before_emitter_sampling_is_refused_only_where_it_matters(oracle):
+    small = _strategy(oracle, population=4)
+    arrays, values = small.state_dict()
+    del values["emitters"]  # as written by the fooling that gave every class two children
+    with pytest.raises(FoolingError, match="cannot continue bit-identically"):
+        _strategy(oracle, population=4).load_state_dict(arrays, values)
+    _strategy(oracle, population=8).load_state_dict(arrays, values)  # 2 per class: nothing changed there
+
+
 def test_utilities_are_zero_sum_and_decreasing():
     u = snes_utilities(10, torch.device("cpu"))
     assert abs(float(u.sum())) < 1e-6
