@@ -167,5 +167,6 @@ def upsample(x: torch.Tensor, scale: int, shape: tuple[int, int, int]) -> torch.
     if scale == 1:
         return x
     lead = x.shape[:-1]
-    x = x.reshape(-1, *noise_grid(shape, scale)).repeat_interleave(scale, dim=2).repeat_interleave(scale, dim=3)
+    c, h, w = noise_grid(shape, scale)
+    x = x.reshape(-1, c, h, 1, w, 1).expand(-1, c, h, scale, w, scale).reshape(-1, c, h * scale, w * scale)  # one copy
     return x[:, :, :shape[1], :shape[2]].reshape(*lead, -1)

@@ -159,7 +159,9 @@ class SnesElites(Strategy):
         grad_mean = torch.einsum("kn,kng->kg", utility, noise)
         grad_sigma = torch.einsum("kn,kng->kg", utility, noise * noise - 1.0)
         sigma = self.sigma[cells]
-        self.mean[cells] = (self.mean[cells] + self.lr_mean * self._up(sigma * grad_mean)).clamp_(0.0, 1.0)
+        mean = self.mean.index_select(0, cells)
+        mean += self.lr_mean * self._up(sigma * grad_mean)  # the same float32 operations as mean + lr * step
+        self.mean.index_copy_(0, cells, mean.clamp_(0.0, 1.0))
         self.sigma[cells] = sigma * torch.exp(0.5 * self.lr_sigma * grad_sigma)
         # another emitter's child became a cell's elite (it beat that emitter's own children): restart there
         cells_all = torch.arange(len(before), device=before.device)

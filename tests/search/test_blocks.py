@@ -13,7 +13,7 @@ from fooling.archive import Archive
 from fooling.encodings import DirectEncoding
 from fooling.errors import FoolingError
 from fooling.search import GeneticAlgorithm, MapElites
-from fooling.search.blocks import Plan, realise
+from fooling.search.blocks import Plan, noise_grid, realise, upsample
 from fooling.search.snes_elites import SnesElites
 
 
@@ -120,3 +120,12 @@ def test_resuming_a_run_checkpointed_before_blocks_is_one_line(tmp_path):
     assert result.exit_code != 0 and "Traceback" not in result.output
     last = result.output.strip().splitlines()[-1]
     assert last.startswith("Error: this run was checkpointed by an older fooling") and "blocks-1" in last
+
+
+@pytest.mark.parametrize("shape,scale", [((1, 28, 28), 2), ((1, 27, 27), 2), ((3, 10, 7), 3), ((3, 8, 8), 1)])
+def test_upsample_repeats_each_noise_value_over_its_block(shape, scale):
+    c, h, w = noise_grid(shape, scale)
+    x = torch.randn(2, 3, c * h * w, generator=torch.Generator().manual_seed(0))
+    grid = x.reshape(6, c, h, w)
+    expected = grid.repeat_interleave(scale, 2).repeat_interleave(scale, 3)[:, :, :shape[1], :shape[2]]
+    assert torch.equal(upsample(x, scale, shape), expected.reshape(2, 3, -1))
