@@ -112,14 +112,13 @@ def imagenet_plans(n: int = 400, classes: int = 1000) -> dict:
     out["map_elites_full_mirror"] = update_bytes(full)  # a new actor: every distinct elite
     out["map_elites_distinct_elites"] = len(full["keys"])
     del full
-    snes_cells = 10  # per emitter, then times 1000: every active emitter ships the same rows
-    snes_archive = Archive(enc, range(snes_cells), [str(k) for k in range(snes_cells)])
-    snes = SnesElites(snes_archive, rng, population=2 * snes_cells, initial_population=n, start=0.5)
-    plan = snes.plan()
-    out["snes_children_per_emitter"] = plan.block  # population 400 over 1000 classes: 2 (mirrored pair)
-    out["snes_plan_per_emitter"] = plan.nbytes() / snes_cells
-    out["snes_plan_1000_emitters"] = out["snes_plan_per_emitter"] * classes
-    out["snes_genes_1000_emitters"] = classes * plan.block * genes * 4
+    snes_archive = Archive(enc, range(classes), [str(k) for k in range(classes)])
+    snes = SnesElites(snes_archive, rng, population=n, initial_population=n, start=0.5)
+    plan = snes.plan()  # population 400 over 1000 unfinished classes: 200 emitters drawn, a mirrored pair each
+    out["snes_emitters"], out["snes_children_per_emitter"] = len(plan.cells), plan.block
+    out["snes_plan"] = plan.nbytes()  # the drawn emitters' mean and step-size rows + seeds
+    out["snes_genes"] = plan.n * genes * 4
+    del snes, snes_archive, plan
     ga_archive = Archive(enc, [0], ["0"])
     ga = GeneticAlgorithm(ga_archive, rng, __import__("random").Random(0), mu=n, lambda_=n, cxpb=0.5, mutpb=0.5)
     ga.generation, ga.population = 1, [None] * n  # plan() reads only the population's size
@@ -278,8 +277,8 @@ def main() -> None:
     print(f"  map-elites   generation 0 {mb(im['map_elites_generation0'])}; a generation's plan "
           f"{mb(im['map_elites_plan'])} + {mb(im['per_genome'])} per changed elite per actor; a new actor's mirror "
           f"{mb(im['map_elites_full_mirror'])} ({im['map_elites_distinct_elites']} elites)")
-    print(f"  snes-elites  {mb(im['snes_plan_1000_emitters'])} for 1000 emitters x {im['snes_children_per_emitter']} "
-          f"children (their genes: {mb(im['snes_genes_1000_emitters'])})")
+    print(f"  snes-elites  {mb(im['snes_plan'])} for {im['snes_emitters']} emitters x {im['snes_children_per_emitter']} "
+          f"children (their genes: {mb(im['snes_genes'])})")
     print(f"  ga           a generation's plan {mb(im['ga_plan'])} + {mb(im['per_genome'])} per new member of the "
           f"population per actor (a piece never sends more than its genes)")
     print(json.dumps(out))
