@@ -164,6 +164,7 @@ def evolve(settings: Optional[EvolveSettings] = None, *, progress: bool = False,
     run -> hooks, called once per run).
     ``seeds=[0, 1, 2]``: one run per seed, batched into one forward pass per generation
     (:mod:`fooling.run.multi`), in ``out``/s0, ``out``/s1, ...; returns a list of :class:`RunResult`, one per seed.
+    With ``encodings=["direct", "cppn"]`` too: one run per encoding and seed, ``out``/direct_s0, ...
     Every setting and the output folder are checked before anything is made.
     """
     from .paths import check_writable_dir

@@ -74,11 +74,14 @@ def _check_resume(ctx: click.Context, resume: str) -> None:
 @click.option("--seeds", "seed_spec", default=None, cls=SettingOption, group="budget", metavar="SPEC",
               help="Several seeds as one batched population (one forward pass for all), e.g. 0-4 or 0,2,7: "
                    "one run directory each, OUT/s<seed>; `--resume OUT` continues them all.")
+@click.option("--encodings", "encoding_spec", default=None, cls=SettingOption, group="budget", metavar="LIST",
+              help="With --seeds, several encodings too, e.g. direct,cppn: OUT/<encoding>_s<seed> each, every "
+                   "encoding with its preset's own values.")
 @click.option("--quiet", is_flag=True, cls=SettingOption, group="run", help="No progress bar.")
 @click.option("--tensorboard", is_flag=True, cls=SettingOption, group="run",
               help="Also write TensorBoard events to RUN_DIR/tensorboard/ (needs the tensorboard package).")
 @click.pass_context
-def command(ctx, class_spec, target, resume, seed_spec, quiet, tensorboard, **options) -> None:
+def command(ctx, class_spec, target, resume, seed_spec, encoding_spec, quiet, tensorboard, **options) -> None:
     """Evolve images that MODEL labels with near certainty (MAP-Elites over classes by default).
 
     Writes a run directory: config.json, summary.json, metrics.csv, elites/ (one
@@ -97,6 +100,7 @@ def command(ctx, class_spec, target, resume, seed_spec, quiet, tensorboard, **op
       fool evolve --strategy ga --target 7
       fool evolve --resume runs/mnist --generations 400
       fool evolve --seeds 0-4 --out runs/mnist-5   # runs/mnist-5/s0 ... s4, one forward pass
+      fool evolve --seeds 0-2 --encodings direct,cppn --out runs/both   # direct_s0 ... cppn_s2
       fool evolve --workers 4 --gpus-per-worker 1   # one run scored on 4 Ray actors, one GPU each
     """
     from .. import api
@@ -111,6 +115,12 @@ def command(ctx, class_spec, target, resume, seed_spec, quiet, tensorboard, **op
         if _given(ctx, "seed"):
             raise FoolingError("give either --seed or --seeds, not both")
         seeds = parse_seeds(seed_spec)
+    if encoding_spec is not None:
+        if seed_spec is None:
+            raise FoolingError("--encodings makes a group of runs: give --seeds too (e.g. --seeds 0)")
+        if _given(ctx, "encoding"):
+            raise FoolingError("give either --encoding or --encodings, not both")
+        encodings = [e.strip() for e in encoding_spec.split(",")]
     if resume is not None:
         _check_resume(ctx, resume)
         changes = {name: options[name] for name in ("until", "checkpoint_every", *PLACEMENT_SETTINGS)
@@ -132,6 +142,8 @@ def command(ctx, class_spec, target, resume, seed_spec, quiet, tensorboard, **op
             values["target"] = _target(target, first)
         if seed_spec is not None:
             values["seeds"] = seeds
+        if encoding_spec is not None:
+            values["encodings"] = encodings
         result = api.evolve(collect(EvolveSettings, options, values=values), progress=not quiet, hooks=hooks)
     results = result if isinstance(result, list) else [result]  # a group of seeds: one result per run
     stopped = [r for r in results if r.interrupted]

@@ -1,7 +1,9 @@
 """Several evolution runs stepped in lockstep, with one forward pass for all (``fool evolve --seeds 0-4``).
 
 A :class:`RunGroup` is N ordinary :class:`~fooling.run.evolve.EvolutionRun` objects (each with its own strategy,
-archive, generator, hooks, run directory, lock and log), one per seed, in ``OUT/s<seed>/``. Each generation the
+archive, generator, hooks, run directory, lock and log), one per seed, in ``OUT/s<seed>/``; with
+``--encodings direct,cppn`` one per encoding and seed, in ``OUT/<encoding>_s<seed>/`` (each encoding with its
+own preset values, as a lone run of it would have; one forward pass for the runs whose images have one size). Each generation the
 driver asks every run that goes on for its images (:meth:`~fooling.run.evolve.EvolutionRun.propose`),
 scores them all in one call of ``objective.fitness_tensor``, splits the fitness back and hands each run its
 share (:meth:`~fooling.run.evolve.EvolutionRun.accept`: tell, metrics, checkpoints, ...). A run that stops
@@ -36,14 +38,14 @@ from ..settings.evolve import EvolveSettings
 from .evolve import STOP_SIGNALS, EvolutionRun, _Abort, _main_thread
 from .hooks import Hook
 
-GROUP_FILE = "group.json"  # OUT/group.json: {"command": "evolve", "seeds": [...], "runs": ["s0", ...]}
+GROUP_FILE = "group.json"  # OUT/group.json: {"command": "evolve", "seeds": [...], "encodings": [...], "runs": [...]}
 
 HookSource = Union[Iterable[Hook], Callable[[EvolutionRun], Iterable[Hook]]]
 
 
-def member_name(seed: int) -> str:
-    """The run directory of ``seed`` inside a group's folder: s<seed>."""
-    return f"s{seed}"
+def member_name(seed: int, encoding: Optional[str] = None) -> str:
+    """The run directory of ``seed`` inside a group's folder: s<seed>, or <encoding>_s<seed> in a grid of encodings."""
+    return f"s{seed}" if encoding is None else f"{encoding}_s{seed}"
 
 
 def parse_seeds(spec: str) -> list[int]:
@@ -72,18 +74,23 @@ def default_group_out(config: EvolveSettings) -> Path:
     """runs/<model>_<encoding>_seeds<first>-<last>, with -2, -3, ... appended if taken."""
     seeds = config.seeds or [config.seed]
     span = f"{seeds[0]}-{seeds[-1]}" if len(seeds) > 1 else str(seeds[0])
-    return unused_path(f"{config.model_names[0].replace(':', '-')}_{config.encoding}_seeds{span}")
+    encodings = "+".join(config.encodings or [config.encoding])
+    return unused_path(f"{config.model_names[0].replace(':', '-')}_{encodings}_seeds{span}")
 
 
 def member_configs(config: EvolveSettings, out: Path) -> list[EvolveSettings]:
-    """One single-seed config per seed of ``config.seeds``, out=OUT/s<seed>: what each run alone would be."""
+    """One config per seed of ``config.seeds`` (and per encoding of ``config.encodings``, encoding-major), each
+    resolved as that run alone would be (the preset's values for its encoding), out=OUT/<member_name>."""
     assert config.seeds
-    return [dataclasses.replace(config, seed=seed, seeds=None, out=str(out / member_name(seed)))
-            for seed in config.seeds]
+    grid = config.encodings is not None
+    return [dataclasses.replace(config, encoding=encoding, seed=seed, seeds=None, encodings=None,
+                                out=str(out / member_name(seed, encoding if grid else None))).resolved()
+            for encoding in (config.encodings or [config.encoding]) for seed in config.seeds]
 
 
 class RunGroup:
-    """Runs of the same settings but their seeds, stepped together with one forward pass per generation."""
+    """Runs of the same settings but their seeds (and encodings), stepped together with one forward pass per
+    generation."""
 
     def __init__(self, path: Path, runs: list[EvolutionRun], one_pass: Optional[bool] = None) -> None:
         self.path = path
@@ -102,7 +109,7 @@ class RunGroup:
 
         Refuses an OUT that exists (``--out`` of a group names a new folder). The first run is built before
         anything is written, so a bad setting leaves nothing behind."""
-        config = config.resolved()
+        config.validate()
         if not config.seeds:
             raise FoolingError("a group of runs needs seeds (--seeds 0-4)")
         out = Path(config.out) if config.out else default_group_out(config)
@@ -111,12 +118,14 @@ class RunGroup:
                                f"--out (or continue a group with `fool evolve --resume {out}`)")
         runs: list[EvolutionRun] = []
         try:
-            for i, member in enumerate(member_configs(dataclasses.replace(config, out=str(out)), out)):
+            members = member_configs(config, out)
+            for i, member in enumerate(members):
                 runs.append(EvolutionRun.start(member))
                 if i == 0:
                     atomic.write(out / GROUP_FILE, json.dumps(
                         {"command": "evolve", "seeds": list(config.seeds),
-                         "runs": [member_name(s) for s in config.seeds]}, indent=2) + "\n")
+                         "encodings": [m.encoding for m in members[::len(config.seeds)]],
+                         "runs": [Path(m.out or "").name for m in members]}, indent=2) + "\n")
         except BaseException:
             for run in runs:
                 run.close()
@@ -207,7 +216,7 @@ class RunGroup:
     def _step(self, stepping: list[EvolutionRun]) -> None:
         """One generation of each of ``stepping``: their images in one forward pass, then each run's tell."""
         proposals = [run.propose() for run in stepping]
-        if self.one_pass and len(proposals) > 1:
+        if self.one_pass and len(proposals) > 1 and len({images.shape[1:] for _, images in proposals}) == 1:
             sizes = [int(images.shape[0]) for _, images in proposals]
             fitness, scores = stepping[0].objective.fitness_tensor(torch.cat([images for _, images in proposals]))
             fitnesses: Any = fitness.split(sizes)

@@ -104,6 +104,15 @@ def _seeds(value: list[int]) -> Optional[str]:
     return None if len(set(value)) == len(value) else "must not repeat a seed"
 
 
+def _encodings(value: list[str]) -> Optional[str]:
+    if not value:
+        return "must name at least one encoding"
+    unknown = [v for v in value if v not in ENCODINGS]
+    if unknown:
+        return f"names {unknown[0]!r}; choose among {', '.join(ENCODINGS)}"
+    return None if len(set(value)) == len(value) else "must not repeat an encoding"
+
+
 def _image_side(value: int) -> Optional[str]:
     return (None if 0 < value <= MAX_IMAGE_SIDE else
             f"must lie in 1-{MAX_IMAGE_SIDE} (leave it out for the network's own input size)")
@@ -232,6 +241,9 @@ class EvolveSettings(Settings):
     # several seeds as one batched population (fooling.run.multi): one run directory each, OUT/s<seed>
     seeds: Optional[list[int]] = setting(None, "Several seeds at once, one forward pass for all: OUT/s<seed> each "
                                                "(--seeds 0-4).", group=RUN, check=_seeds, cli=False)
+    encodings: Optional[list[str]] = setting(None, "With --seeds, several encodings too: OUT/<encoding>_s<seed> each, "
+                                                   "one forward pass for all whose images have one size "
+                                                   "(--encodings direct,cppn).", group=RUN, check=_encodings, cli=False)
 
     # snes-elites (a SNES emitter per class; fooling/search/snes_elites.py)
     es_sigma: float = setting(0.07, "snes-elites: initial step size of every noise gene.", group=SNES,
@@ -279,6 +291,8 @@ class EvolveSettings(Settings):
         if self.workers and self.eot:
             raise FoolingError("--workers does not combine with --eot yet (EOT draws its transforms for a whole "
                                "batch at once); drop one of them")
+        if self.encodings and not self.seeds:
+            raise FoolingError("--encodings makes a group of runs: give --seeds too (e.g. --seeds 0)")
         if self.workers and self.seeds:
             raise FoolingError("--workers does not combine with --seeds yet; run the seeds one at a time")
         if not DEVICE_PATTERN.fullmatch(self.device):

@@ -60,6 +60,27 @@ def test_group_equals_lone_runs(tmp_path, one_pass):
         assert_same_run(tmp_path / "g" / f"s{seed}", tmp_path / f"alone{seed}")
 
 
+@pytest.mark.parametrize("one_pass", [True, False])
+def test_a_grid_of_encodings_equals_lone_runs(tmp_path, one_pass):
+    """--seeds 0-1 --encodings direct,cppn: four run directories, each with its encoding's own preset values
+    (the CPPN gets MAP-Elites, the direct encoding snes-elites), each equal to the same run alone."""
+    group = RunGroup.start(_config(tmp_path / "g", seeds=[0, 1], encodings=["direct", "cppn"], generations=6),
+                           one_pass=one_pass)
+    group.run(progress=False)
+    record = json.loads((tmp_path / "g" / "group.json").read_text())
+    assert record["runs"] == ["direct_s0", "direct_s1", "cppn_s0", "cppn_s1"]
+    assert record["encodings"] == ["direct", "cppn"]
+    strategies = {json.loads((tmp_path / "g" / name / "config.json").read_text())["strategy"] for name in
+                  ("direct_s0", "cppn_s0")}
+    assert strategies == {"snes-elites", "map-elites"}
+    for encoding in ("direct", "cppn"):
+        for seed in (0, 1):
+            evolve(_config(tmp_path / f"{encoding}{seed}", seed=seed, encoding=encoding, generations=6))
+            assert_same_run(tmp_path / "g" / f"{encoding}_s{seed}", tmp_path / f"{encoding}{seed}")
+    RunGroup.resume(tmp_path / "g", generations=8).run(progress=False)  # the group continues as one
+    assert all(_summary(tmp_path / "g" / name)["generation"] == 8 for name in record["runs"])
+
+
 def test_runs_that_stop_at_different_times(tmp_path):
     # --until: each seed stops when its own classes get there; the others go on without it
     config = _config(tmp_path / "g", seeds=[0, 1, 2, 3], generations=40, until=0.9)
@@ -102,6 +123,10 @@ def test_cli_seeds_make_run_directories_equal_to_lone_runs(tmp_path):
     (["--seeds", "0-2", "--seed", "4"], "either --seed or --seeds"),
     (["--seeds", "x"], "--seeds takes seeds"),
     (["--seeds", "0,0"], "twice"),
+    (["--encodings", "direct,cppn"], "give --seeds too"),
+    (["--seeds", "0", "--encodings", "direct,pixels"], "'pixels'"),
+    (["--seeds", "0", "--encodings", "cppn,cppn"], "repeat"),
+    (["--seeds", "0", "--encodings", "cppn", "--encoding", "direct"], "either --encoding or --encodings"),
 ])
 def test_cli_bad_seeds(tmp_path, args, message):
     result = CliRunner().invoke(main, ["evolve", "--model", "test-oracle", "--out", str(tmp_path / "g"), *args])
