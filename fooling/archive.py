@@ -69,8 +69,8 @@ class TensorStore:
         return self.genes.index_select(0, self.slot.index_select(0, cells))
 
     def one(self, cell: int) -> torch.Tensor:
-        """(G,) cell ``cell``'s elite (a copy: bank rows are reused)."""
-        return self.genes[int(self.slot[cell])].clone()
+        """(G,) cell ``cell``'s elite: a view, valid until the next :meth:`put` (which reuses freed rows)."""
+        return self.genes[int(self.slot[cell])]
 
     def host_keys(self) -> np.ndarray:
         return self.keys.cpu().numpy()

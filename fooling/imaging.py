@@ -59,11 +59,13 @@ def save_png(image: torch.Tensor | np.ndarray, path: str | Path, scale: int = 1)
     Path(path).write_bytes(png_bytes(image, scale))
 
 
-def png_bytes(image: torch.Tensor | np.ndarray, scale: int = 1) -> bytes:
+def png_bytes(image: torch.Tensor | np.ndarray, scale: int = 1, level: int = 6) -> bytes:
     """The PNG file of one image, (C, H, W) float in [0, 1] or (H, W, C) uint8 (nearest-neighbour upscaled).
 
     Images that do not compress (noise, like direct-encoding elites) are stored without deflating,
-    several times faster than Pillow's encoder for the same file size; others go through Pillow.
+    several times faster than Pillow's encoder for the same file size; others go through Pillow at zlib
+    ``level`` (1: about 2-3x faster than the default 6, files 3 % (blocky noise) to 80 % (smooth CPPN
+    images) bigger).
     """
     if isinstance(image, torch.Tensor):
         image = to_uint8(image.unsqueeze(0))[0]
@@ -74,7 +76,7 @@ def png_bytes(image: torch.Tensor | np.ndarray, scale: int = 1) -> bytes:
     if scale > 1:
         pil = pil.resize((pil.width * scale, pil.height * scale), Image.NEAREST)
     out = io.BytesIO()
-    pil.save(out, format="PNG")
+    pil.save(out, format="PNG", compress_level=level)
     return out.getvalue()
 
 
