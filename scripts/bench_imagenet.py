@@ -21,6 +21,7 @@ glibc's mmap/trim thresholds raised), which spares the page faults of re-allocat
 
     python scripts/bench_imagenet.py [--batches 1,8,32,64] [--population 64] [--rounds 3]
                                      [--encodings direct,cppn] [--memory-generations 3] [--device cpu]
+                                    [--strategy snes-elites|map-elites]   (the direct loop's; default: the preset's)
                                      [--system-malloc]   (glibc defaults: freed big blocks go back to the OS)
 """
 
@@ -132,6 +133,8 @@ def main() -> None:
     parser.add_argument("--memory-population", type=int, default=200)
     parser.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--strategy", default=None, help="of the direct loop: snes-elites (the default preset's) or "
+                                                         "map-elites (the paper's); CPPN runs keep their preset's")
     parser.add_argument("--system-malloc", action="store_true",
                         help="leave glibc's thresholds alone (fool itself raises them: fooling.allocator)")
     args = parser.parse_args()
@@ -160,6 +163,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for encoding in [e for e in args.encodings.split(",") if e]:
             config = EvolveSettings(model=MODEL, encoding=encoding, population=args.population,
+                                    strategy=args.strategy if encoding == "direct" else None,
                                     generations=10**6, checkpoint_every=10**6, device=str(device),
                                     out=f"{tmp}/{encoding}")
             run = EvolutionRun.start(config)
@@ -178,7 +182,8 @@ def main() -> None:
             changed = int((run.archive.fitness != written).sum())
             ckpt = checkpoint_seconds(run)
             with_ckpt = every * args.population / (every * args.population / lp + ckpt)
-            loops[encoding] = {"image_shape": list(shape), "forward_evals_per_s": round(f, 2),
+            loops[encoding] = {"strategy": run.config.strategy, "image_shape": list(shape),
+                               "forward_evals_per_s": round(f, 2),
                                "loop_evals_per_s": round(lp, 2), "ratio": round(lp / f, 3),
                                "checkpoint_s": round(ckpt, 2), "checkpoint_changed_elites": changed,
                                "first_checkpoint_s": round(full, 2), "ratio_with_checkpoints": round(with_ckpt / f, 3)}
