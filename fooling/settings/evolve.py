@@ -360,11 +360,14 @@ def physical_memory() -> Optional[int]:
 
 def estimate_bytes(config: EvolveSettings, image_shape: Sequence[int], cells: int) -> int:
     """Bytes a run holds at once, roughly: the largest generation's decoded images (N, C, H, W) and, for
-    the direct encoding, its parents and children (N, C·H·W genes each) plus the archive's ``cells`` elites."""
+    the direct encoding, its parents and children (N, C·H·W genes each) plus the archive's ``cells`` elites
+    (and for snes-elites each class's mean image and step sizes on its noise grid)."""
     values = math.prod(int(v) for v in image_shape)
     batch = max(config.population, config.initial_population or config.population)
     copies = 3 * batch + cells if config.encoding == "direct" else 2 * batch  # cppn: images + resize workspace
-    return copies * values * BYTES_PER_VALUE
+    if config.strategy == "snes-elites":
+        copies += cells * (1 + 1 / config.es_scale ** 2)
+    return int(copies * values * BYTES_PER_VALUE)
 
 
 def _gib(n: float) -> str:

@@ -126,3 +126,14 @@ def test_retrain_settings_round_trip():
         RetrainSettings(iterations=100).validate()
     with pytest.raises(FoolingError, match="--held-out must lie in"):
         RetrainSettings(held_out=1.0).validate()
+
+
+def test_the_memory_estimate_counts_snes_elites_means_and_step_sizes():
+    from fooling.settings.evolve import estimate_bytes
+
+    shape, cells = (3, 256, 256), 1000
+    paper = EvolveSettings(strategy="map-elites", population=64).resolved()
+    snes = EvolveSettings(strategy="snes-elites", population=64).resolved()
+    per_image = 3 * 256 * 256 * 4
+    assert estimate_bytes(paper, shape, cells) == (3 * 64 + cells) * per_image
+    assert estimate_bytes(snes, shape, cells) - estimate_bytes(paper, shape, cells) == cells * per_image * 5 // 4
