@@ -86,7 +86,7 @@ class _HashingWriter:
         self.f.flush()
 
 
-def is_big(array: np.ndarray, big_bytes: int = BIG_BYTES) -> bool:
+def is_big(array: np.ndarray, big_bytes: int) -> bool:
     """Whether ``array`` goes to content-addressed blocks rather than the npz."""
     return array.ndim >= 2 and array.nbytes >= big_bytes and array.dtype.kind in "biufc" and array.shape[0] > 0
 
@@ -139,14 +139,16 @@ def _write_blocks(folder: Path, todo: dict[str, memoryview]) -> int:
 
 def save_checkpoint(
     folder: Path, generation: int, arrays: dict[str, np.ndarray], values: dict[str, Any],
-    big_bytes: int = BIG_BYTES, block_bytes: int = BLOCK_BYTES,
+    big_bytes: int | None = None, block_bytes: int | None = None,
 ) -> dict[str, int]:
     """Write the arrays and the JSON state for ``generation``; what the new state no longer needs is removed after.
 
     values: JSON-able (no NaN or infinity); stored in state.json's body next to generation and arrays.
-    big_bytes, block_bytes: which arrays go to blocks, and how big their blocks are (tests make them small).
-    Returns counts: ``blocks`` (named by the new state) and ``blocks_written`` (new on disk).
+    big_bytes, block_bytes: which arrays go to blocks, and how big their blocks are (default: :data:`BIG_BYTES`,
+    :data:`BLOCK_BYTES`). Returns counts: ``blocks`` (distinct blocks the new state names) and ``blocks_written``.
     """
+    big_bytes = BIG_BYTES if big_bytes is None else big_bytes
+    block_bytes = BLOCK_BYTES if block_bytes is None else block_bytes
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     manifest: dict[str, dict[str, Any]] = {}
