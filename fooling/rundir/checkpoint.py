@@ -111,6 +111,8 @@ def _sha256(view: memoryview) -> str:
 def _write_blocks(folder: Path, todo: dict[str, memoryview]) -> int:
     """Write the blocks of ``todo`` (hash -> bytes) not already on disk; the number written."""
     blocks = folder / BLOCKS
+    if blocks.is_symlink() or (blocks.exists() and not blocks.is_dir()):
+        raise FoolingError(f"{blocks} is not a plain folder; a checkpoint cannot be written there")
     if not blocks.is_dir():
         blocks.mkdir()
         atomic.sync_folder(folder)
