@@ -368,3 +368,12 @@ def test_a_format_3_state_must_list_its_blocks(tmp_path):
     (tmp_path / "state.json").write_text(json.dumps(state))
     with pytest.raises(FoolingError, match="'blocks' is missing"):
         load_checkpoint(tmp_path)
+
+
+def test_blocks_are_never_written_through_a_symlinked_folder(tmp_path):
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "ckpt").mkdir()
+    (tmp_path / "ckpt" / "blocks").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(FoolingError, match="not a plain folder"):
+        save_checkpoint(tmp_path / "ckpt", 1, _state(), {}, **SMALL)
+    assert not list((tmp_path / "elsewhere").iterdir())
