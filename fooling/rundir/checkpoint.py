@@ -48,6 +48,7 @@ HASH = re.compile(r"^[0-9a-f]{64}$")
 BIG_BYTES = 8 << 20  # arrays with ndim >= 2 from this size on are stored as content-addressed blocks
 BLOCK_BYTES = 1 << 20  # rows per block: as many whole rows as fit in this (at least one)
 _HASH_THREADS = max(1, min(4, os.cpu_count() or 1))  # hashlib releases the GIL: blocks hash in parallel
+_WRITE_THREADS = 4  # blocks written and fsynced at once
 
 
 def canonical_json(value: Any) -> str:
@@ -108,35 +109,50 @@ def _sha256(view: memoryview) -> str:
     return hashlib.sha256(view).hexdigest()
 
 
+def _write_tmp(tmp: Path, view: memoryview) -> None:
+    with open(tmp, "wb") as f:
+        f.write(view)
+        f.flush()
+        os.fsync(f.fileno())
+
+
 def _write_blocks(folder: Path, todo: dict[str, memoryview]) -> int:
-    """Write the blocks of ``todo`` (hash -> bytes) not already on disk; the number written."""
+    """Write the blocks of ``todo`` (hash -> bytes) not already on disk; the number written.
+
+    Each new block goes to a temporary file, fsynced (several at once: fsync waits on the disk, not the CPU),
+    then all are renamed in order and the folder is fsynced once.
+    """
     blocks = folder / BLOCKS
     if blocks.is_symlink() or (blocks.exists() and not blocks.is_dir()):
         raise FoolingError(f"{blocks} is not a plain folder; a checkpoint cannot be written there")
     if not blocks.is_dir():
         blocks.mkdir()
         atomic.sync_folder(folder)
-    written = 0
+    new = []
     for digest, view in todo.items():
         path = blocks / f"{digest}.bin"
         if not path.is_symlink() and path.is_file() and path.stat().st_size == view.nbytes:
             continue  # content-addressed: already there (its bytes are checked when loaded)
-        atomic.fault_point(f"write {path}")
-        tmp = atomic.tmp_path(path)
-        try:
-            with open(tmp, "wb") as f:
-                f.write(view)
-                f.flush()
-                os.fsync(f.fileno())
+        new.append((path, atomic.tmp_path(path), view))
+    pending = {tmp for _, tmp, _ in new}
+    try:
+        with ThreadPoolExecutor(_WRITE_THREADS) as pool:
+            jobs = []
+            for path, tmp, view in new:
+                atomic.fault_point(f"write {path}")
+                jobs.append(pool.submit(_write_tmp, tmp, view))
+            for job in jobs:
+                job.result()
+        for path, tmp, _ in new:
             atomic.fault_point(f"replace {path}")
             os.replace(tmp, path)
-        except BaseException:
+            pending.discard(tmp)
+    finally:  # an error (a crash kills the process instead: then a resume removes them)
+        for tmp in pending:
             tmp.unlink(missing_ok=True)
-            raise
-        written += 1
-    if written:
+    if new:
         atomic.sync_folder(blocks)
-    return written
+    return len(new)
 
 
 def save_checkpoint(
@@ -319,12 +335,17 @@ def _load_blocks(folder: Path, key: str, entry: dict[str, Any]) -> np.ndarray:
         paths.append(path)
     out = np.empty(shape, dtype)
     flat = memoryview(out.reshape(shape[0], -1)).cast("B") if out.size else memoryview(bytearray())
-    for i, path in enumerate(paths):
+
+    def read(i: int) -> bool:
         view = flat[i * rows * row_bytes:min(shape[0], (i + 1) * rows) * row_bytes]
-        with open(path, "rb") as f:
+        with open(paths[i], "rb") as f:
             got = f.readinto(view)
-        if got != view.nbytes or hashlib.sha256(view).hexdigest() != entry["blocks"][i]:
-            raise _corrupt(folder, f"{BLOCKS}/{path.name} (of {key}) does not match its SHA-256 name (damaged)")
+        return got == view.nbytes and hashlib.sha256(view).hexdigest() == entry["blocks"][i]
+
+    with ThreadPoolExecutor(_HASH_THREADS) as pool:
+        for i, good in enumerate(pool.map(read, range(len(paths)))):
+            if not good:
+                raise _corrupt(folder, f"{BLOCKS}/{paths[i].name} (of {key}) does not match its SHA-256 name (damaged)")
     return out
 
 
