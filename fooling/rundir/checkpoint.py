@@ -47,8 +47,8 @@ BLOCK_NAME = re.compile(r"^([0-9a-f]{64})\.bin$")
 HASH = re.compile(r"^[0-9a-f]{64}$")
 BIG_BYTES = 8 << 20  # arrays with ndim >= 2 from this size on are stored as content-addressed blocks
 BLOCK_BYTES = 1 << 20  # rows per block: as many whole rows as fit in this (at least one)
-_HASH_THREADS = max(1, min(4, os.cpu_count() or 1))  # hashlib releases the GIL: blocks hash in parallel
-_WRITE_THREADS = 4  # blocks written and fsynced at once
+_HASH_THREADS = max(1, min(8, os.cpu_count() or 1))  # hashlib releases the GIL: blocks hash in parallel
+_WRITE_THREADS = 4  # blocks written and fsynced (or removed) at once
 
 
 def canonical_json(value: Any) -> str:
@@ -116,11 +116,12 @@ def _write_tmp(tmp: Path, view: memoryview) -> None:
         os.fsync(f.fileno())
 
 
-def _write_blocks(folder: Path, todo: dict[str, memoryview]) -> int:
-    """Write the blocks of ``todo`` (hash -> bytes) not already on disk; the number written.
+def _store_blocks(folder: Path, views: list[memoryview]) -> tuple[list[str], int]:
+    """(SHA-256 of each block, number of blocks written): store the blocks not already on disk.
 
-    Each new block goes to a temporary file, fsynced (several at once: fsync waits on the disk, not the CPU),
-    then all are renamed in order and the folder is fsynced once.
+    Blocks are hashed in parallel; each new one goes to a temporary file, fsynced (several at once, while
+    the next are hashed: fsync waits on the disk, not the CPU); then all are renamed in order and the folder
+    is fsynced once.
     """
     blocks = folder / BLOCKS
     if blocks.is_symlink() or (blocks.exists() and not blocks.is_dir()):
@@ -128,31 +129,35 @@ def _write_blocks(folder: Path, todo: dict[str, memoryview]) -> int:
     if not blocks.is_dir():
         blocks.mkdir()
         atomic.sync_folder(folder)
-    new = []
-    for digest, view in todo.items():
-        path = blocks / f"{digest}.bin"
-        if not path.is_symlink() and path.is_file() and path.stat().st_size == view.nbytes:
-            continue  # content-addressed: already there (its bytes are checked when loaded)
-        new.append((path, atomic.tmp_path(path), view))
-    pending = {tmp for _, tmp, _ in new}
+    hashes: list[str] = []
+    new: list[tuple[Path, Path]] = []
+    pending: set[Path] = set()
     try:
-        with ThreadPoolExecutor(_WRITE_THREADS) as pool:
-            jobs = []
-            for path, tmp, view in new:
+        with ThreadPoolExecutor(_HASH_THREADS) as hasher, ThreadPoolExecutor(_WRITE_THREADS) as writer:
+            jobs, seen = [], set()
+            for digest, view in zip(hasher.map(_sha256, views), views):
+                hashes.append(digest)
+                path = blocks / f"{digest}.bin"
+                if digest in seen or (not path.is_symlink() and path.is_file() and path.stat().st_size == view.nbytes):
+                    continue  # content-addressed: already there (its bytes are checked when loaded)
+                seen.add(digest)
+                tmp = atomic.tmp_path(path)
                 atomic.fault_point(f"write {path}")
-                jobs.append(pool.submit(_write_tmp, tmp, view))
+                pending.add(tmp)
+                new.append((path, tmp))
+                jobs.append(writer.submit(_write_tmp, tmp, view))
             for job in jobs:
                 job.result()
-        for path, tmp, _ in new:
+        for path, tmp in new:
             atomic.fault_point(f"replace {path}")
             os.replace(tmp, path)
             pending.discard(tmp)
-    finally:  # an error (a crash kills the process instead: then a resume removes them)
+    finally:  # on an error (a crash kills the process instead: then a resume removes them)
         for tmp in pending:
             tmp.unlink(missing_ok=True)
     if new:
         atomic.sync_folder(blocks)
-    return len(new)
+    return hashes, len(new)
 
 
 def save_checkpoint(
@@ -170,19 +175,19 @@ def save_checkpoint(
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     manifest: dict[str, dict[str, Any]] = {}
-    todo: dict[str, memoryview] = {}
+    views: list[memoryview] = []
     small = {}
     for key, value in arrays.items():
         value = np.asarray(value)
         if not is_big(value, big_bytes):
             small[key] = value
             continue
-        entry, views = _split(value, block_bytes)
-        with ThreadPoolExecutor(_HASH_THREADS) as pool:
-            entry["blocks"] = list(pool.map(_sha256, views))
-        manifest[key] = entry
-        todo.update(zip(entry["blocks"], views))
-    written = _write_blocks(folder, todo) if todo else 0
+        manifest[key], parts = _split(value, block_bytes)
+        manifest[key]["blocks"] = len(parts)
+        views += parts
+    hashes, written = _store_blocks(folder, views) if views else ([], 0)
+    for entry in manifest.values():
+        entry["blocks"], hashes = hashes[:entry["blocks"]], hashes[entry["blocks"]:]
     name = f"arrays-{generation:07d}.npz"
     hashing: list[_HashingWriter] = []
 
@@ -197,7 +202,7 @@ def save_checkpoint(
     state = {"format": FORMAT, "sha256": hashlib.sha256(text.encode()).hexdigest(), "body": json.loads(text)}
     atomic.write(folder / STATE, json.dumps(state, sort_keys=True), durable=True)
     remove_superseded(folder, body)
-    return {"blocks": len(todo), "blocks_written": written}
+    return {"blocks": len({h for entry in manifest.values() for h in entry["blocks"]}), "blocks_written": written}
 
 
 def remove_superseded(folder: Path, keep: Union[Mapping[str, Any], str, None]) -> None:
@@ -220,11 +225,15 @@ def remove_superseded(folder: Path, keep: Union[Mapping[str, Any], str, None]) -
         for entry in keep["blocks"].values():
             if isinstance(entry, dict) and isinstance(entry.get("blocks"), list):
                 needed.update(h for h in entry["blocks"] if isinstance(h, str))
-    for path in sorted(blocks.iterdir()):
-        match = BLOCK_NAME.match(path.name)
-        if (match and match[1] not in needed) or atomic.TMP_NAME.match(path.name):
-            if not path.is_dir():
-                atomic.remove(path)
+    with ThreadPoolExecutor(_WRITE_THREADS) as pool:  # unlinking big files waits on the file system
+        jobs = []
+        for path in sorted(blocks.iterdir()):
+            match = BLOCK_NAME.match(path.name)
+            if ((match and match[1] not in needed) or atomic.TMP_NAME.match(path.name)) and not path.is_dir():
+                atomic.fault_point(f"remove {path}")
+                jobs.append(pool.submit(path.unlink, missing_ok=True))
+        for job in jobs:
+            job.result()
 
 
 def _corrupt(folder: Path, why: str) -> FoolingError:
