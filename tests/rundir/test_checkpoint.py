@@ -377,3 +377,25 @@ def test_blocks_are_never_written_through_a_symlinked_folder(tmp_path):
     with pytest.raises(FoolingError, match="not a plain folder"):
         save_checkpoint(tmp_path / "ckpt", 1, _state(), {}, **SMALL)
     assert not list((tmp_path / "elsewhere").iterdir())
+
+
+def test_a_run_checkpointing_blocks_resumes_to_the_same_files(tmp_path, monkeypatch):
+    """A tiny `fool evolve` run whose archive goes to blocks (thresholds made small), stopped and resumed."""
+    from fooling.rundir import checkpoint
+    from fooling.run import EvolutionRun, evolve
+    from fooling.settings.evolve import EvolveSettings
+    from run_outputs import outputs
+
+    monkeypatch.setattr(checkpoint, "BIG_BYTES", 256)
+    monkeypatch.setattr(checkpoint, "BLOCK_BYTES", 64)
+    config = dict(model="test-oracle", generations=6, population=8, seed=11, device="cpu", checkpoint_every=2)
+    evolve(EvolveSettings(**config, out=str(tmp_path / "straight")))
+    out = tmp_path / "split"
+    EvolutionRun.start(EvolveSettings(**config, out=str(out))).run(progress=False, stop_after=4)
+    values = load_checkpoint(out / "checkpoint")[1]
+    assert values["blocks"] and values["generation"] < 5
+    (out / "checkpoint" / "blocks" / f"{'2' * 64}.bin").write_bytes(b"left by a crash")
+    EvolutionRun.resume(out).run(progress=False)
+    assert outputs(out) == outputs(tmp_path / "straight")
+    values = load_checkpoint(out / "checkpoint")[1]
+    assert _blocks(out / "checkpoint") == {f"{h}.bin" for e in values["blocks"].values() for h in e["blocks"]}
