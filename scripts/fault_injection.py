@@ -6,7 +6,7 @@ timings, metrics.csv without elapsed seconds, elites/ byte for byte, the checkpo
 1. kills at every file-system write: a subprocess with FOOLING_FAULT_AT_WRITE=N exits (os._exit, like a
    SIGKILL) just before its N-th write / rename / removal, for every N; then `--resume` (or a fresh
    start, if it died before config.json) must give the reference files;
-2. bit flips: every single-bit flip of every checkpoint file (state.json, the arrays .npz) must either
+2. bit flips: every single-bit flip of every checkpoint file (state.json, the arrays .npz, blocks) must either
    load identically or be refused with a one-line error, never load silently different;
 3. random SIGKILLs of a real `python -m fooling evolve` process (mnist-digitcnn), then resume;
 4. concurrency: two `--resume` of one run at once, and two starts into one --out at once: exactly one
@@ -111,7 +111,7 @@ def bit_flips(work: Path) -> dict:
     folder = out / "checkpoint"
     arrays, values = load_checkpoint(folder)
     counts = {"bit_flips": 0, "bit_flips_identical": 0, "bit_flips_refused": 0, "bit_flips_silently_different": 0}
-    for path in sorted(folder.iterdir()):
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):  # state.json, the npz, blocks/ if any
         good = path.read_bytes()
         for bit in range(len(good) * 8):
             flipped = bytearray(good)

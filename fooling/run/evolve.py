@@ -273,7 +273,7 @@ class EvolutionRun:
             if not fresh:
                 run._load(arrays, values)
             rundir.remove_stale_files()
-            remove_superseded(rundir.checkpoint, None if fresh else values["arrays"])
+            remove_superseded(rundir.checkpoint, None if fresh else values)
             rundir.write_config(run.config_record())
             run._restore_outputs(values, fresh)
         except BaseException:

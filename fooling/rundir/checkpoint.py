@@ -1,24 +1,37 @@
 """Checkpoints: numpy arrays + JSON, checksummed, written atomically, loaded without unpickling.
 
-Layout: ``checkpoint/arrays-<generation>.npz`` first, then ``checkpoint/state.json``
-replaced atomically; older arrays files are removed after. A crash at any moment
-leaves the previous state.json pointing at a complete arrays file.
+Layout (format 3), all inside ``checkpoint/``:
 
-state.json is ``{"format": 2, "sha256": H, "body": {...}}``: H is the SHA-256 of the
-body's canonical JSON (sorted keys, no spaces), and the body names the arrays file
-and holds its SHA-256, so a flipped bit anywhere is refused instead of loaded as a
-different state. The arrays file must be a plain ``arrays-NNNNNNN.npz`` inside the
-checkpoint folder. Every problem is one :class:`FoolingError` line.
+- ``blocks/<sha256>.bin``: the big arrays (``ndim >= 2`` and at least :data:`BIG_BYTES`), cut into blocks
+  of whole rows (about :data:`BLOCK_BYTES`, one row when a row is bigger), each the raw C-order bytes of its
+  rows, named by their SHA-256. A block already on disk is not written again, so rows unchanged since the
+  last checkpoint cost nothing to save even when they moved to another place in their array;
+- ``arrays-<generation>.npz``: the other arrays;
+- ``state.json``: ``{"format": 3, "sha256": H, "body": {...}}``. H is the SHA-256 of the body's canonical
+  JSON (sorted keys, no spaces); the body holds the values, the npz's name and SHA-256, and under
+  ``"blocks"`` each big array's dtype, shape, rows per block and ordered block hashes.
+
+A checkpoint writes its new blocks (each to a temporary file, fsynced, renamed; the folder fsynced once),
+then the npz (hashed as it is written), then replaces state.json atomically; only then are older npz files
+and blocks that state.json no longer names removed. A crash at any moment leaves the previous or the new
+state.json with everything it names complete. Loading checks every checksum (a block's bytes against its
+name), so a flipped bit anywhere is refused instead of loaded as a different state. File names are
+checked (``arrays-NNNNNNN.npz``, hex ``<sha256>.bin`` in ``blocks/``, plain files, no symlinks). Format-2
+checkpoints (everything in the npz) and older unchecksummed ones still load. Every problem is one
+:class:`FoolingError` line.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
+import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Union
 
 import numpy as np
 
@@ -26,8 +39,16 @@ from ..errors import FoolingError
 from . import atomic
 
 STATE = "state.json"
-FORMAT = 2
+FORMAT = 3
+FORMATS = (2, 3)  # formats that load: 2 kept every array in the npz
 ARRAYS_NAME = re.compile(r"^arrays-(\d{7})\.npz$")
+BLOCKS = "blocks"
+BLOCK_NAME = re.compile(r"^([0-9a-f]{64})\.bin$")
+HASH = re.compile(r"^[0-9a-f]{64}$")
+BIG_BYTES = 8 << 20  # arrays with ndim >= 2 from this size on are stored as content-addressed blocks
+BLOCK_BYTES = 1 << 20  # rows per block: as many whole rows as fit in this (at least one)
+_HASH_THREADS = max(1, min(8, os.cpu_count() or 1))  # hashlib releases the GIL: blocks hash in parallel
+_WRITE_THREADS = 4  # blocks written and fsynced (or removed) at once
 
 
 def canonical_json(value: Any) -> str:
@@ -43,26 +64,176 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def save_checkpoint(folder: Path, generation: int, arrays: dict[str, np.ndarray], values: dict[str, Any]) -> None:
-    """Write the arrays and the JSON state for ``generation``; older arrays files are removed after.
+class _HashingWriter:
+    """A write-only, unseekable binary stream that hashes what it passes on (np.savez then never seeks back)."""
+
+    def __init__(self, f: io.BufferedWriter) -> None:
+        self.f, self.digest, self.written = f, hashlib.sha256(), 0
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data)
+        self.digest.update(view)
+        self.written += view.nbytes
+        self.f.write(view)
+        return view.nbytes
+
+    def read(self, n: int = -1) -> bytes:  # np.savez takes objects with ``read`` for files
+        raise io.UnsupportedOperation("write-only stream")
+
+    def tell(self) -> int:
+        return self.written
+
+    def flush(self) -> None:
+        self.f.flush()
+
+
+def is_big(array: np.ndarray, big_bytes: int) -> bool:
+    """Whether ``array`` goes to content-addressed blocks rather than the npz."""
+    return array.ndim >= 2 and array.nbytes >= big_bytes and array.dtype.kind in "biufc" and array.shape[0] > 0
+
+
+def _rows_per_block(shape: tuple[int, ...], itemsize: int, block_bytes: int) -> int:
+    row = itemsize * math.prod(shape[1:])
+    return max(1, block_bytes // row) if row else shape[0]
+
+
+def _split(array: np.ndarray, block_bytes: int) -> tuple[dict[str, Any], list[memoryview]]:
+    """(manifest entry without hashes, byte views of the blocks) of a big array; no copy if C-contiguous."""
+    array = np.ascontiguousarray(array)
+    rows = _rows_per_block(array.shape, array.dtype.itemsize, block_bytes)
+    views = [memoryview(array[i:i + rows]).cast("B") for i in range(0, array.shape[0], rows)]
+    return {"dtype": array.dtype.str, "shape": list(array.shape), "rows": rows}, views
+
+
+def _sha256(view: memoryview) -> str:
+    return hashlib.sha256(view).hexdigest()
+
+
+def _write_tmp(tmp: Path, view: memoryview) -> None:
+    with open(tmp, "wb") as f:
+        f.write(view)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _store_blocks(folder: Path, views: list[memoryview]) -> tuple[list[str], int]:
+    """(SHA-256 of each block, number of blocks written): store the blocks not already on disk.
+
+    Blocks are hashed in parallel; each new one goes to a temporary file, fsynced (several at once, while
+    the next are hashed: fsync waits on the disk, not the CPU); then all are renamed in order and the folder
+    is fsynced once.
+    """
+    blocks = folder / BLOCKS
+    if blocks.is_symlink() or (blocks.exists() and not blocks.is_dir()):
+        raise FoolingError(f"{blocks} is not a plain folder; a checkpoint cannot be written there")
+    if not blocks.is_dir():
+        blocks.mkdir()
+        atomic.sync_folder(folder)
+    hashes: list[str] = []
+    new: list[tuple[Path, Path]] = []
+    pending: set[Path] = set()
+    try:
+        with ThreadPoolExecutor(_HASH_THREADS) as hasher, ThreadPoolExecutor(_WRITE_THREADS) as writer:
+            jobs, seen = [], set()
+            for digest, view in zip(hasher.map(_sha256, views), views):
+                hashes.append(digest)
+                path = blocks / f"{digest}.bin"
+                if digest in seen or (not path.is_symlink() and path.is_file() and path.stat().st_size == view.nbytes):
+                    continue  # content-addressed: already there (its bytes are checked when loaded)
+                seen.add(digest)
+                tmp = atomic.tmp_path(path)
+                atomic.fault_point(f"write {path}")
+                pending.add(tmp)
+                new.append((path, tmp))
+                jobs.append(writer.submit(_write_tmp, tmp, view))
+            for job in jobs:
+                job.result()
+        for path, tmp in new:
+            atomic.fault_point(f"replace {path}")
+            os.replace(tmp, path)
+            pending.discard(tmp)
+    finally:  # on an error (a crash kills the process instead: then a resume removes them)
+        for tmp in pending:
+            tmp.unlink(missing_ok=True)
+    if new:
+        atomic.sync_folder(blocks)
+    return hashes, len(new)
+
+
+def save_checkpoint(
+    folder: Path, generation: int, arrays: dict[str, np.ndarray], values: dict[str, Any],
+    big_bytes: int | None = None, block_bytes: int | None = None,
+) -> dict[str, int]:
+    """Write the arrays and the JSON state for ``generation``; what the new state no longer needs is removed after.
 
     values: JSON-able (no NaN or infinity); stored in state.json's body next to generation and arrays.
+    big_bytes, block_bytes: which arrays go to blocks, and how big their blocks are (default: :data:`BIG_BYTES`,
+    :data:`BLOCK_BYTES`). Returns counts: ``blocks`` (distinct blocks the new state names) and ``blocks_written``.
     """
+    big_bytes = BIG_BYTES if big_bytes is None else big_bytes
+    block_bytes = BLOCK_BYTES if block_bytes is None else block_bytes
+    folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    manifest: dict[str, dict[str, Any]] = {}
+    views: list[memoryview] = []
+    small = {}
+    for key, value in arrays.items():
+        value = np.asarray(value)
+        if not is_big(value, big_bytes):
+            small[key] = value
+            continue
+        manifest[key], parts = _split(value, block_bytes)
+        manifest[key]["blocks"] = len(parts)
+        views += parts
+    hashes, written = _store_blocks(folder, views) if views else ([], 0)
+    for entry in manifest.values():
+        entry["blocks"], hashes = hashes[:entry["blocks"]], hashes[entry["blocks"]:]
     name = f"arrays-{generation:07d}.npz"
-    atomic.write(folder / name, lambda f: np.savez(f, **arrays), durable=True)
-    body = {**values, "generation": generation, "arrays": name, "arrays_sha256": sha256_file(folder / name)}
+    hashing: list[_HashingWriter] = []
+
+    def write_npz(f: io.BufferedWriter) -> None:
+        hashing.append(_HashingWriter(f))
+        np.savez(hashing[-1], **small)
+
+    atomic.write(folder / name, write_npz, durable=True)
+    body = {**values, "generation": generation, "arrays": name, "arrays_sha256": hashing[-1].digest.hexdigest(),
+            "blocks": manifest}
     text = canonical_json(body)
     state = {"format": FORMAT, "sha256": hashlib.sha256(text.encode()).hexdigest(), "body": json.loads(text)}
     atomic.write(folder / STATE, json.dumps(state, sort_keys=True), durable=True)
-    remove_superseded(folder, name)
+    remove_superseded(folder, body)
+    return {"blocks": len({h for entry in manifest.values() for h in entry["blocks"]}), "blocks_written": written}
 
 
-def remove_superseded(folder: Path, keep: str | None) -> None:
-    """Delete arrays files other than ``keep`` (what a crash before their removal left; None: all of them)."""
-    for old in sorted(Path(folder).glob("arrays-*.npz")):
-        if old.name != keep:
+def remove_superseded(folder: Path, keep: Union[Mapping[str, Any], str, None]) -> None:
+    """Delete what the checkpoint ``keep`` (its state body, as :func:`load_checkpoint` returns it) does not need.
+
+    That is other arrays-*.npz files, blocks it does not name, and temporary files a killed writer left in
+    blocks/ (call only while holding the run's lock). None: all of them (no checkpoint). A str: the name of
+    the arrays file to keep; blocks are then left alone.
+    """
+    folder = Path(folder)
+    name = keep if isinstance(keep, str) or keep is None else keep.get("arrays")
+    for old in sorted(folder.glob("arrays-*.npz")):
+        if old.name != name:
             atomic.remove(old)
+    blocks = folder / BLOCKS
+    if isinstance(keep, str) or blocks.is_symlink() or not blocks.is_dir():
+        return
+    needed: set[str] = set()
+    if keep is not None and isinstance(keep.get("blocks"), dict):
+        for entry in keep["blocks"].values():
+            if isinstance(entry, dict) and isinstance(entry.get("blocks"), list):
+                needed.update(h for h in entry["blocks"] if isinstance(h, str))
+    with ThreadPoolExecutor(_WRITE_THREADS) as pool:  # unlinking big files waits on the file system
+        jobs = []
+        for path in sorted(blocks.iterdir()):
+            match = BLOCK_NAME.match(path.name)
+            if ((match and match[1] not in needed) or atomic.TMP_NAME.match(path.name)) and not path.is_dir():
+                atomic.fault_point(f"remove {path}")
+                jobs.append(pool.submit(path.unlink, missing_ok=True))
+        for job in jobs:
+            job.result()
 
 
 def _corrupt(folder: Path, why: str) -> FoolingError:
@@ -78,7 +249,8 @@ def _read_state(folder: Path) -> dict[str, Any]:
     if not isinstance(state, dict):
         raise _corrupt(folder, f"{STATE} holds a {type(state).__name__}, not an object")
     if "body" in state or "sha256" in state or "format" in state:
-        if state.get("format") != FORMAT or set(state) != {"format", "sha256", "body"}:
+        if state.get("format") not in FORMATS or isinstance(state.get("format"), bool) \
+                or set(state) != {"format", "sha256", "body"}:
             raise _corrupt(folder, f"{STATE} has an unknown layout")
         body = state["body"]
         if not isinstance(body, dict) or not isinstance(state["sha256"], str):
@@ -89,6 +261,8 @@ def _read_state(folder: Path) -> dict[str, Any]:
             digest = ""
         if digest != state["sha256"]:
             raise _corrupt(folder, f"{STATE} does not match its checksum (damaged or edited)")
+        if state["format"] >= 3 and "blocks" not in body:
+            raise _corrupt(folder, f"{STATE} field 'blocks' is missing")
         return body
     # a checkpoint written before checksums: same fields, at the top level, and no checksum to check
     if "arrays" not in state or "generation" not in state:
@@ -124,6 +298,64 @@ def _check_body(folder: Path, body: dict[str, Any], fields: Mapping[str, tuple[t
         raise _corrupt(folder, f"{STATE} field 'metrics' is not a list of rows")
     if not body.get("legacy"):
         need("arrays_sha256", (str,), "a SHA-256")
+    if "blocks" in body:
+        blocks = need("blocks", (dict,), "an object")
+        for key, entry in blocks.items():
+            _check_entry(folder, key, entry)
+
+
+def _check_entry(folder: Path, key: str, entry: Any) -> tuple[np.dtype, tuple[int, ...], int]:
+    """(dtype, shape, rows per block) of a big array's manifest entry, or a one-line error."""
+    bad = _corrupt(folder, f"{STATE} has a malformed block list for {key!r}")
+    if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "rows", "blocks"}:
+        raise bad
+    shape, rows, hashes = entry["shape"], entry["rows"], entry["blocks"]
+    if not (isinstance(shape, list) and len(shape) >= 2 and isinstance(rows, int) and not isinstance(rows, bool)
+            and rows > 0 and isinstance(hashes, list) and isinstance(entry["dtype"], str)
+            and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape)):
+        raise bad
+    try:
+        dtype = np.dtype(entry["dtype"])
+    except (TypeError, ValueError):
+        raise bad from None
+    if dtype.kind not in "biufc" or dtype.str != entry["dtype"]:
+        raise _corrupt(folder, f"{STATE} gives {key!r} the dtype {entry['dtype']!r}; only plain numbers are allowed")
+    if len(hashes) != -(-shape[0] // rows) or not all(isinstance(h, str) and HASH.match(h) for h in hashes):
+        raise _corrupt(folder, f"{STATE} names blocks for {key!r} that are not {-(-shape[0] // rows)} "
+                               f"hex SHA-256 names in checkpoint/{BLOCKS}/")
+    return dtype, tuple(shape), rows
+
+
+def _load_blocks(folder: Path, key: str, entry: dict[str, Any]) -> np.ndarray:
+    """The big array ``key`` from its blocks, each checked against its name."""
+    dtype, shape, rows = _check_entry(folder, key, entry)
+    blocks = folder / BLOCKS
+    if blocks.is_symlink() or not blocks.is_dir():
+        raise _corrupt(folder, f"{BLOCKS}/ is missing (or not a plain folder)")
+    row_bytes = dtype.itemsize * math.prod(shape[1:])
+    paths = []
+    for i, digest in enumerate(entry["blocks"]):
+        path = blocks / f"{digest}.bin"
+        size = row_bytes * (min(shape[0], (i + 1) * rows) - i * rows)
+        if path.is_symlink() or not path.is_file():
+            raise _corrupt(folder, f"{BLOCKS}/{path.name} (of {key}) is missing (or not a plain file)")
+        if path.stat().st_size != size:
+            raise _corrupt(folder, f"{BLOCKS}/{path.name} (of {key}) has {path.stat().st_size} bytes, not {size}")
+        paths.append(path)
+    out = np.empty(shape, dtype)
+    flat = memoryview(out.reshape(shape[0], -1)).cast("B") if out.size else memoryview(bytearray())
+
+    def read(i: int) -> bool:
+        view = flat[i * rows * row_bytes:min(shape[0], (i + 1) * rows) * row_bytes]
+        with open(paths[i], "rb") as f:
+            got = f.readinto(view)
+        return got == view.nbytes and hashlib.sha256(view).hexdigest() == entry["blocks"][i]
+
+    with ThreadPoolExecutor(_HASH_THREADS) as pool:
+        for i, good in enumerate(pool.map(read, range(len(paths)))):
+            if not good:
+                raise _corrupt(folder, f"{BLOCKS}/{paths[i].name} (of {key}) does not match its SHA-256 name (damaged)")
+    return out
 
 
 def load_checkpoint(
@@ -154,4 +386,8 @@ def load_checkpoint(
     except Exception as err:  # any failure to read the archive is a damaged checkpoint, never a traceback
         message = " ".join(str(err).split())[:200]
         raise _corrupt(folder, f"{values['arrays']}: {type(err).__name__}: {message}") from None
+    for key, entry in values.get("blocks", {}).items():
+        if key in arrays:
+            raise _corrupt(folder, f"{key!r} is both in {values['arrays']} and in {BLOCKS}/")
+        arrays[key] = _load_blocks(folder, key, entry)
     return arrays, values

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -11,7 +13,8 @@ import pytest
 from fooling.errors import FoolingError
 from run_outputs import reseal
 
-from fooling.rundir.checkpoint import load_checkpoint, save_checkpoint
+from fooling.rundir import atomic
+from fooling.rundir.checkpoint import canonical_json, load_checkpoint, remove_superseded, save_checkpoint
 
 
 def test_round_trip_and_old_arrays_removed(tmp_path):
@@ -174,3 +177,225 @@ def test_two_processes_never_share_a_temporary_file(tmp_path):
     assert str(os.getpid()) in atomic.tmp_path(tmp_path / "state.json").name
     save_checkpoint(tmp_path, 1, {"a": np.arange(3)}, {})
     assert not list(tmp_path.glob(".*"))
+
+
+# --- format 3: big arrays as content-addressed blocks of rows ----------------------------------------------
+SMALL = dict(big_bytes=1024, block_bytes=256)  # arrays of >= 1 KB go to blocks of about 256 bytes
+
+
+def _state(seed: int = 0) -> dict[str, np.ndarray]:
+    """elites: 20 rows of 256 bytes (a block each); sigma: 40 rows of 64 bytes (4 a block); the rest small."""
+    rng = np.random.default_rng(seed)
+    return {"elites": rng.random((20, 64), dtype=np.float32), "sigma": rng.integers(0, 9, (40, 8)),
+            "a": np.arange(6.0), "small2d": np.ones((3, 4), np.float32)}
+
+
+def _blocks(folder) -> set[str]:
+    return {p.name for p in (folder / "blocks").iterdir()}
+
+
+def _assert_equal(got: dict, want: dict) -> None:
+    assert got.keys() == want.keys()
+    for key in want:
+        assert got[key].dtype == want[key].dtype and got[key].shape == want[key].shape, key
+        np.testing.assert_array_equal(got[key], want[key])
+
+
+def test_big_arrays_round_trip_through_blocks_named_by_their_sha256(tmp_path):
+    arrays = _state()
+    counts = save_checkpoint(tmp_path, 4, arrays, {"x": 1}, **SMALL)
+    assert counts == {"blocks": 20 + 10, "blocks_written": 30}
+    got, values = load_checkpoint(tmp_path)
+    _assert_equal(got, arrays)
+    with np.load(tmp_path / "arrays-0000004.npz") as data:
+        assert sorted(data.files) == ["a", "small2d"]
+    entry = values["blocks"]["sigma"]
+    assert entry["dtype"] == "<i8" and entry["shape"] == [40, 8] and entry["rows"] == 4 and len(entry["blocks"]) == 10
+    for path in (tmp_path / "blocks").iterdir():  # raw bytes, named by their SHA-256
+        assert path.name == hashlib.sha256(path.read_bytes()).hexdigest() + ".bin"
+    assert (tmp_path / "blocks" / f"{values['blocks']['elites']['blocks'][3]}.bin").read_bytes() \
+        == arrays["elites"][3].tobytes()
+    assert not list(tmp_path.rglob(".*tmp"))
+
+
+def test_unchanged_rows_are_not_written_again_even_when_they_move(tmp_path):
+    arrays = _state()
+    save_checkpoint(tmp_path, 1, arrays, {}, **SMALL)
+    assert save_checkpoint(tmp_path, 2, arrays, {}, **SMALL)["blocks_written"] == 0
+    moved = {**arrays, "elites": arrays["elites"][np.random.default_rng(1).permutation(20)]}  # rows reordered
+    assert save_checkpoint(tmp_path, 3, moved, {}, **SMALL)["blocks_written"] == 0
+    changed = {k: v.copy() for k, v in moved.items()}
+    changed["elites"][7] += 1
+    changed["sigma"][13] += 1  # one block of 4 rows
+    assert save_checkpoint(tmp_path, 4, changed, {}, **SMALL)["blocks_written"] == 2
+    _assert_equal(load_checkpoint(tmp_path)[0], changed)
+
+
+def test_blocks_the_new_state_does_not_name_are_removed_after_it(tmp_path):
+    arrays = _state()
+    save_checkpoint(tmp_path, 1, arrays, {}, **SMALL)
+    before = _blocks(tmp_path)
+    changed = {**arrays, "elites": arrays["elites"][:12] * 2}
+    save_checkpoint(tmp_path, 2, changed, {}, **SMALL)
+    got, values = load_checkpoint(tmp_path)
+    _assert_equal(got, changed)
+    named = {f"{h}.bin" for entry in values["blocks"].values() for h in entry["blocks"]}
+    assert _blocks(tmp_path) == named and len(before - named) == 20
+    # what a killed writer leaves: a temporary block and a block no state names; a resume removes them
+    (tmp_path / "blocks" / f".{'0' * 64}.bin.123.tmp").write_bytes(b"partial")
+    (tmp_path / "blocks" / f"{'1' * 64}.bin").write_bytes(b"orphan")
+    remove_superseded(tmp_path, values)
+    assert _blocks(tmp_path) == named
+    remove_superseded(tmp_path, values["arrays"])  # a name only: blocks left alone
+    assert _blocks(tmp_path) == named
+    remove_superseded(tmp_path, None)  # no checkpoint: nothing is kept
+    assert _blocks(tmp_path) == set() and not list(tmp_path.glob("arrays-*"))
+
+
+def test_a_damaged_missing_or_forged_block_is_one_line(tmp_path):
+    save_checkpoint(tmp_path, 5, _state(), {}, **SMALL)
+    values = load_checkpoint(tmp_path)[1]
+    path = tmp_path / "blocks" / f"{values['blocks']['sigma']['blocks'][2]}.bin"
+    good = path.read_bytes()
+
+    def refused(message: str) -> None:
+        with pytest.raises(FoolingError, match="corrupt checkpoint") as err:
+            load_checkpoint(tmp_path)
+        assert message in _one_line(err)
+
+    for bit in np.random.default_rng(0).choice(len(good) * 8, 40, replace=False):
+        flipped = bytearray(good)
+        flipped[bit // 8] ^= 1 << (bit % 8)
+        path.write_bytes(bytes(flipped))
+        refused("does not match its SHA-256 name")
+    path.write_bytes(good[:-1])
+    refused("has 255 bytes, not 256")
+    path.unlink()
+    refused("is missing (or not a plain file)")
+    (tmp_path / "elsewhere.bin").write_bytes(good)
+    path.symlink_to(tmp_path / "elsewhere.bin")
+    refused("is missing (or not a plain file)")
+    path.unlink()
+    path.write_bytes(good)
+    load_checkpoint(tmp_path)
+    entry = values["blocks"]["sigma"]
+    for forged, message in [
+        ({**entry, "blocks": ["../../etc/passwd"] * 10}, "not 10 hex SHA-256 names"),
+        ({**entry, "blocks": [h.upper() for h in entry["blocks"]]}, "not 10 hex SHA-256 names"),
+        ({**entry, "blocks": entry["blocks"][:9]}, "not 10 hex SHA-256 names"),
+        ({**entry, "dtype": "|O"}, "only plain numbers"),
+        ({**entry, "rows": 0}, "malformed block list"),
+        ({**entry, "shape": [40 * 10 ** 9, 8]}, "not 10000000000 hex"),
+        ({**entry, "extra": 1}, "malformed block list"),
+    ]:
+        reseal(tmp_path, blocks={**values["blocks"], "sigma": forged})
+        refused(message)
+    reseal(tmp_path, blocks={**values["blocks"], "a": values["blocks"]["sigma"]})
+    refused("'a' is both in arrays-0000005.npz and in blocks/")
+
+
+class Crash(Exception):
+    pass
+
+
+def _crash_at(monkeypatch, step: int | None) -> list[str]:
+    """Count file-system steps; from step ``step`` on, each raises Crash (None: never)."""
+    seen: list[str] = []
+
+    def point(what: str) -> None:
+        seen.append(what)
+        if step is not None and len(seen) >= step:
+            raise Crash(what)
+
+    monkeypatch.setattr(atomic, "fault_point", point)
+    return seen
+
+
+def test_a_crash_at_every_step_of_a_checkpoint_leaves_the_old_or_the_new_one(tmp_path, monkeypatch):
+    old = _state(0)
+    new = {**_state(1), "elites": np.concatenate([old["elites"][10:], _state(1)["elites"][:10]])}
+    new["sigma"][:20] = old["sigma"][:20]
+    base = tmp_path / "base"
+    save_checkpoint(base, 1, old, {"x": "old"}, **SMALL)
+    shutil.copytree(base, tmp_path / "count")
+    steps = _crash_at(monkeypatch, None)
+    save_checkpoint(tmp_path / "count", 2, new, {"x": "new"}, **SMALL)
+    monkeypatch.undo()
+    kinds = {s.split()[0] for s in steps}
+    assert len(steps) > 30 and kinds == {"write", "replace", "remove"}
+    outcomes = []
+    for step in range(1, len(steps) + 1):
+        folder = tmp_path / f"crash{step}"
+        shutil.copytree(base, folder)
+        _crash_at(monkeypatch, step)
+        with pytest.raises(Crash):
+            save_checkpoint(folder, 2, new, {"x": "new"}, **SMALL)
+        monkeypatch.undo()
+        arrays, values = load_checkpoint(folder)
+        _assert_equal(arrays, new if values["x"] == "new" else old)
+        outcomes.append(values["x"])
+        remove_superseded(folder, values)  # what a resume does: the same checkpoint, and nothing else left
+        _assert_equal(load_checkpoint(folder)[0], arrays)
+        named = {f"{h}.bin" for entry in values["blocks"].values() for h in entry["blocks"]}
+        assert _blocks(folder) == named and [p.name for p in folder.glob("arrays-*")] == [values["arrays"]]
+        save_checkpoint(folder, 2, new, {"x": "new"}, **SMALL)  # and the checkpoint can be taken again
+        _assert_equal(load_checkpoint(folder)[0], new)
+        shutil.rmtree(folder)
+    assert "old" in outcomes and "new" in outcomes
+
+
+def test_format_2_checkpoints_still_load_and_the_next_checkpoint_replaces_them(tmp_path):
+    arrays = _state()
+    np.savez(tmp_path / "arrays-0000003.npz", **arrays)
+    body = {"generation": 3, "arrays": "arrays-0000003.npz", "x": 1,
+            "arrays_sha256": hashlib.sha256((tmp_path / "arrays-0000003.npz").read_bytes()).hexdigest()}
+    state = {"format": 2, "body": body, "sha256": hashlib.sha256(canonical_json(body).encode()).hexdigest()}
+    (tmp_path / "state.json").write_text(json.dumps(state))
+    got, values = load_checkpoint(tmp_path)
+    _assert_equal(got, arrays)
+    assert values["x"] == 1 and "legacy" not in values
+    save_checkpoint(tmp_path, 4, got, {}, **SMALL)
+    _assert_equal(load_checkpoint(tmp_path)[0], arrays)
+    assert [p.name for p in tmp_path.glob("arrays-*")] == ["arrays-0000004.npz"]
+    assert json.loads((tmp_path / "state.json").read_text())["format"] == 3
+
+
+def test_a_format_3_state_must_list_its_blocks(tmp_path):
+    save_checkpoint(tmp_path, 1, {"a": np.arange(3)}, {})
+    state = json.loads((tmp_path / "state.json").read_text())
+    del state["body"]["blocks"]
+    state["sha256"] = hashlib.sha256(canonical_json(state["body"]).encode()).hexdigest()
+    (tmp_path / "state.json").write_text(json.dumps(state))
+    with pytest.raises(FoolingError, match="'blocks' is missing"):
+        load_checkpoint(tmp_path)
+
+
+def test_blocks_are_never_written_through_a_symlinked_folder(tmp_path):
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "ckpt").mkdir()
+    (tmp_path / "ckpt" / "blocks").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(FoolingError, match="not a plain folder"):
+        save_checkpoint(tmp_path / "ckpt", 1, _state(), {}, **SMALL)
+    assert not list((tmp_path / "elsewhere").iterdir())
+
+
+def test_a_run_checkpointing_blocks_resumes_to_the_same_files(tmp_path, monkeypatch):
+    """A tiny `fool evolve` run whose archive goes to blocks (thresholds made small), stopped and resumed."""
+    from fooling.rundir import checkpoint
+    from fooling.run import EvolutionRun, evolve
+    from fooling.settings.evolve import EvolveSettings
+    from run_outputs import outputs
+
+    monkeypatch.setattr(checkpoint, "BIG_BYTES", 256)
+    monkeypatch.setattr(checkpoint, "BLOCK_BYTES", 64)
+    config = dict(model="test-oracle", generations=6, population=8, seed=11, device="cpu", checkpoint_every=2)
+    evolve(EvolveSettings(**config, out=str(tmp_path / "straight")))
+    out = tmp_path / "split"
+    EvolutionRun.start(EvolveSettings(**config, out=str(out))).run(progress=False, stop_after=4)
+    values = load_checkpoint(out / "checkpoint")[1]
+    assert values["blocks"] and values["generation"] < 5
+    (out / "checkpoint" / "blocks" / f"{'2' * 64}.bin").write_bytes(b"left by a crash")
+    EvolutionRun.resume(out).run(progress=False)
+    assert outputs(out) == outputs(tmp_path / "straight")
+    values = load_checkpoint(out / "checkpoint")[1]
+    assert _blocks(out / "checkpoint") == {f"{h}.bin" for e in values["blocks"].values() for h in e["blocks"]}
