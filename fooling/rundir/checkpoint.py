@@ -46,7 +46,8 @@ BLOCKS = "blocks"
 BLOCK_NAME = re.compile(r"^([0-9a-f]{64})\.bin$")
 HASH = re.compile(r"^[0-9a-f]{64}$")
 BIG_BYTES = 8 << 20  # arrays with ndim >= 2 from this size on are stored as content-addressed blocks
-BLOCK_BYTES = 1 << 20  # rows per block: as many whole rows as fit in this (at least one)
+BLOCK_BYTES = 1 << 18  # rows per block: as many whole rows as fit in this (at least one); 256 kB: one row
+# each of the snes-elites step sizes of a 256 px ImageNet run (196 kB), which change a few rows at a time
 _HASH_THREADS = max(1, min(8, os.cpu_count() or 1))  # hashlib releases the GIL: blocks hash in parallel
 _WRITE_THREADS = 4  # blocks written and fsynced (or removed) at once
 
