@@ -221,9 +221,9 @@ class EvolveSettings(Settings):
     cppn_max_hidden: Optional[int] = setting(None, "Most hidden nodes a CPPN may have.", group=CPPN,
                                              check=non_negative, preset=True)
     cppn_lineages: Optional[int] = setting(None, "MAP-Elites with CPPNs: hill-climbing lineages for the class furthest "
-                                                 "from done, each started from a random elite and bred apart from "
-                                                 "the archive (0: none, the paper).", group=CPPN, check=non_negative,
-                                           preset=True)
+                                                 "from done (while below --es-focus), each started from a random "
+                                                 "elite and bred apart from the archive (0: none, the paper).",
+                                           group=CPPN, check=non_negative, preset=True)
     cppn_lineage_children: Optional[int] = setting(None, "Children per lineage per generation (on top of "
                                                          "--population).", group=CPPN, check=positive, preset=True)
     cppn_lineage_patience: Optional[int] = setting(None, "Generations without progress before a lineage below the "
