@@ -28,7 +28,7 @@ from ..archive import Archive
 from ..classifiers import Classifier, load_classifier, resolve_device
 from ..classifiers.fingerprint import RECORD_KEY, check_fingerprints, fingerprints
 from ..classifiers.sources import describe_sources
-from ..settings.evolve import PLACEMENT_SETTINGS, EvolveSettings, check_run_size
+from ..settings.evolve import PLACEMENT_SETTINGS, SINCE, EvolveSettings, check_run_size
 from ..encodings import Encoding, make_encoding
 from ..errors import FoolingError
 from ..imaging import to_uint8
@@ -145,7 +145,9 @@ class EvolutionRun:
                                          focus=config.es_focus, laggard_bias=config.laggard_bias, generator=generator)
         else:
             self.strategy = MapElites(self.archive, rng, config.population, config.initial_population,
-                                      laggard_bias=config.laggard_bias, generator=generator)
+                                      laggard_bias=config.laggard_bias, generator=generator,
+                                      lineages=config.cppn_lineages, lineage_children=config.cppn_lineage_children,
+                                      lineage_patience=config.cppn_lineage_patience, focus=config.es_focus)
         self.weights_sha256 = fingerprints(config.model_names, self.classifiers)
         self.evaluations = 0
         self.elapsed = 0.0
@@ -242,7 +244,7 @@ class EvolutionRun:
     def _resume(cls, rundir: RunDirectory, record: dict[str, Any], generations: Optional[int],
                 lock: RunLock, changes: dict[str, Any]) -> "EvolutionRun":
         path = rundir.path
-        settings = {k: v for k, v in record.items() if k != "run"}
+        settings = {**SINCE, **{k: v for k, v in record.items() if k != "run"}}  # older runs: as they began
         config = EvolveSettings.from_json(settings, where=str(rundir.config_path)).resolved()
         # where evaluations run is the resuming command's choice (absent: in this process), not config.json's
         placement = {name: changes.pop(name, None) for name in PLACEMENT_SETTINGS}

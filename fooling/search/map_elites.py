@@ -9,6 +9,18 @@ Parents are drawn uniformly over occupied cells (the paper) when
 in proportion to each cell's distance from certainty (1 − confidence), so the
 classes furthest from done get more of the children.
 
+Lineages (host genomes, i.e. the CPPN encoding; ``lineages`` > 0): besides the
+``population`` children, the class furthest from done (lowest confidence, while
+below ``focus``) gets ``lineages`` hill climbers, each started from the elite of a
+uniformly drawn occupied cell and bred on its own (``lineage_children`` mutants a
+generation; a child better for that class than its lineage's best replaces it). A
+class's single elite can sit in a local optimum that no mutant of it leaves (digit 8
+of mnist-lenet with CPPNs); separate lineages keep other basins alive, and every
+lineage child is still offered to every cell. After ``lineage_patience``
+generations without progress (0: never) a lineage that is below the elite starts
+again from a new random elite. Lineages begin at generation ``LINEAGE_START`` and
+start afresh when another class becomes the one furthest from done.
+
 For device genomes (the direct encoding) parents are drawn on the device from the
 strategy's torch Generator, from the archive's device fitness: ask() reads nothing
 back from the device; the children are varied in seeded blocks
@@ -25,20 +37,35 @@ import numpy as np
 import torch
 
 from ..archive import Archive
+from ..errors import FoolingError
 from .base import Scores, Strategy
 from .blocks import Plan, blocked, realise
+
+LINEAGE_PREFIX = "lineage_genome_"  # checkpoint arrays of the lineages' genomes
+LINEAGE_START = 20  # the first generation that breeds lineages (the classes' elites settle first)
 
 
 class MapElites(Strategy):
     """Ask/tell MAP-Elites; one cell per class in ``archive``."""
 
     def __init__(self, archive: Archive, rng: np.random.Generator, population: int, initial_population: int,
-                 laggard_bias: float = 0.0, generator: Optional[torch.Generator] = None) -> None:
+                 laggard_bias: float = 0.0, generator: Optional[torch.Generator] = None, *, lineages: int = 0,
+                 lineage_children: int = 5, lineage_patience: int = 0, focus: float = 0.9999) -> None:
         super().__init__(archive, rng, generator)
         self.population = population
         self.initial_population = initial_population
         self.laggard_bias = laggard_bias
+        self.lineages = lineages if not self.on_device else 0  # host genomes only
+        self.lineage_children = lineage_children
+        self.lineage_patience = lineage_patience
+        self.focus = focus
         self._parents: Optional[Union[np.ndarray, torch.Tensor]] = None  # (population,) parent cells
+        self._target = -1  # the class the lineages climb (-1: none yet)
+        self._lineage: list[Any] = []  # (lineages,) genomes: each lineage's best
+        self._lineage_fitness = np.zeros(0)  # (lineages,) their confidence for the target (-inf: not yet scored)
+        self._lineage_age = np.zeros(0, dtype=np.int64)  # (lineages,) generations since each last improved
+        self._lineage_origin = np.zeros(0, dtype=np.int64)  # (lineages,) the cell each started from
+        self._bred = 0  # lineage children at the end of the last ask()
 
     planned = True
 
@@ -70,7 +97,53 @@ class MapElites(Strategy):
             return self.encoding.random(self.initial_population, self.vary_rng)
         self._parents = self._select(occupied)
         # the stacked elites are a fresh batch: vary it in place
-        return self.encoding.vary_owned(self.archive.elites(self._parents), self.vary_rng, self.generation)
+        children = self.encoding.vary_owned(self.archive.elites(self._parents), self.vary_rng, self.generation)
+        return self._with_lineages(children, occupied)
+
+    def _with_lineages(self, children: Any, occupied: np.ndarray) -> Any:
+        """``children`` followed by ``lineage_children`` mutants of each lineage of the class furthest from done
+        (none while lineages are off, before LINEAGE_START, or once every class has reached ``focus``)."""
+        self._bred = 0
+        fitness = self.archive.fitness
+        if not self.lineages or self.generation < LINEAGE_START:
+            return children
+        target = int(occupied[np.argmin(fitness[occupied])])
+        if fitness[target] >= self.focus:
+            return children
+        if target != self._target:  # a new class to climb: every lineage starts afresh
+            self._target = target
+            self._lineage = [None] * self.lineages
+            self._lineage_fitness = np.full(self.lineages, -np.inf)
+            self._lineage_age = np.zeros(self.lineages, dtype=np.int64)
+            self._lineage_origin = np.zeros(self.lineages, dtype=np.int64)
+        for i in range(self.lineages):
+            stalled = (self.lineage_patience and self._lineage_age[i] > self.lineage_patience
+                       and self._lineage_fitness[i] < fitness[target])
+            if self._lineage[i] is None or stalled:
+                cell = int(occupied[self.rng.integers(occupied.size)])
+                self._lineage[i] = self.archive.elites(np.array([cell]))[0]
+                self._lineage_fitness[i], self._lineage_age[i], self._lineage_origin[i] = -np.inf, 0, cell
+        per = self.lineage_children
+        parents = self.encoding.stack([self.encoding.pick(self.encoding.stack([g]), 0)
+                                       for g in self._lineage for _ in range(per)])
+        bred = self.encoding.vary_owned(parents, self.vary_rng, self.generation)
+        self._bred = self.lineages * per
+        self._parents = np.concatenate([self._parents, np.repeat(self._lineage_origin, per)])
+        return self.encoding.stack([self.encoding.pick(children, i) for i in range(self.encoding.size(children))]
+                                   + [self.encoding.pick(bred, i) for i in range(self._bred)])
+
+    def _tell_lineages(self, genomes: Any, confidence: Scores) -> None:
+        """Each lineage keeps its best child for the target class, if better than its best so far."""
+        if not self._bred:
+            return
+        total, per = self.encoding.size(genomes), self.lineage_children
+        target = torch.as_tensor(confidence)[total - self._bred:, self._target].cpu().numpy().reshape(self.lineages, per)
+        best = target.argmax(axis=1)
+        self._lineage_age += 1
+        for i in np.flatnonzero(target[np.arange(self.lineages), best] > self._lineage_fitness).tolist():
+            self._lineage[i] = self.encoding.pick(genomes, total - self._bred + i * per + int(best[i]))
+            self._lineage_fitness[i] = target[i, best[i]]
+            self._lineage_age[i] = 0
 
     def _select_on_device(self) -> torch.Tensor:
         """(population,) parent cells on the device: uniform over occupied cells, plus a share weighted by
@@ -100,4 +173,31 @@ class MapElites(Strategy):
 
     def tell(self, genomes: Any, confidence: Scores, scores: Optional[Scores] = None) -> None:
         self.archive.add(genomes, confidence, self.generation, parents=self._parents, scores=scores)
+        self._tell_lineages(genomes, confidence)
         self.generation += 1
+
+    def state_dict(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        arrays, values = super().state_dict()
+        if self._target >= 0:
+            values["lineage_target"] = self._target
+            arrays.update({LINEAGE_PREFIX + key: value for key, value in
+                           self.encoding.to_arrays(self.encoding.stack(self._lineage)).items()})
+            arrays["lineage_fitness"] = self._lineage_fitness.copy()
+            arrays["lineage_age"] = self._lineage_age.copy()
+            arrays["lineage_origin"] = self._lineage_origin.copy()
+        return arrays, values
+
+    def load_state_dict(self, arrays: dict[str, np.ndarray], values: dict[str, Any]) -> None:
+        super().load_state_dict(arrays, values)
+        self._target = int(values.get("lineage_target", -1))
+        if self._target < 0:
+            return
+        lineage = self.encoding.from_arrays({key[len(LINEAGE_PREFIX):]: value for key, value in arrays.items()
+                                             if key.startswith(LINEAGE_PREFIX)})
+        if self.encoding.size(lineage) != self.lineages or not 0 <= self._target < len(self.archive.fitness):
+            raise FoolingError("checkpoint's MAP-Elites lineages do not fit this run's settings: it belongs to "
+                               "another run")
+        self._lineage = [self.encoding.pick(lineage, i) for i in range(self.lineages)]
+        self._lineage_fitness = np.asarray(arrays["lineage_fitness"], dtype=np.float64).copy()
+        self._lineage_age = np.asarray(arrays["lineage_age"], dtype=np.int64).copy()
+        self._lineage_origin = np.asarray(arrays["lineage_origin"], dtype=np.int64).copy()

@@ -66,6 +66,9 @@ PAPER: dict[str, Any] = {
     "cppn_weight_eta": 15.0,
     "cppn_function_rate": 0.1,
     "cppn_max_hidden": 200,
+    "cppn_lineages": 0,
+    "cppn_lineage_children": 5,
+    "cppn_lineage_patience": 0,
 }
 # "default": ours. Bigger mutation steps (eta 5), no rate halving, CPPN coordinates in [-1, 1];
 # see README "Beating the paper" for why.
@@ -78,10 +81,16 @@ STRATEGY_POPULATION: dict[str, int] = {"snes-elites": 40, "map-elites": 200, "ga
 PRESETS: dict[str, dict[str, Any]] = {"default": DEFAULT, "paper": PAPER}
 # A preset's values that differ by encoding, over PRESETS[preset]: ENCODING_PRESETS[preset][encoding].
 # The default preset's CPPN search: snes-elites is direct-only, so the CPPN keeps MAP-Elites, with 50 children
-# per generation and half the parents drawn by 1 - confidence (measured: README "Presets").
+# per generation, half the parents drawn by 1 - confidence, and 10 lineages of 5 children a generation for the
+# class furthest from done, restarted after 20 generations without progress (measured: README "The default CPPN
+# search").
 ENCODING_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
-    "default": {"cppn": {"strategy": "map-elites", "population": 50, "laggard_bias": 0.5}},
+    "default": {"cppn": {"strategy": "map-elites", "population": 50, "laggard_bias": 0.5, "cppn_lineages": 10,
+                         "cppn_lineage_children": 5, "cppn_lineage_patience": 20}},
 }
+# Settings newer than some saved runs, with the value that continues such a run as it began (a resume fills
+# them in where config.json lacks them; absent from a --config file they still come from the preset).
+SINCE: dict[str, Any] = {"cppn_lineages": 0}
 
 
 def _names_a_model(value: str) -> Optional[str]:
@@ -220,6 +229,15 @@ class EvolveSettings(Settings):
                                                   group=CPPN, check=unit_interval, preset=True)
     cppn_max_hidden: Optional[int] = setting(None, "Most hidden nodes a CPPN may have.", group=CPPN,
                                              check=non_negative, preset=True)
+    cppn_lineages: Optional[int] = setting(None, "MAP-Elites with CPPNs: hill-climbing lineages for the class furthest "
+                                                 "from done (while below --es-focus), each started from a random "
+                                                 "elite and bred apart from the archive (0: none, the paper).",
+                                           group=CPPN, check=non_negative, preset=True)
+    cppn_lineage_children: Optional[int] = setting(None, "Children per lineage per generation (on top of "
+                                                         "--population).", group=CPPN, check=positive, preset=True)
+    cppn_lineage_patience: Optional[int] = setting(None, "Generations without progress before a lineage below the "
+                                                         "class's elite starts again from a new random elite (0: "
+                                                         "never).", group=CPPN, check=non_negative, preset=True)
 
     # bookkeeping
     out: Optional[str] = setting(None, "Run directory [runs/<model>_<encoding>_s<seed>].", group=RUN, metavar="PATH")
@@ -363,7 +381,9 @@ def estimate_bytes(config: EvolveSettings, image_shape: Sequence[int], cells: in
     the direct encoding, its parents and children (N, C·H·W genes each) plus the archive's ``cells`` elites
     (and for snes-elites each class's mean image and step sizes on its noise grid)."""
     values = math.prod(int(v) for v in image_shape)
-    batch = max(config.population, config.initial_population or config.population)
+    lineages = (config.cppn_lineages or 0) * (config.cppn_lineage_children or 0) \
+        if config.encoding == "cppn" and config.strategy == "map-elites" else 0
+    batch = max(config.population + lineages, config.initial_population or config.population)
     copies = 3 * batch + cells if config.encoding == "direct" else 2 * batch  # cppn: images + resize workspace
     if config.strategy == "snes-elites":
         copies += cells * (1 + 1 / config.es_scale ** 2)

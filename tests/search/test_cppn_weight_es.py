@@ -133,11 +133,13 @@ def test_settings_check_the_encoding_and_the_split():
 def test_the_default_preset_has_its_own_cppn_search_and_any_value_can_still_be_set():
     cppn = EvolveSettings(encoding="cppn").resolved()
     assert (cppn.strategy, cppn.population, cppn.initial_population, cppn.laggard_bias) == ("map-elites", 50, 50, 0.5)
+    assert (cppn.cppn_lineages, cppn.cppn_lineage_children, cppn.cppn_lineage_patience) == (10, 5, 20)
     assert cppn.mutation_eta == 5.0 and cppn.cppn_coords == "scaled"  # the rest of the default preset
     direct = EvolveSettings().resolved()  # the direct encoding keeps the preset's own values
     assert (direct.strategy, direct.population, direct.laggard_bias) == ("snes-elites", 40, 0.0)
     paper = EvolveSettings(encoding="cppn", preset="paper").resolved()
-    assert (paper.strategy, paper.population, paper.laggard_bias) == ("map-elites", 200, 0.0)
+    assert (paper.strategy, paper.population, paper.laggard_bias, paper.cppn_lineages) == ("map-elites", 200, 0.0, 0)
+    assert direct.cppn_lineages == 0
     mine = EvolveSettings(encoding="cppn", population=200, laggard_bias=0.0).resolved()
     assert (mine.population, mine.laggard_bias) == (200, 0.0)
     es = EvolveSettings(encoding="cppn", strategy="cppn-weight-es").resolved()  # another strategy: its population

@@ -1,4 +1,5 @@
-"""MAP-Elites and the GA raise confidence on a known oracle; parents come from occupied cells."""
+"""MAP-Elites and the GA raise confidence on a known oracle; parents come from occupied cells; the lineages that
+the default CPPN search keeps for the class furthest from done."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import torch
 
 from fooling.archive import Archive
 from fooling.encodings import DirectEncoding
+from fooling.errors import FoolingError
 from fooling.search import GeneticAlgorithm, MapElites
 
 
@@ -102,10 +104,140 @@ def test_same_generator_same_archive_and_generator_state_round_trips(oracle):
 
 
 def test_an_old_numpy_state_cannot_resume_device_genomes(oracle):
-    from fooling.errors import FoolingError
-
     archive = Archive(DirectEncoding((1, 8, 8)), range(4), oracle.labels)
     strategy = MapElites(archive, np.random.default_rng(0), population=4, initial_population=4)
     _, values = strategy.state_dict()
     with pytest.raises(FoolingError, match="cannot continue bit-identically"):
         strategy.load_state_dict({}, {**values, "generation": 3})
+
+
+# --- lineages (CPPN genomes): hill climbers for the class furthest from done -----------------------------
+
+def _cppn_strategy(oracle, seed: int = 0, **kw) -> MapElites:
+    from fooling.encodings.cppn import CPPNEncoding
+
+    archive = Archive(CPPNEncoding((1, 8, 8)), range(4), oracle.labels)
+    return MapElites(archive, np.random.default_rng(seed), population=kw.pop("population", 16),
+                     initial_population=16, laggard_bias=0.5, **{"lineages": 3, "lineage_children": 4, **kw})
+
+
+def _cppn_loop(strategy, oracle, generations):
+    for _ in range(generations):
+        genomes = strategy.ask()
+        strategy.tell(genomes, oracle.probs(strategy.encoding.decode(genomes, torch.device("cpu"))).double())
+
+
+def test_lineages_breed_for_the_least_confident_class_and_keep_their_best(oracle):
+    from fooling.search.map_elites import LINEAGE_START
+
+    strategy = _cppn_strategy(oracle)
+    _cppn_loop(strategy, oracle, LINEAGE_START)
+    assert strategy._target == -1  # none before LINEAGE_START
+    genomes = strategy.ask()
+    fitness = strategy.archive.fitness
+    assert len(genomes) == 16 + 3 * 4 and len(strategy._parents) == 16 + 3 * 4
+    assert strategy._target == int(np.argmin(fitness))
+    # each lineage's 4 children come from its own genome: their parent cell is where the lineage started
+    np.testing.assert_array_equal(strategy._parents[16:], np.repeat(strategy._lineage_origin, 4))
+    strategy.tell(genomes, oracle.probs(strategy.encoding.decode(genomes, torch.device("cpu"))).double())
+    kept = 0
+    for _ in range(10):
+        before, target = strategy._lineage_fitness.copy(), strategy._target
+        _cppn_loop(strategy, oracle, 1)
+        if strategy._target == target:  # (another class furthest from done starts the lineages afresh)
+            kept += 1
+            assert np.all(strategy._lineage_fitness >= before)  # a lineage only takes a better child
+    assert kept
+    # each lineage holds the genome that scored its fitness
+    images = strategy.encoding.decode(strategy._lineage, torch.device("cpu"))
+    np.testing.assert_allclose(oracle.probs(images).double()[:, strategy._target].numpy(), strategy._lineage_fitness,
+                               rtol=1e-6)
+
+
+def test_no_lineage_children_once_every_class_is_done_and_stalled_lineages_restart(oracle):
+    from fooling.search.map_elites import LINEAGE_START
+
+    strategy = _cppn_strategy(oracle, lineage_patience=3)
+    _cppn_loop(strategy, oracle, LINEAGE_START + 1)
+    target = strategy._target
+    strategy._lineage_age[:] = [0, 4, 4]
+    strategy._lineage_fitness[:] = [0.0, 0.0, 1.0]  # lineage 1 stalled below the elite; 2 stalled above it
+    kept = [strategy._lineage[0], strategy._lineage[2]]
+    strategy.ask()
+    assert strategy._lineage_fitness[1] == -np.inf and strategy._lineage_age[1] == 0  # started again
+    assert strategy._lineage[0] is kept[0] and strategy._lineage[2] is kept[1]
+    assert strategy._target == target
+    strategy.archive.fitness[:] = 0.99995  # every class at focus (0.9999): MAP-Elites children only
+    assert len(strategy.ask()) == 16 and strategy._bred == 0
+
+
+def test_lineages_are_off_for_device_genomes_and_by_default(oracle):
+    archive = Archive(DirectEncoding((1, 8, 8)), range(4), oracle.labels)
+    assert MapElites(archive, np.random.default_rng(0), 8, 8, lineages=5).lineages == 0
+    assert _cppn_strategy(oracle, lineages=0).ask() is not None
+
+
+def test_lineage_state_round_trips(oracle):
+    from fooling.search.map_elites import LINEAGE_START
+
+    straight = _cppn_strategy(oracle, 5, lineage_patience=2)
+    _cppn_loop(straight, oracle, LINEAGE_START + 10)
+    split = _cppn_strategy(oracle, 5, lineage_patience=2)
+    _cppn_loop(split, oracle, LINEAGE_START + 4)
+    arrays, values = split.state_dict()
+    assert values["lineage_target"] == split._target and "lineage_fitness" in arrays
+    state = split.archive.state_dict()
+    resumed = _cppn_strategy(oracle, 99, lineage_patience=2)  # other seed: everything must come from the state
+    resumed.archive.load_state_dict(state)
+    resumed.load_state_dict(arrays, values)
+    _cppn_loop(resumed, oracle, 6)
+    np.testing.assert_array_equal(straight.archive.fitness, resumed.archive.fitness)
+    np.testing.assert_array_equal(straight._lineage_fitness, resumed._lineage_fitness)
+    assert all(a.same_as(b) for a, b in zip(straight._lineage, resumed._lineage))
+    other = _cppn_strategy(oracle, 5, lineages=2)
+    other.archive.load_state_dict(state)
+    with pytest.raises(FoolingError, match="lineages do not fit"):
+        other.load_state_dict(arrays, values)
+
+
+def test_a_resumed_default_cppn_run_with_lineages_equals_an_uninterrupted_one(tmp_path):
+    from fooling.run import EvolutionRun, evolve
+    from fooling.settings.evolve import EvolveSettings
+    from helpers import checkpoint_arrays
+
+    def config(out):
+        return EvolveSettings(model="test-oracle", encoding="cppn", generations=30, population=16, seed=3,
+                              device="cpu", checkpoint_every=4, out=str(out))
+
+    assert config(tmp_path).resolved().cppn_lineages == 10  # the default preset's CPPN search breeds lineages
+    evolve(config(tmp_path / "straight"))
+    EvolutionRun.start(config(tmp_path / "split")).run(progress=False, stop_after=25)
+    EvolutionRun.resume(tmp_path / "split").run(progress=False)
+    state = ("archive.", "strategy.")
+    left, right = checkpoint_arrays(tmp_path / "straight", state), checkpoint_arrays(tmp_path / "split", state)
+    assert left.keys() == right.keys() and "strategy.lineage_fitness" in left
+    for key in left:
+        np.testing.assert_array_equal(left[key], right[key], err_msg=key)
+
+
+
+def test_a_cppn_run_saved_before_lineages_existed_resumes_without_them(tmp_path):
+    import json
+
+    from fooling.run import EvolutionRun
+    from fooling.settings.evolve import EvolveSettings
+
+    EvolutionRun.start(EvolveSettings(model="test-oracle", encoding="cppn", generations=4, population=8, seed=1,
+                                      device="cpu", checkpoint_every=1, out=str(tmp_path / "old"))
+                       ).run(progress=False, stop_after=2)
+    path = tmp_path / "old" / "config.json"
+    record = json.loads(path.read_text())
+    assert record["cppn_lineages"] == 10
+    for key in ("cppn_lineages", "cppn_lineage_children", "cppn_lineage_patience"):
+        del record[key]  # as an older fooling wrote it
+    path.write_text(json.dumps(record))
+    run = EvolutionRun.resume(tmp_path / "old")
+    try:
+        assert run.config.cppn_lineages == 0 and run.strategy.lineages == 0  # it goes on as it began
+    finally:
+        run.close()
