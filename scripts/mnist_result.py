@@ -124,7 +124,9 @@ def main() -> None:
                               until=args.until, checkpoint_every=50, population=args.population,
                               strategy=None if strategy == "preset" else strategy, **parse_set(args.set))
                 config = EvolveSettings(**fields).resolved()
-                generations = args.generations or -(-60000 // config.population)
+                per = config.population + ((config.cppn_lineages or 0) * (config.cppn_lineage_children or 0)
+                                           if encoding == "cppn" and config.strategy == "map-elites" else 0)
+                generations = args.generations or -(-60000 // per)  # per: the most a generation evaluates
                 config = dataclasses.replace(config, generations=generations,
                                              out=f"{base}/{strategy}_{preset}_{model}_{encoding}_s{seed}")
                 r = one_run(config)
@@ -134,7 +136,7 @@ def main() -> None:
                       f"({r['wall_s']:.1f} s); 5-NN target share {r['knn_target_share']:.0%}, "
                       f"digitcnn {r['digitcnn_target_confidence']:.3f}", flush=True)
             rows.append({"strategy": runs[0]["strategy"], "preset": preset, "model": model, "encoding": encoding,
-                         "population": config.population, "budget_evaluations": generations * config.population
+                         "population": config.population, "budget_evaluations": generations * per
                          + config.initial_population, "seeds": seeds(args.seeds),
                          "all_99": spread([r["evals_to_all_99"] for r in runs]),
                          "all_9999": spread([r["evals_to_all_9999"] for r in runs]),
