@@ -1,4 +1,4 @@
-"""Host work of an ImageNet direct generation, without the network: ask, decode and tell (with a stand-in
+"""Host work of an ImageNet generation (direct or CPPN), without the network: ask, decode and tell (with a stand-in
 fitness that rises each generation, so elites keep changing) and one checkpoint, in milliseconds.
 
     python scripts/bench_imagenet_phases.py [--strategy map-elites|snes-elites] [--population 64]
@@ -28,11 +28,12 @@ def main() -> None:
     ap.add_argument("--population", type=int, default=64)
     ap.add_argument("--generations", type=int, default=12)
     ap.add_argument("--strategy", default="map-elites", help="map-elites (the paper's) or snes-elites (the default)")
+    ap.add_argument("--encoding", default="direct", help="direct (256 px HLS) or cppn (224 px)")
     ap.add_argument("--clock", choices=("wall", "cpu"), default="wall")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     out = args.out or tempfile.mkdtemp(prefix="bench_phases_")
-    cfg = EvolveSettings(model="imagenet-efficientnet-lite0", encoding="direct", strategy=args.strategy,
+    cfg = EvolveSettings(model="imagenet-efficientnet-lite0", encoding=args.encoding, strategy=args.strategy,
                          population=args.population, generations=10_000, device="cpu", out=f"{out}/run",
                          checkpoint_every=10_000)
     run = EvolutionRun.start(cfg)
@@ -61,7 +62,7 @@ def main() -> None:
     per["checkpoint"] = 1000 * (time.perf_counter() - t0)
     run.close()
     print(f"{fooling.__file__}: " + ", ".join(f"{k} {v:.0f} ms" for k, v in per.items()))
-    print(json.dumps({"tree": fooling.__file__, "strategy": args.strategy, "population": args.population,
+    print(json.dumps({"tree": fooling.__file__, "encoding": args.encoding, "strategy": args.strategy, "population": args.population,
                       "clock": args.clock, "ms": per}))
 
 
