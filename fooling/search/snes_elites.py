@@ -27,6 +27,7 @@ archive's host fitness (already on the host). State (means, step sizes) is check
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, Optional
 
@@ -42,8 +43,9 @@ from .blocks import Plan, blocked, noise_grid, realise, seeds, upsample
 EMITTER_CHOICE = "sampled"  # checkpointed: emitters are sampled when the population is below two per class
 
 
+@functools.lru_cache(maxsize=16)
 def snes_utilities(n: int, device: torch.device) -> torch.Tensor:
-    """(n,) SNES fitness shaping: the utility of rank r (0 = best), zero-sum, decreasing."""
+    """(n,) SNES fitness shaping: the utility of rank r (0 = best), zero-sum, decreasing (cached: read only)."""
     ranks = torch.arange(1, n + 1, dtype=torch.float64, device=device)
     raw = torch.clamp(math.log(n / 2 + 1) - torch.log(ranks), min=0.0)
     return (raw / raw.sum() - 1.0 / n).to(torch.float32)
