@@ -164,7 +164,8 @@ class Archive:
 
     @property
     def genomes(self) -> list[Any]:
-        """Each cell's genome (None: empty); cells that share an elite share an object for host genomes."""
+        """Each cell's genome (None: empty); cells that share an elite share an object for host genomes. Tensor
+        genomes are views of the store's rows, valid until the next :meth:`add` (``.clone()`` to keep one)."""
         keys = self.store.host_keys()
         return [self.store.one(c) if keys[c] >= 0 else None for c in range(len(self))]
 
