@@ -152,7 +152,7 @@ def _snes(plan: Plan, encoding: Any, device: torch.device) -> tuple[torch.Tensor
                                                                                   device=device)
     half = torch.stack(halves)  # (k, per/2, D)
     noise = torch.cat([half, -half], dim=1)  # (k, per, D): mirrored pairs
-    children = mean.unsqueeze(1) + upsample(sigma.unsqueeze(1) * noise, plan.scale, encoding.image_shape)
+    children = plus_upsampled(mean.unsqueeze(1), sigma.unsqueeze(1) * noise, plan.scale, encoding.image_shape)
     return children.reshape(-1, mean.shape[1]).clamp_(0.0, 1.0), noise
 
 
@@ -170,3 +170,18 @@ def upsample(x: torch.Tensor, scale: int, shape: tuple[int, int, int]) -> torch.
     c, h, w = noise_grid(shape, scale)
     x = x.reshape(-1, c, h, 1, w, 1).expand(-1, c, h, scale, w, scale).reshape(-1, c, h * scale, w * scale)  # one copy
     return x[:, :, :shape[1], :shape[2]].reshape(*lead, -1)
+
+
+def plus_upsampled(base: torch.Tensor, x: torch.Tensor, scale: int, shape: tuple[int, int, int]) -> torch.Tensor:
+    """``base + upsample(x)``: base (..., G) on the image, x (..., D) on the noise grid, leading dimensions
+    broadcast. When the image divides into whole blocks the blocks broadcast in the addition itself (one pass,
+    no upsampled copy of x); the values are the same either way."""
+    c, h, w = shape
+    if scale == 1:
+        return base + x
+    if h % scale or w % scale:
+        return base + upsample(x, scale, shape)
+    _, gh, gw = noise_grid(shape, scale)
+    lead = torch.broadcast_shapes(base.shape[:-1], x.shape[:-1])
+    total = base.reshape(*base.shape[:-1], c, gh, scale, gw, scale) + x.reshape(*x.shape[:-1], c, gh, 1, gw, 1)
+    return total.reshape(*lead, -1)

@@ -37,7 +37,7 @@ import torch
 from ..archive import Archive
 from ..errors import FoolingError
 from .base import Scores, Strategy
-from .blocks import Plan, blocked, noise_grid, realise, seeds, upsample
+from .blocks import Plan, blocked, noise_grid, plus_upsampled, realise, seeds
 
 
 EMITTER_CHOICE = "sampled"  # checkpointed: emitters are sampled when the population is below two per class
@@ -134,10 +134,6 @@ class SnesElites(Strategy):
             self.mean.index_copy_(0, due, self.archive.elites(due))
             self.restarting.index_fill_(0, due, False)
 
-    def _up(self, x: torch.Tensor) -> torch.Tensor:
-        """(..., D) on the noise grid -> (..., G) on the image (nearest-neighbour upsampling)."""
-        return upsample(x, self.scale, self.shape)
-
     def tell(self, genomes: Any, confidence: Scores, scores: Optional[Scores] = None) -> None:
         confidence = torch.as_tensor(confidence, device=self.archive.device).to(torch.float64)
         before = self.archive.fitness_tensor.clone()
@@ -161,8 +157,9 @@ class SnesElites(Strategy):
         grad_mean = torch.einsum("kn,kng->kg", utility, noise)
         grad_sigma = torch.einsum("kn,kng->kg", utility, noise * noise - 1.0)
         sigma = self.sigma[cells]
-        mean = self.mean.index_select(0, cells)
-        mean += self.lr_mean * self._up(sigma * grad_mean)  # the same float32 operations as mean + lr * step
+        # mean + lr * up(step): the same float32 products and sums, without an upsampled copy of the step
+        mean = plus_upsampled(self.mean.index_select(0, cells), self.lr_mean * (sigma * grad_mean), self.scale,
+                              self.shape)
         self.mean.index_copy_(0, cells, mean.clamp_(0.0, 1.0))
         self.sigma[cells] = sigma * torch.exp(0.5 * self.lr_sigma * grad_sigma)
         # another emitter's child became a cell's elite (it beat that emitter's own children): restart there
