@@ -13,6 +13,8 @@ bit for any number of workers (on CPU; on CUDA, as far as the device's kernels a
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Optional
 
@@ -172,16 +174,20 @@ def upsample(x: torch.Tensor, scale: int, shape: tuple[int, int, int]) -> torch.
     return x[:, :, :shape[1], :shape[2]].reshape(*lead, -1)
 
 
+BROADCAST_MIN = 1 << 20  # values in a result from which plus_upsampled broadcasts the blocks in the sum
+
+
 def plus_upsampled(base: torch.Tensor, x: torch.Tensor, scale: int, shape: tuple[int, int, int]) -> torch.Tensor:
     """``base + upsample(x)``: base (..., G) on the image, x (..., D) on the noise grid, leading dimensions
-    broadcast. When the image divides into whole blocks the blocks broadcast in the addition itself (one pass,
-    no upsampled copy of x); the values are the same either way."""
+    broadcast. When the image divides into whole blocks and the result is big, the blocks broadcast in the
+    addition itself (one pass, no upsampled copy of x; small tensors are faster the plain way); the values are
+    the same either way."""
     c, h, w = shape
     if scale == 1:
         return base + x
-    if h % scale or w % scale:
+    lead = torch.broadcast_shapes(base.shape[:-1], x.shape[:-1])
+    if h % scale or w % scale or math.prod(lead) * c * h * w < BROADCAST_MIN:
         return base + upsample(x, scale, shape)
     _, gh, gw = noise_grid(shape, scale)
-    lead = torch.broadcast_shapes(base.shape[:-1], x.shape[:-1])
     total = base.reshape(*base.shape[:-1], c, gh, scale, gw, scale) + x.reshape(*x.shape[:-1], c, gh, 1, gw, 1)
     return total.reshape(*lead, -1)
