@@ -116,9 +116,8 @@ def _seeds(value: list[int]) -> Optional[str]:
 def _encodings(value: list[str]) -> Optional[str]:
     if not value:
         return "must name at least one encoding"
-    unknown = [v for v in value if v not in ENCODINGS]
-    if unknown:
-        return f"names {unknown[0]!r}; choose among {', '.join(ENCODINGS)}"
+    if any(v not in ENCODINGS for v in value):
+        return f"must each be one of {', '.join(ENCODINGS)}"
     return None if len(set(value)) == len(value) else "must not repeat an encoding"
 
 
