@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Optional
+import contextlib
+import os
+from typing import Any, Iterable, Iterator, Optional
 
 import numpy as np
 import torch
@@ -61,3 +63,21 @@ def assert_same_archive(a, b, prefixes=("archive.",)) -> None:
     assert left.keys() == right.keys()
     for key in left:
         np.testing.assert_array_equal(left[key], right[key], err_msg=key)
+
+
+@contextlib.contextmanager
+def ray_with_paths(paths: Iterable[Any], **init: Any) -> Iterator[Any]:
+    """A local Ray of 2 CPUs (fooling.distributed.ray_setup.connected) whose workers also import ``paths``
+    (put first on PYTHONPATH, which the workers inherit, and restored after); yields the ray module."""
+    from fooling.distributed.ray_setup import connected
+
+    old = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [*map(str, paths), old]))
+    try:
+        with connected("--workers", num_cpus=2, **init) as module:
+            yield module
+    finally:
+        if old is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = old

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from fooling.cli import main
 from fooling.rundir.checkpoint import load_checkpoint
+from helpers import ray_with_paths
 
 ray = pytest.importorskip("ray")
 
@@ -27,21 +28,10 @@ OK = [f"python-sweep-models-oracle_{e}_s{s}" for e in ("direct", "cppn") for s i
 @pytest.fixture(scope="module")
 def local_ray():
     """A local Ray instance of 2 CPUs whose workers import this checkout and tests/run; shut down at the end."""
-    from fooling.distributed.ray_setup import connected
-
     assert not ray.is_initialized(), "Ray is already running in this process: its workers would not see tests/run"
     root = Path(__file__).parents[2]
-    paths = [str(root), str(root / "tests" / "run"), os.environ.get("PYTHONPATH", "")]
-    old = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)  # the workers inherit it
-    try:
-        with connected("--workers", num_cpus=2) as module:
-            yield module
-    finally:
-        if old is None:
-            os.environ.pop("PYTHONPATH", None)
-        else:
-            os.environ["PYTHONPATH"] = old
+    with ray_with_paths([root, root / "tests" / "run"]) as module:
+        yield module
     assert not ray.is_initialized()
 
 

@@ -15,13 +15,13 @@ from click.testing import CliRunner
 
 from fooling.cli import main
 from fooling.distributed.pool import EvaluatorPool, chunk_unit, plan_pieces
-from fooling.distributed.ray_setup import connected
 from fooling.errors import FoolingError
 from fooling.run import EvolutionRun, evolve
 from fooling.run.hooks import Hook
 from fooling.rundir.checkpoint import load_checkpoint
 from fooling.settings.evolve import EvolveSettings
 from helpers import assert_same_archive
+from helpers import ray_with_paths
 
 ray = pytest.importorskip("ray")
 TESTS = Path(__file__).resolve().parents[1]
@@ -53,16 +53,8 @@ def _descendants(pid: int) -> list[tuple[int, str]]:
 @pytest.fixture(scope="module")
 def local_ray():
     """A local Ray instance for the module; its workers import tests/conftest.py (the tests' models)."""
-    old = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTS), str(TESTS.parent), old]))
-    try:
-        with connected("--workers", num_cpus=2, object_store_memory=100 << 20) as module:
-            yield module
-    finally:
-        if old is None:
-            os.environ.pop("PYTHONPATH", None)
-        else:
-            os.environ["PYTHONPATH"] = old
+    with ray_with_paths([TESTS, TESTS.parent], object_store_memory=100 << 20) as module:
+        yield module
     assert not ray.is_initialized()
     left = [(pid, name) for pid, name in _descendants(os.getpid()) if "ray" in name or "gcs" in name]
     assert not left, f"Ray processes still running: {left}"
