@@ -1,7 +1,9 @@
-"""Where the project keeps trained weights: the user cache, overridable by $FOOLING_CACHE."""
+"""Where the project keeps trained weights (the user cache, overridable by $FOOLING_CACHE), checks on the folders a
+command writes to, and the SHA-256 of a file."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -65,3 +67,12 @@ def check_writable_dir(path: str | os.PathLike) -> None:
         raise FoolingError(f"{given} cannot be made: cannot write in {existing} ({err.strerror or err})") from None
     os.close(fd)
     os.unlink(probe)
+
+
+def sha256_file(path: Path) -> str:
+    """SHA-256 hex digest of a file's bytes, read a megabyte at a time."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -27,6 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from fooling.paths import sha256_file  # noqa: E402
 from fooling.rundir import atomic  # noqa: E402
 from fooling.rundir import checkpoint as ckpt  # noqa: E402
 
@@ -58,7 +59,7 @@ def legacy_save(folder: Path, generation: int, arrays: dict[str, np.ndarray], va
     folder.mkdir(parents=True, exist_ok=True)
     name = f"arrays-{generation:07d}.npz"
     atomic.write(folder / name, lambda f: np.savez(f, **arrays), durable=True)
-    body = {**values, "generation": generation, "arrays": name, "arrays_sha256": ckpt.sha256_file(folder / name)}
+    body = {**values, "generation": generation, "arrays": name, "arrays_sha256": sha256_file(folder / name)}
     text = ckpt.canonical_json(body)
     state = {"format": 2, "sha256": hashlib.sha256(text.encode()).hexdigest(), "body": json.loads(text)}
     atomic.write(folder / ckpt.STATE, json.dumps(state, sort_keys=True), durable=True)

@@ -7,7 +7,8 @@ import hashlib
 import json
 from pathlib import Path
 
-from fooling.rundir.checkpoint import canonical_json, load_checkpoint, sha256_file
+from fooling.paths import sha256_file
+from fooling.rundir.checkpoint import canonical_json, load_checkpoint
 
 TIMING = ("elapsed_s", "evals_per_s")
 

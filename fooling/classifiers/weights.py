@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from ..errors import FoolingError
+from ..paths import sha256_file
 
 
 def _atomic_write(path: Path, write) -> None:
@@ -105,18 +106,7 @@ def save_npz(path: Path, state_dict: dict[str, torch.Tensor]) -> str:
             np.savez(f, **arrays)
 
     _atomic_write(path, write)
-    return sha256_of(path)
-
-
-def sha256_of(path: Path) -> str:
-    """SHA-256 hex digest of a file's bytes."""
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return sha256_file(path)
 
 
 def load_npz(path: Path, sha256: str, fix: str = "") -> dict[str, torch.Tensor]:
@@ -128,7 +118,7 @@ def load_npz(path: Path, sha256: str, fix: str = "") -> dict[str, torch.Tensor]:
 
     hint = f"; {fix}" if fix else ""
     try:
-        actual = sha256_of(path)
+        actual = sha256_file(path)
     except OSError as err:
         raise FoolingError(f"cannot read weights {path}: {_first_line(err)}{hint}") from None
     if actual != sha256:

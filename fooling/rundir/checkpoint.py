@@ -36,6 +36,7 @@ from typing import Any, Mapping, Union
 import numpy as np
 
 from ..errors import FoolingError
+from ..paths import sha256_file
 from . import atomic
 
 STATE = "state.json"
@@ -55,14 +56,6 @@ _WRITE_THREADS = 4  # blocks written and fsynced (or removed) at once
 def canonical_json(value: Any) -> str:
     """The one JSON text of ``value`` that checksums are taken over (sorted keys, no spaces)."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class _HashingWriter:

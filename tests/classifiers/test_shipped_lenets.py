@@ -17,7 +17,8 @@ from click.testing import CliRunner
 from fooling.classifiers import get_spec, load_classifier
 from fooling.classifiers import mnist
 from fooling.classifiers.lenet import recipe_key
-from fooling.classifiers.weights import load_npz, save_npz, sha256_of
+from fooling.classifiers.weights import load_npz, save_npz
+from fooling.paths import sha256_file
 from fooling.cli import main
 from fooling.data import load_mnist
 from fooling.errors import FoolingError
@@ -49,7 +50,7 @@ def test_every_builtin_lenet_ships_current_weights_listed_as_package_data():
         for suffix in ("npz", "json"):
             rel = (mnist.SHIPPED_DIR / f"{name}.{suffix}").relative_to(folder).as_posix()
             assert any(fnmatch.fnmatch(rel, p) for p in patterns), f"{rel} is not package data in setup.cfg"
-        assert sha256_of(mnist.SHIPPED_DIR / f"{name}.npz") == meta["sha256"]
+        assert sha256_file(mnist.SHIPPED_DIR / f"{name}.npz") == meta["sha256"]
     manifest = (ROOT / "MANIFEST.in").read_text()
     assert "fooling/classifiers/lenets/*.npz" in manifest
 
@@ -92,7 +93,7 @@ def test_npz_holding_objects_is_refused_without_unpickling(tmp_path):
     with open(path, "wb") as f:
         np.savez(f, **{"fc2.weight": np.array([{"a": 1}], dtype=object)})
     with pytest.raises(FoolingError, match="cannot load weights"):
-        load_npz(path, sha256_of(path))
+        load_npz(path, sha256_file(path))
 
 
 def test_npz_round_trip_is_bit_exact(tmp_path):
