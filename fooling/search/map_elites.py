@@ -124,13 +124,12 @@ class MapElites(Strategy):
                 self._lineage[i] = self.archive.elites(np.array([cell]))[0]
                 self._lineage_fitness[i], self._lineage_age[i], self._lineage_origin[i] = -np.inf, 0, cell
         per = self.lineage_children
-        parents = self.encoding.stack([self.encoding.pick(self.encoding.stack([g]), 0)
-                                       for g in self._lineage for _ in range(per)])
+        lineage = self.encoding.stack(self._lineage)
+        parents = self.encoding.stack([self.encoding.pick(lineage, i) for i in range(self.lineages) for _ in range(per)])
         bred = self.encoding.vary_owned(parents, self.vary_rng, self.generation)
         self._bred = self.lineages * per
         self._parents = np.concatenate([self._parents, np.repeat(self._lineage_origin, per)])
-        return self.encoding.stack([self.encoding.pick(children, i) for i in range(self.encoding.size(children))]
-                                   + [self.encoding.pick(bred, i) for i in range(self._bred)])
+        return self.encoding.stack([*children, *bred])  # host genomes: a batch is a sequence of them
 
     def _tell_lineages(self, genomes: Any, confidence: Scores) -> None:
         """Each lineage keeps its best child for the target class, if better than its best so far."""
