@@ -19,6 +19,7 @@ import time
 import torch
 
 import fooling
+from fooling.allocator import keep_freed_memory
 from fooling.run.evolve import EvolutionRun
 from fooling.settings.evolve import EvolveSettings
 
@@ -32,6 +33,7 @@ def main() -> None:
     ap.add_argument("--clock", choices=("wall", "cpu"), default="wall")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
+    keep_freed_memory()  # as `fool` does (fooling.allocator): no page faults for the 50 MB batches
     out = args.out or tempfile.mkdtemp(prefix="bench_phases_")
     cfg = EvolveSettings(model="imagenet-efficientnet-lite0", encoding=args.encoding, strategy=args.strategy,
                          population=args.population, generations=10_000, device="cpu", out=f"{out}/run",

@@ -191,3 +191,19 @@ def plus_upsampled(base: torch.Tensor, x: torch.Tensor, scale: int, shape: tuple
     _, gh, gw = noise_grid(shape, scale)
     total = base.reshape(*base.shape[:-1], c, gh, scale, gw, scale) + x.reshape(*x.shape[:-1], c, gh, 1, gw, 1)
     return total.reshape(*lead, -1)
+
+
+def add_upsampled_(base: torch.Tensor, x: torch.Tensor, scale: int, shape: tuple[int, int, int]) -> torch.Tensor:
+    """``base += upsample(x)`` in place and returned: base (k, G) contiguous on the image, x (k, D) on the noise
+    grid. The same float32 sums as :func:`plus_upsampled`; the blocks are widened along the rows only (a copy
+    half the image's size), so the addition runs over whole image rows."""
+    c, h, w = shape
+    if scale == 1:
+        return base.add_(x)
+    if h % scale or w % scale:
+        return base.add_(upsample(x, scale, shape))
+    k = base.shape[0]
+    _, gh, gw = noise_grid(shape, scale)
+    wide = x.reshape(k, c, gh, gw, 1).expand(k, c, gh, gw, scale).reshape(k, c, gh, 1, w)
+    base.view(k, c, gh, scale, w).add_(wide)
+    return base

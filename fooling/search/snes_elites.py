@@ -37,7 +37,7 @@ import torch
 from ..archive import Archive
 from ..errors import FoolingError
 from .base import Scores, Strategy
-from .blocks import Plan, blocked, noise_grid, plus_upsampled, realise, seeds
+from .blocks import Plan, add_upsampled_, blocked, noise_grid, realise, seeds
 
 
 EMITTER_CHOICE = "sampled"  # checkpointed: emitters are sampled when the population is below two per class
@@ -89,6 +89,7 @@ class SnesElites(Strategy):
         self._cells: Optional[torch.Tensor] = None  # (k,) the cells that got children this generation
         self._owner: Optional[torch.Tensor] = None  # (N,) the emitter (cell) of each child
         self._noise: Optional[torch.Tensor] = None  # (k, n, D) the standard normal draws behind them (D: the noise grid)
+        self._mean: Optional[torch.Tensor] = None  # (k, G) their emitters' means (the plan's copy; tell steps it)
 
     def active_cells(self) -> np.ndarray:
         """The cells that get children: those below ``focus`` (all, once every cell is there)."""
@@ -118,9 +119,10 @@ class SnesElites(Strategy):
         children, noise = realise(plan, self.encoding)
         if plan.kind == "snes":
             self._cells, self._noise = plan.cells, noise  # (k,), (k, per, D) on the noise grid
+            self._mean = plan.mean  # gathered by plan(): a copy, and the means stay as they are until tell
             self._owner = plan.cells.repeat_interleave(plan.block)
         else:
-            self._cells = self._owner = self._noise = None
+            self._cells = self._owner = self._noise = self._mean = None
         return children
 
     def ask(self) -> Any:
@@ -157,10 +159,10 @@ class SnesElites(Strategy):
         grad_mean = torch.einsum("kn,kng->kg", utility, noise)
         grad_sigma = torch.einsum("kn,kng->kg", utility, noise * noise - 1.0)
         sigma = self.sigma[cells]
-        # mean + lr * up(step): the same float32 products and sums, without an upsampled copy of the step
-        mean = plus_upsampled(self.mean.index_select(0, cells), self.lr_mean * (sigma * grad_mean), self.scale,
-                              self.shape)
+        # mean + lr * up(step), in place on the plan's copy of the drawn means: the same float32 sums
+        mean = add_upsampled_(self._mean, self.lr_mean * (sigma * grad_mean), self.scale, self.shape)
         self.mean.index_copy_(0, cells, mean.clamp_(0.0, 1.0))
+        self._mean = None
         self.sigma[cells] = sigma * torch.exp(0.5 * self.lr_sigma * grad_sigma)
         # another emitter's child became a cell's elite (it beat that emitter's own children): restart there
         cells_all = torch.arange(len(before), device=before.device)
