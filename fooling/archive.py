@@ -23,6 +23,7 @@ import torch
 
 from .encodings.base import Encoding
 from .milestones import THRESHOLDS, Milestones
+from .rowcopy import gather_rows, scatter_rows_
 
 __all__ = ["THRESHOLDS", "Archive", "ListStore", "TensorStore"]
 
@@ -58,7 +59,7 @@ class TensorStore:
         taken = torch.zeros(len(self.slot) + 1, dtype=torch.bool, device=self.device)
         taken[torch.where(rest >= 0, rest, len(self.slot))] = True
         free = torch.nonzero(~taken[:-1]).squeeze(1)[:len(winners)]  # at least k: k <= len(cells) rows freed
-        self.genes.index_copy_(0, free, batch.index_select(0, winners).to(self.genes.dtype))
+        scatter_rows_(self.genes, free, batch, winners)  # one copy of each winner, no gathered batch
         self.slot = rest.index_copy_(0, cells, free.index_select(0, which))
         self.keys.index_copy_(0, cells, keys)
 
@@ -66,7 +67,7 @@ class TensorStore:
         """A fresh batch (len(cells), G) of the elites of ``cells``."""
         cells = torch.as_tensor(np.asarray(cells) if not isinstance(cells, torch.Tensor) else cells,
                                 dtype=torch.long, device=self.device)
-        return self.genes.index_select(0, self.slot.index_select(0, cells))
+        return gather_rows(self.genes, self.slot.index_select(0, cells))
 
     def one(self, cell: int) -> torch.Tensor:
         """(G,) cell ``cell``'s elite: a view, valid until the next :meth:`put` (which reuses freed rows)."""

@@ -13,9 +13,12 @@ it, and the resident memory of a 1000-class direct-encoding run.
   memory    peak resident set size (ru_maxrss) of a child process running the 1000-class direct
             run with population 200 for a few generations, checkpoints included (goal: < 4 GB).
 
-The last line is one JSON object. Under heavy CPU contention OpenMP's spin-waiting threads
-slow small ops many times over; the script therefore sets OMP_WAIT_POLICY=PASSIVE unless
-the environment sets it. Like `fool`, it keeps freed memory in the process (fooling.allocator:
+The last line is one JSON object. It runs OpenMP as `fool` does (the default wait policy: threads
+spin a while before they sleep). --omp-passive sets OMP_WAIT_POLICY=PASSIVE instead, for a machine
+under heavy CPU contention, where spinning threads slow small ops many times over; it is not what a
+run gets: every parallel op then wakes sleeping threads, which on 2 cores doubles the time of the
+loop's cache-sized host ops (HLS decode 37 -> 74 ms a generation of 64) and slows the forward pass
+too. Like `fool`, it keeps freed memory in the process (fooling.allocator:
 glibc's mmap/trim thresholds raised), which spares the page faults of re-allocating big tensors;
 --system-malloc measures with glibc's defaults instead.
 
@@ -23,20 +26,22 @@ glibc's mmap/trim thresholds raised), which spares the page faults of re-allocat
                                      [--encodings direct,cppn] [--memory-generations 3] [--device cpu]
                                     [--strategy snes-elites|map-elites]   (the direct loop's; default: the preset's)
                                      [--system-malloc]   (glibc defaults: freed big blocks go back to the OS)
+                                     [--omp-passive]     (OMP_WAIT_POLICY=PASSIVE: not what `fool` does)
 """
 
 from __future__ import annotations
 
 import os
+import sys
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch starts OpenMP
+if "--omp-passive" in sys.argv:  # before torch starts OpenMP
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
 
 import argparse  # noqa: E402
 import json  # noqa: E402
 import resource  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
-import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 
@@ -137,6 +142,8 @@ def main() -> None:
                                                          "map-elites (the paper's); CPPN runs keep their preset's")
     parser.add_argument("--system-malloc", action="store_true",
                         help="leave glibc's thresholds alone (fool itself raises them: fooling.allocator)")
+    parser.add_argument("--omp-passive", action="store_true",
+                        help="OMP_WAIT_POLICY=PASSIVE (for a contended machine; `fool` leaves OpenMP's default)")
     args = parser.parse_args()
     kept = False if args.system_malloc else keep_freed_memory()
     if args.memory_child:
@@ -146,7 +153,7 @@ def main() -> None:
     device = resolve_device(args.device)
     classifier = load_classifier(MODEL, device)
     print(f"{MODEL} on {device}, torch threads {torch.get_num_threads()}, "
-          f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}, freed memory kept: {kept}, "
+          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(default)')}, freed memory kept: {kept}, "
           f"load average {os.getloadavg()[0]:.1f}")
     forward = {}
     print(f"{'batch':>6} {'images/s (256 px in)':>22} {'images/s (224 px in)':>22}")
@@ -203,6 +210,7 @@ def main() -> None:
     print(json.dumps({"model": MODEL, "device": str(device), "threads": torch.get_num_threads(),
                       "forward_images_per_s": forward, "loops": loops, "memory": memory,
                       "population": args.population, "freed_memory_kept": kept,
+                      "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
                       "load_average": [round(x, 2) for x in os.getloadavg()]}))
 
 

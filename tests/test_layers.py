@@ -12,7 +12,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 LAYERS: list[set[str]] = [
-    {"errors", "paths", "imaging", "compat", "allocator", "progress", "milestones", "limits", "outputs"},
+    {"errors", "paths", "imaging", "compat", "allocator", "progress", "milestones", "limits", "outputs",
+     "rowcopy"},
     {"settings", "classes"},
     {"data"},
     {"classifiers", "encodings"},

@@ -36,6 +36,7 @@ import torch
 
 from ..archive import Archive
 from ..errors import FoolingError
+from ..rowcopy import gather_rows, scatter_rows_
 from .base import Scores, Strategy
 from .blocks import Plan, add_upsampled_, blocked, noise_grid, realise, seeds
 
@@ -90,6 +91,7 @@ class SnesElites(Strategy):
         self._owner: Optional[torch.Tensor] = None  # (N,) the emitter (cell) of each child
         self._noise: Optional[torch.Tensor] = None  # (k, n, D) the standard normal draws behind them (D: the noise grid)
         self._mean: Optional[torch.Tensor] = None  # (k, G) their emitters' means (the plan's copy; tell steps it)
+        self._sigma: Optional[torch.Tensor] = None  # (k, D) and step sizes (likewise)
 
     def active_cells(self) -> np.ndarray:
         """The cells that get children: those below ``focus`` (all, once every cell is there)."""
@@ -112,17 +114,17 @@ class SnesElites(Strategy):
         cells = torch.as_tensor(active, dtype=torch.long, device=self.mean.device)
         self._restart_means(cells)
         n = len(active) * per
-        return Plan("snes", n, per, seeds(self.rng, n, per), self.generation, cells=cells, mean=self.mean[cells],
-                    sigma=self.sigma[cells], scale=self.scale)
+        return Plan("snes", n, per, seeds(self.rng, n, per), self.generation, cells=cells,
+                    mean=gather_rows(self.mean, cells), sigma=gather_rows(self.sigma, cells), scale=self.scale)
 
     def take(self, plan: Plan) -> Any:
         children, noise = realise(plan, self.encoding)
         if plan.kind == "snes":
             self._cells, self._noise = plan.cells, noise  # (k,), (k, per, D) on the noise grid
-            self._mean = plan.mean  # gathered by plan(): a copy, and the means stay as they are until tell
+            self._mean, self._sigma = plan.mean, plan.sigma  # gathered by plan(): copies, unchanged until tell
             self._owner = plan.cells.repeat_interleave(plan.block)
         else:
-            self._cells = self._owner = self._noise = self._mean = None
+            self._cells = self._owner = self._noise = self._mean = self._sigma = None
         return children
 
     def ask(self) -> Any:
@@ -133,7 +135,7 @@ class SnesElites(Strategy):
         pending = self.restarting if cells is None else torch.zeros_like(self.restarting).index_fill_(0, cells, True)
         due = torch.nonzero(pending & self.restarting).squeeze(1)
         if due.numel():
-            self.mean.index_copy_(0, due, self.archive.elites(due))
+            scatter_rows_(self.mean, due, self.archive.elites(due))
             self.restarting.index_fill_(0, due, False)
 
     def tell(self, genomes: Any, confidence: Scores, scores: Optional[Scores] = None) -> None:
@@ -158,12 +160,12 @@ class SnesElites(Strategy):
         utility.scatter_(1, order, snes_utilities(per, own.device).expand(k, per).contiguous())
         grad_mean = torch.einsum("kn,kng->kg", utility, noise)
         grad_sigma = torch.einsum("kn,kng->kg", utility, noise * noise - 1.0)
-        sigma = self.sigma[cells]
+        sigma = self._sigma
         # mean + lr * up(step), in place on the plan's copy of the drawn means: the same float32 sums
         mean = add_upsampled_(self._mean, self.lr_mean * (sigma * grad_mean), self.scale, self.shape)
-        self.mean.index_copy_(0, cells, mean.clamp_(0.0, 1.0))
-        self._mean = None
-        self.sigma[cells] = sigma * torch.exp(0.5 * self.lr_sigma * grad_sigma)
+        scatter_rows_(self.mean, cells, mean.clamp_(0.0, 1.0))
+        scatter_rows_(self.sigma, cells, sigma.mul_(torch.exp(0.5 * self.lr_sigma * grad_sigma)))
+        self._mean = self._sigma = None
         # another emitter's child became a cell's elite (it beat that emitter's own children): restart there
         cells_all = torch.arange(len(before), device=before.device)
         foreign = (self.archive.fitness_tensor > before) & (self.archive.parent_tensor != cells_all)
