@@ -30,6 +30,7 @@ from ..errors import FoolingError
 from ..paths import models_dir
 from .base import Classifier, Preprocess
 from .lenet import LeNet, TrainSettings, accuracy, caffe_recipe, recipe_key, robust_recipe, train_network
+from .pooling import MaxPool2
 from .registry import ModelSpec, register, register_resolver
 from .weights import load_npz, load_state_dict, read_meta, save_model
 
@@ -286,9 +287,9 @@ class DigitCNN(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.conv_layers = nn.Sequential(
-            nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(64, 128, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), MaxPool2(),
+            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), MaxPool2(),
+            nn.Conv2d(64, 128, 3, padding=1), nn.ReLU(), MaxPool2(),
         )
         self.fc_layers = nn.Sequential(nn.Linear(128 * 3 * 3, 256), nn.ReLU(), nn.Linear(256, 10))
 
