@@ -177,33 +177,39 @@ def upsample(x: torch.Tensor, scale: int, shape: tuple[int, int, int]) -> torch.
 BROADCAST_MIN = 1 << 20  # values in a result from which plus_upsampled broadcasts the blocks in the sum
 
 
+def _widened(x: torch.Tensor, scale: int, shape: tuple[int, int, int]) -> torch.Tensor:
+    """(..., D) on the noise grid -> (..., C, H / scale, 1, W): each block widened along its row (a copy
+    ``scale`` times smaller than the image), to broadcast over the ``scale`` image rows of the block."""
+    c, _, w = shape
+    _, gh, gw = noise_grid(shape, scale)
+    lead = x.shape[:-1]
+    return x.reshape(*lead, c, gh, gw, 1).expand(*lead, c, gh, gw, scale).reshape(*lead, c, gh, 1, w)
+
+
 def plus_upsampled(base: torch.Tensor, x: torch.Tensor, scale: int, shape: tuple[int, int, int]) -> torch.Tensor:
     """``base + upsample(x)``: base (..., G) on the image, x (..., D) on the noise grid, leading dimensions
-    broadcast. When the image divides into whole blocks and the result is big, the blocks broadcast in the
-    addition itself (one pass, no upsampled copy of x; small tensors are faster the plain way); the values are
-    the same either way."""
+    broadcast. When the image divides into whole blocks and the result is big, the blocks are widened along
+    their rows and broadcast over the block's image rows in the addition itself (whole image rows at a time,
+    no upsampled copy of x; small tensors are faster the plain way); the values are the same either way."""
     c, h, w = shape
     if scale == 1:
         return base + x
     lead = torch.broadcast_shapes(base.shape[:-1], x.shape[:-1])
     if h % scale or w % scale or math.prod(lead) * c * h * w < BROADCAST_MIN:
         return base + upsample(x, scale, shape)
-    _, gh, gw = noise_grid(shape, scale)
-    total = base.reshape(*base.shape[:-1], c, gh, scale, gw, scale) + x.reshape(*x.shape[:-1], c, gh, 1, gw, 1)
+    _, gh, _ = noise_grid(shape, scale)
+    total = base.reshape(*base.shape[:-1], c, gh, scale, w) + _widened(x, scale, shape)
     return total.reshape(*lead, -1)
 
 
 def add_upsampled_(base: torch.Tensor, x: torch.Tensor, scale: int, shape: tuple[int, int, int]) -> torch.Tensor:
     """``base += upsample(x)`` in place and returned: base (k, G) contiguous on the image, x (k, D) on the noise
-    grid. The same float32 sums as :func:`plus_upsampled`; the blocks are widened along the rows only (a copy
-    half the image's size), so the addition runs over whole image rows."""
+    grid; the same float32 sums as :func:`plus_upsampled`."""
     c, h, w = shape
     if scale == 1:
         return base.add_(x)
     if h % scale or w % scale:
         return base.add_(upsample(x, scale, shape))
-    k = base.shape[0]
-    _, gh, gw = noise_grid(shape, scale)
-    wide = x.reshape(k, c, gh, gw, 1).expand(k, c, gh, gw, scale).reshape(k, c, gh, 1, w)
-    base.view(k, c, gh, scale, w).add_(wide)
+    _, gh, _ = noise_grid(shape, scale)
+    base.view(len(base), c, gh, scale, w).add_(_widened(x, scale, shape))
     return base
