@@ -11,7 +11,7 @@ Each population prints one JSON line (loop and forward evals/s, their ratio, the
 fooling package measured); the last line is the JSON object for the population of --report
 (200 by default), as before. --no-naive skips the slow DEAP baseline.
 
-    python scripts/bench_evolve.py [--model mnist-lenet] [--populations 200,1000] [--device auto]
+    python scripts/bench_evolve.py [--model mnist-lenet] [--populations 200,1000] [--device auto] [--omp-passive]
 
 cpu_ratio is the same ratio per CPU second of this process (time.process_time), which other
 processes' load disturbs far less than wall-clock time on a shared machine (on a GPU it mostly
@@ -25,10 +25,13 @@ To compare two versions of the package on a loaded machine, alternate processes,
 from __future__ import annotations
 
 import os
+import sys
 
-# Idle OpenMP threads sleep instead of spinning (before torch starts OpenMP), as in bench_imagenet.py and the
-# tests: on a loaded machine spinning threads steal the cores every small op needs, for old and new code alike.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# OpenMP runs as in `fool` (its default wait policy). --omp-passive makes idle threads sleep instead of spinning
+# (before torch starts OpenMP), as the tests do: on a heavily loaded machine spinning threads steal the cores
+# every small op needs, but every parallel op then wakes the threads again, which is not what a run pays.
+if "--omp-passive" in sys.argv:
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
 
 import argparse
 import json
@@ -116,6 +119,7 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--no-naive", action="store_true", help="skip the DEAP per-gene, per-image baseline")
     parser.add_argument("--label", default="", help="a tag copied into each JSON line")
+    parser.add_argument("--omp-passive", action="store_true", help="OMP_WAIT_POLICY=PASSIVE (a loaded machine)")
     args = parser.parse_args()
 
     device = resolve_device(args.device)
@@ -151,10 +155,11 @@ def main() -> None:
             print(json.dumps({**results[population], "population": population, "model": args.model,
                               "encoding": args.encoding, "device": str(device), "rounds": args.rounds,
                               "generations_per_round": args.generations, "label": args.label,
+                              "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
                               "package": str(Path(fooling.__file__).parent)}), flush=True)
     report = results.get(args.report) or next(iter(results.values()))
     print(json.dumps({**report, "population": args.report, "model": args.model, "encoding": args.encoding,
-                      "device": str(device)}))
+                      "device": str(device), "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default")}))
 
 
 if __name__ == "__main__":
