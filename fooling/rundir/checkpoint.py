@@ -215,8 +215,9 @@ def save_checkpoint(
     computed are cached once state.json is durable; other Rows are materialised. The files are the same either way.
     values: JSON-able (no NaN or infinity); stored in state.json's body next to generation and arrays.
     big_bytes, block_bytes: which arrays go to blocks, and how big their blocks are (default: :data:`BIG_BYTES`,
-    :data:`BLOCK_BYTES`). Returns counts: ``blocks`` (distinct blocks the new state names), ``blocks_written``
-    and ``blocks_hashed`` (blocks whose bytes were read and hashed; not counting ``$FOOLING_VERIFY_DIGESTS`` checks).
+    :data:`BLOCK_BYTES`). Returns counts: ``blocks`` (distinct blocks the new state names), ``blocks_written``,
+    ``blocks_hashed`` (blocks whose bytes were read and hashed; not counting ``$FOOLING_VERIFY_DIGESTS`` checks)
+    and ``blocks_cached`` (rows named by their cached digest, neither read nor hashed).
     """
     big_bytes = BIG_BYTES if big_bytes is None else big_bytes
     block_bytes = BLOCK_BYTES if block_bytes is None else block_bytes
@@ -266,7 +267,7 @@ def save_checkpoint(
         rows.remember(fetched, [hashes[first + i] for i in fetched])
     remove_superseded(folder, body)
     return {"blocks": len({h for entry in manifest.values() for h in entry["blocks"]}), "blocks_written": written,
-            "blocks_hashed": hashed}
+            "blocks_hashed": hashed, "blocks_cached": sum(isinstance(item, str) for item in items)}
 
 
 def remove_superseded(folder: Path, keep: Union[Mapping[str, Any], str, None]) -> None:

@@ -205,7 +205,7 @@ def _assert_equal(got: dict, want: dict) -> None:
 def test_big_arrays_round_trip_through_blocks_named_by_their_sha256(tmp_path):
     arrays = _state()
     counts = save_checkpoint(tmp_path, 4, arrays, {"x": 1}, **SMALL)
-    assert counts == {"blocks": 20 + 10, "blocks_written": 30, "blocks_hashed": 30}
+    assert counts == {"blocks": 20 + 10, "blocks_written": 30, "blocks_hashed": 30, "blocks_cached": 0}
     got, values = load_checkpoint(tmp_path)
     _assert_equal(got, arrays)
     with np.load(tmp_path / "arrays-0000004.npz") as data:
@@ -438,11 +438,11 @@ def test_a_second_save_of_an_unchanged_state_hashes_no_cached_row(tmp_path, monk
     owned, caches = _owned(arrays)
     assert save_checkpoint(tmp_path, 1, owned, {}, **ROWS)["blocks_hashed"] == 20 + 20
     counts = save_checkpoint(tmp_path, 2, owned, {}, **ROWS)
-    assert counts == {"blocks": 40, "blocks_written": 0, "blocks_hashed": 20}  # sigma's 20 blocks only
+    assert counts == {"blocks": 40, "blocks_written": 0, "blocks_hashed": 20, "blocks_cached": 20}  # sigma hashed
     owned["elites"].source[[3, 7]] += 1  # as an owner writes (arrays["elites"] too: the tensor is a view of it)
     caches["elites"].forget([3, 7])  # and forgets those rows
     counts = save_checkpoint(tmp_path, 3, owned, {}, **ROWS)
-    assert counts == {"blocks": 40, "blocks_written": 2, "blocks_hashed": 22}
+    assert counts == {"blocks": 40, "blocks_written": 2, "blocks_hashed": 22, "blocks_cached": 18}
     _assert_equal(load_checkpoint(tmp_path)[0], arrays)
     # a cached row whose block is gone (another folder, a block removed) is read and hashed again
     (tmp_path / "blocks" / f"{caches['elites'].known(5)}.bin").unlink()
@@ -456,8 +456,9 @@ def test_digests_are_cached_only_once_the_state_naming_them_is_durable(tmp_path,
     steps = _crash_at(monkeypatch, None)
     save_checkpoint(tmp_path / "count", 1, arrays, {}, **ROWS)
     monkeypatch.undo()
-    before_state = steps.index(next(s for s in steps if s.endswith("state.json")))
-    for step in range(1, before_state + 2):  # a crash at any step up to and including state.json's
+    state = steps.index(next(s for s in steps if s.endswith("state.json"))) + 1  # its first step: 1, 2, ...
+    assert steps[state].startswith("replace") and steps[state].endswith("state.json")
+    for step in (1, state // 2, state - 1, state, state + 1):  # blocks, npz, state.json written but not in place
         _crash_at(monkeypatch, step)
         with pytest.raises(Crash):
             save_checkpoint(tmp_path / f"crash{step}", 1, owned, {}, **ROWS)
