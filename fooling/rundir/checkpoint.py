@@ -13,7 +13,15 @@ Layout (format 3), all inside ``checkpoint/``:
 
 A checkpoint writes its new blocks (each to a temporary file, fsynced, renamed; the folder fsynced once),
 then the npz (hashed as it is written), then replaces state.json atomically; only then are older npz files
-and blocks that state.json no longer names removed. A crash at any moment leaves the previous or the new
+and blocks that state.json no longer names removed.
+
+Owners of big arrays hand them over as :class:`~fooling.rowdigests.Rows` with a per-row digest cache that
+they clear at every write of a row. For an array stored one row a block, a row whose digest is cached and
+whose block is on disk (one ``lstat``) is neither read nor hashed: a checkpoint of a late, slowly changing
+run reads only the rows written since the last one (on a GPU only those leave the device). Digests are
+cached only after the state.json naming their blocks is durable, so a failed save leaves no cache claiming
+a block that was never written; the files are the same as from plain arrays. ``FOOLING_VERIFY_DIGESTS=1``
+rehashes the trusted rows and raises on a stale digest (which would name an old block that loads fine). A crash at any moment leaves the previous or the new
 state.json with everything it names complete. Loading checks every checksum (a block's bytes against its
 name), so a flipped bit anywhere is refused instead of loaded as a different state. File names are
 checked (``arrays-NNNNNNN.npz``, hex ``<sha256>.bin`` in ``blocks/``, plain files, no symlinks). Format-2
