@@ -241,7 +241,7 @@ class Archive:
         """(cells,) int64: cells with equal keys hold the same elite (-1: empty)."""
         return self.store.host_keys()
 
-    # --- checkpointing: plain arrays only -------------------------------------------
+    # --- checkpointing: plain arrays (or Rows of the bank, for a checkpoint) ---------
     def state_dict(self, rows: bool = False) -> dict[str, Union[np.ndarray, Rows]]:
         """Arrays describing the archive; shared elites are stored once.
 

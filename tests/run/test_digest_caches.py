@@ -75,3 +75,14 @@ def test_a_write_that_does_not_forget_its_rows_is_caught(tmp_path, row_blocks, m
     monkeypatch.setattr(RowDigests, "forget", forget_all_but_means)
     with pytest.raises(RuntimeError, match="changed since its digest was cached"):
         evolve(_config(tmp_path / "run", seed=1, population=8, generations=6, checkpoint_every=1))
+
+
+@pytest.mark.cuda
+def test_on_a_gpu_the_caches_checkpoint_what_the_cpu_run_checkpoints(tmp_path, row_blocks):
+    """Device-side forgetting (index_fill_ on CUDA flags) and row fetches: a CUDA run resumed, with verification."""
+    config = dict(seed=5, population=6, generations=10, checkpoint_every=2, device="cuda")
+    evolve(_config(tmp_path / "straight", **config))
+    EvolutionRun.start(_config(tmp_path / "split", **config)).run(progress=False, stop_after=5)
+    EvolutionRun.resume(tmp_path / "split").run(progress=False)
+    assert_same_archive(tmp_path / "straight", tmp_path / "split", ("archive.", "strategy."))
+    assert sum(c["blocks_cached"] for c in row_blocks) > 0
