@@ -24,6 +24,7 @@ import torch
 from .encodings.base import Encoding
 from .milestones import THRESHOLDS, Milestones
 from .rowcopy import gather_rows, scatter_rows_
+from .rowdigests import RowDigests, Rows
 
 __all__ = ["THRESHOLDS", "Archive", "ListStore", "TensorStore"]
 
@@ -39,6 +40,9 @@ class TensorStore:
     distinct winning child (at most the batch size), never one per improved cell, which matters when a
     generation improves hundreds of 1000 ImageNet cells (786 kB a row at 256 px). At most ``cells`` rows
     are ever live, so the bank needs no more rows than the archive has cells.
+
+    digests: the SHA-256 of each bank row as a checkpoint last stored it (:mod:`fooling.rowdigests`); a bank
+    row is not written while a cell holds it, and every write of ``genes`` forgets the rows written.
     """
 
     def __init__(self, cells: int, num_genes: int, device: torch.device) -> None:
@@ -47,6 +51,7 @@ class TensorStore:
         self.genes = torch.empty((cells, num_genes), dtype=torch.float32, device=device)
         self.slot = torch.full((cells,), -1, dtype=torch.long, device=device)
         self.keys = torch.full((cells,), -1, dtype=torch.long, device=device)
+        self.digests = RowDigests(cells, device)
 
     def put(self, cells: torch.Tensor, batch: torch.Tensor, rows: torch.Tensor, keys: torch.Tensor) -> None:
         """Cell ``cells[j]`` gets ``batch[rows[j]]`` under key ``keys[j]``: each distinct row of ``batch`` is
@@ -60,6 +65,7 @@ class TensorStore:
         taken[torch.where(rest >= 0, rest, len(self.slot))] = True
         free = torch.nonzero(~taken[:-1]).squeeze(1)[:len(winners)]  # at least k: k <= len(cells) rows freed
         scatter_rows_(self.genes, free, batch, winners)  # one copy of each winner, no gathered batch
+        self.digests.forget(free)
         self.slot = rest.index_copy_(0, cells, free.index_select(0, which))
         self.keys.index_copy_(0, cells, keys)
 
@@ -85,6 +91,11 @@ class TensorStore:
         self.keys = index.clone()
         self.slot = index.clone()  # distinct elites go to bank rows 0..len(batch)-1, in order
         self.genes[:len(batch)] = batch
+        self.digests.forget()
+
+    def rows(self, cells: np.ndarray) -> Rows:
+        """(len(cells), G) the elites of ``cells`` (host indices, occupied) as rows of the bank, not gathered."""
+        return Rows(self.genes, self.digests, self.slot.cpu().numpy()[np.asarray(cells, dtype=np.int64)])
 
 
 class ListStore:
@@ -231,9 +242,13 @@ class Archive:
         """(cells,) int64: cells with equal keys hold the same elite (-1: empty)."""
         return self.store.host_keys()
 
-    # --- checkpointing: plain arrays only -------------------------------------------
-    def state_dict(self) -> dict[str, np.ndarray]:
-        """Arrays describing the archive; shared elites are stored once."""
+    # --- checkpointing: plain arrays (or Rows of the bank, for a checkpoint) ---------
+    def state_dict(self, rows: bool = False) -> dict[str, Union[np.ndarray, Rows]]:
+        """Arrays describing the archive; shared elites are stored once.
+
+        rows: give tensor elites as ``elite.genes``, a :class:`~fooling.rowdigests.Rows` over the store's bank
+        (no gathered copy; its rows' digests are cached), for a checkpoint; False: plain ndarrays only.
+        """
         keys = self.elite_keys()
         unique: dict[int, int] = {}
         firsts: list[int] = []
@@ -251,7 +266,9 @@ class Archive:
         }
         if self.scores_tensor is not None:
             state["scores"] = self.scores
-        if firsts:
+        if firsts and rows and isinstance(self.store, TensorStore):
+            state["elite.genes"] = self.store.rows(np.array(firsts))  # what the direct encoding's to_arrays gives
+        elif firsts:
             for key, value in self.encoding.to_arrays(self.elites(np.array(firsts))).items():
                 state[f"elite.{key}"] = value
         return state

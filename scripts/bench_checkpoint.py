@@ -3,11 +3,14 @@
 Builds the state a run with the snes-elites strategy checkpoints (elites 1000 x 196,608 float32, means
 1000 x 196,608 and step sizes 1000 x 49,152, plus small arrays: about 1.8 GB), times its first checkpoint,
 changes ``--changed`` random rows of each big array (about what a few generations change) and times the
-next checkpoint, then the load. ``--mode legacy`` times the format-2 writer (one fsynced npz, then read back
-for its SHA-256), as fooling did before; ``both`` (default) runs each in turn on the same state, in a temp
-folder on local disk, removed after. Needs twice the state's memory (3.6 GB: the state, and the state loaded back).
+next checkpoint, then one more with nothing changed, then the load. ``--mode new`` hands the checkpoint plain
+arrays (every row hashed at every checkpoint); ``cached`` hands it the big arrays as
+:class:`~fooling.rowdigests.Rows` with digest caches, as a run does (only rows changed since the last checkpoint
+are read and hashed); ``legacy`` times the format-2 writer (one fsynced npz, then read back for its SHA-256), as
+fooling did before. ``all`` (default) runs each in turn on the same state, in a temp folder on local disk, removed
+after. Needs twice the state's memory (3.6 GB: the state, and the state loaded back).
 
-    python scripts/bench_checkpoint.py [--mode both|new|legacy] [--changed 300] [--rows 1000] [--dir /tmp]
+    python scripts/bench_checkpoint.py [--mode all|new|cached|legacy] [--changed 300] [--rows 1000] [--dir /tmp]
 
 Prints figures per mode and ends with one JSON line.
 """
@@ -24,14 +27,17 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fooling.paths import sha256_file  # noqa: E402
+from fooling.rowdigests import RowDigests, Rows  # noqa: E402
 from fooling.rundir import atomic  # noqa: E402
 from fooling.rundir import checkpoint as ckpt  # noqa: E402
 
 BIG = ("archive.elites", "strategy.mean", "strategy.sigma")
+MODES = ("new", "cached", "legacy")
 
 
 def build_state(rows: int, genes: int, sigma_genes: int, seed: int) -> dict[str, np.ndarray]:
@@ -46,12 +52,18 @@ def build_state(rows: int, genes: int, sigma_genes: int, seed: int) -> dict[str,
     }
 
 
-def change_rows(arrays: dict[str, np.ndarray], changed: int, seed: int) -> None:
-    """Give ``changed`` random rows of each big array new values, in place."""
+def change_rows(arrays: dict[str, np.ndarray], changed: int, seed: int, caches: dict[str, RowDigests]) -> None:
+    """Give ``changed`` random rows of each big array new values, in place (forgetting their cached digests)."""
     rng = np.random.default_rng(seed)
     for key in BIG:
         rows = rng.choice(arrays[key].shape[0], min(changed, arrays[key].shape[0]), replace=False)
         arrays[key][rows] = rng.random((len(rows), arrays[key].shape[1]), dtype=np.float32)
+        caches[key].forget(rows)
+
+
+def as_rows(arrays: dict[str, np.ndarray], caches: dict[str, RowDigests]) -> dict:
+    """The state as a run hands it over: the big arrays as Rows of (CPU) tensors sharing their memory."""
+    return {k: Rows(torch.from_numpy(v), caches[k]) if k in caches else v for k, v in arrays.items()}
 
 
 def legacy_save(folder: Path, generation: int, arrays: dict[str, np.ndarray], values: dict) -> None:
@@ -73,21 +85,29 @@ def disk_bytes(folder: Path) -> int:
 def bench(mode: str, arrays: dict[str, np.ndarray], args: argparse.Namespace, root: Path) -> dict:
     folder = root / mode / "checkpoint"
     save = legacy_save if mode == "legacy" else ckpt.save_checkpoint
+    caches = {k: RowDigests(len(arrays[k])) for k in BIG}
+    state = as_rows(arrays, caches) if mode == "cached" else arrays
     row: dict = {"mode": mode}
     started = time.perf_counter()
-    counts = save(folder, 10, arrays, {"evaluations": 1})
+    counts = save(folder, 10, state, {"evaluations": 1})
     row["first_s"] = round(time.perf_counter() - started, 3)
     row["first_disk_mb"] = round(disk_bytes(folder) / 1e6, 1)
-    change_rows(arrays, args.changed, args.seed + 1)  # in place: the state moves on (no second copy in memory)
+    # in place: the state moves on (no second copy); new values for each mode, so each writes what changed
+    change_rows(arrays, args.changed, args.seed + 1 + MODES.index(mode), caches)
     before = {p.relative_to(folder) for p in folder.rglob("*")}
     started = time.perf_counter()
-    counts = save(folder, 20, arrays, {"evaluations": 2})
+    counts = save(folder, 20, state, {"evaluations": 2})
     row["next_s"] = round(time.perf_counter() - started, 3)
     row["next_written_mb"] = round(sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and (
         p.relative_to(folder) not in before or p.name == ckpt.STATE)) / 1e6, 1)  # files the checkpoint made
     row["disk_mb"] = round(disk_bytes(folder) / 1e6, 1)
     if counts:
         row.update(counts)
+    started = time.perf_counter()
+    same = save(folder, 30, state, {"evaluations": 3})  # nothing changed since the last checkpoint
+    row["same_s"] = round(time.perf_counter() - started, 3)
+    if same:
+        row["same_blocks_hashed"] = same["blocks_hashed"]
     started = time.perf_counter()
     loaded, _ = ckpt.load_checkpoint(folder)
     row["load_s"] = round(time.perf_counter() - started, 3)
@@ -98,13 +118,13 @@ def bench(mode: str, arrays: dict[str, np.ndarray], args: argparse.Namespace, ro
           f"next after {args.changed} changed rows of each big array {row['next_s']:.2f} s "
           f"({row['next_written_mb']:.0f} MB written"
           + (f", {counts['blocks_written']} of {counts['blocks']} blocks)" if counts else ")")
-          + f", load {row['load_s']:.2f} s")
+          + f", then unchanged {row['same_s']:.2f} s, load {row['load_s']:.2f} s")
     return row
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--mode", choices=("both", "new", "legacy"), default="both")
+    ap.add_argument("--mode", choices=("all", *MODES), default="all")
     ap.add_argument("--rows", type=int, default=1000, help="classes (rows of each big array)")
     ap.add_argument("--genes", type=int, default=3 * 256 * 256, help="genes of an elite (256 px RGB)")
     ap.add_argument("--sigma-genes", type=int, default=3 * 128 * 128, help="genes of a step-size row")
@@ -118,15 +138,16 @@ def main() -> None:
         size = sum(a.nbytes for a in arrays.values())
         print(f"state: {size / 1e6:.0f} MB ({', '.join(f'{k} {a.shape}' for k, a in arrays.items() if k in BIG)}); "
               f"blocks: arrays >= {ckpt.BIG_BYTES >> 20} MB, about {ckpt.BLOCK_BYTES >> 20} MB a block; {root}")
-        modes = ("new", "legacy") if args.mode == "both" else (args.mode,)
+        modes = MODES if args.mode == "all" else (args.mode,)
         rows = [bench(mode, arrays, args, root) for mode in modes]
     finally:
         shutil.rmtree(root, ignore_errors=True)
     result = {"bench": "checkpoint", "state_mb": round(size / 1e6, 1), "rows": args.rows, "genes": args.genes,
               "sigma_genes": args.sigma_genes, "changed": args.changed,
               **{f"{r['mode']}_{k}": v for r in rows for k, v in r.items() if k != "mode"}}
-    if len(rows) == 2:
-        result["next_speedup"] = round(rows[1]["next_s"] / rows[0]["next_s"], 2)
+    if len(rows) == 3:
+        result["next_speedup"] = round(rows[2]["next_s"] / rows[0]["next_s"], 2)  # format 3 against format 2
+        result["cached_next_speedup"] = round(rows[0]["next_s"] / rows[1]["next_s"], 2)  # the caches against none
     print(json.dumps(result))
 
 

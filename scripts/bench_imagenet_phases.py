@@ -1,8 +1,13 @@
 """Host work of an ImageNet generation (direct or CPPN), without the network: ask, decode and tell (with a stand-in
-fitness that rises each generation, so elites keep changing) and one checkpoint, in milliseconds.
+fitness that rises each generation, so elites keep changing) and one checkpoint, in milliseconds; then
+``--next-after`` more generations (a checkpoint interval) and the next checkpoint (``checkpoint_next``: what
+an overnight run pays every interval once its first checkpoint is written; ``save_next``: its
+save_checkpoint alone, without the elite PNGs; the stand-in fitness makes nearly every class improve every
+generation, so this is the busy case: a late run changes far fewer rows, see scripts/bench_checkpoint.py).
 
     python scripts/bench_imagenet_phases.py [--strategy map-elites|snes-elites] [--population 64]
-                                            [--generations 12] [--clock wall|cpu] [--out /tmp/bench_phases]
+                                            [--generations 12] [--next-after 10] [--clock wall|cpu]
+                                            [--out /tmp/bench_phases]
 
 --clock cpu counts this process's CPU time (all threads): steadier than wall time on a loaded machine.
 
@@ -12,6 +17,7 @@ Compare trees with PYTHONPATH (e.g. an older checkout). Ends with one JSON line.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import tempfile
 import time
@@ -30,6 +36,7 @@ def main() -> None:
     ap.add_argument("--generations", type=int, default=12)
     ap.add_argument("--strategy", default="map-elites", help="map-elites (the paper's) or snes-elites (the default)")
     ap.add_argument("--encoding", default="direct", help="direct (256 px HLS) or cppn (224 px)")
+    ap.add_argument("--next-after", type=int, default=10, help="generations before the next checkpoint (0: none)")
     ap.add_argument("--clock", choices=("wall", "cpu"), default="wall")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
@@ -46,7 +53,8 @@ def main() -> None:
     noise = torch.Generator().manual_seed(0)
     timed = {"ask": 0.0, "decode": 0.0, "tell": 0.0}
     warm = 2
-    for gen in range(args.generations):
+
+    def generation(gen: int) -> tuple[float, float, float, float]:
         t0 = clock()
         genomes = run.strategy.ask()
         t1 = clock()
@@ -54,7 +62,10 @@ def main() -> None:
         t2 = clock()
         fitness = torch.rand(images.shape[0], cells, generator=noise, dtype=torch.float64) * (gen + 1) / args.generations
         run.accept(genomes, fitness, None)
-        t3 = clock()
+        return t0, t1, t2, clock()
+
+    for gen in range(args.generations):
+        t0, t1, t2, t3 = generation(gen)
         if gen >= warm:
             for key, dt in zip(timed, (t1 - t0, t2 - t1, t3 - t2)):
                 timed[key] += dt
@@ -62,10 +73,28 @@ def main() -> None:
     t0 = time.perf_counter()  # wall time: a checkpoint mostly waits for the disk
     run.checkpoint([])
     per["checkpoint"] = 1000 * (time.perf_counter() - t0)
+    counts: dict = {}
+    if args.next_after:
+        for gen in range(args.generations, args.generations + args.next_after):
+            generation(gen)
+        evolve = importlib.import_module("fooling.run.evolve")
+        save, saved = evolve.save_checkpoint, []
+
+        def timed_save(*a, **kw):  # the save alone, and its counts where the tree returns them
+            t = time.perf_counter()
+            saved.append((save(*a, **kw), time.perf_counter() - t))
+            return saved[-1][0]
+
+        evolve.save_checkpoint = timed_save
+        t0 = time.perf_counter()
+        run.checkpoint([])
+        per["checkpoint_next"] = 1000 * (time.perf_counter() - t0)
+        per["save_next"] = 1000 * saved[0][1]
+        counts = saved[0][0] or {}
     run.close()
     print(f"{fooling.__file__}: " + ", ".join(f"{k} {v:.0f} ms" for k, v in per.items()))
     print(json.dumps({"tree": fooling.__file__, "encoding": args.encoding, "strategy": args.strategy, "population": args.population,
-                      "clock": args.clock, "ms": per}))
+                      "clock": args.clock, "ms": per, "next_counts": counts}))
 
 
 if __name__ == "__main__":

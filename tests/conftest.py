@@ -6,6 +6,9 @@ import os
 
 # Idle OpenMP threads sleep instead of spinning: on a loaded 2-core machine spinning stalls every op.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# Every checkpoint of the test session rehashes the rows whose cached digests it trusts (fooling.rowdigests):
+# each checkpoint and resume test also checks that every write of a cached array forgot its rows.
+os.environ.setdefault("FOOLING_VERIFY_DIGESTS", "1")
 from pathlib import Path
 
 import numpy as np

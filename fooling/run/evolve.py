@@ -592,7 +592,7 @@ class EvolutionRun:
         self._in_checkpoint = True
         try:
             generation = self.strategy.generation - 1
-            arrays = {f"archive.{k}": v for k, v in self.archive.state_dict().items()}
+            arrays = {f"archive.{k}": v for k, v in self.archive.state_dict(rows=True).items()}
             strategy_arrays, strategy_values = self.strategy.state_dict()
             arrays.update({f"strategy.{k}": v for k, v in strategy_arrays.items()})
             save_checkpoint(self.rundir.checkpoint, generation, arrays, {

@@ -13,7 +13,15 @@ Layout (format 3), all inside ``checkpoint/``:
 
 A checkpoint writes its new blocks (each to a temporary file, fsynced, renamed; the folder fsynced once),
 then the npz (hashed as it is written), then replaces state.json atomically; only then are older npz files
-and blocks that state.json no longer names removed. A crash at any moment leaves the previous or the new
+and blocks that state.json no longer names removed.
+
+Owners of big arrays hand them over as :class:`~fooling.rowdigests.Rows` with a per-row digest cache that
+they clear at every write of a row. For an array stored one row a block, a row whose digest is cached and
+whose block is on disk (one ``lstat``) is neither read nor hashed: a checkpoint of a late, slowly changing
+run reads only the rows written since the last one (on a GPU only those leave the device). Digests are
+cached only after the state.json naming their blocks is durable, so a failed save leaves no cache claiming
+a block that was never written; the files are the same as from plain arrays. ``FOOLING_VERIFY_DIGESTS=1``
+rehashes the trusted rows and raises on a stale digest (which would name an old block that loads fine). A crash at any moment leaves the previous or the new
 state.json with everything it names complete. Loading checks every checksum (a block's bytes against its
 name), so a flipped bit anywhere is refused instead of loaded as a different state. File names are
 checked (``arrays-NNNNNNN.npz``, hex ``<sha256>.bin`` in ``blocks/``, plain files, no symlinks). Format-2
@@ -29,6 +37,7 @@ import json
 import math
 import os
 import re
+import stat
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Mapping, Union
@@ -37,6 +46,7 @@ import numpy as np
 
 from ..errors import FoolingError
 from ..paths import sha256_file
+from ..rowdigests import Rows, verifying
 from . import atomic
 
 STATE = "state.json"
@@ -81,7 +91,7 @@ class _HashingWriter:
         self.f.flush()
 
 
-def is_big(array: np.ndarray, big_bytes: int) -> bool:
+def is_big(array: Union[np.ndarray, Rows], big_bytes: int) -> bool:
     """Whether ``array`` goes to content-addressed blocks rather than the npz."""
     return array.ndim >= 2 and array.nbytes >= big_bytes and array.dtype.kind in "biufc" and array.shape[0] > 0
 
@@ -110,29 +120,50 @@ def _write_tmp(tmp: Path, view: memoryview) -> None:
         os.fsync(f.fileno())
 
 
-def _store_blocks(folder: Path, views: list[memoryview]) -> tuple[list[str], int]:
-    """(SHA-256 of each block, number of blocks written): store the blocks not already on disk.
-
-    Blocks are hashed in parallel; each new one goes to a temporary file, fsynced (several at once, while
-    the next are hashed: fsync waits on the disk, not the CPU); then all are renamed in order and the folder
-    is fsynced once.
-    """
+def _blocks_folder(folder: Path) -> Path:
+    """``folder``/blocks, made if missing; a one-line error if it is not a plain folder."""
     blocks = folder / BLOCKS
     if blocks.is_symlink() or (blocks.exists() and not blocks.is_dir()):
         raise FoolingError(f"{blocks} is not a plain folder; a checkpoint cannot be written there")
     if not blocks.is_dir():
         blocks.mkdir()
         atomic.sync_folder(folder)
+    return blocks
+
+
+def _present(path: Path, size: int) -> bool:
+    """Whether ``path`` is a plain file (not a symlink) of ``size`` bytes: a block already stored."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    return stat.S_ISREG(st.st_mode) and st.st_size == size
+
+
+def _store_blocks(blocks: Path, items: list[Union[str, memoryview]]) -> tuple[list[str], int, int]:
+    """(SHA-256 of each block, blocks written, blocks hashed): store the blocks not already on disk.
+
+    items: each block's bytes, or its SHA-256 when that is known and the block is on disk (neither read nor
+    hashed). Blocks are hashed in parallel; each new one goes to a temporary file, fsynced (several at once,
+    while the next are hashed: fsync waits on the disk, not the CPU); then all are renamed in order and the
+    folder is fsynced once.
+    """
     hashes: list[str] = []
     new: list[tuple[Path, Path]] = []
     pending: set[Path] = set()
+    views = [item for item in items if not isinstance(item, str)]
     try:
         with ThreadPoolExecutor(_HASH_THREADS) as hasher, ThreadPoolExecutor(_WRITE_THREADS) as writer:
             jobs, seen = [], set()
-            for digest, view in zip(hasher.map(_sha256, views), views):
+            digests = hasher.map(_sha256, views)
+            for item in items:
+                if isinstance(item, str):
+                    hashes.append(item)
+                    continue
+                digest, view = next(digests), item
                 hashes.append(digest)
                 path = blocks / f"{digest}.bin"
-                if digest in seen or (not path.is_symlink() and path.is_file() and path.stat().st_size == view.nbytes):
+                if digest in seen or _present(path, view.nbytes):
                     continue  # content-addressed: already there (its bytes are checked when loaded)
                 seen.add(digest)
                 tmp = atomic.tmp_path(path)
@@ -151,37 +182,81 @@ def _store_blocks(folder: Path, views: list[memoryview]) -> tuple[list[str], int
             tmp.unlink(missing_ok=True)
     if new:
         atomic.sync_folder(blocks)
-    return hashes, len(new)
+    return hashes, len(new), len(views)
+
+
+def _row_blocks(blocks: Path, key: str, rows: Rows) -> tuple[list[Union[str, memoryview]], list[int]]:
+    """(items for :func:`_store_blocks`, positions to hash) of a :class:`Rows` stored one row a block.
+
+    A row whose digest is cached and whose block is on disk is neither read nor hashed; the others are read
+    (only they leave the device). With ``$FOOLING_VERIFY_DIGESTS=1`` the trusted rows are rehashed too, and a
+    wrong cached digest raises (it would have named an old block).
+    """
+    size = rows.nbytes // max(1, rows.shape[0])
+    items: list[Union[str, memoryview, None]] = []
+    trusted, fetch = [], []
+    for i, digest in enumerate(rows.known()):
+        if digest is not None and _present(blocks / f"{digest}.bin", size):
+            items.append(digest)
+            trusted.append(i)
+        else:
+            items.append(None)
+            fetch.append(i)
+    if trusted and verifying():
+        for i, view in zip(trusted, rows.host_rows(trusted)):
+            if _sha256(view) != items[i]:
+                raise RuntimeError(f"checkpoint: row {i} of {key!r} changed since its digest was cached (a write "
+                                   "that did not forget it): the checkpoint would have named an old block")
+    for i, view in zip(fetch, rows.host_rows(fetch)):
+        items[i] = view
+    return items, fetch  # type: ignore[return-value]
 
 
 def save_checkpoint(
-    folder: Path, generation: int, arrays: dict[str, np.ndarray], values: dict[str, Any],
+    folder: Path, generation: int, arrays: Mapping[str, Union[np.ndarray, Rows]], values: dict[str, Any],
     big_bytes: int | None = None, block_bytes: int | None = None,
 ) -> dict[str, int]:
     """Write the arrays and the JSON state for ``generation``; what the new state no longer needs is removed after.
 
+    arrays: ndarrays, or :class:`~fooling.rowdigests.Rows` of an owner's tensor: a big one whose rows are one
+    block each is read only where a row's digest is not cached or its block is not on disk, and the digests
+    computed are cached once state.json is durable; other Rows are materialised. The files are the same either way.
     values: JSON-able (no NaN or infinity); stored in state.json's body next to generation and arrays.
     big_bytes, block_bytes: which arrays go to blocks, and how big their blocks are (default: :data:`BIG_BYTES`,
-    :data:`BLOCK_BYTES`). Returns counts: ``blocks`` (distinct blocks the new state names) and ``blocks_written``.
+    :data:`BLOCK_BYTES`). Returns counts: ``blocks`` (distinct blocks the new state names), ``blocks_written``,
+    ``blocks_hashed`` (blocks whose bytes were read and hashed; not counting ``$FOOLING_VERIFY_DIGESTS`` checks)
+    and ``blocks_cached`` (rows named by their cached digest, neither read nor hashed).
     """
     big_bytes = BIG_BYTES if big_bytes is None else big_bytes
     block_bytes = BLOCK_BYTES if block_bytes is None else block_bytes
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     manifest: dict[str, dict[str, Any]] = {}
-    views: list[memoryview] = []
+    items: list[Union[str, memoryview]] = []
+    cached: list[tuple[Rows, list[int], int]] = []  # (rows, positions hashed, their first item)
     small = {}
+    blocks: Path | None = None
     for key, value in arrays.items():
-        value = np.asarray(value)
-        if not is_big(value, big_bytes):
-            small[key] = value
-            continue
-        manifest[key], parts = _split(value, block_bytes)
+        one_a_block = isinstance(value, Rows) and is_big(value, big_bytes) \
+            and _rows_per_block(value.shape, value.dtype.itemsize, block_bytes) == 1
+        if not one_a_block:
+            value = np.asarray(value)
+            if not is_big(value, big_bytes):
+                small[key] = value
+                continue
+        blocks = blocks or _blocks_folder(folder)
+        if one_a_block:
+            manifest[key] = {"dtype": value.dtype.str, "shape": list(value.shape), "rows": 1}
+            parts, fetched = _row_blocks(blocks, key, value)
+            cached.append((value, fetched, len(items)))
+        else:
+            manifest[key], parts = _split(value, block_bytes)
         manifest[key]["blocks"] = len(parts)
-        views += parts
-    hashes, written = _store_blocks(folder, views) if views else ([], 0)
+        items += parts
+    hashes, written, hashed = _store_blocks(blocks, items) if blocks is not None else ([], 0, 0)
+    named = hashes
     for entry in manifest.values():
-        entry["blocks"], hashes = hashes[:entry["blocks"]], hashes[entry["blocks"]:]
+        entry["blocks"], named = named[:entry["blocks"]], named[entry["blocks"]:]
     name = f"arrays-{generation:07d}.npz"
     hashing: list[_HashingWriter] = []
 
@@ -195,8 +270,12 @@ def save_checkpoint(
     text = canonical_json(body)
     state = {"format": FORMAT, "sha256": hashlib.sha256(text.encode()).hexdigest(), "body": json.loads(text)}
     atomic.write(folder / STATE, json.dumps(state, sort_keys=True), durable=True)
+    # only now that a durable state names their blocks may the owners trust the new digests
+    for rows, fetched, first in cached:
+        rows.remember(fetched, [hashes[first + i] for i in fetched])
     remove_superseded(folder, body)
-    return {"blocks": len({h for entry in manifest.values() for h in entry["blocks"]}), "blocks_written": written}
+    return {"blocks": len({h for entry in manifest.values() for h in entry["blocks"]}), "blocks_written": written,
+            "blocks_hashed": hashed, "blocks_cached": sum(isinstance(item, str) for item in items)}
 
 
 def remove_superseded(folder: Path, keep: Union[Mapping[str, Any], str, None]) -> None:

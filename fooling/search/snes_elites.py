@@ -37,6 +37,7 @@ import torch
 from ..archive import Archive
 from ..errors import FoolingError
 from ..rowcopy import gather_rows, scatter_rows_
+from ..rowdigests import RowDigests, Rows
 from .base import Scores, Strategy
 from .blocks import Plan, add_upsampled_, blocked, noise_grid, realise, seeds
 
@@ -79,6 +80,8 @@ class SnesElites(Strategy):
         cells, device = len(archive), archive.device
         self.mean = torch.zeros((cells, genes), dtype=torch.float32, device=device)
         self.sigma = torch.full((cells, dims), float(sigma), dtype=torch.float32, device=device)
+        # the SHA-256 of each row as last checkpointed: every write of mean or sigma forgets the rows it writes
+        self.mean_digests, self.sigma_digests = RowDigests(cells, device), RowDigests(cells, device)
         # (cells,) bool: the emitter restarts at its cell's elite, copied into ``mean`` only when it is next
         # sampled or checkpointed (until then the cell changes only by other emitters' children, each a restart
         # again): a generation that improves hundreds of ImageNet cells copies no rows for them
@@ -136,6 +139,7 @@ class SnesElites(Strategy):
         due = torch.nonzero(pending & self.restarting).squeeze(1)
         if due.numel():
             scatter_rows_(self.mean, due, self.archive.elites(due))
+            self.mean_digests.forget(due)
             self.restarting.index_fill_(0, due, False)
 
     def tell(self, genomes: Any, confidence: Scores, scores: Optional[Scores] = None) -> None:
@@ -146,6 +150,7 @@ class SnesElites(Strategy):
             filled = np.flatnonzero(np.isfinite(self.archive.fitness))
             if filled.size == len(self.archive):
                 self.mean.copy_(self.archive.elites(np.arange(len(self.archive))))
+                self.mean_digests.forget()
                 self.started = True
         else:
             self._update(confidence, before)
@@ -164,7 +169,9 @@ class SnesElites(Strategy):
         # mean + lr * up(step), in place on the plan's copy of the drawn means: the same float32 sums
         mean = add_upsampled_(self._mean, self.lr_mean * (sigma * grad_mean), self.scale, self.shape)
         scatter_rows_(self.mean, cells, mean.clamp_(0.0, 1.0))
+        self.mean_digests.forget(cells)
         scatter_rows_(self.sigma, cells, sigma.mul_(torch.exp(0.5 * self.lr_sigma * grad_sigma)))
+        self.sigma_digests.forget(cells)
         self._mean = self._sigma = None
         # another emitter's child became a cell's elite (it beat that emitter's own children): restart there
         cells_all = torch.arange(len(before), device=before.device)
@@ -172,11 +179,11 @@ class SnesElites(Strategy):
         if self.restart:
             self.restarting |= foreign
 
-    def state_dict(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    def state_dict(self) -> tuple[dict[str, Any], dict[str, Any]]:
         arrays, values = super().state_dict()
-        # views on the CPU (a checkpoint writes them at once): no 786 MB copies for 1000 ImageNet emitters
-        arrays["mean"] = self.mean.cpu().numpy()
-        arrays["sigma"] = self.sigma.cpu().numpy()
+        # rows of the live tensors (np.asarray gives the array): a checkpoint reads only rows changed since the last
+        arrays["mean"] = Rows(self.mean, self.mean_digests)
+        arrays["sigma"] = Rows(self.sigma, self.sigma_digests)
         arrays["restarting"] = self.restarting.cpu().numpy()  # those means are copied from the elites when drawn
         values["started"] = self.started
         values["emitters"] = EMITTER_CHOICE
@@ -195,6 +202,7 @@ class SnesElites(Strategy):
                 raise FoolingError(f"checkpoint's snes-elites {name} has shape {value.shape}, not "
                                    f"{tuple(getattr(self, name).shape)}: it belongs to another run")
             getattr(self, name).copy_(torch.from_numpy(value))
+            getattr(self, f"{name}_digests").forget()
         restarting = np.asarray(arrays.get("restarting", np.zeros(len(self.archive), dtype=bool)), dtype=bool)
         if restarting.shape != (len(self.archive),):
             raise FoolingError(f"checkpoint's snes-elites restarting flags have shape {restarting.shape}, not "

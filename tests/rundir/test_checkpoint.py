@@ -9,6 +9,7 @@ import shutil
 
 import numpy as np
 import pytest
+import torch
 
 from fooling.errors import FoolingError
 from run_outputs import reseal
@@ -204,7 +205,7 @@ def _assert_equal(got: dict, want: dict) -> None:
 def test_big_arrays_round_trip_through_blocks_named_by_their_sha256(tmp_path):
     arrays = _state()
     counts = save_checkpoint(tmp_path, 4, arrays, {"x": 1}, **SMALL)
-    assert counts == {"blocks": 20 + 10, "blocks_written": 30}
+    assert counts == {"blocks": 20 + 10, "blocks_written": 30, "blocks_hashed": 30, "blocks_cached": 0}
     got, values = load_checkpoint(tmp_path)
     _assert_equal(got, arrays)
     with np.load(tmp_path / "arrays-0000004.npz") as data:
@@ -399,3 +400,82 @@ def test_a_run_checkpointing_blocks_resumes_to_the_same_files(tmp_path, monkeypa
     assert outputs(out) == outputs(tmp_path / "straight")
     values = load_checkpoint(out / "checkpoint")[1]
     assert _blocks(out / "checkpoint") == {f"{h}.bin" for e in values["blocks"].values() for h in e["blocks"]}
+
+
+def _owned(arrays: dict) -> tuple[dict, dict]:
+    """(arrays with elites and sigma as Rows of tensors with digest caches, the caches)."""
+    from fooling.rowdigests import RowDigests, Rows
+
+    caches, out = {}, dict(arrays)
+    for key in ("elites", "sigma"):
+        tensor = torch.from_numpy(np.ascontiguousarray(arrays[key]))
+        caches[key] = RowDigests(len(tensor))
+        out[key] = Rows(tensor, caches[key])
+    return out, caches
+
+
+def _files(folder) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+ROWS = dict(big_bytes=1024, block_bytes=128)  # elites: 20 rows of 256 bytes; sigma: 40 rows of 64 bytes (2 a block)
+
+
+def test_rows_with_digest_caches_write_the_same_files_as_arrays(tmp_path):
+    arrays = _state()
+    owned, caches = _owned(arrays)
+    for step, settings in enumerate((SMALL, ROWS, ROWS)):  # Rows of 1 row a block use the cache; others do not
+        save_checkpoint(tmp_path / f"plain{step}", 3, arrays, {"x": 1}, **settings)
+        save_checkpoint(tmp_path / f"rows{step}", 3, owned, {"x": 1}, **settings)
+        assert _files(tmp_path / f"rows{step}") == _files(tmp_path / f"plain{step}")
+    assert caches["elites"].known(0) == hashlib.sha256(arrays["elites"][0].tobytes()).hexdigest()
+    assert caches["sigma"].known(0) is None  # sigma's blocks hold 2 rows: no row digest to keep
+
+
+def test_a_second_save_of_an_unchanged_state_hashes_no_cached_row(tmp_path, monkeypatch):
+    monkeypatch.delenv("FOOLING_VERIFY_DIGESTS", raising=False)
+    arrays = _state()
+    owned, caches = _owned(arrays)
+    assert save_checkpoint(tmp_path, 1, owned, {}, **ROWS)["blocks_hashed"] == 20 + 20
+    counts = save_checkpoint(tmp_path, 2, owned, {}, **ROWS)
+    assert counts == {"blocks": 40, "blocks_written": 0, "blocks_hashed": 20, "blocks_cached": 20}  # sigma hashed
+    owned["elites"].source[[3, 7]] += 1  # as an owner writes (arrays["elites"] too: the tensor is a view of it)
+    caches["elites"].forget([3, 7])  # and forgets those rows
+    counts = save_checkpoint(tmp_path, 3, owned, {}, **ROWS)
+    assert counts == {"blocks": 40, "blocks_written": 2, "blocks_hashed": 22, "blocks_cached": 18}
+    _assert_equal(load_checkpoint(tmp_path)[0], arrays)
+    # a cached row whose block is gone (another folder, a block removed) is read and hashed again
+    (tmp_path / "blocks" / f"{caches['elites'].known(5)}.bin").unlink()
+    assert save_checkpoint(tmp_path, 4, owned, {}, **ROWS)["blocks_hashed"] == 21
+    _assert_equal(load_checkpoint(tmp_path)[0], arrays)
+
+
+def test_digests_are_cached_only_once_the_state_naming_them_is_durable(tmp_path, monkeypatch):
+    arrays = _state()
+    owned, caches = _owned(arrays)
+    steps = _crash_at(monkeypatch, None)
+    save_checkpoint(tmp_path / "count", 1, arrays, {}, **ROWS)
+    monkeypatch.undo()
+    state = steps.index(next(s for s in steps if s.endswith("state.json"))) + 1  # its first step: 1, 2, ...
+    assert steps[state].startswith("replace") and steps[state].endswith("state.json")
+    for step in (1, state // 2, state - 1, state, state + 1):  # blocks, npz, state.json written but not in place
+        _crash_at(monkeypatch, step)
+        with pytest.raises(Crash):
+            save_checkpoint(tmp_path / f"crash{step}", 1, owned, {}, **ROWS)
+        monkeypatch.undo()
+        assert caches["elites"].known_many(np.arange(20)) == [None] * 20
+    save_checkpoint(tmp_path / "done", 1, owned, {}, **ROWS)
+    assert None not in caches["elites"].known_many(np.arange(20))
+
+
+def test_verification_catches_a_digest_that_a_write_did_not_forget(tmp_path, monkeypatch):
+    arrays = _state()
+    owned, caches = _owned(arrays)
+    save_checkpoint(tmp_path, 1, owned, {}, **ROWS)
+    owned["elites"].source[4] += 1  # a write that does not forget row 4
+    monkeypatch.setenv("FOOLING_VERIFY_DIGESTS", "1")
+    with pytest.raises(RuntimeError, match="row 4 of 'elites' changed since its digest was cached"):
+        save_checkpoint(tmp_path, 2, owned, {}, **ROWS)
+    monkeypatch.setenv("FOOLING_VERIFY_DIGESTS", "0")  # what the cache would otherwise do: name the old block
+    save_checkpoint(tmp_path, 2, owned, {}, **ROWS)
+    assert not np.array_equal(load_checkpoint(tmp_path)[0]["elites"][4], owned["elites"].source[4].numpy())

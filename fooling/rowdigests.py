@@ -1,0 +1,131 @@
+"""Per-row SHA-256 digests an owner of a big array keeps, so a checkpoint rehashes only the rows that changed.
+
+A checkpoint (format 3) stores a big (R, ...) array as content-addressed blocks; when a row is a block, the
+block's name is the SHA-256 of the row's bytes. The owner of such an array (the archive's bank of elites, the
+snes-elites means and step sizes) keeps a :class:`RowDigests` beside it and calls :meth:`RowDigests.forget`
+next to EVERY write of its rows; its ``state_dict`` hands the checkpoint a :class:`Rows` instead of an ndarray.
+The checkpoint then reads (and hashes) only rows whose digest is unknown or whose block is not on disk, and
+records the digests it computed only after the state that names them is durable. A stale digest would make a
+checkpoint name an old block (which loads and verifies fine): ``FOOLING_VERIFY_DIGESTS=1`` makes every
+checkpoint rehash the rows it trusted and raise on a mismatch (the test suite runs with it).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Optional, Sequence, Union
+
+import numpy as np
+import torch
+
+VERIFY = "FOOLING_VERIFY_DIGESTS"  # "1": checkpoints rehash every row whose digest they would trust
+
+RowIndex = Union[torch.Tensor, np.ndarray, Sequence[int]]
+
+
+def verifying() -> bool:
+    """Whether ``$FOOLING_VERIFY_DIGESTS`` asks checkpoints to check every cached digest."""
+    return os.environ.get(VERIFY, "") == "1"
+
+
+class RowDigests:
+    """For each of ``rows`` rows: the SHA-256 (hex) of its bytes, or unknown (None).
+
+    Which digests are known is a (rows,) bool tensor on the owner's ``device``, so :meth:`forget` with device
+    indices never waits for the device; the digests themselves are host strings, read once per checkpoint.
+    """
+
+    def __init__(self, rows: int, device: Optional[torch.device] = None) -> None:
+        self._known = torch.zeros(rows, dtype=torch.bool, device=device)
+        self._hex: list[Optional[str]] = [None] * rows
+
+    def __len__(self) -> int:
+        return len(self._hex)
+
+    def _index(self, rows: RowIndex) -> torch.Tensor:
+        if isinstance(rows, torch.Tensor):
+            return rows.to(device=self._known.device, dtype=torch.long)
+        return torch.as_tensor(np.asarray(rows, dtype=np.int64).reshape(-1), device=self._known.device)
+
+    def forget(self, rows: Optional[RowIndex] = None) -> None:
+        """The digests of ``rows`` (indices; None: all rows) are unknown: call next to every write of them."""
+        if rows is None:
+            self._known.fill_(False)
+        else:
+            self._known.index_fill_(0, self._index(rows), False)
+
+    def known(self, i: int) -> Optional[str]:
+        """Row ``i``'s digest, or None if unknown."""
+        return self._hex[i] if bool(self._known[i]) else None
+
+    def known_many(self, rows: np.ndarray) -> list[Optional[str]]:
+        """The digests of ``rows`` (host int64 indices), None where unknown: one read of the known flags."""
+        known = self._known.cpu().numpy()
+        return [self._hex[i] if known[i] else None for i in np.asarray(rows, dtype=np.int64).tolist()]
+
+    def set(self, i: int, digest: str) -> None:
+        """Row ``i`` (as it is now) has the SHA-256 ``digest``."""
+        self.set_many([i], [digest])
+
+    def set_many(self, rows: Sequence[int], digests: Sequence[str]) -> None:
+        rows = [int(i) for i in rows]
+        for i, digest in zip(rows, digests):
+            self._hex[i] = digest
+        if rows:
+            self._known.index_fill_(0, self._index(rows), True)
+
+
+class Rows:
+    """A big array handed to a checkpoint as rows of an owner's tensor, not copied whole.
+
+    source: (S, ...) C-contiguous tensor on any device, with ``digests`` over its S rows. index: (R,) host
+    int64, which source row each row of this array is (None: all S in order). The array is (R, ...) of
+    source's dtype; row i is ``source[index[i]]``. Valid until the owner next writes ``source``.
+    """
+
+    def __init__(self, source: torch.Tensor, digests: RowDigests, index: Optional[np.ndarray] = None) -> None:
+        if not source.is_contiguous() or source.dim() < 1 or len(digests) != source.shape[0]:
+            raise ValueError("Rows needs a C-contiguous tensor with one digest per row")
+        self.source, self.digests = source.detach(), digests
+        self.index = np.arange(source.shape[0], dtype=np.int64) if index is None else \
+            np.asarray(index, dtype=np.int64).reshape(-1)
+        self.shape: tuple[int, ...] = (len(self.index), *source.shape[1:])
+        self.dtype = np.dtype(torch.empty(0, dtype=source.dtype).numpy().dtype)
+        self.ndim = len(self.shape)
+        self.nbytes = int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
+        self._whole = index is None
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def known(self) -> list[Optional[str]]:
+        """(R,) each row's cached digest, None where unknown."""
+        return self.digests.known_many(self.index)
+
+    def host_rows(self, positions: Sequence[int]) -> list[memoryview]:
+        """The C-order bytes of rows ``positions`` on the host: views of the source on the CPU; on another
+        device only these rows are copied (one gather, one transfer)."""
+        rows = self.index[np.asarray(positions, dtype=np.int64)]
+        if self.source.device.type == "cpu":
+            host = self.source.numpy()
+            return [memoryview(host[i]).cast("B") for i in rows.tolist()]
+        if not len(rows):
+            return []
+        taken = self.source.index_select(0, torch.as_tensor(rows, device=self.source.device)).cpu().numpy()
+        return [memoryview(row).cast("B") for row in taken]
+
+    def remember(self, positions: Sequence[int], digests: Sequence[str]) -> None:
+        """Rows ``positions`` have these digests (call only once a durable state names their blocks)."""
+        self.digests.set_many(self.index[np.asarray(positions, dtype=np.int64)].tolist(), digests)
+
+    def materialise(self) -> np.ndarray:
+        """The (R, ...) array on the host (a view of a whole CPU source; else a copy)."""
+        if self._whole:
+            return self.source.cpu().numpy()
+        return self.source.index_select(0, torch.as_tensor(self.index, device=self.source.device)).cpu().numpy()
+
+    def __array__(self, dtype: Optional[np.dtype] = None, copy: Optional[bool] = None) -> np.ndarray:
+        array = self.materialise()
+        if dtype is not None and np.dtype(dtype) != array.dtype:
+            return array.astype(dtype)
+        return array.copy() if copy else array
