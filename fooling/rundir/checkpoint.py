@@ -21,10 +21,11 @@ whose block is on disk (one ``lstat``) is neither read nor hashed: a checkpoint 
 run reads only the rows written since the last one (on a GPU only those leave the device). Digests are
 cached only after the state.json naming their blocks is durable, so a failed save leaves no cache claiming
 a block that was never written; the files are the same as from plain arrays. ``FOOLING_VERIFY_DIGESTS=1``
-rehashes the trusted rows and raises on a stale digest (which would name an old block that loads fine). A crash at any moment leaves the previous or the new
-state.json with everything it names complete. Loading checks every checksum (a block's bytes against its
-name), so a flipped bit anywhere is refused instead of loaded as a different state. File names are
-checked (``arrays-NNNNNNN.npz``, hex ``<sha256>.bin`` in ``blocks/``, plain files, no symlinks). Format-2
+rehashes the trusted rows and raises on a stale digest (which would name an old block that loads fine).
+
+A crash at any moment leaves the previous or the new state.json with everything it names complete. Loading
+checks every checksum (a block's bytes against its name), so a flipped bit anywhere is refused instead of
+loaded as a different state. File names are checked (``arrays-NNNNNNN.npz``, hex ``<sha256>.bin`` in ``blocks/``, plain files, no symlinks). Format-2
 checkpoints (everything in the npz) and older unchecksummed ones still load. Every problem is one
 :class:`FoolingError` line.
 """
