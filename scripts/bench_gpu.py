@@ -17,10 +17,12 @@ population 400 at 256 px; CPPN population 400; and the projected wall time of th
 budget (5,000 generations x 400) from the CPPN row's loop rate.
 
     python scripts/bench_gpu.py [--device auto|cpu|cuda] [--precisions fp32,bf16] [--compile]
-                                [--quick] [--out FILE.jsonl] [--only mnist,imagenet]
+                                [--quick] [--out FILE.jsonl] [--only mnist,imagenet] [--omp-passive]
 
 --quick (a CPU smoke test): 2 rounds of 1 timed generation and ImageNet populations of 16 (rows say the population
-they used). Rows are also appended to --out (default: $OUT/bench_gpu.jsonl when $OUT is set).
+they used). Rows are also appended to --out (default: $OUT/bench_gpu.jsonl when $OUT is set). OpenMP runs
+as in `fool` (idle threads spin a while); --omp-passive makes them sleep at once (OMP_WAIT_POLICY=PASSIVE),
+for a CPU shared with other work, at the price of waking them for every parallel host op.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ from __future__ import annotations
 import os
 import sys
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch starts OpenMP
+if "--omp-passive" in sys.argv:  # before torch starts OpenMP; without it OpenMP runs as in `fool` (its default)
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # this checkout's fooling
 
 import argparse  # noqa: E402
@@ -190,6 +193,7 @@ def main() -> None:
     parser.add_argument("--max-seconds", type=float, default=None, help="stop timing a row's loop after this "
                                                                         "[60; quick 20]")
     parser.add_argument("--out", default=None, help="also append the JSON lines here [$OUT/bench_gpu.jsonl]")
+    parser.add_argument("--omp-passive", action="store_true", help="OMP_WAIT_POLICY=PASSIVE (a shared CPU)")
     args = parser.parse_args()
     out = args.out or (os.path.join(os.environ["OUT"], "bench_gpu.jsonl") if os.environ.get("OUT") else None)
     keep_freed_memory()
@@ -202,7 +206,7 @@ def main() -> None:
     info = {"config": "machine", "device": str(device), "torch": torch.__version__,
             "threads": torch.get_num_threads(), "quick": args.quick,
             "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
-            "load_average": round(os.getloadavg()[0], 2)}
+            "load_average": round(os.getloadavg()[0], 2), "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default")}
     emit(info, out)
     common = dict(generations=generations, max_seconds=max_seconds, forward_seconds=forward_seconds,
                   rounds=2 if args.quick else 3)

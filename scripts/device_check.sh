@@ -7,7 +7,7 @@ set -u
 cd "$(dirname "$0")/.."
 OUT="${OUT:-$PWD/device_check}"
 mkdir -p "$OUT"
-export OUT PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" OMP_WAIT_POLICY=PASSIVE
+export OUT PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"  # OpenMP as in `fool` (the tests make idle threads sleep)
 python - <<'PY' | tee "$OUT/device.txt"
 import torch
 print("torch", torch.__version__, "cuda", torch.version.cuda, "available", torch.cuda.is_available())
