@@ -206,7 +206,8 @@ def main() -> None:
     info = {"config": "machine", "device": str(device), "torch": torch.__version__,
             "threads": torch.get_num_threads(), "quick": args.quick,
             "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
-            "load_average": round(os.getloadavg()[0], 2), "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default")}
+            "load_average": round(os.getloadavg()[0], 2),
+            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default")}
     emit(info, out)
     common = dict(generations=generations, max_seconds=max_seconds, forward_seconds=forward_seconds,
                   rounds=2 if args.quick else 3)
