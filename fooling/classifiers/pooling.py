@@ -19,8 +19,8 @@ def max_pool2(x: torch.Tensor) -> torch.Tensor:
         return F.max_pool2d(x, 2)
     n, c, h, w = x.shape
     x = x[:, :, :h // 2 * 2, :w // 2 * 2]
-    cols = torch.maximum(x[..., 0::2], x[..., 1::2])  # (N, C, H', W // 2)
-    return torch.maximum(cols[:, :, 0::2], cols[:, :, 1::2])
+    rows = torch.maximum(x[:, :, 0::2], x[:, :, 1::2])  # (N, C, H // 2, W'): whole rows first (contiguous)
+    return torch.maximum(rows[..., 0::2], rows[..., 1::2])
 
 
 class MaxPool2(nn.Module):
