@@ -7,6 +7,7 @@ import struct
 import warnings
 import zlib
 from pathlib import Path
+from typing import Callable, Optional
 
 import numpy as np
 import torch
@@ -19,15 +20,26 @@ from .limits import MAX_IMAGE_PIXELS
 HLS_CHUNK_VALUES = 1 << 19  # CPU: convert this many values at a time (2 MB temporaries stay in cache)
 
 
-def hls_to_rgb(hls: torch.Tensor) -> torch.Tensor:
+def hls_to_rgb(hls: torch.Tensor, compiled: bool = False) -> torch.Tensor:
     """(N, 3, ...) hue, lightness, saturation in [0, 1] -> RGB (N, 3, ...) in [0, 1] (as ``colorsys``).
 
     Uses the closed form c_n = L - a * clamp(min(k - 3, 9 - k), -1, 1) with
     k = (n + 12 H) mod 12 and a = S * min(L, 1 - L), for n = 0, 8, 4 (R, G, B).
     On the CPU, without autograd, a big batch is converted a few images at a time: the same values,
     about half the time of one pass of each operation over the whole batch (memory traffic).
+    compiled (``--compile``; without autograd): one fused kernel from ``torch.compile`` instead of eleven
+    elementwise passes (a GPU reads and writes the batch once; 2x faster on the CPU here); if it cannot be
+    compiled (no compiler for the device), the eager passes, with one warning.
     """
-    if (hls.device.type == "cpu" and not (hls.requires_grad and torch.is_grad_enabled())
+    grad = hls.requires_grad and torch.is_grad_enabled()
+    if compiled and not grad:
+        fused = _fused_hls_to_rgb()
+        if fused is not None:
+            try:
+                return fused(hls)
+            except Exception as err:  # noqa: BLE001 - torch.compile raises many kinds; eager gives the same image
+                _give_up_fusing(err)
+    if (hls.device.type == "cpu" and not grad
             and hls.numel() > HLS_CHUNK_VALUES and len(hls) > 1):
         step = max(1, HLS_CHUNK_VALUES // (hls.numel() // len(hls)))
         out = torch.empty_like(hls)
@@ -35,6 +47,22 @@ def hls_to_rgb(hls: torch.Tensor) -> torch.Tensor:
             out[start:start + step] = _hls_to_rgb(hls[start:start + step])
         return out
     return _hls_to_rgb(hls)
+
+
+_fused: list = []  # [the torch.compile'd _hls_to_rgb, or None once it failed]: made on first use
+
+
+def _fused_hls_to_rgb() -> Optional[Callable[[torch.Tensor], torch.Tensor]]:
+    if not _fused:
+        _fused.append(torch.compile(_hls_to_rgb))
+    return _fused[0]
+
+
+def _give_up_fusing(err: Exception) -> None:
+    _fused[:] = [None]
+    detail = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    warnings.warn(f"torch.compile could not fuse the HLS decode ({detail[:200]}); decoding with eager passes",
+                  RuntimeWarning, stacklevel=3)
 
 
 def _hls_to_rgb(hls: torch.Tensor) -> torch.Tensor:

@@ -7,7 +7,9 @@ generation, so this is the busy case: a late run changes far fewer rows, see scr
 
     python scripts/bench_imagenet_phases.py [--strategy map-elites|snes-elites] [--population 64]
                                             [--generations 12] [--next-after 10] [--clock wall|cpu]
-                                            [--out /tmp/bench_phases]
+                                            [--out /tmp/bench_phases] [--compile]
+
+--compile: as `fool evolve --compile` (the direct encoding's HLS decode fused by torch.compile; warmed up first).
 
 --clock cpu counts this process's CPU time (all threads): steadier than wall time on a loaded machine.
 
@@ -39,12 +41,13 @@ def main() -> None:
     ap.add_argument("--next-after", type=int, default=10, help="generations before the next checkpoint (0: none)")
     ap.add_argument("--clock", choices=("wall", "cpu"), default="wall")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--compile", action="store_true", help="as fool evolve --compile (fuses the HLS decode)")
     args = ap.parse_args()
     keep_freed_memory()  # as `fool` does (fooling.allocator): no page faults for the 50 MB batches
     out = args.out or tempfile.mkdtemp(prefix="bench_phases_")
     cfg = EvolveSettings(model="imagenet-efficientnet-lite0", encoding=args.encoding, strategy=args.strategy,
                          population=args.population, generations=10_000, device="cpu", out=f"{out}/run",
-                         checkpoint_every=10_000)
+                         checkpoint_every=10_000, compile=args.compile)
     run = EvolutionRun.start(cfg)
     run.begin(False)
     run.start_hooks()
@@ -93,8 +96,9 @@ def main() -> None:
         counts = saved[0][0] or {}
     run.close()
     print(f"{fooling.__file__}: " + ", ".join(f"{k} {v:.0f} ms" for k, v in per.items()))
-    print(json.dumps({"tree": fooling.__file__, "encoding": args.encoding, "strategy": args.strategy, "population": args.population,
-                      "clock": args.clock, "ms": per, "next_counts": counts}))
+    print(json.dumps({"tree": fooling.__file__, "encoding": args.encoding, "strategy": args.strategy,
+                      "population": args.population, "compile": args.compile, "clock": args.clock, "ms": per,
+                      "next_counts": counts}))
 
 
 if __name__ == "__main__":

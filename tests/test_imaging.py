@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import warnings
 
 import numpy as np
 import pytest
@@ -32,6 +33,35 @@ def test_hls_to_rgb_gives_the_same_numbers_with_and_without_autograd():
     assert slow.requires_grad and torch.equal(fast, slow.detach())
     assert torch.equal(hls_to_rgb(hls), fast) and not hls_to_rgb(hls).requires_grad
     assert torch.equal(hls, hls.clone())  # the input is never written to
+
+
+@pytest.mark.slow
+def test_hls_to_rgb_compiled_gives_the_same_numbers(monkeypatch):
+    monkeypatch.setattr(imaging, "_fused", [])
+    hls = torch.rand(6, 3, 64, 48, generator=torch.Generator().manual_seed(3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # a failed compile warns: this machine cannot compile
+        try:
+            fused = hls_to_rgb(hls, compiled=True)
+        except RuntimeWarning as err:
+            pytest.skip(f"torch.compile is not usable here: {err}")
+    assert torch.equal(fused, hls_to_rgb(hls))
+
+
+def test_hls_to_rgb_falls_back_to_eager_when_it_cannot_compile(monkeypatch):
+    def broken(fn):
+        def call(x):
+            raise RuntimeError("no C++ compiler\nsecond line")
+        return call
+
+    monkeypatch.setattr(imaging, "_fused", [])
+    monkeypatch.setattr(torch, "compile", broken)
+    hls = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(4))
+    with pytest.warns(RuntimeWarning, match="could not fuse the HLS decode \\(no C\\+\\+ compiler\\)"):
+        assert torch.equal(hls_to_rgb(hls, compiled=True), hls_to_rgb(hls))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # once: later calls go straight to the eager passes
+        assert torch.equal(hls_to_rgb(hls, compiled=True), hls_to_rgb(hls))
 
 
 def test_hls_to_rgb_has_the_right_gradients():

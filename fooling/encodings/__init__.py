@@ -27,6 +27,7 @@ def make_encoding(config: EvolveSettings, image_shape: tuple[int, int, int],
             crossover_rate=config.crossover_rate,
             crossover_eta=config.crossover_eta,
             device=device if device is not None else "cpu",
+            compile=config.compile,
         )
     if config.encoding == "cppn":
         from .cppn import CPPNEncoding

@@ -43,6 +43,7 @@ class DirectEncoding(Encoding[torch.Tensor, torch.Tensor]):
         crossover_rate: float = 0.0,
         crossover_eta: float = 10.0,
         device: Union[str, torch.device] = "cpu",
+        compile: bool = False,
     ) -> None:
         super().__init__(image_shape)
         if colour not in ("hls", "rgb"):
@@ -50,6 +51,7 @@ class DirectEncoding(Encoding[torch.Tensor, torch.Tensor]):
         if mutation not in ("bounded", "unscaled"):
             raise ValueError(f"mutation must be bounded or unscaled, not {mutation!r}")
         self.device = torch.device(device)
+        self.compile = compile  # --compile: decode HLS in one fused kernel (fooling.imaging.hls_to_rgb)
         self.colour = colour
         self.mutation = mutation
         self.mutation_rate = mutation_rate
@@ -117,7 +119,7 @@ class DirectEncoding(Encoding[torch.Tensor, torch.Tensor]):
             images = torch.from_numpy(np.ascontiguousarray(genomes, dtype=np.float32)).to(device)
         images = images.view(-1, *self.image_shape)
         if self.image_shape[0] == 3 and self.colour == "hls":
-            images = hls_to_rgb(images)
+            images = hls_to_rgb(images, compiled=self.compile)
         return images
 
     def size(self, genomes: torch.Tensor) -> int:

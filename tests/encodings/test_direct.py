@@ -253,3 +253,17 @@ def test_sbx_on_pairs_of_a_population_matches_deap_in_distribution(device):
     ref = np.array(ref).astype(np.float32).astype(np.float64)
     assert stats.ks_2samp(a, ref[:, 0]).pvalue > 1e-3 and stats.ks_2samp(b, ref[:, 1]).pvalue > 1e-3
     assert np.all(out[2 * crossed + 1, 1] >= 0) and out.max() <= 1
+
+
+def test_compile_setting_reaches_the_hls_decode(monkeypatch):
+    from fooling import imaging
+    from fooling.encodings import make_encoding
+    from fooling.settings.evolve import EvolveSettings
+
+    seen = []
+    monkeypatch.setattr(imaging, "_fused", [lambda hls: seen.append(hls.shape) or imaging._hls_to_rgb(hls)])
+    genomes = torch.rand(3, 3 * 16 * 16, generator=torch.Generator().manual_seed(0))
+    plain = make_encoding(EvolveSettings(encoding="direct").resolved(), (3, 16, 16))
+    fused = make_encoding(EvolveSettings(encoding="direct", compile=True).resolved(), (3, 16, 16))
+    assert torch.equal(fused.decode(genomes, torch.device("cpu")), plain.decode(genomes, torch.device("cpu")))
+    assert seen == [(3, 3, 16, 16)]  # only the compiled encoding went through the fused function
