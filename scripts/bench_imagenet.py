@@ -27,6 +27,7 @@ glibc's mmap/trim thresholds raised), which spares the page faults of re-allocat
                                     [--strategy snes-elites|map-elites]   (the direct loop's; default: the preset's)
                                      [--system-malloc]   (glibc defaults: freed big blocks go back to the OS)
                                      [--omp-passive]     (OMP_WAIT_POLICY=PASSIVE: not what `fool` does)
+                                     [--compile]         (as fool evolve --compile)
 """
 
 from __future__ import annotations
@@ -142,6 +143,9 @@ def main() -> None:
                                                          "map-elites (the paper's); CPPN runs keep their preset's")
     parser.add_argument("--system-malloc", action="store_true",
                         help="leave glibc's thresholds alone (fool itself raises them: fooling.allocator)")
+    parser.add_argument("--compile", action="store_true",
+                        help="as fool evolve --compile: torch.compile the classifier and the HLS decode (the first "
+                             "batches of each size compile, ~30 s on 2 cores: warm-up, untimed)")
     parser.add_argument("--omp-passive", action="store_true",
                         help="OMP_WAIT_POLICY=PASSIVE (for a contended machine; `fool` leaves OpenMP's default)")
     args = parser.parse_args()
@@ -151,7 +155,7 @@ def main() -> None:
         return
 
     device = resolve_device(args.device)
-    classifier = load_classifier(MODEL, device)
+    classifier = load_classifier(MODEL, device).configure(compile=args.compile)
     print(f"{MODEL} on {device}, torch threads {torch.get_num_threads()}, "
           f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(default)')}, freed memory kept: {kept}, "
           f"load average {os.getloadavg()[0]:.1f}")
@@ -172,7 +176,7 @@ def main() -> None:
             config = EvolveSettings(model=MODEL, encoding=encoding, population=args.population,
                                     strategy=args.strategy if encoding == "direct" else None,
                                     generations=10**6, checkpoint_every=10**6, device=str(device),
-                                    out=f"{tmp}/{encoding}")
+                                    out=f"{tmp}/{encoding}", compile=args.compile)
             run = EvolutionRun.start(config)
             shape = run.encoding.image_shape
             loop_rate(run, 2)  # the initial population and a warm-up generation
@@ -210,7 +214,7 @@ def main() -> None:
     print(json.dumps({"model": MODEL, "device": str(device), "threads": torch.get_num_threads(),
                       "forward_images_per_s": forward, "loops": loops, "memory": memory,
                       "population": args.population, "freed_memory_kept": kept,
-                      "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
+                      "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"), "compile": args.compile,
                       "load_average": [round(x, 2) for x in os.getloadavg()]}))
 
 

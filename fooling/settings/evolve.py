@@ -247,7 +247,8 @@ class EvolveSettings(Settings):
                                      "summary.json and elites/ are re-scored in fp32).", group=SPEED,
                              choices=PRECISIONS)
     compile: bool = setting(False, "Run the classifier, and the direct encoding's HLS decode, through "
-                                   "torch.compile (slow to start; pays off on long GPU runs).", group=SPEED)
+                                   "torch.compile (slow to start; pays off on long runs, on GPUs and CPUs).",
+                            group=SPEED)
 
     # model source (fooling/settings/model_source.py): how a model file, timm: or python: model takes its input
     input: Optional[str] = model_source("input")
