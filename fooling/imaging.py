@@ -134,11 +134,6 @@ def _row_filter(array: np.ndarray) -> int | None:
     return int(np.argmin(sizes))
 
 
-def _filtered(array: np.ndarray, row_filter: int) -> np.ndarray:
-    """(H, W·C) uint8 rows of a (H, W[, C]) image under PNG filter 0 (None) or 1 (Sub)."""
-    return _sub(array) if row_filter == 1 else array.reshape(len(array), -1)
-
-
 def _sub(array: np.ndarray) -> np.ndarray:
     """PNG's Sub filter of (H, W[, C]) uint8 rows (H, W·C): each byte minus the same channel's byte to its left
     (uint8 differences wrap, as PNG's do; the first pixel as it is)."""
@@ -170,7 +165,7 @@ def _stored_png(array: np.ndarray) -> bytes:
 
 def _deflated_png(array: np.ndarray, row_filter: int, level: int) -> bytes:
     """A PNG of a (H, W) grey or (H, W, 3|4) RGB(A) uint8 image, every row with ``row_filter`` (0 None, 1 Sub)."""
-    return _png(array, row_filter, _filtered(array, row_filter), level)
+    return _png(array, row_filter, _sub(array) if row_filter == 1 else array.reshape(len(array), -1), level)
 
 
 def read_image(path: str | Path, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:

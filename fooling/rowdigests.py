@@ -63,11 +63,8 @@ class RowDigests:
         known = self._known.cpu().numpy()
         return [self._hex[i] if known[i] else None for i in np.asarray(rows, dtype=np.int64).tolist()]
 
-    def set(self, i: int, digest: str) -> None:
-        """Row ``i`` (as it is now) has the SHA-256 ``digest``."""
-        self.set_many([i], [digest])
-
     def set_many(self, rows: Sequence[int], digests: Sequence[str]) -> None:
+        """Rows ``rows`` (as they are now) have these SHA-256 ``digests``."""
         rows = [int(i) for i in rows]
         for i, digest in zip(rows, digests):
             self._hex[i] = digest

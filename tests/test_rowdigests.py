@@ -15,7 +15,7 @@ def test_digests_are_unknown_until_set_and_forgotten_by_any_kind_of_index():
     cache = RowDigests(5)
     assert len(cache) == 5 and [cache.known(i) for i in range(5)] == [None] * 5
     for i in range(5):
-        cache.set(i, f"{i:064x}")
+        cache.set_many([i], [f"{i:064x}"])
     assert cache.known(3) == f"{3:064x}"
     cache.forget(torch.tensor([1, 3]))
     cache.forget(np.array([4]))
