@@ -7,9 +7,12 @@ it, and the resident memory of a 1000-class direct-encoding run.
             1000 classes, for the direct (256 px HLS) and CPPN encodings; ratio = loop / forward at
             a batch of the population size (goal: >= 0.9). Loop and forward alternate in rounds
             so background load hits both alike. Checkpoints are timed apart (ckpt s) and folded
-            back in at the runner's default of one every 10 generations (ratio+ckpt): the timed checkpoint
+            back in at one every 10 generations (ratio+ckpt, --checkpoint-seconds 0): the timed checkpoint
             follows the first one (which writes every elite) by 10 generations, so it rewrites the
-            elites that changed in 10 generations early in a run, as a real run's would.
+            elites that changed in 10 generations early in a run, as a real run's would. With the
+            defaults (every 10 generations, at least --checkpoint-seconds 60 apart) checkpoints are as
+            many generations apart as 60 s of the measured loop takes; one such checkpoint is timed after
+            that many more generations (ratio_with_default_checkpoints).
   memory    peak resident set size (ru_maxrss) of a child process running the 1000-class direct
             run with population 200 for a few generations, checkpoints included (goal: < 4 GB).
 
@@ -40,6 +43,7 @@ if "--omp-passive" in sys.argv:  # before torch starts OpenMP
 
 import argparse  # noqa: E402
 import json  # noqa: E402
+import math  # noqa: E402
 import resource  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
@@ -193,16 +197,32 @@ def main() -> None:
             changed = int((run.archive.fitness != written).sum())
             ckpt = checkpoint_seconds(run)
             with_ckpt = every * args.population / (every * args.population / lp + ckpt)
+            # the defaults: every `every` generations at least checkpoint_seconds apart; that interval's
+            # checkpoint timed after as many untimed generations
+            apart = every * math.ceil(EvolveSettings.checkpoint_seconds / (every * args.population / lp))
+            if apart > every:
+                written = run.archive.fitness.copy()
+                loop_rate(run, apart)
+                changed_apart = int((run.archive.fitness != written).sum())
+                ckpt_apart = checkpoint_seconds(run)
+            else:
+                changed_apart, ckpt_apart = changed, ckpt
+            with_default = apart * args.population / (apart * args.population / lp + ckpt_apart)
             loops[encoding] = {"strategy": run.config.strategy, "image_shape": list(shape),
                                "forward_evals_per_s": round(f, 2),
                                "loop_evals_per_s": round(lp, 2), "ratio": round(lp / f, 3),
                                "checkpoint_s": round(ckpt, 2), "checkpoint_changed_elites": changed,
-                               "first_checkpoint_s": round(full, 2), "ratio_with_checkpoints": round(with_ckpt / f, 3)}
+                               "first_checkpoint_s": round(full, 2), "ratio_with_checkpoints": round(with_ckpt / f, 3),
+                               "default_checkpoint_generations": apart, "default_checkpoint_s": round(ckpt_apart, 2),
+                               "ratio_with_default_checkpoints": round(with_default / f, 3)}
             print(f"{encoding:>8} {'x'.join(map(str, shape)):>12} {f:>10.2f} {lp:>10.2f} {lp / f:>7.3f} "
                   f"{ckpt:>9.2f} {with_ckpt / f:>9.3f}")
             print(f"{'':>8} checkpoint after {max(every, args.rounds * args.generations)} generations: "
                   f"{changed} of {len(run.archive)} elites had changed; the first checkpoint (every elite) "
                   f"took {full:.2f} s")
+            print(f"{'':>8} with the default --checkpoint-seconds {EvolveSettings.checkpoint_seconds:g}: one every "
+                  f"{apart} generations ({changed_apart} elites changed, {ckpt_apart:.2f} s): ratio+ckpt "
+                  f"{with_default / f:.3f}")
 
     memory = None
     if args.memory_generations > 0:

@@ -44,9 +44,9 @@ from fooling.rundir.checkpoint import load_checkpoint  # noqa: E402
 ORACLE = [sys.executable, str(ROOT / "tests" / "run" / "oracle_fool.py")]  # `fool` with test-oracle registered
 REAL = [sys.executable, "-m", "fooling"]
 ORACLE_ARGS = ["--model", "test-oracle", "--generations", "3", "--population", "8", "--seed", "7",
-               "--checkpoint-every", "2", "--device", "cpu", "--quiet"]
+               "--checkpoint-every", "2", "--checkpoint-seconds", "0", "--device", "cpu", "--quiet"]
 REAL_ARGS = ["--model", "mnist-digitcnn", "--generations", "16", "--population", "12", "--seed", "3",
-             "--checkpoint-every", "2", "--device", "cpu", "--quiet"]
+             "--checkpoint-every", "2", "--checkpoint-seconds", "0", "--device", "cpu", "--quiet"]
 
 
 def run(cmd: list[str], env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:

@@ -71,7 +71,7 @@ def _table(outcomes: list, out: Path) -> str:
               help="The sweep's folder: DIR/sweep.json and one run directory per point.")
 @click.option("--resume", default=None, type=click.Path(), cls=SettingOption, group=GROUP, metavar="DIR",
               help="Continue the sweep in DIR (its grid from DIR/sweep.json; --generations, --until, "
-                   "--checkpoint-every and the Ray options may accompany it).")
+                   "--checkpoint-every, --checkpoint-seconds and the Ray options may accompany it).")
 @click.option("--workers", type=int, default=None, cls=SettingOption, group=GROUP,
               help="Run N points at a time as Ray tasks on a local Ray instance (needs the ray extra).")
 @click.option("--ray-address", default=None, cls=SettingOption, group=GROUP, metavar="ADDR",
@@ -112,8 +112,8 @@ def command(ctx, seed_spec, model_specs, encodings, strategies, presets, combine
                  and p.opts and _given(ctx, p.name)]
         if fixed:
             raise FoolingError(f"{', '.join(fixed)} cannot accompany --resume: the sweep keeps the grid in its "
-                               f"sweep.json (only --generations, --until, --checkpoint-every, --quiet and the Ray "
-                               f"options may)")
+                               f"sweep.json (only --generations, --until, --checkpoint-every, --checkpoint-seconds, "
+                               f"--quiet and the Ray options may)")
         if not str(resume).strip():
             raise FoolingError("--resume needs the sweep's folder, got an empty path")
         settings = sweeping.recorded(resume)

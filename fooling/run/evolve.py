@@ -157,6 +157,7 @@ class EvolutionRun:
         self._abort_requested = False  # a second signal arrived while a checkpoint was being written
         self._aborted = False  # the run left without finishing its generation (second signal)
         self._in_checkpoint = False
+        self.checkpointed_at: Optional[float] = None  # time.monotonic() at the end of this process's last checkpoint
         # fitness of every cell as elites/ last showed it (None: unknown, e.g. after a resume). An elite is
         # only ever replaced by a strictly fitter one, so a changed fitness is exactly a changed elite.
         self._elites_written: Optional[np.ndarray] = None
@@ -223,7 +224,8 @@ class EvolutionRun:
     @classmethod
     def resume(cls, path: str | Path, generations: Optional[int] = None, **changes: Any) -> "EvolutionRun":
         """Re-open a run from its last checkpoint; ``generations`` raises its total budget; ``changes``
-        sets others of :data:`~fooling.settings.evolve.RESUME_SETTINGS` (until, checkpoint_every).
+        sets others of :data:`~fooling.settings.evolve.RESUME_SETTINGS` (until, checkpoint_every,
+        checkpoint_seconds).
 
         Takes the run's lock, checks config.json, the checkpoint and the models' weights against each other,
         then rewrites summary.json, metrics.csv and elites/ from the checkpoint (whatever a crash left of
@@ -449,7 +451,8 @@ class EvolutionRun:
         cfg = self.config
         metrics = MetricsRows()
         self._every: list[Hook] = [metrics, _ProgressBar(progress), Snapshots(cfg.snapshot_every),
-                                   Checkpoints(cfg.checkpoint_every, metrics), ClassMetrics(), *self.hooks, *hooks]
+                                   Checkpoints(cfg.checkpoint_every, metrics, cfg.checkpoint_seconds), ClassMetrics(),
+                                   *self.hooks, *hooks]
         if stop_after is not None:
             self._every.append(StopAfter(stop_after))
         self._open()
@@ -604,6 +607,7 @@ class EvolutionRun:
             self.rundir.write_summary(self.summary())
         finally:
             self._in_checkpoint = False
+        self.checkpointed_at = time.monotonic()
         self.log.info("checkpoint: generation %d (%.2f s)", generation, time.perf_counter() - started)
 
     def write_elites(self, folder: Optional[Path] = None) -> None:

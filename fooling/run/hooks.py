@@ -4,8 +4,8 @@ The loop body of :meth:`fooling.run.EvolutionRun.run` is ask -> decode -> object
 then every hook is told about the generation, in order:
 
 1. the run's built-in hooks: :class:`MetricsRows` (a metrics.csv row per generation), the progress bar,
-   :class:`Snapshots` (``--snapshot-every``) and :class:`Checkpoints` (``--checkpoint-every`` and the last
-   generation: state, metrics.csv, elites/, summary.json);
+   :class:`Snapshots` (``--snapshot-every``) and :class:`Checkpoints` (``--checkpoint-every`` generations at least
+   ``--checkpoint-seconds`` apart, and the last generation: state, metrics.csv, elites/, summary.json);
 2. ``run.hooks`` (hooks attached to the run object);
 3. the ``hooks`` given to that :meth:`~fooling.run.EvolutionRun.run` call.
 
@@ -16,6 +16,7 @@ and a checkpoint: :class:`StopAfter` runs a run a slice at a time.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -109,15 +110,28 @@ class Snapshots(Hook):
 
 
 class Checkpoints(Hook):
-    """Every ``every`` generations and after the last one: the checkpoint (with ``metrics``' rows since the
-    previous one), metrics.csv, elites/ and summary.json."""
+    """The checkpoint (with ``metrics``' rows since the previous one), metrics.csv, elites/ and summary.json:
+    after the last generation, and every ``every`` generations once ``seconds`` have passed since the run's last
+    checkpoint in this process (none yet: at once). A checkpoint costs about the same whatever the generation
+    costs, so a count of generations alone would checkpoint a GPU run of small generations many times a
+    second; a crash loses at most ``seconds`` plus ``every`` generations of work."""
 
-    def __init__(self, every: int, metrics: MetricsRows) -> None:
+    def __init__(self, every: int, metrics: MetricsRows, seconds: float = 0.0) -> None:
         self.every = every
+        self.seconds = seconds
         self.metrics = metrics
 
+    def due(self, run: "EvolutionRun", record: GenerationRecord) -> bool:
+        """Whether ``record``'s generation is checkpointed."""
+        if record.last:
+            return True
+        if record.generation % self.every:
+            return False
+        last = run.checkpointed_at
+        return last is None or time.monotonic() - last >= self.seconds
+
     def after_generation(self, run: "EvolutionRun", record: GenerationRecord) -> None:
-        if record.last or record.generation % self.every == 0:
+        if self.due(run, record):
             run.stop_reason = record.stop_reason
             run.checkpoint(self.metrics.take())
             run.abort_if_requested(record.stop_reason)

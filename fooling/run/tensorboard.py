@@ -58,6 +58,7 @@ class TensorBoard(Hook):
         self.max_images = max_images
         self.writer: Any = None
         self._last_elapsed = 0.0
+        self._checkpointed_at: Optional[float] = None
         self._writer_class = summary_writer_class()  # fail when attached, not in the middle of a run
 
     def on_start(self, run: "EvolutionRun") -> None:
@@ -65,6 +66,7 @@ class TensorBoard(Hook):
         done = run.strategy.generation - 1
         self.writer = self._writer_class(log_dir=str(logdir), purge_step=done + 1 if done >= 0 else None)
         self._last_elapsed = run.elapsed
+        self._checkpointed_at = run.checkpointed_at
 
     def after_generation(self, run: "EvolutionRun", record: GenerationRecord) -> None:
         w, g = self.writer, record.generation
@@ -80,7 +82,8 @@ class TensorBoard(Hook):
         if seconds > 0:
             w.add_scalar("evals_per_s", record.new_evaluations / seconds, g)
         self._last_elapsed = record.elapsed_s
-        if record.last or g % max(1, run.config.checkpoint_every) == 0:
+        if record.last or run.checkpointed_at != self._checkpointed_at:  # images and a flush at each checkpoint
+            self._checkpointed_at = run.checkpointed_at
             self._images(run, g)
             w.flush()
 

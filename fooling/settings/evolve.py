@@ -37,7 +37,7 @@ MEMORY_FRACTION = 0.5  # a run's estimated working set may use at most this shar
 
 # The settings that may change when a run resumes (the budget and how it is watched); every
 # other setting is the run's own and comes from its config.json.
-RESUME_SETTINGS = ("generations", "until", "checkpoint_every")
+RESUME_SETTINGS = ("generations", "until", "checkpoint_every", "checkpoint_seconds")
 # Where a run's evaluations happen (fooling.distributed): recorded in config.json but never part of the result,
 # so a resume takes them from its own command line (absent: in this process), not from config.json.
 PLACEMENT_SETTINGS = ("workers", "ray_address", "gpus_per_worker")
@@ -175,7 +175,10 @@ class EvolveSettings(Settings):
                                                 check=positive)
     seed: int = setting(0, "Seeds every random number of the run.", group=BUDGET, check=non_negative)
     device: str = setting("auto", "auto | cpu | cuda | cuda:N (auto: CUDA when present).", group=BUDGET)
-    checkpoint_every: int = setting(10, "Checkpoint every N generations.", group=BUDGET, check=positive)
+    checkpoint_every: int = setting(10, "Checkpoint every N generations...", group=BUDGET, check=positive)
+    checkpoint_seconds: float = setting(60.0, "...and at least this many seconds apart (0: every N generations "
+                                              "exactly; the first due and the last are always checkpointed).",
+                                        group=BUDGET, check=non_negative)
     snapshot_every: int = setting(0, "Also keep every Nth generation's elites in snapshots/<gen>/ (0: never).",
                                   group=BUDGET, check=non_negative)
     until: Optional[float] = setting(None, "Stop early once every class reaches this confidence.", group=BUDGET,

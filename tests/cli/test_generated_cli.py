@@ -96,6 +96,17 @@ def test_set_and_config_refused_with_resume(tmp_path):
         assert result.exit_code != 0 and f"{extra[0]} cannot change on resume" in result.output, result.output
 
 
+def test_resume_may_change_how_often_it_checkpoints(tmp_path):
+    out = tmp_path / "run"
+    assert fool("evolve", "--model", "test-oracle", "--generations", "2", "--population", "8", "--quiet",
+                "--out", str(out)).exit_code == 0
+    result = fool("evolve", "--resume", str(out), "--generations", "6", "--checkpoint-every", "2",
+                  "--checkpoint-seconds", "0", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert (_config(out)["checkpoint_every"], _config(out)["checkpoint_seconds"]) == (2, 0.0)
+    assert "checkpoint: generation 4 " in (out / "log.txt").read_text()
+
+
 @pytest.mark.parametrize("command, cls, headings", [
     ("evolve", EvolveSettings, ["Model options:", "Search options:", "Budget options:", "Direct encoding options:",
                                 "MAP-Elites options:", "GA (single target) options:", "CPPN encoding options:",

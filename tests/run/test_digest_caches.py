@@ -54,7 +54,7 @@ def test_a_resume_from_every_checkpoint_equals_the_uninterrupted_run(tmp_path, r
     population, start, focus, every = CASES[case]
     rng = np.random.default_rng(case)
     config = dict(seed=int(rng.integers(1000)), population=population, generations=int(rng.integers(10, 14)),
-                  checkpoint_every=every, es_start=start, es_focus=focus)
+                  checkpoint_every=every, checkpoint_seconds=0, es_start=start, es_focus=focus)
     evolve(_config(tmp_path / "straight", **config))
     straight = outputs(tmp_path / "straight")
     assert row_blocks and sum(c["blocks_cached"] for c in row_blocks) > 0  # the caches were used, not only filled
@@ -78,13 +78,14 @@ def test_a_write_that_does_not_forget_its_rows_is_caught(tmp_path, row_blocks, m
 
     monkeypatch.setattr(RowDigests, "forget", forget_all_but_means)
     with pytest.raises(RuntimeError, match="changed since its digest was cached"):
-        evolve(_config(tmp_path / "run", seed=1, population=8, generations=6, checkpoint_every=1))
+        evolve(_config(tmp_path / "run", seed=1, population=8, generations=6, checkpoint_every=1, checkpoint_seconds=0))
 
 
 @pytest.mark.cuda
 def test_on_a_gpu_the_caches_checkpoint_what_the_cpu_run_checkpoints(tmp_path, row_blocks):
     """Device-side forgetting (index_fill_ on CUDA flags) and row fetches: a CUDA run resumed, with verification."""
-    config = dict(seed=5, population=6, generations=10, checkpoint_every=2, device="cuda")
+    config = dict(seed=5, population=6, generations=10, checkpoint_every=2, checkpoint_seconds=0,
+                  device="cuda")
     evolve(_config(tmp_path / "straight", **config))
     EvolutionRun.start(_config(tmp_path / "split", **config)).run(progress=False, stop_after=5)
     EvolutionRun.resume(tmp_path / "split").run(progress=False)

@@ -24,7 +24,7 @@ from helpers import assert_same_archive
 
 def _config(out: Path, **kw) -> EvolveSettings:
     base = dict(model="test-oracle", generations=12, population=16, seed=3, device="cpu", checkpoint_every=4,
-                out=str(out))
+                checkpoint_seconds=0, out=str(out))
     base.update(kw)
     return EvolveSettings(**base)
 
@@ -143,7 +143,7 @@ def _wait_for_checkpoint(path: Path, generation: int, proc: subprocess.Popen, ti
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
 def test_killed_or_interrupted_run_resumes_to_the_same_archive(tmp_path, mnist_lenet, sig):
     args = ["--model", mnist_lenet, "--generations", "40", "--population", "50", "--seed", "5",
-            "--checkpoint-every", "2", "--device", "cpu", "--quiet"]
+            "--checkpoint-every", "2", "--checkpoint-seconds", "0", "--device", "cpu", "--quiet"]
     evolve(EvolveSettings(model=mnist_lenet, generations=40, population=50, seed=5, device="cpu",
                           out=str(tmp_path / "straight")))
     proc = subprocess.Popen(_fool("evolve", *args, "--out", str(tmp_path / "killed")), env=os.environ.copy(),

@@ -26,7 +26,7 @@ from fooling.run import EvolutionRun, evolve
 
 def _config(out: Path, **kw) -> EvolveSettings:
     base = dict(model="test-oracle", generations=4, population=8, seed=5, device="cpu", checkpoint_every=2,
-                out=str(out))
+                checkpoint_seconds=0, out=str(out))
     base.update(kw)
     return EvolveSettings(**base)
 
@@ -166,7 +166,7 @@ def test_the_generator_state_is_checkpointed_as_bytes(tmp_path):
 def test_log_and_summary_say_what_happened(tmp_path, monkeypatch):
     out = tmp_path / "run"
     args = ["evolve", "--model", "test-oracle", "--generations", "4", "--population", "8", "--checkpoint-every",
-            "2", "--device", "cpu", "--quiet", "--out", str(out)]
+            "2", "--checkpoint-seconds", "0", "--device", "cpu", "--quiet", "--out", str(out)]
     monkeypatch.setattr("sys.argv", ["fool", *args])  # what the log records: the process's command line
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output

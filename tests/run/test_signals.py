@@ -17,8 +17,8 @@ from fooling.settings.evolve import EvolveSettings
 from fooling.run import EvolutionRun, evolve
 
 ORACLE_FOOL = str(Path(__file__).with_name("oracle_fool.py"))
-ARGS = ["--model", "test-oracle", "--population", "8", "--seed", "4", "--checkpoint-every", "3", "--device", "cpu",
-        "--quiet"]
+ARGS = ["--model", "test-oracle", "--population", "8", "--seed", "4", "--checkpoint-every", "3",
+        "--checkpoint-seconds", "0", "--device", "cpu", "--quiet"]
 
 
 def _fool(*args: str, env: dict | None = None) -> subprocess.Popen:
@@ -27,8 +27,8 @@ def _fool(*args: str, env: dict | None = None) -> subprocess.Popen:
 
 
 def _reference(tmp_path: Path, generations: int) -> dict:
-    evolve(EvolveSettings(model="test-oracle", population=8, seed=4, checkpoint_every=3, device="cpu",
-                        generations=generations, out=str(tmp_path / "reference")))
+    evolve(EvolveSettings(model="test-oracle", population=8, seed=4, checkpoint_every=3, checkpoint_seconds=0,
+                        device="cpu", generations=generations, out=str(tmp_path / "reference")))
     return outputs(tmp_path / "reference")
 
 
@@ -89,7 +89,7 @@ def test_a_second_ctrl_c_before_the_first_checkpoint_leaves_a_resumable_run(tmp_
 def test_in_process_second_signal_keeps_the_last_checkpoint(tmp_path, monkeypatch):
     out = tmp_path / "run"
     run = EvolutionRun.start(EvolveSettings(model="test-oracle", population=8, seed=4, checkpoint_every=3,
-                                          device="cpu", generations=12, out=str(out)))
+                                          checkpoint_seconds=0, device="cpu", generations=12, out=str(out)))
     real, calls = type(run.objective).fitness_tensor, []
 
     def scorer(self, images):

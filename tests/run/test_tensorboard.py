@@ -21,7 +21,7 @@ from fooling.settings.evolve import EvolveSettings  # noqa: E402
 
 def _config(out: Path, **kw) -> EvolveSettings:
     base = dict(model="test-oracle", generations=4, population=8, seed=5, device="cpu", checkpoint_every=2,
-                out=str(out))
+                checkpoint_seconds=0, out=str(out))
     base.update(kw)
     return EvolveSettings(**base)
 
