@@ -83,6 +83,29 @@ def fold_batch_norms(net: nn.Module) -> nn.Module:
     return net
 
 
+def fold_same_padding(net: nn.Module) -> nn.Module:
+    """Give every convolution whose TensorFlow 'SAME' padding is symmetric (the stride-1 ones) that padding as
+    its own, in place, instead of a zero-padded copy of its input made before it: the same values bit for bit,
+    forward and backward. The asymmetric padding of the stride-2 convolutions stays as it is."""
+    for m in net.modules():
+        pad = getattr(m, "static_padding", None)
+        if isinstance(m, nn.Conv2d) and isinstance(pad, nn.ZeroPad2d):
+            left, right, top, bottom = pad.padding
+            if left == right and top == bottom:
+                m.padding = (top, left)
+                m.static_padding = nn.Identity()
+    return net
+
+
+def relu6_in_place(net: nn.Module) -> nn.Module:
+    """Make every ReLU6 clamp in place (each follows a convolution, whose fresh output nothing else reads, and
+    the batch norms between are folded): no (N, C, H, W) copy per activation; the same values."""
+    for m in net.modules():
+        if isinstance(m, nn.ReLU6):
+            m.inplace = True
+    return net
+
+
 def _lite_loader(k: int):
     name = f"imagenet-efficientnet-lite{k}"
 
@@ -95,7 +118,7 @@ def _lite_loader(k: int):
 
         net = EfficientNet.from_name(f"efficientnet-lite{k}")
         net.load_state_dict(load_state_dict(path))
-        fold_batch_norms(net.eval())
+        relu6_in_place(fold_same_padding(fold_batch_norms(net.eval())))
         return Classifier(net, name=name, labels=imagenet_labels(), preprocess=lite_preprocess(k),
                           device=device, crops=crops)
 

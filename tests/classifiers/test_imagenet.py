@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 
 import pytest
@@ -91,6 +92,27 @@ def test_folding_batch_norms_keeps_the_outputs():
         after = fold_batch_norms(net)(x)
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())
     torch.testing.assert_close(after, before, atol=1e-4, rtol=1e-4)
+
+
+def test_own_padding_and_in_place_relu6_keep_outputs_and_gradients_bit_for_bit():
+    pytest.importorskip("efficientnet_lite_pytorch")
+    from efficientnet_lite_pytorch import EfficientNet
+
+    from fooling.classifiers.imagenet import fold_batch_norms, fold_same_padding, relu6_in_place
+
+    torch.manual_seed(0)
+    net = fold_batch_norms(EfficientNet.from_name("efficientnet-lite0", image_size=64, num_classes=10).eval())
+    slim = relu6_in_place(fold_same_padding(copy.deepcopy(net)))
+    pads = [m for m in slim.modules() if isinstance(m, torch.nn.ZeroPad2d)]
+    assert pads and all(p.padding[0] != p.padding[1] for p in pads)  # only the asymmetric ones are left
+    assert all(m.inplace for m in slim.modules() if isinstance(m, torch.nn.ReLU6))
+    with torch.no_grad():
+        for n in (1, 5):
+            x = torch.rand(n, 3, 64, 64)
+            assert torch.equal(slim(x), net(x))
+    x = torch.rand(3, 3, 64, 64, requires_grad=True)
+    grads = [torch.autograd.grad(model(x)[:, 4].sum(), x)[0] for model in (net, slim)]
+    assert torch.equal(*grads)
 
 
 def test_torchvision_without_cached_weights_names_the_file_and_folder(torch_home):
