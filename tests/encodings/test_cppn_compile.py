@@ -57,3 +57,33 @@ def test_depths_and_reaching_match_the_reference(limits, monkeypatch) -> None:
 def test_graph_without_connections() -> None:
     assert C._depths(6, np.zeros(0, np.int64), np.zeros(0, np.int64)).tolist() == [0, 0, 0, 0, 1, 1]
     assert C._reaching(6, np.zeros(0, np.int64), np.zeros(0, np.int64), np.array([5])).tolist() == [0] * 5 + [1]
+
+
+def same_program(a: C.Program, b: C.Program) -> bool:
+    if a.rows != b.rows or len(a.layers) != len(b.layers) or not np.array_equal(a.table, b.table):
+        return False
+    return all(x.start == y.start and x.groups == y.groups and x.edge_begin == y.edge_begin
+               and all(np.array_equal(getattr(x, f), getattr(y, f)) and getattr(x, f).dtype == getattr(y, f).dtype
+                       for f in ("sources", "offsets", "weights", "edges", "scales"))
+               for x, y in zip(a.layers, b.layers))
+
+
+def test_mutated_batches_compile_from_their_pack_to_the_same_program() -> None:
+    """decode() reads the arrays mutate() laid end to end (joined when a batch is several mutate() results,
+    as MAP-Elites' children + lineage children), and compiles exactly what concatenating the genomes gives."""
+    enc = CPPNEncoding((3, 8, 8))
+    rng = np.random.default_rng(5)
+    parents = mutated_cppns(enc, 30, 8)
+    for generation in range(6):
+        children = enc.mutate(parents, rng, generation)
+        bred = enc.mutate(parents[:7], rng, generation)
+        batch = [*children, *bred]
+        packed = enc._packed(batch)
+        assert packed is not None
+        assert same_program(C.compile_population(batch, packed), C.compile_population(batch))
+        assert same_program(C.compile_population(children, enc._packed(children)), C.compile_population(children))
+        assert enc._packed(batch[::-1]) is None and enc._packed([*bred, *children]) is None
+        assert enc._packed(batch[:-1]) is None and enc._packed([g.copy() for g in batch]) is None
+        parents = children
+    children[0] = parents[1]  # a caller changing its own list does not change what the pack describes
+    assert enc._packed(children) is None

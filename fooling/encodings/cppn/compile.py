@@ -19,6 +19,7 @@ import torch
 
 from .functions import INPUT_SCALE, NUM_FUNCTIONS
 from .genome import NUM_INPUTS, Genome
+from .mutation import Packed
 
 
 @dataclass
@@ -178,26 +179,33 @@ def _reaching(num_nodes: int, sources: np.ndarray, targets: np.ndarray, ends: np
         count = now
 
 
-def compile_population(genomes: Sequence[Genome]) -> Program:
+def compile_population(genomes: Sequence[Genome], packed: Optional[Packed] = None) -> Program:
     """Merge ``genomes`` (all with the same number of outputs) into one layered :class:`Program`.
 
     Nodes without a path to an output (common after deletions and rewiring) are left out.
+    packed: ``genomes`` already laid end to end (from :func:`~.mutation.mutate_population_packed`),
+    read instead of concatenating every genome's arrays; the same program either way.
     """
-    num_outputs = {len(g.outputs) for g in genomes}
-    if len(num_outputs) > 1:
-        raise ValueError(f"CPPNs in one batch must have the same number of outputs, got {sorted(num_outputs)}")
-    hidden = np.array([len(g.hidden) for g in genomes], dtype=np.int64)
+    if packed is None:
+        num_outputs = {len(g.outputs) for g in genomes}
+        if len(num_outputs) > 1:
+            raise ValueError(f"CPPNs in one batch must have the same number of outputs, got {sorted(num_outputs)}")
+        packed = Packed(np.array([len(g.hidden) for g in genomes], dtype=np.int64),
+                        np.concatenate([a for g in genomes for a in (g.hidden, g.outputs)]),
+                        np.concatenate([g.sources for g in genomes]), np.concatenate([g.targets for g in genomes]),
+                        np.concatenate([g.weights for g in genomes]),
+                        np.array([len(g.weights) for g in genomes], dtype=np.int64))
+    hidden, edges = packed.hidden, packed.edges
     counts = hidden + len(genomes[0].outputs)  # non-input nodes of each genome
     first_node = np.cumsum(counts) - counts  # each genome's node 4 in the merged numbering, minus 4
-    edges = np.array([len(g.weights) for g in genomes], dtype=np.int64)
-    functions = np.concatenate([a for g in genomes for a in (g.hidden, g.outputs)]).astype(np.int64)
+    functions = packed.functions.astype(np.int64)
     # merged node ids: 0..3 the shared inputs, then every genome's nodes 4.. shifted by its offset
     shift = np.repeat(first_node, edges)
-    sources = np.concatenate([g.sources for g in genomes]).astype(np.int64)
-    targets = np.concatenate([g.targets for g in genomes]).astype(np.int64) + shift
+    sources = packed.sources.astype(np.int64)  # a copy: written below
+    targets = packed.targets.astype(np.int64) + shift
     sources += shift * (sources >= NUM_INPUTS)
     scales = np.asarray(INPUT_SCALE)[functions[targets - NUM_INPUTS]]
-    weights = np.concatenate([g.weights for g in genomes]) * scales
+    weights = packed.weights * scales
     edge_ids = np.arange(len(weights), dtype=np.int64)
     num_nodes = NUM_INPUTS + int(counts.sum())
     output_ids = NUM_INPUTS + (first_node + hidden)[:, None] + np.arange(len(genomes[0].outputs))  # (N, O)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 
@@ -30,6 +30,31 @@ from .functions import NUM_FUNCTIONS
 from .genome import NUM_INPUTS, WEIGHT_RANGE, Genome
 
 UNIFORMS_PER_CHANGE = 3
+
+
+@dataclass(frozen=True)
+class Packed:
+    """A list of genomes laid end to end (what :func:`~.compile.compile_population` would concatenate).
+
+    hidden: (N,) int64 hidden node counts; functions: (Σ H + O,) int8, each genome's hidden then output
+    functions; sources, targets: (E,) int64; weights: (E,) float64; edges: (N,) int64 connection counts.
+    Never written: the genomes it describes are views of it (or equal to their slices).
+    """
+
+    hidden: np.ndarray
+    functions: np.ndarray
+    sources: np.ndarray
+    targets: np.ndarray
+    weights: np.ndarray
+    edges: np.ndarray
+
+    @classmethod
+    def join(cls, parts: Sequence["Packed"]) -> "Packed":
+        """The packs of consecutive lists, as one."""
+        if len(parts) == 1:
+            return parts[0]
+        return cls(*(np.concatenate([getattr(p, f) for p in parts])
+                     for f in ("hidden", "functions", "sources", "targets", "weights", "edges")))
 
 
 @dataclass(frozen=True)
@@ -456,6 +481,12 @@ class _Population:
 
 
 def mutate_population(genomes: Sequence[Genome], rng: np.random.Generator, rates: MutationRates) -> list[Genome]:
+    """Mutated children of ``genomes``: :func:`mutate_population_packed` without the pack."""
+    return mutate_population_packed(genomes, rng, rates)[0]
+
+
+def mutate_population_packed(genomes: Sequence[Genome], rng: np.random.Generator,
+                             rates: MutationRates) -> tuple[list[Genome], Optional[Packed]]:
     """Mutated children of ``genomes`` (one each; the parents are left untouched).
 
     The same children, from the same random numbers, as :func:`mutate_structure` on each genome
@@ -463,13 +494,14 @@ def mutate_population(genomes: Sequence[Genome], rng: np.random.Generator, rates
     structural change runs for the whole population at once on its lists laid end to end
     (:class:`_Population`: a few numpy calls per kind of change, no Python per child), weights and
     functions mutate in those arrays, and the children are views of them (never written;
-    ``CPPNEncoding.pick`` copies), or the parent itself where nothing changed.
+    ``CPPNEncoding.pick`` copies), or the parent itself where nothing changed. The children's
+    :class:`Packed` arrays come with them (None for no genome), so drawing them needs no concatenation.
     """
     n = len(genomes)
     changes = rng.random((n, 5)) < rates.structural  # (N, 5) which changes each child gets
     uniforms = rng.random((n, 5, UNIFORMS_PER_CHANGE))
     if not n:
-        return []
+        return [], None
     pop = _Population.of(genomes)
     pop.add_connections(changes[:, 0], uniforms[:, 0, :2])
     pop.delete_connections(changes[:, 1], uniforms[:, 1, 0])
@@ -493,4 +525,4 @@ def mutate_population(genomes: Sequence[Genome], rng: np.random.Generator, rates
         children.append(Genome(functions[f0:f0 + h], functions[f0 + h:f1], sources[e0:e1], targets[e0:e1],
                                weights[e0:e1]) if t else g)
         f0, e0 = f1, e1
-    return children
+    return children, Packed(pop.hidden, functions, pop.sources, pop.targets, weights, edge_counts)
