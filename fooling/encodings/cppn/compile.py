@@ -19,7 +19,7 @@ import torch
 
 from .functions import INPUT_SCALE, NUM_FUNCTIONS
 from .genome import NUM_INPUTS, Genome
-from .mutation import Packed
+from .mutation import Packed, pack
 
 
 @dataclass
@@ -190,11 +190,7 @@ def compile_population(genomes: Sequence[Genome], packed: Optional[Packed] = Non
         num_outputs = {len(g.outputs) for g in genomes}
         if len(num_outputs) > 1:
             raise ValueError(f"CPPNs in one batch must have the same number of outputs, got {sorted(num_outputs)}")
-        packed = Packed(np.array([len(g.hidden) for g in genomes], dtype=np.int64),
-                        np.concatenate([a for g in genomes for a in (g.hidden, g.outputs)]),
-                        np.concatenate([g.sources for g in genomes]), np.concatenate([g.targets for g in genomes]),
-                        np.concatenate([g.weights for g in genomes]),
-                        np.array([len(g.weights) for g in genomes], dtype=np.int64))
+        packed = pack(genomes)
     hidden, edges = packed.hidden, packed.edges
     counts = hidden + len(genomes[0].outputs)  # non-input nodes of each genome
     first_node = np.cumsum(counts) - counts  # each genome's node 4 in the merged numbering, minus 4

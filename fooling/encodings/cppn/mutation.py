@@ -116,6 +116,18 @@ class Editable:
         self.weights.append(weight)
 
 
+def pack(genomes: Sequence[Genome]) -> Packed:
+    """``genomes`` (at least one) laid end to end, in new arrays."""
+    n = len(genomes)
+    hidden, weights = [g.hidden for g in genomes], [g.weights for g in genomes]
+    functions: list[np.ndarray] = [None] * (2 * n)  # type: ignore[list-item]  # hidden, outputs, hidden, ...
+    functions[::2], functions[1::2] = hidden, [g.outputs for g in genomes]
+    return Packed(np.fromiter(map(len, hidden), np.int64, n), np.concatenate(functions).astype(np.int8, copy=False),
+                  np.concatenate([g.sources for g in genomes], dtype=np.int64),
+                  np.concatenate([g.targets for g in genomes], dtype=np.int64),
+                  np.concatenate(weights, dtype=np.float64), np.fromiter(map(len, weights), np.int64, n))
+
+
 def _pick(u: float, count: int) -> int:
     """A uniform index in [0, count) from u in [0, 1)."""
     return min(int(u * count), count - 1)
@@ -318,14 +330,9 @@ class _Population:
 
     @classmethod
     def of(cls, genomes: Sequence[Genome]) -> "_Population":
-        n = len(genomes)
-        edges = np.fromiter((len(g.weights) for g in genomes), np.int64, n)
-        return cls(np.fromiter((len(g.hidden) for g in genomes), np.int64, n), len(genomes[0].outputs),
-                   np.concatenate([a for g in genomes for a in (g.hidden, g.outputs)]).astype(np.int8, copy=False),
-                   np.repeat(np.arange(n), edges),
-                   np.concatenate([g.sources for g in genomes]).astype(np.int64),
-                   np.concatenate([g.targets for g in genomes]).astype(np.int64),
-                   np.concatenate([g.weights for g in genomes]).astype(np.float64))
+        p = pack(genomes)
+        return cls(p.hidden, len(genomes[0].outputs), p.functions, np.repeat(np.arange(len(genomes)), p.edges),
+                   p.sources, p.targets, p.weights)
 
     @property
     def size(self) -> int:
