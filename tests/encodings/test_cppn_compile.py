@@ -87,3 +87,8 @@ def test_mutated_batches_compile_from_their_pack_to_the_same_program() -> None:
         parents = children
     children[0] = parents[1]  # a caller changing its own list does not change what the pack describes
     assert enc._packed(children) is None
+
+
+def test_run_starts_is_a_searchsorted() -> None:
+    ids = np.sort(np.random.default_rng(0).integers(0, 30, 200))
+    assert np.array_equal(C._run_starts(ids, 35), np.searchsorted(ids, np.arange(36)))

@@ -20,6 +20,7 @@ import torch
 from .functions import INPUT_SCALE, NUM_FUNCTIONS
 from .genome import NUM_INPUTS, Genome
 from .mutation import Packed, pack
+from .sorting import stable_argsort
 
 
 @dataclass
@@ -66,8 +67,16 @@ class Program:
 
 
 # Above these numbers of connections (depths, reaching) the level-by-level walks, which touch each connection once,
-# beat the all-connection rounds (measured on 2 CPU cores: MNIST populations of 200 have about 3,000).
-BELLMAN_FORD_EDGES = (4096, 12288)
+# beat the all-connection rounds (measured on 2 CPU cores with graphs 8-16 deep: MNIST populations of 200 have
+# about 3,000 connections, colour ones of 400 after 150 generations about 20,000).
+BELLMAN_FORD_EDGES = (3072, 5120)
+
+
+def _run_starts(ids: np.ndarray, num_nodes: int) -> np.ndarray:
+    """(num_nodes + 1,) where each node's run begins in the sorted ``ids`` (``np.searchsorted`` of 0..num_nodes)."""
+    first = np.zeros(num_nodes + 1, dtype=np.int64)
+    np.cumsum(np.bincount(ids, minlength=num_nodes), out=first[1:])
+    return first
 
 
 def _gather(first: np.ndarray, nodes: np.ndarray) -> np.ndarray:
@@ -80,22 +89,30 @@ def _gather(first: np.ndarray, nodes: np.ndarray) -> np.ndarray:
     return np.repeat(begin - (np.cumsum(counts) - counts), counts) + np.arange(total)
 
 
+def _distinct(values: np.ndarray, stamp: np.ndarray) -> np.ndarray:
+    """``values`` (node ids) without repeats, in O(len) with the scratch ``stamp`` (num_nodes,) int64."""
+    where = np.arange(values.size)
+    stamp[values] = where  # the last write of each value wins
+    return values[stamp[values] == where]
+
+
 def _depths_by_level(num_nodes: int, sources: np.ndarray, targets: np.ndarray) -> np.ndarray:
     """:func:`_depths` for large graphs: each connection touched once.
 
     Level by level, vectorised: a node's depth is final once all its incoming connections
     have been seen; the connections out of the nodes finalised in one round are relaxed
     together (``np.maximum.at``), so each connection is touched once and the rounds number
-    the graph's depth, not its connections.
+    the graph's depth; a round's work is its connections', never the node count's.
     """
     depth = np.ones(num_nodes, dtype=np.int64)
     depth[:NUM_INPUTS] = 0
     if not len(sources):
         return depth
-    order = np.argsort(sources, kind="stable")
+    order = stable_argsort(sources)
     by_source, to = sources[order], targets[order]
-    first = np.searchsorted(by_source, np.arange(num_nodes + 1))
+    first = _run_starts(by_source, num_nodes)
     waiting = np.bincount(targets, minlength=num_nodes)  # incoming connections not yet relaxed
+    stamp = np.empty(num_nodes, dtype=np.int64)
     frontier = np.flatnonzero(waiting == 0)
     while frontier.size:
         at = _gather(first, frontier)
@@ -103,31 +120,30 @@ def _depths_by_level(num_nodes: int, sources: np.ndarray, targets: np.ndarray) -
             break
         s, t = by_source[at], to[at]
         np.maximum.at(depth, t, depth[s] + 1)
-        seen = np.bincount(t, minlength=num_nodes)
-        waiting -= seen
-        frontier = np.flatnonzero((waiting == 0) & (seen > 0))
+        np.subtract.at(waiting, t, 1)
+        frontier = _distinct(t[waiting[t] == 0], stamp)
     return depth
 
 
 def _reaching_by_level(num_nodes: int, sources: np.ndarray, targets: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """:func:`_reaching` for large graphs: each connection touched once.
 
-    Breadth first from ``ends`` against the connections, one vectorised step per depth.
+    Breadth first from ``ends`` against the connections, one vectorised step per depth, each
+    step's work its connections'.
     """
     reach = np.zeros(num_nodes, dtype=bool)
     frontier = np.unique(ends)
     reach[frontier] = True
     if not len(sources):
         return reach
-    order = np.argsort(targets, kind="stable")
+    order = stable_argsort(targets)
     by_target, frm = targets[order], sources[order]
-    first = np.searchsorted(by_target, np.arange(num_nodes + 1))
+    first = _run_starts(by_target, num_nodes)
+    stamp = np.empty(num_nodes, dtype=np.int64)
     while frontier.size:
         s = frm[_gather(first, frontier)]
-        new = np.zeros(num_nodes, dtype=bool)
-        new[s[~reach[s]]] = True
-        reach |= new
-        frontier = np.flatnonzero(new)
+        frontier = _distinct(s[~reach[s]], stamp)
+        reach[frontier] = True
     return reach
 
 
@@ -145,7 +161,7 @@ def _depths(num_nodes: int, sources: np.ndarray, targets: np.ndarray) -> np.ndar
     depth[:NUM_INPUTS] = 0
     if not len(sources):
         return depth
-    order = np.argsort(targets, kind="stable")
+    order = stable_argsort(targets)
     frm, to = sources[order], targets[order]
     runs = np.flatnonzero(np.concatenate([[True], to[1:] != to[:-1]]))  # each target's first connection
     ends = to[runs]
@@ -212,13 +228,13 @@ def compile_population(genomes: Sequence[Genome], packed: Optional[Packed] = Non
     nodes = NUM_INPUTS + np.flatnonzero(live[NUM_INPUTS:])  # the live non-input nodes
     depth = _depths(num_nodes, sources, targets)[nodes]
     functions = functions[nodes - NUM_INPUTS]
-    order = np.lexsort((functions, depth))  # stable: genome order breaks ties
+    order = stable_argsort(depth * NUM_FUNCTIONS + functions)  # by depth, then function; genome order breaks ties
     row = np.arange(num_nodes, dtype=np.int64)  # inputs keep rows 0..3
     row[nodes[order]] = NUM_INPUTS + np.arange(order.size)
     depth, functions = depth[order], functions[order]
 
     source_rows, target_rows = row[sources], row[targets]
-    by_target = np.argsort(target_rows, kind="stable")
+    by_target = stable_argsort(target_rows)
     source_rows, target_rows, weights, edge_ids, scales = (
         a[by_target] for a in (source_rows, target_rows, weights, edge_ids, scales))
 
@@ -226,7 +242,7 @@ def compile_population(genomes: Sequence[Genome], packed: Optional[Packed] = Non
     num_layers = int(depth.max(initial=0))
     bounds = np.searchsorted(depth, np.arange(1, num_layers + 2))  # each layer's nodes, in row order minus 4
     edge_bounds = np.searchsorted(target_rows, NUM_INPUTS + bounds)  # each layer's connections
-    node_first = np.searchsorted(target_rows, NUM_INPUTS + np.arange(order.size))  # each node's first connection
+    node_first = _run_starts(target_rows - NUM_INPUTS, order.size)[:-1]  # each node's first connection
     offsets = node_first - np.repeat(edge_bounds[:-1], np.diff(bounds))  # relative to its layer's first connection
     keys = depth * NUM_FUNCTIONS + functions  # sorted: rows go by depth, then function
     f_bounds = np.searchsorted(keys, np.arange(NUM_FUNCTIONS, (num_layers + 1) * NUM_FUNCTIONS + 1)).tolist()

@@ -123,9 +123,9 @@ def pack(genomes: Sequence[Genome]) -> Packed:
     functions: list[np.ndarray] = [None] * (2 * n)  # type: ignore[list-item]  # hidden, outputs, hidden, ...
     functions[::2], functions[1::2] = hidden, [g.outputs for g in genomes]
     return Packed(np.fromiter(map(len, hidden), np.int64, n), np.concatenate(functions).astype(np.int8, copy=False),
-                  np.concatenate([g.sources for g in genomes], dtype=np.int64),
-                  np.concatenate([g.targets for g in genomes], dtype=np.int64),
-                  np.concatenate(weights, dtype=np.float64), np.fromiter(map(len, weights), np.int64, n))
+                  np.concatenate([g.sources for g in genomes]).astype(np.int64),
+                  np.concatenate([g.targets for g in genomes]).astype(np.int64),
+                  np.concatenate(weights).astype(np.float64, copy=False), np.fromiter(map(len, weights), np.int64, n))
 
 
 def _pick(u: float, count: int) -> int:
