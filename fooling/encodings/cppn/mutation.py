@@ -28,6 +28,7 @@ import numpy as np
 from ..operators import polynomial_mutation
 from .functions import NUM_FUNCTIONS
 from .genome import NUM_INPUTS, WEIGHT_RANGE, Genome
+from .sorting import stable_argsort
 
 UNIFORMS_PER_CHANGE = 3
 
@@ -305,8 +306,8 @@ def _skip_taken(owner: np.ndarray, taken: np.ndarray, rank: np.ndarray, n: int) 
     ``owner`` its genome): rank + the number of sorted taken values T_j (j from 0) with T_j − j ≤ rank."""
     if not owner.size:
         return rank
-    order = np.argsort(owner << 32 | taken, kind="stable")
-    owner, taken = owner[order], taken[order]
+    pairs = np.sort(owner << 32 | taken)  # by genome, then value
+    owner, taken = pairs >> 32, pairs & 0xFFFFFFFF
     counts = np.bincount(owner, minlength=n)
     local = np.arange(owner.size) - np.repeat(np.cumsum(counts) - counts, counts)
     return rank + np.bincount(owner, weights=taken - local <= rank[owner], minlength=n).astype(np.int64)
@@ -352,7 +353,7 @@ class _Population:
 
     def append_edges(self, owner: np.ndarray, sources: np.ndarray, targets: np.ndarray, weights: np.ndarray) -> None:
         """Connections appended to the end of their genomes' lists (``owner`` sorted; several per genome in order)."""
-        order = np.argsort(np.concatenate([self.owner, owner]), kind="stable")
+        order = stable_argsort(np.concatenate([self.owner, owner]))
         self.owner, self.sources, self.targets, self.weights = (
             np.concatenate([a, b])[order] for a, b in ((self.owner, owner), (self.sources, sources),
                                                       (self.targets, targets), (self.weights, weights)))
