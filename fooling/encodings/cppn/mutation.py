@@ -329,23 +329,34 @@ class _Population:
     targets: np.ndarray
     weights: np.ndarray
 
+    _counted: Optional[np.ndarray] = None  # the owner array _counts and _firsts were computed from
+    _counts: Optional[np.ndarray] = None
+    _firsts: Optional[np.ndarray] = None
+
     @classmethod
     def of(cls, genomes: Sequence[Genome]) -> "_Population":
         p = pack(genomes)
-        return cls(p.hidden, len(genomes[0].outputs), p.functions, np.repeat(np.arange(len(genomes)), p.edges),
-                   p.sources, p.targets, p.weights)
+        pop = cls(p.hidden, len(genomes[0].outputs), p.functions, np.repeat(np.arange(len(genomes)), p.edges),
+                  p.sources, p.targets, p.weights)
+        pop._counted, pop._counts = pop.owner, p.edges
+        return pop
 
     @property
     def size(self) -> int:
         return len(self.hidden)
 
     def edge_counts(self) -> np.ndarray:
-        return np.bincount(self.owner, minlength=self.size)
+        """(N,) each genome's connections (cached until the connections are next kept or appended to)."""
+        if self._counted is not self.owner:
+            self._counted, self._counts, self._firsts = self.owner, np.bincount(self.owner, minlength=self.size), None
+        return self._counts
 
     def edge_index(self, genomes: np.ndarray, local: np.ndarray) -> np.ndarray:
         """Positions in the edge arrays of connection ``local`` of each of ``genomes``."""
         counts = self.edge_counts()
-        return (np.cumsum(counts) - counts)[genomes] + local
+        if self._firsts is None:
+            self._firsts = np.cumsum(counts) - counts
+        return self._firsts[genomes] + local
 
     def keep_edges(self, keep: np.ndarray) -> None:
         self.owner, self.sources, self.targets, self.weights = (
