@@ -388,9 +388,17 @@ class _Population:
         self.owner, self.sources, self.targets, self.weights = (
             a[keep] for a in (self.owner, self.sources, self.targets, self.weights))
 
-    def append_edges(self, owner: np.ndarray, sources: np.ndarray, targets: np.ndarray, weights: np.ndarray) -> None:
-        """Connections appended to the end of their genomes' lists (``owner`` sorted; several per genome in order)."""
-        order = stable_argsort(np.concatenate([self.owner, owner]))
+    def append_edges(self, owner: np.ndarray, sources: np.ndarray, targets: np.ndarray, weights: np.ndarray,
+                     drop: Optional[np.ndarray] = None) -> None:
+        """Connections appended to the end of their genomes' lists (``owner`` sorted; several per genome in order),
+        after removing the connections at positions ``drop`` (distinct) if given: one reordering for both."""
+        keys = self.owner
+        if drop is not None:
+            keys = keys.copy()
+            keys[drop] = self.size  # sorted after every kept and new connection, then cut off
+        order = stable_argsort(np.concatenate([keys, owner]))
+        if drop is not None:
+            order = order[:order.size - drop.size]
         self.owner, self.sources, self.targets, self.weights = (
             np.concatenate([a, b])[order] for a, b in ((self.owner, owner), (self.sources, sources),
                                                       (self.targets, targets), (self.weights, weights)))
@@ -482,17 +490,14 @@ class _Population:
         source, target, weight = self.sources[at], self.targets[at], self.weights[at]
         lowest, highest = np.maximum(source + 1, NUM_INPUTS), np.minimum(target, NUM_INPUTS + self.hidden[g])
         node = lowest + _pick_all(u[g, 1], highest - lowest + 1)
-        keep = np.ones(self.owner.size, dtype=bool)
-        keep[at] = False
-        self.keep_edges(keep)
         split = np.full(self.size, np.iinfo(np.int64).max)
         split[g] = node
         limit = split[self.owner]
-        self.sources += self.sources >= limit
+        self.sources += self.sources >= limit  # (the split connections too: dropped below)
         self.targets += self.targets >= limit
         self.append_edges(np.repeat(g, 2), np.stack([source, node], 1).reshape(-1),
                           np.stack([node, target + 1], 1).reshape(-1),
-                          np.stack([np.ones_like(weight), weight], 1).reshape(-1))
+                          np.stack([np.ones_like(weight), weight], 1).reshape(-1), drop=at)
         # the new hidden function goes in at position node − 4 of its genome's functions
         sizes = self.hidden + self.outputs
         added = np.zeros(self.size, dtype=np.int64)
