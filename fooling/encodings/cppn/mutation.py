@@ -28,7 +28,6 @@ import numpy as np
 from ..operators import polynomial_mutation
 from .functions import NUM_FUNCTIONS
 from .genome import NUM_INPUTS, WEIGHT_RANGE, Genome
-from .sorting import stable_argsort
 
 UNIFORMS_PER_CHANGE = 3
 
@@ -391,17 +390,37 @@ class _Population:
     def append_edges(self, owner: np.ndarray, sources: np.ndarray, targets: np.ndarray, weights: np.ndarray,
                      drop: Optional[np.ndarray] = None) -> None:
         """Connections appended to the end of their genomes' lists (``owner`` sorted; several per genome in order),
-        after removing the connections at positions ``drop`` (distinct) if given: one reordering for both."""
-        keys = self.owner
-        if drop is not None:
-            keys = keys.copy()
-            keys[drop] = self.size  # sorted after every kept and new connection, then cut off
-        order = stable_argsort(np.concatenate([keys, owner]))
-        if drop is not None:
-            order = order[:order.size - drop.size]
-        self.owner, self.sources, self.targets, self.weights = (
-            np.concatenate([a, b])[order] for a, b in ((self.owner, owner), (self.sources, sources),
-                                                      (self.targets, targets), (self.weights, weights)))
+        after removing the connections at positions ``drop`` (distinct) if given.
+
+        No sort: every connection's place in the new lists is computed (a kept one moves back by the new
+        ones of earlier genomes and forward by the dropped ones before it; a new one follows its genome's
+        kept ones) and the arrays are scattered there; dropped ones land past the end, cut off.
+        """
+        n, old, m = self.size, self.owner.size, owner.size
+        counts = self.edge_counts()
+        add = np.bincount(owner, minlength=n)
+        position = np.arange(old) + (np.cumsum(add) - add)[self.owner]
+        placed = np.cumsum(counts)[owner] + np.arange(m)
+        kept = counts + add
+        d = 0 if drop is None else drop.size
+        if d:
+            gone = np.zeros(old, dtype=np.int64)
+            gone[drop] = 1
+            position -= np.cumsum(gone) - gone
+            dropped = np.bincount(self.owner[drop], minlength=n)
+            placed -= np.cumsum(dropped)[owner]
+            kept -= dropped
+        length = old - d + m
+        if d:
+            position[drop] = length + np.arange(d)
+        for name, new in (("sources", sources), ("targets", targets), ("weights", weights)):
+            current = getattr(self, name)
+            out = np.empty(length + d, dtype=current.dtype)
+            out[position] = current
+            out[placed] = new
+            setattr(self, name, out[:length])
+        self.owner = np.repeat(np.arange(n), kept)
+        self._counted, self._counts, self._firsts = self.owner, kept, None
 
     def add_connections(self, mask: np.ndarray, u: np.ndarray) -> None:
         """:func:`add_connection` in the genomes of ``mask`` (N,), from (N, 2) ``u``.
