@@ -3,8 +3,11 @@ level by level for large ones) against a per-node reference, on evolved and deep
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
+import torch
 
 from fooling.encodings.cppn import CPPNEncoding
 from fooling.encodings.cppn import compile as C
@@ -92,3 +95,12 @@ def test_mutated_batches_compile_from_their_pack_to_the_same_program() -> None:
 def test_run_starts_is_a_searchsorted() -> None:
     ids = np.sort(np.random.default_rng(0).integers(0, 30, 200))
     assert np.array_equal(C._run_starts(ids, 35), np.searchsorted(ids, np.arange(36)))
+
+
+def test_a_pickled_encoding_carries_no_recent_batches() -> None:
+    enc = CPPNEncoding((1, 8, 8))
+    children = enc.mutate(mutated_cppns(enc, 5, 2), np.random.default_rng(0), 0)
+    assert enc._packed(children) is not None
+    copy = pickle.loads(pickle.dumps(enc))
+    assert copy._packs == [] and copy._packed(children) is None
+    assert torch.equal(copy.decode(children, "cpu"), enc.decode(children, "cpu"))

@@ -89,6 +89,9 @@ class CPPNEncoding(Encoding[list, Genome]):
     def decode(self, genomes: list, device: torch.device) -> torch.Tensor:
         return render(genomes, self.style, device, packed=self._packed(genomes))
 
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_packs": []}  # a copy (pickled, sent to a worker) carries no recent batches
+
     def _packed(self, genomes: Sequence[Genome]) -> Optional[Packed]:
         """``genomes`` laid end to end when they are recent mutate() results joined in order (the same
         genome objects: genomes are never written), else None (then drawing concatenates them)."""
