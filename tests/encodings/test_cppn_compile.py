@@ -1,5 +1,5 @@
-"""The population graph's depths and reachability: both algorithms (all-connection rounds for small graphs,
-level by level for large ones) against a per-node reference, on evolved and deep hand-made graphs."""
+"""Compiling a CPPN population: depths and reachability by both algorithms (all-connection rounds for small graphs,
+level by level for large ones) against a per-node reference, and batches compiled from their mutation packs."""
 
 from __future__ import annotations
 
