@@ -90,9 +90,9 @@ def _gather(first: np.ndarray, nodes: np.ndarray) -> np.ndarray:
 
 
 def _distinct(values: np.ndarray, stamp: np.ndarray) -> np.ndarray:
-    """``values`` (node ids) without repeats, in O(len) with the scratch ``stamp`` (num_nodes,) int64."""
+    """``values`` (node ids) without repeats (in no set order), in O(len) with the scratch ``stamp`` (num_nodes,)."""
     where = np.arange(values.size)
-    stamp[values] = where  # the last write of each value wins
+    stamp[values] = where  # one write per value lands (which one numpy does not say): that occurrence is kept
     return values[stamp[values] == where]
 
 

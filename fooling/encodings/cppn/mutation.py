@@ -9,12 +9,14 @@ function is redrawn with a small probability.
 Randomness: :func:`mutate_population` draws everything for the whole population
 from the numpy Generator in a few vectorised calls (which changes happen, and
 three uniforms per change), so a seed fixes the result and no per-child
-Generator call is paid. Structural operators edit small Python lists
-(:class:`Editable`), which is faster than numpy for networks of tens of nodes;
-each takes its uniforms ``u`` in [0, 1) and keeps the invariants of
+Generator call is paid. The single structural operators edit small Python lists
+(:class:`Editable`); each takes its uniforms ``u`` in [0, 1) and keeps the invariants of
 :mod:`.genome` (feed-forward, no duplicate connection, weights in range, at most
-``max_hidden`` hidden nodes). Children may share (never written) arrays with
-their parents; ``CPPNEncoding.pick`` copies.
+``max_hidden`` hidden nodes). :func:`mutate_population` gives the same children from
+the whole population's lists laid end to end (:func:`pack`, :class:`_Population`),
+and hands back those arrays (:class:`Packed`) so drawing the children needs no
+concatenation. Children may share (never written) arrays with their parents and the
+pack; ``CPPNEncoding.pick`` copies.
 """
 
 from __future__ import annotations
