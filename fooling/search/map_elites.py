@@ -124,8 +124,8 @@ class MapElites(Strategy):
                 self._lineage[i] = self.archive.elites(np.array([cell]))[0]
                 self._lineage_fitness[i], self._lineage_age[i], self._lineage_origin[i] = -np.inf, 0, cell
         per = self.lineage_children
-        lineage = self.encoding.stack(self._lineage)
-        parents = self.encoding.stack([self.encoding.pick(lineage, i) for i in range(self.lineages) for _ in range(per)])
+        # a fresh batch (stack copies tensors; CPPN genomes are never written): no per-child copy
+        parents = self.encoding.stack([self._lineage[i] for i in range(self.lineages) for _ in range(per)])
         bred = self.encoding.vary_owned(parents, self.vary_rng, self.generation)
         self._bred = self.lineages * per
         self._parents = np.concatenate([self._parents, np.repeat(self._lineage_origin, per)])

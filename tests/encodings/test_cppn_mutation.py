@@ -12,7 +12,7 @@ from fooling.encodings.cppn.functions import NUM_FUNCTIONS
 from fooling.encodings.cppn.genome import NUM_INPUTS, WEIGHT_RANGE, check_genome, initial_genome, make_genome
 from fooling.encodings.cppn.mutation import (
     Editable, MutationRates, add_connection, add_node, delete_connection, delete_node, mutate_functions,
-    mutate_population, mutate_weights, rewire_connection,
+    _source_of_rank, mutate_population, mutate_weights, pack, rewire_connection,
 )
 
 
@@ -236,3 +236,29 @@ def test_population_mutation_matches_the_single_operators_over_many_generations(
         single = mutate_functions(single, r, rates.function_rate)
         assert all(a.same_as(b) for a, b in zip(batched, single)), step
         genomes = batched
+
+
+@pytest.mark.parametrize("repeats", [False, True])
+def test_pack_lays_genomes_end_to_end(repeats: bool) -> None:
+    """pack() equals concatenating every genome's arrays, also when most genomes repeat (gathered then)."""
+    distinct = [grown(seed, hidden=seed % 4, outputs=3) for seed in range(9)] + [initial_genome(3, np.random.default_rng(1))]
+    genomes = [distinct[(i * 7) % 10] for i in range(60)] if repeats else distinct
+    packed = pack(genomes)
+    expected = (np.array([g.num_hidden for g in genomes]), np.concatenate([np.concatenate([g.hidden, g.outputs])
+                                                                           for g in genomes]),
+                np.concatenate([g.sources for g in genomes]), np.concatenate([g.targets for g in genomes]),
+                np.concatenate([g.weights for g in genomes]), np.array([g.num_connections for g in genomes]))
+    for got, want, dtype in zip((packed.hidden, packed.functions, packed.sources, packed.targets, packed.weights,
+                                 packed.edges), expected, (np.int64, np.int8, np.int64, np.int64, np.float64, np.int64)):
+        assert got.dtype == dtype and np.array_equal(got, want)
+
+
+def test_source_of_rank_is_the_last_source_starting_at_or_before_it() -> None:
+    """The closed form against the per-source table, for every rank of every network size up to 4 + 250 + 3."""
+    for outputs in (1, 3):
+        for hidden in list(range(0, 40)) + [97, 250]:
+            nodes = NUM_INPUTS + hidden + outputs
+            counts = [nodes - max(s + 1, NUM_INPUTS) for s in range(NUM_INPUTS + hidden)]  # pairs from each source
+            expected = np.repeat(np.arange(len(counts)), counts)
+            got = _source_of_rank(np.arange(expected.size), np.full(expected.size, nodes))
+            assert np.array_equal(got, expected), (outputs, hidden)

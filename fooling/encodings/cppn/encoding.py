@@ -19,8 +19,8 @@ from ..base import Encoding
 from .functions import FUNCTION_NAMES
 from .genome import INPUT_NAMES, WEIGHT_RANGE, Genome, initial_genome
 from .mutation import (
-    MutationRates, add_connection, add_node, delete_connection, delete_node, mutate_functions,
-    mutate_population, mutate_structure, mutate_weights, rewire_connection,
+    MutationRates, Packed, add_connection, add_node, delete_connection, delete_node, mutate_functions,
+    mutate_population, mutate_population_packed, mutate_structure, mutate_weights, rewire_connection,
 )
 from .render import Style, render
 from .serialize import genome_to_json, genomes_from_arrays, genomes_to_arrays
@@ -54,6 +54,9 @@ class CPPNEncoding(Encoding[list, Genome]):
         self.toolbox.register("mutate_weights", mutate_weights, rate=rates.weight_rate, eta=rates.weight_eta,
                               variant=rates.weight_variant)
         self.toolbox.register("mutate_functions", mutate_functions, rate=rates.function_rate)
+        self._packs: list[tuple[list[Genome], Packed]] = []  # the last few mutate() results, laid end to end
+
+    RECENT_PACKS = 4  # a generation's batch may join several mutate() results (MAP-Elites: children + lineages)
 
     @classmethod
     def from_config(cls, config: EvolveSettings, image_shape: tuple[int, int, int]) -> "CPPNEncoding":
@@ -75,10 +78,29 @@ class CPPNEncoding(Encoding[list, Genome]):
         return [initial_genome(self.num_outputs, rng) for _ in range(n)]
 
     def mutate(self, genomes: list, rng: np.random.Generator, generation: int) -> list:
-        return self.toolbox.mutate_population(genomes, rng)
+        tool = self.toolbox.mutate_population
+        if getattr(tool, "func", None) is not mutate_population or tool.args:
+            return tool(genomes, rng)  # another operator registered: no pack
+        children, packed = mutate_population_packed(genomes, rng, **tool.keywords)
+        if packed is not None:  # a copy of the list: the caller may change its own
+            self._packs = [*self._packs[1 - self.RECENT_PACKS:], (list(children), packed)]
+        return children
 
     def decode(self, genomes: list, device: torch.device) -> torch.Tensor:
-        return render(genomes, self.style, device)
+        return render(genomes, self.style, device, packed=self._packed(genomes))
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_packs": []}  # a copy (pickled, sent to a worker) carries no recent batches
+
+    def _packed(self, genomes: Sequence[Genome]) -> Optional[Packed]:
+        """``genomes`` laid end to end when they are recent mutate() results joined in order (the same
+        genome objects: genomes are never written), else None (then drawing concatenates them)."""
+        parts, at = [], 0
+        for children, packed in self._packs:
+            if at < len(genomes) and genomes[at:at + len(children)] == children:
+                parts.append(packed)
+                at += len(children)
+        return Packed.join(parts) if parts and at == len(genomes) else None
 
     def size(self, genomes: list) -> int:
         return len(genomes)

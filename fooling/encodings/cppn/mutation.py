@@ -9,19 +9,21 @@ function is redrawn with a small probability.
 Randomness: :func:`mutate_population` draws everything for the whole population
 from the numpy Generator in a few vectorised calls (which changes happen, and
 three uniforms per change), so a seed fixes the result and no per-child
-Generator call is paid. Structural operators edit small Python lists
-(:class:`Editable`), which is faster than numpy for networks of tens of nodes;
-each takes its uniforms ``u`` in [0, 1) and keeps the invariants of
+Generator call is paid. The single structural operators edit small Python lists
+(:class:`Editable`); each takes its uniforms ``u`` in [0, 1) and keeps the invariants of
 :mod:`.genome` (feed-forward, no duplicate connection, weights in range, at most
-``max_hidden`` hidden nodes). Children may share (never written) arrays with
-their parents; ``CPPNEncoding.pick`` copies.
+``max_hidden`` hidden nodes). :func:`mutate_population` gives the same children from
+the whole population's lists laid end to end (:func:`pack`, :class:`_Population`),
+and hands back those arrays (:class:`Packed`) so drawing the children needs no
+concatenation. Children may share (never written) arrays with their parents and the
+pack; ``CPPNEncoding.pick`` copies.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_right
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 
@@ -30,6 +32,31 @@ from .functions import NUM_FUNCTIONS
 from .genome import NUM_INPUTS, WEIGHT_RANGE, Genome
 
 UNIFORMS_PER_CHANGE = 3
+
+
+@dataclass(frozen=True)
+class Packed:
+    """A list of genomes laid end to end (what :func:`~.compile.compile_population` would concatenate).
+
+    hidden: (N,) int64 hidden node counts; functions: (Σ H + O,) int8, each genome's hidden then output
+    functions; sources, targets: (E,) int64; weights: (E,) float64; edges: (N,) int64 connection counts.
+    Never written: the genomes it describes are views of it (or equal to their slices).
+    """
+
+    hidden: np.ndarray
+    functions: np.ndarray
+    sources: np.ndarray
+    targets: np.ndarray
+    weights: np.ndarray
+    edges: np.ndarray
+
+    @classmethod
+    def join(cls, parts: Sequence["Packed"]) -> "Packed":
+        """The packs of consecutive lists, as one."""
+        if len(parts) == 1:
+            return parts[0]
+        return cls(*(np.concatenate([getattr(p, f) for p in parts])
+                     for f in ("hidden", "functions", "sources", "targets", "weights", "edges")))
 
 
 @dataclass(frozen=True)
@@ -89,6 +116,44 @@ class Editable:
         self.sources.append(source)
         self.targets.append(target)
         self.weights.append(weight)
+
+
+def pack(genomes: Sequence[Genome]) -> Packed:
+    """``genomes`` (at least one) laid end to end, in new arrays.
+
+    Parents drawn from an archive repeat (MNIST: 200 parents from 10 cells): each distinct genome's
+    arrays are concatenated once and gathered from there when fewer than half are distinct.
+    """
+    n = len(genomes)
+    seen: dict[int, int] = {}
+    index = [seen.setdefault(id(g), len(seen)) for g in genomes]
+    if 2 * len(seen) > n:
+        return _pack_each(genomes)
+    distinct = list({id(g): g for g in genomes}.values())  # first occurrences, in the order of ``seen``
+    u = _pack_each(distinct)
+    which = np.array(index, dtype=np.int64)
+    nodes = u.hidden + len(distinct[0].outputs)
+    return Packed(u.hidden[which], u.functions[_runs(np.cumsum(nodes) - nodes, nodes, which)],
+                  *(a[at] for at in [_runs(np.cumsum(u.edges) - u.edges, u.edges, which)]
+                    for a in (u.sources, u.targets, u.weights)), u.edges[which])
+
+
+def _runs(starts: np.ndarray, lengths: np.ndarray, which: np.ndarray) -> np.ndarray:
+    """Positions of the runs [starts[i], starts[i] + lengths[i]) for i in ``which``, laid end to end."""
+    counts = lengths[which]
+    return np.repeat(starts[which] - (np.cumsum(counts) - counts), counts) + np.arange(int(counts.sum()))
+
+
+def _pack_each(genomes: Sequence[Genome]) -> Packed:
+    """:func:`pack` by concatenating every genome's arrays."""
+    n = len(genomes)
+    hidden, weights = [g.hidden for g in genomes], [g.weights for g in genomes]
+    functions: list[np.ndarray] = [None] * (2 * n)  # type: ignore[list-item]  # hidden, outputs, hidden, ...
+    functions[::2], functions[1::2] = hidden, [g.outputs for g in genomes]
+    return Packed(np.fromiter(map(len, hidden), np.int64, n), np.concatenate(functions).astype(np.int8, copy=False),
+                  np.concatenate([g.sources for g in genomes]).astype(np.int64),
+                  np.concatenate([g.targets for g in genomes]).astype(np.int64),
+                  np.concatenate(weights).astype(np.float64, copy=False), np.fromiter(map(len, weights), np.int64, n))
 
 
 def _pick(u: float, count: int) -> int:
@@ -263,13 +328,34 @@ def _pick_all(u: np.ndarray, count: np.ndarray) -> np.ndarray:
     return np.minimum((u * count).astype(np.int64), count - 1)
 
 
+def _source_of_rank(rank: np.ndarray, nodes: np.ndarray) -> np.ndarray:
+    """The source of the rank-th valid pair (source-major, as :func:`add_connection` ranks them) of genomes with
+    ``nodes`` nodes: the last s with starts(s) <= rank, solved in closed form (no per-source table).
+
+    An input s < 4 starts at s·(n − 4); hidden node 4 + h at 4·(n − 4) + C(h), C(h) = h·(2n − 9 − h) / 2,
+    increasing over the hidden nodes: h is the root of C(h) = r' rounded down, then corrected by one
+    either way against C in integers (the float root is never off by more).
+    """
+    per_input = nodes - NUM_INPUTS
+    inputs = NUM_INPUTS * per_input
+    r = np.maximum(rank - inputs, 0)  # rank past the inputs' pairs
+    b = 2 * nodes - 9
+    h = np.floor((b - np.sqrt(np.maximum(b * b - 8 * r, 0).astype(np.float64))) / 2).astype(np.int64)
+
+    def c(h: np.ndarray) -> np.ndarray:
+        return h * (b - h) // 2
+
+    h = h - 1 + (c(h) <= r) + (c(h + 1) <= r)
+    return np.where(rank < inputs, rank // np.maximum(per_input, 1), NUM_INPUTS + h)
+
+
 def _skip_taken(owner: np.ndarray, taken: np.ndarray, rank: np.ndarray, n: int) -> np.ndarray:
     """(n,) ``rank`` made the rank-th value not among ``taken`` (each genome's distinct values, non-negative,
     ``owner`` its genome): rank + the number of sorted taken values T_j (j from 0) with T_j − j ≤ rank."""
     if not owner.size:
         return rank
-    order = np.argsort(owner << 32 | taken, kind="stable")
-    owner, taken = owner[order], taken[order]
+    pairs = np.sort(owner << 32 | taken)  # by genome, then value
+    owner, taken = pairs >> 32, pairs & 0xFFFFFFFF
     counts = np.bincount(owner, minlength=n)
     local = np.arange(owner.size) - np.repeat(np.cumsum(counts) - counts, counts)
     return rank + np.bincount(owner, weights=taken - local <= rank[owner], minlength=n).astype(np.int64)
@@ -291,39 +377,73 @@ class _Population:
     targets: np.ndarray
     weights: np.ndarray
 
+    _counted: Optional[np.ndarray] = None  # the owner array _counts and _firsts were computed from
+    _counts: Optional[np.ndarray] = None
+    _firsts: Optional[np.ndarray] = None
+
     @classmethod
     def of(cls, genomes: Sequence[Genome]) -> "_Population":
-        n = len(genomes)
-        edges = np.fromiter((len(g.weights) for g in genomes), np.int64, n)
-        return cls(np.fromiter((len(g.hidden) for g in genomes), np.int64, n), len(genomes[0].outputs),
-                   np.concatenate([a for g in genomes for a in (g.hidden, g.outputs)]).astype(np.int8, copy=False),
-                   np.repeat(np.arange(n), edges),
-                   np.concatenate([g.sources for g in genomes]).astype(np.int64),
-                   np.concatenate([g.targets for g in genomes]).astype(np.int64),
-                   np.concatenate([g.weights for g in genomes]).astype(np.float64))
+        p = pack(genomes)
+        pop = cls(p.hidden, len(genomes[0].outputs), p.functions, np.repeat(np.arange(len(genomes)), p.edges),
+                  p.sources, p.targets, p.weights)
+        pop._counted, pop._counts = pop.owner, p.edges
+        return pop
 
     @property
     def size(self) -> int:
         return len(self.hidden)
 
     def edge_counts(self) -> np.ndarray:
-        return np.bincount(self.owner, minlength=self.size)
+        """(N,) each genome's connections (cached until the connections are next kept or appended to)."""
+        if self._counted is not self.owner:
+            self._counted, self._counts, self._firsts = self.owner, np.bincount(self.owner, minlength=self.size), None
+        return self._counts
 
     def edge_index(self, genomes: np.ndarray, local: np.ndarray) -> np.ndarray:
         """Positions in the edge arrays of connection ``local`` of each of ``genomes``."""
         counts = self.edge_counts()
-        return (np.cumsum(counts) - counts)[genomes] + local
+        if self._firsts is None:
+            self._firsts = np.cumsum(counts) - counts
+        return self._firsts[genomes] + local
 
     def keep_edges(self, keep: np.ndarray) -> None:
         self.owner, self.sources, self.targets, self.weights = (
             a[keep] for a in (self.owner, self.sources, self.targets, self.weights))
 
-    def append_edges(self, owner: np.ndarray, sources: np.ndarray, targets: np.ndarray, weights: np.ndarray) -> None:
-        """Connections appended to the end of their genomes' lists (``owner`` sorted; several per genome in order)."""
-        order = np.argsort(np.concatenate([self.owner, owner]), kind="stable")
-        self.owner, self.sources, self.targets, self.weights = (
-            np.concatenate([a, b])[order] for a, b in ((self.owner, owner), (self.sources, sources),
-                                                      (self.targets, targets), (self.weights, weights)))
+    def append_edges(self, owner: np.ndarray, sources: np.ndarray, targets: np.ndarray, weights: np.ndarray,
+                     drop: Optional[np.ndarray] = None) -> None:
+        """Connections appended to the end of their genomes' lists (``owner`` sorted; several per genome in order),
+        after removing the connections at positions ``drop`` (distinct) if given.
+
+        No sort: every connection's place in the new lists is computed (a kept one moves back by the new
+        ones of earlier genomes and forward by the dropped ones before it; a new one follows its genome's
+        kept ones) and the arrays are scattered there; dropped ones land past the end, cut off.
+        """
+        n, old, m = self.size, self.owner.size, owner.size
+        counts = self.edge_counts()
+        add = np.bincount(owner, minlength=n)
+        position = np.arange(old) + (np.cumsum(add) - add)[self.owner]
+        placed = np.cumsum(counts)[owner] + np.arange(m)
+        kept = counts + add
+        d = 0 if drop is None else drop.size
+        if d:
+            gone = np.zeros(old, dtype=np.int64)
+            gone[drop] = 1
+            position -= np.cumsum(gone) - gone
+            dropped = np.bincount(self.owner[drop], minlength=n)
+            placed -= np.cumsum(dropped)[owner]
+            kept -= dropped
+        length = old - d + m
+        if d:
+            position[drop] = length + np.arange(d)
+        for name, new in (("sources", sources), ("targets", targets), ("weights", weights)):
+            current = getattr(self, name)
+            out = np.empty(length + d, dtype=current.dtype)
+            out[position] = current
+            out[placed] = new
+            setattr(self, name, out[:length])
+        self.owner = np.repeat(np.arange(n), kept)
+        self._counted, self._counts, self._firsts = self.owner, kept, None
 
     def add_connections(self, mask: np.ndarray, u: np.ndarray) -> None:
         """:func:`add_connection` in the genomes of ``mask`` (N,), from (N, 2) ``u``.
@@ -351,14 +471,8 @@ class _Population:
         e = adding[self.owner]
         owner, s, t = self.owner[e], self.sources[e], self.targets[e]
         rank = _skip_taken(owner, starts(s, nodes[owner]) + t - np.maximum(s + 1, NUM_INPUTS), rank, n)[g]
-        # the source: the last s with starts(s) <= rank, among each genome's 0 .. first_output - 1
-        counts = first_output[g]
-        owner = np.repeat(np.arange(g.size), counts)
-        s = np.arange(owner.size) - np.repeat(np.cumsum(counts) - counts, counts)
-        keys = owner << 32 | starts(s, nodes[g][owner])
-        at = np.searchsorted(keys, np.arange(g.size) << 32 | rank, side="right") - 1
-        source = s[at]
-        target = np.maximum(source + 1, NUM_INPUTS) + rank - (keys[at] & 0xFFFFFFFF)
+        source = _source_of_rank(rank, nodes[g])
+        target = np.maximum(source + 1, NUM_INPUTS) + rank - starts(source, nodes[g])
         self.append_edges(g, source, target, WEIGHT_RANGE * (2.0 * u[g, 1] - 1.0))
 
     def delete_connections(self, mask: np.ndarray, u: np.ndarray) -> None:
@@ -412,17 +526,14 @@ class _Population:
         source, target, weight = self.sources[at], self.targets[at], self.weights[at]
         lowest, highest = np.maximum(source + 1, NUM_INPUTS), np.minimum(target, NUM_INPUTS + self.hidden[g])
         node = lowest + _pick_all(u[g, 1], highest - lowest + 1)
-        keep = np.ones(self.owner.size, dtype=bool)
-        keep[at] = False
-        self.keep_edges(keep)
         split = np.full(self.size, np.iinfo(np.int64).max)
         split[g] = node
         limit = split[self.owner]
-        self.sources += self.sources >= limit
+        self.sources += self.sources >= limit  # (the split connections too: dropped below)
         self.targets += self.targets >= limit
         self.append_edges(np.repeat(g, 2), np.stack([source, node], 1).reshape(-1),
                           np.stack([node, target + 1], 1).reshape(-1),
-                          np.stack([np.ones_like(weight), weight], 1).reshape(-1))
+                          np.stack([np.ones_like(weight), weight], 1).reshape(-1), drop=at)
         # the new hidden function goes in at position node − 4 of its genome's functions
         sizes = self.hidden + self.outputs
         added = np.zeros(self.size, dtype=np.int64)
@@ -456,6 +567,12 @@ class _Population:
 
 
 def mutate_population(genomes: Sequence[Genome], rng: np.random.Generator, rates: MutationRates) -> list[Genome]:
+    """Mutated children of ``genomes``: :func:`mutate_population_packed` without the pack."""
+    return mutate_population_packed(genomes, rng, rates)[0]
+
+
+def mutate_population_packed(genomes: Sequence[Genome], rng: np.random.Generator,
+                             rates: MutationRates) -> tuple[list[Genome], Optional[Packed]]:
     """Mutated children of ``genomes`` (one each; the parents are left untouched).
 
     The same children, from the same random numbers, as :func:`mutate_structure` on each genome
@@ -463,13 +580,14 @@ def mutate_population(genomes: Sequence[Genome], rng: np.random.Generator, rates
     structural change runs for the whole population at once on its lists laid end to end
     (:class:`_Population`: a few numpy calls per kind of change, no Python per child), weights and
     functions mutate in those arrays, and the children are views of them (never written;
-    ``CPPNEncoding.pick`` copies), or the parent itself where nothing changed.
+    ``CPPNEncoding.pick`` copies), or the parent itself where nothing changed. The children's
+    :class:`Packed` arrays come with them (None for no genome), so drawing them needs no concatenation.
     """
     n = len(genomes)
     changes = rng.random((n, 5)) < rates.structural  # (N, 5) which changes each child gets
     uniforms = rng.random((n, 5, UNIFORMS_PER_CHANGE))
     if not n:
-        return []
+        return [], None
     pop = _Population.of(genomes)
     pop.add_connections(changes[:, 0], uniforms[:, 0, :2])
     pop.delete_connections(changes[:, 1], uniforms[:, 1, 0])
@@ -493,4 +611,4 @@ def mutate_population(genomes: Sequence[Genome], rng: np.random.Generator, rates
         children.append(Genome(functions[f0:f0 + h], functions[f0 + h:f1], sources[e0:e1], targets[e0:e1],
                                weights[e0:e1]) if t else g)
         f0, e0 = f1, e1
-    return children
+    return children, Packed(pop.hidden, functions, pop.sources, pop.targets, weights, edge_counts)

@@ -15,6 +15,7 @@ import torch
 from .compile import Layer, Program, _depths, _reaching, compile_population
 from .execute import run_program, run_program_differentiable
 from .genome import Genome
+from .mutation import Packed
 from .style import COLOURS, COORDS, Style, colour_map, coordinate_tensor, coordinates
 
 __all__ = ["COLOURS", "COORDS", "Layer", "Program", "Style", "colour_map", "compile_population", "coordinate_tensor",
@@ -23,14 +24,16 @@ __all__ = ["COLOURS", "COORDS", "Layer", "Program", "Style", "colour_map", "comp
 
 def render(
     genomes: Sequence[Genome], style: Style, device: torch.device, size: Optional[tuple[int, int]] = None,
-    dtype: torch.dtype = torch.float32,
+    dtype: torch.dtype = torch.float32, packed: Optional[Packed] = None,
 ) -> torch.Tensor:
-    """Images (N, C, H, W) in [0, 1] of ``genomes`` drawn at ``size`` (default ``style.size``), one program."""
+    """Images (N, C, H, W) in [0, 1] of ``genomes`` drawn at ``size`` (default ``style.size``), one program.
+
+    packed: ``genomes`` laid end to end, if known (see :func:`~.compile.compile_population`)."""
     size = tuple(size or style.size)
     if not genomes:
         return torch.empty((0, style.channels, *size), dtype=dtype, device=device)
     if genomes[0].num_outputs != style.channels:
         raise ValueError(f"{style.colour} images need {style.channels} CPPN outputs, not {genomes[0].num_outputs}")
     coords = coordinate_tensor(style, size, device, dtype)  # cached
-    images = run_program(compile_population(genomes), coords, device, dtype, colour=style.colour)
+    images = run_program(compile_population(genomes, packed), coords, device, dtype, colour=style.colour)
     return images.view(len(genomes), style.channels, *size)

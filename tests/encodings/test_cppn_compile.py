@@ -1,0 +1,106 @@
+"""Compiling a CPPN population: depths and reachability by both algorithms (all-connection rounds for small graphs,
+level by level for large ones) against a per-node reference, and batches compiled from their mutation packs."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from fooling.encodings.cppn import CPPNEncoding
+from fooling.encodings.cppn import compile as C
+from fooling.encodings.cppn.genome import NUM_INPUTS
+from helpers import mutated_cppns
+
+
+def reference(num_nodes: int, sources: np.ndarray, targets: np.ndarray, ends: np.ndarray):
+    """Depths and reachability node by node, in the topological numbering (sources < targets)."""
+    depth = np.ones(num_nodes, dtype=np.int64)
+    depth[:NUM_INPUTS] = 0
+    for t in range(num_nodes):
+        into = sources[targets == t]
+        if into.size:
+            depth[t] = depth[into].max() + 1
+    reach = np.zeros(num_nodes, dtype=bool)
+    reach[ends] = True
+    for s in range(num_nodes - 1, -1, -1):
+        reach[s] |= bool(reach[targets[sources == s]].any())
+    return depth, reach
+
+
+def graphs():
+    """(num_nodes, sources, targets, ends): an evolved population merged like compile_population, and a chain."""
+    genomes = mutated_cppns(CPPNEncoding((1, 8, 8)), 12, 25)
+    counts = np.array([g.num_hidden + g.num_outputs for g in genomes])
+    first = np.cumsum(counts) - counts
+    shift = np.repeat(first, [g.num_connections for g in genomes])
+    sources = np.concatenate([g.sources for g in genomes]).astype(np.int64)
+    targets = np.concatenate([g.targets for g in genomes]).astype(np.int64) + shift
+    sources += shift * (sources >= NUM_INPUTS)
+    ends = NUM_INPUTS + first + np.array([g.num_hidden for g in genomes])
+    yield NUM_INPUTS + int(counts.sum()), sources, targets, ends
+    chain = np.arange(NUM_INPUTS - 1, 40)  # a path 3 -> 4 -> ... -> 40 plus shortcuts and a dead branch
+    sources = np.concatenate([chain[:-1], [0, 1, 10, 20, 5]])
+    targets = np.concatenate([chain[1:], [40, 30, 35, 41, 42]])
+    yield 43, sources, targets, np.array([40])
+
+
+@pytest.mark.parametrize("limits", [(0, 0), (10**9, 10**9)], ids=["by_level", "all_connections"])
+def test_depths_and_reaching_match_the_reference(limits, monkeypatch) -> None:
+    monkeypatch.setattr(C, "BELLMAN_FORD_EDGES", limits)
+    for num_nodes, sources, targets, ends in graphs():
+        depth, reach = reference(num_nodes, sources, targets, ends)
+        assert np.array_equal(C._depths(num_nodes, sources, targets), depth)
+        assert np.array_equal(C._reaching(num_nodes, sources, targets, ends), reach)
+        assert reach.sum() < num_nodes  # some node is dead: the test can tell
+
+
+def test_graph_without_connections() -> None:
+    assert C._depths(6, np.zeros(0, np.int64), np.zeros(0, np.int64)).tolist() == [0, 0, 0, 0, 1, 1]
+    assert C._reaching(6, np.zeros(0, np.int64), np.zeros(0, np.int64), np.array([5])).tolist() == [0] * 5 + [1]
+
+
+def same_program(a: C.Program, b: C.Program) -> bool:
+    if a.rows != b.rows or len(a.layers) != len(b.layers) or not np.array_equal(a.table, b.table):
+        return False
+    return all(x.start == y.start and x.groups == y.groups and x.edge_begin == y.edge_begin
+               and all(np.array_equal(getattr(x, f), getattr(y, f)) and getattr(x, f).dtype == getattr(y, f).dtype
+                       for f in ("sources", "offsets", "weights", "edges", "scales"))
+               for x, y in zip(a.layers, b.layers))
+
+
+def test_mutated_batches_compile_from_their_pack_to_the_same_program() -> None:
+    """decode() reads the arrays mutate() laid end to end (joined when a batch is several mutate() results,
+    as MAP-Elites' children + lineage children), and compiles exactly what concatenating the genomes gives."""
+    enc = CPPNEncoding((3, 8, 8))
+    rng = np.random.default_rng(5)
+    parents = mutated_cppns(enc, 30, 8)
+    for generation in range(6):
+        children = enc.mutate(parents, rng, generation)
+        bred = enc.mutate(parents[:7], rng, generation)
+        batch = [*children, *bred]
+        packed = enc._packed(batch)
+        assert packed is not None
+        assert same_program(C.compile_population(batch, packed), C.compile_population(batch))
+        assert same_program(C.compile_population(children, enc._packed(children)), C.compile_population(children))
+        assert enc._packed(batch[::-1]) is None and enc._packed([*bred, *children]) is None
+        assert enc._packed(batch[:-1]) is None and enc._packed([g.copy() for g in batch]) is None
+        parents = children
+    children[0] = parents[1]  # a caller changing its own list does not change what the pack describes
+    assert enc._packed(children) is None
+
+
+def test_run_starts_is_a_searchsorted() -> None:
+    ids = np.sort(np.random.default_rng(0).integers(0, 30, 200))
+    assert np.array_equal(C._run_starts(ids, 35), np.searchsorted(ids, np.arange(36)))
+
+
+def test_a_pickled_encoding_carries_no_recent_batches() -> None:
+    enc = CPPNEncoding((1, 8, 8))
+    children = enc.mutate(mutated_cppns(enc, 5, 2), np.random.default_rng(0), 0)
+    assert enc._packed(children) is not None
+    copy = pickle.loads(pickle.dumps(enc))
+    assert copy._packs == [] and copy._packed(children) is None
+    assert torch.equal(copy.decode(children, "cpu"), enc.decode(children, "cpu"))
