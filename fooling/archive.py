@@ -152,6 +152,7 @@ class Archive:
         self.fitness_tensor = torch.full((n,), -np.inf, dtype=torch.float64, device=self.device)  # -inf: empty
         self.parent_tensor = torch.full((n,), -1, dtype=torch.long, device=self.device)  # -1: a random parent
         self.scores_tensor: Optional[torch.Tensor] = None  # (cells, M): each model's confidence, for ensembles
+        self.better: Optional[torch.Tensor] = None  # (cells,) bool: the cells the last add improved (None: none)
         self.fitness = np.full(n, -np.inf)  # host copy of fitness_tensor (refreshed by add)
         self.generation_found = np.full(n, -1, dtype=np.int64)
         self.milestones = Milestones.empty(n, top1=False)  # the generation each threshold was first passed
@@ -212,26 +213,30 @@ class Archive:
         best_fit, best = confidence.max(dim=0)  # (cells,) the best candidate for each cell (first of ties)
         better = best_fit > self.fitness_tensor
         cells = torch.nonzero(better).squeeze(1)  # the generation's one synchronisation
-        rows = best.index_select(0, cells)
-        self.store.put(cells, genomes, rows, rows + self._next_key)
-        self._next_key += int(confidence.shape[0])
-        self.fitness_tensor = torch.where(better, best_fit, self.fitness_tensor)
-        if parents is None:
-            self.parent_tensor.index_fill_(0, cells, -1)
-        else:
-            parents = torch.as_tensor(parents, dtype=torch.long, device=self.device)
-            self.parent_tensor.index_copy_(0, cells, parents.index_select(0, rows))
-        if scores is not None:
-            scores = torch.as_tensor(scores, device=self.device).to(torch.float64)
-            if self.scores_tensor is None:
-                self.scores_tensor = torch.full((len(self), scores.shape[-1]), np.nan, dtype=torch.float64,
-                                                device=self.device)
-            self.scores_tensor.index_copy_(0, cells, scores[rows, cells])
+        first_key, self._next_key = self._next_key, self._next_key + int(confidence.shape[0])
+        self.better = better if len(cells) else None
+        if scores is not None and self.scores_tensor is None:
+            self.scores_tensor = torch.full((len(self), scores.shape[-1]), np.nan, dtype=torch.float64,
+                                            device=self.device)
+        if len(cells):  # else nothing on the device changes (most late generations)
+            rows = best.index_select(0, cells)
+            self.store.put(cells, genomes, rows, rows + first_key)
+            self.fitness_tensor = torch.where(better, best_fit, self.fitness_tensor)
+            if parents is None:
+                self.parent_tensor.index_fill_(0, cells, -1)
+            else:
+                parents = torch.as_tensor(parents, dtype=torch.long, device=self.device)
+                self.parent_tensor.index_copy_(0, cells, parents.index_select(0, rows))
+            if scores is not None:
+                scores = torch.as_tensor(scores, device=self.device).to(torch.float64)
+                self.scores_tensor.index_copy_(0, cells, scores[rows, cells])
         self._host.copy_(self.fitness_tensor)  # the per-class best values: all the host reads
-        previous, self.fitness = self.fitness, self._host.numpy().copy()
-        improved = np.flatnonzero(self.fitness != previous)
-        self.generation_found[improved] = generation
-        self.milestones.update(improved, generation, self.fitness[improved])
+        fitness = self._host.numpy().copy()
+        improved = np.flatnonzero(fitness != self.fitness)
+        self.fitness = fitness
+        if len(improved):
+            self.generation_found[improved] = generation
+            self.milestones.update(improved, generation, fitness[improved])
         return improved
 
     def elites(self, cells: Index) -> Any:
