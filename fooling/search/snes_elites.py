@@ -53,6 +53,27 @@ def snes_utilities(n: int, device: torch.device) -> torch.Tensor:
     return (raw / raw.sum() - 1.0 / n).to(torch.float32)
 
 
+def rank_utilities(confidence: torch.Tensor, cells: torch.Tensor, per: int) -> torch.Tensor:
+    """(k, 1, per) float32: the SNES utility of each of emitter i's ``per`` children by its rank for cell
+    ``cells[i]`` (best first; ties keep the children's order). confidence (k * per, cells) float64: emitter i's
+    children are rows [i * per, (i + 1) * per). On the CPU the ranks are found in numpy (without NaN: NumPy orders
+    NaN last, torch first), elsewhere on the device; the same utilities either way."""
+    k = len(cells)
+    table = snes_utilities(per, confidence.device)
+    if confidence.device.type == "cpu":
+        own = confidence.numpy().reshape(k, per, -1)[np.arange(k)[:, None], np.arange(per), cells.numpy()[:, None]]
+        if not np.isnan(own).any():
+            order = np.argsort(-own, axis=1, kind="stable")  # descending, ties in order
+            utility = np.empty((k, 1, per), dtype=np.float32)
+            np.put_along_axis(utility[:, 0], order, table.numpy(), axis=1)
+            return torch.from_numpy(utility)
+    own = confidence.view(k, per, -1).gather(2, cells.view(k, 1, 1).expand(k, per, 1)).squeeze(2)  # (k, per)
+    order = torch.argsort(own, dim=1, descending=True, stable=True)
+    utility = torch.empty((k, 1, per), dtype=torch.float32, device=own.device)
+    utility.squeeze(1).scatter_(1, order, table.expand(k, per))
+    return utility
+
+
 class SnesElites(Strategy):
     """Ask/tell: a SNES emitter per class feeding a MAP-Elites archive; one cell per class in ``archive``."""
 
@@ -160,11 +181,7 @@ class SnesElites(Strategy):
         """One SNES step of each emitter that sampled this generation, from its own children's ranks; flags the
         emitters whose cells another emitter's child took in the archive's last add."""
         cells, noise = self._cells, self._noise
-        k, per, _ = noise.shape
-        own = confidence.view(k, per, -1).gather(2, cells.view(k, 1, 1).expand(k, per, 1)).squeeze(2)  # (k, per)
-        order = torch.argsort(own, dim=1, descending=True, stable=True)
-        utility = torch.empty((k, 1, per), dtype=torch.float32, device=own.device)
-        utility.squeeze(1).scatter_(1, order, snes_utilities(per, own.device).expand(k, per))  # (k, 1, per)
+        utility = rank_utilities(confidence, cells, noise.shape[1])  # (k, 1, per)
         grad_mean = torch.bmm(utility, noise).squeeze(1)  # (k, D): what einsum("kn,kng->kg") computes
         square = noise * noise
         grad_sigma = torch.bmm(utility, square.sub_(1.0)).squeeze(1)
