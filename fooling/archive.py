@@ -247,8 +247,11 @@ class Archive:
                 cells, rows = (torch.as_tensor(x, device=self.device) for x in (cells, rows))
                 scores = torch.as_tensor(scores, device=self.device).to(torch.float64)
                 self.scores_tensor.index_copy_(0, cells, scores[rows, cells])
-        self._host.copy_(self.fitness_tensor)  # the per-class best values: all the host reads
-        fitness = self._host.numpy().copy()
+        if self.device.type == "cpu":
+            fitness = self.fitness_tensor.numpy().copy()
+        else:
+            self._host.copy_(self.fitness_tensor)  # the per-class best values: all the host reads
+            fitness = self._host.numpy().copy()
         improved = np.flatnonzero(fitness != self.fitness)
         self.fitness = fitness
         if len(improved):

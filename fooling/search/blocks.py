@@ -148,10 +148,10 @@ def _snes(plan: Plan, encoding: Any, device: torch.device) -> tuple[torch.Tensor
     noise = torch.empty((k, per, sigma.shape[1]), device=device)  # (k, per, D): mirrored pairs
     if not k:
         return torch.empty((0, encoding.num_genes), device=device), noise
-    half, generator = per // 2, torch.Generator(device=device)
-    for j, seed in enumerate(np.asarray(plan.seeds).tolist()):  # block j's draws, straight into its first half
-        torch.randn((half, sigma.shape[1]), generator=generator.manual_seed(seed), out=noise[j, :half])
-    torch.neg(noise[:, :half], out=noise[:, half:])
+    first, generator = noise[:, :per // 2], torch.Generator(device=device)
+    for rows, seed in zip(first.unbind(0), np.asarray(plan.seeds).tolist()):  # block j's draws (torch.randn's)
+        rows.normal_(generator=generator.manual_seed(seed))  # straight into its first half (contiguous rows)
+    torch.neg(first, out=noise[:, per // 2:])
     children = mean_plus_step(mean, sigma, noise, plan.scale, encoding.image_shape)
     return children.reshape(-1, mean.shape[1]).clamp_(0.0, 1.0), noise
 
