@@ -110,6 +110,8 @@ def realise(plan: Plan, encoding: Any, elites: Optional[Callable[[Any], torch.Te
     population; an actor's mirror), for "vary" and "ga".
     """
     device = encoding.device
+    if plan.kind == "snes":
+        return _snes(plan, encoding, device)
     bounds = [(j * plan.block, min(plan.n, (j + 1) * plan.block)) for j in range(len(plan.seeds))]
     if plan.kind == "random":
         parts = [encoding.random(b - a, block_generator(s, device)) for (a, b), s in zip(bounds, plan.seeds)]
@@ -132,8 +134,6 @@ def realise(plan: Plan, encoding: Any, elites: Optional[Callable[[Any], torch.Te
                     child = elites([i])
                 parts.append(child)
         return _cat(parts, encoding), None
-    if plan.kind == "snes":
-        return _snes(plan, encoding, device)
     raise ValueError(f"unknown plan kind {plan.kind!r}")
 
 
