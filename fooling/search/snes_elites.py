@@ -61,7 +61,8 @@ def rank_utilities(confidence: torch.Tensor, cells: torch.Tensor, per: int) -> t
     k = len(cells)
     table = snes_utilities(per, confidence.device)
     if confidence.device.type == "cpu":
-        own = confidence.numpy().reshape(k, per, -1)[np.arange(k)[:, None], np.arange(per), cells.numpy()[:, None]]
+        values = confidence.numpy().reshape(k, per, -1)
+        own = values[np.arange(k)[:, None], np.arange(per), np.asarray(cells)[:, None]]  # (k, per)
         if not np.isnan(own).any():
             order = np.argsort(-own, axis=1, kind="stable")  # descending, ties in order
             utility = np.empty((k, 1, per), dtype=np.float32)
