@@ -80,7 +80,8 @@ class TensorStore:
 
     def _put_host(self, cells: np.ndarray, batch: torch.Tensor, rows: np.ndarray, keys: np.ndarray) -> None:
         """:meth:`put` with the bookkeeping in numpy (the same bank rows chosen: the lowest free ones, in order)."""
-        winners, which = np.unique(rows, return_inverse=True)
+        winners = np.unique(rows)
+        which = np.searchsorted(winners, rows)  # (len(cells),) each cell's winner
         rest = self.slot.numpy().copy()
         rest[cells] = -1  # the rows still held once these cells are replaced
         taken = np.zeros(len(rest), dtype=bool)
@@ -88,7 +89,7 @@ class TensorStore:
         free = np.flatnonzero(~taken)[:len(winners)]
         scatter_rows_(self.genes, torch.from_numpy(free), batch, torch.from_numpy(winners))
         self.digests.forget(free)
-        rest[cells] = free[which.reshape(-1)]
+        rest[cells] = free[which]
         self.slot = torch.from_numpy(rest)
         self.keys.numpy()[cells] = keys
 

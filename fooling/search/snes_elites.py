@@ -66,7 +66,7 @@ def rank_utilities(confidence: torch.Tensor, cells: torch.Tensor, per: int) -> t
         if not np.isnan(own).any():
             order = np.argsort(-own, axis=1, kind="stable")  # descending, ties in order
             utility = np.empty((k, 1, per), dtype=np.float32)
-            np.put_along_axis(utility[:, 0], order, table.numpy(), axis=1)
+            utility[np.arange(k)[:, None], 0, order] = table.numpy()  # child order[i, r] gets rank r's utility
             return torch.from_numpy(utility)
     own = confidence.view(k, per, -1).gather(2, cells.view(k, 1, 1).expand(k, per, 1)).squeeze(2)  # (k, per)
     order = torch.argsort(own, dim=1, descending=True, stable=True)
@@ -148,7 +148,9 @@ class SnesElites(Strategy):
         if plan.kind == "snes":
             self._cells, self._noise = plan.cells, noise  # (k,), (k, per, D) on the noise grid
             self._mean, self._sigma = plan.mean, plan.sigma  # gathered by plan(): copies, unchanged until tell
-            self._owner = plan.cells.repeat_interleave(plan.block)
+            cells = plan.cells  # (N,) each child's emitter: numpy's repeat on the CPU (torch's is several kernels)
+            self._owner = (torch.from_numpy(np.repeat(cells.numpy(), plan.block)) if cells.device.type == "cpu"
+                           else cells.repeat_interleave(plan.block))
         else:
             self._cells = self._owner = self._noise = self._mean = self._sigma = None
         return children
@@ -158,8 +160,12 @@ class SnesElites(Strategy):
 
     def _restart_means(self, cells: Optional[torch.Tensor] = None) -> None:
         """Copy the elites into the means of the restarting emitters among ``cells`` (None: all)."""
-        due = (torch.nonzero(self.restarting).squeeze(1) if cells is None
-               else cells[self.restarting.index_select(0, cells)])  # ascending, as cells are
+        if cells is None:
+            due = torch.nonzero(self.restarting).squeeze(1)
+        elif cells.device.type == "cpu":  # numpy views: a few µs
+            due = torch.from_numpy(cells.numpy()[self.restarting.numpy()[cells.numpy()]])
+        else:
+            due = cells[self.restarting.index_select(0, cells)]  # ascending, as cells are
         if due.numel():
             scatter_rows_(self.mean, due, self.archive.elites(due))
             self.mean_digests.forget(due)
