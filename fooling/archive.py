@@ -231,7 +231,9 @@ class Archive:
         confidence: (N, cells) fitness of each candidate for each cell (a tensor, ideally on the
         archive's device; numpy is accepted). parents: (N,) the cell each candidate's parent came
         from (-1 for random ones). scores: optional (N, cells, M) per-model confidences, kept for the
-        elites. No per-cell Python for tensor genomes: a max over candidates, one indexed copy.
+        elites. No per-cell Python for tensor genomes: a max over candidates, one indexed copy. On the CPU the
+        choosing (best rows, improved cells, bank slots) runs in numpy on views of the tensors (a few µs a call
+        against tens for torch's small ops); elsewhere in device tensors; the same choices either way.
         """
         confidence = torch.as_tensor(confidence, device=self.device).to(torch.float64)
         first_key, self._next_key = self._next_key, self._next_key + int(confidence.shape[0])
