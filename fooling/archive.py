@@ -53,12 +53,21 @@ class TensorStore:
         self.keys = torch.full((cells,), -1, dtype=torch.long, device=device)
         self.digests = RowDigests(cells, device)
 
-    def put(self, cells: torch.Tensor, batch: torch.Tensor, rows: torch.Tensor, keys: torch.Tensor) -> None:
+    def put(self, cells: Index, batch: torch.Tensor, rows: Index, keys: Index) -> None:
         """Cell ``cells[j]`` gets ``batch[rows[j]]`` under key ``keys[j]``: each distinct row of ``batch`` is
-        copied once, into bank rows that no cell will hold any longer."""
-        if cells.numel() == 0:
+        copied once, into bank rows that no cell will hold any longer. Indices: device tensors, or host int64
+        arrays (a CPU store keeps its books in numpy, on views of its tensors)."""
+        if len(cells) == 0:
             return
         batch = torch.as_tensor(batch, device=self.device)
+        if self.device.type == "cpu":
+            self._put_host(np.asarray(cells), batch, np.asarray(rows), np.asarray(keys))
+        else:
+            cells, rows, keys = (torch.as_tensor(x, device=self.device) for x in (cells, rows, keys))
+            self._put_device(cells, batch, rows, keys)
+
+    def _put_device(self, cells: torch.Tensor, batch: torch.Tensor, rows: torch.Tensor, keys: torch.Tensor) -> None:
+        """:meth:`put` in device tensors (a CUDA store: no per-row host work)."""
         winners, which = torch.unique(rows, return_inverse=True)  # (k,) distinct rows; which (len(cells),)
         rest = self.slot.index_fill(0, cells, -1)  # the rows still held once these cells are replaced
         taken = torch.zeros(len(self.slot) + 1, dtype=torch.bool, device=self.device)
@@ -68,6 +77,21 @@ class TensorStore:
         self.digests.forget(free)
         self.slot = rest.index_copy_(0, cells, free.index_select(0, which))
         self.keys.index_copy_(0, cells, keys)
+
+    def _put_host(self, cells: np.ndarray, batch: torch.Tensor, rows: np.ndarray, keys: np.ndarray) -> None:
+        """:meth:`put` with the bookkeeping in numpy (the same bank rows chosen: the lowest free ones, in order)."""
+        winners = np.unique(rows)
+        which = np.searchsorted(winners, rows)  # (len(cells),) each cell's winner
+        rest = self.slot.numpy().copy()
+        rest[cells] = -1  # the rows still held once these cells are replaced
+        taken = np.zeros(len(rest), dtype=bool)
+        taken[rest[rest >= 0]] = True
+        free = np.flatnonzero(~taken)[:len(winners)]
+        scatter_rows_(self.genes, torch.from_numpy(free), batch, torch.from_numpy(winners))
+        self.digests.forget(free)
+        rest[cells] = free[which]
+        self.slot = torch.from_numpy(rest)
+        self.keys.numpy()[cells] = keys
 
     def get(self, cells: Index) -> torch.Tensor:
         """A fresh batch (len(cells), G) of the elites of ``cells``."""
@@ -152,6 +176,7 @@ class Archive:
         self.fitness_tensor = torch.full((n,), -np.inf, dtype=torch.float64, device=self.device)  # -inf: empty
         self.parent_tensor = torch.full((n,), -1, dtype=torch.long, device=self.device)  # -1: a random parent
         self.scores_tensor: Optional[torch.Tensor] = None  # (cells, M): each model's confidence, for ensembles
+        self.better: Optional[torch.Tensor] = None  # (cells,) bool: the cells the last add improved (None: none)
         self.fitness = np.full(n, -np.inf)  # host copy of fitness_tensor (refreshed by add)
         self.generation_found = np.full(n, -1, dtype=np.int64)
         self.milestones = Milestones.empty(n, top1=False)  # the generation each threshold was first passed
@@ -206,33 +231,75 @@ class Archive:
         confidence: (N, cells) fitness of each candidate for each cell (a tensor, ideally on the
         archive's device; numpy is accepted). parents: (N,) the cell each candidate's parent came
         from (-1 for random ones). scores: optional (N, cells, M) per-model confidences, kept for the
-        elites. No per-cell Python for tensor genomes: a max over candidates, one indexed copy.
+        elites. No per-cell Python for tensor genomes: a max over candidates, one indexed copy. On the CPU the
+        choosing (best rows, improved cells, bank slots) runs in numpy on views of the tensors (a few µs a call
+        against tens for torch's small ops); elsewhere in device tensors; the same choices either way.
         """
         confidence = torch.as_tensor(confidence, device=self.device).to(torch.float64)
+        first_key, self._next_key = self._next_key, self._next_key + int(confidence.shape[0])
+        if scores is not None and self.scores_tensor is None:
+            self.scores_tensor = torch.full((len(self), scores.shape[-1]), np.nan, dtype=torch.float64,
+                                            device=self.device)
+        if self.device.type == "cpu":  # the same selection on numpy views of the tensors: a few µs, not tens
+            cells, rows = self._offer_host(confidence, parents)
+        else:
+            cells, rows = self._offer_device(confidence, parents)
+        if len(cells):
+            self.store.put(cells, genomes, rows, rows + first_key)
+            if scores is not None:
+                cells, rows = (torch.as_tensor(x, device=self.device) for x in (cells, rows))
+                scores = torch.as_tensor(scores, device=self.device).to(torch.float64)
+                self.scores_tensor.index_copy_(0, cells, scores[rows, cells])
+        if self.device.type == "cpu":
+            fitness = self.fitness_tensor.numpy().copy()
+        else:
+            self._host.copy_(self.fitness_tensor)  # the per-class best values: all the host reads
+            fitness = self._host.numpy().copy()
+        improved = np.flatnonzero(fitness != self.fitness)
+        self.fitness = fitness
+        if len(improved):
+            self.generation_found[improved] = generation
+            self.milestones.update(improved, generation, fitness[improved])
+        return improved
+
+    def _offer_device(self, confidence: torch.Tensor, parents: Optional[Union[torch.Tensor, np.ndarray]]
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(cells, rows) the cells that improved and the row of ``confidence`` (N, cells) each takes (device
+        tensors); updates fitness, parents and :attr:`better` (not the elites)."""
         best_fit, best = confidence.max(dim=0)  # (cells,) the best candidate for each cell (first of ties)
         better = best_fit > self.fitness_tensor
         cells = torch.nonzero(better).squeeze(1)  # the generation's one synchronisation
+        self.better = better if len(cells) else None
         rows = best.index_select(0, cells)
-        self.store.put(cells, genomes, rows, rows + self._next_key)
-        self._next_key += int(confidence.shape[0])
-        self.fitness_tensor = torch.where(better, best_fit, self.fitness_tensor)
-        if parents is None:
-            self.parent_tensor.index_fill_(0, cells, -1)
-        else:
-            parents = torch.as_tensor(parents, dtype=torch.long, device=self.device)
-            self.parent_tensor.index_copy_(0, cells, parents.index_select(0, rows))
-        if scores is not None:
-            scores = torch.as_tensor(scores, device=self.device).to(torch.float64)
-            if self.scores_tensor is None:
-                self.scores_tensor = torch.full((len(self), scores.shape[-1]), np.nan, dtype=torch.float64,
-                                                device=self.device)
-            self.scores_tensor.index_copy_(0, cells, scores[rows, cells])
-        self._host.copy_(self.fitness_tensor)  # the per-class best values: all the host reads
-        previous, self.fitness = self.fitness, self._host.numpy().copy()
-        improved = np.flatnonzero(self.fitness != previous)
-        self.generation_found[improved] = generation
-        self.milestones.update(improved, generation, self.fitness[improved])
-        return improved
+        if len(cells):  # else nothing on the device changes (most late generations)
+            self.fitness_tensor = torch.where(better, best_fit, self.fitness_tensor)
+            if parents is None:
+                self.parent_tensor.index_fill_(0, cells, -1)
+            else:
+                parents = torch.as_tensor(parents, dtype=torch.long, device=self.device)
+                self.parent_tensor.index_copy_(0, cells, parents.index_select(0, rows))
+        return cells, rows
+
+    def _offer_host(self, confidence: torch.Tensor, parents: Optional[Union[torch.Tensor, np.ndarray]]
+                    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`_offer_device` for an archive on the CPU, on numpy views of its tensors (host int64 cells and
+        rows): the same choices (the first of ties, strict improvements), each step a numpy call of a few µs."""
+        values = confidence.numpy()
+        if not len(values):
+            self.better = None
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+        best = values.argmax(axis=0)  # (cells,) the first best candidate, as torch's max
+        best_fit = values[best, np.arange(values.shape[1])]
+        fitness = self.fitness_tensor.numpy()
+        better = best_fit > fitness
+        cells = np.flatnonzero(better)
+        rows = best[cells]
+        self.better = torch.from_numpy(better) if len(cells) else None
+        if len(cells):
+            self.fitness_tensor = torch.from_numpy(np.where(better, best_fit, fitness))
+            held = self.parent_tensor.numpy()  # the tensor's memory: written in place
+            held[cells] = -1 if parents is None else np.asarray(parents, dtype=np.int64)[rows]
+        return cells, rows
 
     def elites(self, cells: Index) -> Any:
         """A fresh batch of the elites of ``cells`` (which must be occupied; host indices or a tensor)."""

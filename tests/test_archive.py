@@ -57,6 +57,34 @@ def test_the_bank_copies_each_winning_child_once_and_matches_a_per_cell_copy():
         assert all((keys[a] == keys[b]) == (slots[a] == slots[b]) for a in filled for b in filled)
 
 
+def test_the_cpu_books_in_numpy_match_the_device_path():
+    """On the CPU, add() and the bank's put() choose in numpy; the torch path (what CUDA runs) chooses the same
+    cells, rows, bank slots, keys, parents and improvement flags, generation after generation."""
+    cells, rng = 9, np.random.default_rng(1)
+    host, device = (Archive(DirectEncoding((1, 2, 3)), list(range(cells)), [f"c{i}" for i in range(cells)])
+                    for _ in range(2))
+    device._offer_host = device._offer_device
+    store = device.store
+    store._put_host = lambda c, batch, r, k: store._put_device(torch.as_tensor(c), batch, torch.as_tensor(r),
+                                                               torch.as_tensor(k))
+    for generation in range(30):
+        n = int(rng.integers(1, 7))
+        genomes = torch.from_numpy(rng.random((n, 6), dtype=np.float32))
+        conf = np.round(rng.random((n, cells)) * (1 + generation / 10), 1)  # ties between children
+        parents = torch.from_numpy(rng.integers(-1, cells, size=n))
+        improved = [a.add(genomes, torch.from_numpy(conf), generation, parents=parents) for a in (host, device)]
+        assert np.array_equal(*improved)
+        assert (host.better is None) == (device.better is None)
+        if host.better is not None:
+            assert torch.equal(host.better, device.better)
+        for name in ("fitness_tensor", "parent_tensor"):
+            assert torch.equal(getattr(host, name), getattr(device, name))
+        for name in ("slot", "keys"):
+            assert torch.equal(getattr(host.store, name), getattr(device.store, name))
+        filled = np.flatnonzero(np.isfinite(host.fitness))
+        assert torch.equal(host.elites(filled), device.elites(filled))
+
+
 def test_numpy_batches_are_accepted():
     archive = _archive()
     archive.add(np.full((2, 4), 0.5, np.float32), np.array([[0.9, 0.1, 0.2], [0.1, 0.7, 0.3]]), generation=0)

@@ -110,6 +110,8 @@ def realise(plan: Plan, encoding: Any, elites: Optional[Callable[[Any], torch.Te
     population; an actor's mirror), for "vary" and "ga".
     """
     device = encoding.device
+    if plan.kind == "snes":
+        return _snes(plan, encoding, device)
     bounds = [(j * plan.block, min(plan.n, (j + 1) * plan.block)) for j in range(len(plan.seeds))]
     if plan.kind == "random":
         parts = [encoding.random(b - a, block_generator(s, device)) for (a, b), s in zip(bounds, plan.seeds)]
@@ -132,8 +134,6 @@ def realise(plan: Plan, encoding: Any, elites: Optional[Callable[[Any], torch.Te
                     child = elites([i])
                 parts.append(child)
         return _cat(parts, encoding), None
-    if plan.kind == "snes":
-        return _snes(plan, encoding, device)
     raise ValueError(f"unknown plan kind {plan.kind!r}")
 
 
@@ -142,17 +142,17 @@ def _cat(parts: list[torch.Tensor], encoding: Any) -> torch.Tensor:
 
 
 def _snes(plan: Plan, encoding: Any, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    per = plan.block
+    per, k = plan.block, len(plan.seeds)
     mean = torch.as_tensor(plan.mean, device=device)
     sigma = torch.as_tensor(plan.sigma, device=device)
-    halves = [torch.randn((per // 2, sigma.shape[1]), generator=block_generator(s, device), device=device)
-              for s in plan.seeds]
-    if not halves:
-        return torch.empty((0, encoding.num_genes), device=device), torch.empty((0, per, sigma.shape[1]),
-                                                                                  device=device)
-    half = torch.stack(halves)  # (k, per/2, D)
-    noise = torch.cat([half, -half], dim=1)  # (k, per, D): mirrored pairs
-    children = plus_upsampled(mean.unsqueeze(1), sigma.unsqueeze(1) * noise, plan.scale, encoding.image_shape)
+    noise = torch.empty((k, per, sigma.shape[1]), device=device)  # (k, per, D): mirrored pairs
+    if not k:
+        return torch.empty((0, encoding.num_genes), device=device), noise
+    first, generator = noise[:, :per // 2], torch.Generator(device=device)
+    for rows, seed in zip(first.unbind(0), np.asarray(plan.seeds).tolist()):  # block j's draws (torch.randn's)
+        rows.normal_(generator=generator.manual_seed(seed))  # straight into its first half (contiguous rows)
+    torch.neg(first, out=noise[:, per // 2:])
+    children = mean_plus_step(mean, sigma, noise, plan.scale, encoding.image_shape)
     return children.reshape(-1, mean.shape[1]).clamp_(0.0, 1.0), noise
 
 
@@ -191,10 +191,26 @@ def plus_upsampled(base: torch.Tensor, x: torch.Tensor, scale: int, shape: tuple
         return base + x
     if h % scale or w % scale:
         return base + upsample(x, scale, shape)
-    lead = torch.broadcast_shapes(base.shape[:-1], x.shape[:-1])
     _, gh, _ = noise_grid(shape, scale)
     total = base.reshape(*base.shape[:-1], c, gh, scale, w) + _widened(x, scale, shape)
-    return total.reshape(*lead, -1)
+    return total.reshape(*total.shape[:-4], c * h * w)  # the leading dimensions, broadcast
+
+
+def mean_plus_step(mean: torch.Tensor, sigma: torch.Tensor, noise: torch.Tensor, scale: int,
+                   shape: tuple[int, int, int]) -> torch.Tensor:
+    """(k, n, G) ``mean[i] + upsample(sigma[i] * noise[i, j])``: mean (k, G) on the image, sigma (k, D) and noise
+    (k, n, D) on the noise grid; the values of :func:`plus_upsampled` of the product. When the image divides into
+    whole blocks, the product is formed straight into blocks widened along their rows (no (k, n, D) product and
+    no widened copy of it), then broadcast over each block's image rows in the addition."""
+    c, h, w = shape
+    if scale == 1 or h % scale or w % scale:
+        return plus_upsampled(mean.unsqueeze(1), sigma.unsqueeze(1) * noise, scale, shape)
+    k, n, _ = noise.shape
+    _, gh, gw = noise_grid(shape, scale)
+    step = torch.mul(sigma.reshape(k, 1, c, gh, gw, 1).expand(k, 1, c, gh, gw, scale),
+                     noise.reshape(k, n, c, gh, gw, 1).expand(k, n, c, gh, gw, scale))  # (k, n, C, H / scale, W)
+    total = mean.reshape(k, 1, c, gh, scale, w) + step.view(k, n, c, gh, 1, w)
+    return total.view(k, n, c * h * w)
 
 
 def add_upsampled_(base: torch.Tensor, x: torch.Tensor, scale: int, shape: tuple[int, int, int]) -> torch.Tensor:

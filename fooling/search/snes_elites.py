@@ -53,6 +53,28 @@ def snes_utilities(n: int, device: torch.device) -> torch.Tensor:
     return (raw / raw.sum() - 1.0 / n).to(torch.float32)
 
 
+def rank_utilities(confidence: torch.Tensor, cells: torch.Tensor, per: int) -> torch.Tensor:
+    """(k, 1, per) float32: the SNES utility of each of emitter i's ``per`` children by its rank for cell
+    ``cells[i]`` (best first; ties keep the children's order). confidence (k * per, cells) float64: emitter i's
+    children are rows [i * per, (i + 1) * per). On the CPU the ranks are found in numpy (without NaN: NumPy orders
+    NaN last, torch first), elsewhere on the device; the same utilities either way."""
+    k = len(cells)
+    table = snes_utilities(per, confidence.device)
+    if confidence.device.type == "cpu":
+        values = confidence.numpy().reshape(k, per, -1)
+        own = values[np.arange(k)[:, None], np.arange(per), np.asarray(cells)[:, None]]  # (k, per)
+        if not np.isnan(own).any():
+            order = np.argsort(-own, axis=1, kind="stable")  # descending, ties in order
+            utility = np.empty((k, 1, per), dtype=np.float32)
+            utility[np.arange(k)[:, None], 0, order] = table.numpy()  # child order[i, r] gets rank r's utility
+            return torch.from_numpy(utility)
+    own = confidence.view(k, per, -1).gather(2, cells.view(k, 1, 1).expand(k, per, 1)).squeeze(2)  # (k, per)
+    order = torch.argsort(own, dim=1, descending=True, stable=True)
+    utility = torch.empty((k, 1, per), dtype=torch.float32, device=own.device)
+    utility.squeeze(1).scatter_(1, order, table.expand(k, per))
+    return utility
+
+
 class SnesElites(Strategy):
     """Ask/tell: a SNES emitter per class feeding a MAP-Elites archive; one cell per class in ``archive``."""
 
@@ -86,6 +108,7 @@ class SnesElites(Strategy):
         # sampled or checkpointed (until then the cell changes only by other emitters' children, each a restart
         # again): a generation that improves hundreds of ImageNet cells copies no rows for them
         self.restarting = torch.zeros(cells, dtype=torch.bool, device=device)
+        self._all_cells = torch.arange(cells, device=device)
         self.start = start
         self.started = start >= 0  # False: the means are set from the archive after generation 0
         if self.started:
@@ -125,7 +148,9 @@ class SnesElites(Strategy):
         if plan.kind == "snes":
             self._cells, self._noise = plan.cells, noise  # (k,), (k, per, D) on the noise grid
             self._mean, self._sigma = plan.mean, plan.sigma  # gathered by plan(): copies, unchanged until tell
-            self._owner = plan.cells.repeat_interleave(plan.block)
+            cells = plan.cells  # (N,) each child's emitter: numpy's repeat on the CPU (torch's is several kernels)
+            self._owner = (torch.from_numpy(np.repeat(cells.numpy(), plan.block)) if cells.device.type == "cpu"
+                           else cells.repeat_interleave(plan.block))
         else:
             self._cells = self._owner = self._noise = self._mean = self._sigma = None
         return children
@@ -135,8 +160,12 @@ class SnesElites(Strategy):
 
     def _restart_means(self, cells: Optional[torch.Tensor] = None) -> None:
         """Copy the elites into the means of the restarting emitters among ``cells`` (None: all)."""
-        pending = self.restarting if cells is None else torch.zeros_like(self.restarting).index_fill_(0, cells, True)
-        due = torch.nonzero(pending & self.restarting).squeeze(1)
+        if cells is None:
+            due = torch.nonzero(self.restarting).squeeze(1)
+        elif cells.device.type == "cpu":  # numpy views: a few µs
+            due = torch.from_numpy(cells.numpy()[self.restarting.numpy()[cells.numpy()]])
+        else:
+            due = cells[self.restarting.index_select(0, cells)]  # ascending, as cells are
         if due.numel():
             scatter_rows_(self.mean, due, self.archive.elites(due))
             self.mean_digests.forget(due)
@@ -144,7 +173,6 @@ class SnesElites(Strategy):
 
     def tell(self, genomes: Any, confidence: Scores, scores: Optional[Scores] = None) -> None:
         confidence = torch.as_tensor(confidence, device=self.archive.device).to(torch.float64)
-        before = self.archive.fitness_tensor.clone()
         self.archive.add(genomes, confidence, self.generation, parents=self._owner, scores=scores)
         if self._cells is None:  # the initial population: every emitter starts at its cell's elite
             filled = np.flatnonzero(np.isfinite(self.archive.fitness))
@@ -153,31 +181,32 @@ class SnesElites(Strategy):
                 self.mean_digests.forget()
                 self.started = True
         else:
-            self._update(confidence, before)
+            self._update(confidence)
         self.generation += 1
 
-    def _update(self, confidence: torch.Tensor, before: torch.Tensor) -> None:
+    def _update(self, confidence: torch.Tensor) -> None:
+        """One SNES step of each emitter that sampled this generation, from its own children's ranks; flags the
+        emitters whose cells another emitter's child took in the archive's last add."""
         cells, noise = self._cells, self._noise
-        k, per, _ = noise.shape
-        own = confidence.view(k, per, -1).gather(2, cells.view(k, 1, 1).expand(k, per, 1)).squeeze(2)  # (k, per)
-        order = torch.argsort(own, dim=1, descending=True, stable=True)
-        utility = torch.empty((k, per), dtype=torch.float32, device=own.device)
-        utility.scatter_(1, order, snes_utilities(per, own.device).expand(k, per).contiguous())
-        grad_mean = torch.einsum("kn,kng->kg", utility, noise)
-        grad_sigma = torch.einsum("kn,kng->kg", utility, noise * noise - 1.0)
+        utility = rank_utilities(confidence, cells, noise.shape[1])  # (k, 1, per)
+        grad_mean = torch.bmm(utility, noise).squeeze(1)  # (k, D): what einsum("kn,kng->kg") computes
+        square = noise * noise
+        grad_sigma = torch.bmm(utility, square.sub_(1.0)).squeeze(1)
         sigma = self._sigma
+        step = sigma * grad_mean
+        if self.lr_mean != 1.0:  # lr * x is x itself at 1
+            step.mul_(self.lr_mean)
         # mean + lr * up(step), in place on the plan's copy of the drawn means: the same float32 sums
-        mean = add_upsampled_(self._mean, self.lr_mean * (sigma * grad_mean), self.scale, self.shape)
+        mean = add_upsampled_(self._mean, step, self.scale, self.shape)
         scatter_rows_(self.mean, cells, mean.clamp_(0.0, 1.0))
         self.mean_digests.forget(cells)
-        scatter_rows_(self.sigma, cells, sigma.mul_(torch.exp(0.5 * self.lr_sigma * grad_sigma)))
+        scatter_rows_(self.sigma, cells, sigma.mul_(grad_sigma.mul_(0.5 * self.lr_sigma).exp_()))
         self.sigma_digests.forget(cells)
         self._mean = self._sigma = None
         # another emitter's child became a cell's elite (it beat that emitter's own children): restart there
-        cells_all = torch.arange(len(before), device=before.device)
-        foreign = (self.archive.fitness_tensor > before) & (self.archive.parent_tensor != cells_all)
-        if self.restart:
-            self.restarting |= foreign
+        better = self.archive.better  # None: no cell improved
+        if self.restart and better is not None:
+            self.restarting |= better & (self.archive.parent_tensor != self._all_cells)
 
     def state_dict(self) -> tuple[dict[str, Any], dict[str, Any]]:
         arrays, values = super().state_dict()

@@ -13,7 +13,7 @@ from fooling.archive import Archive
 from fooling.encodings import DirectEncoding
 from fooling.errors import FoolingError
 from fooling.search import GeneticAlgorithm, MapElites
-from fooling.search.blocks import Plan, add_upsampled_, noise_grid, plus_upsampled, realise, upsample
+from fooling.search.blocks import Plan, add_upsampled_, mean_plus_step, noise_grid, plus_upsampled, realise, upsample
 from fooling.search.snes_elites import SnesElites
 
 
@@ -141,3 +141,35 @@ def test_plus_upsampled_equals_adding_the_upsampled_noise(shape, scale):
     rows = base[:, 0].contiguous()  # (4, G), stepped in place by one noise row each
     expected = rows + upsample(x[:, 0], scale, shape)
     assert add_upsampled_(rows, x[:, 0], scale, shape) is rows and torch.equal(rows, expected)
+
+
+def test_snes_noise_is_each_blocks_seeded_draw_then_its_mirror():
+    """The stream a snes plan stands for: block j's first half is torch.randn from a generator seeded with
+    seeds[j], its second half the same draws negated; children are clip(mean + upsample(sigma * noise))."""
+    shape, scale, per = (1, 6, 6), 2, 4
+    enc = DirectEncoding(shape)
+    dims = int(np.prod(noise_grid(shape, scale)))
+    g = torch.Generator().manual_seed(0)
+    mean, sigma = torch.rand(3, 36, generator=g), torch.rand(3, dims, generator=g)
+    seeds = np.array([5, 2**62 + 7, 11], dtype=np.int64)
+    plan = Plan("snes", 3 * per, per, seeds, cells=torch.arange(3), mean=mean, sigma=sigma, scale=scale)
+    children, noise = realise(plan, enc)
+    for j, seed in enumerate(seeds.tolist()):
+        draws = torch.randn((per // 2, dims), generator=torch.Generator().manual_seed(seed))
+        assert torch.equal(noise[j, :per // 2], draws) and torch.equal(noise[j, per // 2:], -draws)
+    expected = plus_upsampled(mean.unsqueeze(1), sigma.unsqueeze(1) * noise, scale, shape).clamp(0.0, 1.0)
+    assert torch.equal(children, expected.reshape(-1, 36))
+    empty = realise(Plan("snes", 0, per, seeds[:0], cells=torch.arange(0), mean=mean[:0], sigma=sigma[:0],
+                         scale=scale), enc)
+    assert empty[0].shape == (0, 36) and empty[1].shape == (0, per, dims)
+
+
+@pytest.mark.parametrize("shape,scale", [((1, 28, 28), 2), ((1, 27, 27), 2), ((3, 12, 8), 4), ((3, 8, 8), 1),
+                                         ((3, 10, 14), 2)])
+def test_mean_plus_step_equals_adding_the_upsampled_product(shape, scale):
+    dims = int(np.prod(noise_grid(shape, scale)))
+    g = torch.Generator().manual_seed(2)
+    mean, sigma = torch.rand(4, int(np.prod(shape)), generator=g), torch.rand(4, dims, generator=g)
+    noise = torch.randn(4, 6, dims, generator=g)
+    expected = plus_upsampled(mean.unsqueeze(1), sigma.unsqueeze(1) * noise, scale, shape)
+    assert torch.equal(mean_plus_step(mean, sigma, noise, scale, shape), expected)

@@ -14,7 +14,7 @@ from fooling.encodings import DirectEncoding
 from fooling.errors import FoolingError
 from fooling.run import EvolutionRun, evolve
 from fooling.search import SnesElites
-from fooling.search.snes_elites import snes_utilities
+from fooling.search.snes_elites import rank_utilities, snes_utilities
 from fooling.settings.evolve import EvolveSettings
 from helpers import checkpoint_arrays
 
@@ -108,6 +108,27 @@ def test_utilities_are_zero_sum_and_decreasing():
     u = snes_utilities(10, torch.device("cpu"))
     assert abs(float(u.sum())) < 1e-6
     assert torch.all(u[:-1] >= u[1:]) and u[0] > 0 > u[-1]
+
+
+def test_utilities_by_rank_in_numpy_equal_torch_s_stable_descending_sort():
+    """The CPU ranks emitters' children in numpy: the same utilities as torch's stable descending argsort (ties in
+    order, -inf last, NaN first via the torch path), for each emitter's own cell."""
+    rng = np.random.default_rng(0)
+    for trial in range(60):
+        k, per = int(rng.integers(1, 8)), 2 * int(rng.integers(1, 9))
+        conf = rng.random((k * per, 10))
+        if trial % 2:
+            conf = np.round(conf, 1)  # ties
+        conf[rng.random(conf.shape) < 0.1] = -np.inf
+        conf[rng.random(conf.shape) < 0.05] = -0.0
+        if trial % 3 == 0:
+            conf[rng.random(conf.shape) < 0.1] = np.nan
+        cells = torch.as_tensor(rng.choice(10, size=k, replace=False))
+        values = torch.from_numpy(conf)
+        own = values.view(k, per, -1).gather(2, cells.view(k, 1, 1).expand(k, per, 1)).squeeze(2)
+        expected = torch.empty((k, per)).scatter_(1, torch.argsort(own, dim=1, descending=True, stable=True),
+                                                   snes_utilities(per, torch.device("cpu")).expand(k, per))
+        assert torch.equal(rank_utilities(values, cells, per), expected.unsqueeze(1))
 
 
 def test_same_seed_same_archive_other_seed_not(oracle):
