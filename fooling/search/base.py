@@ -75,14 +75,19 @@ class Strategy(ABC):
         values = {"generation": self.generation, "rng": self.rng.bit_generator.state,
                   "generator_device": self.generator.device.type}
         if self.planned and self.on_device:
-            values["variation"] = VARIATION
+            values["variation"] = self.variation
         return arrays, values
 
+    @property
+    def variation(self) -> str:
+        """The random stream of this strategy's planned variation, recorded in checkpoints (a resume checks it)."""
+        return VARIATION
+
     def load_state_dict(self, arrays: dict[str, np.ndarray], values: dict[str, Any]) -> None:
-        if self.planned and self.on_device and values.get("variation") != VARIATION:
+        if self.planned and self.on_device and values.get("variation") != self.variation:
             raise FoolingError(
                 f"this run was checkpointed by an older fooling whose {self.encoding.name} variation drew another "
-                f"random stream (not seeded blocks, {VARIATION}); it cannot continue bit-identically: start it "
+                f"random stream (not {self.variation}); it cannot continue bit-identically: start it "
                 "again, or finish it with the fooling version that began it")
         self.generation = int(values["generation"])
         self.rng.bit_generator.state = values["rng"]

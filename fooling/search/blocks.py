@@ -19,6 +19,8 @@ from typing import Any, Callable, Optional
 import numpy as np
 import torch
 
+from .noise import block_noise
+
 VARY_BLOCK = 32  # the fewest children per seeded block of MAP-Elites / GA / random variation
 MAX_BLOCKS = 16  # a generation is cut into at most about this many blocks (the per-block cost is fixed)
 SEED_BOUND = 2**63 - 1
@@ -49,6 +51,11 @@ class Plan:
     sigma: Any = None  # "snes": (k, D) float32
     scale: int = 1
     extra: dict = field(default_factory=dict)
+    # "snes" on a device that draws a generation's noise at once (:mod:`.noise`): where this piece's blocks
+    # start among the generation's, how many it has, and its first block seed (None: this is the whole plan)
+    first_block: int = 0
+    total_blocks: Optional[int] = None
+    draw_seed: Optional[int] = None
 
     def piece(self, start: int, stop: int) -> "Plan":
         """The part of the plan for children [start, stop): start a multiple of :attr:`block`, stop too or n;
@@ -56,7 +63,10 @@ class Plan:
         if start % self.block or (stop % self.block and stop != self.n):
             raise ValueError(f"piece [{start}, {stop}) is not on blocks of {self.block}")
         first, last = start // self.block, -(-stop // self.block)
-        out = replace(self, n=stop - start, seeds=np.asarray(self.seeds[first:last]))
+        out = replace(self, n=stop - start, seeds=np.asarray(self.seeds[first:last]),
+                      first_block=self.first_block + first, total_blocks=self.total_blocks or len(self.seeds),
+                      draw_seed=self.draw_seed if self.draw_seed is not None or not len(self.seeds)
+                      else int(self.seeds[0]))
         if self.kind in ("vary", "ga"):
             out.parents = _host(self.parents[start:stop])
         if self.kind == "ga":
@@ -148,9 +158,8 @@ def _snes(plan: Plan, encoding: Any, device: torch.device) -> tuple[torch.Tensor
     noise = torch.empty((k, per, sigma.shape[1]), device=device)  # (k, per, D): mirrored pairs
     if not k:
         return torch.empty((0, encoding.num_genes), device=device), noise
-    first, generator = noise[:, :per // 2], torch.Generator(device=device)
-    for rows, seed in zip(first.unbind(0), np.asarray(plan.seeds).tolist()):  # block j's draws (torch.randn's)
-        rows.normal_(generator=generator.manual_seed(seed))  # straight into its first half (contiguous rows)
+    first = block_noise(plan.seeds, (per // 2, sigma.shape[1]), device, plan.first_block, plan.total_blocks,
+                        plan.draw_seed, out=noise[:, :per // 2])  # each block's draws, then their mirror
     torch.neg(first, out=noise[:, per // 2:])
     children = mean_plus_step(mean, sigma, noise, plan.scale, encoding.image_shape)
     return children.reshape(-1, mean.shape[1]).clamp_(0.0, 1.0), noise

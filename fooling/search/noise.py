@@ -12,8 +12,9 @@ Either way a block's noise depends only on the plan, never on how many pieces it
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Optional, Sequence
 
+import numpy as np
 import torch
 
 ONE_DRAW_DEVICES = ("cuda",)  # device types whose generation's noise is one draw
@@ -25,22 +26,26 @@ def one_draw(device: torch.device) -> bool:
 
 
 def block_noise(seeds: Sequence[int], shape: tuple[int, ...], device: torch.device, first: int = 0,
-                total: int | None = None, draw_seed: int | None = None) -> torch.Tensor:
-    """(k, *shape) float32 standard normal noise of blocks ``first .. first + k - 1`` of a generation.
+                total: Optional[int] = None, draw_seed: Optional[int] = None,
+                out: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """(k, *shape) float32 standard normal noise of blocks ``first .. first + k - 1`` of a generation, written
+    into ``out`` (k, *shape) if given (each ``out[j]`` contiguous) and returned.
 
-    seeds (k,): the blocks' seeds (per-block draws); total and draw_seed: the generation's number of blocks and
-    first block seed (one draw; by default this is the whole generation: first 0, total k, seeds[0]).
+    seeds (k,): the blocks' seeds (per-block draws: block j is ``torch.randn(shape)`` from a Generator seeded with
+    ``seeds[j]``); total and draw_seed: the generation's number of blocks and first block seed (one draw; by
+    default this is the whole generation: first 0, total k, seeds[0]).
     """
     device = torch.device(device)
     k = len(seeds)
+    if out is None:
+        out = torch.empty((k, *shape), device=device)
     if k == 0:
-        return torch.empty((0, *shape), device=device)
+        return out
+    generator = torch.Generator(device=device)
     if one_draw(device):
-        total = k if total is None else total
-        seed = int(seeds[0]) if draw_seed is None else int(draw_seed)
-        generator = torch.Generator(device=device).manual_seed(seed)
-        return torch.randn((total, *shape), generator=generator, device=device)[first:first + k]
-    out = torch.empty((k, *shape), device=device)
-    for j, seed in enumerate(seeds):
-        torch.randn(shape, generator=torch.Generator(device=device).manual_seed(int(seed)), out=out[j])
+        generator.manual_seed(int(seeds[0]) if draw_seed is None else int(draw_seed))
+        whole = torch.randn((k if total is None else total, *shape), generator=generator, device=device)
+        return out.copy_(whole[first:first + k])
+    for rows, seed in zip(out.unbind(0), np.asarray(seeds).tolist()):  # randn's draws, straight into block j
+        rows.normal_(generator=generator.manual_seed(seed))
     return out

@@ -39,7 +39,8 @@ from ..errors import FoolingError
 from ..rowcopy import gather_rows, scatter_rows_
 from ..rowdigests import RowDigests, Rows
 from .base import Scores, Strategy
-from .blocks import Plan, add_upsampled_, blocked, noise_grid, realise, seeds
+from .blocks import VARIATION, Plan, add_upsampled_, blocked, noise_grid, realise, seeds
+from .noise import one_draw
 
 
 EMITTER_CHOICE = "sampled"  # checkpointed: emitters are sampled when the population is below two per class
@@ -207,6 +208,11 @@ class SnesElites(Strategy):
         better = self.archive.better  # None: no cell improved
         if self.restart and better is not None:
             self.restarting |= better & (self.archive.parent_tensor != self._all_cells)
+
+    @property
+    def variation(self) -> str:
+        """Seeded blocks; on a device that draws a generation's noise at once (CUDA), that stream instead."""
+        return f"{VARIATION}+one-draw" if one_draw(self.mean.device) else VARIATION
 
     def state_dict(self) -> tuple[dict[str, Any], dict[str, Any]]:
         arrays, values = super().state_dict()

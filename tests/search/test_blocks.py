@@ -12,7 +12,7 @@ import torch
 from fooling.archive import Archive
 from fooling.encodings import DirectEncoding
 from fooling.errors import FoolingError
-from fooling.search import GeneticAlgorithm, MapElites
+from fooling.search import GeneticAlgorithm, MapElites, noise
 from fooling.search.blocks import Plan, add_upsampled_, mean_plus_step, noise_grid, plus_upsampled, realise, upsample
 from fooling.search.snes_elites import SnesElites
 
@@ -55,6 +55,28 @@ def test_pieces_on_block_boundaries_realise_the_whole_plans_children(oracle, kin
             assert torch.equal(torch.cat(pieces), whole)
         _step(strategy, oracle, whole)
     assert kinds == {"random", {"map-elites": "vary", "ga": "ga", "snes": "snes"}[kind]}
+
+
+def test_one_draw_snes_pieces_realise_the_whole_plan_and_checkpoints_name_the_stream(oracle, monkeypatch):
+    monkeypatch.setattr(noise, "ONE_DRAW_DEVICES", ("cpu",))  # CUDA's rule, on this CPU
+    strategy = _strategy("snes", oracle)
+    _step(strategy, oracle, strategy.ask())  # the random initial population
+    for _ in range(2):
+        plan = strategy.plan()
+        whole = strategy.take(plan)
+        half = plan.block // 2
+        draw = torch.randn((len(plan.seeds), half, strategy.sigma.shape[1]),
+                           generator=torch.Generator().manual_seed(int(plan.seeds[0])))
+        assert plan.kind == "snes" and len(plan.seeds) > 2 and torch.equal(strategy._noise[:, :half], draw)
+        for cuts in ([0, plan.block, plan.n], list(range(0, plan.n, plan.block)) + [plan.n]):
+            pieces = [realise(plan.piece(a, b), strategy.encoding)[0] for a, b in zip(cuts, cuts[1:])]
+            assert torch.equal(torch.cat(pieces), whole)
+        _step(strategy, oracle, whole)
+    arrays, values = strategy.state_dict()
+    assert values["variation"] == "blocks-1+one-draw"
+    monkeypatch.setattr(noise, "ONE_DRAW_DEVICES", ("cuda",))
+    with pytest.raises(FoolingError, match=r"random stream \(not blocks-1\)"):
+        _strategy("snes", oracle).load_state_dict(arrays, values)
 
 
 def test_block_size_is_a_power_of_two_from_the_population_alone():
