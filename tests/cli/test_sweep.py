@@ -92,7 +92,7 @@ def test_ctrl_c_stops_the_sweep_and_running_it_again_resumes(tmp_path):
     """A SIGINT during the first run's generation 2: that run checkpoints and stops, the sweep starts no other
     (exit 130); the same command again resumes it and runs the rest, ending as an uninterrupted sweep."""
     out, whole = tmp_path / "grid", tmp_path / "whole"
-    args = [*GRID, "--generations", "4", "--checkpoint-every", "1"]
+    args = [*GRID, "--generations", "4", "--checkpoint-every", "1", "--checkpoint-seconds", "0"]
     env = {**os.environ, "ORACLE_SELF_SIGNALS": "2:SIGINT", "PYTHONPATH": str(Path(__file__).parents[2])}
     first = subprocess.run([sys.executable, str(ORACLE_FOOL), *args, "--out", str(out)], env=env,
                            capture_output=True, text=True, timeout=120)

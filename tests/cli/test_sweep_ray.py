@@ -21,7 +21,8 @@ ray = pytest.importorskip("ray")
 HERE = Path(__file__).parent
 MODELS = "python:sweep_models:oracle,python:sweep_models:broken"  # tests/run/sweep_models.py
 GRID = ["sweep", "--models", MODELS, "--input", "1x8x8", "--encodings", "direct,cppn", "--seeds", "0-1",
-        "--generations", "3", "--population", "8", "--checkpoint-every", "2", "--device", "cpu", "--quiet"]
+        "--generations", "3", "--population", "8", "--checkpoint-every", "2", "--checkpoint-seconds", "0",
+        "--device", "cpu", "--quiet"]
 OK = [f"python-sweep-models-oracle_{e}_s{s}" for e in ("direct", "cppn") for s in (0, 1)]
 
 

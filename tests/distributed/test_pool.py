@@ -96,7 +96,7 @@ STRATEGIES = {"snes-elites": dict(strategy="snes-elites", population=80),  # 4 e
 
 def _config(out: Path, **kw) -> EvolveSettings:
     base = dict(model="test-oracle-chunk8", generations=6, population=40, seed=5, device="cpu",
-                checkpoint_every=3, out=str(out))
+                checkpoint_every=3, checkpoint_seconds=0, out=str(out))
     base.update(kw)
     return EvolveSettings(**base)
 
@@ -326,7 +326,8 @@ def test_a_driver_killed_with_workers_resumes_to_the_same_archive(tmp_path):
                                                                      os.environ.get("PYTHONPATH")]))}
     cmd = [sys.executable, str(TESTS / "run" / "oracle_fool.py"), "evolve", "--model", "test-oracle-chunk8",
            "--generations", "100000", "--population", "40", "--seed", "5", "--checkpoint-every", "3",
-           "--device", "cpu", "--quiet", "--workers", "2", "--out", str(tmp_path / "killed")]
+           "--checkpoint-seconds", "0", "--device", "cpu", "--quiet", "--workers", "2",
+           "--out", str(tmp_path / "killed")]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     state = tmp_path / "killed" / "checkpoint" / "state.json"
     deadline = time.time() + 120

@@ -76,7 +76,7 @@ def test_trusted_passed_keeps_only_what_fp32_bears_out():
 
 def test_a_bf16_run_writes_fp32_confidences(tmp_path):
     config = EvolveSettings(model="test-oracle", generations=6, population=16, seed=1, device="cpu",
-                            checkpoint_every=3, precision="bf16", out=str(tmp_path / "run"))
+                            checkpoint_every=3, checkpoint_seconds=0, precision="bf16", out=str(tmp_path / "run"))
     run = EvolutionRun.start(config)
     summary = run.run(progress=False)
     assert summary["precision"] == "bf16" and summary["confidence_precision"] == "fp32"

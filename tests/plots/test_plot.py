@@ -26,7 +26,7 @@ def runs(tmp_path_factory) -> list[Path]:
     for seed in (1, 2):
         path = base / f"run{seed}"
         evolve(EvolveSettings(model="test-oracle", generations=6, population=8, seed=seed, device="cpu",
-                              checkpoint_every=3, out=str(path)))
+                              checkpoint_every=3, checkpoint_seconds=0, out=str(path)))
         out.append(path)
     return out
 

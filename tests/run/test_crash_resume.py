@@ -21,7 +21,7 @@ class Crash(BaseException):
 
 def _config(out: Path, **kw) -> EvolveSettings:
     base = dict(model="test-oracle", generations=4, population=8, seed=11, device="cpu", checkpoint_every=2,
-                out=str(out))
+                checkpoint_seconds=0, out=str(out))
     base.update(kw)
     return EvolveSettings(**base)
 

@@ -97,7 +97,7 @@ def test_transfer_rescores_an_ensemble_source(ensemble_runs):
 def test_resumed_ensemble_equals_uninterrupted(mnist_lenet, tmp_path):
     def config(out: Path) -> EvolveSettings:
         return EvolveSettings(models=PAIR, combine="min", generations=4, population=8, seed=5, device="cpu",
-                              checkpoint_every=1, out=str(out))
+                              checkpoint_every=1, checkpoint_seconds=0, out=str(out))
 
     straight = EvolutionRun.start(config(tmp_path / "a")).run(progress=False)
     EvolutionRun.start(config(tmp_path / "b")).run(progress=False, stop_after=2)

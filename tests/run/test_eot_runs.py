@@ -18,7 +18,7 @@ from helpers import checkpoint_arrays
 
 def _config(out: Path, **kw) -> EvolveSettings:
     base = dict(model="test-oracle", generations=8, population=16, seed=3, device="cpu", checkpoint_every=4,
-                out=str(out), eot=4, transforms="crop=0.6,rotate=15,noise=0.05")
+                checkpoint_seconds=0, out=str(out), eot=4, transforms="crop=0.6,rotate=15,noise=0.05")
     base.update(kw)
     return EvolveSettings(**base)
 

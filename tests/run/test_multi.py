@@ -22,7 +22,7 @@ TIMING = ("elapsed_s", "evals_per_s")
 
 def _config(out: Path, **kw) -> EvolveSettings:
     base = dict(model="test-oracle", generations=10, population=12, seed=0, device="cpu", checkpoint_every=3,
-                out=str(out))
+                checkpoint_seconds=0, out=str(out))
     base.update(kw)
     return EvolveSettings(**base)
 

@@ -20,7 +20,7 @@ from fooling.settings.sweep import SweepSettings, parse_models
 
 TIMING = ("elapsed_s", "evals_per_s")
 HERE = Path(__file__).parent
-FIXED = {"generations": 4, "population": 8, "device": "cpu", "checkpoint_every": 2}
+FIXED = {"generations": 4, "population": 8, "device": "cpu", "checkpoint_every": 2, "checkpoint_seconds": 0}
 ORACLE_SOURCE = "python:sweep_models:oracle"
 
 

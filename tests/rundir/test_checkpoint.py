@@ -389,7 +389,8 @@ def test_a_run_checkpointing_blocks_resumes_to_the_same_files(tmp_path, monkeypa
 
     monkeypatch.setattr(checkpoint, "BIG_BYTES", 256)
     monkeypatch.setattr(checkpoint, "BLOCK_BYTES", 64)
-    config = dict(model="test-oracle", generations=6, population=8, seed=11, device="cpu", checkpoint_every=2)
+    config = dict(model="test-oracle", generations=6, population=8, seed=11, device="cpu", checkpoint_every=2,
+                  checkpoint_seconds=0)
     evolve(EvolveSettings(**config, out=str(tmp_path / "straight")))
     out = tmp_path / "split"
     EvolutionRun.start(EvolveSettings(**config, out=str(out))).run(progress=False, stop_after=4)

@@ -23,7 +23,7 @@ ORACLE_FOOL = str(Path(__file__).parents[1] / "run" / "oracle_fool.py")
 
 def _config(out: Path, **kw) -> EvolveSettings:
     base = dict(model="test-oracle", generations=4, population=8, seed=2, device="cpu", checkpoint_every=2,
-                out=str(out))
+                checkpoint_seconds=0, out=str(out))
     base.update(kw)
     return EvolveSettings(**base)
 

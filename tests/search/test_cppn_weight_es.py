@@ -108,7 +108,7 @@ def test_direct_genomes_are_refused(oracle):
 
 def _config(out: Path, **kw) -> EvolveSettings:
     base = dict(model="test-oracle", encoding="cppn", generations=12, population=16, seed=3, device="cpu",
-                checkpoint_every=4, out=str(out), strategy="cppn-weight-es", cppn_es_children=8)
+                checkpoint_every=4, checkpoint_seconds=0, out=str(out), strategy="cppn-weight-es", cppn_es_children=8)
     return EvolveSettings(**{**base, **kw})
 
 

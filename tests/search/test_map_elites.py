@@ -207,7 +207,7 @@ def test_a_resumed_default_cppn_run_with_lineages_equals_an_uninterrupted_one(tm
 
     def config(out):
         return EvolveSettings(model="test-oracle", encoding="cppn", generations=30, population=16, seed=3,
-                              device="cpu", checkpoint_every=4, out=str(out))
+                              device="cpu", checkpoint_every=4, checkpoint_seconds=0, out=str(out))
 
     assert config(tmp_path).resolved().cppn_lineages == 10  # the default preset's CPPN search breeds lineages
     evolve(config(tmp_path / "straight"))
@@ -225,7 +225,7 @@ def test_a_cppn_run_saved_before_lineages_existed_resumes_without_them(tmp_path)
     from fooling.settings.evolve import EvolveSettings
 
     EvolutionRun.start(EvolveSettings(model="test-oracle", encoding="cppn", generations=4, population=8, seed=1,
-                                      device="cpu", checkpoint_every=1, out=str(tmp_path / "old"))
+                                      device="cpu", checkpoint_every=1, checkpoint_seconds=0, out=str(tmp_path / "old"))
                        ).run(progress=False, stop_after=2)
     path = tmp_path / "old" / "config.json"
     record = json.loads(path.read_text())

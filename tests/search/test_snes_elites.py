@@ -173,7 +173,7 @@ def test_a_state_of_another_shape_is_refused(oracle):
 
 def _config(out: Path, **kw) -> EvolveSettings:
     base = dict(model="test-oracle", generations=12, population=16, seed=3, device="cpu", checkpoint_every=4,
-                out=str(out))
+                checkpoint_seconds=0, out=str(out))
     return EvolveSettings(**{**base, **kw})
 
 
