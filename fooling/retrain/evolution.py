@@ -75,12 +75,15 @@ class SnapshotPool(Hook):
 def _open(settings: RetrainSettings, model: str, classes: list[int], seed: int, folder: Path) -> EvolutionRun:
     """Resume the run in ``folder`` if it was started (one killed before its first checkpoint resumes from
     generation 0), else start it there."""
+    # every snapshot generation is checkpointed before the snapshot is taken (no time floor), which is what lets
+    # a killed run take a missed snapshot when it resumes
     if (folder / "config.json").is_file():
-        return EvolutionRun.resume(folder)
+        return EvolutionRun.resume(folder, checkpoint_seconds=0)
     config = EvolveSettings(
         model=model, classes=classes, encoding=settings.encoding, preset=settings.preset,
         generations=settings.generations, population=settings.population, seed=seed, device=settings.device,
-        checkpoint_every=settings.snapshot_every, image_size=settings.image_size, out=str(folder),
+        checkpoint_every=settings.snapshot_every, checkpoint_seconds=0, image_size=settings.image_size,
+        out=str(folder),
     )
     return EvolutionRun.start(config)
 
