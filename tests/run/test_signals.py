@@ -88,6 +88,7 @@ def test_a_second_ctrl_c_before_the_first_checkpoint_leaves_a_resumable_run(tmp_
 
 def test_in_process_second_signal_keeps_the_last_checkpoint(tmp_path, monkeypatch):
     out = tmp_path / "run"
+    before = signal.getsignal(signal.SIGINT)  # SIG_IGN where pytest runs as a background job
     run = EvolutionRun.start(EvolveSettings(model="test-oracle", population=8, seed=4, checkpoint_every=3,
                                           checkpoint_seconds=0, device="cpu", generations=12, out=str(out)))
     real, calls = type(run.objective).fitness_tensor, []
@@ -103,4 +104,4 @@ def test_in_process_second_signal_keeps_the_last_checkpoint(tmp_path, monkeypatc
     monkeypatch.setattr(type(run.objective), "fitness_tensor", scorer)
     summary = run.run(progress=False)
     assert run.interrupted and summary["generation"] == 6 and summary["stop_reason"] == "interrupted"
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
+    assert signal.getsignal(signal.SIGINT) is before  # handlers restored
