@@ -47,7 +47,7 @@ def as_objective(model: Model, images: Optional[torch.Tensor] = None) -> Objecti
     c, h, w = images.shape[1:]
     spec = Preprocess(size=(h, w), channels=c, mean=(0.0,) * c, std=(1.0,) * c)
     return Objective([_ModuleClassifier(model, name=type(model).__name__, labels=[str(i) for i in range(k)],
-                                        preprocess=spec, device=device)], range(k))
+                                        preprocess=spec, device=device, memory_format="contiguous")], range(k))
 
 
 def check_channels(objective: Objective, channels: int) -> None:

@@ -121,7 +121,7 @@ class Evaluator:
                 self.device = torch.device("cuda")
             classifiers = [load_classifier(name, self.device, config.crops) for name in config.model_names]
             self.objective = Objective(classifiers, classes, config.combine, precision=config.precision,
-                                       compile=config.compile)
+                                       compile=config.compile, memory_format=config.memory_format)
             self.encoding = make_encoding(config, shape, self.device)
             self.unit = chunk_unit(classifiers, shape)
         except Exception as err:  # reported by ready()

@@ -57,9 +57,10 @@ class Objective:
     """
 
     def __init__(self, classifiers: Sequence[Classifier], classes: Sequence[int], combine: str = "mean", *,
-                 precision: Optional[str] = None, compile: Optional[bool] = None) -> None:
-        """precision (fp32 | bf16 | fp16) and compile, when given, configure every classifier's no-gradient
-        forward pass (:meth:`Classifier.configure`); None leaves them as they are."""
+                 precision: Optional[str] = None, compile: Optional[bool] = None,
+                 memory_format: Optional[str] = None) -> None:
+        """precision (fp32 | bf16 | fp16), compile and memory_format, when given, configure every classifier
+        (:meth:`Classifier.configure`); None leaves them as they are."""
         classifiers = list(classifiers)
         if not classifiers:
             raise FoolingError("an objective needs at least one classifier")
@@ -72,9 +73,9 @@ class Objective:
         self.classifiers = classifiers
         self.classes = torch.as_tensor(np.asarray(classes), dtype=torch.long)
         self.combine = combine
-        if precision is not None or compile is not None:
+        if precision is not None or compile is not None or memory_format is not None:
             for c in classifiers:
-                c.configure(precision=precision, compile=compile)
+                c.configure(precision=precision, compile=compile, memory_format=memory_format)
 
     eot = None  # Optional[EOT]; see fooling.objective.eot
 

@@ -41,7 +41,7 @@ from ..search.gradient import (
 )
 from ..search.perturb import fit_photo, perturb
 from ..search.regularizers import Regularizers
-from ..settings.ascend import INITS, AscendSettings
+from ..settings.ascend import INITS, SINCE, AscendSettings
 from .ascent_records import class_records, metrics_rows, write_milestones
 from .summary import run_summary
 from .signals import install_stop_handlers, restore_handlers
@@ -145,7 +145,7 @@ class AscentRun:
         bad = [c for c in self.classes if not 0 <= c < k]
         if bad:
             raise FoolingError(f"class {bad[0]} does not exist: {config.model} has classes 0-{k - 1}")
-        self.objective = Objective([self.classifier], self.classes)
+        self.objective = Objective([self.classifier], self.classes, memory_format=config.memory_format)
         if config.eot:  # expectation over transformation (fooling.objective.eot)
             from ..objective.eot import EOT
 
@@ -225,8 +225,8 @@ class AscentRun:
         if not isinstance(record.get("run"), dict) or record["run"].get("command") != "ascend":
             raise FoolingError(f"{path} is not a `fool ascend` run (its config.json says otherwise)")
         names = {f.name for f in AscendSettings.fields()}
-        config = AscendSettings.from_json({k: v for k, v in record.items() if k in names},
-                                          where=str(rundir.config_path))
+        config = AscendSettings.from_json({**SINCE, **{k: v for k, v in record.items() if k in names}},
+                                          where=str(rundir.config_path))  # older runs: as they began
         config = dataclasses.replace(config, out=str(rundir.path))
         run = cls(config, classifier)
         check_fingerprints(record, {config.model: run.classifier})  # changed weights: one line, nothing written

@@ -119,7 +119,7 @@ class EvolutionRun:
         self.labels = first.labels
         self.classes = self._classes(first.num_classes)
         self.objective = Objective(self.classifiers, self.classes, config.combine, precision=config.precision,
-                                   compile=config.compile)
+                                   compile=config.compile, memory_format=config.memory_format)
         if config.eot:  # --eot K: fitness is the mean confidence over K transforms, the same K for every image
             self.objective.with_eot(EOT.for_selection(config.eot, config.transforms, config.seed))
         shape = evolved_image_shape(config, first)
@@ -338,6 +338,7 @@ class EvolutionRun:
         return {**self.config.to_json(), "run": {
             "command": "evolve", "versions": _versions(), "device": str(self.device),
             "encoding_settings": self.encoding.settings(), "num_classes": len(self.labels),
+            "memory_formats": {c.name: c.memory_format for c in self.classifiers},  # what --memory-format became
             RECORD_KEY: dict(self.weights_sha256), **describe_sources(self.config.model_names),
         }}
 

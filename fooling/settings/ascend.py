@@ -15,6 +15,7 @@ from typing import Any, Optional
 from ..errors import FoolingError
 from .transforms import check_spec as _check_spec
 from .fields import Settings, between, non_negative, positive, setting, unit_interval
+from .evolve import MEMORY_FORMATS
 from .model_source import model_source
 
 OBJECTIVES = ("prob", "logit")  # what a step climbs: the target's softmax probability or its logit
@@ -23,6 +24,8 @@ NORMS = ("linf", "l2")  # the norms that bound a perturbation
 METHODS = ("pgd", "fgsm")  # perturbation attacks
 INITS = ("mean", "uniform")  # anything else given as --init is a photo
 STOP_AT = 0.9999  # the last milestone (fooling.archive.THRESHOLDS[-1])
+# settings newer than some saved ascents, with the value that continues such a run as it began (resume fills them in)
+SINCE: dict[str, Any] = {"memory_format": "channels-last-on-cuda"}
 
 # The preset fields: the step rule (objective, rate, step_size) and the regularisers.
 _PLAIN = {"decay": 0.0, "blur_radius": 0.0, "blur_every": 0, "norm_percentile": 0.0, "contribution_percentile": 0.0}
@@ -69,6 +72,9 @@ class AscendSettings(Settings):
     steps: int = setting(200, "Gradient steps per image (at most).", group=BUDGET, check=positive)
     seed: int = setting(0, "Seeds each class's starting noise.", group=BUDGET, check=non_negative)
     device: str = setting("auto", "auto | cpu | cuda | cuda:N (auto: CUDA when present).", group=BUDGET)
+    memory_format: str = setting("auto", "The network's memory layout: channels-last where it runs in it (faster "
+                                         "convolutions), contiguous, or channels-last-on-cuda (ascents begun before "
+                                         "auto existed).", group=BUDGET, choices=MEMORY_FORMATS)
     batch_size: int = setting(32, "Classes optimised at once.", group=BUDGET, check=positive)
     stop_at: float = setting(STOP_AT, "An image stops once its target confidence reaches this (0: run every step).",
                              group=BUDGET, check=unit_interval)

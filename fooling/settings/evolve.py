@@ -28,6 +28,8 @@ COLOURS = ("hls", "rgb")
 MUTATIONS = ("unscaled", "bounded")
 CPPN_COORDS = ("scaled", "pixel")
 PRECISIONS = ("fp32", "bf16", "fp16")  # classifiers.base.PRECISIONS (settings sit below classifiers)
+# the networks' memory layouts (classifiers.base.Classifier.configure says what each means); declared here, once
+MEMORY_FORMATS = ("auto", "channels-last", "contiguous", "channels-last-on-cuda")
 DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")  # the devices a run can use (see classifiers.resolve_device)
 
 # Limits on the size of a run, checked before anything is created (see check_run_size).
@@ -90,7 +92,7 @@ ENCODING_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
 }
 # Settings newer than some saved runs, with the value that continues such a run as it began (a resume fills
 # them in where config.json lacks them; absent from a --config file they still come from the preset).
-SINCE: dict[str, Any] = {"cppn_lineages": 0}
+SINCE: dict[str, Any] = {"cppn_lineages": 0, "memory_format": "channels-last-on-cuda"}
 
 
 def _names_a_model(value: str) -> Optional[str]:
@@ -252,6 +254,10 @@ class EvolveSettings(Settings):
     compile: bool = setting(False, "Run the classifier, and the direct encoding's HLS decode, through "
                                    "torch.compile (slow to start; pays off on long runs, on GPUs and CPUs).",
                             group=SPEED)
+    memory_format: str = setting("auto", "The networks' memory layout: channels-last where a network runs in it "
+                                         "(1.5-2.3x faster convolutions on CPUs too), contiguous, or "
+                                         "channels-last-on-cuda (runs begun before auto existed).", group=SPEED,
+                                 choices=MEMORY_FORMATS)
 
     # model source (fooling/settings/model_source.py): how a model file, timm: or python: model takes its input
     input: Optional[str] = model_source("input")
