@@ -255,7 +255,7 @@ class EvolveSettings(Settings):
                                    "torch.compile (slow to start; pays off on long runs, on GPUs and CPUs).",
                             group=SPEED)
     memory_format: str = setting("auto", "The networks' memory layout: channels-last where a network runs in it "
-                                         "(1.5-2.3x faster convolutions on CPUs too), contiguous, or "
+                                         "(1.2-1.5x faster networks on CPUs too), contiguous, or "
                                          "channels-last-on-cuda (runs begun before auto existed).", group=SPEED,
                                  choices=MEMORY_FORMATS)
 
