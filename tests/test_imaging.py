@@ -22,6 +22,27 @@ def test_hls_to_rgb_in_chunks_gives_the_same_numbers(monkeypatch):
     assert torch.equal(torch.cat([hls_to_rgb(h[None]) for h in hls]), whole)
 
 
+def test_the_unit_hue_conversion_is_the_general_one_bit_for_bit():
+    """Every hue in [0, 1] (a dense sweep, each twelfth and its float neighbours) with random lightness and
+    saturation: the CPU chunks' faster formula gives the general conversion's numbers exactly."""
+    twelfths = torch.tensor([k / 12 for k in range(13)])
+    hue = torch.cat([torch.linspace(0, 1, 1_000_001), twelfths, torch.nextafter(twelfths, torch.tensor(2.0)),
+                     torch.nextafter(twelfths, torch.tensor(-1.0))]).clamp(0, 1)
+    rest = torch.rand(2, len(hue), generator=torch.Generator().manual_seed(2))
+    rest[:, :4] = torch.tensor([[0.0, 1.0, 0.5, 0.5], [1.0, 1.0, 0.0, 1.0]])
+    hls = torch.stack([hue, rest[0], rest[1]], 1).view(-1, 3, 1, 1)
+    assert torch.equal(imaging._hls_to_rgb_unit_hue(hls), imaging._hls_to_rgb(hls))
+
+
+def test_chunks_with_hues_outside_0_1_wrap_them(monkeypatch):
+    hls = torch.rand(6, 3, 8, 8, generator=torch.Generator().manual_seed(4))
+    hls[2, 0, 0, 0], hls[4, 0, 3, 3] = 1.5, -0.25  # the unit-hue formula would not wrap these
+    monkeypatch.setattr(imaging, "HLS_CHUNK_VALUES", 200)  # one image a chunk
+    assert torch.equal(hls_to_rgb(hls), imaging._hls_to_rgb(hls))
+    assert torch.equal(hls_to_rgb(hls[2:3])[0, :, 0, 0], imaging._hls_to_rgb(hls[2:3] - torch.tensor(
+        [1.0, 0.0, 0.0]).view(1, 3, 1, 1))[0, :, 0, 0])  # hue 1.5 is hue 0.5
+
+
 def test_hls_to_rgb_gives_the_same_numbers_with_and_without_autograd():
     hls = torch.rand(4, 3, 16, 16, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     hls[:, :, :2] = 0.0  # hue 0, black, no saturation
