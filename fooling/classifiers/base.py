@@ -34,8 +34,9 @@ PRECISIONS = ("fp32", "bf16", "fp16")  # what the no-gradient forward pass (prob
 #   contiguous            never: PyTorch's default layout;
 #   channels-last-on-cuda what fooling did before `auto` existed (runs begun then resume with it: same numbers).
 # Channels-last is what oneDNN's and cuDNN's fastest convolutions want: on the CPU here, 1.5x mnist-lenet's forward
-# pass, 1.2x mnist-digitcnn's and 1.45x EfficientNet-Lite0's (scripts/bench_layout.py). The layout changes the sums' order, so outputs
-# differ from the contiguous network's in the 6th-7th digit: a run records its choice and keeps it when resumed.
+# pass, 1.2x mnist-digitcnn's and 1.45x EfficientNet-Lite0's (scripts/bench_layout.py). The layout changes the
+# order of the sums, so outputs differ from the contiguous network's in the 6th-7th digit: a run records its
+# choice and keeps it when resumed.
 LAYOUT_PROBE_TOLERANCE = 1e-3  # a probe's channels-last probabilities must match the contiguous ones this closely
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
