@@ -16,15 +16,13 @@ ROW_LOOP_MAX = 256  # the CPU copies at most this many rows one by one (more: on
 ROW_LOOP_MIN_VALUES = 1 << 14  # ... and only rows of at least this many values (smaller: one indexed copy)
 
 
-def one_by_one(like: torch.Tensor, rows: int) -> bool:
-    """Whether ``rows`` rows of ``like`` (R, G) are moved one at a time (the CPU, a few big rows) rather than by
-    one indexed operation."""
+def _one_by_one(like: torch.Tensor, rows: int) -> bool:
     return like.device.type == "cpu" and 0 < rows <= ROW_LOOP_MAX and like.shape[1] >= ROW_LOOP_MIN_VALUES
 
 
 def gather_rows(src: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """(len(index), G) a fresh copy of rows ``index`` of ``src`` (R, G), contiguous."""
-    if not one_by_one(src, len(index)):
+    if not _one_by_one(src, len(index)):
         return src.index_select(0, index)
     out = torch.empty((len(index), src.shape[1]), dtype=src.dtype, device=src.device)
     for i, j in enumerate(index.tolist()):
@@ -38,7 +36,7 @@ def scatter_rows_(dst: torch.Tensor, index: torch.Tensor, src: torch.Tensor,
 
     ``index`` must not repeat a row (as for ``index_copy_``); ``src`` is cast to ``dst``'s dtype.
     """
-    if not one_by_one(dst, len(index)):
+    if not _one_by_one(dst, len(index)):
         rows = src if src_index is None else src.index_select(0, src_index)
         return dst.index_copy_(0, index, rows.to(dst.dtype))
     sources = range(len(index)) if src_index is None else src_index.tolist()

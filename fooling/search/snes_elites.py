@@ -36,7 +36,7 @@ import torch
 
 from ..archive import Archive
 from ..errors import FoolingError
-from ..rowcopy import gather_rows, one_by_one, scatter_rows_
+from ..rowcopy import gather_rows, scatter_rows_
 from ..rowdigests import RowDigests, Rows
 from .base import Scores, Strategy
 from .blocks import VARIATION, Plan, add_upsampled_, blocked, noise_grid, realise, seeds
@@ -197,14 +197,9 @@ class SnesElites(Strategy):
         step = sigma * grad_mean
         if self.lr_mean != 1.0:  # lr * x is x itself at 1
             step.mul_(self.lr_mean)
-        # mean + lr * up(step), clipped to [0, 1]: the same float32 sums whether on the plan's copy of the drawn means
-        # (then scattered back) or on the rows themselves (unchanged since the plan gathered them)
-        if one_by_one(self.mean, len(cells)):  # CPU, big rows: each row stepped and clipped while in cache
-            for i, cell in enumerate(cells.tolist()):
-                add_upsampled_(self.mean[cell:cell + 1], step[i:i + 1], self.scale, self.shape).clamp_(0.0, 1.0)
-        else:
-            mean = add_upsampled_(self._mean, step, self.scale, self.shape)
-            scatter_rows_(self.mean, cells, mean.clamp_(0.0, 1.0))
+        # mean + lr * up(step), in place on the plan's copy of the drawn means: the same float32 sums
+        mean = add_upsampled_(self._mean, step, self.scale, self.shape)
+        scatter_rows_(self.mean, cells, mean.clamp_(0.0, 1.0))
         self.mean_digests.forget(cells)
         scatter_rows_(self.sigma, cells, sigma.mul_(grad_sigma.mul_(0.5 * self.lr_sigma).exp_()))
         self.sigma_digests.forget(cells)

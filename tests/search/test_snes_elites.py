@@ -131,22 +131,6 @@ def test_utilities_by_rank_in_numpy_equal_torch_s_stable_descending_sort():
         assert torch.equal(rank_utilities(values, cells, per), expected.unsqueeze(1))
 
 
-def test_means_stepped_row_by_row_equal_the_gathered_step(oracle, monkeypatch):
-    """On the CPU big rows of the means are stepped in place one by one (fooling.rowcopy.one_by_one); the same
-    float32 numbers as stepping the plan's gathered copy and scattering it back."""
-    import fooling.rowcopy as rowcopy
-
-    runs = []
-    for min_values in (1, 1 << 40):  # every row one by one; never
-        monkeypatch.setattr(rowcopy, "ROW_LOOP_MIN_VALUES", min_values)
-        strategy = _strategy(oracle, start=-1.0)
-        _step(strategy, oracle, 8)
-        runs.append((strategy.mean.clone(), strategy.sigma.clone(), strategy.archive.fitness.copy()))
-    (mean_a, sigma_a, fit_a), (mean_b, sigma_b, fit_b) = runs
-    assert torch.equal(mean_a, mean_b) and torch.equal(sigma_a, sigma_b) and np.array_equal(fit_a, fit_b)
-    assert not torch.equal(mean_a, torch.zeros_like(mean_a))  # the emitters moved
-
-
 def test_same_seed_same_archive_other_seed_not(oracle):
     runs = []
     for seed in (3, 3, 4):
