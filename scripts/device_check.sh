@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # GPU check in one go (about 8 minutes on one GPU): the CUDA tests, then scripts/bench_gpu.py in fp32 and
-# bf16. Writes pytest's output and the benchmark's JSON lines to $OUT (if set), else to ./device_check/.
+# bf16, then scripts/bench_layout.py (contiguous vs channels-last networks). Writes pytest's output and the
+# benchmarks' JSON lines to $OUT (if set), else to ./device_check/.
 #
 #   bash scripts/device_check.sh            # from the repository root, on a machine with a CUDA GPU
 set -u
@@ -21,5 +22,10 @@ tests=${PIPESTATUS[0]}
 timeout 270 python scripts/bench_gpu.py --device cuda --precisions fp32,bf16 --generations 6 --max-seconds 30 \
     2>"$OUT/bench_gpu.stderr"
 bench=$?
-echo "device_check: pytest -m cuda exit $tests, bench_gpu exit $bench; results in $OUT" | tee "$OUT/result.txt"
-[ "$tests" -eq 0 ] && [ "$bench" -eq 0 ]
+# 3. each network's forward pass contiguous vs channels-last (--memory-format) on the GPU, at most 1.5 minutes
+timeout 90 python scripts/bench_layout.py --device cuda --rounds 2 2>"$OUT/bench_layout.stderr" \
+    | tee "$OUT/bench_layout.jsonl"
+layout=${PIPESTATUS[0]}
+echo "device_check: pytest -m cuda exit $tests, bench_gpu exit $bench, bench_layout exit $layout; results in $OUT" \
+    | tee "$OUT/result.txt"
+[ "$tests" -eq 0 ] && [ "$bench" -eq 0 ] && [ "$layout" -eq 0 ]
