@@ -46,8 +46,7 @@ def hls_to_rgb(hls: torch.Tensor, compiled: bool = False) -> torch.Tensor:
         for start in range(0, len(hls), step):
             chunk = hls[start:start + step]
             low, high = torch.aminmax(chunk[:, 0])  # the hue: a few µs, the chunk is about to be read anyway
-            convert = _hls_to_rgb_unit_hue if 0.0 <= low.item() and high.item() <= 1.0 else _hls_to_rgb
-            out[start:start + step] = convert(chunk)
+            out[start:start + step] = _hls_to_rgb(chunk, unit_hue=0.0 <= low.item() and high.item() <= 1.0)
         return out
     return _hls_to_rgb(hls)
 
@@ -68,29 +67,25 @@ def _give_up_fusing(err: Exception) -> None:
                   RuntimeWarning, stacklevel=3)
 
 
-def _hls_to_rgb(hls: torch.Tensor) -> torch.Tensor:
+def _hls_to_rgb(hls: torch.Tensor, unit_hue: bool = False) -> torch.Tensor:
+    """:func:`hls_to_rgb` in one pass of each operation. unit_hue (no autograd; every hue in [0, 1], as in evolved
+    genomes): the same numbers bit for bit, 30 % faster on the CPU. k = 12 H + n then lies in [0, 20], so instead
+    of wrapping it (a float remainder, the dearest pass) the second period's ramp joins the first by a maximum: for
+    k in [12, 20], clamp(k - 15) is clamp(min(k' - 3, 9 - k')) of the wrapped k' = k - 12 (exact), and below 12
+    the maximum keeps the first period's value (k - 15 < -3)."""
     h, l, s = hls[:, 0:1], hls[:, 1:2], hls[:, 2:3]
     n = torch.tensor([0.0, 8.0, 4.0], device=hls.device, dtype=hls.dtype).view(1, 3, *[1] * (hls.dim() - 2))
     a = s * torch.minimum(l, 1.0 - l)
     # In place where autograd allows it (no op below needs its own output for the backward pass),
     # 9 − k and l − a·f in one pass each: fewer passes over a (N, 3, H, W) batch.
-    k = torch.mul(h, 12.0).add(n).remainder_(12.0)
-    f = torch.minimum(k.sub(3.0), torch.rsub(k, 9.0)).clamp_(-1.0, 1.0)
-    return torch.sub(l, f.mul_(a)).clamp_(0.0, 1.0)
-
-
-def _hls_to_rgb_unit_hue(hls: torch.Tensor) -> torch.Tensor:
-    """:func:`_hls_to_rgb` bit for bit when every hue is in [0, 1] (evolved genomes), 30 % faster on the CPU:
-    k = 12 H + n lies in [0, 20], so instead of wrapping it (a float remainder, the dearest pass) the second
-    period's ramp joins the first by a maximum: for k in [12, 20], clamp(k - 15) is clamp(min(k' - 3, 9 - k')) of
-    the wrapped k' = k - 12 (exact), and below 12 the maximum keeps the first period's value (k - 15 < -3)."""
-    h, l, s = hls[:, 0:1], hls[:, 1:2], hls[:, 2:3]
-    n = torch.tensor([0.0, 8.0, 4.0], device=hls.device, dtype=hls.dtype).view(1, 3, *[1] * (hls.dim() - 2))
-    a = s * torch.minimum(l, 1.0 - l)
     k = torch.mul(h, 12.0).add(n)
-    first = torch.minimum(k.sub(3.0), torch.rsub(k, 9.0))
-    f = torch.maximum(first, k.sub_(15.0), out=first).clamp_(-1.0, 1.0)
-    return torch.sub(l, f.mul_(a)).clamp_(0.0, 1.0)
+    if unit_hue:
+        first = torch.minimum(k.sub(3.0), torch.rsub(k, 9.0))
+        f = torch.maximum(first, k.sub_(15.0), out=first)
+    else:
+        k.remainder_(12.0)
+        f = torch.minimum(k.sub(3.0), torch.rsub(k, 9.0))
+    return torch.sub(l, f.clamp_(-1.0, 1.0).mul_(a)).clamp_(0.0, 1.0)
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:

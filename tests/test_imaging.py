@@ -31,7 +31,7 @@ def test_the_unit_hue_conversion_is_the_general_one_bit_for_bit():
     rest = torch.rand(2, len(hue), generator=torch.Generator().manual_seed(2))
     rest[:, :4] = torch.tensor([[0.0, 1.0, 0.5, 0.5], [1.0, 1.0, 0.0, 1.0]])
     hls = torch.stack([hue, rest[0], rest[1]], 1).view(-1, 3, 1, 1)
-    assert torch.equal(imaging._hls_to_rgb_unit_hue(hls), imaging._hls_to_rgb(hls))
+    assert torch.equal(imaging._hls_to_rgb(hls, unit_hue=True), imaging._hls_to_rgb(hls))
 
 
 def test_chunks_with_hues_outside_0_1_wrap_them(monkeypatch):
