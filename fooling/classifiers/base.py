@@ -53,6 +53,25 @@ CPU_MAX_CHUNK = 256
 SCRIPTED_ACTIVATIONS = 16  # a TorchScript network's largest layer output, guessed in copies of its input
 
 
+def exact_cuda_numerics() -> None:
+    """Reproducible IEEE float32 on CUDA for this process (set when a classifier is built there).
+
+    cuDNN's autotuner (``benchmark``) times candidate kernels and keeps the fastest, so another process (a resumed
+    run) may pick another kernel and round otherwise, and the run would no longer equal an uninterrupted one;
+    ``deterministic`` keeps cuDNN to kernels that give the same bits every time; and PyTorch lets cuDNN
+    convolutions use TF32 (a 10-bit mantissa) by default on Ampere and later GPUs, which would make "fp32"
+    confidences (and the fp32 re-scoring of a bf16 run's elites) good to about 1e-3, too coarse for 99.99 %.
+    Costs some speed; ``--precision bf16`` is the fast option."""
+    cudnn = torch.backends.cudnn
+    cudnn.benchmark, cudnn.deterministic = False, True
+    if hasattr(cudnn, "conv") and hasattr(cudnn.conv, "fp32_precision"):  # PyTorch >= 2.9 (mixing the APIs raises)
+        cudnn.conv.fp32_precision = cudnn.rnn.fp32_precision = "ieee"
+        torch.backends.cuda.matmul.fp32_precision = "ieee"
+    else:
+        cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
+
+
 def autocast(device: torch.device, precision: str) -> ContextManager[Any]:
     """The autocast context of ``precision`` on ``device`` ("fp32": none)."""
     if precision not in PRECISIONS:
@@ -145,7 +164,7 @@ class Classifier:
         self._bytes_per_image: dict[tuple, tuple[float, float]] = {}  # (shape, precision) -> (fixed, per image)
         self._takes_channels_last: "Optional[bool | str]" = None  # the probe's answer (True, or why not), once asked
         if self.device.type == "cuda":
-            torch.backends.cudnn.benchmark = True  # fixed chunk shapes: let cuDNN pick its fastest kernels
+            exact_cuda_numerics()
         self.configure(precision=precision, compile=compile, memory_format=memory_format)
 
     def configure(self, *, precision: Optional[str] = None, compile: Optional[bool] = None,

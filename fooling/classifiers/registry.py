@@ -117,23 +117,31 @@ def get_spec(name: str) -> ModelSpec:
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """'auto' -> CUDA when present, else CPU; 'cuda' without a GPU is a :class:`FoolingError`."""
+    """'auto' -> CUDA when present, else CPU; 'cuda' without a GPU is a :class:`FoolingError`.
+
+    The result names what a tensor made there reports as its ``.device``: ``cpu``, or ``cuda:N`` with the index
+    (``cuda`` alone is the current CUDA device). ``torch.device("cuda") != torch.device("cuda:0")``, so code that
+    asks whether a tensor is already on the run's device would otherwise always answer no on a GPU."""
     if isinstance(device, torch.device):
-        return device
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError):
-        resolved = None
+        resolved: Optional[torch.device] = device
+    elif device == "auto":
+        resolved = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    else:
+        try:
+            resolved = torch.device(device)
+        except (RuntimeError, TypeError):
+            resolved = None
     if resolved is None or resolved.type not in ("cpu", "cuda"):
         raise FoolingError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N")
-    if resolved.type == "cuda":
-        if not torch.cuda.is_available():
-            raise FoolingError(f"--device {device} asked for, but no CUDA device is available")
-        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
-            raise FoolingError(f"--device {device} asked for, but this machine has CUDA devices "
-                               f"0-{torch.cuda.device_count() - 1}")
+    if resolved.type == "cpu":
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise FoolingError(f"--device {device} asked for, but no CUDA device is available")
+    if resolved.index is None:
+        return torch.device("cuda", torch.cuda.current_device())
+    if resolved.index >= torch.cuda.device_count():
+        raise FoolingError(f"--device {device} asked for, but this machine has CUDA devices "
+                           f"0-{torch.cuda.device_count() - 1}")
     return resolved
 
 

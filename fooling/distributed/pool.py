@@ -23,7 +23,9 @@ start and end on the boundaries of the chunks the in-process path would score (:
 for an ensemble, the least common multiple of its members' chunks): every actor runs exactly the forward
 passes the single process would, and the result equals the in-process run's bit for bit. (A population that
 fits one chunk therefore goes to one actor.) GPU actors split the batch evenly; there the in-process chunk
-depends on free memory anyway, so equality is up to the rounding of different batch sizes.
+depends on free memory anyway, so equality is up to the rounding of different batch sizes. An actor whose
+generators would draw other numbers from the same seeds (another device type, GPU model or PyTorch version:
+:func:`~fooling.search.noise.stream_key`) is always sent its piece's genes, never a plan.
 
 Faults: an actor that dies is replaced and its piece scored again (at most :data:`RETRIES` times per
 generation); an actor that cannot build its models fails the run with one line naming the worker and why.
@@ -45,6 +47,7 @@ from ..classifiers import Classifier
 from ..encodings import Encoding, make_encoding
 from ..errors import FoolingError
 from ..search.blocks import Plan, realise
+from ..search.noise import stream_key
 from ..settings.evolve import EvolveSettings
 
 RETRIES = 3  # replacements of dead actors per generation before the run gives up
@@ -130,11 +133,12 @@ class Evaluator:
                 self.error = f"{type(err).__name__}: {self.error}"
 
     def ready(self) -> dict[str, Any]:
-        """{"error": why it could not build its models or None, "device", "pid", "node", "unit"}."""
+        """{"error": why it could not build its models or None, "device", "pid", "node", "unit", "stream": the
+        :func:`~fooling.search.noise.stream_key` of its device}."""
         import ray
 
         return {"error": self.error, "device": str(self.device), "pid": os.getpid(),
-                "node": ray.util.get_node_ip_address(), "unit": self.unit}
+                "node": ray.util.get_node_ip_address(), "unit": self.unit, "stream": stream_key(self.device)}
 
     def score(self, genomes: dict[str, np.ndarray]) -> np.ndarray:
         """Genomes (a piece of the generation, as :func:`pack` made them) -> probabilities of the archive's
@@ -207,6 +211,7 @@ class EvaluatorPool:
         self.ray, self.config, self.shape = ray, config, tuple(shape)
         self.classes = [int(k) for k in classes]
         self.device = device
+        self.stream = stream_key(device)  # actors whose generators draw otherwise are sent genes, never plans
         self.encoding = encoding if encoding is not None else make_encoding(config, self.shape)
         self.combine = config.combine
         resources = ray.cluster_resources()
@@ -303,21 +308,27 @@ class EvaluatorPool:
         sent = 0
         planned = [plan is not None] * len(payloads)  # False: this piece's genes travel
 
+        def send_genes(i: int) -> Any:
+            nonlocal sent
+            planned[i] = False
+            genomes_i = pack(self.encoding, genomes[pieces[i][0]:pieces[i][1]])
+            sent += payload_bytes(genomes_i)
+            return self.actors[i].score.remote(genomes_i)
+
         def submit(i: int) -> Any:
             nonlocal sent
             payload = payloads[i]
             if plan is None:
                 sent += payload_bytes(payload)
                 return self.actors[i].score.remote(payload)
+            if self.info[i].get("stream") != self.stream:  # its generators draw other numbers than the driver's
+                return send_genes(i)
             update, nbytes = (None, 0) if keys is None else self._update(i, keys, rows, puts)
             genes = pieces[i][1] - pieces[i][0]
             # genes are smaller: send those, unless the actor's mirror is to be filled (a one-time cost that
             # the later, incremental updates repay; refusing it would keep the mirror empty for good)
             if self.synced[i] is not None and payload.nbytes() + nbytes >= genes * self.encoding.num_genes * 4:
-                planned[i] = False
-                genomes_i = pack(self.encoding, genomes[pieces[i][0]:pieces[i][1]])
-                sent += payload_bytes(genomes_i)
-                return self.actors[i].score.remote(genomes_i)
+                return send_genes(i)
             planned[i] = True
             sent += payload.nbytes() + nbytes
             return self.actors[i].vary_score.remote(payload, update)

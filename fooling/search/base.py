@@ -84,6 +84,10 @@ class Strategy(ABC):
         return VARIATION
 
     def load_state_dict(self, arrays: dict[str, np.ndarray], values: dict[str, Any]) -> None:
+        kind = values.get("generator_device", "cpu")  # first: another device draws another stream, whatever else
+        if "generator" in arrays and kind != self.generator.device.type:
+            raise FoolingError(f"this run's random state is for device {kind}, not {self.generator.device.type}: "
+                               f"resume it with --device {kind} to continue it bit-identically")
         if self.planned and self.on_device and values.get("variation") != self.variation:
             raise FoolingError(
                 f"this run was checkpointed by an older fooling whose {self.encoding.name} variation drew another "
@@ -98,8 +102,4 @@ class Strategy(ABC):
                     "host (numpy random state); it cannot continue bit-identically: start it again, or finish it "
                     "with the fooling version that began it")
             return
-        kind = values.get("generator_device", "cpu")
-        if kind != self.generator.device.type:
-            raise FoolingError(f"this run's random state is for device {kind}, not {self.generator.device.type}: "
-                               f"resume it with --device {kind} to continue it bit-identically")
         self.generator.set_state(torch.from_numpy(np.ascontiguousarray(arrays["generator"], dtype=np.uint8)))

@@ -129,7 +129,10 @@ def realise(plan: Plan, encoding: Any, elites: Optional[Callable[[Any], torch.Te
     if plan.kind == "vary":
         children = elites(plan.parents)  # a fresh batch: varied in place, block by block
         for (a, b), s in zip(bounds, plan.seeds):
-            encoding.vary_owned(children[a:b], block_generator(s, device), plan.generation)
+            block = children[a:b]
+            varied = encoding.vary_owned(block, block_generator(s, device), plan.generation)
+            if varied.data_ptr() != block.data_ptr():  # varied a copy (the batch was not as the encoding wants it)
+                block.copy_(varied)
         return children, None
     if plan.kind == "ga":
         parts = []

@@ -25,6 +25,19 @@ def one_draw(device: torch.device) -> bool:
     return torch.device(device).type in ONE_DRAW_DEVICES
 
 
+def stream_key(device: torch.device) -> str:
+    """What decides the numbers a ``torch.Generator`` on ``device`` draws from a seed: the PyTorch version and the
+    device type (mt19937 on the CPU, Philox on CUDA), and on CUDA the GPU's multiprocessor count and threads per
+    multiprocessor (a big draw's kernel grid, and so which Philox subsequence each element comes from, is capped
+    by them). Two processes whose keys are equal realise the same children from the same plan."""
+    device = torch.device(device)
+    key = f"torch {torch.__version__}, {device.type}"
+    if device.type == "cuda":
+        props = torch.cuda.get_device_properties(device)
+        key += f" {props.name}, {props.multi_processor_count} SMs x {props.max_threads_per_multi_processor} threads"
+    return key
+
+
 def block_noise(seeds: Sequence[int], shape: tuple[int, ...], device: torch.device, first: int = 0,
                 total: Optional[int] = None, draw_seed: Optional[int] = None,
                 out: Optional[torch.Tensor] = None) -> torch.Tensor:

@@ -1,5 +1,5 @@
 """The classifier at device speed: memory-sized chunks, low-precision autocast, torch.compile, and (with a
-GPU) channels_last, cudnn.benchmark and the whole population in one forward pass."""
+GPU) channels_last, reproducible IEEE float32 kernels and the whole population in one forward pass."""
 
 from __future__ import annotations
 
@@ -137,11 +137,39 @@ def test_compiled_probs_equal_eager():
     torch.testing.assert_close(compiled, reference, atol=1e-5, rtol=1e-4)
 
 
+def test_exact_cuda_numerics_turns_off_autotuning_and_tf32():
+    from fooling.classifiers.base import exact_cuda_numerics
+
+    cudnn, matmul = torch.backends.cudnn, torch.backends.cuda.matmul
+    saved = (cudnn.benchmark, cudnn.deterministic, cudnn.conv.fp32_precision, cudnn.rnn.fp32_precision,
+             matmul.fp32_precision)
+    try:
+        cudnn.benchmark, cudnn.deterministic = True, False
+        exact_cuda_numerics()
+        assert not cudnn.benchmark and cudnn.deterministic
+        assert cudnn.conv.fp32_precision == cudnn.rnn.fp32_precision == matmul.fp32_precision == "ieee"
+    finally:
+        cudnn.benchmark, cudnn.deterministic = saved[:2]
+        cudnn.conv.fp32_precision, cudnn.rnn.fp32_precision, matmul.fp32_precision = saved[2:]
+
+
 # --- CUDA -----------------------------------------------------------------------------------------------------
+@pytest.mark.cuda
+def test_cuda_fp32_convolutions_are_ieee_not_tf32():
+    """TF32 (PyTorch's default for cuDNN convolutions) is off once a classifier is on CUDA: a convolution over 800
+    products agrees with float64 to about 1e-6, not TF32's 1e-3."""
+    big_input(device="cuda")
+    gen = torch.Generator().manual_seed(0)
+    x, w = torch.randn(8, 32, 32, 32, generator=gen), torch.randn(64, 32, 5, 5, generator=gen)
+    exact = torch.nn.functional.conv2d(x.double(), w.double())
+    got = torch.nn.functional.conv2d(x.cuda(), w.cuda()).cpu().double()
+    assert (got - exact).abs().max() / exact.abs().max() < 1e-5
+
+
 @pytest.mark.cuda
 def test_cuda_puts_the_whole_population_in_one_pass():
     c = big_input(device="cuda")
-    assert torch.backends.cudnn.benchmark
+    assert not torch.backends.cudnn.benchmark and torch.backends.cudnn.deterministic  # reproducible kernels
     assert c.net[0].weight.is_contiguous(memory_format=torch.channels_last)
     images = torch.rand(400, 3, 256, 256, device="cuda")
     fixed, per = c.bytes_per_image(images.shape[1:])

@@ -89,6 +89,23 @@ def test_min_image_side_follows_the_input_size(oracle):
     assert oracle.min_image_side == 8 // MAX_UPSCALE
 
 
+def test_resolve_device_names_what_tensors_report():
+    from fooling.classifiers import resolve_device
+
+    for spelled in ("cpu", "cpu:0", torch.device("cpu", 0), "auto" if not torch.cuda.is_available() else "cpu"):
+        device = resolve_device(spelled)
+        assert device == torch.device("cpu") and torch.zeros(1, device=device).device == device
+
+
+@pytest.mark.cuda
+def test_resolve_device_gives_cuda_its_index():
+    from fooling.classifiers import resolve_device
+
+    for spelled in ("cuda", "auto", torch.device("cuda")):
+        device = resolve_device(spelled)
+        assert device.index == torch.cuda.current_device() and torch.zeros(1, device=device).device == device
+
+
 @pytest.mark.parametrize("device", ["mps", "meta", "xla", "cpu:0:1", "cuda:99"])
 def test_resolve_device_refuses_other_devices(device):
     from fooling.classifiers import resolve_device

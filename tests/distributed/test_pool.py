@@ -220,6 +220,26 @@ class TestOnePoolForSeveralRuns:
             _sync_and_check_mirrors(resumed, oracle_pool)
 
 
+    @pytest.mark.parametrize("strategy", ["snes-elites", "map-elites"])
+    def test_an_actor_drawing_another_stream_gets_genes_not_plans(self, tmp_path, oracle_pool, references,
+                                                                  strategy):
+        """A GPU actor behind a CPU driver (or another GPU model) would realise other children from the same
+        plan: it is sent the genes."""
+        kw = STRATEGIES[strategy]
+        assert oracle_pool.info[0]["stream"] == oracle_pool.stream == f"torch {torch.__version__}, cpu"
+        oracle_pool.info[0] = dict(oracle_pool.info[0], stream="torch x, cuda H200, 132 SMs x 2048 threads")
+        traffic = _Traffic()
+        try:
+            run = EvolutionRun.start(_config(tmp_path / "ray", workers=2, **kw))
+            run.pool = oracle_pool
+            run.run(progress=False, hooks=[traffic])
+        finally:
+            oracle_pool.info[0] = dict(oracle_pool.info[0], stream=oracle_pool.stream)
+        assert_same_archive(references(strategy), tmp_path / "ray")
+        first = 40 if strategy == "snes-elites" else 32  # actor 0's piece: 40 of 80 children, or 32 of 40
+        assert len(traffic.rows) == 7 and all(r["sent"] >= first * 64 * 4 for r in traffic.rows)  # its genes
+
+
     def test_a_killed_actor_is_replaced_and_the_archive_is_the_same(self, tmp_path, oracle_pool, references):
         reference = references("map-elites")  # the replacement must be sent the whole mirror of elites
         traffic = _Traffic(kill_after=2)

@@ -103,6 +103,18 @@ def test_a_cuda_run_is_deterministic_and_resumes_to_the_same_archive(tmp_path):
     assert_same_archive(tmp_path / "straight", tmp_path / "split")
 
 
+@pytest.mark.cuda
+@pytest.mark.parametrize("device", ["cuda", "auto"])
+def test_map_elites_on_cuda_varies_its_children(tmp_path, device):
+    """``--device cuda`` once meant an encoding on ``cuda`` varying tensors on ``cuda:0``: a copy, thrown away."""
+    run = EvolutionRun.start(_config(tmp_path / "run", device=device, strategy="map-elites", crossover_rate=0.5))
+    run.run(progress=False, stop_after=2)
+    assert run.device == torch.device("cuda", torch.cuda.current_device())
+    plan = run.strategy.plan()
+    children = run.strategy.take(plan)
+    assert plan.kind == "vary" and not torch.equal(children, run.archive.elites(plan.parents))
+
+
 def test_ga_resume_equals_uninterrupted(tmp_path):
     kw = dict(strategy="ga", target=2, generations=10)
     evolve(_config(tmp_path / "straight", **kw))

@@ -106,6 +106,31 @@ def test_block_seeds_decide_the_children_and_the_plan_is_small(oracle):
     assert plan.nbytes() == 70 * 8 + 3 * 8  # parent cells and three seeds, not 70 x 64 genes
 
 
+def test_vary_blocks_are_varied_even_when_the_encoding_varies_a_copy(oracle):
+    """An encoding whose device is spelled unlike its tensors' (``cpu:0`` against ``cpu``; on a GPU ``cuda``
+    against ``cuda:0``) varies a copy of each block: the children must still be the varied genes, not the parents
+    (they once were, silently: every MAP-Elites child on ``--device cuda`` was an unchanged elite)."""
+    strategy = _strategy("map-elites", oracle)
+    _step(strategy, oracle, strategy.ask())
+    plan = strategy.plan()
+    assert plan.kind == "vary"
+    here = realise(plan, strategy.encoding, strategy.archive.elites)[0]
+    spelled = DirectEncoding((1, 8, 8), mutation_rate=0.2, crossover_rate=0.5, device=torch.device("cpu", 0))
+    assert spelled.device != torch.device("cpu")  # so vary_owned copies
+    children = realise(plan, spelled, strategy.archive.elites)[0]
+    parents = strategy.archive.elites(plan.parents)
+    assert not torch.equal(children, parents) and torch.equal(children, here)
+
+
+def test_resuming_on_another_device_type_names_the_device_first(oracle):
+    strategy = _strategy("snes", oracle)
+    _step(strategy, oracle, strategy.ask())
+    arrays, values = strategy.state_dict()
+    values = dict(values, generator_device="cuda", variation="blocks-1+one-draw")  # as a CUDA run records them
+    with pytest.raises(FoolingError, match=r"random state is for device cuda, not cpu: resume it with --device cuda"):
+        _strategy("snes", oracle).load_state_dict(arrays, values)
+
+
 @pytest.mark.parametrize("kind", ["map-elites", "ga", "snes"])
 def test_a_checkpoint_of_the_old_random_stream_is_refused_in_one_line(oracle, kind):
     strategy = _strategy(kind, oracle)
