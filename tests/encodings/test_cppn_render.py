@@ -177,3 +177,28 @@ def test_gaussian_is_exact_above_the_smallest_normal_and_zero_below() -> None:
     assert (out[~keep] == 0).all()
     tiny = torch.finfo(torch.float32).tiny
     assert not ((out != 0) & (out.abs() < tiny)).any()  # no subnormal
+
+
+def test_the_node_functions_are_settled_once_before_the_first_cpu_drawing(monkeypatch) -> None:
+    """A process's first multi-threaded torch.sin was once inexact in one thread's share (PyTorch 2.13, MKL):
+    every CPU drawing path first runs each function once on a throwaway batch (scripts/cppn_first_call.py)."""
+    from fooling.encodings.cppn import functions
+    from fooling.encodings.cppn.execute import run_program_differentiable
+
+    enc = CPPNEncoding((3, 20, 14))
+    genomes = population(enc)
+    program = compile_population(genomes)
+    coords = coordinates(enc.style)
+    weights = torch.tensor(np.concatenate([g.weights for g in genomes]), dtype=torch.float32)
+    calls: list[int] = []
+    monkeypatch.setattr(functions, "_settled", [])
+    real = functions.apply_torch
+    monkeypatch.setattr(functions, "apply_torch", lambda f, x, out: calls.append(x.numel()) or real(f, x, out))
+    for draw in (lambda: run_program(program, coords, CPU, colour="hls"),
+                 lambda: run_program_differentiable(program, coords, weights, colour="hls")):
+        functions._settled.clear()
+        calls.clear()
+        first = draw()
+        assert functions._settled == [True] and calls == [functions.SETTLE_VALUES] * 4  # each function, once
+        calls.clear()
+        assert torch.equal(draw(), first) and calls == []  # once per process; the same drawing

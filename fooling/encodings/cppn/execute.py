@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from .compile import Program, program_tensors
-from .functions import apply_differentiable, apply_torch
+from .functions import apply_differentiable, apply_torch, settle_cpu_functions
 from .genome import NUM_INPUTS
 from .style import colour_map
 
@@ -36,6 +36,8 @@ def run_program(
     cache-sized chunks run fastest, 2^28 on GPUs).
     """
     device = torch.device(device)
+    if device.type == "cpu":
+        settle_cpu_functions()  # the process's first sin may be inexact (see there)
     if chunk_elements is None:
         chunk_elements = 1 << (22 if device.type == "cpu" else 28)
     n, o = program.outputs.shape
@@ -70,6 +72,8 @@ def run_program_differentiable(
     tensor (autograd keeps them), so memory grows with depth × rows × pixels: no chunks.
     """
     device, dtype = weights.device, weights.dtype
+    if device.type == "cpu":
+        settle_cpu_functions()  # the process's first sin may be inexact (see there)
     n, o = program.outputs.shape
     values = torch.as_tensor(coords, dtype=dtype, device=device)
     for layer in program.layers:
