@@ -203,7 +203,7 @@ def emit(row: dict[str, Any], out: Optional[str]) -> None:
             f.write(line + "\n")
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda (auto: CUDA when present)")
     parser.add_argument("--precisions", default="fp32", help="comma-separated: fp32,bf16,fp16")
@@ -232,10 +232,19 @@ def main() -> None:
     emit(info, out)
     common = dict(generations=generations, max_seconds=max_seconds, forward_seconds=forward_seconds,
                   rounds=2 if args.quick else 3)
+    failed: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         for precision in args.precisions.split(","):
             def row(name: str, **kw: Any) -> dict[str, Any]:
-                r = measure(name, device, precision, args.compile, tmp, **{**common, **kw})
+                try:
+                    r = measure(name, device, precision, args.compile, tmp, **{**common, **kw})
+                except Exception as err:  # noqa: BLE001 - out of memory, a cuDNN or compiler error: the next rows
+                    # still run (a GPU session may have one try), and the row says what went wrong
+                    r = {"config": name, "device": str(device), "precision": precision,
+                         "error": f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}"}
+                    if device.type == "cuda":
+                        torch.cuda.empty_cache()
+                failed.extend([name] if "error" in r else [])
                 emit(r, out)
                 return r
 
@@ -263,6 +272,7 @@ def main() -> None:
                 else:
                     projection["status"] = "not available: the CPPN row failed"
                 emit(projection, out)
+    return 1 if failed else 0  # every row printed; non-zero if any failed
 
 
 if __name__ == "__main__":

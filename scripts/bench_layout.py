@@ -22,20 +22,26 @@ from fooling.allocator import keep_freed_memory
 from fooling.classifiers import load_classifier, resolve_device
 
 BATCHES = {"mnist": (200, 1000), "imagenet": (64,)}  # images per forward pass, by the model's family
-REPEATS = {"mnist": 20, "imagenet": 2}  # timed passes per round
+REPEATS = {"mnist": 20, "imagenet": 2}  # timed passes per round (at least)
+MIN_SECONDS = 0.5  # ...and at least this long: on a GPU those passes take milliseconds, mostly kernel launches
 
 
 def rate(classifier, images: torch.Tensor, repeats: int) -> float:
-    """Evaluations/s of ``repeats`` passes of classifier.probs(images) (after one untimed pass)."""
+    """Evaluations/s of classifier.probs(images): ``repeats`` passes, more until MIN_SECONDS have passed (after one
+    untimed pass)."""
+    cuda = images.device.type == "cuda"
     classifier.probs(images)
-    if images.device.type == "cuda":
+    if cuda:
         torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(repeats):
+    start, done = time.perf_counter(), 0
+    while done < repeats or time.perf_counter() - start < MIN_SECONDS:
         classifier.probs(images)
-    if images.device.type == "cuda":
+        done += 1
+        if cuda and done >= repeats:
+            torch.cuda.synchronize()  # the clock then sees the passes done, not the ones queued
+    if cuda:
         torch.cuda.synchronize()
-    return len(images) * repeats / (time.perf_counter() - start)
+    return len(images) * done / (time.perf_counter() - start)
 
 
 def main() -> None:

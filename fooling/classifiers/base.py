@@ -61,7 +61,9 @@ def exact_cuda_numerics() -> None:
     ``deterministic`` keeps cuDNN to kernels that give the same bits every time; and PyTorch lets cuDNN
     convolutions use TF32 (a 10-bit mantissa) by default on Ampere and later GPUs, which would make "fp32"
     confidences (and the fp32 re-scoring of a bf16 run's elites) good to about 1e-3, too coarse for 99.99 %.
-    Costs some speed; ``--precision bf16`` is the fast option."""
+    Costs some speed; ``--precision bf16`` is the fast option. On PyTorch >= 2.9 it sets the new-style
+    ``fp32_precision`` flags (mixing the two APIs raises there): code in the same process should not then read the
+    legacy ``torch.backends.cudnn.allow_tf32`` or enter ``torch.backends.cudnn.flags()``."""
     cudnn = torch.backends.cudnn
     cudnn.benchmark, cudnn.deterministic = False, True
     if hasattr(cudnn, "conv") and hasattr(cudnn.conv, "fp32_precision"):  # PyTorch >= 2.9 (mixing the APIs raises)

@@ -105,7 +105,7 @@ def test_initial_patterns_are_smooth_not_noise() -> None:
     assert step < 0.1 and images.std() > 0.1
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.cuda
 def test_cuda_matches_cpu_and_is_deterministic() -> None:
     enc = CPPNEncoding((3, 64, 64))
     genomes = population(enc, n=64, seed=4)
