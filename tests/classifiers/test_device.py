@@ -155,6 +155,20 @@ def test_exact_cuda_numerics_turns_off_autotuning_and_tf32():
         cudnn.conv.fp32_precision, cudnn.rnn.fp32_precision, matmul.fp32_precision = saved[2:]
 
 
+def test_exact_cuda_numerics_on_a_pytorch_without_fp32_precision(monkeypatch):
+    """PyTorch < 2.9 has only the legacy TF32 switches."""
+    from types import SimpleNamespace
+
+    from fooling.classifiers.base import exact_cuda_numerics
+
+    cudnn = SimpleNamespace(benchmark=True, deterministic=False, allow_tf32=True)
+    matmul = SimpleNamespace(allow_tf32=True)
+    monkeypatch.setattr(torch.backends, "cudnn", cudnn)
+    monkeypatch.setattr(torch.backends.cuda, "matmul", matmul)
+    exact_cuda_numerics()
+    assert (cudnn.benchmark, cudnn.deterministic, cudnn.allow_tf32, matmul.allow_tf32) == (False, True, False, False)
+
+
 # --- CUDA -----------------------------------------------------------------------------------------------------
 @pytest.mark.cuda
 def test_cuda_fp32_convolutions_are_ieee_not_tf32():
