@@ -1,7 +1,8 @@
 """The ``fool`` command line: one flat group, one module per command.
 
 User mistakes raise :class:`~fooling.errors.FoolingError` and are printed as a
-single ``Error: ...`` line with exit status 1, never a traceback.
+single ``Error: ...`` line with exit status 1, never a traceback. So is running out of memory (host or
+device), which is no bug either: the line says what to change (a run's log.txt keeps the traceback).
 """
 
 from __future__ import annotations
@@ -31,6 +32,18 @@ class FoolGroup(click.Group):
             return super().invoke(ctx)
         except FoolingError as err:
             raise click.ClickException(str(err)) from None
+        except Exception as err:
+            if not _out_of_memory(err):
+                raise
+            detail = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise click.ClickException(
+                f"out of memory ({detail[:160]}). A run stopped by this keeps its last checkpoint: free memory, or "
+                "lower --population, or use --precision bf16, then continue it with --resume") from None
+
+
+def _out_of_memory(err: BaseException) -> bool:
+    """Host (MemoryError) or PyTorch device memory (torch.OutOfMemoryError, by name: no torch import here)."""
+    return isinstance(err, MemoryError) or any(t.__name__ == "OutOfMemoryError" for t in type(err).__mro__)
 
 
 @click.group(cls=FoolGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -304,3 +304,41 @@ def test_models_lists_broken_models_and_the_rest(broken_models):
     assert "mnist-lenet" in lines and "test-oracle" in lines and "BROKEN" not in lines["t-fine"]
     for name in ("t-empty", "t-badjson", "t-list"):
         assert "BROKEN" in lines[name] and f"fool train --name {name} --force" in lines[name]
+
+
+@pytest.mark.parametrize("error", [MemoryError(), "torch"])
+def test_out_of_memory_mid_run_is_one_line_and_the_run_resumes(tmp_path, monkeypatch, error):
+    """Running out of memory is no bug: one line that says what to change; the checkpoint stands (log.txt keeps the
+    traceback), and --resume finishes the run."""
+    import torch
+
+    from fooling.objective import Objective
+
+    real = Objective.fitness_tensor
+    calls = []
+
+    def fitness_tensor(self, images, precision=None):
+        calls.append(1)
+        if len(calls) == 7:  # generation 6: after the checkpoint of generation 4
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB\n(more)") \
+                if error == "torch" else error
+        return real(self, images, precision)
+
+    monkeypatch.setattr(Objective, "fitness_tensor", fitness_tensor)
+    out = tmp_path / "run"
+    result = fool("evolve", "--quiet", "--model", "test-oracle", "--generations", "8", "--checkpoint-every", "4",
+                  "--checkpoint-seconds", "0", "--out", str(out))
+    _one_line_error(result, "out of memory", "keeps its last checkpoint", "--resume",
+                    *(["CUDA out of memory. Tried to allocate 20.00 GiB"] if error == "torch" else []))
+    assert json.loads((out / "summary.json").read_text())["stop_reason"] == "error"
+    assert "Traceback" in (out / "log.txt").read_text()
+    monkeypatch.setattr(Objective, "fitness_tensor", real)
+    resumed = fool("evolve", "--quiet", "--resume", str(out))
+    assert resumed.exit_code == 0, resumed.output
+    assert json.loads((out / "summary.json").read_text())["generation"] == 8
+
+
+def test_other_errors_still_raise(monkeypatch):
+    from fooling.cli import _out_of_memory
+
+    assert _out_of_memory(MemoryError()) and not _out_of_memory(RuntimeError("CUDA error: device-side assert"))
