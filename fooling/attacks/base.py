@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
-from typing import Optional, Union
+from typing import Iterator, Optional, Union
 
 import numpy as np
 import torch
@@ -24,6 +25,25 @@ class _ModuleClassifier(Classifier):
         return images.to(self.device, torch.float32)
 
 
+@contextlib.contextmanager
+def borrowed(module: nn.Module) -> Iterator[nn.Module]:
+    """``module`` in eval mode with no parameter gradients for the block, then as it was: its training flag and
+    each parameter's ``requires_grad`` restored (a user's model, say mid-way through adversarial training, must
+    not come back frozen and in eval mode). Nothing else is touched: not its device, dtype or layout."""
+    training = [(m, m.training) for m in module.modules()]
+    grads = [(p, p.requires_grad) for p in module.parameters()]
+    try:
+        module.eval()
+        for p, _ in grads:
+            p.requires_grad_(False)
+        yield module
+    finally:
+        for m, flag in training:
+            m.training = flag
+        for p, flag in grads:
+            p.requires_grad_(flag)
+
+
 def as_objective(model: Model, images: Optional[torch.Tensor] = None) -> Objective:
     """An :class:`Objective` over all classes of ``model`` (a module, a Classifier or an Objective).
 
@@ -40,14 +60,13 @@ def as_objective(model: Model, images: Optional[torch.Tensor] = None) -> Objecti
         device = next(model.parameters()).device
     except StopIteration:
         device = images.device
-    was_training = model.training
-    with torch.no_grad():
-        k = model.eval()(images[:1].to(device)).shape[-1]
-    model.train(was_training)
-    c, h, w = images.shape[1:]
-    spec = Preprocess(size=(h, w), channels=c, mean=(0.0,) * c, std=(1.0,) * c)
-    return Objective([_ModuleClassifier(model, name=type(model).__name__, labels=[str(i) for i in range(k)],
-                                        preprocess=spec, device=device, memory_format="contiguous")], range(k))
+    with borrowed(model), torch.no_grad():
+        k = model(images[:1].to(device)).shape[-1]
+        c, h, w = images.shape[1:]
+        spec = Preprocess(size=(h, w), channels=c, mean=(0.0,) * c, std=(1.0,) * c)
+        # a Classifier puts its network in eval mode and freezes it for good: this one only while borrowed
+        return Objective([_ModuleClassifier(model, name=type(model).__name__, labels=[str(i) for i in range(k)],
+                                            preprocess=spec, device=device, memory_format="contiguous")], range(k))
 
 
 def check_channels(objective: Objective, channels: int) -> None:
@@ -136,6 +155,10 @@ class Attack:
             raise FoolingError(f"class {int(labels.max() if labels.max() >= k else labels.min())} does not exist: "
                                f"the model has classes 0-{k - 1}")
         check_channels(objective, images.shape[1])
+        with borrowed(self.model) if isinstance(self.model, nn.Module) else contextlib.nullcontext():
+            return self._run(objective, images, labels)
+
+    def _run(self, objective: Objective, images: torch.Tensor, labels: torch.Tensor) -> AttackResult:
         x = images.detach().to(objective.device, torch.float32)
         if float(x.min()) < 0 or float(x.max()) > 1:
             raise FoolingError("images must be in [0, 1]")

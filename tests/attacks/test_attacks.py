@@ -354,3 +354,20 @@ def test_fool_attack_bad_files(tmp_path):
                                     "--out", str(tmp_path / "r")])
     assert res.exit_code != 0 and "p0.png" in res.output and "Traceback" not in res.output, res.output
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("make", [lambda m: FGSM(m, eps=0.1), lambda m: PGD(m, eps=0.1, steps=3),
+                                  lambda m: CW(m, steps=3, search_steps=1)])
+def test_a_users_module_comes_back_as_it_was(make):
+    """Attacking a model mid-way through (adversarial) training must not leave it frozen and in eval mode; during
+    the attack it is in eval mode (dropout off) with no parameter gradients."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.Dropout(0.5), nn.Linear(32, 4))
+    net[1].weight.requires_grad_(False)  # a user's own choice, kept too
+    seen = []
+    net.register_forward_hook(lambda m, i, o: seen.append((m.training, any(p.requires_grad for p in m.parameters()))))
+    x = torch.rand(5, 1, 8, 8)
+    adv = make(net)(x, torch.tensor([0, 1, 2, 3, 0]))
+    assert adv.shape == x.shape and seen and set(seen) == {(False, False)}
+    assert net.training and all(m.training for m in net.modules())
+    assert [p.requires_grad for p in net.parameters()] == [False, True, True, True]
