@@ -7,14 +7,15 @@
 
 ``model``: an ``nn.Module`` that takes images in [0, 1] (N, C, H, W) and returns logits, a
 fooling :class:`~fooling.classifiers.Classifier` (its resize / normalise inside) or an
-:class:`~fooling.objective.Objective` (an ensemble, EOT).
+:class:`~fooling.objective.Objective` (an ensemble, EOT). A module is borrowed for each attack (eval mode, no
+parameter gradients) and handed back as it was.
 """
 
-from .base import METHODS, Attack, AttackResult, as_objective
+from .base import METHODS, Attack, AttackResult, as_objective, borrowed
 from .cw import CW
 from .fgsm import FGSM
 from .pgd import PGD
 
 ATTACKS = {"fgsm": FGSM, "pgd": PGD, "cw-l2": CW}
 
-__all__ = ["ATTACKS", "Attack", "AttackResult", "CW", "FGSM", "METHODS", "PGD", "as_objective"]
+__all__ = ["ATTACKS", "Attack", "AttackResult", "CW", "FGSM", "METHODS", "PGD", "as_objective", "borrowed"]

@@ -47,7 +47,9 @@ def borrowed(module: nn.Module) -> Iterator[nn.Module]:
 def as_objective(model: Model, images: Optional[torch.Tensor] = None) -> Objective:
     """An :class:`Objective` over all classes of ``model`` (a module, a Classifier or an Objective).
 
-    A module's number of classes is read from one forward pass of ``images[:1]``."""
+    A module's number of classes is read from one forward pass of ``images[:1]``. The module keeps its own mode:
+    :meth:`Attack.run` borrows it in eval mode (:func:`borrowed`); to score with the objective yourself, do the
+    same (``with borrowed(module): objective.probs(x)``) or put the module in eval mode."""
     if isinstance(model, Objective):
         return model
     if isinstance(model, Classifier):
