@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from .errors import FoolingError
+from .errors import FoolingError, first_line
 from .limits import MAX_IMAGE_PIXELS
 
 
@@ -62,7 +62,7 @@ def _fused_hls_to_rgb() -> Optional[Callable[[torch.Tensor], torch.Tensor]]:
 
 def _give_up_fusing(err: Exception) -> None:
     _fused[:] = [None]
-    detail = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    detail = first_line(err)
     warnings.warn(f"torch.compile could not fuse the HLS decode ({detail[:200]}); decoding with eager passes",
                   RuntimeWarning, stacklevel=3)
 
@@ -209,8 +209,7 @@ def read_image(path: str | Path, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Im
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise FoolingError(f"{path}: the image has too many pixels (a decompression bomb?)") from None
     except (OSError, ValueError, SyntaxError, EOFError, struct.error, zlib.error) as err:
-        detail = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise FoolingError(f"{path}: broken image file ({detail})") from None
+        raise FoolingError(f"{path}: broken image file ({first_line(err)})") from None
 
 
 def load_image(path: str | Path, channels: int = 3) -> torch.Tensor:

@@ -46,7 +46,7 @@ import torch  # noqa: E402
 
 from fooling.allocator import keep_freed_memory  # noqa: E402
 from fooling.classifiers import resolve_device  # noqa: E402
-from fooling.errors import FoolingError  # noqa: E402
+from fooling.errors import FoolingError, first_line  # noqa: E402
 from fooling.run import EvolutionRun  # noqa: E402
 from fooling.run.hooks import Hook  # noqa: E402
 from fooling.settings.evolve import EvolveSettings  # noqa: E402
@@ -241,7 +241,7 @@ def main() -> int:
                 except Exception as err:  # noqa: BLE001 - out of memory, a cuDNN or compiler error: the next rows
                     # still run (a GPU session may have one try), and the row says what went wrong
                     r = {"config": name, "device": str(device), "precision": precision,
-                         "error": f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}"}
+                         "error": f"{type(err).__name__}: {first_line(err)}"}
                     if device.type == "cuda":
                         torch.cuda.empty_cache()
                 failed.extend([name] if "error" in r else [])

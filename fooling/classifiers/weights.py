@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from ..errors import FoolingError
+from ..errors import FoolingError, first_line
 from ..paths import sha256_file
 
 
@@ -26,11 +26,6 @@ def _atomic_write(path: Path, write) -> None:
     finally:
         if tmp.exists():
             tmp.unlink()
-
-
-def _first_line(err: BaseException) -> str:
-    lines = [line for line in str(err).splitlines() if line.strip()]
-    return lines[0] if lines else type(err).__name__
 
 
 def load_state_dict(path: str | Path, fix: str = "") -> dict[str, torch.Tensor]:
@@ -49,7 +44,7 @@ def load_state_dict(path: str | Path, fix: str = "") -> dict[str, torch.Tensor]:
     except FileNotFoundError:
         raise FoolingError(f"weights file {path} does not exist{hint}") from None
     except Exception as err:  # pickle.UnpicklingError and friends: unsafe or corrupt
-        raise FoolingError(f"cannot load weights from {path}: {_first_line(err)}{hint}") from None
+        raise FoolingError(f"cannot load weights from {path}: {first_line(err)}{hint}") from None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise FoolingError(f"{path} does not hold a state dict of tensors{hint}")
     return state
@@ -85,9 +80,9 @@ def read_meta(folder: Path, name: str, fix: str = "") -> dict[str, Any] | None:
     try:
         meta = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError) as err:
-        raise FoolingError(f"cannot read model metadata {path}: {_first_line(err)}{hint}") from None
+        raise FoolingError(f"cannot read model metadata {path}: {first_line(err)}{hint}") from None
     except ValueError as err:
-        raise FoolingError(f"model metadata {path} is not valid JSON ({_first_line(err)}){hint}") from None
+        raise FoolingError(f"model metadata {path} is not valid JSON ({first_line(err)}){hint}") from None
     if not isinstance(meta, dict):
         raise FoolingError(f"model metadata {path} holds {type(meta).__name__}, not an object{hint}")
     return meta
@@ -120,7 +115,7 @@ def load_npz(path: Path, sha256: str, fix: str = "") -> dict[str, torch.Tensor]:
     try:
         actual = sha256_file(path)
     except OSError as err:
-        raise FoolingError(f"cannot read weights {path}: {_first_line(err)}{hint}") from None
+        raise FoolingError(f"cannot read weights {path}: {first_line(err)}{hint}") from None
     if actual != sha256:
         raise FoolingError(f"weights {path} have SHA-256 {actual[:12]}, expected {sha256[:12]}: the file is "
                            f"damaged or was replaced{hint}")
@@ -128,7 +123,7 @@ def load_npz(path: Path, sha256: str, fix: str = "") -> dict[str, torch.Tensor]:
         with np.load(path, allow_pickle=False) as npz:
             state = {key: torch.from_numpy(np.array(npz[key])) for key in npz.files}
     except Exception as err:  # not a zip, object arrays (refused without pickle), ...
-        raise FoolingError(f"cannot load weights from {path}: {_first_line(err)}{hint}") from None
+        raise FoolingError(f"cannot load weights from {path}: {first_line(err)}{hint}") from None
     if not state or not all(t.dtype.is_floating_point for t in state.values()):
         raise FoolingError(f"{path} does not hold a state dict of float tensors{hint}")
     return state

@@ -12,7 +12,7 @@ import sys
 
 import click
 
-from ..errors import FoolingError
+from ..errors import FoolingError, first_line
 
 COMMANDS = ["evolve", "sweep", "ascend", "attack", "render", "transfer", "gallery", "plot", "runs", "retrain", "train", "models"]
 
@@ -35,9 +35,8 @@ class FoolGroup(click.Group):
         except Exception as err:
             if not _out_of_memory(err):
                 raise
-            detail = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise click.ClickException(
-                f"out of memory ({detail[:160]}). A run stopped by this keeps its last checkpoint: free memory, or "
+                f"out of memory ({first_line(err)[:160]}). A run stopped by this keeps its last checkpoint: free memory, or "
                 "lower --population, or use --precision bf16, then continue it with --resume") from None
 
 

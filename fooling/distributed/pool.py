@@ -45,7 +45,7 @@ import torch
 
 from ..classifiers import Classifier
 from ..encodings import Encoding, make_encoding
-from ..errors import FoolingError
+from ..errors import FoolingError, first_line
 from ..search.blocks import Plan, realise
 from ..search.noise import stream_key
 from ..settings.evolve import EvolveSettings
@@ -128,7 +128,7 @@ class Evaluator:
             self.encoding = make_encoding(config, shape, self.device)
             self.unit = chunk_unit(classifiers, shape)
         except Exception as err:  # reported by ready()
-            self.error = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            self.error = first_line(err)
             if not isinstance(err, FoolingError):
                 self.error = f"{type(err).__name__}: {self.error}"
 
@@ -347,11 +347,11 @@ class EvaluatorPool:
                     retries += 1
                     if retries > RETRIES:
                         raise FoolingError(f"worker {i} died {retries} times in one generation; last: "
-                                           f"{_first_line(err)}") from None
+                                           f"{first_line(err)}") from None
                     self._replace(i)
                     refs[i] = submit(i)
                 except RayTaskError as err:
-                    raise FoolingError(f"worker {i} failed: {_first_line(err.cause if err.cause else err)}") \
+                    raise FoolingError(f"worker {i} failed: {first_line(err.cause if err.cause else err)}") \
                         from None
         received = sum(int(r.nbytes) for r in results)
         self.traffic.sent += sent
@@ -468,8 +468,3 @@ def _live(keys: np.ndarray) -> np.ndarray:
     """The sorted distinct keys >= 0 of ``keys``."""
     live = np.unique(keys)
     return live[live >= 0]
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__

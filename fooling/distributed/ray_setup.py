@@ -7,7 +7,7 @@ import os
 from types import ModuleType
 from typing import Iterator, Optional
 
-from ..errors import FoolingError
+from ..errors import FoolingError, first_line
 
 RAY_EXTRA = 'pip install "fooling[ray]"'
 
@@ -60,8 +60,7 @@ def connected(option: str, address: Optional[str] = None, num_cpus: Optional[int
                      object_store_memory=object_store_memory or local_object_store(), **kwargs)
     except (ConnectionError, RuntimeError, ValueError) as err:
         where = f"the Ray cluster at {address}" if address else "a local Ray instance"
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise FoolingError(f"could not connect to {where}: {first}") from None
+        raise FoolingError(f"could not connect to {where}: {first_line(err)}") from None
     try:
         yield ray
     finally:
