@@ -65,7 +65,9 @@ def command(class_spec, epsilon, resume, quiet, **options) -> None:
     from .. import api
     from ..run.ascend import run_model
 
-    if resume:
+    if resume is not None:
+        if not resume.strip():
+            raise FoolingError("--resume needs the run directory to continue, got an empty path")
         ctx = click.get_current_context()
         given = [p.opts[0] for p in ctx.command.params
                  if p.name not in ("resume", "quiet")

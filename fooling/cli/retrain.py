@@ -51,7 +51,9 @@ def command(ctx: click.Context, class_spec: Optional[str], resume: Optional[str]
     from ..retrain.evolution import Interrupted
     from ..retrain.loop import RetrainRun
 
-    if resume:
+    if resume is not None:
+        if not resume.strip():
+            raise FoolingError("--resume needs the retrain directory to continue, got an empty path")
         given = [p.opts[0] for p in ctx.command.params if p.name not in ("resume", "quiet") and p.opts
                  and ctx.get_parameter_source(p.name) == click.core.ParameterSource.COMMANDLINE]
         if given:

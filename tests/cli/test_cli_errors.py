@@ -178,6 +178,14 @@ def test_resume_empty_path_starts_nothing(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("command", ["ascend", "retrain"])
+def test_resume_empty_path_starts_nothing_in_other_commands(command, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a new run would land in ./runs/ (--steps / --iterations 0 stop it there)
+    bad_budget = ["--steps", "0"] if command == "ascend" else ["--iterations", "0"]
+    _one_line_error(fool(command, "--resume", "", *bad_budget, "--quiet"), "--resume needs the")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_resume_takes_only_budget_options(tmp_path):
     out = tmp_path / "run"
     assert fool("evolve", "--model", "test-oracle", "--generations", "2", "--population", "8", "--quiet",

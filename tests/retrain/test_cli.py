@@ -25,6 +25,7 @@ def test_every_option_has_help():
     (["--model", "no-such-net"], "unknown model"),
     (["--resume", "nowhere"], "not a retrain directory"),
     (["--resume", "nowhere", "--iterations", "3"], "drop --iterations"),
+    (["--resume", "", "--iterations", "0"], "--resume needs the retrain directory"),  # not a new experiment
     (["--image-size", "56"], "--image-size is for ImageNet"),
 ])
 def test_bad_input_is_one_line_error(args, message, tmp_path):
