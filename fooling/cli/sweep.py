@@ -144,7 +144,7 @@ def command(ctx, seed_spec, model_specs, encodings, strategies, presets, combine
     except KeyboardInterrupt:
         click.echo(f"Interrupted. Continue with: fool sweep --resume {settings.out}", err=True)
         raise SystemExit(130)
-    click.echo(_table(outcomes, Path(settings.out)))
+    click.echo(_table(outcomes, Path(settings.out).expanduser().absolute()))  # the runs' paths are absolute
     _exit(outcomes, settings.out)
 
 

@@ -47,6 +47,13 @@ def test_a_2x2_grid_its_table_and_a_rerun(tmp_path):
     assert all(" 4/4 " in line for line in _rows(resumed.output).values()) and len(_rows(resumed.output)) == 4
 
 
+def test_a_relative_out_gets_its_table(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = _invoke(*COMMON, "--out", "grid")
+    assert result.exit_code == 0, result.output
+    assert sorted(_rows(result.output)) == ["test-oracle_direct_s0", "test-oracle_direct_s1"]
+
+
 @pytest.mark.parametrize("args, message", [
     (["--set", "seed=3"], "Error: --set seed=...: seed is an axis of the sweep; give it with --seeds"),
     (["--set", "population=many"], "Error: --population must be an integer or null, not 'many'"),
