@@ -51,14 +51,15 @@ def run_record(path: Path, root: Optional[Path] = None) -> dict[str, Any]:
         reason = summary.get("stop_reason")
         state = "finished" if summary.get("finished") or reason in ("budget", "until") else \
             "error" if reason == "error" else "interrupted"
-    classes = [c for c in (summary or {}).get("classes", []) if isinstance(c, dict)]
+    listed = (summary or {}).get("classes")
+    classes = [c for c in listed if isinstance(c, dict)] if isinstance(listed, list) else []
     confidences = [c.get("confidence") for c in classes]
     models = config.get("models") or ([config["model"]] if config.get("model") else (summary or {}).get("models"))
     budget = config.get("generations") if command != "ascend" else config.get("steps")
     return {
         "run": str(path.relative_to(root)) if root is not None and path != root else str(path),
         "command": command,
-        "model": "+".join(models) if isinstance(models, list) else (summary or {}).get("model"),
+        "model": "+".join(str(m) for m in models) if isinstance(models, list) else (summary or {}).get("model"),
         "encoding": config.get("encoding", (summary or {}).get("encoding")),
         "strategy": config.get("strategy", (summary or {}).get("strategy")),
         "preset": config.get("preset"),

@@ -65,3 +65,15 @@ def test_a_killed_run_without_summary_is_interrupted_and_empty_folders_say_so(tm
     assert "no runs" in CliRunner().invoke(main, ["runs", str(empty)]).output
     bad = CliRunner().invoke(main, ["runs", str(tmp_path / "nope")])
     assert bad.exit_code == 1 and bad.output.strip().splitlines() == [f"Error: {tmp_path / 'nope'} is not a folder"]
+
+
+def test_odd_values_in_config_and_summary_are_listed_not_a_traceback(tmp_path):
+    run = tmp_path / "edited"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"model": 5, "encoding": "direct", "generations": 9}))
+    (run / "summary.json").write_text(json.dumps({"classes": 3, "generation": 2, "stop_reason": "budget"}))
+    for args in ([], ["--json"]):
+        result = CliRunner().invoke(main, ["runs", str(tmp_path), *args])
+        assert result.exit_code == 0 and result.exception is None, result.output
+    [record] = json.loads(result.output)
+    assert record["model"] == "5" and record["classes"] == 0 and record["state"] == "finished"
