@@ -149,6 +149,7 @@ def test_json_round_trip_is_exact(shape: tuple[int, int, int], preset: str) -> N
         (lambda d: d.update(connections=[[0.5, 4, 1.0]]), "whole"),
         (lambda d: d.update(connections=[[4, 0, 1.0]]), "outside"),
         (lambda d: d.update(connections=[[0, 4, 11.0]]), "weight outside"),
+        (lambda d: d.update(connections=[[0, 4, 10 ** 400]]), "weight outside"),  # too big for a float64
     ],
 )
 def test_genome_from_json_rejects_malformed_data(edit, message: str) -> None:

@@ -122,6 +122,8 @@ def genome_from_json(data: Any) -> tuple[Genome, Style]:
     if any(not (0 <= c[0] < 2**31 and 0 <= c[1] < 2**31) or c[0] != int(c[0]) or c[1] != int(c[1])
            for c in connections):
         raise ValueError("connection ends must be whole, non-negative node numbers")
+    if any(abs(c[2]) > WEIGHT_RANGE for c in connections):  # before float64: a huge integer would overflow it
+        raise ValueError(f"CPPN weight outside [-{WEIGHT_RANGE:g}, {WEIGHT_RANGE:g}] (or not finite)")
     table = np.array(connections, dtype=np.float64).reshape(-1, 3)
     genome = make_genome(_function_ids(data["hidden"], "hidden"), _function_ids(data["outputs"], "outputs"),
                          table[:, 0], table[:, 1], table[:, 2])
