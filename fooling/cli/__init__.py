@@ -41,8 +41,10 @@ class FoolGroup(click.Group):
 
 
 def _out_of_memory(err: BaseException) -> bool:
-    """Host (MemoryError) or PyTorch device memory (torch.OutOfMemoryError, by name: no torch import here)."""
-    return isinstance(err, MemoryError) or any(t.__name__ == "OutOfMemoryError" for t in type(err).__mro__)
+    """Host (MemoryError, or PyTorch's CPU allocator refusing a tensor: a RuntimeError) or PyTorch device memory
+    (torch.OutOfMemoryError, by name: no torch import here)."""
+    return isinstance(err, MemoryError) or any(t.__name__ == "OutOfMemoryError" for t in type(err).__mro__) \
+        or (isinstance(err, RuntimeError) and "DefaultCPUAllocator: can't allocate memory" in str(err))
 
 
 @click.group(cls=FoolGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -350,3 +350,6 @@ def test_other_errors_still_raise(monkeypatch):
     from fooling.cli import _out_of_memory
 
     assert _out_of_memory(MemoryError()) and not _out_of_memory(RuntimeError("CUDA error: device-side assert"))
+    # PyTorch's CPU allocator (e.g. fool transfer --samples 100000000, fool attack --eot 100000000)
+    assert _out_of_memory(RuntimeError("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't "
+                                       "allocate memory: you tried to allocate 3136000000000 bytes. Error code 12"))
