@@ -99,9 +99,12 @@ def save_like(image: torch.Tensor, path: Path, fmt: Optional[str]) -> None:
 
 
 def side_by_side(clean: torch.Tensor, pert: torch.Tensor, adv: torch.Tensor, height: int = 256) -> torch.Tensor:
-    """Three (1, C, H, W) images resized to ``height`` and put side by side with 4 px white gaps."""
+    """Three (1, C, H, W) images resized to ``height`` (or less, so that each is at most 4 * ``height`` wide: a
+    60000x1 photo would otherwise take gigabytes) and put side by side with 4 px white gaps."""
     h, w = clean.shape[-2:]
-    size = (height, max(1, round(w * height / h)))
+    scale = min(height / h, 4 * height / w)
+    height = max(1, round(h * scale))
+    size = (height, max(1, round(w * scale)))
     parts = [F.interpolate(x.float(), size=size, mode="bilinear", antialias=True, align_corners=False)
              for x in (clean, pert, adv)]
     gap = torch.ones(1, clean.shape[1], height, 4)

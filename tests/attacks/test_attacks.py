@@ -371,3 +371,14 @@ def test_a_users_module_comes_back_as_it_was(make):
     assert adv.shape == x.shape and seen and set(seen) == {(False, False)}
     assert net.training and all(m.training for m in net.modules())
     assert [p.requires_grad for p in net.parameters()] == [False, True, True, True]
+
+
+def test_side_by_side_of_a_very_wide_photo_stays_small():
+    """A 60000x1 photo made a 256 x 15,360,000 sheet per panel (gigabytes, then an out-of-memory kill)."""
+    from fooling.run.attack import side_by_side
+
+    wide = torch.rand(1, 3, 1, 60000)
+    sheet = side_by_side(wide, wide, wide)
+    assert sheet.shape[-1] <= 3 * 4 * 256 + 8 and sheet.shape[-2] == 1
+    photo = torch.rand(1, 3, 30, 40)  # an ordinary photo: 256 high, as before
+    assert side_by_side(photo, photo, photo).shape[-2:] == (256, 3 * 341 + 8)
