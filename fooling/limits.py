@@ -18,3 +18,7 @@ MAX_DEPTH = 2_000  # the longest path from an input: drawing takes one step per 
 
 # images read from files (fool ascend --init, elites/*.png read by transfer, gallery, retrain)
 MAX_IMAGE_PIXELS = 8192 * 8192  # a bigger one is refused from its header, never decoded
+
+# fool evolve --seeds: the runs of one group are open at once (each holds its lock and log.txt, its models, its
+# archive), so a typo such as --seeds 0-100000 must not make thousands of run directories before failing
+MAX_GROUP_RUNS = 256

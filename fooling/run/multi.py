@@ -32,6 +32,7 @@ from typing import Any, Callable, Iterable, Optional, Union
 import torch
 
 from ..errors import FoolingError
+from ..limits import MAX_GROUP_RUNS
 from ..rundir import atomic
 from ..rundir.writer import unused_path
 from ..settings.evolve import EvolveSettings
@@ -112,6 +113,10 @@ class RunGroup:
         config.validate()
         if not config.seeds:
             raise FoolingError("a group of runs needs seeds (--seeds 0-4)")
+        count = len(config.seeds) * len(config.encodings or [config.encoding])
+        if count > MAX_GROUP_RUNS:
+            raise FoolingError(f"--seeds makes {count:,} runs stepped together, more than the {MAX_GROUP_RUNS} a group "
+                               "may have; use fewer seeds, or `fool sweep` to run them one after another")
         out = Path(config.out) if config.out else default_group_out(config)
         if out.exists():
             raise FoolingError(f"{out} already exists; --seeds makes a new folder of run directories: pick another "
