@@ -13,14 +13,14 @@ from ..settings.ascend import AscendSettings
 from .generated import GroupedCommand, SettingOption, collect, gather, settings_options
 
 
-def parse_epsilon(value: Optional[str]) -> Optional[float]:
-    """'8/255' or '0.03' -> float; None stays None."""
+def parse_epsilon(value: Optional[str], option: str = "--epsilon") -> Optional[float]:
+    """'8/255' or '0.03' -> float; None stays None. ``option`` names the option in the error."""
     if value is None:
         return None
     try:
         return float(Fraction(value.strip()))
     except (ValueError, ZeroDivisionError):
-        raise FoolingError(f"--epsilon must be a number or a fraction such as 8/255, not {value!r}") from None
+        raise FoolingError(f"{option} must be a number or a fraction such as 8/255, not {value!r}") from None
 
 
 @click.command("ascend", cls=GroupedCommand)

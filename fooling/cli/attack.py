@@ -48,7 +48,7 @@ def command(image_paths, method, epsilon, cw_linf, quiet, **options) -> None:
             raise FoolingError(f"--epsilon must be in (0, 1], got {epsilon}")
         extra["epsilon"] = value
     if cw_linf is not None:
-        value = parse_epsilon(cw_linf)
+        value = parse_epsilon(cw_linf, "--cw-linf")
         if not 0 < value <= 1:
             raise FoolingError(f"--cw-linf must be in (0, 1], got {cw_linf}")
         extra["cw_linf"] = value

@@ -331,6 +331,7 @@ def test_fool_attack_gallery(tmp_path):
     (["--target", "zebra"], "--target"), (["--target", "a", "--untargeted"], "exclude"),
     (["--eot", "2", "--transforms", "blur"], "unknown transform"), (["--cw-linf", "0"], "--cw-linf"),
     (["--cw-linf", "2/1"], "--cw-linf"), (["--eot", "2", "--transforms", "fixed"], "no transform"),
+    (["--cw-linf", "abc"], "--cw-linf must be a number"),  # it said --epsilon
 ])
 def test_fool_attack_bad_input_is_one_line(tmp_path, args, words):
     folder = _photos(tmp_path, 1)
