@@ -14,7 +14,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from .errors import FoolingError, first_line
-from .limits import MAX_IMAGE_PIXELS
+from .limits import MAX_ASPECT, MAX_IMAGE_PIXELS
 
 
 HLS_CHUNK_VALUES = 1 << 19  # CPU: convert this many values at a time (2 MB temporaries stay in cache)
@@ -183,7 +183,8 @@ def _deflated_png(array: np.ndarray, row_filter: int, level: int) -> bytes:
 def read_image(path: str | Path, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
     """An image file, fully decoded; a one-line :class:`FoolingError` naming the file if it is missing,
     not an image, truncated or corrupt, or has more than ``max_pixels`` pixels (checked from the
-    header, before decoding: a decompression bomb is never expanded)."""
+    header, before decoding: a decompression bomb is never expanded), or one side more than
+    :data:`~fooling.limits.MAX_ASPECT` times the other (resized for a network, it would take gigabytes)."""
     path = Path(path)
     try:
         with warnings.catch_warnings():
@@ -193,6 +194,9 @@ def read_image(path: str | Path, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Im
                 if pil.width * pil.height > max_pixels:
                     raise FoolingError(f"{path}: the image is {pil.width}x{pil.height} pixels, more than the "
                                        f"{max_pixels:,} this reads")
+                if max(pil.size) > MAX_ASPECT * min(pil.size):
+                    raise FoolingError(f"{path}: the image is {pil.width}x{pil.height} pixels, one side more than "
+                                       f"{MAX_ASPECT} times the other; crop it first")
                 pil.load()
             except BaseException:
                 pil.close()

@@ -18,6 +18,9 @@ MAX_DEPTH = 2_000  # the longest path from an input: drawing takes one step per 
 
 # images read from files (fool ascend --init, elites/*.png read by transfer, gallery, retrain)
 MAX_IMAGE_PIXELS = 8192 * 8192  # a bigger one is refused from its header, never decoded
+# ... and its longer side may be at most this many times its shorter: a photo is resized for the network (shorter
+# side 256 for ImageNet, or the genome's size for ascend --init), so a 60000x1 PNG would become 256 x 15,360,000
+MAX_ASPECT = 64
 
 # fool evolve --seeds: the runs of one group are open at once (each holds its lock and log.txt, its models, its
 # archive), so a typo such as --seeds 0-100000 must not make thousands of run directories before failing

@@ -167,12 +167,17 @@ def test_load_image_bad_files_are_one_line_errors(tmp_path):
         "bomb.png": (_png_with_header(100_000, 100_000), "too many pixels"),
         "big.png": (_png_with_header(9000, 9000), f"{MAX_IMAGE_PIXELS:,}"),
         "short.png": (_png_with_header(64, 64), "broken image"),
+        # resized for an ImageNet network (shorter side 256), 60000x1 would be 256 x 15,360,000: gigabytes
+        "wide.png": (_png_with_header(60000, 1), "60000x1 pixels, one side more than 64 times the other"),
+        "tall.png": (_png_with_header(2, 129), "one side more than 64 times"),
     }
     for name, (data, fragment) in cases.items():
         (tmp_path / name).write_bytes(data)
         with pytest.raises(FoolingError, match=fragment) as err:
             load_image(tmp_path / name)
         assert str(tmp_path / name) in str(err.value) and "\n" not in str(err.value)
+    save_png(torch.rand(3, 1, 64), tmp_path / "narrow.png")  # 64:1 is still read
+    assert load_image(tmp_path / "narrow.png").shape == (1, 3, 1, 64)
     with pytest.raises(FoolingError, match="no such file"):
         load_image(tmp_path / "missing.png")
     with pytest.raises(FoolingError, match="folder"):

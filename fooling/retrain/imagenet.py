@@ -19,10 +19,11 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from ..classifiers import load_classifier
 from ..classifiers.weights import load_state_dict
+from .. import imaging
 from ..errors import FoolingError
 from .head import HEAD_ARCH, find_head, head_features, head_predictions, train_head
 from .pool import Pool, balanced_sample
@@ -67,10 +68,7 @@ def scan_folder(root: str | Path, labels: Sequence[str], held_out: float) -> dic
 
 def read_image(path: Path, side: int = IMAGE_SIDE) -> torch.Tensor:
     """An image file -> (3, side, side) float32 in [0, 1]: shorter side resized to ``side``, centre crop."""
-    try:
-        pil = Image.open(path).convert("RGB")
-    except (OSError, UnidentifiedImageError) as err:
-        raise FoolingError(f"cannot read image {path}: {err}") from None
+    pil = imaging.read_image(path).convert("RGB")  # one-line errors; huge or very narrow images refused unread
     scale = side / min(pil.size)
     w, h = max(side, round(pil.width * scale)), max(side, round(pil.height * scale))
     pil = pil.resize((w, h), Image.BILINEAR)

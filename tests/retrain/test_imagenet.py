@@ -145,3 +145,18 @@ def test_widened_network_is_saved_and_registered(retrained):
     assert torch.equal(state["weight"][:1000], _tiny("cpu", 1).net.classifier[1].weight)  # only the new row trained
     listing = CliRunner().invoke(main, ["models"])
     assert listing.exit_code == 0 and "t-tiny-r1" in listing.output
+
+
+def test_read_image_resizes_and_refuses_bad_files_in_one_line(tmp_path):
+    from fooling.imaging import save_png
+    from fooling.retrain.imagenet import read_image
+
+    save_png(torch.rand(3, 40, 60), tmp_path / "photo.png")
+    image = read_image(tmp_path / "photo.png", side=32)
+    assert image.shape == (3, 32, 32) and 0 <= image.min() and image.max() <= 1
+    save_png(torch.rand(3, 1, 600), tmp_path / "strip.png")  # shorter side to 256: a 256 x 153,600 image
+    (tmp_path / "junk.png").write_bytes(b"not a picture")
+    for name, words in (("strip.png", "more than 64 times"), ("junk.png", "not an image")):
+        with pytest.raises(FoolingError, match=words) as err:
+            read_image(tmp_path / name)
+        assert "\n" not in str(err.value)
