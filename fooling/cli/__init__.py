@@ -2,11 +2,13 @@
 
 User mistakes raise :class:`~fooling.errors.FoolingError` and are printed as a
 single ``Error: ...`` line with exit status 1, never a traceback. So is running out of memory (host or
-device), which is no bug either: the line says what to change (a run's log.txt keeps the traceback).
+device), which is no bug either: the line says what to change (a run's log.txt keeps the traceback), and so is
+the file system refusing a write (disk full, no permission, a file where a folder should be).
 """
 
 from __future__ import annotations
 
+import errno
 import importlib
 import sys
 
@@ -32,12 +34,27 @@ class FoolGroup(click.Group):
             return super().invoke(ctx)
         except FoolingError as err:
             raise click.ClickException(str(err)) from None
+        except OSError as err:
+            if err.errno not in FILE_SYSTEM_ERRORS:
+                raise
+            what = f"{err.strerror or first_line(err)}: {err.filename}" if err.filename else first_line(err)
+            if err.errno == errno.EEXIST and err.filename:  # mkdir(exist_ok=True) on a path that is there but is no folder
+                what = f"{err.filename} is in the way: a folder should be there, and it is a file"
+            raise click.ClickException(
+                f"{what}. A run stopped by this keeps its last checkpoint: make room "
+                "or fix the path, then continue it with --resume") from None
         except Exception as err:
             if not _out_of_memory(err):
                 raise
             raise click.ClickException(
                 f"out of memory ({first_line(err)[:160]}). A run stopped by this keeps its last checkpoint: free memory, or "
                 "lower --population, or use --precision bf16, then continue it with --resume") from None
+
+
+# What the file system may answer to a write (not bugs): full, quota, read-only, no permission, a file where a
+# folder should be (or the reverse), too many open files, a name too long, a failing disk.
+FILE_SYSTEM_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EEXIST,
+                                errno.ENOTDIR, errno.EISDIR, errno.EMFILE, errno.ENFILE, errno.ENAMETOOLONG, errno.EIO})
 
 
 def _out_of_memory(err: BaseException) -> bool:

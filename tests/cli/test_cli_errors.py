@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 
 import pytest
 from click.testing import CliRunner
@@ -353,3 +354,57 @@ def test_other_errors_still_raise(monkeypatch):
     # PyTorch's CPU allocator (e.g. fool transfer --samples 100000000, fool attack --eot 100000000)
     assert _out_of_memory(RuntimeError("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't "
                                        "allocate memory: you tried to allocate 3136000000000 bytes. Error code 12"))
+
+
+def test_disk_full_mid_run_is_one_line_and_the_run_resumes(tmp_path, monkeypatch):
+    """The file system refusing a write (here: full at the checkpoint of generation 8) is no bug: one line, the
+    earlier checkpoint stands, and --resume finishes the run once there is room."""
+    import errno
+
+    from fooling.rundir import atomic
+
+    real, refused = atomic.fault_point, []
+
+    def fault_point(step):
+        if not refused and step.startswith("write") and "checkpoint" in step and (tmp_path / "run" / "summary.json"
+                                                                                   ).exists():
+            summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+            if summary["generation"] >= 4:
+                refused.append(step)
+                raise OSError(errno.ENOSPC, "No space left on device", step.split(" ", 1)[1])
+        real(step)
+
+    monkeypatch.setattr(atomic, "fault_point", fault_point)
+    out = tmp_path / "run"
+    result = fool("evolve", "--quiet", "--model", "test-oracle", "--generations", "12", "--checkpoint-every", "4",
+                  "--checkpoint-seconds", "0", "--out", str(out))
+    _one_line_error(result, "No space left on device: ", "keeps its last checkpoint", "--resume")
+    assert refused and json.loads((out / "summary.json").read_text())["stop_reason"] == "error"
+    monkeypatch.setattr(atomic, "fault_point", real)
+    resumed = fool("evolve", "--quiet", "--resume", str(out))
+    assert resumed.exit_code == 0, resumed.output
+    assert json.loads((out / "summary.json").read_text())["generation"] == 12
+
+
+def test_a_file_where_a_run_folder_should_be_is_one_line(tmp_path):
+    out = tmp_path / "run"
+    assert fool("evolve", "--model", "test-oracle", "--generations", "2", "--population", "8", "--quiet",
+                "--out", str(out)).exit_code == 0
+    shutil.rmtree(out / "elites")
+    (out / "elites").write_text("mine")
+    _one_line_error(fool("evolve", "--quiet", "--resume", str(out), "--generations", "3"),
+                    f"{out / 'elites'} is in the way: a folder should be there, and it is a file")
+    assert (out / "elites").read_text() == "mine"
+    (out / "elites").unlink()
+    assert fool("evolve", "--quiet", "--resume", str(out), "--generations", "3").exit_code == 0
+    assert len(list((out / "elites").glob("*.png"))) > 0
+
+
+
+def test_only_file_system_refusals_are_one_line():
+    import errno
+
+    from fooling.cli import FILE_SYSTEM_ERRORS
+
+    assert {errno.ENOSPC, errno.EACCES, errno.EROFS, errno.EEXIST} <= FILE_SYSTEM_ERRORS
+    assert errno.ENOENT not in FILE_SYSTEM_ERRORS  # a file gone missing mid-command may be a bug: its traceback shows
