@@ -1,6 +1,6 @@
 """Where commands may write: never into a run directory, never over a file without ``--force``.
 
-Used by ``fool transfer``, ``fool render`` and ``fool gallery`` before any work starts, so a
+Used by ``fool transfer``, ``fool render``, ``fool plot`` and ``fool gallery`` before any work starts, so a
 bad ``--out`` costs the user one ``Error: ...`` line and nothing they made.
 """
 
@@ -48,12 +48,19 @@ def check_output_folder(folder: str | Path, files: Iterable[str], force: bool, o
     return folder
 
 
-def check_output_file(path: str | Path, force: bool, option: str = "--out") -> Path:
-    """Check that the file ``path`` may be written: not a folder, not inside a run directory,
-    not an existing file unless ``force``."""
+def check_output_file(path: str | Path, force: bool, option: str = "--out", suffixes: Iterable[str] = (),
+                      reads: Iterable[str | Path] = ()) -> Path:
+    """Check that the file ``path`` may be written: not a folder, not inside a run directory, not one of the
+    files the command ``reads`` (even with ``force``), not an existing file unless ``force``; ending with one
+    of ``suffixes`` (any when empty)."""
     path = Path(path)
+    suffixes = tuple(suffixes)
+    if suffixes and path.suffix.lower() not in suffixes:
+        raise FoolingError(f"{option} must end with {' or '.join(suffixes)}, got {path}")
     if path.is_dir():
         raise FoolingError(f"{option} {path} is a folder; give a file name")
+    if path.exists() and any(path.resolve() == Path(r).resolve() for r in reads):
+        raise FoolingError(f"{option} {path} is the file this reads; it is not replaced, even with --force")
     run = enclosing_run(path.parent)
     if run is not None:
         raise FoolingError(f"{option} {path} is inside the run directory {run}; pick a place outside runs")

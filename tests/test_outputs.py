@@ -25,3 +25,14 @@ def test_output_checks(tmp_path):
         outputs.check_output_file(tmp_path / "a.csv", force=False)
     with pytest.raises(FoolingError, match="is a file"):
         outputs.check_output_folder(tmp_path / "a.csv", [], force=True)
+
+
+def test_an_output_file_is_never_an_input_and_has_its_suffix(tmp_path):
+    genome = tmp_path / "g.png"
+    genome.write_text("{}")
+    with pytest.raises(FoolingError, match="the file this reads"):
+        outputs.check_output_file(tmp_path / "." / "g.png", force=True, reads=[genome])
+    assert outputs.check_output_file(genome, force=True, reads=[tmp_path / "other.json"]) == genome
+    with pytest.raises(FoolingError, match="must end with .png"):
+        outputs.check_output_file(tmp_path / "x.PNG.json", force=True, suffixes=[".png"])
+    assert outputs.check_output_file(tmp_path / "x.PNG", force=False, suffixes=[".png"]).name == "x.PNG"

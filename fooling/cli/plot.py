@@ -10,7 +10,8 @@ import click
 @click.command("plot")
 @click.argument("run_dirs", nargs=-1, required=True, type=click.Path())
 @click.option("--out", default=None, type=click.Path(),
-              help="The image to write: .png, .svg or .pdf [RUN_NAME.png for one run, runs.png for several].")
+              help="The image to write: .png, .svg or .pdf, outside any run directory [RUN_NAME.png for one run, "
+                   "runs.png for several].")
 @click.option("--title", default=None, help="Title above the plots [the run's name].")
 @click.option("--force", is_flag=True, help="Replace --out if it exists.")
 def command(run_dirs, out, title, force) -> None:
@@ -24,8 +25,13 @@ def command(run_dirs, out, title, force) -> None:
       fool plot runs/mnist
       fool plot runs/mnist_direct_s0 runs/mnist_cppn_s0 --out compare.svg
     """
+    from ..outputs import enclosing_run
+    from ..errors import FoolingError
     from ..plots.figure import plot_runs
 
     if out is None:
         out = f"{Path(run_dirs[0]).resolve().name or 'run'}.png" if len(run_dirs) == 1 else "runs.png"
+    run = enclosing_run(Path(out).parent)
+    if run is not None:  # --force there could replace an elite's PNG
+        raise FoolingError(f"--out {out} is inside the run directory {run}; pick a place outside runs")
     click.echo(f"wrote {plot_runs(run_dirs, out, force=force, title=title)}")

@@ -102,3 +102,8 @@ def test_render_out_never_into_a_run_or_over_a_file(tmp_path, monkeypatch):
     assert mine.read_bytes() == b"my picture"
     assert fool("render", genome, "--out", mine, "--force").exit_code == 0
     assert Image.open(mine).size == (8, 8)
+    copied = write(tmp_path / "copied.json", small_genome())  # a genome outside any run: --force spared it too
+    before = copied.read_bytes()
+    one_line_error(fool("render", copied, "--out", copied, "--force"), "must end with .png")
+    one_line_error(fool("render", copied, "--out", tmp_path / "copied.jpg"), "must end with .png")
+    assert copied.read_bytes() == before and not (tmp_path / "copied.jpg").exists()

@@ -99,7 +99,7 @@ def test_fool_plot_writes_png_and_svg(runs, tmp_path):
     assert "<svg" in text and "99.99%" in text
 
 
-@pytest.mark.parametrize("case", ["missing", "not-a-run", "suffix", "exists"])
+@pytest.mark.parametrize("case", ["missing", "not-a-run", "suffix", "exists", "inside-a-run"])
 def test_bad_input_is_one_error_line(runs, tmp_path, case):
     out = tmp_path / "p.png"
     args = [str(runs[0]), "--out", str(out)]
@@ -109,6 +109,10 @@ def test_bad_input_is_one_error_line(runs, tmp_path, case):
         args[0] = str(tmp_path)
     elif case == "suffix":
         args[2] = str(tmp_path / "p.jpg")
+    elif case == "inside-a-run":  # with --force it replaced an elite's picture
+        elite = sorted((runs[0] / "elites").glob("*.png"))[0]
+        before = elite.read_bytes()
+        args = [str(runs[0]), "--out", str(elite), "--force"]
     else:
         out.write_bytes(b"mine")
     result = CliRunner().invoke(main, ["plot", *args])
@@ -117,3 +121,5 @@ def test_bad_input_is_one_error_line(runs, tmp_path, case):
     assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
     if case == "exists":
         assert out.read_bytes() == b"mine"
+    if case == "inside-a-run":
+        assert "inside the run directory" in lines[0] and elite.read_bytes() == before
