@@ -25,3 +25,10 @@ MAX_ASPECT = 64
 # fool evolve --seeds: the runs of one group are open at once (each holds its lock and log.txt, its models, its
 # archive), so a typo such as --seeds 0-100000 must not make thousands of run directories before failing
 MAX_GROUP_RUNS = 256
+
+# --seeds names at most this many seeds (a sweep runs them one after another; 0-9999999999 is a typo, and listing it
+# took all the memory there was)
+MAX_SEEDS = 100_000
+
+# --eot: transforms per image and step; each multiplies a generation's forward passes (EOT papers use 10-100)
+MAX_EOT = 1_000

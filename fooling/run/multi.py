@@ -32,7 +32,7 @@ from typing import Any, Callable, Iterable, Optional, Union
 import torch
 
 from ..errors import FoolingError
-from ..limits import MAX_GROUP_RUNS
+from ..limits import MAX_GROUP_RUNS, MAX_SEEDS
 from ..rundir import atomic
 from ..rundir.writer import unused_path
 from ..settings.evolve import EvolveSettings
@@ -59,6 +59,8 @@ def parse_seeds(spec: str) -> list[int]:
         first, last = int(low), int(high) if dash else int(low)
         if last < first:
             raise FoolingError(f"--seeds range {part} runs backwards; write {last}-{first}")
+        if len(seeds) + last - first + 1 > MAX_SEEDS:
+            raise FoolingError(f"--seeds {spec} names more than {MAX_SEEDS:,} seeds")
         seeds.extend(range(first, last + 1))
     if len(set(seeds)) != len(seeds):
         raise FoolingError(f"--seeds {spec} names a seed twice")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..errors import FoolingError
+from ..limits import MAX_EOT
 from .transforms import check_spec as _check_spec
 from .fields import Settings, between, non_negative, positive, setting, unit_interval
 from .evolve import MEMORY_FORMATS
@@ -123,7 +124,7 @@ class AscendSettings(Settings):
     out: Optional[str] = setting(None, "Run directory [runs/<model>_ascent_s<seed>].", group=RUN, metavar="PATH")
     # expectation over transformation (fooling.objective.eot)
     eot: int = setting(0, "Climb the mean over this many random transforms of each image (0: off).", group="eot",
-                       check=non_negative)
+                       check=between(0, MAX_EOT))
     transforms: str = setting("default", "EOT transforms: default (crop, flip, rotate, jitter, noise) or e.g. "
                                          "'crop=0.8,flip,rotate=10,jitter=0.1,noise=0.02,jpeg=60'.", group="eot",
                               check=_check_spec)

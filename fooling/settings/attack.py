@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ..errors import FoolingError
+from ..limits import MAX_EOT
 from .fields import Settings, between, non_negative, positive, setting
 
 ATTACK_METHODS = ("fgsm", "pgd", "cw-l2")
@@ -47,7 +48,7 @@ class AttackSettings(Settings):
                                              "8/255 (default: unbounded, as the original).", group=CW,
                                        check=between(0.0, 1.0, low_open=True))
     eot: int = setting(0, "Expectation over transformation: average the loss over this many random transforms "
-                          "of each image (0: off).", group=EOT, check=non_negative)
+                          "of each image (0: off).", group=EOT, check=between(0, MAX_EOT))
     transforms: str = setting("default", "EOT transforms: default, or e.g. 'crop=0.8,flip,rotate=10,jitter=0.1,"
                                          "noise=0.02,jpeg=60'.", group=EOT)
     seed: int = setting(0, "Seeds PGD's random starts and EOT's draws.", group=RUN, check=non_negative)

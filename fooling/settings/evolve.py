@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
 from ..errors import FoolingError
+from ..limits import MAX_EOT
 from .transforms import check_spec as _check_spec
 from .fields import Settings, between, non_negative, positive, setting, unit_interval
 from .model_source import model_source
@@ -298,7 +299,7 @@ class EvolveSettings(Settings):
 
     # expectation over transformation (fooling.objective.eot): the last group, on its own
     eot: int = setting(0, "Fitness = mean confidence over this many random transforms of each image, in one batched "
-                          "forward pass (0: off).", group="eot", check=non_negative)
+                          "forward pass (0: off).", group="eot", check=between(0, MAX_EOT))
     transforms: str = setting("default", "EOT transforms: default (crop, flip, rotate, jitter, noise) or e.g. "
                                          "'crop=0.8,flip,rotate=10,jitter=0.1,noise=0.02,jpeg=60'.", group="eot",
                               check=_check_spec)

@@ -37,7 +37,11 @@ def parse_models(values: Sequence[str]) -> list[list[str]]:
     """``--models`` values -> entries, each a list of networks: entries separated by ',' (or given as repeated
     --models), an ensemble's networks joined by '+'. ('a,b+c',) -> [['a'], ['b', 'c']]."""
     entries = split_list(values, "--models")
-    return [[name.strip() for name in entry.split("+") if name.strip()] for entry in entries]
+    models = [[name.strip() for name in entry.split("+")] for entry in entries]
+    for entry, names in zip(entries, models):
+        if not all(names):
+            raise FoolingError(f"--models {entry!r}: an ensemble joins network names with '+', one on each side")
+    return models
 
 
 @dataclass

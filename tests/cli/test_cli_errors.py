@@ -118,6 +118,7 @@ def test_models_lists_the_registry():
         (["--until", "inf"], ["--until must be a finite number"]),
         (["--mutation-rate", "nan"], ["--mutation-rate must be a finite number"]),
         (["--mutation-rate", "-inf"], ["--mutation-rate must be a finite number"]),
+        (["--eot", "100000000"], ["--eot must lie in [0, 1000]"]),  # a generation of 8 images took hours
     ],
 )
 def test_bad_evolve_numbers_and_devices(args, words, tmp_path):

@@ -61,6 +61,9 @@ def test_parse_models():
     assert parse_models(["a,b+c", "d"]) == [["a"], ["b", "c"], ["d"]]
     with pytest.raises(FoolingError, match="twice"):
         parse_models(["a,a"])
+    for typo in ("a+", "+a", "a++b"):  # 'a+' ran a alone
+        with pytest.raises(FoolingError, match="one on each side"):
+            parse_models([typo])
 
 
 def test_expand_names_every_point_in_order(tmp_path, sources):
