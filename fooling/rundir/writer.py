@@ -87,6 +87,8 @@ class RunDirectory:
 
     def refuse_if_taken(self) -> None:
         """The "already holds" :class:`FoolingError` if a new run cannot start here."""
+        if self.path.exists() and not self.path.is_dir():
+            raise FoolingError(f"--out {self.path} is a file; a run needs a new (or empty) folder")
         if self.holds_anything():
             what = "a run" if self.config_path.exists() else "other files"
             raise FoolingError(f"{self.path} already holds {what}; pick another --out or --resume it")

@@ -139,6 +139,10 @@ def test_out_must_be_a_writable_folder(tmp_path):
     _one_line_error(fool("evolve", "--quiet", "--model", "test-oracle", "--out", str(afile / "sub")),
                     "is a file, not a folder")
     assert afile.read_text() == "mine"
+    for command, budget in (("evolve", "--generations"), ("ascend", "--steps")):  # --out itself a file
+        _one_line_error(fool(command, "--quiet", "--model", "test-oracle", "--out", str(afile), budget, "1"),
+                        "is a file")
+    assert afile.read_text() == "mine"
     _one_line_error(fool("evolve", "--quiet", "--model", "test-oracle", "--out", "/proc/foo"), "/proc")
     _one_line_error(fool("evolve", "--quiet", "--model", "test-oracle", "--out", ""), "empty path")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
