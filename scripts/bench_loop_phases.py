@@ -4,7 +4,8 @@ decode, scoring, tell (archive). MNIST LeNet on the CPU, the direct or the CPPN 
 processes' load, unlike wall-clock rates: "overhead_ms" (ask + decode + tell) is what the loop adds to the forward
 pass, and "ratio" = fit / (fit + overhead) the loop/forward ratio those CPU times imply. "generation": CPU time of
 a whole generation through run.run (hooks included; 50 generations in one call, no checkpoint), "forward":
-classifier.probs alone on a batch of that size; "run_ratio" = forward / generation.
+classifier.probs alone on a batch of a generation's size (POPULATION, plus the CPPN lineages' children);
+"run_ratio" = forward / generation.
 
     OMP_WAIT_POLICY=PASSIVE python scripts/bench_loop_phases.py POPULATION LABEL [ENCODING] [STRATEGY]
 
@@ -51,7 +52,7 @@ with tempfile.TemporaryDirectory() as tmp:
         run.run(progress=False, stop_after=s.generation + 49)
         blocks[-1]["generation"] = (time.process_time() - a) / 50 * 1000
         del run.checkpoint
-        x = torch.rand(pop, *enc.image_shape)
+        x = torch.rand(enc.size(gen), *enc.image_shape)  # the batch a generation scores (CPPN lineages add theirs)
         a = time.process_time()
         for g in range(10):
             run.classifiers[0].probs(x)
