@@ -37,7 +37,9 @@ class FoolGroup(click.Group):
         except OSError as err:
             if err.errno not in FILE_SYSTEM_ERRORS:
                 raise
-            what = f"{err.strerror or first_line(err)}: {err.filename}" if err.filename else first_line(err)
+            what = err.strerror or first_line(err)  # 'No space left on device', without '[Errno 28]'
+            if err.filename:
+                what = f"{what}: {err.filename}"
             if err.errno == errno.EEXIST and err.filename:  # mkdir(exist_ok=True) on a path that is there but is no folder
                 what = f"{err.filename} is in the way: a folder should be there, and it is a file"
             raise click.ClickException(

@@ -406,6 +406,20 @@ def test_a_file_where_a_run_folder_should_be_is_one_line(tmp_path):
 
 
 
+def test_a_refusal_without_a_file_name_reads_as_the_system_says_it(monkeypatch):
+    import errno
+
+    from fooling.run.evolve import EvolutionRun
+
+    def full(*args, **kwargs):  # a write into a full disk fails at write(), where Python knows no file name
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(EvolutionRun, "start", full)
+    result = fool("evolve", "--quiet", "--model", "test-oracle")
+    _one_line_error(result, "Error: No space left on device. A run stopped by this")
+    assert "Errno" not in result.output
+
+
 def test_only_file_system_refusals_are_one_line():
     import errno
 
