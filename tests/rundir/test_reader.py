@@ -1,0 +1,61 @@
+"""A run directory whose summary.json or config.json was edited by hand is read as one line naming the file."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from fooling.cli import main
+from fooling.errors import FoolingError
+from fooling.rundir import read_run
+
+
+@pytest.fixture(scope="module")
+def oracle_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("reader") / "run"
+    result = CliRunner().invoke(main, ["evolve", "--model", "test-oracle", "--generations", "1", "--population", "4",
+                                       "--device", "cpu", "--quiet", "--out", str(path)])
+    assert result.exit_code == 0, result.output
+    return path
+
+
+def edited(run: Path, tmp_path: Path, name: str, change) -> Path:
+    copy = tmp_path / "copy"
+    shutil.copytree(run, copy)
+    record = json.loads((copy / name).read_text())
+    change(record)
+    (copy / name).write_text(json.dumps(record))
+    return copy
+
+
+def classes(value):
+    return lambda s: s.update(classes=value(s["classes"]))
+
+
+@pytest.mark.parametrize("name, change, fragment", [
+    ("summary.json", classes(lambda c: 5), '"classes"'),
+    ("summary.json", classes(lambda c: [1, 2]), '"classes"'),
+    ("summary.json", classes(lambda c: [{k: v for k, v in e.items() if k != "index"} for e in c]), '"classes"'),
+    ("summary.json", classes(lambda c: [dict(e, index="x") for e in c]), '"classes"'),
+    ("summary.json", classes(lambda c: [dict(e, confidence="high") for e in c]), '"classes"'),
+    ("summary.json", classes(lambda c: [dict(e, scores=[1, 2]) for e in c]), '"classes"'),
+    ("summary.json", lambda s: s.update(models="test-oracle"), '"models"'),
+    ("summary.json", lambda s: s.update(models=5), '"models"'),
+    ("config.json", lambda c: c.update(run="x"), '"run"'),
+    ("config.json", lambda c: c["run"].update(num_classes="x"), '"num_classes"'),
+])
+def test_hand_edited_values_are_one_line(oracle_run, tmp_path, name, change, fragment):
+    run = edited(oracle_run, tmp_path, name, change)
+    with pytest.raises(FoolingError, match=fragment) as err:
+        read_run(run)
+    assert name in str(err.value)
+    result = CliRunner().invoke(main, ["gallery", str(run), "--out", str(tmp_path / "g")])
+    assert result.exit_code == 1 and result.output.startswith("Error: ") and name in result.output, result.output
+
+
+def test_the_run_as_written_reads(oracle_run):
+    assert len(read_run(oracle_run).elites) == 4
