@@ -70,7 +70,7 @@ def read_json_object(path: Path) -> Optional[dict[str, Any]]:
 
     try:
         value = json.loads(path.read_text())
-    except (OSError, ValueError, UnicodeDecodeError):
+    except (OSError, ValueError, UnicodeDecodeError, RecursionError):
         return None
     return value if isinstance(value, dict) else None
 

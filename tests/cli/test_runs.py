@@ -77,3 +77,14 @@ def test_odd_values_in_config_and_summary_are_listed_not_a_traceback(tmp_path):
         assert result.exit_code == 0 and result.exception is None, result.output
     [record] = json.loads(result.output)
     assert record["model"] == "5" and record["classes"] == 0 and record["state"] == "finished"
+
+
+def test_json_nested_past_the_recursion_limit_is_listed_not_a_traceback(tmp_path):
+    run = tmp_path / "deep"
+    run.mkdir()
+    for name in ("config.json", "summary.json"):
+        (run / name).write_text("[" * 100_000 + "]" * 100_000)
+    result = CliRunner().invoke(main, ["runs", str(tmp_path), "--json"])
+    assert result.exit_code == 0 and result.exception is None, result.output
+    [record] = json.loads(result.output)
+    assert record["run"] == "deep" and record["state"] == "unreadable"

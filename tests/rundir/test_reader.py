@@ -59,3 +59,12 @@ def test_hand_edited_values_are_one_line(oracle_run, tmp_path, name, change, fra
 
 def test_the_run_as_written_reads(oracle_run):
     assert len(read_run(oracle_run).elites) == 4
+
+
+@pytest.mark.parametrize("name", ["summary.json", "config.json"])
+def test_json_nested_past_the_recursion_limit_is_one_line(oracle_run, tmp_path, name):
+    run = tmp_path / "copy"
+    shutil.copytree(oracle_run, run)
+    (run / name).write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(FoolingError, match=f"{name} is not valid JSON"):
+        read_run(run)
