@@ -54,8 +54,8 @@ def command(name, recipe, seed, iterations, epochs, lr, batch_size, no_augment, 
         raise FoolingError("give --iterations or --epochs, not both")
     if lr is not None and (not math.isfinite(lr) or lr <= 0):
         raise FoolingError(f"--lr must be a positive finite number, got {lr}")
-    if seed is not None and seed < 0:
-        raise FoolingError(f"--seed must be 0 or positive, got {seed}")
+    if seed is not None and not 0 <= seed < 2 ** 64:  # PyTorch's seeds: 64 bits
+        raise FoolingError(f"--seed must be 0 or positive, and below 2**64, got {seed}")
     if not NAME_PATTERN.fullmatch(name):
         raise FoolingError(f"--name {name!r} is not a usable model name: use letters, digits, '.', '_' and '-', "
                            f"starting with a letter or digit")

@@ -262,6 +262,7 @@ def test_train_refuses_bad_learning_rates(lr):
 def test_train_refuses_bad_names_and_sizes():
     _one_line_error(fool("train", "--name", "x", "--batch-size", "0"), "--batch-size must be positive")
     _one_line_error(fool("train", "--name", "x", "--seed", "-1"), "--seed must be 0 or positive")
+    _one_line_error(fool("train", "--name", "x", "--seed", str(2 ** 64), "--iterations", "1"), "below 2**64")
     _one_line_error(fool("train", "--name", "../x"), "not a usable model name")
     _one_line_error(fool("train", "--name", "mnist-digitcnn"), "is a built-in model")
 
