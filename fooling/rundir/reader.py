@@ -68,6 +68,8 @@ def read_json_object(path: Path) -> Optional[dict[str, Any]]:
     or not an object: for listings that must go on past a damaged run."""
     import json
 
+    if not path.is_file():  # missing, a folder, or a FIFO (reading one would wait for a writer forever)
+        return None
     try:
         value = json.loads(path.read_text())
     except (OSError, ValueError, UnicodeDecodeError, RecursionError):
