@@ -167,6 +167,18 @@ def _checked_summary(summary: dict[str, Any], config: dict[str, Any], rundir: Ru
                            "integer")
 
 
+def _registry_classes(model: str, rundir: RunDirectory) -> int:
+    """The class count of a registry model, for a run whose config.json does not record it. A model file, timm: or
+    python: model named by a run directory is never loaded: that would run code the user did not name."""
+    from ..classifiers import get_spec
+    from ..classifiers.sources import is_source
+
+    if is_source(model):
+        raise FoolingError(f"{rundir.config_path} does not record the number of classes (\"run\": {{\"num_classes\": "
+                           f"N}}) and {model} is not a built-in model: reading a run never loads a model file or code")
+    return get_spec(model).num_classes
+
+
 def read_run(path: str | Path) -> RunElites:
     """Read a run directory; a :class:`FoolingError` if it is not one or has no elite PNGs."""
     rundir = RunDirectory(path)
@@ -183,9 +195,7 @@ def read_run(path: str | Path) -> RunElites:
         raise FoolingError(f"{rundir.path} has no elite images in {rundir.elites}")
     num_classes = (config.get("run") or {}).get("num_classes")
     if num_classes is None:
-        from ..classifiers import get_spec
-
-        num_classes = get_spec(models[0]).num_classes
+        num_classes = _registry_classes(models[0], rundir)
     return RunElites(
         path=rundir.path, models=models, combine=str(config.get("combine", "mean")),
         encoding=str(summary.get("encoding") or config.get("encoding") or "?"), num_classes=int(num_classes),

@@ -68,3 +68,24 @@ def test_json_nested_past_the_recursion_limit_is_one_line(oracle_run, tmp_path, 
     (run / name).write_text("[" * 100_000 + "]" * 100_000)
     with pytest.raises(FoolingError, match=f"{name} is not valid JSON"):
         read_run(run)
+
+
+def test_a_python_model_named_by_a_run_is_never_imported(oracle_run, tmp_path, monkeypatch):
+    # without "run": {"num_classes"} in config.json, read_run (fool gallery) imported the module to count classes
+    (tmp_path / "reader_planted.py").write_text(f"open({str(tmp_path / 'ran')!r}, 'w').close()\n"
+                                                "def f(): pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    name = "python:reader_planted:f?input=1x8x8"
+
+    def plant(record):
+        record.update(model=name, models=[name])
+        record.pop("run", None)
+
+    run = edited(oracle_run, tmp_path, "config.json", plant)
+    summary = json.loads((run / "summary.json").read_text())
+    (run / "summary.json").write_text(json.dumps({**summary, "model": name, "models": [name]}))
+    with pytest.raises(FoolingError, match="never loads a model file or code"):
+        read_run(run)
+    result = CliRunner().invoke(main, ["gallery", str(run), "--out", str(tmp_path / "g")])
+    assert result.exit_code == 1 and "never loads" in result.output, result.output
+    assert not (tmp_path / "ran").exists()
