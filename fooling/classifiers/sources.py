@@ -195,7 +195,7 @@ def read_labels(value: Any, folder: Optional[Path] = None) -> list[str]:
         if path.suffix.lower() == ".json":
             try:
                 labels = json.loads(text)
-            except ValueError:
+            except (ValueError, RecursionError):
                 raise FoolingError(f"labels file {path} is not valid JSON") from None
             if not isinstance(labels, list):
                 raise FoolingError(f"labels file {path} must hold a JSON list of names")
@@ -237,7 +237,7 @@ def _sidecar(path: Path) -> tuple[dict[str, Any], Optional[Path]]:
         return {}, None
     try:
         data = json.loads(side.read_text(encoding="utf-8"))
-    except (OSError, ValueError, UnicodeDecodeError):
+    except (OSError, ValueError, UnicodeDecodeError, RecursionError):
         raise FoolingError(f"sidecar {side} is not readable JSON") from None
     if not isinstance(data, dict):
         raise FoolingError(f"sidecar {side} must hold a JSON object with {', '.join(SIDECAR_KEYS)}")

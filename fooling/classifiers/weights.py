@@ -65,7 +65,7 @@ def load_meta(folder: Path, name: str) -> dict[str, Any] | None:
     path = folder / f"{name}.json"
     try:
         meta = json.loads(path.read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
     return meta if isinstance(meta, dict) else None
 
@@ -81,7 +81,7 @@ def read_meta(folder: Path, name: str, fix: str = "") -> dict[str, Any] | None:
         meta = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError) as err:
         raise FoolingError(f"cannot read model metadata {path}: {first_line(err)}{hint}") from None
-    except ValueError as err:
+    except (ValueError, RecursionError) as err:
         raise FoolingError(f"model metadata {path} is not valid JSON ({first_line(err)}){hint}") from None
     if not isinstance(meta, dict):
         raise FoolingError(f"model metadata {path} holds {type(meta).__name__}, not an object{hint}")

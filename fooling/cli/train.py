@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import replace
+from pathlib import Path
 
 import click
 
@@ -43,6 +44,7 @@ def command(name, recipe, seed, iterations, epochs, lr, batch_size, no_augment, 
     from ..classifiers.lenet import caffe_recipe, robust_recipe
     from ..classifiers.mnist import BUILTIN_LENETS, LENET_SEEDS, train_lenet
     from ..classifiers.registry import static_names
+    from ..classifiers.sources import is_source
     from ..paths import models_dir
 
     for value, flag in ((epochs, "--epochs"), (iterations, "--iterations"), (batch_size, "--batch-size")):
@@ -52,11 +54,14 @@ def command(name, recipe, seed, iterations, epochs, lr, batch_size, no_augment, 
         raise FoolingError("give --iterations or --epochs, not both")
     if lr is not None and (not math.isfinite(lr) or lr <= 0):
         raise FoolingError(f"--lr must be a positive finite number, got {lr}")
-    if seed is not None and seed < 0:
-        raise FoolingError(f"--seed must be 0 or positive, got {seed}")
+    if seed is not None and not 0 <= seed < 2 ** 64:  # PyTorch's seeds: 64 bits
+        raise FoolingError(f"--seed must be 0 or positive, and below 2**64, got {seed}")
     if not NAME_PATTERN.fullmatch(name):
         raise FoolingError(f"--name {name!r} is not a usable model name: use letters, digits, '.', '_' and '-', "
                            f"starting with a letter or digit")
+    if is_source(name):
+        raise FoolingError(f"--name {name} reads as a model file (it ends with {Path(name).suffix}): --model {name} "
+                           "would load that file, never this network; choose a name without it")
     if name in static_names() and name not in LENET_SEEDS:
         raise FoolingError(f"--name {name} is a built-in model; choose another name")
     saved = [p for p in (models_dir() / f"{name}.pt", models_dir() / f"{name}.json") if p.exists()]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -17,6 +18,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from ..errors import FoolingError
+from ..limits import MAX_PLOT_VALUES
 from ..rundir.reader import read_json_object
 
 CLASSES_CSV = "classes.csv"  # written by fooling.run.class_metrics.ClassMetrics
@@ -67,16 +69,17 @@ def read_class_rows(run_dir: str | Path) -> list[dict[str, Any]]:
 
 
 def read_metrics_rows(run_dir: str | Path) -> list[dict[str, float]]:
-    """metrics.csv's complete rows with numbers (generation, evaluations, elapsed_s, ...); [] if none."""
+    """metrics.csv's complete rows with finite numbers (generation, evaluations, elapsed_s, ...); [] if none."""
     path = Path(run_dir) / "metrics.csv"
     if not path.is_file():
         return []
     rows = []
     for row in csv.DictReader(io.StringIO(_complete_text(path), newline="")):
         try:
-            rows.append({k: float(v) for k, v in row.items() if k is not None and v not in (None, "")})
+            values = {k: float(v) for k, v in row.items() if k is not None and v not in (None, "")}
         except ValueError:
             continue
+        rows.append({k: v for k, v in values.items() if math.isfinite(v)})  # nan, inf: a damaged row's cell
     return [r for r in rows if "generation" in r]
 
 
@@ -109,6 +112,10 @@ def class_curves(run_dir: str | Path, last: Optional[int] = None) -> tuple[np.nd
             known.append(summary["generation"])
         known += [int(m["generation"]) for m in read_metrics_rows(run_dir)]
         last = max(known, default=-1)
+    if (last + 1) * max(len(indices), 1) > MAX_PLOT_VALUES:
+        raise FoolingError(f"{run_dir}: its files name generation {last}, and {len(indices)} classes; a plot of "
+                           f"every generation would hold more than {MAX_PLOT_VALUES:,} values (is classes.csv, "
+                           "metrics.csv or summary.json damaged?)")
     generations = np.arange(last + 1)
     column = {k: i for i, k in enumerate(indices)}
     confidence = np.full((len(generations), len(indices)), np.nan)

@@ -108,7 +108,7 @@ class RetrainRun:
             raise FoolingError(f"{folder} is not a retrain directory (no {SETTINGS_FILE})")
         try:
             settings = RetrainSettings.from_json(json.loads(path.read_text()))
-        except (ValueError, TypeError) as err:
+        except (ValueError, TypeError, RecursionError) as err:
             raise FoolingError(f"{path} is not a valid settings file: {err}") from None
         settings.validate()
         run = cls(settings, folder, progress)

@@ -710,7 +710,7 @@ def _read_json(path: Path) -> Any:
     """A JSON file's value; None if missing or unreadable."""
     try:
         return json.loads(path.read_text())
-    except (OSError, ValueError, UnicodeDecodeError):
+    except (OSError, ValueError, UnicodeDecodeError, RecursionError):
         return None
 
 

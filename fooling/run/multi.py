@@ -148,7 +148,7 @@ class RunGroup:
         try:
             record = json.loads((folder / GROUP_FILE).read_text())
             names = [str(n) for n in record["runs"]]
-        except (OSError, ValueError, KeyError, TypeError) as err:
+        except (OSError, ValueError, KeyError, TypeError, RecursionError) as err:
             raise FoolingError(f"{folder / GROUP_FILE} is not a readable group of runs ({type(err).__name__})") \
                 from None
         runs: list[EvolutionRun] = []

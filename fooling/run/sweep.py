@@ -142,7 +142,7 @@ def read_record(out: Path) -> Optional[dict[str, Any]]:
         return None
     try:
         record = json.loads(path.read_text())
-    except (OSError, ValueError, UnicodeDecodeError) as err:
+    except (OSError, ValueError, UnicodeDecodeError, RecursionError) as err:
         raise FoolingError(f"{path} is not a readable sweep record ({type(err).__name__})") from None
     if not isinstance(record, dict) or record.get("command") != "sweep" or "grid" not in record:
         raise FoolingError(f"{path} is not a sweep record")

@@ -318,7 +318,7 @@ def _read_state(folder: Path) -> dict[str, Any]:
     path = folder / STATE
     try:
         state = json.loads(path.read_bytes().decode("utf-8"))
-    except (ValueError, UnicodeDecodeError) as err:
+    except (ValueError, UnicodeDecodeError, RecursionError) as err:
         raise _corrupt(folder, f"{STATE} is not valid JSON ({type(err).__name__})") from None
     if not isinstance(state, dict):
         raise _corrupt(folder, f"{STATE} holds a {type(state).__name__}, not an object")

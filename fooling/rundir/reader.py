@@ -68,9 +68,11 @@ def read_json_object(path: Path) -> Optional[dict[str, Any]]:
     or not an object: for listings that must go on past a damaged run."""
     import json
 
+    if not path.is_file():  # missing, a folder, or a FIFO (reading one would wait for a writer forever)
+        return None
     try:
         value = json.loads(path.read_text())
-    except (OSError, ValueError, UnicodeDecodeError):
+    except (OSError, ValueError, UnicodeDecodeError, RecursionError):
         return None
     return value if isinstance(value, dict) else None
 
@@ -134,6 +136,49 @@ def read_elite_folder(folder: Path, summary_classes: Sequence[dict[str, Any]] = 
     return sorted(elites, key=lambda e: e.index)
 
 
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _class_entry(entry: Any) -> bool:
+    """A summary.json "classes" entry as the writer makes it: an integer index, a number (or null) confidence,
+    a {model: number} scores object if any."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("index"), int) or isinstance(entry["index"], bool):
+        return False
+    scores = entry.get("scores") or {}
+    return (entry.get("confidence") is None or _number(entry["confidence"])) and isinstance(scores, dict) \
+        and all(_number(v) for v in scores.values())
+
+
+def _checked_summary(summary: dict[str, Any], config: dict[str, Any], rundir: RunDirectory) -> None:
+    """A one-line :class:`FoolingError` naming the file if a hand edit left summary.json or config.json with
+    values of the wrong kind (they would fail deep inside a command)."""
+    classes, models = summary.get("classes", []), summary.get("models")
+    if not isinstance(classes, list) or not all(_class_entry(c) for c in classes):
+        raise FoolingError(f"{rundir.summary_path}: \"classes\" must be a list of objects, each with an integer "
+                           "\"index\" and a number (or null) \"confidence\"")
+    if models is not None and not (isinstance(models, list) and all(isinstance(m, str) for m in models)):
+        raise FoolingError(f"{rundir.summary_path}: \"models\" must be a list of model names")
+    run = config.get("run") or {}
+    num_classes = run.get("num_classes") if isinstance(run, dict) else None
+    if not isinstance(run, dict) or not (num_classes is None or _number(num_classes) and num_classes == int(
+            num_classes) > 0):
+        raise FoolingError(f"{rundir.config_path}: \"run\" must be an object whose \"num_classes\" is a positive "
+                           "integer")
+
+
+def _registry_classes(model: str, rundir: RunDirectory) -> int:
+    """The class count of a registry model, for a run whose config.json does not record it. A model file, timm: or
+    python: model named by a run directory is never loaded: that would run code the user did not name."""
+    from ..classifiers import get_spec
+    from ..classifiers.sources import is_source
+
+    if is_source(model):
+        raise FoolingError(f"{rundir.config_path} does not record the number of classes (\"run\": {{\"num_classes\": "
+                           f"N}}) and {model} is not a built-in model: reading a run never loads a model file or code")
+    return get_spec(model).num_classes
+
+
 def read_run(path: str | Path) -> RunElites:
     """Read a run directory; a :class:`FoolingError` if it is not one or has no elite PNGs."""
     rundir = RunDirectory(path)
@@ -141,17 +186,16 @@ def read_run(path: str | Path) -> RunElites:
         raise FoolingError(f"{rundir.path} is not a run directory (no such folder)")
     config = rundir.read_config()
     summary = rundir.read_summary()
+    _checked_summary(summary, config, rundir)
     models = list(summary.get("models") or [summary.get("model") or config.get("model")])
-    if not models or models[0] is None:
+    if not models or not isinstance(models[0], str):
         raise FoolingError(f"{rundir.path} does not name the model it was run against")
     elites = read_elite_folder(rundir.elites, summary.get("classes", ()))
     if not elites:
         raise FoolingError(f"{rundir.path} has no elite images in {rundir.elites}")
     num_classes = (config.get("run") or {}).get("num_classes")
     if num_classes is None:
-        from ..classifiers import get_spec
-
-        num_classes = get_spec(models[0]).num_classes
+        num_classes = _registry_classes(models[0], rundir)
     return RunElites(
         path=rundir.path, models=models, combine=str(config.get("combine", "mean")),
         encoding=str(summary.get("encoding") or config.get("encoding") or "?"), num_classes=int(num_classes),

@@ -107,7 +107,7 @@ class RunDirectory:
             raise FoolingError(f"{self.path} is not a run directory (no config.json)")
         try:
             record = json.loads(self.config_path.read_text())
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise FoolingError(f"{self.config_path} is not valid JSON") from None
         if not isinstance(record, dict):
             raise FoolingError(f"{self.config_path} does not hold a JSON object")
@@ -121,7 +121,7 @@ class RunDirectory:
             raise FoolingError(f"{self.path} has no summary.json (is the run finished or checkpointed?)")
         try:
             summary = json.loads(self.summary_path.read_text())
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise FoolingError(f"{self.summary_path} is not valid JSON") from None
         if not isinstance(summary, dict):
             raise FoolingError(f"{self.summary_path} does not hold a JSON object")

@@ -15,7 +15,7 @@ from typing import Any, Optional
 from ..errors import FoolingError
 from ..limits import MAX_EOT
 from .transforms import check_spec as _check_spec
-from .fields import Settings, between, non_negative, positive, setting, unit_interval
+from .fields import Settings, between, distinct, non_negative, positive, setting, unit_interval
 from .evolve import MEMORY_FORMATS
 from .model_source import model_source
 
@@ -64,7 +64,7 @@ class AscendSettings(Settings):
                          "TorchScript file (.pt; it is code: load only files you trust), timm:NAME or "
                          "python:package.module:function (runs that code) [or --from's model]. ONNX files give no "
                          "gradients.", group=WHAT)
-    classes: Optional[list[int]] = setting(None, "Target classes (all when unset).", group=WHAT)
+    classes: Optional[list[int]] = setting(None, "Target classes (all when unset).", group=WHAT, check=distinct)
     crops: int = setting(1, "10: optimise the softmax averaged over ten crops (the paper's ImageNet scoring).",
                          group=WHAT, check=lambda v: None if v in (1, 10) else "must be 1 or 10", metavar="[1|10]")
     image_size: Optional[int] = setting(None, "Side of the optimised images [what the network's preprocessing "

@@ -19,7 +19,7 @@ from typing import Any, Optional, Sequence
 from ..errors import FoolingError
 from ..limits import MAX_EOT
 from .transforms import check_spec as _check_spec
-from .fields import Settings, between, non_negative, positive, setting, unit_interval
+from .fields import Settings, between, distinct, non_negative, positive, setting, unit_interval
 from .model_source import model_source
 
 ENCODINGS = ("direct", "cppn")
@@ -153,7 +153,8 @@ class EvolveSettings(Settings):
     models: Optional[list[str]] = setting(None, "Several classifiers at once, comma-separated (ensemble fitness).",
                                           group=MODEL, check=_names_models, metavar="A,B,...")
     combine: str = setting("mean", "How an ensemble's confidences make one fitness.", group=MODEL, choices=COMBINE)
-    classes: Optional[list[int]] = setting(None, "The classes to evolve for (all when unset).", group=MODEL)
+    classes: Optional[list[int]] = setting(None, "The classes to evolve for (all when unset).", group=MODEL,
+                                           check=distinct)
     crops: int = setting(1, "10: average the softmax over ten crops (the paper's ImageNet scoring).", group=MODEL,
                          check=_crops, metavar="[1|10]")
 

@@ -83,6 +83,10 @@ def between(low: float, high: float, low_open: bool = False, high_open: bool = F
     return check
 
 
+def distinct(value: Any) -> Optional[str]:
+    return None if len(set(value)) == len(value) else "must not name a class twice"
+
+
 def all_of(*checks: Check) -> Check:
     def check(value: Any) -> Optional[str]:
         for c in checks:

@@ -8,7 +8,7 @@ from typing import Optional
 
 from ..errors import FoolingError
 from .evolve import ENCODINGS, PRESETS
-from .fields import Settings, between, positive, setting
+from .fields import Settings, between, distinct, positive, setting
 
 HEAD_ROWS = ("fooling", "all")
 MAX_ITERATIONS = 99  # seeds of runs are seed * 10000 + iteration * 100 + run: they must not collide
@@ -39,7 +39,8 @@ class RetrainSettings(Settings):
     iterations: int = setting(5, "Retraining iterations K: networks 1..K are trained.", group=WHAT, check=positive)
     name: Optional[str] = setting(None, "Save the networks as NAME-r1..NAME-rK [<model>-<encoding>].", group=WHAT,
                                   check=_model_name)
-    classes: Optional[list[int]] = setting(None, "Classes to evolve fooling images for (all when unset).", group=WHAT)
+    classes: Optional[list[int]] = setting(None, "Classes to evolve fooling images for (all when unset).", group=WHAT,
+                                           check=distinct)
 
     # evolution, per iteration
     encoding: str = setting("direct", "Genome encoding of the fooling images.", group=EVOLVE, choices=ENCODINGS)

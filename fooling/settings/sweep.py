@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
 from ..errors import FoolingError
+from ..limits import MAX_SEEDS
 from .evolve import (COMBINE, ENCODINGS, PLACEMENT_SETTINGS, PRESETS, RESUME_SETTINGS, STRATEGIES, EvolveSettings,
                      check_types)
 
@@ -76,10 +77,14 @@ class SweepSettings:
         for name, values in (("--seeds", self.seeds), ("--models", self.models), ("--encodings", self.encodings),
                              ("--strategies", self.strategies), ("--presets", self.presets),
                              ("--combines", self.combines)):
+            if values is not None and not isinstance(values, (list, tuple)):  # a hand-edited sweep.json
+                raise FoolingError(f"{name} must be a list of values, got {values!r}")
             if values is not None and not values:
                 raise FoolingError(f"{name} needs at least one value")
         if any(not isinstance(s, int) or isinstance(s, bool) or s < 0 for s in self.seeds):
             raise FoolingError(f"--seeds must be integers 0 or above, got {self.seeds}")
+        if len(self.seeds) > MAX_SEEDS:
+            raise FoolingError(f"--seeds names {len(self.seeds):,} seeds, more than {MAX_SEEDS:,}")
         for option, values, allowed in (("--encodings", self.encodings, ENCODINGS),
                                         ("--strategies", self.strategies, STRATEGIES),
                                         ("--presets", self.presets, tuple(PRESETS)),
@@ -88,8 +93,8 @@ class SweepSettings:
                 if value not in allowed:
                     raise FoolingError(f"{option}: unknown value {value!r}; choose from {', '.join(allowed)}")
         for entry in self.models:
-            if not entry or any(not isinstance(m, str) or not m for m in entry):
-                raise FoolingError(f"--models has an empty entry: {self.models}")
+            if not isinstance(entry, (list, tuple)) or not entry or any(not isinstance(m, str) or not m for m in entry):
+                raise FoolingError(f"--models entries must each be a list of model names, none empty: {self.models}")
             if len(set(entry)) != len(entry):
                 raise FoolingError(f"--models entry {','.join(entry)} names a network twice")
         fixed = [k for k in self.settings if k in AXIS_SETTINGS]

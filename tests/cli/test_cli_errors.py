@@ -262,8 +262,18 @@ def test_train_refuses_bad_learning_rates(lr):
 def test_train_refuses_bad_names_and_sizes():
     _one_line_error(fool("train", "--name", "x", "--batch-size", "0"), "--batch-size must be positive")
     _one_line_error(fool("train", "--name", "x", "--seed", "-1"), "--seed must be 0 or positive")
+    _one_line_error(fool("train", "--name", "x", "--seed", str(2 ** 64), "--iterations", "1"), "below 2**64")
     _one_line_error(fool("train", "--name", "../x"), "not a usable model name")
     _one_line_error(fool("train", "--name", "mnist-digitcnn"), "is a built-in model")
+
+
+@pytest.mark.parametrize("name", ["net.pt", "net.onnx", "net.PTH"])
+def test_train_refuses_names_that_read_as_model_files(name):
+    # trained and saved as NAME.pt, then --model NAME looked for the file ./NAME and never found the network
+    _one_line_error(fool("train", "--name", name, "--iterations", "1"), "reads as a model file")
+    from fooling.paths import models_dir
+
+    assert not (models_dir() / f"{name}.pt").exists()
 
 
 def test_train_never_overwrites_without_force():

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import threading
+import time
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from fooling.cli import main
@@ -77,3 +81,33 @@ def test_odd_values_in_config_and_summary_are_listed_not_a_traceback(tmp_path):
         assert result.exit_code == 0 and result.exception is None, result.output
     [record] = json.loads(result.output)
     assert record["model"] == "5" and record["classes"] == 0 and record["state"] == "finished"
+
+
+def test_json_nested_past_the_recursion_limit_is_listed_not_a_traceback(tmp_path):
+    run = tmp_path / "deep"
+    run.mkdir()
+    for name in ("config.json", "summary.json"):
+        (run / name).write_text("[" * 100_000 + "]" * 100_000)
+    result = CliRunner().invoke(main, ["runs", str(tmp_path), "--json"])
+    assert result.exit_code == 0 and result.exception is None, result.output
+    [record] = json.loads(result.output)
+    assert record["run"] == "deep" and record["state"] == "unreadable"
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_a_named_pipe_called_summary_json_is_listed_not_waited_on(tmp_path):
+    run = tmp_path / "pipe"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"model": "m", "generations": 9}))
+    os.mkfifo(run / "summary.json")  # reading it waited for a writer forever
+
+    def unblock() -> None:  # a regression fails the test instead of hanging the suite
+        time.sleep(10)
+        with open(run / "summary.json", "w"):
+            pass
+
+    threading.Thread(target=unblock, daemon=True).start()
+    start = time.monotonic()
+    result = CliRunner().invoke(main, ["runs", str(tmp_path), "--json"])
+    assert time.monotonic() - start < 5 and result.exit_code == 0, result.output
+    assert json.loads(result.output)[0]["state"] == "interrupted"

@@ -123,3 +123,24 @@ def test_bad_input_is_one_error_line(runs, tmp_path, case):
         assert out.read_bytes() == b"mine"
     if case == "inside-a-run":
         assert "inside the run directory" in lines[0] and elite.read_bytes() == before
+
+
+@pytest.mark.parametrize("file, row", [("classes.csv", "10000000000,0,a,0.5"),  # a damaged row: terabytes to plot
+                                       ("metrics.csv", "99999999999999999999,8,1.0,0.1,0.6,0.1")])
+def test_a_damaged_huge_generation_is_one_error_line(runs, tmp_path, file, row):
+    run = tmp_path / "run"
+    shutil.copytree(runs[0], run)
+    with open(run / file, "a") as f:
+        f.write(row + "\n")
+    result = CliRunner().invoke(main, ["plot", str(run), "--out", str(tmp_path / "p.png")])
+    assert result.exit_code == 1 and result.output.startswith("Error: ") and "damaged" in result.output, \
+        result.output
+
+
+@pytest.mark.parametrize("generation", ["nan", "inf", "-inf", "1e400"])
+def test_metrics_rows_with_a_generation_that_is_no_number_are_skipped(runs, tmp_path, generation):
+    run = tmp_path / "run"
+    shutil.copytree(runs[0], run)
+    with open(run / "metrics.csv", "a") as f:
+        f.write(f"{generation},8,1.0,0.1,0.6,0.1\n")
+    assert list(run_series(run).generations) == list(run_series(runs[0]).generations)

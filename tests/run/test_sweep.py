@@ -188,3 +188,17 @@ def test_the_python_api(tmp_path):
     again = fooling.sweep(tmp_path / "s", seeds=[0, 1], models="test-oracle", encodings=["cppn"], generations=2,
                           population=8, device="cpu")
     assert [r.message for r in again] == ["skipped", "skipped"]
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(seeds=list(range(200_000))), "--seeds names 200,000 seeds, more than 100,000"),  # --seeds 0-199999 is
+    (dict(encodings="direct"), "--encodings must be a list of values"),  # was read as 'd', 'i', 'r', ...
+    (dict(models=["test-oracle"]), "--models entries must each be a list of model names"),
+])
+def test_a_hand_edited_sweep_json_is_one_line(tmp_path, change, message):
+    from fooling.run.sweep import recorded
+
+    grid = {**_grid(tmp_path).grid_json(), **change}
+    (tmp_path / "sweep.json").write_text(json.dumps({"command": "sweep", "grid": grid, "runs": []}))
+    with pytest.raises(FoolingError, match=message):
+        recorded(tmp_path)

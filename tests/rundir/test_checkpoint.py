@@ -67,7 +67,8 @@ def _saved(tmp_path):
 
 
 @pytest.mark.parametrize("state", ["[]", "null", "3", '"text"', "{}", '{"format": 2, "sha256": "x", "body": {}}',
-                                   '{"format": 2, "sha256": "x", "body": []}', '{"body": {}}'])
+                                   '{"format": 2, "sha256": "x", "body": []}', '{"body": {}}',
+                                   "[" * 100_000 + "]" * 100_000])  # nested past Python's recursion limit
 def test_state_json_that_is_not_a_checkpoint_is_one_line(tmp_path, state):
     _saved(tmp_path)
     (tmp_path / "state.json").write_text(state)

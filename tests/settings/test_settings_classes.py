@@ -90,11 +90,18 @@ def test_validation_keeps_every_rule():
         (dict(crops=3), "--crops must be 1 or 10"),
         (dict(models=[]), "--models must name at least one model"),
         (dict(model=""), "--model must name a model"),
+        (dict(classes=[1, 1, 1]), "--classes must not name a class twice"),  # --set classes=1,1,1 ran 3 cells of 1
     ]
     for values, words in cases:
         with pytest.raises(FoolingError) as err:
             EvolveSettings(**values).validate()
         assert words in str(err.value), (values, str(err.value))
+
+
+@pytest.mark.parametrize("cls", [AscendSettings, RetrainSettings])
+def test_a_class_named_twice_is_refused_everywhere(cls):
+    with pytest.raises(FoolingError, match="--classes must not name a class twice"):
+        cls(classes=[3, 0, 3]).validate()
 
 
 def test_check_types_makes_whole_numbers_floats():
