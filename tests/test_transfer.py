@@ -176,6 +176,33 @@ def test_no_elites(runs, tmp_path):
         read_run(copy)
 
 
+def test_a_run_naming_code_does_not_run_it(runs, tmp_path, monkeypatch):
+    """A run directory is data: a python: model written into its files is loaded only if --models names it."""
+    marker = tmp_path / "PWNED"
+    (tmp_path / "fooling_probe_transfer.py").write_text(
+        f"open({str(marker)!r}, 'w').close()\nimport torch\n"
+        "def net():\n    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 10))\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    code = "python:fooling_probe_transfer:net?input=1x28x28"
+    copy = tmp_path / "run"
+    shutil.copytree(runs[0], copy)
+    for name in ("config.json", "summary.json"):
+        record = json.loads((copy / name).read_text())
+        record["model"] = code
+        if "models" in record:
+            record["models"] = [code]
+        (copy / name).write_text(json.dumps(record))
+    one_line_error(fool("transfer", copy, "--models", TARGETS, "--out", tmp_path / "o"),
+                   "runs code when loaded", "--models")
+    assert not marker.exists() and not (tmp_path / "o").exists()
+    with pytest.raises(FoolingError, match="runs code"):
+        run_transfer([read_run(copy)], ["mnist-lenet"], "cpu")
+    assert not marker.exists()
+    # named by the user, it is theirs to load (same module, options aside)
+    fool("transfer", copy, "--models", "python:fooling_probe_transfer:net", "--input", "1x28x28", "--out", tmp_path / "o")
+    assert marker.exists()
+
+
 def test_help_documents_every_option():
     result = fool("transfer", "--help")
     assert result.exit_code == 0

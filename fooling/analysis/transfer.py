@@ -20,6 +20,7 @@ import torch
 
 from ..classifiers import Classifier, get_spec, load_classifier, resolve_device
 from ..classifiers.fingerprint import check_fingerprints
+from ..classifiers.sources import runs_code, same_source
 from ..errors import FoolingError
 from ..imaging import read_image
 from ..rundir import RunElites, load_images
@@ -104,6 +105,17 @@ def check_class_counts(runs: Sequence[RunElites], targets: Sequence[str]) -> Non
                     f"with {run.num_classes}; transfer needs networks with (at least) the same classes")
 
 
+def check_code_sources(runs: Sequence[RunElites], targets: Sequence[str]) -> None:
+    """Refuse (one line) to load a run's own network that runs code (python:, TorchScript) unless the user named
+    it among ``targets``: a run directory is data, and a name written into its files must not run a program."""
+    for run in runs:
+        for model in run.models:
+            if runs_code(model) and not any(same_source(model, t) for t in targets):
+                raise FoolingError(
+                    f"{run.path} was evolved against {model}, which runs code when loaded; fool transfer loads it "
+                    "only if you name it in --models yourself (do so only if you trust it)")
+
+
 def check_labels(source: Classifier, target: Classifier) -> None:
     """A :class:`FoolingError` unless ``target``'s first classes are ``source``'s, in the same order."""
     n = source.num_classes
@@ -166,6 +178,7 @@ def score_transfer(runs: Sequence[RunElites], targets: Sequence[str], device: st
                    progress: Optional[Callable[[RunElites], None]] = None, eot=None) -> list[ClassScore]:
     """Every elite of every run scored by every target (each network loaded once)."""
     check_class_counts(runs, targets)
+    check_code_sources(runs, targets)
     dev = resolve_device(device)
     loaded: dict[str, Classifier] = {}
 

@@ -84,6 +84,20 @@ def is_source(name: str) -> bool:
     return kind(name) is not None
 
 
+def runs_code(name: str) -> bool:
+    """Whether loading ``name`` runs a program: ``python:`` imports and calls a function, a TorchScript file
+    holds one. A model named only by a run directory's files is never loaded if so (see :func:`same_source`)."""
+    return kind(name) in ("python", "torchscript")
+
+
+def same_source(a: str, b: str) -> bool:
+    """Whether two model names load the same thing (options such as ?input= aside; files compared by path)."""
+    base_a, base_b = split_name(a)[0], split_name(b)[0]
+    if base_a == base_b:
+        return True
+    return is_file_source(a) and is_file_source(b) and Path(base_a).resolve() == Path(base_b).resolve()
+
+
 def is_file_source(name: str) -> bool:
     return kind(name) in ("torchscript", "onnx")
 

@@ -81,6 +81,11 @@ def command(class_spec, epsilon, resume, quiet, **options) -> None:
     from_run = values.get("from_run")
     if "model" not in values:
         values["model"] = (run_model(from_run) if from_run else None) or AscendSettings.model
+        from ..classifiers.sources import runs_code
+
+        if from_run and runs_code(values["model"]):  # a run directory is data: a name in it must not run code
+            raise FoolingError(f"--from {from_run} was evolved against {values['model']}, which runs code when "
+                               f"loaded; name it yourself with --model {values['model']} if you trust it")
     if "preset" not in values:
         values["preset"] = "cppn" if from_run else "fast"
     config = collect(AscendSettings, options, values=values)

@@ -232,6 +232,23 @@ def test_cli_from_bad_input_is_one_line(cppn_run, tmp_path, args, message):
     assert message in result.output and result.output.count("\n") == 1, result.output
 
 
+def test_from_a_run_naming_code_does_not_run_it(cppn_run, tmp_path, monkeypatch):
+    """A run directory is data: a python: model written into its config.json is never imported by --from."""
+    marker = tmp_path / "PWNED"
+    (tmp_path / "fooling_probe_from.py").write_text(f"open({str(marker)!r}, 'w').close()\ndef net(): pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    run = tmp_path / "run"
+    shutil.copytree(cppn_run, run)
+    config = json.loads((run / "config.json").read_text())
+    config["model"] = "python:fooling_probe_from:net?input=1x28x28"
+    (run / "config.json").write_text(json.dumps(config))
+    result = CliRunner().invoke(main, ["ascend", "--from", str(run), "--steps", "1", "--out", str(tmp_path / "x"),
+                                       "--quiet", "--device", "cpu"])
+    assert result.exit_code == 1 and result.output.count("\n") == 1, result.output
+    assert "runs code" in result.output and "--model python:fooling_probe_from:net" in result.output
+    assert not marker.exists() and not (tmp_path / "x").exists()
+
+
 # --- the real network ---------------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_tuning_cppn_weights_on_efficientnet_lite0_raises_each_target():
