@@ -16,6 +16,8 @@ import click
 
 from ..errors import FoolingError, first_line
 
+COMMAND_KEY = "fooling.command"  # ctx.meta: the name of the command being run
+RESUMABLE = ("evolve", "sweep", "ascend", "retrain")  # the commands whose runs continue with --resume
 COMMANDS = ["evolve", "sweep", "ascend", "attack", "render", "transfer", "gallery", "plot", "runs", "retrain", "train", "models"]
 
 
@@ -28,6 +30,11 @@ class FoolGroup(click.Group):
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         # Imported on demand so that `fool --help` does not load torch-heavy modules.
         return importlib.import_module(f"fooling.cli.{name}").command if name in COMMANDS else None
+
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        name, command, rest = super().resolve_command(ctx, args)
+        ctx.meta[COMMAND_KEY] = name  # for the advice of a file-system error
+        return name, command, rest
 
     def invoke(self, ctx: click.Context):
         try:
@@ -42,15 +49,21 @@ class FoolGroup(click.Group):
                 what = f"{what}: {err.filename}"
             if err.errno == errno.EEXIST and err.filename:  # mkdir(exist_ok=True) on a path that is there but is no folder
                 what = f"{err.filename} is in the way: a folder should be there, and it is a file"
-            raise click.ClickException(
-                f"{what}. A run stopped by this keeps its last checkpoint: make room "
-                "or fix the path, then continue it with --resume") from None
+            elif err.errno == errno.EISDIR and err.filename:
+                what = f"{err.filename} is a folder, where a file should be"
+            if ctx.meta.get(COMMAND_KEY) in RESUMABLE:
+                raise click.ClickException(f"{what}. A run stopped by this keeps its last checkpoint: make room "
+                                           "or fix the path, then continue it with --resume") from None
+            raise click.ClickException(f"{what}. Make room or fix the path, then run the command again") from None
         except Exception as err:
             if not _out_of_memory(err):
                 raise
-            raise click.ClickException(
-                f"out of memory ({first_line(err)[:160]}). A run stopped by this keeps its last checkpoint: free memory, or "
-                "lower --population, or use --precision bf16, then continue it with --resume") from None
+            if ctx.meta.get(COMMAND_KEY) in RESUMABLE:
+                raise click.ClickException(
+                    f"out of memory ({first_line(err)[:160]}). A run stopped by this keeps its last checkpoint: free "
+                    "memory, or lower --population, or use --precision bf16, then continue it with --resume") from None
+            raise click.ClickException(f"out of memory ({first_line(err)[:160]}). Free memory, or give the command "
+                                       "fewer images at once, then run it again") from None
 
 
 # What the file system may answer to a write (not bugs): full, quota, read-only, no permission, a file where a

@@ -371,6 +371,20 @@ def test_other_errors_still_raise(monkeypatch):
                                        "allocate memory: you tried to allocate 3136000000000 bytes. Error code 12"))
 
 
+def test_a_file_system_error_outside_a_run_gives_no_resume_advice(tmp_path):
+    """A folder where an elite PNG should be, met by fool gallery (which makes no run): one line naming it, and no
+    advice to --resume a run that the command never made."""
+    out = tmp_path / "run"
+    assert fool("evolve", "--quiet", "--model", "test-oracle", "--generations", "1", "--population", "8",
+                "--out", str(out)).exit_code == 0
+    png = sorted((out / "elites").glob("*.png"))[0]
+    png.unlink()
+    png.mkdir()
+    result = fool("gallery", str(out), "--out", str(tmp_path / "gallery"))
+    _one_line_error(result, f"{png} is a folder, where a file should be", "run the command again")
+    assert "--resume" not in result.output
+
+
 def test_disk_full_mid_run_is_one_line_and_the_run_resumes(tmp_path, monkeypatch):
     """The file system refusing a write (here: full at the checkpoint of generation 8) is no bug: one line, the
     earlier checkpoint stands, and --resume finishes the run once there is room."""
