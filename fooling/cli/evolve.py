@@ -9,7 +9,7 @@ from click.core import ParameterSource
 
 from ..errors import FoolingError
 from ..settings.evolve import PLACEMENT_SETTINGS, RESUME_SETTINGS, EvolveSettings
-from .generated import GroupedCommand, SettingOption, collect, gather, settings_options
+from .generated import GroupedCommand, SettingOption, collect, gather, settings_options, take_assignment
 
 # the parameters that may accompany --resume (where the evaluations run, too: it never changes the result)
 RESUME_OPTIONS = (*RESUME_SETTINGS, *PLACEMENT_SETTINGS, "quiet", "resume", "tensorboard")
@@ -128,6 +128,8 @@ def command(ctx, class_spec, target, resume, seed_spec, encoding_spec, quiet, te
         result = api.resume(resume, generations=options["generations"], progress=not quiet, command="evolve",
                             hooks=hooks, **changes)
     else:
+        spec = take_assignment(options, "classes")  # --set wins over --classes, and takes what it takes
+        class_spec = class_spec if spec is None else spec
         values = gather(EvolveSettings, options, keep_from_file=lambda key: key != "out")
         if values.get("models"):
             values["model"] = values["models"][0]  # the ensemble's first network names the run

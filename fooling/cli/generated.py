@@ -147,6 +147,20 @@ def given_settings(cls: type[Settings], options: dict[str, Any]) -> dict[str, An
     return out
 
 
+def take_assignment(options: dict[str, Any], key: str) -> Optional[str]:
+    """Take ``--set key=TEXT`` out of ``options``' assignments and return TEXT (the last, if repeated; None if
+    absent): for a setting the command parses itself, as its own option does (classes: names, indices, ranges)."""
+    kept, text = [], None
+    for pair in options.get("assignments") or ():
+        name, sep, value = pair.partition("=")
+        if sep and name.strip().replace("-", "_") == key:
+            text = value
+        else:
+            kept.append(pair)
+    options["assignments"] = tuple(kept)
+    return text
+
+
 def gather(cls: type[Settings], options: dict[str, Any], keep_from_file: Callable[[str], bool] = lambda k: True,
            extra: Optional[dict[str, Any]] = None) -> dict[str, Any]:
     """The settings the user gave, by name: ``--config`` (keys passing ``keep_from_file``), then the

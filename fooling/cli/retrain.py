@@ -8,7 +8,7 @@ import click
 
 from ..errors import FoolingError
 from ..settings.retrain import RetrainSettings
-from .generated import GroupedCommand, SettingOption, collect, gather, settings_options
+from .generated import GroupedCommand, SettingOption, collect, gather, settings_options, take_assignment
 
 
 def _classes(spec: Optional[str], model: str) -> Optional[list[int]]:
@@ -60,6 +60,8 @@ def command(ctx: click.Context, class_spec: Optional[str], resume: Optional[str]
             raise FoolingError(f"--resume continues with the settings saved in its directory; drop {', '.join(given)}")
         run = RetrainRun.resume(resume, progress=not quiet)
     else:
+        spec = take_assignment(options, "classes")  # --set wins over --classes, and takes what it takes
+        class_spec = class_spec if spec is None else spec
         values = gather(RetrainSettings, options, keep_from_file=lambda key: key != "out")
         settings = collect(RetrainSettings, options, values=values)
         settings.validate()

@@ -31,6 +31,17 @@ def test_set_reaches_any_setting(tmp_path):
     assert _config(out)["laggard_bias"] == 0.25
 
 
+@pytest.mark.parametrize("command, extra", [("evolve", ["--generations", "1", "--population", "8"]),
+                                            ("ascend", ["--steps", "1", "--device", "cpu"])])
+def test_set_classes_takes_what_classes_takes_and_wins(command, extra, tmp_path):
+    """--set classes=... takes ranges and names as --classes does, and wins over it (as --set does everywhere)."""
+    out = tmp_path / "run"
+    result = fool(command, "--model", "test-oracle", "--classes", "0", "--set", "classes=1-2", *extra, "--quiet",
+                  "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert _config(out)["classes"] == [1, 2]
+
+
 def test_options_for_settings_without_options_before(tmp_path):
     out = tmp_path / "run"
     result = fool("evolve", "--model", "test-oracle", "--crossover-rate", "0.3", "--cppn-add-node", "0.4",
