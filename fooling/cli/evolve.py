@@ -128,8 +128,9 @@ def command(ctx, class_spec, target, resume, seed_spec, encoding_spec, quiet, te
         result = api.resume(resume, generations=options["generations"], progress=not quiet, command="evolve",
                             hooks=hooks, **changes)
     else:
-        spec = take_assignment(options, "classes")  # --set wins over --classes, and takes what it takes
-        class_spec = class_spec if spec is None else spec
+        spec, target_spec = take_assignment(options, "classes"), take_assignment(options, "target")
+        class_spec = class_spec if spec is None else spec  # --set wins over --classes, and takes what it takes
+        target = target if target_spec is None else target_spec
         values = gather(EvolveSettings, options, keep_from_file=lambda key: key != "out")
         if values.get("models"):
             values["model"] = values["models"][0]  # the ensemble's first network names the run

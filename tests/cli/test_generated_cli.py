@@ -40,6 +40,11 @@ def test_set_classes_takes_what_classes_takes_and_wins(command, extra, tmp_path)
                   "--out", str(out))
     assert result.exit_code == 0, result.output
     assert _config(out)["classes"] == [1, 2]
+    if command == "evolve":  # the same for --target
+        result = fool(command, "--model", "test-oracle", "--strategy", "ga", "--target", "0", "--set", "target=3",
+                      *extra, "--quiet", "--out", str(tmp_path / "ga"))
+        assert result.exit_code == 0, result.output
+        assert _config(tmp_path / "ga")["target"] == 3
 
 
 def test_options_for_settings_without_options_before(tmp_path):
