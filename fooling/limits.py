@@ -33,6 +33,7 @@ MAX_SEEDS = 100_000
 # --eot: transforms per image and step; each multiplies a generation's forward passes (EOT papers use 10-100)
 MAX_EOT = 1_000
 
-# fool plot (and the gallery's plots): each class's confidence at every generation, drawn as lines (10 million
-# values took 2.3 GB and 6 s); a generation of 10**12 in a damaged classes.csv or metrics.csv would ask for terabytes
-MAX_PLOT_VALUES = 20_000_000
+# fool plot (and the gallery's plots): a classes.csv, metrics.csv or summary.json naming a later generation is damaged
+# (at 100 generations a second a run would take four months to get there); longer runs are drawn from a sample of
+# their generations (fooling.plots.series.PLOT_POINTS)
+MAX_GENERATION = 1_000_000_000

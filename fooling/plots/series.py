@@ -18,9 +18,10 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from ..errors import FoolingError
-from ..limits import MAX_PLOT_VALUES
+from ..limits import MAX_GENERATION
 from ..rundir.reader import read_json_object
 
+PLOT_POINTS = 4096  # a run of more generations is drawn at this many of them, evenly spread (a figure is narrower)
 CLASSES_CSV = "classes.csv"  # written by fooling.run.class_metrics.ClassMetrics
 THRESHOLDS = (0.99, 0.999, 0.9999)
 
@@ -29,7 +30,8 @@ THRESHOLDS = (0.99, 0.999, 0.9999)
 class RunSeries:
     """One run's plotted numbers.
 
-    generations: (G,) 0..last generation; confidence: (G, K) each class's best confidence after each generation
+    generations: (G,) 0..last generation (past :data:`PLOT_POINTS` of them, that many spread evenly, the last one
+    included); confidence: (G, K) each class's best confidence after each generation
     (NaN before the class had an elite); indices / labels: the K classes; counts: {threshold: (G,) int};
     elapsed_s, evals_per_s: (R,) the throughput between consecutive metrics rows; exact: False where the curves
     are rebuilt from summary.json (a run made before classes.csv).
@@ -86,7 +88,7 @@ def read_metrics_rows(run_dir: str | Path) -> list[dict[str, float]]:
 def class_curves(run_dir: str | Path, last: Optional[int] = None) -> tuple[np.ndarray, np.ndarray, list[int],
                                                                              list[str], bool]:
     """(generations (G,), confidence (G, K), indices, labels, exact): each class's best confidence after each
-    generation 0..``last`` (default: the last generation any file of the run knows). From classes.csv, filled
+    generation 0..``last`` (a sample of :data:`PLOT_POINTS` generations in a longer run) (default: the last generation any file of the run knows). From classes.csv, filled
     forward; without it, from summary.json (each threshold's first generation and the final elite: exact=False)."""
     run_dir = Path(run_dir)
     rows = read_class_rows(run_dir)
@@ -112,21 +114,20 @@ def class_curves(run_dir: str | Path, last: Optional[int] = None) -> tuple[np.nd
             known.append(summary["generation"])
         known += [int(m["generation"]) for m in read_metrics_rows(run_dir)]
         last = max(known, default=-1)
-    if (last + 1) * max(len(indices), 1) > MAX_PLOT_VALUES:
-        raise FoolingError(f"{run_dir}: its files name generation {last}, and {len(indices)} classes; a plot of "
-                           f"every generation would hold more than {MAX_PLOT_VALUES:,} values (is classes.csv, "
-                           "metrics.csv or summary.json damaged?)")
-    generations = np.arange(last + 1)
+    if last > MAX_GENERATION:
+        raise FoolingError(f"{run_dir}: its files name generation {last:,}, further than any run gets (is "
+                           "classes.csv, metrics.csv or summary.json damaged?)")
+    if last < PLOT_POINTS:
+        generations = np.arange(last + 1)
+    else:  # a sample, first and last included: each point still holds the best confidence up to it
+        generations = np.unique(np.linspace(0, last, PLOT_POINTS).round().astype(np.int64))
     column = {k: i for i, k in enumerate(indices)}
     confidence = np.full((len(generations), len(indices)), np.nan)
-    for r in rows:  # sorted by generation: a later (higher) value wins
-        if 0 <= r["generation"] <= last:
-            j = column[r["index"]]
-            current = confidence[r["generation"], j]
-            if not current >= r["confidence"]:
-                confidence[r["generation"], j] = r["confidence"]
-    for g in range(1, len(generations)):  # fill forward: a class holds its confidence until it rises
-        confidence[g] = np.fmax(confidence[g], confidence[g - 1])
+    inside = [r for r in rows if 0 <= r["generation"] <= last]
+    if inside:
+        at = np.searchsorted(generations, [r["generation"] for r in inside])  # the first point at or after it
+        np.fmax.at(confidence, (at, [column[r["index"]] for r in inside]), [r["confidence"] for r in inside])
+    confidence = np.fmax.accumulate(confidence, axis=0)  # a class holds its confidence until it rises
     return generations, confidence, indices, [labels[k] for k in indices], exact
 
 

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 pytest.importorskip("matplotlib")
 
 from fooling.cli import main  # noqa: E402
-from fooling.plots.series import class_curves, run_series, smoothed_throughput, throughput  # noqa: E402
+from fooling.plots.series import PLOT_POINTS, class_curves, run_series, smoothed_throughput, throughput  # noqa: E402
 from fooling.run import evolve  # noqa: E402
 from fooling.settings.evolve import EvolveSettings  # noqa: E402
 
@@ -144,3 +144,29 @@ def test_metrics_rows_with_a_generation_that_is_no_number_are_skipped(runs, tmp_
     with open(run / "metrics.csv", "a") as f:
         f.write(f"{generation},8,1.0,0.1,0.6,0.1\n")
     assert list(run_series(run).generations) == list(run_series(runs[0]).generations)
+
+
+def test_a_long_run_is_drawn_from_a_sample_of_its_generations(tmp_path):
+    """Past PLOT_POINTS generations the curves hold each class's best confidence up to each sampled generation,
+    exactly as the dense curves do there (a 1000-class run of 20,000 generations was refused)."""
+    rng = np.random.default_rng(0)
+    last = 20_000_000
+    rows = sorted(zip(rng.integers(0, last + 1, 3000).tolist(), rng.integers(0, 5, 3000).tolist(),
+                      rng.random(3000).tolist()))
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "summary.json").write_text(json.dumps({"generation": last, "classes": []}))
+    with open(run / "classes.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["generation", "index", "label", "confidence"])
+        writer.writerows([g, k, f"c{k}", c] for g, k, c in rows)
+    generations, confidence, indices, _, exact = class_curves(run)
+    assert exact and indices == [0, 1, 2, 3, 4] and confidence.shape == (len(generations), 5)
+    assert generations[0] == 0 and generations[-1] == last and len(generations) <= PLOT_POINTS
+    assert np.all(np.diff(generations) > 0)
+    for i in rng.integers(0, len(generations), 50).tolist() + [len(generations) - 1]:
+        for k in indices:
+            seen = [c for g, j, c in rows if j == k and g <= generations[i]]
+            assert confidence[i, k] == max(seen) if seen else np.isnan(confidence[i, k])
+    result = CliRunner().invoke(main, ["plot", str(run), "--out", str(tmp_path / "p.png")])
+    assert result.exit_code == 0, result.output
