@@ -10,20 +10,10 @@ from click.core import ParameterSource
 from ..errors import FoolingError
 from ..settings.evolve import PLACEMENT_SETTINGS, RESUME_SETTINGS, EvolveSettings
 from .generated import GroupedCommand, SettingOption, collect, gather, settings_options, take_assignment
+from .options import class_indices
 
 # the parameters that may accompany --resume (where the evaluations run, too: it never changes the result)
 RESUME_OPTIONS = (*RESUME_SETTINGS, *PLACEMENT_SETTINGS, "quiet", "resume", "tensorboard")
-
-
-def _classes(spec: Optional[str], model: str) -> Optional[list[int]]:
-    if spec is None:
-        return None
-    from ..classes import parse_classes
-    from ..classifiers import get_spec, load_classifier
-
-    get_spec(model)
-    labels = load_classifier(model, "cpu").labels
-    return parse_classes(spec, labels)
 
 
 def _target(value: Optional[str], model: str) -> Optional[int]:
@@ -31,7 +21,7 @@ def _target(value: Optional[str], model: str) -> Optional[int]:
         return None
     if value.strip().lstrip("-").isdigit():
         return int(value)
-    classes = _classes(value, model)
+    classes = class_indices(value, model)
     if not classes or len(classes) != 1:
         raise FoolingError(f"--target must name one class, got {value!r}")
     return classes[0]
@@ -140,7 +130,7 @@ def command(ctx, class_spec, target, resume, seed_spec, encoding_spec, quiet, te
         if is_source(first):  # a model file: its labels may come from --labels
             first = canonical_name(first, **{k: values.get(k) for k in ("input", "mean", "std", "labels")})
         if class_spec is not None:
-            values["classes"] = _classes(class_spec, first)
+            values["classes"] = class_indices(class_spec, first)
         if target is not None:
             values["target"] = _target(target, first)
         if seed_spec is not None:

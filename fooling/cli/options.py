@@ -15,3 +15,15 @@ def split_names(value: Optional[str]) -> Optional[list[str]]:
     if not names:
         raise click.BadParameter("give at least one name")
     return names
+
+
+def class_indices(spec: Optional[str], model: str) -> Optional[list[int]]:
+    """--classes SPEC (names, indices, ranges: :func:`fooling.classes.parse_classes`) read against ``model``'s
+    labels; None stays None."""
+    if spec is None:
+        return None
+    from ..classes import parse_classes
+    from ..classifiers import get_spec, load_classifier
+
+    get_spec(model)  # an unknown model: one line before anything loads
+    return parse_classes(spec, load_classifier(model, "cpu").labels)

@@ -9,15 +9,7 @@ import click
 from ..errors import FoolingError
 from ..settings.retrain import RetrainSettings
 from .generated import GroupedCommand, SettingOption, collect, gather, settings_options, take_assignment
-
-
-def _classes(spec: Optional[str], model: str) -> Optional[list[int]]:
-    if spec is None:
-        return None
-    from ..classes import parse_classes
-    from ..classifiers import load_classifier
-
-    return parse_classes(spec, load_classifier(model, "cpu").labels)
+from .options import class_indices
 
 
 @click.command("retrain", cls=GroupedCommand)
@@ -72,7 +64,7 @@ def command(ctx: click.Context, class_spec: Optional[str], resume: Optional[str]
                                f"the model's training data and code); {settings.model} is a model file or "
                                f"source: fool it with fool evolve, compare with fool transfer")
         if class_spec is not None:
-            settings.classes = _classes(class_spec, settings.model)
+            settings.classes = class_indices(class_spec, settings.model)
         run = RetrainRun.start(settings, progress=not quiet)
     try:
         rows = run.run()

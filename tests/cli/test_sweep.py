@@ -133,3 +133,13 @@ def test_a_runs_placement_is_not_a_sweep_setting(tmp_path):
 
     names = [opt for p in main.get_command(click.Context(main), "sweep").params for opt in p.opts]
     assert len(names) == len(set(names))
+
+
+@pytest.mark.parametrize("args", [["--classes", "1-2"], ["--classes", "0", "--set", "classes=1-2"]])
+def test_classes_take_ranges_as_in_fool_evolve(tmp_path, args):
+    """--classes (and --set classes=, which wins) take names, indices and ranges, read against the first network."""
+    out = tmp_path / "grid"
+    result = _invoke("sweep", "--models", "test-oracle", "--generations", "1", "--population", "8", "--quiet",
+                     *args, "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "test-oracle_direct_s0" / "config.json").read_text())["classes"] == [1, 2]
