@@ -72,10 +72,10 @@ def _check_resume(ctx: click.Context, resume: str) -> None:
               help="Also write TensorBoard events to RUN_DIR/tensorboard/ (needs the tensorboard package).")
 @click.pass_context
 def command(ctx, class_spec, target, resume, seed_spec, encoding_spec, quiet, tensorboard, **options) -> None:
-    """Evolve images that MODEL labels with near certainty (MAP-Elites over classes by default).
+    """Evolve images that MODEL labels with near certainty (snes-elites by default; MAP-Elites for CPPNs).
 
-    Writes a run directory: config.json, summary.json, metrics.csv, elites/ (one
-    PNG per class), checkpoint/ and log.txt. Ctrl-C (or SIGTERM, SIGHUP) finishes
+    Writes a run directory: config.json, summary.json, metrics.csv, classes.csv,
+    elites/ (one PNG per class), checkpoint/ and log.txt. Ctrl-C (or SIGTERM, SIGHUP) finishes
     the generation, checkpoints and stops; a second one stops at once;
     `fool evolve --resume DIR [--generations N]` continues. Every setting below can
     also be given as --set KEY=VALUE (its config.json name), and --config FILE starts

@@ -18,3 +18,12 @@ def test_defaults_fool_every_digit(tmp_path, monkeypatch):
     (run,) = (tmp_path / "runs").iterdir()
     summary = json.loads((run / "summary.json").read_text())
     assert all(c["confidence"] >= 0.9999 for c in summary["classes"])
+
+
+def test_help_names_the_default_search_and_the_files():
+    """`fool evolve --help` said "MAP-Elites over classes by default" while the default preset searches direct
+    genomes with snes-elites, and left classes.csv out of the run directory's files."""
+    text = " ".join(CliRunner().invoke(main, ["evolve", "--help"]).output.split())
+    assert "MAP-Elites over classes by default" not in text
+    assert "snes-elites by default" in text
+    assert "metrics.csv, classes.csv, elites/" in text
