@@ -10,21 +10,10 @@ from click.core import ParameterSource
 from ..errors import FoolingError
 from ..settings.evolve import PLACEMENT_SETTINGS, RESUME_SETTINGS, EvolveSettings
 from .generated import GroupedCommand, SettingOption, collect, gather, settings_options, take_assignment
-from .options import class_indices
+from .options import class_indices, target_index
 
 # the parameters that may accompany --resume (where the evaluations run, too: it never changes the result)
 RESUME_OPTIONS = (*RESUME_SETTINGS, *PLACEMENT_SETTINGS, "quiet", "resume", "tensorboard")
-
-
-def _target(value: Optional[str], model: str) -> Optional[int]:
-    if value is None:
-        return None
-    if value.strip().lstrip("-").isdigit():
-        return int(value)
-    classes = class_indices(value, model)
-    if not classes or len(classes) != 1:
-        raise FoolingError(f"--target must name one class, got {value!r}")
-    return classes[0]
 
 
 def _tensorboard():
@@ -132,7 +121,7 @@ def command(ctx, class_spec, target, resume, seed_spec, encoding_spec, quiet, te
         if class_spec is not None:
             values["classes"] = class_indices(class_spec, first)
         if target is not None:
-            values["target"] = _target(target, first)
+            values["target"] = target_index(target, first)
         if seed_spec is not None:
             values["seeds"] = seeds
         if encoding_spec is not None:

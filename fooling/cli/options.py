@@ -27,3 +27,17 @@ def class_indices(spec: Optional[str], model: str) -> Optional[list[int]]:
 
     get_spec(model)  # an unknown model: one line before anything loads
     return parse_classes(spec, load_classifier(model, "cpu").labels)
+
+
+def target_index(value: Optional[str], model: str) -> Optional[int]:
+    """--target CLASS (an index or one name) read against ``model``'s labels; None stays None."""
+    if value is None:
+        return None
+    if str(value).strip().lstrip("-").isdigit():
+        return int(value)
+    classes = class_indices(str(value), model)
+    if not classes or len(classes) != 1:
+        from ..errors import FoolingError
+
+        raise FoolingError(f"--target must name one class, got {value!r}")
+    return classes[0]

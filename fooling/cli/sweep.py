@@ -12,7 +12,7 @@ from ..errors import FoolingError
 from ..settings.evolve import PLACEMENT_SETTINGS, RESUME_SETTINGS, EvolveSettings
 from ..settings.sweep import AXIS_OPTIONS, AXIS_SETTINGS, SweepSettings, parse_models, split_list
 from .generated import GroupedCommand, SettingOption, gather, settings_options, take_assignment
-from .options import class_indices
+from .options import class_indices, target_index
 
 GROUP = "sweep"
 HOW_OPTIONS = ("workers", "ray_address", "cpus_per_run", "gpus_per_run", "quiet", "resume")
@@ -53,10 +53,12 @@ def _table(outcomes: list, out: Path) -> str:
 
 
 @click.command("sweep", cls=GroupedCommand)
-@settings_options(EvolveSettings, skip=AXIS_SETTINGS + PLACEMENT_SETTINGS + ("classes",))
+@settings_options(EvolveSettings, skip=AXIS_SETTINGS + PLACEMENT_SETTINGS + ("classes", "target"))
 @click.option("--classes", "class_spec", default=None, cls=SettingOption, group="model",
               help="Classes to evolve for: names (read against the first network of --models), indices or ranges, "
                    "e.g. '0-4' [all].")
+@click.option("--target", default=None, cls=SettingOption, group="search",
+              help="The one class a --strategy ga run fools (index or name, read against the first network).")
 @click.option("--seeds", "seed_spec", default=None, cls=SettingOption, group=GROUP, metavar="SPEC",
               help="Seeds, e.g. 0-4 or 0,2,7 (an axis).  [default: 0]")
 @click.option("--models", "model_specs", multiple=True, cls=SettingOption, group=GROUP, metavar="A,B,C+D",
@@ -86,7 +88,7 @@ def _table(outcomes: list, out: Path) -> str:
               help="GPUs each Ray task reserves (fractions share a GPU) [1 where the cluster has GPUs, else 0].")
 @click.option("--quiet", is_flag=True, cls=SettingOption, group=GROUP, help="No progress bar.")
 @click.pass_context
-def command(ctx, class_spec, seed_spec, model_specs, encodings, strategies, presets, combines, out, resume, workers,
+def command(ctx, class_spec, target, seed_spec, model_specs, encodings, strategies, presets, combines, out, resume, workers,
             ray_address, cpus_per_run, gpus_per_run, quiet, **options) -> None:
     """Run a grid of evolution runs: one run directory per point under DIR, named
     by its values (model entry, encoding, [strategy], [preset], s<seed>: e.g.
@@ -127,17 +129,21 @@ def command(ctx, class_spec, seed_spec, model_specs, encodings, strategies, pres
             raise FoolingError("fool sweep needs --out DIR (the folder of its run directories)")
         from ..run.multi import parse_seeds
 
-        spec = take_assignment(options, "classes")  # --set wins over --classes, and takes what it takes
-        class_spec = class_spec if spec is None else spec
+        spec, target_spec = take_assignment(options, "classes"), take_assignment(options, "target")
+        class_spec = class_spec if spec is None else spec  # --set wins over --classes, and takes what it takes
+        target = target if target_spec is None else target_spec
         models = parse_models(model_specs) if model_specs else [[EvolveSettings.model]]
         fixed = _fixed_settings(options)
-        if class_spec is not None:
+        if class_spec is not None or target is not None:
             from ..classifiers.sources import canonical_name, is_source
 
             first = models[0][0]
             if is_source(first):  # a model file: its labels may come from --labels
                 first = canonical_name(first, **{k: fixed.get(k) for k in ("input", "mean", "std", "labels")})
-            fixed["classes"] = class_indices(class_spec, first)
+            if class_spec is not None:
+                fixed["classes"] = class_indices(class_spec, first)
+            if target is not None:
+                fixed["target"] = target_index(target, first)
         settings = SweepSettings(
             out=out, seeds=parse_seeds(seed_spec) if seed_spec is not None else [0],
             models=models,

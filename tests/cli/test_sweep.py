@@ -143,3 +143,14 @@ def test_classes_take_ranges_as_in_fool_evolve(tmp_path, args):
                      *args, "--out", str(out))
     assert result.exit_code == 0, result.output
     assert json.loads((out / "test-oracle_direct_s0" / "config.json").read_text())["classes"] == [1, 2]
+
+
+@pytest.mark.parametrize("args", [["--target", "c"], ["--target", "2"], ["--target", "a", "--set", "target=c"]])
+def test_target_takes_a_name_as_in_fool_evolve(tmp_path, args):
+    """--target (and --set target=, which wins) takes an index or a class name, read against the first network;
+    it was an integer option, so `--strategies ga --target goldfish` said 'not a valid integer'."""
+    out = tmp_path / "grid"
+    result = _invoke("sweep", "--models", "test-oracle", "--strategies", "ga", "--generations", "1",
+                     "--population", "8", "--quiet", *args, "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "test-oracle_direct_ga_s0" / "config.json").read_text())["target"] == 2
