@@ -57,4 +57,4 @@ def command(genome: Path, size: Optional[int], out: Optional[Path], force: bool,
         save_png(image, out)
     except OSError as err:
         raise FoolingError(f"cannot write {out}: {err}") from None
-    click.echo(f"wrote {out} ({shape[1]}x{shape[0]}, {style.colour}, {cppn.num_hidden} hidden nodes)")
+    click.echo(f"wrote {out} ({shape[1]}x{shape[0]}, {style.colour}, {cppn.num_hidden} hidden node{'' if cppn.num_hidden == 1 else 's'})")

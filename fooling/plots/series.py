@@ -34,7 +34,7 @@ class RunSeries:
     included); confidence: (G, K) each class's best confidence after each generation
     (NaN before the class had an elite); indices / labels: the K classes; counts: {threshold: (G,) int};
     elapsed_s, evals_per_s: (R,) the throughput between consecutive metrics rows; exact: False where the curves
-    are rebuilt from summary.json (a run made before classes.csv).
+    are rebuilt from summary.json (a run made before classes.csv); iterates: "generation", or "step" for an ascent.
     """
 
     name: str
@@ -47,6 +47,7 @@ class RunSeries:
     elapsed_s: np.ndarray
     evals_per_s: np.ndarray
     exact: bool = True
+    iterates: str = "generation"  # what ``generations`` counts: "step" for a gradient ascent (fool ascend)
 
 
 def _complete_text(path: Path) -> str:
@@ -180,5 +181,7 @@ def run_series(run_dir: str | Path, name: Optional[str] = None) -> RunSeries:
         raise FoolingError(f"{run_dir} is not a run directory (no config.json)")
     generations, confidence, indices, labels, exact = class_curves(path)
     elapsed, rates = throughput(read_metrics_rows(path))
+    run = (read_json_object(path / "config.json") or {}).get("run")
+    iterates = "step" if isinstance(run, dict) and run.get("command") == "ascend" else "generation"
     return RunSeries(name or path.name, path, generations, confidence, indices, labels,
-                     threshold_counts(confidence), elapsed, rates, exact)
+                     threshold_counts(confidence), elapsed, rates, exact, iterates)

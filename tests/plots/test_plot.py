@@ -170,3 +170,17 @@ def test_a_long_run_is_drawn_from_a_sample_of_its_generations(tmp_path):
             assert confidence[i, k] == max(seen) if seen else np.isnan(confidence[i, k])
     result = CliRunner().invoke(main, ["plot", str(run), "--out", str(tmp_path / "p.png")])
     assert result.exit_code == 0, result.output
+
+
+def test_an_ascent_is_plotted_over_steps(tmp_path):
+    """fool ascend counts steps, not generations: its series and its figure's axes say so."""
+    from fooling.plots.figure import draw
+
+    out = tmp_path / "ascent"
+    result = CliRunner().invoke(main, ["ascend", "--model", "test-oracle", "--classes", "0,1", "--steps", "3",
+                                       "--device", "cpu", "--quiet", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    series = run_series(out)
+    assert series.iterates == "step"
+    figure = draw([series])
+    assert [ax.get_xlabel() for ax in figure.axes[:2]] == ["step", "step"]
