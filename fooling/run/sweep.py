@@ -242,12 +242,20 @@ def _changes(sweep: SweepSettings) -> dict[str, Any]:
     return {k: sweep.settings[k] for k in RESUME_SETTINGS if k in sweep.settings}
 
 
+DONE = {"started": "finished", "resumed": "resumed and finished", "skipped": "skipped (finished before)"}
+
+
+def done_line(outcome: Outcome) -> str:
+    """A progress line for a point that has come back: what became of it ('NAME finished', 'NAME failed')."""
+    return f"{outcome.name} {DONE.get(outcome.action, outcome.action)}"
+
+
 def _sequential(points: list[Point], changes: dict[str, Any], bar: ItemProgress) -> list[Outcome]:
     outcomes: list[Outcome] = []
     for i, point in enumerate(points):
         outcome = run_point(point.config.to_json(), changes)
         outcomes.append(outcome)
-        bar.done(f"{point.name} {outcome.action}")
+        bar.done(done_line(outcome))
         if outcome.action == "interrupted":  # Ctrl-C: the run checkpointed and stopped; so does the sweep
             outcomes += [Outcome(p.name, Path(str(p.config.out)), "not run") for p in points[i + 1:]]
             break
@@ -278,7 +286,7 @@ def _ray_tasks(sweep: SweepSettings, points: list[Point], changes: dict[str, Any
                 for ref in done:
                     point = pending.pop(ref)
                     outcomes[point.name] = _result(ray, ref, point)
-                    bar.done(f"{point.name} {outcomes[point.name].action}")
+                    bar.done(done_line(outcomes[point.name]))
         except KeyboardInterrupt:  # cancel every task: a running one stops like a Ctrl-C'd run (checkpoint kept)
             for ref in pending:
                 ray.cancel(ref)

@@ -202,3 +202,12 @@ def test_a_hand_edited_sweep_json_is_one_line(tmp_path, change, message):
     (tmp_path / "sweep.json").write_text(json.dumps({"command": "sweep", "grid": grid, "runs": []}))
     with pytest.raises(FoolingError, match=message):
         recorded(tmp_path)
+
+
+def test_a_points_progress_line_says_what_became_of_it():
+    """A point reports when it comes back: 'finished', not 'started' (it was, long before the line)."""
+    from fooling.run.sweep import Outcome, done_line
+
+    assert done_line(Outcome("a_direct_s0", Path("a"), "started")) == "a_direct_s0 finished"
+    assert done_line(Outcome("a_direct_s0", Path("a"), "resumed")) == "a_direct_s0 resumed and finished"
+    assert done_line(Outcome("a_direct_s0", Path("a"), "failed", error="x")) == "a_direct_s0 failed"
