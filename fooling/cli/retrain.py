@@ -74,4 +74,7 @@ def command(ctx: click.Context, class_spec: Optional[str], resume: Optional[str]
     from ..retrain.report import to_markdown
 
     click.echo(to_markdown(rows), nl=False)
+    caveat = run.task.caveat()
+    if caveat:
+        click.echo(f"Note: {caveat}.")
     click.echo(f"{run.folder}: table.csv, table.json, table.md, confidence.png")

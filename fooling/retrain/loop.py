@@ -138,6 +138,9 @@ class RetrainRun:
 
     def _run(self) -> list[dict[str, Any]]:
         rows = []
+        caveat = self.task.caveat()
+        if caveat:
+            self.log(f"note: {caveat}")
         for i in range(self.settings.iterations + 1):
             result = self.iteration_dir(i) / "result.json"
             if result.is_file():
@@ -148,11 +151,11 @@ class RetrainRun:
             tmp.write_text(json.dumps(row, indent=2))
             tmp.replace(result)
             rows.append(row)
-            write_report(self.folder, rows, self.settings.to_json())
+            write_report(self.folder, rows, self.settings.to_json(), caveat=caveat)
             self.log(f"iteration {i} done: held-out accuracy {row['held_out_accuracy']:.2%}, median fooling "
                      f"confidence {row['median_confidence']:.4f}, {row['classes_9999']}/{len(self.classes)} "
                      f"classes >= 99.99%")
-        write_report(self.folder, rows, self.settings.to_json())
+        write_report(self.folder, rows, self.settings.to_json(), caveat=caveat)
         return rows
 
     def iteration(self, i: int) -> dict[str, Any]:

@@ -107,10 +107,12 @@ def plot(rows: Sequence[dict[str, Any]], path: Path, title: str, size: tuple[int
 
 
 def write_report(folder: Path, rows: Sequence[dict[str, Any]], settings: dict[str, Any],
-                 title: Optional[str] = None) -> None:
-    """table.csv, table.json (rows + settings), table.md and confidence.png in ``folder``."""
+                 title: Optional[str] = None, caveat: Optional[str] = None) -> None:
+    """table.csv, table.json (rows + settings), table.md and confidence.png in ``folder``; ``caveat``: a note on
+    what in the table does not compare (in table.json and under table.md's table)."""
     _atomic(folder / "table.csv", to_csv(rows))
-    _atomic(folder / "table.json", json.dumps({"settings": settings, "rows": list(rows)}, indent=2))
-    _atomic(folder / "table.md", to_markdown(rows))
+    _atomic(folder / "table.json", json.dumps({"settings": settings, "rows": list(rows),
+                                               **({"caveat": caveat} if caveat else {})}, indent=2))
+    _atomic(folder / "table.md", to_markdown(rows) + (f"\nNote: {caveat}.\n" if caveat else ""))
     plot(rows, folder / "confidence.png",
          title or f"Fooling confidence after retraining: {settings['model']}, {settings['encoding']} encoding")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
@@ -49,6 +49,10 @@ class RetrainTask(ABC):
     @abstractmethod
     def labels(self) -> list[str]:
         """The base model's n class names."""
+
+    def caveat(self) -> Optional[str]:
+        """Why network 0's row may not compare with the retrained networks' (None: it does)."""
+        return None
 
     @property
     def num_real(self) -> int:
