@@ -287,16 +287,29 @@ class Classifier:
             images = self._resize(images, spec.size)
         return (images - self._mean) / self._std
 
+    def outputs(self, x: torch.Tensor, net: Optional[Callable] = None) -> torch.Tensor:
+        """The network's (``net``'s) logits for a prepared input ``x`` (n, C, h, w); a one-line FoolingError
+        unless they are floating-point and of shape (n, classes): a network that drops or merges rows, or
+        returns integers, would otherwise be scored wrongly without a word."""
+        out = (net or self.net)(x)
+        if not (isinstance(out, torch.Tensor) and out.is_floating_point()
+                and tuple(out.shape) == (x.shape[0], self.num_classes)):
+            got = (f"{tuple(out.shape)} {str(out.dtype).replace('torch.', '')}" if isinstance(out, torch.Tensor)
+                   else type(out).__name__)
+            raise FoolingError(f"{self.name} must return floating-point logits of shape (N, {self.num_classes}); "
+                               f"for a batch of {x.shape[0]} it returned {got}")
+        return out
+
     def logits(self, images: torch.Tensor) -> torch.Tensor:
         """Differentiable logits (N, K); with 10 crops, the mean of the crops' logits."""
         n = images.shape[0]
-        out = self.net(self.prepare(images))
+        out = self.outputs(self.prepare(images))
         return out.view(self.crops, n, -1).mean(0) if self.crops > 1 else out
 
     def log_probs(self, images: torch.Tensor) -> torch.Tensor:
         """Differentiable log-softmax (N, K), averaged in probability space over crops."""
         n = images.shape[0]
-        logp = torch.log_softmax(self.net(self.prepare(images)).float(), dim=-1)
+        logp = torch.log_softmax(self.outputs(self.prepare(images)).float(), dim=-1)
         if self.crops > 1:
             logp = torch.logsumexp(logp.view(self.crops, n, -1), dim=0) - torch.log(torch.tensor(float(self.crops)))
         return logp
@@ -310,7 +323,7 @@ class Classifier:
         if net is None:
             net = self._compiled if self._compiled is not None else self.net
         with autocast(self.device, precision):
-            out = net(x)
+            out = self.outputs(x, net)
         p = torch.softmax(out.float(), dim=-1)
         return p.view(self.crops, n, -1).mean(0) if self.crops > 1 else p
 

@@ -350,8 +350,8 @@ def _python_factory(target: str) -> Callable[[], nn.Module]:
 
 
 def _outputs(net: nn.Module, preprocess: Preprocess, name: str) -> int:
-    """The number of outputs of ``net`` on one blank input."""
-    x = torch.zeros(1, preprocess.channels, *preprocess.size)
+    """The number of outputs of ``net`` on a batch of two blank inputs (one row of floating-point logits each)."""
+    x = torch.zeros(2, preprocess.channels, *preprocess.size)
     try:
         with torch.inference_mode():
             out = net(x)
@@ -361,9 +361,11 @@ def _outputs(net: nn.Module, preprocess: Preprocess, name: str) -> int:
         first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
         raise FoolingError(f"{name} fails on a {preprocess.channels}x{preprocess.size[0]}x{preprocess.size[1]} "
                            f"input (is --input right?): {first}") from None
-    if not isinstance(out, torch.Tensor) or out.dim() != 2 or out.shape[0] != 1:
-        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        raise FoolingError(f"{name} must return logits of shape (N, classes); it returned {shape}")
+    if not isinstance(out, torch.Tensor) or out.dim() != 2 or out.shape[0] != 2 or not out.is_floating_point():
+        shape = (f"{tuple(out.shape)} {str(out.dtype).replace('torch.', '')}" if isinstance(out, torch.Tensor)
+                 else type(out).__name__)
+        raise FoolingError(f"{name} must return floating-point logits of shape (N, classes); for a batch of 2 it "
+                           f"returned {shape}")
     return int(out.shape[1])
 
 

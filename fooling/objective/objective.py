@@ -161,7 +161,7 @@ class Objective:
         """One model's differentiable (logits (B, K) mean over crops, log-probabilities (B, K) of the
         mean probability over crops)."""
         n, crops = images.shape[0], classifier.crops
-        out = classifier.net(classifier.prepare(images)).float().view(crops, n, -1)
+        out = classifier.outputs(classifier.prepare(images)).float().view(crops, n, -1)
         logp = torch.logsumexp(torch.log_softmax(out, dim=-1), dim=0) - math.log(crops)
         return out.mean(0), logp
 

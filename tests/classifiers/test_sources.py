@@ -137,6 +137,31 @@ def test_an_nn_module_from_python(files):
         fooling.evolve(model=net, labels=["no", "yes"])
 
 
+class _Rows(nn.Module):
+    """tiny_net with its logits changed by ``change`` (the first row only, integers, ...)."""
+
+    def __init__(self, change) -> None:
+        super().__init__()
+        self.net, self.change = tiny_net(), change
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.change(self.net(x))
+
+
+@pytest.mark.parametrize("change, got", [(lambda y: y[:1], "(1, 3) float32"), (lambda y: y.long(), "(2, 3) int64")])
+def test_an_nn_module_with_wrong_rows_or_integer_logits_is_refused_before_a_run(files, change, got):
+    """A module that returns one row for a batch (or integers) was probed on one image and passed: evolve then
+    failed deep in the search (ValueError: cannot reshape), an attack scored the wrong rows in silence."""
+    with pytest.raises(FoolingError, match=re.escape(f"floating-point logits of shape (N, classes); for a batch of "
+                                                     f"2 it returned {got}")):
+        fooling.evolve(model=_Rows(change), input="1x8x8", generations=1, population=4, device="cpu", out="runs/x")
+    assert not (files / "runs").exists()
+    from fooling.attacks import PGD
+
+    with pytest.raises(FoolingError, match=re.escape(f"for a batch of 2 it returned {got}")):
+        PGD(_Rows(change), steps=1)(torch.rand(2, 1, 8, 8), torch.tensor([0, 1]))
+
+
 def test_cli_evolve_resume_transfer_with_files(files, tmp_path):
     made = fool("evolve", "--model", "net.onnx", "--labels", "labels.txt", "--mean", "0.5", *BUDGET)
     assert made.exit_code == 0, made.output

@@ -20,10 +20,10 @@ def oracle() -> nn.Module:
 
 
 class Broken(Oracle):
-    """Loads and scores one image (what loading checks), fails on a run's batches: a sweep point that errors."""
+    """Loads and scores two images (what loading checks), fails on a run's batches: a sweep point that errors."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[0] > 1:
+        if x.shape[0] > 2:
             raise RuntimeError("simulated failure on a batch")
         return super().forward(x)
 
