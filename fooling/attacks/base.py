@@ -164,6 +164,12 @@ class Attack:
         x = images.detach().to(objective.device, torch.float32)
         if float(x.min()) < 0 or float(x.max()) > 1:
             raise FoolingError("images must be in [0, 1]")
+        from ..search.gradient.engine import not_finite
+
+        with torch.no_grad():
+            clean_p = objective.probs(x).float()
+        if torch.isnan(clean_p).any():  # CW's goal would read NaN logits as a failure and go on
+            raise not_finite(objective)
         adv, evaluations = self.perturb(objective, x, labels.numpy())
         adv = adv.detach().to(objective.device, torch.float32).clamp(0, 1)
         if self.quantized:
@@ -171,8 +177,9 @@ class Attack:
 
             adv = quantize(adv)
         with torch.no_grad():
-            clean_p = objective.probs(x).float()
             adv_p = objective.probs(adv).float()
+        if torch.isnan(adv_p).any():
+            raise not_finite(objective)
         adv_class = adv_p.argmax(1).cpu().numpy()
         lab = labels.numpy()
         success = adv_class == lab if self.targeted else adv_class != lab

@@ -158,6 +158,14 @@ def test_bad_api_input_is_one_line():
         PGD(as_objective(linear(), x))(torch.rand(2, 2, 8, 8), torch.tensor([0, 1]))
 
 
+@pytest.mark.parametrize("make", [FGSM, PGD, lambda m: CW(m, steps=2, search_steps=1)])
+def test_nan_logits_are_one_line(make):
+    """FGSM and PGD died with AttributeError ('NoneType' object has no attribute 'cpu'); CW reported success."""
+    net = nn.Sequential(linear(), nn.Hardtanh(float("nan"), float("nan")))
+    with pytest.raises(FoolingError, match="gave NaN or infinite logits"):
+        make(net).run(batch(2), torch.tensor([0, 1]))
+
+
 # --- EOT -------------------------------------------------------------------------------------------
 def test_eot_is_deterministic_per_batch_and_varies_between_batches(oracle):
     obj = Objective([oracle], range(4)).with_eot(EOT(8, "crop=0.5,rotate=20,noise=0.05", seed=3))

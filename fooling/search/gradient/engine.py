@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from ...archive import THRESHOLDS
+from ...errors import FoolingError
 from ...objective import Objective
 from .goals import Goal
 from .milestones import AscentResult, BestSoFar
@@ -74,6 +75,8 @@ def ascend(
             scores = objective.scores(images, torch.as_tensor(targets[active], device=device))
             p = scores.log_prob.exp()
         p_np = p.detach().double().cpu().numpy()
+        if np.isnan(p_np).any():
+            raise not_finite(objective)
         better = best.offer(active, step, images, p_np, scores.top1.cpu().numpy())
         if better.size:
             states = param.state(torch.as_tensor(better, device=params.device), params)
@@ -112,6 +115,12 @@ def ascend(
                 result.stopped, result.state = True, state
                 return result
     return best.result(targets, step)
+
+
+def not_finite(objective: Objective) -> FoolingError:
+    """The error for NaN scores: a network that gives NaN (or +inf) logits has no slope to climb."""
+    names = ", ".join(c.name for c in objective.classifiers)
+    return FoolingError(f"{names} gave NaN or infinite logits; a gradient method needs finite ones")
 
 
 class _GoalScores:

@@ -93,6 +93,18 @@ def test_stop_at_none_runs_every_step_and_images_stay_valid():
     assert result.images.min() >= 0 and result.images.max() <= 1
 
 
+def test_nan_logits_are_one_line_not_an_attribute_error():
+    """A network giving NaN logits: nothing ever beat the best-so-far, and the result read its images (None):
+    AttributeError: 'NoneType' object has no attribute 'cpu'."""
+    from fooling.errors import FoolingError
+
+    clf = linear_colour()
+    clf.net.append(nn.Hardtanh(float("nan"), float("nan")))  # every logit NaN
+    param = PixelImages(torch.rand(1, 3, 8, 8), objective(clf).centre, Regularizers())
+    with pytest.raises(FoolingError, match="linear gave NaN or infinite logits"):
+        ascend(objective(clf), np.array([1]), param, steps=2)
+
+
 def test_normalised_steps_have_the_asked_mean_size():
     rule = StepRule("logit", "normalised", 0.02)
     grad = torch.randn(2, 3, 8, 8)
