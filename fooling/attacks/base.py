@@ -63,7 +63,7 @@ def as_objective(model: Model, images: Optional[torch.Tensor] = None) -> Objecti
     except StopIteration:
         device = images.device
     with borrowed(model), torch.no_grad():
-        k = model(images[:1].to(device)).shape[-1]
+        k = model(images[:1].to(device, torch.float32)).shape[-1]  # as _ModuleClassifier.prepare feeds it
         c, h, w = images.shape[1:]
         spec = Preprocess(size=(h, w), channels=c, mean=(0.0,) * c, std=(1.0,) * c)
         # a Classifier puts its network in eval mode and freezes it for good: this one only while borrowed

@@ -156,6 +156,8 @@ def test_bad_api_input_is_one_line():
         PGD(net)(x, torch.tensor([1]))
     with pytest.raises(FoolingError, match="channel"):
         PGD(as_objective(linear(), x))(torch.rand(2, 2, 8, 8), torch.tensor([0, 1]))
+    double = PGD(net, steps=1)(x.double(), torch.tensor([0, 1]))  # was: mat1 and mat2 must have the same dtype
+    assert double.shape == x.shape
 
 
 @pytest.mark.parametrize("make", [FGSM, PGD, lambda m: CW(m, steps=2, search_steps=1)])
