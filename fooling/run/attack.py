@@ -1,7 +1,8 @@
 """A ``fool attack`` run: perturb a batch of photos, each at its own resolution, and write the results.
 
 RUN_DIR/
-  adversarial/<name>.<ext>     each adversarial photo at the input's size and in its format
+  adversarial/<name>.<ext>     each adversarial photo at the input's size and in its format (a later photo
+                               whose name is taken, x.png from a second folder or x.jpg beside x.png: x_2)
   perturbation/<name>.png      the change, amplified to fill [0, 1] around grey
   results.csv, results.json    per photo: clean prediction and confidence, the adversarial file's
                                prediction and confidence AS WRITTEN (re-read from disk), target,
@@ -63,6 +64,21 @@ def list_images(paths: list[str]) -> list[Path]:
         else:
             raise FoolingError(f"{p}: no such file or folder")
     return out
+
+
+def output_stems(files: list[Path]) -> list[str]:
+    """Each photo's name in adversarial/ and perturbation/: its own stem, or stem_2, stem_3, ... where an earlier
+    photo has it (compared ignoring case, as some file systems do), so that no photo's result replaces another's."""
+    used: set[str] = set()
+    stems = []
+    for f in files:
+        stem, k = f.stem, 1
+        while stem.lower() in used:
+            k += 1
+            stem = f"{f.stem}_{k}"
+        used.add(stem.lower())
+        stems.append(stem)
+    return stems
 
 
 def make_attack(config: AttackSettings, objective: Objective) -> Attack:
@@ -141,7 +157,7 @@ class AttackRun:
         for sub in ("adversarial", "perturbation"):
             (self.rundir.path / sub).mkdir()
         rows, classes, started = [], [], time.time()
-        for i, (path, x, fmt) in enumerate(photos):
+        for i, ((path, x, fmt), stem) in enumerate(zip(photos, output_stems(self.files))):
             t0 = time.time()
             attack = make_attack(cfg, self.objective)
             with torch.no_grad():
@@ -150,7 +166,7 @@ class AttackRun:
             r = attack.run(x, [label])
             adv = r.images
             ext = path.suffix if fmt else ".png"
-            out_file = self.rundir.path / "adversarial" / f"{path.stem}{ext}"
+            out_file = self.rundir.path / "adversarial" / f"{stem}{ext}"
             save_like(adv, out_file, fmt)
             saved = load_image(out_file, c)  # the prediction reported is the written file's
             with torch.no_grad():
@@ -158,7 +174,7 @@ class AttackRun:
             saved_class = int(saved_p.argmax())
             l0, l2, linf = change_norms(saved, x)
             pert = perturbation_image(adv, x)
-            save_like(pert, self.rundir.path / "perturbation" / f"{path.stem}.png", "PNG")
+            save_like(pert, self.rundir.path / "perturbation" / f"{stem}.png", "PNG")
             row = {"file": str(path), "width": x.shape[-1], "height": x.shape[-2],
                    "clean_class": int(r.clean_class[0]), "clean_label": labels[int(r.clean_class[0])],
                    "clean_confidence": float(r.clean_confidence[0]), "adv_class": saved_class,
@@ -171,10 +187,9 @@ class AttackRun:
                    "evaluations": int(r.evaluations), "seconds": round(time.time() - t0, 3)}
             rows.append(row)
             name = f"{path.stem}: {row['clean_label']} -> {row['adv_label']}"
-            stem = elite_stem(i, name)
             from ..imaging import save_png
 
-            save_png(side_by_side(x, pert, adv)[0], self.rundir.elites / f"{stem}.png")
+            save_png(side_by_side(x, pert, adv)[0], self.rundir.elites / f"{elite_stem(i, name)}.png")
             classes.append({"index": i, "label": name, "confidence": row["adv_confidence"],
                             "clean_confidence": row["clean_confidence"], "success": row["success"],
                             "generation_found": 0, "file": row["file"]})

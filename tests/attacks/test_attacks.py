@@ -324,6 +324,27 @@ def test_cw_keeps_only_successes_that_survive_rounding():
     assert quantized.success.all()
 
 
+def test_fool_attack_photos_of_one_name_each_keep_their_result(tmp_path):
+    """x.png from two folders (and x.jpg beside one): each photo's adversarial and perturbation file replaced
+    the one before; now the later ones are x_2, x_3, in the order of results.csv."""
+    rng = np.random.default_rng(0)
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        Image.fromarray(rng.integers(0, 256, (12, 12), dtype=np.uint8)).save(tmp_path / folder / "x.png")
+    Image.fromarray(rng.integers(0, 256, (12, 12, 3), dtype=np.uint8)).save(tmp_path / "a" / "X.jpg")
+    out = tmp_path / "run"
+    res = CliRunner().invoke(main, ["attack", "--model", "test-oracle", "--images", f"{tmp_path / 'a'},{tmp_path / 'b'}",
+                                    "--untargeted", "--method", "fgsm", "--epsilon", "0.1", "--out", str(out), "--quiet"])
+    assert res.exit_code == 0, res.output
+    files = [row["file"] for row in csv.DictReader(open(out / "results.csv"))]
+    assert files == [str(tmp_path / "a" / "X.jpg"), str(tmp_path / "a" / "x.png"), str(tmp_path / "b" / "x.png")]
+    assert sorted(p.name for p in (out / "adversarial").iterdir()) == ["X.jpg", "x_2.png", "x_3.png"]
+    assert sorted(p.name for p in (out / "perturbation").iterdir()) == ["X.png", "x_2.png", "x_3.png"]
+    for name, source in (("x_2.png", tmp_path / "a" / "x.png"), ("x_3.png", tmp_path / "b" / "x.png")):
+        written = np.asarray(Image.open(out / "adversarial" / name), dtype=np.int16)
+        assert np.abs(written - np.asarray(Image.open(source), dtype=np.int16)).max() <= 26  # its own photo
+
+
 def test_fool_attack_gallery(tmp_path):
     folder = _photos(tmp_path, 1)
     out = tmp_path / "run"
