@@ -217,9 +217,16 @@ def read_image(path: str | Path, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Im
 
 
 def load_image(path: str | Path, channels: int = 3) -> torch.Tensor:
-    """A PNG/JPEG file -> (1, C, H, W) float32 in [0, 1]; a one-line FoolingError for a bad file (:func:`read_image`)."""
-    pil = read_image(path).convert("L" if channels == 1 else "RGB")
-    array = np.asarray(pil, dtype=np.float32) / 255.0
+    """A PNG/JPEG file -> (1, C, H, W) float32 in [0, 1]; a one-line FoolingError for a bad file (:func:`read_image`).
+    16-bit grey (Pillow's modes I;16 and I) is scaled from 0-65535 (Pillow's own conversion clips it at 255)."""
+    pil = read_image(path)
+    if pil.mode.startswith("I;16") or pil.mode == "I":
+        array = np.clip(np.asarray(pil, dtype=np.float32) / 65535.0, 0.0, 1.0)[..., None]
+        if channels == 3:
+            array = np.repeat(array, 3, axis=-1)
+    else:
+        pil = pil.convert("L" if channels == 1 else "RGB")
+        array = np.asarray(pil, dtype=np.float32) / 255.0
     if array.ndim == 2:
         array = array[..., None]
     return torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).contiguous()

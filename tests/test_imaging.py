@@ -182,3 +182,14 @@ def test_load_image_bad_files_are_one_line_errors(tmp_path):
         load_image(tmp_path / "missing.png")
     with pytest.raises(FoolingError, match="folder"):
         load_image(tmp_path)
+
+
+def test_load_image_reads_16_bit_grey_at_its_depth(tmp_path):
+    """A 16-bit grey PNG came back almost all white: Pillow's convert("L") clips I;16 values above 255."""
+    from fooling.imaging import load_image
+
+    values = np.array([[0, 1000, 32768], [40000, 60000, 65535]], dtype=np.uint16)
+    Image.fromarray(values).save(tmp_path / "deep.png")
+    want = torch.from_numpy(values.astype(np.float32) / 65535)
+    torch.testing.assert_close(load_image(tmp_path / "deep.png", channels=1)[0, 0], want)
+    torch.testing.assert_close(load_image(tmp_path / "deep.png")[0], want.expand(3, -1, -1))
