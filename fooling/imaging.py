@@ -11,7 +11,7 @@ from typing import Callable, Optional
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import FoolingError, first_line
 from .limits import MAX_ASPECT, MAX_IMAGE_PIXELS
@@ -218,8 +218,9 @@ def read_image(path: str | Path, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Im
 
 def load_image(path: str | Path, channels: int = 3) -> torch.Tensor:
     """A PNG/JPEG file -> (1, C, H, W) float32 in [0, 1]; a one-line FoolingError for a bad file (:func:`read_image`).
-    16-bit grey (Pillow's modes I;16 and I) is scaled from 0-65535 (Pillow's own conversion clips it at 255)."""
-    pil = read_image(path)
+    16-bit grey (Pillow's modes I;16 and I) is scaled from 0-65535 (Pillow's own conversion clips it at 255); a photo
+    with an EXIF orientation (a camera held sideways) is turned upright, as viewers show it."""
+    pil = ImageOps.exif_transpose(read_image(path))
     if pil.mode.startswith("I;16") or pil.mode == "I":
         array = np.clip(np.asarray(pil, dtype=np.float32) / 65535.0, 0.0, 1.0)[..., None]
         if channels == 3:

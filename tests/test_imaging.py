@@ -193,3 +193,18 @@ def test_load_image_reads_16_bit_grey_at_its_depth(tmp_path):
     want = torch.from_numpy(values.astype(np.float32) / 65535)
     torch.testing.assert_close(load_image(tmp_path / "deep.png", channels=1)[0, 0], want)
     torch.testing.assert_close(load_image(tmp_path / "deep.png")[0], want.expand(3, -1, -1))
+
+
+def test_load_image_turns_a_photo_upright_by_its_exif_orientation(tmp_path):
+    """A camera's sideways JPEG (EXIF orientation 6: shown turned 90 degrees clockwise) was read as stored, so
+    fool attack attacked it sideways and wrote it back without the tag: the user's photo came back turned."""
+    from fooling.imaging import load_image
+
+    stored = np.zeros((20, 30, 3), dtype=np.uint8)
+    stored[:, :10] = 255  # a white band on the left as stored: on top once shown upright
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(stored).save(tmp_path / "phone.jpg", exif=exif, quality=95)
+    image = load_image(tmp_path / "phone.jpg")
+    assert image.shape == (1, 3, 30, 20)
+    assert image[0, :, :8].mean() > 0.9 and image[0, :, -8:].mean() < 0.1
