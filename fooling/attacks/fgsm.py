@@ -10,8 +10,10 @@ from .base import Attack
 def check_eps(eps: float, norm: str) -> None:
     if norm not in ("linf", "l2"):
         raise FoolingError(f"--norm must be linf or l2, not {norm!r}")
-    if not (0 < eps <= 1) and norm == "linf" or not eps > 0:
+    if not (0 < eps <= 1) and norm == "linf":
         raise FoolingError(f"--epsilon must be in (0, 1], got {eps}")
+    if not eps > 0:
+        raise FoolingError(f"--epsilon must be positive, got {eps}")
 
 
 class FGSM(Attack):

@@ -44,8 +44,8 @@ def command(image_paths, method, epsilon, cw_linf, quiet, **options) -> None:
     extra = {}
     if epsilon is not None:
         value = parse_epsilon(epsilon)
-        if not 0 < value <= 1:
-            raise FoolingError(f"--epsilon must be in (0, 1], got {epsilon}")
+        if not 0 < value:  # at most 1 for --norm linf (AttackSettings.check_together); an L2 ball may be larger
+            raise FoolingError(f"--epsilon must be positive, got {epsilon}")
         extra["epsilon"] = value
     if cw_linf is not None:
         value = parse_epsilon(cw_linf, "--cw-linf")

@@ -28,8 +28,9 @@ class AttackSettings(Settings):
                                       "without --target).", group=WHAT)
     method: str = setting("pgd", "fgsm (one step of epsilon) | pgd (--steps steps, random start, --restarts) | "
                                  "cw-l2 (Carlini-Wagner L2).", group=HOW, choices=ATTACK_METHODS)
-    epsilon: float = setting(8 / 255, "Largest change (in --norm, pixels in [0, 1]) for fgsm and pgd, e.g. 8/255.",
-                             group=HOW, check=between(0.0, 1.0, low_open=True))
+    epsilon: float = setting(8 / 255, "Largest change (in --norm, pixels in [0, 1]) for fgsm and pgd, e.g. 8/255 "
+                                      "(linf: at most 1; l2: the whole image's change, e.g. 3).",
+                             group=HOW, check=positive)
     norm: str = setting("linf", "Norm that bounds the change (fgsm, pgd).", group=HOW, choices=ATTACK_NORMS)
     steps: Optional[int] = setting(None, "PGD steps [10] or CW iterations per search step [fast 100, original "
                                          "10000].", group=HOW, check=positive)
@@ -61,6 +62,8 @@ class AttackSettings(Settings):
 
         if not DEVICE_PATTERN.fullmatch(self.device):
             raise FoolingError(f"unknown device {self.device!r}; use auto, cpu, cuda or cuda:N")
+        if self.norm == "linf" and self.epsilon > 1:
+            raise FoolingError(f"--epsilon must be in (0, 1] for --norm linf, got {self.epsilon:g}")
         if self.untargeted and self.target is not None:
             raise FoolingError("--untargeted and --target exclude each other: give one")
         if self.eot:

@@ -357,6 +357,22 @@ def test_fool_attack_gallery(tmp_path):
     assert "-&gt;" in page or "->" in page
 
 
+def test_fool_attack_takes_an_l2_ball_larger_than_1(tmp_path):
+    """--norm l2 --epsilon 3 (a common ImageNet L2 budget: the whole image's change) was refused, 'must be in
+    (0, 1]', though the Python API took it; an L-infinity epsilon above 1 is still refused."""
+    folder = _photos(tmp_path, 1)
+    res = CliRunner().invoke(main, ["attack", "--model", "test-oracle", "--images", str(folder), "--untargeted",
+                                    "--norm", "l2", "--epsilon", "3", "--steps", "2", "--out", str(tmp_path / "r"),
+                                    "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["epsilon"] == 3
+    res = CliRunner().invoke(main, ["attack", "--model", "test-oracle", "--images", str(folder), "--untargeted",
+                                    "--epsilon", "3", "--out", str(tmp_path / "r2")])
+    assert res.exit_code != 0 and "--epsilon must be in (0, 1] for --norm linf, got 3" in res.output, res.output
+    with pytest.raises(FoolingError, match="must be positive"):
+        PGD(linear(), eps=-1.0, norm="l2")
+
+
 @pytest.mark.parametrize("args, words", [
     (["--epsilon", "0"], "epsilon"), (["--epsilon", "1.5"], "epsilon"), (["--method", "deepfool"], "unknown --method"),
     (["--target", "zebra"], "--target"), (["--target", "a", "--untargeted"], "exclude"),
