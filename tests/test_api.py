@@ -58,3 +58,19 @@ def test_resume_continues_either_kind_and_refuses_the_other_command(tmp_path):
     assert more.summary["generation"] == 4 and more.finished
     with pytest.raises(FoolingError, match="is a `fool evolve` run"):
         fooling.resume(out, command="ascend")
+
+
+def test_resume_refuses_changing_the_run_s_own_settings(tmp_path):
+    """fooling.resume(path, population=16) (or seed=5) changed the run mid-way and rewrote config.json, so the
+    run no longer matched what it records; generations='5' died in a comparison (TypeError '<=')."""
+    out = tmp_path / "run"
+    fooling.evolve(model="test-oracle", generations=2, population=8, device="cpu", out=str(out))
+    before = (out / "config.json").read_text()
+    for change, words in ((dict(population=16), "population cannot change on resume"),
+                          (dict(seed=5), "seed cannot change on resume"),
+                          (dict(popsize=5), "no setting 'popsize'"),
+                          (dict(generations="5"), "--generations must be an integer, got '5'")):
+        with pytest.raises(FoolingError, match=re.escape(words)):
+            fooling.resume(out, **{"generations": 3, **change})
+    assert (out / "config.json").read_text() == before
+    assert fooling.resume(out, generations=3, until=0.5, checkpoint_every=2).summary["generation"] == 3

@@ -28,7 +28,7 @@ from ..archive import Archive
 from ..classifiers import Classifier, load_classifier, resolve_device
 from ..classifiers.fingerprint import RECORD_KEY, check_fingerprints, fingerprints
 from ..classifiers.sources import describe_sources
-from ..settings.evolve import PLACEMENT_SETTINGS, SINCE, EvolveSettings, check_run_size
+from ..settings.evolve import PLACEMENT_SETTINGS, RESUME_SETTINGS, SINCE, EvolveSettings, check_run_size
 from ..encodings import Encoding, make_encoding
 from ..errors import FoolingError
 from ..imaging import to_uint8
@@ -231,6 +231,14 @@ class EvolutionRun:
         then rewrites summary.json, metrics.csv and elites/ from the checkpoint (whatever a crash left of
         them). A run killed before its first checkpoint starts again from generation 0.
         """
+        fixed = sorted(set(changes) - set(RESUME_SETTINGS) - set(PLACEMENT_SETTINGS))
+        if fixed and fixed[0] not in {f.name for f in dataclasses.fields(EvolveSettings)}:
+            raise FoolingError(f"EvolveSettings has no setting {fixed[0]!r}")
+        if fixed:  # the command line refuses them too (fooling.cli.evolve); from Python they were applied in silence
+            raise FoolingError(f"{fixed[0]} cannot change on resume: the run keeps the settings in its config.json "
+                               f"(only {', '.join((*RESUME_SETTINGS, *PLACEMENT_SETTINGS))} may)")
+        if generations is not None and (not isinstance(generations, int) or isinstance(generations, bool)):
+            raise FoolingError(f"--generations must be an integer, got {generations!r}")
         rundir = RunDirectory(path)
         if not rundir.path.is_dir():
             raise FoolingError(f"{path} is not a run directory (no such folder)")
