@@ -195,12 +195,25 @@ def sweep(out: str | Path, *, seeds: Any = (0,), models: Any = ("mnist-lenet",),
     Run again with the same grid (or one with more points), it skips finished runs and resumes interrupted ones.
     workers / ray_address: run the points as Ray tasks (see :mod:`fooling.run.sweep`).
     """
+    from .limits import MAX_SEEDS
     from .run.multi import parse_seeds
     from .run.sweep import sweep as run_sweep
     from .settings.sweep import SweepSettings
 
+    if not isinstance(out, (str, Path)):
+        raise FoolingError(f"sweep's out must be a folder path, not {type(out).__name__}")  # str(None): ./None
+    if isinstance(seeds, int) and not isinstance(seeds, bool):
+        seeds = [seeds]
+    if not isinstance(seeds, str):
+        if not isinstance(seeds, (list, tuple, range)):
+            raise FoolingError(f"seeds must be integers or a spec such as '0-4', not {type(seeds).__name__}")
+        if len(seeds) > MAX_SEEDS:  # before looking at each: range(10**12) is cheap to make, not to list
+            raise FoolingError(f"--seeds names {len(seeds):,} seeds, more than {MAX_SEEDS:,}")
+        wrong = [s for s in seeds if isinstance(s, bool) or not isinstance(s, int)]
+        if wrong:
+            raise FoolingError(f"seeds must be integers or a spec such as '0-4', got {wrong[0]!r}")  # int(1.5) was 1
     spec = SweepSettings(
-        out=str(out), seeds=parse_seeds(seeds) if isinstance(seeds, str) else [int(s) for s in seeds],
+        out=str(out), seeds=parse_seeds(seeds) if isinstance(seeds, str) else list(seeds),
         models=[[m] if isinstance(m, str) else list(m) for m in ([models] if isinstance(models, str) else models)],
         encodings=[encodings] if isinstance(encodings, str) else list(encodings),
         strategies=[strategies] if isinstance(strategies, str) else strategies,

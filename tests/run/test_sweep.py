@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -188,6 +189,24 @@ def test_the_python_api(tmp_path):
     again = fooling.sweep(tmp_path / "s", seeds=[0, 1], models="test-oracle", encodings=["cppn"], generations=2,
                           population=8, device="cpu")
     assert [r.message for r in again] == ["skipped", "skipped"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (dict(out=None), "out must be a folder path, not NoneType"),  # it made a folder named None
+    (dict(seeds=[1.5]), "got 1.5"),  # it ran seed 1
+    (dict(seeds=["a"]), "got 'a'"),  # ValueError: invalid literal for int()
+    (dict(seeds=[True]), "got True"),
+    (dict(seeds=range(10 ** 12)), "more than 100,000"),
+])
+def test_the_python_api_refuses_odd_arguments_in_one_line(tmp_path, monkeypatch, args, message):
+    import fooling
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FoolingError, match=re.escape(message)):
+        fooling.sweep(**{"out": tmp_path / "s", "models": "test-oracle", "generations": 1, "device": "cpu", **args})
+    assert list(tmp_path.iterdir()) == []
+    assert [r.config["seed"] for r in fooling.sweep(tmp_path / "s", seeds=3, models="test-oracle", generations=1,
+                                                    population=8, device="cpu")] == [3]
 
 
 @pytest.mark.parametrize("change, message", [
