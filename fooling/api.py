@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
@@ -82,7 +83,8 @@ def _settings(cls: type, settings: Any, overrides: dict[str, Any]) -> Any:
     unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(cls)})
     if unknown:
         raise FoolingError(f"{cls.__name__} has no setting {unknown[0]!r}")
-    return dataclasses.replace(settings, **overrides)
+    paths = {k: os.fspath(v) for k, v in overrides.items() if isinstance(v, os.PathLike)}  # out=Path(...), labels=...
+    return dataclasses.replace(settings, **{**overrides, **paths})
 
 
 SOURCE_SETTINGS = ("input", "mean", "std", "labels")  # how a model file / nn.Module takes its input

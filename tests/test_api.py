@@ -33,6 +33,13 @@ def test_the_readme_example_runs(tmp_path, monkeypatch, capsys):
     assert result.config["model"] == "mnist-digitcnn"
 
 
+def test_paths_may_be_path_objects(tmp_path):
+    """out=Path(...) was refused ('--out must be a string or null, got PosixPath(...)') though read_run, resume
+    and sweep take one."""
+    result = fooling.evolve(model="test-oracle", generations=1, population=8, device="cpu", out=tmp_path / "run")
+    assert result.path == tmp_path / "run" and result.config["out"] == str(tmp_path / "run")
+
+
 def test_evolve_refuses_unknown_settings(tmp_path):
     with pytest.raises(FoolingError, match="no setting 'generation'"):
         fooling.evolve(generation=3, out=str(tmp_path / "x"))
