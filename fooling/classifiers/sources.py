@@ -527,7 +527,7 @@ def from_module(net: nn.Module, *, input: str | Sequence[int], labels: Optional[
     register it again under the same name (the weights SHA-256 is checked)."""
     if not isinstance(net, nn.Module):
         raise FoolingError(f"from_module takes a torch.nn.Module, not {type(net).__name__}")
-    text = "x".join(str(int(v)) for v in input) if isinstance(input, (list, tuple)) else str(input)
+    text = "x".join(map(str, input)) if isinstance(input, (list, tuple)) else str(input)  # checked by _preprocess
     full = f"{MODULE_PREFIX}{name or type(net).__name__}" if not (name or "").startswith(MODULE_PREFIX) else name
     values = {"input": text, "mean": _as_text(mean), "std": _as_text(std)}
     preprocess = _preprocess({k: v for k, v in values.items() if v is not None}, full)

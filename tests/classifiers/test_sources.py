@@ -137,6 +137,14 @@ def test_an_nn_module_from_python(files):
         fooling.evolve(model=net, labels=["no", "yes"])
 
 
+def test_from_module_input_that_is_not_whole_numbers_is_one_line(files):
+    """input=["a", 2, 3] died with ValueError (int('a')); input=(1.5, 8, 8) was read as 1x8x8."""
+    for shape, text in ((["a", 8, 8], "'ax8x8'"), ((1.5, 8, 8), "'1.5x8x8'")):
+        with pytest.raises(FoolingError, match=re.escape(f"--input must be CxHxW, e.g. 3x224x224 or 1x28x28; got {text}")):
+            fooling.classifiers.from_module(tiny_net(), input=shape)
+    assert fooling.classifiers.from_module(tiny_net(), input=[1, 8, 8], name="listed") == "module:listed"
+
+
 class _Rows(nn.Module):
     """tiny_net with its logits changed by ``change`` (the first row only, integers, ...)."""
 
