@@ -239,6 +239,11 @@ def ascend(settings: Optional[AscendSettings] = None, *, progress: bool = False,
 
     from .classifiers.sources import require_gradients
 
+    from .classifiers import Classifier
+
+    if classifier is not None and not isinstance(classifier, Classifier):  # it failed later: no attribute 'device'
+        raise FoolingError(f"classifier must be a fooling Classifier (fooling.classifiers.load_classifier), "
+                           f"not {type(classifier).__name__}")
     config = _settings(AscendSettings, settings, _modules(dict(overrides)))
     config.validate()
     config = with_model_sources(config)

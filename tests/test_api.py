@@ -40,6 +40,13 @@ def test_paths_may_be_path_objects(tmp_path):
     assert result.path == tmp_path / "run" and result.config["out"] == str(tmp_path / "run")
 
 
+def test_ascend_refuses_a_classifier_that_is_not_one(tmp_path):
+    """classifier="mnist-lenet" died in AscentRun with AttributeError: 'str' object has no attribute 'device'."""
+    with pytest.raises(FoolingError, match="classifier must be a fooling Classifier .* not str"):
+        fooling.ascend(model="test-oracle", classifier="test-oracle", steps=1, device="cpu", out=str(tmp_path / "a"))
+    assert not (tmp_path / "a").exists()
+
+
 def test_evolve_refuses_unknown_settings(tmp_path):
     with pytest.raises(FoolingError, match="no setting 'generation'"):
         fooling.evolve(generation=3, out=str(tmp_path / "x"))
