@@ -172,6 +172,10 @@ def evolve(settings: Optional[EvolveSettings] = None, *, progress: bool = False,
     from .paths import check_writable_dir
     from .run import EvolutionRun
 
+    if not callable(hooks):
+        from .run.hooks import check_hooks
+
+        hooks = check_hooks(hooks)  # before the run directory is made
     config = _settings(EvolveSettings, settings, _modules(dict(overrides)))
     if config.models and not isinstance(overrides.get("model"), str):
         config = dataclasses.replace(config, model=config.models[0])  # the ensemble's first network names it
@@ -263,7 +267,11 @@ def resume(path: str | Path, *, generations: Optional[int] = None, progress: boo
     command: "evolve" or "ascend" to refuse a run of the other kind (the command line passes its own).
     """
     folder = Path(path)
+    from .run.hooks import check_hooks
     from .run.multi import RunGroup, is_group
+
+    if not callable(hooks):
+        hooks = check_hooks(hooks)  # before the run is opened
 
     if is_group(folder) and command in (None, "evolve"):
         return _group(RunGroup.resume(folder, generations, **changes), progress, hooks)

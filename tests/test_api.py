@@ -88,3 +88,16 @@ def test_resume_refuses_changing_the_run_s_own_settings(tmp_path):
             fooling.resume(out, **{"generations": 3, **change})
     assert (out / "config.json").read_text() == before
     assert fooling.resume(out, generations=3, until=0.5, checkpoint_every=2).summary["generation"] == 3
+
+
+def test_a_hook_that_is_not_one_is_a_type_error_before_the_run_is_made(tmp_path):
+    """hooks=[len] died in the loop with AttributeError (no on_start), then again in the error handling (no
+    on_end), after the run directory was made."""
+    with pytest.raises(TypeError, match="hooks must be fooling.run.hooks.Hook objects .* not builtin_function"):
+        fooling.evolve(model="test-oracle", generations=1, population=8, device="cpu", out=str(tmp_path / "x"),
+                       hooks=[len])
+    assert not (tmp_path / "x").exists()
+    fooling.evolve(model="test-oracle", generations=1, population=8, device="cpu", out=str(tmp_path / "y"))
+    with pytest.raises(TypeError, match="not int"):
+        fooling.resume(tmp_path / "y", generations=2, hooks=[3])
+    assert fooling.resume(tmp_path / "y", generations=2).summary["generation"] == 2  # not left locked

@@ -40,7 +40,7 @@ from ..rundir.lock import RunLock
 from ..rundir.writer import RunDirectory, median_and_max, unused_path
 from ..search import CppnWeightEs, GeneticAlgorithm, MapElites, SnesElites, Strategy
 from .class_metrics import ClassMetrics
-from .hooks import Checkpoints, GenerationRecord, Hook, MetricsRows, Snapshots, StopAfter
+from .hooks import Checkpoints, GenerationRecord, Hook, MetricsRows, Snapshots, StopAfter, check_hooks
 from .seeding import make_generator, make_rngs
 from .summary import class_record, run_summary
 
@@ -461,7 +461,7 @@ class EvolutionRun:
         metrics = MetricsRows()
         self._every: list[Hook] = [metrics, _ProgressBar(progress), Snapshots(cfg.snapshot_every),
                                    Checkpoints(cfg.checkpoint_every, metrics, cfg.checkpoint_seconds), ClassMetrics(),
-                                   *self.hooks, *hooks]
+                                   *self.hooks, *check_hooks(hooks)]
         if stop_after is not None:
             self._every.append(StopAfter(stop_after))
         self._open()

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Iterable, Optional
 
 if TYPE_CHECKING:
     from .evolve import EvolutionRun
@@ -67,6 +67,17 @@ class Hook:
     def on_end(self, run: "EvolutionRun", stop_reason: Optional[str]) -> None:
         """When the :meth:`~fooling.run.EvolutionRun.run` call ends, however it ends (stop_reason "error" for
         an exception)."""
+
+
+def check_hooks(hooks: Iterable[Any]) -> list[Any]:
+    """``hooks`` as a list; a TypeError naming the first that is neither a :class:`Hook` nor has its four methods."""
+    hooks = list(hooks)
+    for hook in hooks:
+        if not isinstance(hook, Hook) and not all(
+                callable(getattr(hook, m, None)) for m in ("on_start", "should_stop", "after_generation", "on_end")):
+            raise TypeError(f"hooks must be fooling.run.hooks.Hook objects (subclass Hook: every method is "
+                            f"optional), not {type(hook).__name__}")
+    return hooks
 
 
 class StopAfter(Hook):
