@@ -151,14 +151,20 @@ class AttackRun:
 
     def run(self, progress: bool = False) -> list[dict]:
         cfg, labels, c = self.config, self.classifier.labels, self.classifier.spec.channels
-        photos = [(f, load_image(f, c), read_image(f).format) for f in self.files]  # every file read before work
+        formats = []
+        for f in self.files:  # every file read (a bad one is one line) before work, but held one at a time: a
+            load_image(f, c)  # folder of photos as float32 tensors all at once took gigabytes
+            with read_image(f) as pil:
+                formats.append(pil.format)
         self.rundir.create({**cfg.to_json(), "run": {"command": "attack", "version": __version__,
-                                                    "num_classes": len(photos), "files": [str(f) for f in self.files]}})
+                                                    "num_classes": len(self.files),
+                                                    "files": [str(f) for f in self.files]}})
         for sub in ("adversarial", "perturbation"):
             (self.rundir.path / sub).mkdir()
         rows, classes, started = [], [], time.time()
-        for i, ((path, x, fmt), stem) in enumerate(zip(photos, output_stems(self.files))):
+        for i, (path, fmt, stem) in enumerate(zip(self.files, formats, output_stems(self.files))):
             t0 = time.time()
+            x = load_image(path, c)
             attack = make_attack(cfg, self.objective)
             with torch.no_grad():
                 clean_class = int(self.objective.probs(x.to(self.objective.device)).argmax(1))

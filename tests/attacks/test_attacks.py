@@ -345,6 +345,32 @@ def test_fool_attack_photos_of_one_name_each_keep_their_result(tmp_path):
         assert np.abs(written - np.asarray(Image.open(source), dtype=np.int16)).max() <= 26  # its own photo
 
 
+def test_fool_attack_holds_one_photo_at_a_time(tmp_path, monkeypatch):
+    """Every photo was loaded as a float32 tensor before the first attack and all were held to the end: a folder
+    of 200 12-megapixel photos asked for 29 GB. Each is still read (checked) first, but kept only while attacked."""
+    import gc
+    import weakref
+
+    import fooling.run.attack as attack_run
+
+    folder, alive, real = _photos(tmp_path), [], attack_run.load_image
+
+    def load_image(path, channels=3):
+        image = real(path, channels)
+        if path.parent == folder:  # the photos, not the adversarial files read back
+            gc.collect()
+            alive.append(sum(ref() is not None for ref in refs))  # the one before may still be held
+            refs.append(weakref.ref(image))
+        return image
+
+    refs: list = []
+    monkeypatch.setattr(attack_run, "load_image", load_image)
+    res = CliRunner().invoke(main, ["attack", "--model", "test-oracle", "--images", str(folder), "--untargeted",
+                                    "--method", "fgsm", "--epsilon", "0.1", "--out", str(tmp_path / "r"), "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert len(alive) == 8 and max(alive) <= 1, alive  # 4 checked, then 4 attacked
+
+
 def test_fool_attack_gallery(tmp_path):
     folder = _photos(tmp_path, 1)
     out = tmp_path / "run"
