@@ -14,6 +14,7 @@ to 8 bits, so a success (margin ≥ κ) is a success of the file as written.
 
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 import numpy as np
@@ -32,7 +33,8 @@ class CW(Attack):
     def __init__(self, model, c: float = 1.0, kappa: float = 0.0, steps: int = 100, lr: float = 0.01,
                  search_steps: int = 5, abort_early: bool = True, linf: Optional[float] = None, **kw) -> None:
         super().__init__(model, **kw)
-        if c <= 0 or lr <= 0 or steps < 1 or search_steps < 1 or kappa < 0:
+        if not (0 < c < math.inf and 0 < lr < math.inf and 0 <= kappa < math.inf and steps >= 1  # NaN fails too
+                and search_steps >= 1):
             raise FoolingError("CW needs c > 0, lr > 0, kappa >= 0, steps >= 1 and search_steps >= 1")
         if linf is not None and not 0 < linf <= 1:
             raise FoolingError(f"CW's L-infinity bound must be in (0, 1], got {linf}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from ..errors import FoolingError
 from ..search.gradient import BallPixels, StepRule, ascend
 from .base import Attack
@@ -12,8 +14,8 @@ def check_eps(eps: float, norm: str) -> None:
         raise FoolingError(f"--norm must be linf or l2, not {norm!r}")
     if not (0 < eps <= 1) and norm == "linf":
         raise FoolingError(f"--epsilon must be in (0, 1], got {eps}")
-    if not eps > 0:
-        raise FoolingError(f"--epsilon must be positive, got {eps}")
+    if not (eps > 0 and math.isfinite(eps)):
+        raise FoolingError(f"--epsilon must be a positive number, got {eps}")
 
 
 class FGSM(Attack):

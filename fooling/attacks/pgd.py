@@ -4,11 +4,13 @@ confident)."""
 
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 import numpy as np
 import torch
 
+from ..errors import FoolingError
 from ..search.gradient import BallPixels, StepRule, ascend
 from ..search.gradient.parameterizations import project_ball
 from .base import Attack
@@ -22,8 +24,13 @@ class PGD(Attack):
                  random_start: bool = True, restarts: int = 1, norm: str = "linf", **kw) -> None:
         super().__init__(model, **kw)
         check_eps(eps, norm)
+        if not (steps >= 0 and restarts >= 1 and (alpha is None or 0 < alpha < math.inf)):
+            # steps=-1 died in the engine (no image scored), a negative alpha climbed downhill, a NaN one made
+            # NaN images (blamed on the model), restarts=0 ran one
+            raise FoolingError(f"PGD needs steps >= 0, restarts >= 1 and a positive step size alpha; got steps "
+                               f"{steps}, restarts {restarts}, alpha {alpha}")
         self.eps, self.norm, self.steps = eps, norm, int(steps)
-        self.alpha = alpha if alpha is not None else (2 / 255 if norm == "linf" and eps == 8 / 255 else 2.5 * eps / steps)
+        self.alpha = alpha if alpha is not None else (2 / 255 if norm == "linf" and eps == 8 / 255 else 2.5 * eps / max(1, steps))
         self.random_start, self.restarts = random_start, max(1, int(restarts))
 
     def _start(self, images: torch.Tensor, gen: torch.Generator) -> torch.Tensor:

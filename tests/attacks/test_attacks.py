@@ -156,6 +156,17 @@ def test_bad_api_input_is_one_line():
         PGD(net)(x, torch.tensor([1]))
     with pytest.raises(FoolingError, match="channel"):
         PGD(as_objective(linear(), x))(torch.rand(2, 2, 8, 8), torch.tensor([0, 1]))
+    nan = float("nan")
+    for make in (lambda: PGD(net, steps=-1), lambda: PGD(net, alpha=-0.1), lambda: PGD(net, alpha=nan),
+                 lambda: PGD(net, restarts=0)):  # AttributeError in the engine; downhill; NaN images; 1 restart
+        with pytest.raises(FoolingError, match="PGD needs steps >= 0, restarts >= 1 and a positive step size"):
+            make()
+    with pytest.raises(FoolingError, match="--epsilon must be a positive number, got inf"):
+        PGD(net, eps=float("inf"), norm="l2")  # NaN images, blamed on the model
+    for kw in (dict(kappa=nan), dict(lr=nan), dict(c=nan)):  # ran (kappa) or died in torch's Adam (lr)
+        with pytest.raises(FoolingError, match="CW needs c > 0"):
+            CW(net, **kw)
+    assert PGD(net, eps=0.1, steps=0).run(x, torch.tensor([0, 1])).images.shape == x.shape  # was ZeroDivisionError
     double = PGD(net, steps=1)(x.double(), torch.tensor([0, 1]))  # was: mat1 and mat2 must have the same dtype
     assert double.shape == x.shape
 
@@ -395,7 +406,7 @@ def test_fool_attack_takes_an_l2_ball_larger_than_1(tmp_path):
     res = CliRunner().invoke(main, ["attack", "--model", "test-oracle", "--images", str(folder), "--untargeted",
                                     "--epsilon", "3", "--out", str(tmp_path / "r2")])
     assert res.exit_code != 0 and "--epsilon must be in (0, 1] for --norm linf, got 3" in res.output, res.output
-    with pytest.raises(FoolingError, match="must be positive"):
+    with pytest.raises(FoolingError, match="must be a positive number"):
         PGD(linear(), eps=-1.0, norm="l2")
 
 
