@@ -63,7 +63,12 @@ def as_objective(model: Model, images: Optional[torch.Tensor] = None) -> Objecti
     except StopIteration:
         device = images.device
     with borrowed(model), torch.no_grad():
-        k = model(images[:1].to(device, torch.float32)).shape[-1]  # as _ModuleClassifier.prepare feeds it
+        try:
+            k = model(images[:1].to(device, torch.float32)).shape[-1]  # as _ModuleClassifier.prepare feeds it
+        except Exception as err:  # noqa: BLE001 - whatever the user's module raises on these images
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+            raise FoolingError(f"{type(model).__name__} fails on images of shape {tuple(images.shape[1:])}: "
+                               f"{first}") from None
         c, h, w = images.shape[1:]
         spec = Preprocess(size=(h, w), channels=c, mean=(0.0,) * c, std=(1.0,) * c)
         # a Classifier puts its network in eval mode and freezes it for good: this one only while borrowed
@@ -146,8 +151,10 @@ class Attack:
 
     def run(self, images: torch.Tensor, labels) -> AttackResult:
         """Attack a batch; see :class:`AttackResult`."""
-        if images.dim() != 4:
-            raise FoolingError(f"images must be (N, C, H, W), not of shape {tuple(images.shape)}")
+        if not torch.is_tensor(images):
+            raise TypeError(f"images must be a torch.Tensor (N, C, H, W), not {type(images).__name__}")
+        if images.dim() != 4 or not images.shape[0]:
+            raise FoolingError(f"images must be (N, C, H, W) with N >= 1, not of shape {tuple(images.shape)}")
         objective = self.objective(images)
         labels = torch.as_tensor(np.asarray(labels.cpu() if torch.is_tensor(labels) else labels), dtype=torch.long)
         if labels.shape != (images.shape[0],):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 
 import numpy as np
 import pytest
@@ -167,6 +168,12 @@ def test_bad_api_input_is_one_line():
         with pytest.raises(FoolingError, match="CW needs c > 0"):
             CW(net, **kw)
     assert PGD(net, eps=0.1, steps=0).run(x, torch.tensor([0, 1])).images.shape == x.shape  # was ZeroDivisionError
+    with pytest.raises(FoolingError, match="N >= 1"):
+        PGD(net)(x[:0], torch.tensor([], dtype=torch.long))  # RuntimeError: min() of an empty tensor
+    with pytest.raises(FoolingError, match=re.escape("Sequential fails on images of shape (1, 8, 8): mat1 and mat2")):
+        PGD(net)(torch.rand(2, 1, 8, 8), torch.tensor([0, 1]))  # the module's own RuntimeError
+    with pytest.raises(TypeError, match="images must be a torch.Tensor"):
+        PGD(net)([[0.5]], torch.tensor([0]))  # AttributeError: 'list' object has no attribute 'dim'
     double = PGD(net, steps=1)(x.double(), torch.tensor([0, 1]))  # was: mat1 and mat2 must have the same dtype
     assert double.shape == x.shape
 
