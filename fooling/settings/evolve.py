@@ -101,7 +101,9 @@ def _names_a_model(value: str) -> Optional[str]:
 
 
 def _names_models(value: list[str]) -> Optional[str]:
-    return None if value and all(value) else "must name at least one model, with no empty names"
+    if not (value and all(value)):
+        return "must name at least one model, with no empty names"
+    return None if len(set(value)) == len(value) else "must not name a model twice"  # as fool sweep's entries
 
 
 def _crops(value: int) -> Optional[str]:

@@ -40,6 +40,8 @@ def _one_line_error(result, *words: str) -> None:
         (["--model", "test-oracle", "--strategy", "ga", "--target", "7"], ["class 7 does not exist"]),
         (["--model", "test-oracle", "--device", "cuda:99"], []),
         (["--model", "test-oracle", "--mutation-rate", "1.5"], ["[0, 1]"]),
+        # ran the same network twice per generation (fool sweep refused the same entry)
+        (["--models", "test-oracle,test-oracle"], ["--models must not name a model twice"]),
     ],
 )
 def test_bad_evolve_options(args, words, tmp_path):
