@@ -160,6 +160,9 @@ class AscentRun:
                 raise FoolingError(f"--from {config.from_run} holds {self.style.colour} CPPNs ({self.style.channels} "
                                    f"channel(s)), but {config.model} takes {c}")
             h, w = self.style.size
+        if config.image_size and config.image_size < self.classifier.min_image_side:  # a 1x1 image, upscaled 28x
+            raise FoolingError(f"--image-size {config.image_size} is too small for {config.model}: the smallest "
+                               f"image side it takes is {self.classifier.min_image_side}")
         self.shape = (c, config.image_size, config.image_size) if config.image_size else (c, h, w)
         self.photo = None
         if config.init not in INITS:

@@ -16,7 +16,7 @@ from ..errors import FoolingError
 from ..limits import MAX_EOT
 from .transforms import check_spec as _check_spec
 from .fields import Settings, between, distinct, non_negative, positive, setting, unit_interval
-from .evolve import MEMORY_FORMATS
+from .evolve import MEMORY_FORMATS, _image_side
 from .model_source import model_source
 
 OBJECTIVES = ("prob", "logit")  # what a step climbs: the target's softmax probability or its logit
@@ -68,7 +68,7 @@ class AscendSettings(Settings):
     crops: int = setting(1, "10: optimise the softmax averaged over ten crops (the paper's ImageNet scoring).",
                          group=WHAT, check=lambda v: None if v in (1, 10) else "must be 1 or 10", metavar="[1|10]")
     image_size: Optional[int] = setting(None, "Side of the optimised images [what the network's preprocessing "
-                                              "resizes to, e.g. 256].", group=WHAT, check=positive)
+                                              "resizes to, e.g. 256].", group=WHAT, check=_image_side)
 
     steps: int = setting(200, "Gradient steps per image (at most).", group=BUDGET, check=positive)
     seed: int = setting(0, "Seeds each class's starting noise.", group=BUDGET, check=non_negative)

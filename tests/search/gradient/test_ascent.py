@@ -243,6 +243,9 @@ def test_cli_writes_a_run(tmp_path):
     (["--epsilon", "8/255"], "--init PHOTO"),
     (["--init", "nowhere.png"], "--init must be"),
     (["--model", "no-such-model"], "unknown model"),
+    # a 1x1 image (upscaled for the network) was optimised; a 60000-pixel side asked for gigabytes per image
+    (["--image-size", "1"], "--image-size 1 is too small for test-oracle: the smallest image side it takes is 2"),
+    (["--image-size", "5000"], "--image-size must lie in 1-4096"),
 ])
 def test_cli_bad_input_is_one_line(tmp_path, args, message):
     result = CliRunner().invoke(main, ["ascend", "--model", "test-oracle", "--out", str(tmp_path / "x"), "--quiet",
