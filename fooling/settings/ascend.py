@@ -157,6 +157,8 @@ class AscendSettings(Settings):
             raise FoolingError(f"unknown device {self.device!r}; use auto, cpu, cuda or cuda:N")
         if self.perturbation and self.init in INITS:
             raise FoolingError("--epsilon perturbs a photo: give it with --init PHOTO")
+        if self.perturbation and self.norm == "linf" and self.epsilon > 1:  # pixels lie in [0, 1]: the whole cube
+            raise FoolingError(f"--epsilon must be in (0, 1] for --norm linf, got {self.epsilon:g}")
         if self.step_size is not None and not self.perturbation and self.preset_value("rate") == "progress":
             raise FoolingError("--step-size applies to --epsilon runs and to --rate normalised or adam")
         if self.from_run is not None:

@@ -84,6 +84,9 @@ def between(low: float, high: float, low_open: bool = False, high_open: bool = F
 
 
 def distinct(value: Any) -> Optional[str]:
+    """For a list of classes: none named twice, and at least one (leave the setting unset for all)."""
+    if not len(value):
+        return "must name at least one class (leave it unset for all of them)"
     return None if len(set(value)) == len(value) else "must not name a class twice"
 
 

@@ -98,10 +98,21 @@ def test_validation_keeps_every_rule():
         assert words in str(err.value), (values, str(err.value))
 
 
-@pytest.mark.parametrize("cls", [AscendSettings, RetrainSettings])
-def test_a_class_named_twice_is_refused_everywhere(cls):
+@pytest.mark.parametrize("cls", [EvolveSettings, AscendSettings, RetrainSettings])
+def test_a_class_named_twice_or_none_is_refused_everywhere(cls):
     with pytest.raises(FoolingError, match="--classes must not name a class twice"):
         cls(classes=[3, 0, 3]).validate()
+    with pytest.raises(FoolingError, match="--classes must name at least one class"):  # [] evolved every class
+        cls(classes=[]).validate()
+
+
+def test_an_linf_perturbation_is_at_most_the_pixel_range(tmp_path):
+    """--epsilon 2 under --norm linf is no bound at all (pixels lie in [0, 1]); an L2 ball may be larger."""
+    photo = tmp_path / "photo.png"
+    photo.write_bytes(b"")
+    with pytest.raises(FoolingError, match="must be in \\(0, 1\\] for --norm linf"):
+        AscendSettings(init=str(photo), epsilon=2.0).check_together()
+    AscendSettings(init=str(photo), epsilon=2.0, norm="l2").check_together()
 
 
 def test_check_types_makes_whole_numbers_floats():
