@@ -135,10 +135,15 @@ class AttackRun:
         labels = self.classifier.labels
         self.target: Optional[int] = None
         if config.target is not None:
+            if not str(config.target).strip():
+                raise FoolingError("--target is empty; give one class's name or index")
             try:
-                self.target = parse_classes(str(config.target), labels)[0]
+                targets = parse_classes(str(config.target), labels)
             except FoolingError as err:
                 raise FoolingError(f"--target: {err}") from None
+            if len(targets) != 1:  # '0-3' took class 0 without a word
+                raise FoolingError(f"--target must name one class, got {config.target!r} ({len(targets)} classes)")
+            self.target = targets[0]
         self.objective = Objective([self.classifier], range(self.classifier.num_classes))
         if config.eot:
             from ..objective.eot import EOT

@@ -423,6 +423,8 @@ def test_fool_attack_takes_an_l2_ball_larger_than_1(tmp_path):
     (["--eot", "2", "--transforms", "blur"], "unknown transform"), (["--cw-linf", "0"], "--cw-linf"),
     (["--cw-linf", "2/1"], "--cw-linf"), (["--eot", "2", "--transforms", "fixed"], "no transform"),
     (["--cw-linf", "abc"], "--cw-linf must be a number"),  # it said --epsilon
+    (["--target", ""], "--target is empty"),  # it said '--classes is empty'
+    (["--target", "0-2"], "--target must name one class"),  # it attacked towards class 0 without a word
 ])
 def test_fool_attack_bad_input_is_one_line(tmp_path, args, words):
     folder = _photos(tmp_path, 1)
