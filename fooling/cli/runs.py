@@ -21,8 +21,11 @@ def command(folder, as_json) -> None:
       fool runs
       fool runs runs/mnist --json
     """
+    from ..errors import FoolingError
     from ..plots.runs import format_table, list_runs
 
+    if not str(folder).strip():  # '' would list the working directory, which the user did not name
+        raise FoolingError("fool runs needs a folder, got an empty path")
     records = list_runs(folder)
     if as_json:
         click.echo(json.dumps(records, indent=2))

@@ -69,6 +69,9 @@ def test_a_killed_run_without_summary_is_interrupted_and_empty_folders_say_so(tm
     assert "no runs" in CliRunner().invoke(main, ["runs", str(empty)]).output
     bad = CliRunner().invoke(main, ["runs", str(tmp_path / "nope")])
     assert bad.exit_code == 1 and bad.output.strip().splitlines() == [f"Error: {tmp_path / 'nope'} is not a folder"]
+    blank = CliRunner().invoke(main, ["runs", " "])  # it listed the working directory
+    assert blank.exit_code == 1 and blank.output.strip().splitlines() == ["Error: fool runs needs a folder, got an "
+                                                                          "empty path"]
 
 
 def test_odd_values_in_config_and_summary_are_listed_not_a_traceback(tmp_path):
