@@ -9,8 +9,8 @@ from click.core import ParameterSource
 
 from ..errors import FoolingError
 from ..settings.evolve import PLACEMENT_SETTINGS, RESUME_SETTINGS, EvolveSettings
-from .generated import GroupedCommand, SettingOption, collect, gather, settings_options, take_assignment
-from .options import class_indices, target_index
+from .generated import GroupedCommand, SettingOption, collect, gather, settings_options
+from .options import class_options, resolve_class_options
 
 # the parameters that may accompany --resume (where the evaluations run, too: it never changes the result)
 RESUME_OPTIONS = (*RESUME_SETTINGS, *PLACEMENT_SETTINGS, "quiet", "resume", "tensorboard")
@@ -107,21 +107,12 @@ def command(ctx, class_spec, target, resume, seed_spec, encoding_spec, quiet, te
         result = api.resume(resume, generations=options["generations"], progress=not quiet, command="evolve",
                             hooks=hooks, **changes)
     else:
-        spec, target_spec = take_assignment(options, "classes"), take_assignment(options, "target")
-        class_spec = class_spec if spec is None else spec  # --set wins over --classes, and takes what it takes
-        target = target if target_spec is None else target_spec
+        class_spec, target = class_options(options, class_spec, target)
         values = gather(EvolveSettings, options, keep_from_file=lambda key: key != "out")
         if values.get("models"):
             values["model"] = values["models"][0]  # the ensemble's first network names the run
         first = (values.get("models") or [values.get("model", EvolveSettings.model)])[0]
-        from ..classifiers.sources import canonical_name, is_source
-
-        if is_source(first):  # a model file: its labels may come from --labels
-            first = canonical_name(first, **{k: values.get(k) for k in ("input", "mean", "std", "labels")})
-        if class_spec is not None:
-            values["classes"] = class_indices(class_spec, first)
-        if target is not None:
-            values["target"] = target_index(target, first)
+        resolve_class_options(values, first, class_spec, target)
         if seed_spec is not None:
             values["seeds"] = seeds
         if encoding_spec is not None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 import click
+
+from .generated import take_assignment
 
 
 def split_names(value: Optional[str]) -> Optional[list[str]]:
@@ -41,3 +43,27 @@ def target_index(value: Optional[str], model: str) -> Optional[int]:
 
         raise FoolingError(f"--target must name one class, got {value!r}")
     return classes[0]
+
+
+def class_options(options: dict[str, Any], class_spec: Optional[str], target: Optional[str]
+                  ) -> tuple[Optional[str], Optional[str]]:
+    """--classes and --target as given: ``--set classes=`` / ``target=`` (taken out of ``options``) win over them,
+    as --set wins everywhere, and are read the same way (names, indices, ranges)."""
+    spec, target_spec = take_assignment(options, "classes"), take_assignment(options, "target")
+    return (class_spec if spec is None else spec), (target if target_spec is None else target_spec)
+
+
+def resolve_class_options(values: dict[str, Any], model: str, class_spec: Optional[str],
+                          target: Optional[str]) -> None:
+    """Put --classes and --target into ``values`` as indices, names read against ``model`` (a model file with
+    the --input, --mean, --std and --labels in ``values``)."""
+    if class_spec is None and target is None:
+        return
+    from ..classifiers.sources import canonical_name, is_source
+
+    if is_source(model):  # a model file: its labels may come from --labels
+        model = canonical_name(model, **{k: values.get(k) for k in ("input", "mean", "std", "labels")})
+    if class_spec is not None:
+        values["classes"] = class_indices(class_spec, model)
+    if target is not None:
+        values["target"] = target_index(target, model)

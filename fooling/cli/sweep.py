@@ -11,8 +11,8 @@ from click.core import ParameterSource
 from ..errors import FoolingError
 from ..settings.evolve import PLACEMENT_SETTINGS, RESUME_SETTINGS, EvolveSettings
 from ..settings.sweep import AXIS_OPTIONS, AXIS_SETTINGS, SweepSettings, parse_models, split_list
-from .generated import GroupedCommand, SettingOption, gather, settings_options, take_assignment
-from .options import class_indices, target_index
+from .generated import GroupedCommand, SettingOption, gather, settings_options
+from .options import class_options, resolve_class_options
 
 GROUP = "sweep"
 HOW_OPTIONS = ("workers", "ray_address", "cpus_per_run", "gpus_per_run", "quiet", "resume")
@@ -129,21 +129,10 @@ def command(ctx, class_spec, target, seed_spec, model_specs, encodings, strategi
             raise FoolingError("fool sweep needs --out DIR (the folder of its run directories)")
         from ..run.multi import parse_seeds
 
-        spec, target_spec = take_assignment(options, "classes"), take_assignment(options, "target")
-        class_spec = class_spec if spec is None else spec  # --set wins over --classes, and takes what it takes
-        target = target if target_spec is None else target_spec
+        class_spec, target = class_options(options, class_spec, target)
         models = parse_models(model_specs) if model_specs else [[EvolveSettings.model]]
         fixed = _fixed_settings(options)
-        if class_spec is not None or target is not None:
-            from ..classifiers.sources import canonical_name, is_source
-
-            first = models[0][0]
-            if is_source(first):  # a model file: its labels may come from --labels
-                first = canonical_name(first, **{k: fixed.get(k) for k in ("input", "mean", "std", "labels")})
-            if class_spec is not None:
-                fixed["classes"] = class_indices(class_spec, first)
-            if target is not None:
-                fixed["target"] = target_index(target, first)
+        resolve_class_options(fixed, models[0][0], class_spec, target)  # names read against the first network
         settings = SweepSettings(
             out=out, seeds=parse_seeds(seed_spec) if seed_spec is not None else [0],
             models=models,
