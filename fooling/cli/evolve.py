@@ -138,6 +138,9 @@ def _report(result) -> None:
     summary = result.summary
     done = [c for c in summary["classes"] if c["confidence"] is not None]
     top = sum(c["confidence"] >= 0.9999 for c in done)
+    if not done and summary["evaluations"]:  # NaN is never an elite: a model of NaN logits leaves an empty archive
+        click.echo(f"Warning: no image got a finite confidence in {summary['evaluations']:,} evaluations; does the "
+                   "model give NaN or infinite logits?", err=True)
     click.echo(f"{result.path}: generation {summary['generation']}, {summary['evaluations']:,} evaluations "
                f"({summary['evals_per_s'] or 0:,.0f}/s); stopped: {result.message}")
     click.echo(f"{top}/{len(summary['classes'])} classes at >= 99.99% (median confidence "

@@ -453,3 +453,16 @@ def test_only_file_system_refusals_are_one_line():
 
     assert {errno.ENOSPC, errno.EACCES, errno.EROFS, errno.EEXIST} <= FILE_SYSTEM_ERRORS
     assert errno.ENOENT not in FILE_SYSTEM_ERRORS  # a file gone missing mid-command may be a bug: its traceback shows
+
+
+def test_a_model_of_nan_logits_is_named_when_the_run_ends(tmp_path, monkeypatch):
+    """NaN is never an elite, so such a model leaves the archive empty: the run says why instead of ending in
+    silence with '0/10 classes'."""
+    (tmp_path / "fooling_nan_probe.py").write_text(
+        "import torch\nclass Net(torch.nn.Module):\n    def forward(self, x):\n"
+        "        return torch.full((x.shape[0], 10), float('nan'))\ndef net():\n    return Net()\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    result = fool("evolve", "--quiet", "--model", "python:fooling_nan_probe:net?input=1x28x28", "--generations", "1",
+                  "--population", "8", "--device", "cpu", "--out", str(tmp_path / "run"))
+    assert result.exit_code == 0, result.output
+    assert "no image got a finite confidence" in result.output and "NaN" in result.output
