@@ -37,3 +37,9 @@ MAX_EOT = 1_000
 # (at 100 generations a second a run would take four months to get there); longer runs are drawn from a sample of
 # their generations (fooling.plots.series.PLOT_POINTS)
 MAX_GENERATION = 1_000_000_000
+
+# elite file names (<index>_<label>.png): a model's labels file may hold any text, a file system takes 255 bytes a name
+MAX_LABEL_IN_NAME = 100
+
+# fool train --name, fool retrain --name: the name is a file name in the models folder (NAME.pt, NAME-r99.json)
+MAX_MODEL_NAME = 100

@@ -80,6 +80,18 @@ def test_reports_every_pair(runs, tmp_path):
     assert "Median confidence" in result.output  # the matrix is printed
 
 
+def test_classes_that_share_a_label_keep_their_own_per_class_median():
+    from fooling.analysis.transfer import ClassScore, summarise
+
+    def score(index, label, confidence):
+        return ClassScore("r", "net", "direct", "net", True, index, label, confidence, confidence, confidence, index,
+                          label)
+
+    # ImageNet names two classes "crane" (134, a bird; 517, a machine): their medians were merged under one key
+    pair, = summarise([score(134, "crane", 0.2), score(517, "crane", 0.9), score(1, "goldfish", 0.5)], ["net"])
+    assert pair.per_class == {"crane (134)": 0.2, "crane (517)": 0.9, "goldfish": 0.5}
+
+
 def test_heatmap_is_drawn(runs, tmp_path):
     from fooling.analysis.transfer_report import write_report
 

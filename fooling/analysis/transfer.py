@@ -71,7 +71,7 @@ class PairSummary:
     top1_agreement: float
     source_median: float  # the source's own re-scored confidence, for reference
     archive_median: float
-    per_class: dict[str, float] = field(default_factory=dict)  # label -> median over runs
+    per_class: dict[str, float] = field(default_factory=dict)  # label ('crane (134)' if shared) -> median over runs
     survival_mean: Optional[float] = None  # the mean over images of their mean confidence under transforms
     survival_min: Optional[float] = None  # the median over images of their minimum
     survival_99: Optional[float] = None  # the mean over images of the share of transforms still >= 99 %
@@ -206,6 +206,10 @@ def summarise(scores: Sequence[ClassScore], targets: Sequence[str]) -> list[Pair
     for s in scores:
         groups[(s.source, s.encoding, s.target)].append(s)
     sources = list(dict.fromkeys((s.source, s.encoding) for s in scores))
+    indices: dict[str, set[int]] = defaultdict(set)
+    for s in scores:
+        indices[s.label].add(s.index)
+    shared = {label for label, found in indices.items() if len(found) > 1}  # ImageNet: "crane" (134, 517)
     pairs = []
     for source, encoding in sources:
         for target in targets:
@@ -215,7 +219,7 @@ def summarise(scores: Sequence[ClassScore], targets: Sequence[str]) -> list[Pair
             conf = np.array([s.confidence for s in group])
             by_class: dict[str, list[float]] = defaultdict(list)
             for s in sorted(group, key=lambda s: s.index):
-                by_class[s.label].append(s.confidence)
+                by_class[f"{s.label} ({s.index})" if s.label in shared else s.label].append(s.confidence)
             pairs.append(PairSummary(
                 source=source, encoding=encoding, target=target,
                 target_is_source=group[0].target_is_source,

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from ..errors import FoolingError
+from ..limits import MAX_MODEL_NAME
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # a model name is also a file name in the models folder
 
@@ -59,6 +60,8 @@ def command(name, recipe, seed, iterations, epochs, lr, batch_size, no_augment, 
     if not NAME_PATTERN.fullmatch(name):
         raise FoolingError(f"--name {name!r} is not a usable model name: use letters, digits, '.', '_' and '-', "
                            f"starting with a letter or digit")
+    if len(name) > MAX_MODEL_NAME:
+        raise FoolingError(f"--name must be at most {MAX_MODEL_NAME} characters (it names files), got {len(name)}")
     if is_source(name):
         raise FoolingError(f"--name {name} reads as a model file (it ends with {Path(name).suffix}): --model {name} "
                            "would load that file, never this network; choose a name without it")

@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass, field
 from html import escape as _escape
 from typing import Any, Optional, Sequence
+from urllib.parse import quote
 
 from ..analysis.draw import format_confidence
 
@@ -133,13 +134,22 @@ def _conf(value: Any) -> str:
     return "?" if x is None else escape(format_confidence(x))
 
 
+def _url(path: str) -> str:
+    """A relative path as a URL: a run folder named with '#', '?', '%' or a space would break the link."""
+    return escape(quote(path, safe="/"))
+
+
 def _a(href: str, text: str) -> str:
-    return f'<a href="{escape(href)}">{escape(text)}</a>'
+    return f'<a href="{_url(href)}">{escape(text)}</a>'
+
+
+def _anchor(slug: str, text: str) -> str:
+    return f'<a href="#{_url(slug)}">{escape(text)}</a>'
 
 
 def _img(src: str, alt: str, pixelated: bool) -> str:
     cls = ' class="pixelated"' if pixelated else ""
-    return f'<img src="{escape(src)}" alt="{escape(alt)}"{cls} loading="lazy">'
+    return f'<img src="{_url(src)}" alt="{escape(alt)}"{cls} loading="lazy">'
 
 
 def _card(card: Card, run: RunView) -> str:
@@ -159,7 +169,7 @@ def _card(card: Card, run: RunView) -> str:
 
 
 def _a_img(card: Card, run: RunView) -> str:
-    return f'<a href="{escape(card.png)}">{_img(card.png, f"{card.label} ({card.index})", run.pixelated)}</a>'
+    return f'<a href="{_url(card.png)}">{_img(card.png, f"{card.label} ({card.index})", run.pixelated)}</a>'
 
 
 def _progression(run: RunView) -> str:
@@ -172,7 +182,7 @@ def _progression(run: RunView) -> str:
     for index, steps in sorted(run.progression.items()):
         at = {s.generation: s for s in steps}
         cells = "".join(
-            f"<td><a href=\"{escape(at[g].png)}\">"
+            f"<td><a href=\"{_url(at[g].png)}\">"
             f"{_img(at[g].png, f'class {index}, generation {g}', run.pixelated)}</a>"
             f"<br>{_conf(at[g].confidence)}</td>" if g in at else "<td>-</td>"
             for g in generations)
@@ -201,7 +211,7 @@ def _run_section(run: RunView) -> str:
         f"{_plot(run)}"
         f'<details class="sheet"><summary>Contact sheet</summary>'
         f'<p>{_a(run.contact_sheet, "contact_sheet.png")}</p>'
-        f'<img src="{escape(run.contact_sheet)}" alt="contact sheet of {escape(run.slug)}" loading="lazy"></details>'
+        f'<img src="{_url(run.contact_sheet)}" alt="contact sheet of {escape(run.slug)}" loading="lazy"></details>'
         f"</section>"
     )
 
@@ -210,7 +220,7 @@ def _plot(run: RunView) -> str:
     if not run.plot:
         return ""
     return (f'<details class="sheet" open><summary>Progress</summary><p>{_a(run.plot, "plot.png")}</p>'
-            f'<img src="{escape(run.plot)}" alt="confidence per class, classes past each threshold and '
+            f'<img src="{_url(run.plot)}" alt="confidence per class, classes past each threshold and '
             f'evaluations per second of {escape(run.slug)}" loading="lazy"></details>')
 
 
@@ -246,7 +256,7 @@ def _transfer_section(view: TransferView) -> str:
         f'<section id="{escape(view.slug)}"><h2>Transfer: {escape(view.slug)}</h2>'
         f'<p class="note">The confidence each network (column "target") gives to the class an image was evolved for; '
         f"bold rows: the source network scoring its own images. Scored from the 8-bit PNGs. {files}</p>"
-        f'<p><a href="{escape(view.heatmap)}"><img src="{escape(view.heatmap)}" alt="transfer heatmap" '
+        f'<p><a href="{_url(view.heatmap)}"><img src="{_url(view.heatmap)}" alt="transfer heatmap" '
         f'style="max-width:100%"></a></p>'
         f"<table>{head}{rows}</table></section>"
     )
@@ -256,8 +266,8 @@ def render_page(title: str, runs: Sequence[RunView], transfers: Sequence[Transfe
     """The whole page as one HTML string (CSS and the threshold filter's script inline)."""
     options = "".join(f'<option value="{t}">{"any" if t == 0 else format_confidence(t)}</option>'
                       for t in THRESHOLDS)
-    toc = " · ".join(_a(f"#{r.slug}", r.slug) for r in runs)
-    toc += "".join(f" · {_a('#' + t.slug, 'transfer: ' + t.slug)}" for t in transfers)
+    toc = " · ".join(_anchor(r.slug, r.slug) for r in runs)
+    toc += "".join(f" · {_anchor(t.slug, 'transfer: ' + t.slug)}" for t in transfers)
     return (
         "<!DOCTYPE html>\n"
         f'<html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'

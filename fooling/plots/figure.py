@@ -17,6 +17,7 @@ FORMATS = (".png", ".svg", ".pdf")
 LOW = 1e-3  # the confidence axis' lower limit (a logit axis cannot show 0 or 1)
 TICKS = (0.01, 0.1, 0.5, 0.9, 0.99, 0.999, 0.9999, 0.99999, 0.999999, 0.9999999, 0.99999999, 0.999999999)
 MAX_LEGEND = 10  # classes named in the legend of a single run
+MAX_TEXT = 60  # characters of a label or run name in a legend (a model's labels file may hold any text)
 
 
 def _pyplot():
@@ -34,6 +35,12 @@ def _percent(p: float) -> str:
 
     decimals = max(0, math.ceil(-math.log10(min(p, 1 - p)) - 2 - 1e-9))
     return f"{p * 100:.{decimals}f}%"
+
+
+def _text(value: str, limit: int = MAX_TEXT) -> str:
+    """``value`` as plain text for matplotlib (no $...$ mathtext), shortened to ``limit`` characters."""
+    value = value if len(value) <= limit else value[:limit - 3] + "..."
+    return value.replace("$", r"\$")
 
 
 def draw(series: Sequence[RunSeries], title: str | None = None):
@@ -54,21 +61,21 @@ def draw(series: Sequence[RunSeries], title: str | None = None):
         k = conf.shape[1]
         if single and k <= MAX_LEGEND:
             for j in range(k):
-                ax_conf.step(x, conf[:, j], where="post", lw=1.5, label=f"{s.indices[j]}: {s.labels[j]}")
+                ax_conf.step(x, conf[:, j], where="post", lw=1.5, label=_text(f"{s.indices[j]}: {s.labels[j]}"))
         elif k:
             lines = [np.column_stack([x, conf[:, j]]) for j in range(k)]
             lines = [line[np.isfinite(line[:, 1])] for line in lines]
             ax_conf.add_collection(LineCollection(lines, colors=colour, linewidths=0.6,
                                                   alpha=max(0.05, min(0.5, 8 / k))))
             median = np.nanmedian(np.where(np.isnan(conf), LOW, conf), axis=1) if len(x) else x
-            ax_conf.plot(x, median, color=colour, lw=2.2, label=f"{s.name}: median of {k} classes")
+            ax_conf.plot(x, median, color=colour, lw=2.2, label=f"{_text(s.name)}: median of {k} classes")
         for t, style in zip(THRESHOLDS, ("-", "--", ":")):
             ax_count.step(x, s.counts[t], where="post", color=colour, ls=style,
-                          label=f"{s.name} ≥ {_percent(t)}" if not single else f"≥ {_percent(t)}")
+                          label=f"{_text(s.name)} ≥ {_percent(t)}" if not single else f"≥ {_percent(t)}")
         if len(s.elapsed_s):
             ax_speed.plot(s.elapsed_s, s.evals_per_s, color=colour, lw=0.6, alpha=0.35)
             smooth_t, smooth = smoothed_throughput(s)
-            ax_speed.plot(smooth_t, smooth, color=colour, lw=2, label=s.name)
+            ax_speed.plot(smooth_t, smooth, color=colour, lw=2, label=_text(s.name))
     ax_conf.set_yscale("logit")
     ax_conf.set_ylim(LOW, high)
     ax_conf.yaxis.set_major_locator(FixedLocator([t for t in TICKS if LOW <= t <= high]))
@@ -103,7 +110,7 @@ def draw(series: Sequence[RunSeries], title: str | None = None):
     heading = title or (series[0].name if single else f"{len(series)} runs")
     if inexact:
         heading += f"  (no classes.csv in {', '.join(inexact)}: curves from summary.json's milestones)"
-    fig.suptitle(heading)
+    fig.suptitle(_text(heading, 4 * MAX_TEXT))
     return fig
 
 

@@ -10,10 +10,12 @@ import re
 from pathlib import Path
 from typing import Optional
 
+from ..limits import MAX_LABEL_IN_NAME
+
 
 def safe_label(label: str) -> str:
-    """A class label made safe for a file name: 'king penguin' -> 'king_penguin'."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", label).strip("_") or "class"
+    """A class label made safe for a file name: 'king penguin' -> 'king_penguin' (at most MAX_LABEL_IN_NAME chars)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", label).strip("_")[:MAX_LABEL_IN_NAME].strip("_") or "class"
 
 
 def elite_stem(index: int, label: str) -> str:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ..errors import FoolingError
+from ..limits import MAX_MODEL_NAME
 from .evolve import ENCODINGS, PRESETS
 from .fields import Settings, between, distinct, positive, setting
 
@@ -16,6 +17,8 @@ MAX_RUNS = 100
 
 
 def _model_name(value: str) -> Optional[str]:
+    if len(value) > MAX_MODEL_NAME:
+        return f"must be at most {MAX_MODEL_NAME} characters (it names files)"
     if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", value):
         return None
     return "is not a usable model name (letters, digits, . _ -)"

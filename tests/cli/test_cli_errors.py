@@ -267,6 +267,7 @@ def test_train_refuses_bad_names_and_sizes():
     _one_line_error(fool("train", "--name", "x", "--seed", str(2 ** 64), "--iterations", "1"), "below 2**64")
     _one_line_error(fool("train", "--name", "../x"), "not a usable model name")
     _one_line_error(fool("train", "--name", "mnist-digitcnn"), "is a built-in model")
+    _one_line_error(fool("train", "--name", "n" * 300, "--iterations", "1"), "at most 100 characters")
 
 
 @pytest.mark.parametrize("name", ["net.pt", "net.onnx", "net.PTH"])

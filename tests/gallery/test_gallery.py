@@ -96,6 +96,19 @@ def test_every_link_resolves(gallery):
     assert page.scripts == 1
 
 
+def test_links_to_a_run_folder_named_with_url_characters_resolve(runs, tmp_path):
+    run = tmp_path / "r #1?%41 x"  # '#' began a fragment, '?' a query, %41 read as 'A': the images did not show
+    shutil.copytree(runs["cppn"], run)
+    result = fool("gallery", run, "--out", tmp_path / "g", "--quiet")
+    assert result.exit_code == 0, result.output
+    page = parse(tmp_path / "g" / "index.html")
+    for link in page.links:
+        if link.startswith("#"):
+            assert unquote(link[1:]) in page.ids, link
+        else:
+            assert "#" not in link and "?" not in link and (tmp_path / "g" / unquote(link)).is_file(), link
+
+
 def test_page_shows_every_class(gallery, runs):
     page = parse(gallery / "index.html")
     assert len(page.cards) == 20  # 10 digits × 2 runs

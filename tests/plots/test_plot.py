@@ -99,6 +99,22 @@ def test_fool_plot_writes_png_and_svg(runs, tmp_path):
     assert "<svg" in text and "99.99%" in text
 
 
+@pytest.mark.parametrize("label", ["$\\foo{$", "$5 bill, $10 bill", "x" * 400])
+def test_labels_and_run_names_are_drawn_as_text(runs, tmp_path, label):
+    run = tmp_path / "runs $\\x{$"  # matplotlib reads $...$ as mathtext: a bad formula raised a traceback
+    shutil.copytree(runs[0], run)
+    summary = json.loads((run / "summary.json").read_text())
+    summary["classes"][0]["label"] = label
+    (run / "summary.json").write_text(json.dumps(summary))
+    (run / "classes.csv").unlink()
+    result = CliRunner().invoke(main, ["plot", str(run), str(runs[1]), "--out", str(tmp_path / "two.png")])
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(main, ["plot", str(run), "--out", str(tmp_path / "one.svg")])
+    assert result.exit_code == 0, result.output
+    text = (tmp_path / "one.svg").read_text()
+    assert "x" * 400 not in text  # a long label is shortened in the legend
+
+
 @pytest.mark.parametrize("case", ["missing", "not-a-run", "suffix", "exists", "inside-a-run"])
 def test_bad_input_is_one_error_line(runs, tmp_path, case):
     out = tmp_path / "p.png"

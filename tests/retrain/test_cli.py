@@ -22,6 +22,7 @@ def test_every_option_has_help():
     (["--min-confidence", "1.5"], "--min-confidence must lie in"),
     (["--head-rows", "some"], "--head-rows must be one of"),
     (["--name", "a/b"], "not a usable model name"),
+    (["--name", "n" * 300], "at most 100 characters"),  # its networks' files could not be named
     (["--model", "no-such-net"], "unknown model"),
     (["--resume", "nowhere"], "not a retrain directory"),
     (["--resume", "nowhere", "--iterations", "3"], "drop --iterations"),

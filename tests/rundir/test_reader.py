@@ -89,3 +89,17 @@ def test_a_python_model_named_by_a_run_is_never_imported(oracle_run, tmp_path, m
     result = CliRunner().invoke(main, ["gallery", str(run), "--out", str(tmp_path / "g")])
     assert result.exit_code == 1 and "never loads" in result.output, result.output
     assert not (tmp_path / "ran").exists()
+
+
+def test_a_label_too_long_for_a_file_name_is_shortened_and_read_back(tmp_path):
+    import numpy as np
+
+    from fooling.rundir.reader import read_elite_folder
+    from fooling.rundir.writer import RunDirectory
+
+    label = "x" * 300  # a model's labels file may hold any text; the file system takes 255 bytes a name
+    rundir = RunDirectory(tmp_path / "run")
+    (stem,) = rundir.write_elites([np.zeros((4, 4, 3), np.uint8)], [0], [label], [0.5])
+    assert len(stem) < 255
+    (elite,) = read_elite_folder(rundir.elites, [{"index": 0, "label": label, "confidence": 0.5}])
+    assert elite.label == label and elite.png.name == f"{stem}.png"
