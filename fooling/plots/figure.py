@@ -43,6 +43,14 @@ def _text(value: str, limit: int = MAX_TEXT) -> str:
     return value.replace("$", r"\$")
 
 
+def _steps(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """(2G - 1, 2) the vertices of the staircase through (x, y) (G,) that ax.step(where="post") draws: a value
+    holds until the next x, then rises there (a class's best confidence does not climb in between)."""
+    if len(x) < 2:
+        return np.column_stack([x, y])
+    return np.column_stack([np.repeat(x, 2)[1:], np.repeat(y, 2)[:-1]])
+
+
 def draw(series: Sequence[RunSeries], title: str | None = None):
     """A matplotlib Figure of ``series`` (one or more runs, overlaid in one colour each)."""
     plt = _pyplot()
@@ -63,12 +71,12 @@ def draw(series: Sequence[RunSeries], title: str | None = None):
             for j in range(k):
                 ax_conf.step(x, conf[:, j], where="post", lw=1.5, label=_text(f"{s.indices[j]}: {s.labels[j]}"))
         elif k:
-            lines = [np.column_stack([x, conf[:, j]]) for j in range(k)]
+            lines = [_steps(x, conf[:, j]) for j in range(k)]  # each a staircase, as ax.step draws the single run's
             lines = [line[np.isfinite(line[:, 1])] for line in lines]
             ax_conf.add_collection(LineCollection(lines, colors=colour, linewidths=0.6,
                                                   alpha=max(0.05, min(0.5, 8 / k))))
             median = np.nanmedian(np.where(np.isnan(conf), LOW, conf), axis=1) if len(x) else x
-            ax_conf.plot(x, median, color=colour, lw=2.2, label=f"{_text(s.name)}: median of {k} classes")
+            ax_conf.step(x, median, where="post", color=colour, lw=2.2, label=f"{_text(s.name)}: median of {k} classes")
         for t, style in zip(THRESHOLDS, ("-", "--", ":")):
             ax_count.step(x, s.counts[t], where="post", color=colour, ls=style,
                           label=f"{_text(s.name)} ≥ {_percent(t)}" if not single else f"≥ {_percent(t)}")

@@ -200,3 +200,21 @@ def test_an_ascent_is_plotted_over_steps(tmp_path):
     assert series.iterates == "step"
     figure = draw([series])
     assert [ax.get_xlabel() for ax in figure.axes[:2]] == ["step", "step"]
+
+
+def test_overlaid_runs_are_drawn_as_staircases(runs):
+    """With several runs each class's line is a staircase, as one run's are: a confidence holds until the
+    generation it rises at (a straight line between two points read as a gradual climb)."""
+    from matplotlib.collections import LineCollection
+
+    from fooling.plots.figure import _steps, draw
+
+    assert _steps(np.array([0, 1, 3]), np.array([0.1, 0.5, 0.9])).tolist() == [
+        [0, 0.1], [1, 0.1], [1, 0.5], [3, 0.5], [3, 0.9]]
+    series = [run_series(r) for r in runs[:2]]
+    figure = draw(series)
+    collection = next(c for c in figure.axes[0].collections if isinstance(c, LineCollection))
+    for path in collection.get_paths():
+        xy = path.vertices
+        moves = np.diff(xy, axis=0)
+        assert not np.any((moves[:, 0] != 0) & (moves[:, 1] != 0)), "a diagonal segment"
