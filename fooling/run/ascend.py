@@ -42,7 +42,8 @@ from ..search.gradient import (
 from ..search.perturb import fit_photo, perturb
 from ..search.regularizers import Regularizers
 from ..settings.ascend import INITS, SINCE, AscendSettings
-from .ascent_records import class_records, metrics_rows, write_milestones
+from .ascent_records import class_records, class_rows, metrics_rows, write_milestones
+from .class_metrics import CLASSES_CSV, write_classes_csv
 from .summary import run_summary
 from .signals import install_stop_handlers, restore_handlers
 
@@ -431,7 +432,10 @@ class AscentRun:
         return metrics_rows(self._all_results(), self.config.steps, self.step_seconds)
 
     def _write_milestones(self) -> None:
+        """milestones.csv, and classes.csv (each class's best confidence at every step it rose: fool plot's
+        curves)."""
         write_milestones(self.rundir.path / "milestones.csv", self._class_records())
+        write_classes_csv(self.rundir.path / CLASSES_CSV, class_rows(self._all_results(), self.classifier.labels))
 
     def summary(self, elapsed: float, stop_reason: Optional[str] = None) -> dict[str, Any]:
         """summary.json: evolve's schema plus per-class milestones (and change sizes for perturbations).

@@ -61,6 +61,20 @@ def metrics_rows(results: Sequence[AscentResult], steps: int, step_seconds: np.n
     return rows
 
 
+def class_rows(results: Sequence[AscentResult], labels: Sequence[str]) -> list[tuple[int, int, str, float]]:
+    """classes.csv's rows for an ascent, ``fool evolve``'s format with steps for generations: each class's best
+    confidence at step 0 and at every step it rose (result.trace (S, k) holds the best so far)."""
+    rows = []
+    for result in results:
+        trace = np.asarray(result.trace, dtype=float)
+        rose = np.ones(trace.shape, dtype=bool)
+        rose[1:] = trace[1:] > trace[:-1]
+        for step, i in zip(*np.nonzero(rose & np.isfinite(trace))):  # step by step, classes in order
+            k = int(result.targets[i])
+            rows.append((int(step), k, str(labels[k]), float(trace[step, i])))
+    return sorted(rows, key=lambda r: (r[0], r[1]))
+
+
 def write_milestones(path: Path, records: Sequence[dict[str, Any]]) -> None:
     """milestones.csv: per class the first step at which it was top-1 and passed each threshold."""
     with open(path, "w", newline="") as f:

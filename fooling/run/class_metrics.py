@@ -49,6 +49,12 @@ def _text(rows: list[tuple[int, int, str, float]], header: bool = False) -> str:
     return out.getvalue()
 
 
+def write_classes_csv(path: Path, rows: list[tuple[int, int, str, float]]) -> None:
+    """Replace classes.csv at ``path`` with ``rows`` (generation, index, label, confidence), atomically: a run
+    that knows its whole history at once (an ascent) writes it whole."""
+    atomic.write(path, _text([], header=True) + _text(rows))
+
+
 def generation_rows(run: "EvolutionRun", generation: int) -> list[tuple[int, int, str, float]]:
     """The classes whose elite was found in ``generation``: (generation, index, label, confidence) each."""
     archive = run.archive

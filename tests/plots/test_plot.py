@@ -197,7 +197,13 @@ def test_an_ascent_is_plotted_over_steps(tmp_path):
                                        "--device", "cpu", "--quiet", "--out", str(out)])
     assert result.exit_code == 0, result.output
     series = run_series(out)
-    assert series.iterates == "step"
+    assert series.iterates == "step" and series.exact  # from the ascent's classes.csv, not rebuilt from milestones
+    summary = json.loads((out / "summary.json").read_text())
+    assert series.indices == [0, 1] and list(series.generations) == list(range(4))
+    for j, c in enumerate(summary["classes"]):  # step 0 holds the start, the last step the final confidence
+        assert series.confidence[0, j] == pytest.approx(c["start_confidence"], abs=1e-6)
+        assert series.confidence[-1, j] == pytest.approx(c["confidence"], abs=1e-6)
+    assert np.all(np.diff(series.confidence, axis=0) >= 0)
     figure = draw([series])
     assert [ax.get_xlabel() for ax in figure.axes[:2]] == ["step", "step"]
 
