@@ -92,6 +92,22 @@ def test_classes_that_share_a_label_keep_their_own_per_class_median():
     assert pair.per_class == {"crane (134)": 0.2, "crane (517)": 0.9, "goldfish": 0.5}
 
 
+def test_a_pipe_in_a_name_keeps_the_markdown_tables_whole():
+    """A label or model name with '|' (a labels file may hold any text) is escaped, so every table row keeps
+    the number of cells of its header."""
+    from fooling.analysis.transfer import ClassScore, TransferResult, summarise
+    from fooling.analysis.transfer_report import markdown
+
+    scores = [ClassScore("r", "a|b", "direct", "a|b", True, k, f"x|{k}", 0.5, 0.5, 0.5, k, f"x|{k}")
+              for k in range(3)]
+    md = markdown(TransferResult(["a|b"], [], scores, summarise(scores, ["a|b"])))
+    for table in md.split("\n\n"):
+        rows = [line for line in table.splitlines() if line.startswith("|")]
+        cells = {len(line.replace("\\|", "").split("|")) for line in rows}
+        assert len(cells) <= 1, table
+    assert "a\\|b" in md and "x\\|0" in md
+
+
 def test_heatmap_is_drawn(runs, tmp_path):
     from fooling.analysis.transfer_report import write_report
 

@@ -40,9 +40,15 @@ def matrix(result: TransferResult) -> tuple[list[str], list[list[PairSummary | N
     return rows, grid
 
 
+def _cell(text: object) -> str:
+    """A name as a Markdown table cell: a '|' in a model name or label would split the cell."""
+    return str(text).replace("|", "\\|")
+
+
 def markdown(result: TransferResult) -> str:
     """The Markdown report: a median matrix, the full pair table and per-class medians."""
     rows, grid = matrix(result)
+    targets = [_cell(t) for t in result.targets]
     lines = [
         "# Transfer of fooling images",
         "",
@@ -53,13 +59,13 @@ def markdown(result: TransferResult) -> str:
         "",
         "## Median confidence (source × target; **bold**: the source network itself)",
         "",
-        "| source, encoding | " + " | ".join(result.targets) + " |",
+        "| source, encoding | " + " | ".join(targets) + " |",
         "|---|" + "---:|" * len(result.targets),
     ]
     for label, cells in zip(rows, grid):
         values = ["–" if p is None else (f"**{format_confidence(p.median)}**" if p.target_is_source
                                          else format_confidence(p.median)) for p in cells]
-        lines.append(f"| {label} | " + " | ".join(values) + " |")
+        lines.append(f"| {_cell(label)} | " + " | ".join(values) + " |")
     lines += [
         "",
         "## Every pair",
@@ -70,7 +76,7 @@ def markdown(result: TransferResult) -> str:
     ]
     for p in result.pairs:
         lines.append(
-            f"| {p.source} | {p.encoding} | {p.target}{' (self)' if p.target_is_source else ''} | {p.runs} "
+            f"| {_cell(p.source)} | {p.encoding} | {_cell(p.target)}{' (self)' if p.target_is_source else ''} | {p.runs} "
             f"| {p.images} | {format_confidence(p.median)} | {format_confidence(p.mean)} | {_percent(p.above_50)} "
             f"| {_percent(p.above_99)} | {_percent(p.top1_agreement)} | {format_confidence(p.source_median)} |")
     if any(p.survival_mean is not None for p in result.pairs):
@@ -82,17 +88,17 @@ def markdown(result: TransferResult) -> str:
                   "|---|---|---|---:|---:|---:|---:|"]
         for p in result.pairs:
             if p.survival_mean is not None:
-                lines.append(f"| {p.source} | {p.encoding} | {p.target} | {p.images} | "
+                lines.append(f"| {_cell(p.source)} | {p.encoding} | {_cell(p.target)} | {p.images} | "
                              f"{format_confidence(p.survival_mean)} | {format_confidence(p.survival_min)} | "
                              f"{_percent(p.survival_99)} |")
     labels = list(dict.fromkeys(label for p in result.pairs for label in p.per_class))
     if 0 < len(labels) <= 20:
         lines += ["", "## Median confidence per class (over runs)", "",
-                  "| source | encoding | target | " + " | ".join(labels) + " |",
+                  "| source | encoding | target | " + " | ".join(map(_cell, labels)) + " |",
                   "|---|---|---|" + "---:|" * len(labels)]
         for p in result.pairs:
             cells = [format_confidence(p.per_class[k]) if k in p.per_class else "–" for k in labels]
-            lines.append(f"| {p.source} | {p.encoding} | {p.target} | " + " | ".join(cells) + " |")
+            lines.append(f"| {_cell(p.source)} | {p.encoding} | {_cell(p.target)} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
