@@ -41,6 +41,18 @@ ENTRIES = ("index.html", "runs", "transfer")  # everything a gallery makes in OU
 SHEET_MAX = 64  # classes on a contact sheet: the most confident ones (ImageNet has 1000)
 
 
+MAX_SLUG = 120  # characters of a run's folder in the gallery (a file system takes 255 bytes a name)
+
+
+def _short(slug: str) -> str:
+    """``slug`` if short enough, else its start and a digest of the whole (distinct slugs stay distinct)."""
+    if len(slug) <= MAX_SLUG:
+        return slug
+    import hashlib
+
+    return f"{slug[:MAX_SLUG - 9]}-{hashlib.sha256(slug.encode()).hexdigest()[:8]}"
+
+
 def unique_slugs(paths: Sequence[Path]) -> list[str]:
     """Short unique names: the last path part, or as many trailing parts as it takes ('direct-mnist-lenet_s0')."""
     parts = [Path(p).resolve().parts for p in paths]
@@ -50,6 +62,7 @@ def unique_slugs(paths: Sequence[Path]) -> list[str]:
         if len(set(slugs)) == len(slugs) or depth >= max(len(p) for p in parts):
             break
         depth += 1
+    slugs = [_short(slug) for slug in slugs]
     seen: dict[str, int] = {}
     out = []
     for slug in slugs:  # the same folder given twice

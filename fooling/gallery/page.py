@@ -76,7 +76,7 @@ h1{margin:.2rem 0}h2{margin-top:2.2rem;border-bottom:1px solid #ccc}
 .card img{width:128px;height:128px;object-fit:contain;background:#000}
 img.pixelated{image-rendering:pixelated;image-rendering:crisp-edges}
 .card figcaption{font-size:.8rem;line-height:1.35}
-.label{font-weight:600;font-size:.95rem}.conf{font-variant-numeric:tabular-nums}
+.label{font-weight:600;font-size:.95rem;overflow-wrap:anywhere;unicode-bidi:isolate}.conf{font-variant-numeric:tabular-nums}
 .sheet img{max-width:100%;border:1px solid #ddd}
 table{border-collapse:collapse;font-size:.85rem;margin:.6rem 0}
 td,th{border:1px solid #ddd;padding:.25rem .5rem;text-align:right}td:first-child,th:first-child{text-align:left}

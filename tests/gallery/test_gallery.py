@@ -161,6 +161,14 @@ def test_rebuild_replaces_old_runs(gallery, runs, tmp_path):
     assert len(parse(again / "index.html").cards) == 10
 
 
+def test_long_folder_names_give_short_distinct_slugs():
+    """Two runs whose last folders are 200 characters each joined into a name over 255 bytes: the gallery
+    stopped with 'File name too long'."""
+    a, b = Path("x" * 200) / ("y" * 200 + "1"), Path("x" * 200) / ("y" * 200 + "2")
+    slugs = unique_slugs([a, b])
+    assert len(set(slugs)) == 2 and all(len(s) <= 120 for s in slugs)
+
+
 def test_unique_slugs():
     assert unique_slugs([Path("a/direct/s0"), Path("a/cppn/s0")]) == ["direct-s0", "cppn-s0"]
     assert unique_slugs([Path("x/run1"), Path("x/run2")]) == ["run1", "run2"]
