@@ -66,11 +66,20 @@ def command(ctx: click.Context, class_spec: Optional[str], resume: Optional[str]
         if class_spec is not None:
             settings.classes = class_indices(class_spec, settings.model)
         run = RetrainRun.start(settings, progress=not quiet)
+    import signal
+
+    def stop(signum, frame):  # SIGTERM, SIGHUP while training (evolution handles its own): as Ctrl-C does
+        raise KeyboardInterrupt
+
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGHUP)}
     try:
         rows = run.run()
     except (Interrupted, KeyboardInterrupt):
         click.echo(f"Interrupted. Continue with: fool retrain --resume {run.folder}", err=True)
         raise SystemExit(130)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     from ..retrain.report import to_markdown
 
     click.echo(to_markdown(rows), nl=False)

@@ -36,3 +36,26 @@ def test_bad_input_is_one_line_error(args, message, tmp_path):
     assert result.exception is None or isinstance(result.exception, SystemExit)
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("Error:") and message in lines[0], result.output
+
+
+def test_sigterm_while_training_says_how_to_resume(tmp_path, monkeypatch):
+    """SIGTERM during a network's training (not in an evolution, which stops gracefully on its own) ended the
+    process with no word; it now stops as Ctrl-C does, with the command that continues it."""
+    import os
+    import signal
+
+    from fooling.retrain.mnist import MnistTask
+
+    def train(self, i, pools):
+        os.kill(os.getpid(), signal.SIGTERM)
+        raise AssertionError("SIGTERM did not stop the training")
+
+    monkeypatch.setattr(MnistTask, "train", train)
+    before = signal.getsignal(signal.SIGTERM)
+    out = tmp_path / "r"
+    result = CliRunner().invoke(main, ["retrain", "--iterations", "1", "--generations", "1", "--population", "8",
+                                       "--runs-per-iteration", "1", "--snapshot-every", "1", "--device", "cpu",
+                                       "--quiet", "--name", "t-sigterm", "--out", str(out)])
+    assert result.exit_code == 130, result.output
+    assert f"Continue with: fool retrain --resume {out}" in result.output
+    assert signal.getsignal(signal.SIGTERM) == before  # the handler is put back
