@@ -43,6 +43,8 @@ def main() -> None:
     ap.add_argument("--out", default=None)
     ap.add_argument("--compile", action="store_true", help="as fool evolve --compile (fuses the HLS decode)")
     args = ap.parse_args()
+    if args.generations <= 2:  # the first 2 are warm-up, untimed
+        ap.error("--generations must be at least 3 (the first 2 are warm-up, untimed)")
     keep_freed_memory()  # as `fool` does (fooling.allocator): no page faults for the 50 MB batches
     out = args.out or tempfile.mkdtemp(prefix="bench_phases_")
     cfg = EvolveSettings(model="imagenet-efficientnet-lite0", encoding=args.encoding, strategy=args.strategy,
