@@ -150,6 +150,8 @@ def main() -> None:
     parser.add_argument("--planned-generations", type=int, default=6, help="generations of the per-strategy runs")
     parser.add_argument("--cppn-rounds", type=int, default=100, help="mutations of the ImageNet CPPNs packed")
     args = parser.parse_args()
+    if args.planned_generations < 2:  # the mean after generation 1 needs a generation 2
+        parser.error("--planned-generations must be at least 2")
 
     out: dict = {"fooling": fooling.__file__, "cores": os.cpu_count(), "model": args.model,
                  "population": args.population, "generations": args.generations}
