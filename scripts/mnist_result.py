@@ -131,8 +131,10 @@ def main() -> None:
                                              out=f"{base}/{strategy}_{preset}_{model}_{encoding}_s{seed}")
                 r = one_run(config)
                 runs.append(r)
-                print(f"{r['strategy']:<11} {preset:<7} {model:<18} {encoding:<6} seed {seed}: 10/10 at 99% after "
-                      f"{r['evals_to_all_99']} evaluations, at 99.99% after {r['evals_to_all_9999']} "
+                after = {k: "never" if r[k] is None else f"after {r[k]} evaluations"
+                         for k in ("evals_to_all_99", "evals_to_all_9999")}
+                print(f"{r['strategy']:<11} {preset:<7} {model:<18} {encoding:<6} seed {seed}: 10/10 at 99% "
+                      f"{after['evals_to_all_99']}, at 99.99% {after['evals_to_all_9999']} "
                       f"({r['wall_s']:.1f} s); 5-NN target share {r['knn_target_share']:.0%}, "
                       f"digitcnn {r['digitcnn_target_confidence']:.3f}", flush=True)
             rows.append({"strategy": runs[0]["strategy"], "preset": preset, "model": model, "encoding": encoding,
