@@ -10,7 +10,7 @@ import click
 
 from ..errors import FoolingError
 from ..settings.ascend import AscendSettings
-from .generated import GroupedCommand, SettingOption, collect, gather, settings_options, take_assignment
+from .generated import GroupedCommand, SettingOption, collect, gather, set_wins, settings_options
 
 
 def parse_epsilon(value: Optional[str], option: str = "--epsilon") -> Optional[float]:
@@ -76,8 +76,7 @@ def command(class_spec, epsilon, resume, quiet, **options) -> None:
             raise FoolingError(f"--resume continues with the settings saved in its directory; drop {', '.join(given)}")
         _report(lambda: api.resume(resume, progress=not quiet, command="ascend"))
         return
-    spec = take_assignment(options, "classes")  # --set wins over --classes, and takes what it takes
-    class_spec = class_spec if spec is None else spec
+    class_spec = set_wins(options, "classes", class_spec)  # names and ranges, as --classes
     values = gather(AscendSettings, options, keep_from_file=lambda key: key != "out",
                     extra={"epsilon": parse_epsilon(epsilon)} if epsilon is not None else None)
     from_run = values.get("from_run")

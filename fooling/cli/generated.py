@@ -147,9 +147,10 @@ def given_settings(cls: type[Settings], options: dict[str, Any]) -> dict[str, An
     return out
 
 
-def take_assignment(options: dict[str, Any], key: str) -> Optional[str]:
-    """Take ``--set key=TEXT`` out of ``options``' assignments and return TEXT (the last, if repeated; None if
-    absent): for a setting the command parses itself, as its own option does (classes: names, indices, ranges)."""
+def set_wins(options: dict[str, Any], key: str, given: Optional[str]) -> Optional[str]:
+    """An option the command parses itself (``given``, e.g. --classes: names, indices, ranges), unless ``--set
+    key=TEXT`` names it too: then TEXT (the last, if repeated), taken out of ``options``' assignments, as --set
+    wins everywhere."""
     kept, text = [], None
     for pair in options.get("assignments") or ():
         name, sep, value = pair.partition("=")
@@ -158,7 +159,7 @@ def take_assignment(options: dict[str, Any], key: str) -> Optional[str]:
         else:
             kept.append(pair)
     options["assignments"] = tuple(kept)
-    return text
+    return given if text is None else text
 
 
 def gather(cls: type[Settings], options: dict[str, Any], keep_from_file: Callable[[str], bool] = lambda k: True,

@@ -6,7 +6,7 @@ from typing import Any, Optional
 
 import click
 
-from .generated import take_assignment
+from .generated import set_wins
 
 
 def split_names(value: Optional[str]) -> Optional[list[str]]:
@@ -49,8 +49,7 @@ def class_options(options: dict[str, Any], class_spec: Optional[str], target: Op
                   ) -> tuple[Optional[str], Optional[str]]:
     """--classes and --target as given: ``--set classes=`` / ``target=`` (taken out of ``options``) win over them,
     as --set wins everywhere, and are read the same way (names, indices, ranges)."""
-    spec, target_spec = take_assignment(options, "classes"), take_assignment(options, "target")
-    return (class_spec if spec is None else spec), (target if target_spec is None else target_spec)
+    return set_wins(options, "classes", class_spec), set_wins(options, "target", target)
 
 
 def resolve_class_options(values: dict[str, Any], model: str, class_spec: Optional[str],

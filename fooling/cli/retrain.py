@@ -8,7 +8,7 @@ import click
 
 from ..errors import FoolingError
 from ..settings.retrain import RetrainSettings
-from .generated import GroupedCommand, SettingOption, collect, gather, settings_options, take_assignment
+from .generated import GroupedCommand, SettingOption, collect, gather, set_wins, settings_options
 from .options import class_indices
 
 
@@ -52,8 +52,7 @@ def command(ctx: click.Context, class_spec: Optional[str], resume: Optional[str]
             raise FoolingError(f"--resume continues with the settings saved in its directory; drop {', '.join(given)}")
         run = RetrainRun.resume(resume, progress=not quiet)
     else:
-        spec = take_assignment(options, "classes")  # --set wins over --classes, and takes what it takes
-        class_spec = class_spec if spec is None else spec
+        class_spec = set_wins(options, "classes", class_spec)  # names and ranges, as --classes
         values = gather(RetrainSettings, options, keep_from_file=lambda key: key != "out")
         settings = collect(RetrainSettings, options, values=values)
         settings.validate()

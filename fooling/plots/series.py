@@ -89,8 +89,9 @@ def read_metrics_rows(run_dir: str | Path) -> list[dict[str, float]]:
 def class_curves(run_dir: str | Path, last: Optional[int] = None) -> tuple[np.ndarray, np.ndarray, list[int],
                                                                              list[str], bool]:
     """(generations (G,), confidence (G, K), indices, labels, exact): each class's best confidence after each
-    generation 0..``last`` (a sample of :data:`PLOT_POINTS` generations in a longer run) (default: the last generation any file of the run knows). From classes.csv, filled
-    forward; without it, from summary.json (each threshold's first generation and the final elite: exact=False)."""
+    generation 0..``last`` (default: the last generation any file of the run knows; in a longer run a sample of
+    :data:`PLOT_POINTS` of them). From classes.csv, filled forward; without it, from summary.json (each
+    threshold's first generation and the final elite: exact=False)."""
     run_dir = Path(run_dir)
     rows = read_class_rows(run_dir)
     summary = read_json_object(run_dir / "summary.json") or {}
