@@ -31,6 +31,8 @@ CPPN_COORDS = ("scaled", "pixel")
 PRECISIONS = ("fp32", "bf16", "fp16")  # classifiers.base.PRECISIONS (settings sit below classifiers)
 # the networks' memory layouts (classifiers.base.Classifier.configure says what each means); declared here, once
 MEMORY_FORMATS = ("auto", "channels-last", "contiguous", "channels-last-on-cuda")
+# whose sin, tanh and exp draw CPPNs on a CPU (fooling/encodings/cppn/functions.py says why numpy's); declared here, once
+CPPN_CPU_MATHS = ("numpy", "torch")
 DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")  # the devices a run can use (see classifiers.resolve_device)
 
 # Limits on the size of a run, checked before anything is created (see check_run_size).
@@ -93,7 +95,7 @@ ENCODING_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
 }
 # Settings newer than some saved runs, with the value that continues such a run as it began (a resume fills
 # them in where config.json lacks them; absent from a --config file they still come from the preset).
-SINCE: dict[str, Any] = {"cppn_lineages": 0, "memory_format": "channels-last-on-cuda"}
+SINCE: dict[str, Any] = {"cppn_lineages": 0, "memory_format": "channels-last-on-cuda", "cppn_cpu_math": "torch"}
 
 
 def _names_a_model(value: str) -> Optional[str]:
@@ -262,6 +264,9 @@ class EvolveSettings(Settings):
                                          "(1.2-1.5x faster networks on CPUs too), contiguous, or "
                                          "channels-last-on-cuda (runs begun before auto existed).", group=SPEED,
                                  choices=MEMORY_FORMATS)
+    cppn_cpu_math: str = setting("numpy", "Whose sin, tanh and exp draw CPPNs on a CPU: numpy's (a third to a "
+                                          "seventh of the CPU time) or torch's (runs begun before numpy's); GPUs "
+                                          "use torch's.", group=SPEED, choices=CPPN_CPU_MATHS)
 
     # model source (fooling/settings/model_source.py): how a model file, timm: or python: model takes its input
     input: Optional[str] = model_source("input")

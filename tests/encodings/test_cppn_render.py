@@ -162,16 +162,17 @@ def test_initial_genome_renders_in_every_colour_mode() -> None:
         render([initial_genome(1, rng)], Style("scaled", "hls", (8, 8)), CPU)
 
 
-def test_gaussian_is_exact_above_the_smallest_normal_and_zero_below() -> None:
-    """apply_torch's Gaussian: exp(-x²) bit for bit wherever -x² > GAUSSIAN_FLOOR (exp: 1.65e-38), else exactly 0
-    (never a subnormal, which would cost the CPU a microcode assist per value)."""
-    from fooling.encodings.cppn.functions import GAUSSIAN_FLOOR, apply_torch
+@pytest.mark.parametrize("apply", ["apply_torch", "apply_ufunc"])
+def test_gaussian_is_exact_above_the_smallest_normal_and_zero_below(apply) -> None:
+    """The Gaussian: exp(-x²) bit for bit (as its library computes it) wherever -x² > GAUSSIAN_FLOOR (exp:
+    1.65e-38), else exactly 0 (never a subnormal, which would cost the CPU a microcode assist per value)."""
+    from fooling.encodings.cppn import functions
 
     x = torch.cat([torch.linspace(-12.0, 12.0, 20001), torch.tensor([9.3, 9.32, 9.33, 9.35, 10.0, 0.0])])
     out = torch.empty_like(x)
-    apply_torch(2, x.clone(), out)
-    exact = torch.exp(-x.square())
-    keep = -x.square() > GAUSSIAN_FLOOR
+    getattr(functions, apply)(2, x.clone(), out)
+    exact = torch.exp(-x.square()) if apply == "apply_torch" else torch.from_numpy(np.exp(-x.square().numpy()))
+    keep = -x.square() > functions.GAUSSIAN_FLOOR
     assert keep.any() and (~keep).any()
     assert torch.equal(out[keep], exact[keep])
     assert (out[~keep] == 0).all()
@@ -179,9 +180,56 @@ def test_gaussian_is_exact_above_the_smallest_normal_and_zero_below() -> None:
     assert not ((out != 0) & (out.abs() < tiny)).any()  # no subnormal
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_numpy_math_is_torch_math_within_a_few_ulp_and_any_split_gives_the_same_values(monkeypatch, dtype) -> None:
+    """apply_ufunc (cppn_cpu_math numpy) against apply_torch: each function within 3 ulp of PyTorch's value (both
+    within about 2 of the exact one), and the same bits whether numpy's call is split among threads or not."""
+    from fooling.encodings.cppn import functions
+
+    x = torch.linspace(-30.0, 30.0, 3 * (functions.SPLIT_VALUES + 7), dtype=dtype).view(3, -1)
+    for function in range(functions.NUM_FUNCTIONS):
+        want = functions.apply_torch(function, x.clone(), torch.empty_like(x))
+        whole = functions.apply_ufunc(function, x.clone(), torch.empty_like(x))
+        ulp = torch.from_numpy(np.spacing(np.abs(want.numpy())))
+        assert ((whole - want).abs() <= 3 * ulp).all(), functions.FUNCTION_NAMES[function]
+        for threads in (1, 2, 3):
+            monkeypatch.setattr(torch, "get_num_threads", lambda: threads)
+            assert torch.equal(functions.apply_ufunc(function, x.clone(), torch.empty_like(x)), whole)
+        monkeypatch.undo()
+
+
+def test_cpu_math_chooses_whose_functions_draw_and_only_on_the_cpu(monkeypatch) -> None:
+    """run_program's cpu_math: numpy's ufuncs by default on a CPU, PyTorch's with "torch" (and for dtypes numpy
+    lacks); the two drawings agree to float32 rounding; an unknown name is refused."""
+    from fooling.encodings.cppn import execute
+
+    enc = CPPNEncoding((3, 20, 14))
+    genomes = population(enc)
+    program = compile_population(genomes)
+    coords = coordinates(enc.style)
+    used: list[str] = []
+    for name in ("apply_torch", "apply_ufunc"):
+        real = getattr(execute, name)
+        monkeypatch.setattr(execute, name, lambda f, x, out, real=real, name=name: used.append(name) or real(f, x, out))
+    fast = run_program(program, coords, CPU, colour="hls")
+    assert set(used) == {"apply_ufunc"}
+    used.clear()
+    torch_drawn = run_program(program, coords, CPU, colour="hls", cpu_math="torch")
+    assert set(used) == {"apply_torch"}
+    used.clear()
+    run_program(program, coords, CPU, dtype=torch.bfloat16, colour="hls")
+    assert set(used) == {"apply_torch"}
+    assert torch.allclose(fast, torch_drawn, rtol=0, atol=1e-5)
+    with pytest.raises(ValueError, match="cpu_math"):
+        run_program(program, coords, CPU, cpu_math="mkl")
+    with pytest.raises(ValueError, match="cpu_math"):
+        CPPNEncoding((1, 8, 8), cpu_math="mkl")
+
+
 def test_the_node_functions_are_settled_once_before_the_first_cpu_drawing(monkeypatch) -> None:
     """A process's first multi-threaded torch.sin was once inexact in one thread's share (PyTorch 2.13, MKL):
-    every CPU drawing path first runs each function once on a throwaway batch (scripts/cppn_first_call.py)."""
+    every CPU drawing path that runs PyTorch's functions first runs each once on a throwaway batch
+    (scripts/cppn_first_call.py); numpy's (the default cpu_math) need no settling."""
     from fooling.encodings.cppn import functions
     from fooling.encodings.cppn.execute import run_program_differentiable
 
@@ -194,7 +242,10 @@ def test_the_node_functions_are_settled_once_before_the_first_cpu_drawing(monkey
     monkeypatch.setattr(functions, "_settled", [])
     real = functions.apply_torch
     monkeypatch.setattr(functions, "apply_torch", lambda f, x, out: calls.append(x.numel()) or real(f, x, out))
-    for draw in (lambda: run_program(program, coords, CPU, colour="hls"),
+    functions._settled.clear()
+    run_program(program, coords, CPU, colour="hls")
+    assert functions._settled == [] and calls == []
+    for draw in (lambda: run_program(program, coords, CPU, colour="hls", cpu_math="torch"),
                  lambda: run_program_differentiable(program, coords, weights, colour="hls")):
         functions._settled.clear()
         calls.clear()
@@ -202,3 +253,30 @@ def test_the_node_functions_are_settled_once_before_the_first_cpu_drawing(monkey
         assert functions._settled == [True] and calls == [functions.SETTLE_VALUES] * 4  # each function, once
         calls.clear()
         assert torch.equal(draw(), first) and calls == []  # once per process; the same drawing
+
+
+def test_a_run_records_its_cpu_math_and_one_begun_before_numpy_math_resumes_with_torch(tmp_path) -> None:
+    """A CPPN run records cppn_cpu_math (numpy by default); a run whose config.json lacks it (begun before it
+    existed) resumes with PyTorch's functions and ends bit for bit as an uninterrupted torch-math run."""
+    from fooling.run import EvolutionRun
+    from fooling.settings.evolve import EvolveSettings
+
+    settings = dict(model="test-oracle", encoding="cppn", generations=4, population=8, seed=3, device="cpu",
+                    checkpoint_every=1, checkpoint_seconds=0)
+    new = EvolutionRun.start(EvolveSettings(**settings, out=str(tmp_path / "new")))
+    assert new.encoding.cpu_math == "numpy"
+    new.close()
+    assert json.loads((tmp_path / "new" / "config.json").read_text())["cppn_cpu_math"] == "numpy"
+
+    expected = EvolutionRun.start(EvolveSettings(**settings, cppn_cpu_math="torch", out=str(tmp_path / "a"))
+                                  ).run(progress=False)
+    EvolutionRun.start(EvolveSettings(**settings, cppn_cpu_math="torch", out=str(tmp_path / "b"))
+                       ).run(progress=False, stop_after=2)
+    path = tmp_path / "b" / "config.json"
+    record = json.loads(path.read_text())
+    del record["cppn_cpu_math"]  # as an older fooling wrote it
+    path.write_text(json.dumps(record))
+    resumed = EvolutionRun.resume(tmp_path / "b")
+    assert resumed.config.cppn_cpu_math == "torch" and resumed.encoding.cpu_math == "torch"
+    assert resumed.run(progress=False)["classes"] == expected["classes"]
+    assert (tmp_path / "b" / "classes.csv").read_text() == (tmp_path / "a" / "classes.csv").read_text()

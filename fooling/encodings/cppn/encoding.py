@@ -16,7 +16,7 @@ from deap import base
 
 from ...settings.evolve import EvolveSettings
 from ..base import Encoding
-from .functions import FUNCTION_NAMES
+from .functions import CPU_MATHS, FUNCTION_NAMES
 from .genome import INPUT_NAMES, WEIGHT_RANGE, Genome, initial_genome
 from .mutation import (
     MutationRates, Packed, add_connection, add_node, delete_connection, delete_node, mutate_functions,
@@ -33,7 +33,7 @@ class CPPNEncoding(Encoding[list, Genome]):
 
     def __init__(
         self, image_shape: tuple[int, int, int], *, coords: str = "scaled", colour: str = "hls",
-        rates: MutationRates = MutationRates(),
+        rates: MutationRates = MutationRates(), cpu_math: str = "numpy",
     ) -> None:
         super().__init__(image_shape)
         channels = self.image_shape[0]
@@ -43,6 +43,9 @@ class CPPNEncoding(Encoding[list, Genome]):
             raise ValueError(f"colour must be hls or rgb, not {colour!r}")
         self.style = Style(coords, "grey" if channels == 1 else colour, (self.image_shape[1], self.image_shape[2]))
         self.rates = rates
+        if cpu_math not in CPU_MATHS:
+            raise ValueError(f"cpu_math must be one of {', '.join(CPU_MATHS)}, not {cpu_math!r}")
+        self.cpu_math = cpu_math  # whose sin, tanh and exp a CPU draws with (see cppn.execute.run_program)
         self.toolbox = base.Toolbox()
         self.toolbox.register("mutate_population", mutate_population, rates=rates)
         self.toolbox.register("add_connection", add_connection)
@@ -68,7 +71,7 @@ class CPPNEncoding(Encoding[list, Genome]):
             weight_rate=c.cppn_weight_rate, weight_eta=c.cppn_weight_eta, weight_variant=c.mutation,
             function_rate=c.cppn_function_rate, max_hidden=c.cppn_max_hidden,
         )
-        return cls(image_shape, coords=c.cppn_coords, colour=c.colour, rates=rates)
+        return cls(image_shape, coords=c.cppn_coords, colour=c.colour, rates=rates, cpu_math=c.cppn_cpu_math)
 
     @property
     def num_outputs(self) -> int:
@@ -87,7 +90,7 @@ class CPPNEncoding(Encoding[list, Genome]):
         return children
 
     def decode(self, genomes: list, device: torch.device) -> torch.Tensor:
-        return render(genomes, self.style, device, packed=self._packed(genomes))
+        return render(genomes, self.style, device, packed=self._packed(genomes), cpu_math=self.cpu_math)
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_packs": []}  # a copy (pickled, sent to a worker) carries no recent batches

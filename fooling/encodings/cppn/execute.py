@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from .compile import Program, program_tensors
-from .functions import apply_differentiable, apply_torch, settle_cpu_functions
+from .functions import CPU_MATHS, apply_differentiable, apply_torch, apply_ufunc, settle_cpu_functions
 from .genome import NUM_INPUTS
 from .style import colour_map
 
@@ -24,6 +24,7 @@ from .style import colour_map
 def run_program(
     program: Program, coords: np.ndarray | torch.Tensor, device: torch.device,
     dtype: torch.dtype = torch.float32, chunk_elements: Optional[int] = None, colour: Optional[str] = None,
+    cpu_math: str = "numpy",
 ) -> torch.Tensor:
     """Output values (N, O, P) of a compiled population at the pixels ``coords`` (4, P).
 
@@ -34,10 +35,17 @@ def run_program(
     converted chunk by chunk while they are in cache. Pixels go in chunks so that V
     holds at most about ``chunk_elements`` values (default: 2^22 on CPU, where
     cache-sized chunks run fastest, 2^28 on GPUs).
+
+    cpu_math: whose sin, tanh and exp a CPU runs in float32 and float64, numpy's (faster) or PyTorch's
+    (see :data:`~.functions.CPU_MATHS`); other devices and dtypes always run PyTorch's.
     """
     device = torch.device(device)
-    if device.type == "cpu":
-        settle_cpu_functions()  # the process's first sin may be inexact (see there)
+    if cpu_math not in CPU_MATHS:
+        raise ValueError(f"cpu_math must be one of {', '.join(CPU_MATHS)}, not {cpu_math!r}")
+    numpy_math = device.type == "cpu" and cpu_math == "numpy" and dtype in (torch.float32, torch.float64)
+    if device.type == "cpu" and not numpy_math:
+        settle_cpu_functions()  # the process's first torch.sin may be inexact (see there)
+    apply = apply_ufunc if numpy_math else apply_torch
     if chunk_elements is None:
         chunk_elements = 1 << (22 if device.type == "cpu" else 28)
     n, o = program.outputs.shape
@@ -54,7 +62,7 @@ def run_program(
         for start, sources, offsets, weights, groups in tables:
             summed = F.embedding_bag(sources, values, offsets, mode="sum", per_sample_weights=weights)
             for function, a, b in groups:
-                apply_torch(function, summed[a:b], values[start + a:start + b])
+                apply(function, summed[a:b], values[start + a:start + b])
         outputs = values.index_select(0, output_rows).view(n, o, p1 - p0)
         result[:, :, p0:p1] = colour_map(outputs, colour) if colour else outputs
     return result

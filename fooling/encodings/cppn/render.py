@@ -24,16 +24,18 @@ __all__ = ["COLOURS", "COORDS", "Layer", "Program", "Style", "colour_map", "comp
 
 def render(
     genomes: Sequence[Genome], style: Style, device: torch.device, size: Optional[tuple[int, int]] = None,
-    dtype: torch.dtype = torch.float32, packed: Optional[Packed] = None,
+    dtype: torch.dtype = torch.float32, packed: Optional[Packed] = None, cpu_math: str = "numpy",
 ) -> torch.Tensor:
     """Images (N, C, H, W) in [0, 1] of ``genomes`` drawn at ``size`` (default ``style.size``), one program.
 
-    packed: ``genomes`` laid end to end, if known (see :func:`~.compile.compile_population`)."""
+    packed: ``genomes`` laid end to end, if known (see :func:`~.compile.compile_population`).
+    cpu_math: whose sin, tanh and exp a CPU runs (see :func:`~.execute.run_program`)."""
     size = tuple(size or style.size)
     if not genomes:
         return torch.empty((0, style.channels, *size), dtype=dtype, device=device)
     if genomes[0].num_outputs != style.channels:
         raise ValueError(f"{style.colour} images need {style.channels} CPPN outputs, not {genomes[0].num_outputs}")
     coords = coordinate_tensor(style, size, device, dtype)  # cached
-    images = run_program(compile_population(genomes, packed), coords, device, dtype, colour=style.colour)
+    images = run_program(compile_population(genomes, packed), coords, device, dtype, colour=style.colour,
+                         cpu_math=cpu_math)
     return images.view(len(genomes), style.channels, *size)
