@@ -69,16 +69,18 @@ def apply_torch(function: int, scaled: torch.Tensor, out: torch.Tensor) -> torch
 
 
 # How a CPU draws CPPNs (the setting cppn_cpu_math): "numpy" runs sin, tanh and exp through numpy's SIMD loops
-# (AVX-512, AVX2 or NEON; within 2.3 ulp of the exact value, PyTorch's within 0.6), which on a 2-core AVX-512 CPU
-# took 1/3 (sin), 1/2 (exp) and 1/7 (tanh) of PyTorch 2.13's CPU time on a layer of MNIST CPPNs
-# (python scripts/cppn_math.py). "torch" is PyTorch's own, as runs begun before the setting existed drew.
-# GPUs always use PyTorch's.
+# (AVX-512, AVX2 or NEON; within 1.4 ulp of the exact value for sin and tanh, 2.3 for exp; PyTorch's within 0.6).
+# Measured on a 2-core AVX-512 CPU with PyTorch 2.13 and numpy 2.4 (python scripts/cppn_math.py): tanh in a
+# quarter to a ninth of PyTorch's CPU time, sin and the Gaussian in 0.5-1x; a MNIST population's drawing
+# (bench_loop_phases.py 200 LABEL cppn) fell from 9.6-10.4 to 6.3-6.6 ms of CPU a generation. "torch" is
+# PyTorch's own, as runs begun before the setting existed drew. GPUs always use PyTorch's.
 _UFUNCS = {0: np.sin, 1: np.tanh, 2: np.exp}
-# numpy's loops are single-threaded: calls of at least this many values are split into contiguous runs, one per
-# torch.get_num_threads() (at most), drawn by a thread pool (numpy releases the GIL). An element's value does not
-# depend on where its run begins or ends (numpy's SIMD loops load partial vectors masked), so any split gives the
-# same numbers bit for bit.
-SPLIT_VALUES = 1 << 17
+# numpy's loops are single-threaded: calls of at least 2 x SPLIT_VALUES values are split into contiguous runs of at
+# least SPLIT_VALUES, one per torch.get_num_threads() (at most), drawn by a thread pool (numpy releases the GIL),
+# for CPUs with many cores; smaller calls (every MNIST layer) run whole, where a hand-off to a thread would cost
+# more than it saves. An element's value does not depend on where its run begins or ends (numpy's SIMD loops load
+# partial vectors masked), so any split gives the same numbers bit for bit (tested).
+SPLIT_VALUES = 1 << 20
 _pool: list[tuple[int, ThreadPoolExecutor]] = []  # (pid, pool): a forked child makes its own
 
 
