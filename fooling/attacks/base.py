@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Iterator, Optional, Union
 
@@ -76,6 +78,27 @@ def as_objective(model: Model, images: Optional[torch.Tensor] = None) -> Objecti
                                             preprocess=spec, device=device, memory_format="contiguous")], range(k))
 
 
+def number(name: str, value: object) -> float:
+    """``value`` as a float; a one-line FoolingError unless it is a number (a string such as "8/255", a bool or
+    None is not: the comparisons that check its range would raise a TypeError deep inside)."""
+    if not isinstance(value, (str, bytes, bool)) and value is not None:
+        try:
+            return float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            pass
+    raise FoolingError(f"{name} must be a number, not {value!r}")
+
+
+def count(name: str, value: object) -> int:
+    """``value`` as an int; a one-line FoolingError unless it is a whole number (``10`` or ``10.0``, not "10")."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return int(value)  # exact, however large (a seed)
+    x = number(name, value)
+    if not (math.isfinite(x) and x == int(x)):
+        raise FoolingError(f"{name} must be a whole number, not {value!r}")
+    return int(x)
+
+
 def check_channels(objective: Objective, channels: int) -> None:
     """A one-line FoolingError unless every network can take ``channels``-channel images (grey and RGB convert)."""
     for c in objective.classifiers:
@@ -127,7 +150,7 @@ class Attack:
     def __init__(self, model: Model, *, targeted: bool = False, seed: int = 0, quantized: bool = False) -> None:
         self.model = model
         self.targeted = targeted
-        self.seed = seed
+        self.seed = count("seed", seed)
         self.quantized = quantized  # score, choose and return images rounded to 8 bits (what a file holds)
         self._objective: Optional[Objective] = model if isinstance(model, Objective) else None
 

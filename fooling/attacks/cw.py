@@ -22,7 +22,7 @@ import torch
 
 from ..errors import FoolingError
 from ..search.gradient import CarliniWagner, StepRule, TanhPixels, ascend
-from .base import Attack
+from .base import Attack, count, number
 
 
 class CW(Attack):
@@ -33,6 +33,9 @@ class CW(Attack):
     def __init__(self, model, c: float = 1.0, kappa: float = 0.0, steps: int = 100, lr: float = 0.01,
                  search_steps: int = 5, abort_early: bool = True, linf: Optional[float] = None, **kw) -> None:
         super().__init__(model, **kw)
+        c, kappa, lr = number("c", c), number("kappa", kappa), number("lr", lr)
+        steps, search_steps = count("steps", steps), count("search_steps", search_steps)
+        linf = None if linf is None else number("linf", linf)
         if not (0 < c < math.inf and 0 < lr < math.inf and 0 <= kappa < math.inf and steps >= 1  # NaN fails too
                 and search_steps >= 1):
             raise FoolingError("CW needs c > 0, lr > 0, kappa >= 0, steps >= 1 and search_steps >= 1")

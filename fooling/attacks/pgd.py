@@ -13,7 +13,7 @@ import torch
 from ..errors import FoolingError
 from ..search.gradient import BallPixels, StepRule, ascend
 from ..search.gradient.parameterizations import project_ball
-from .base import Attack
+from .base import Attack, count, number
 from .fgsm import check_eps
 
 
@@ -23,7 +23,9 @@ class PGD(Attack):
     def __init__(self, model, eps: float = 8 / 255, alpha: Optional[float] = None, steps: int = 10,
                  random_start: bool = True, restarts: int = 1, norm: str = "linf", **kw) -> None:
         super().__init__(model, **kw)
-        check_eps(eps, norm)
+        eps = check_eps(eps, norm)
+        steps, restarts = count("steps", steps), count("restarts", restarts)
+        alpha = None if alpha is None else number("alpha", alpha)
         if not (steps >= 0 and restarts >= 1 and (alpha is None or 0 < alpha < math.inf)):
             # steps=-1 died in the engine (no image scored), a negative alpha climbed downhill, a NaN one made
             # NaN images (blamed on the model), restarts=0 ran one

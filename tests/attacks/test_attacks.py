@@ -178,6 +178,26 @@ def test_bad_api_input_is_one_line():
     assert double.shape == x.shape
 
 
+def test_settings_of_the_wrong_kind_are_one_line():
+    """A string where a number belongs ("8/255", as on the command line) was a TypeError from a comparison deep
+    inside; every attack's numbers are now checked as numbers first. Whole-number settings take 10 or 10.0."""
+    net = linear()
+    for make, words in [(lambda: PGD(net, eps="8/255"), "epsilon must be a number, not '8/255'"),
+                        (lambda: FGSM(net, eps=None), "epsilon must be a number, not None"),
+                        (lambda: PGD(net, steps="10"), "steps must be a number, not '10'"),
+                        (lambda: PGD(net, steps=2.5), "steps must be a whole number, not 2.5"),
+                        (lambda: PGD(net, alpha="0.01"), "alpha must be a number"),
+                        (lambda: PGD(net, restarts=True), "restarts must be a number, not True"),
+                        (lambda: CW(net, c="1"), "c must be a number"),
+                        (lambda: CW(net, search_steps=float("inf")), "search_steps must be a whole number"),
+                        (lambda: CW(net, linf="8/255"), "linf must be a number"),
+                        (lambda: FGSM(net, seed="0"), "seed must be a number")]:
+        with pytest.raises(FoolingError, match=re.escape(words)):
+            make()
+    assert PGD(net, eps=np.float32(0.25), steps=10.0).steps == 10 and PGD(net, eps=torch.tensor(0.25)).eps == 0.25
+    assert FGSM(net, seed=np.int64(2**62 + 1)).seed == 2**62 + 1  # exact
+
+
 @pytest.mark.parametrize("make", [FGSM, PGD, lambda m: CW(m, steps=2, search_steps=1)])
 def test_nan_logits_are_one_line(make):
     """FGSM and PGD died with AttributeError ('NoneType' object has no attribute 'cpu'); CW reported success."""
