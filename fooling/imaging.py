@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 import struct
 import warnings
 import zlib
@@ -218,11 +219,21 @@ def read_image(path: str | Path, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Im
 
 def load_image(path: str | Path, channels: int = 3) -> torch.Tensor:
     """A PNG/JPEG file -> (1, C, H, W) float32 in [0, 1]; a one-line FoolingError for a bad file (:func:`read_image`).
-    16-bit grey (Pillow's modes I;16 and I) is scaled from 0-65535 (Pillow's own conversion clips it at 255); a photo
+    16-bit grey (Pillow's modes I;16 and I) is scaled from 0-65535 (Pillow's own conversion clips it at 255), 32-bit
+    float grey (mode F) read in 0-1, or in 0-255 when any value is above 1 (other values: a FoolingError); a photo
     with an EXIF orientation (a camera held sideways) is turned upright, as viewers show it."""
     pil = ImageOps.exif_transpose(read_image(path))
     if pil.mode.startswith("I;16") or pil.mode == "I":
         array = np.clip(np.asarray(pil, dtype=np.float32) / 65535.0, 0.0, 1.0)[..., None]
+        if channels == 3:
+            array = np.repeat(array, 3, axis=-1)
+    elif pil.mode == "F":  # 32-bit float grey (a TIFF): Pillow's conversion would round 0-1 values to black
+        array = np.asarray(pil, dtype=np.float32)
+        low, high = (float(array.min()), float(array.max())) if np.isfinite(array).all() else (math.nan, math.nan)
+        if not (0.0 <= low and high <= 255.0):
+            raise FoolingError(f"{path}: a floating-point image with values from {low:g} to {high:g}; this reads "
+                               f"them in 0-1 (or 0-255): rescale it, or save it as an 8- or 16-bit image")
+        array = (array / (1.0 if high <= 1.0 else 255.0))[..., None]
         if channels == 3:
             array = np.repeat(array, 3, axis=-1)
     else:

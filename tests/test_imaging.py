@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 from fooling import imaging
+from fooling.errors import FoolingError
 from fooling.imaging import hls_to_rgb, save_png
 
 
@@ -193,6 +194,23 @@ def test_load_image_reads_16_bit_grey_at_its_depth(tmp_path):
     want = torch.from_numpy(values.astype(np.float32) / 65535)
     torch.testing.assert_close(load_image(tmp_path / "deep.png", channels=1)[0, 0], want)
     torch.testing.assert_close(load_image(tmp_path / "deep.png")[0], want.expand(3, -1, -1))
+
+
+def test_load_image_reads_float_grey_in_0_1_or_0_255_and_refuses_other_values(tmp_path):
+    """A 32-bit float TIFF (Pillow's mode F) with values in [0, 1] came back black: Pillow's convert rounds to
+    integers 0-255. Values up to 1 are read as they are, up to 255 as 8-bit levels; others are a one-line error."""
+    from fooling.imaging import load_image
+
+    unit = np.array([[0.0, 0.25], [0.5, 1.0]], dtype=np.float32)
+    Image.fromarray(unit, mode="F").save(tmp_path / "unit.tif")
+    torch.testing.assert_close(load_image(tmp_path / "unit.tif", channels=1)[0, 0], torch.from_numpy(unit))
+    torch.testing.assert_close(load_image(tmp_path / "unit.tif")[0], torch.from_numpy(unit).expand(3, -1, -1))
+    Image.fromarray(unit * 255, mode="F").save(tmp_path / "levels.tif")
+    torch.testing.assert_close(load_image(tmp_path / "levels.tif", channels=1)[0, 0], torch.from_numpy(unit))
+    for name, bad in (("negative", unit - 0.5), ("bright", unit * 1000), ("nan", unit * np.nan)):
+        Image.fromarray(bad.astype(np.float32), mode="F").save(tmp_path / f"{name}.tif")
+        with pytest.raises(FoolingError, match="floating-point image with values from"):
+            load_image(tmp_path / f"{name}.tif")
 
 
 def test_load_image_turns_a_photo_upright_by_its_exif_orientation(tmp_path):
