@@ -19,10 +19,10 @@ import numpy as np
 
 from ..errors import FoolingError
 from ..limits import MAX_GENERATION
+from ..rundir.names import CLASSES_CSV, METRICS_CSV
 from ..rundir.reader import read_json_object
 
 PLOT_POINTS = 4096  # a run of more generations is drawn at this many of them, evenly spread (a figure is narrower)
-CLASSES_CSV = "classes.csv"  # written by fooling.run.class_metrics.ClassMetrics
 THRESHOLDS = (0.99, 0.999, 0.9999)
 
 
@@ -73,7 +73,7 @@ def read_class_rows(run_dir: str | Path) -> list[dict[str, Any]]:
 
 def read_metrics_rows(run_dir: str | Path) -> list[dict[str, float]]:
     """metrics.csv's complete rows with finite numbers (generation, evaluations, elapsed_s, ...); [] if none."""
-    path = Path(run_dir) / "metrics.csv"
+    path = Path(run_dir) / METRICS_CSV
     if not path.is_file():
         return []
     rows = []

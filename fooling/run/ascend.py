@@ -34,6 +34,7 @@ from ..objective import Objective, image_shape
 from ..progress import Progress
 from ..rundir.checkpoint import load_checkpoint, save_checkpoint
 from ..rundir.lock import RunLock
+from ..rundir.names import CLASSES_CSV
 from ..rundir.reader import read_elite_folder
 from ..rundir.writer import RunDirectory, median_and_max, unused_path
 from ..search.gradient import (
@@ -43,7 +44,7 @@ from ..search.perturb import fit_photo, perturb
 from ..search.regularizers import Regularizers
 from ..settings.ascend import INITS, SINCE, AscendSettings
 from .ascent_records import class_records, class_rows, metrics_rows, write_milestones
-from .class_metrics import CLASSES_CSV, write_classes_csv
+from .class_metrics import write_classes_csv
 from .summary import run_summary
 from .signals import install_stop_handlers, restore_handlers
 

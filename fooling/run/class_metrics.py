@@ -31,12 +31,12 @@ from typing import TYPE_CHECKING, Optional
 import numpy as np
 
 from ..rundir import atomic
+from ..rundir.names import CLASSES_CSV
 from .hooks import GenerationRecord, Hook
 
 if TYPE_CHECKING:
     from .evolve import EvolutionRun
 
-CLASSES_CSV = "classes.csv"
 CLASSES_FIELDS = ("generation", "index", "label", "confidence")
 
 

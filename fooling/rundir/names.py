@@ -1,4 +1,5 @@
-"""Elite file names in a run directory: ``<index>_<label>.png`` (+ ``.json``), stable for the whole run.
+"""File names in a run directory: the per-generation tables, and the elites' ``<index>_<label>.png`` (+ ``.json``),
+stable for the whole run.
 
 Runs made before names were stable used ``<index>_<label>_<confidence>.png``; :func:`parse_elite_stem`
 reads both. The writer (:mod:`fooling.rundir.writer`) and the reader (:mod:`fooling.rundir.reader`) share these.
@@ -11,6 +12,9 @@ from pathlib import Path
 from typing import Optional
 
 from ..limits import MAX_LABEL_IN_NAME
+
+METRICS_CSV = "metrics.csv"  # a row a generation (fooling.rundir.writer)
+CLASSES_CSV = "classes.csv"  # a row each time a class's elite improved (fooling.run.class_metrics)
 
 
 def safe_label(label: str) -> str:

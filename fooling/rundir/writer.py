@@ -25,7 +25,7 @@ from ..errors import FoolingError
 from ..imaging import png_bytes
 from . import atomic
 from .lock import LOCK_NAME
-from .names import elite_class, elite_stem
+from .names import METRICS_CSV, elite_class, elite_stem
 
 ELITE_PNG_LEVEL = 1  # zlib level of elites/: rewritten at every checkpoint (1000 ImageNet elites), so speed first
 ENCODE_THREADS = max(1, min(4, os.cpu_count() or 1))  # zlib releases the GIL: elites encode in parallel
@@ -73,7 +73,7 @@ class RunDirectory:
         self.snapshots = self.path / "snapshots"  # snapshots/<generation>/: elites as they were then
         self.config_path = self.path / "config.json"
         self.summary_path = self.path / "summary.json"
-        self.metrics_path = self.path / "metrics.csv"
+        self.metrics_path = self.path / METRICS_CSV
         self.log_path = self.path / "log.txt"
 
     # --- creating and opening -----------------------------------------------------------
