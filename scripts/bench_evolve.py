@@ -79,6 +79,8 @@ def loop_rate(run: EvolutionRun, generations: int) -> tuple[float, float]:
         run.run(progress=False, stop_after=run.strategy.generation + generations - 1)
     finally:
         del run.checkpoint
+    if run.interrupted:  # the run caught SIGTERM / Ctrl-C and returned early: a cut measurement would mislead
+        sys.exit("bench_evolve.py: stopped by a signal before the measurement finished: no figures")
     sync(run.device)
     n = run.evaluations - start_evals
     return n / (run.elapsed - elapsed), n / (time.process_time() - cpu)

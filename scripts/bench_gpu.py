@@ -106,6 +106,8 @@ def loop_rate(run: EvolutionRun, generations: int, max_seconds: float) -> tuple[
         evals, first, elapsed = run.evaluations, run.strategy.generation, run.elapsed
         sync(run.device)
         run.run(progress=False, hooks=[Budget(first, generations, max_seconds)])
+        if run.interrupted:  # the run caught SIGTERM / Ctrl-C and returned early: a cut measurement would mislead
+            sys.exit("bench_gpu.py: stopped by a signal before the measurement finished: no figures")
         sync(run.device)
         return (run.evaluations - evals) / (run.elapsed - elapsed), run.strategy.generation - first
     finally:

@@ -89,6 +89,8 @@ def loop_rate(run: EvolutionRun, generations: int) -> float:
         run.run(progress=False, stop_after=run.strategy.generation + generations - 1)
     finally:
         del run.checkpoint
+    if run.interrupted:  # the run caught SIGTERM / Ctrl-C and returned early: a cut measurement would mislead
+        sys.exit("bench_imagenet.py: stopped by a signal before the measurement finished: no figures")
     return (run.evaluations - evals) / (run.elapsed - elapsed)
 
 

@@ -50,6 +50,8 @@ with tempfile.TemporaryDirectory() as tmp:
         run.checkpoint = lambda rows: None  # an instance attribute shadows the method
         a = time.process_time()
         run.run(progress=False, stop_after=s.generation + 49)
+        if run.interrupted:  # the run caught SIGTERM / Ctrl-C and returned early: a cut measurement would mislead
+            sys.exit("bench_loop_phases.py: stopped by a signal before the measurement finished: no figures")
         blocks[-1]["generation"] = (time.process_time() - a) / 50 * 1000
         del run.checkpoint
         x = torch.rand(enc.size(gen), *enc.image_shape)  # the batch a generation scores (CPPN lineages add theirs)
