@@ -34,7 +34,7 @@ from typing import Optional
 
 from fooling.analysis.recognisability import run_recognisability
 from fooling.run import EvolutionRun
-from fooling.settings.evolve import EvolveSettings
+from fooling.settings.evolve import EvolveSettings, Network
 
 
 def seeds(spec: str) -> list[int]:
@@ -123,7 +123,8 @@ def main() -> None:
                 fields = dict(model=model, encoding=encoding, preset=preset, seed=seed, device=args.device,
                               until=args.until, checkpoint_every=50, population=args.population,
                               strategy=None if strategy == "preset" else strategy, **parse_set(args.set))
-                config = EvolveSettings(**fields).resolved()
+                # MNIST networks: none of the paper preset's ImageNet values (IMAGENET_PRESETS) apply
+                config = EvolveSettings(**fields).resolved(Network(imagenet=False, takes_crops=False))
                 per = config.population + ((config.cppn_lineages or 0) * (config.cppn_lineage_children or 0)
                                            if encoding == "cppn" and config.strategy == "map-elites" else 0)
                 generations = args.generations or -(-60000 // per)  # per: the most a generation evaluates

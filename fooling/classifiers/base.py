@@ -143,31 +143,46 @@ class Classifier:
         compile: bool = False,
         memory_format: str = "auto",
     ) -> None:
-        if crops not in (1, 10):
-            raise ValueError("crops must be 1 or 10")
-        if crops == 10 and not (preprocess.resize is not None and preprocess.resize > min(preprocess.size)):
-            h, w = preprocess.size
-            raise FoolingError(f"--crops 10 is for networks that take crops of a larger image (ImageNet ones); "
-                               f"{name} sees its whole {h}x{w} input, so use --crops 1")
+        self.name = name
+        self.spec = preprocess
+        self._bytes_per_image: dict[tuple, tuple[float, float]] = {}  # (shape, precision) -> (fixed, per image)
+        self.crops = 1
+        self.set_crops(crops)
         self.device = torch.device(device)
         self.net = net.to(self.device).eval()
         for p in self.net.parameters():
             p.requires_grad_(False)
-        self.name = name
         self.labels = list(labels)
-        self.spec = preprocess
-        self.crops = crops
         self.chunk_size = chunk_size  # network inputs (images x crops) per forward pass; None: by memory
         self._mean = torch.tensor(preprocess.mean, device=self.device).view(1, -1, 1, 1)
         self._std = torch.tensor(preprocess.std, device=self.device).view(1, -1, 1, 1)
         self.precision = "fp32"
         self.memory_format = "contiguous"  # the layout in force: "channels-last" or "contiguous" (see MEMORY_FORMATS)
         self._compiled: Optional[Callable[[torch.Tensor], torch.Tensor]] = None
-        self._bytes_per_image: dict[tuple, tuple[float, float]] = {}  # (shape, precision) -> (fixed, per image)
         self._takes_channels_last: "Optional[bool | str]" = None  # the probe's answer (True, or why not), once asked
         if self.device.type == "cuda":
             exact_cuda_numerics()
         self.configure(precision=precision, compile=compile, memory_format=memory_format)
+
+    @property
+    def takes_crops(self) -> bool:
+        """Whether the network takes crops of a larger image (resize before cropping): only then can ``crops=10``
+        score it (the paper's ImageNet networks do; MNIST ones see their whole input)."""
+        return self.spec.resize is not None and self.spec.resize > min(self.spec.size)
+
+    def set_crops(self, crops: int) -> "Classifier":
+        """Score with ``crops`` (1, or 10: :func:`ten_crop`); a one-line FoolingError for 10 on a network that sees
+        its whole input (:attr:`takes_crops`). Returns self."""
+        if crops not in (1, 10):
+            raise ValueError("crops must be 1 or 10")
+        if crops == 10 and not self.takes_crops:
+            h, w = self.spec.size
+            raise FoolingError(f"--crops 10 is for networks that take crops of a larger image (ImageNet ones); "
+                               f"{self.name} sees its whole {h}x{w} input, so use --crops 1")
+        if crops != self.crops:
+            self.crops = crops
+            self._bytes_per_image.clear()  # measured on prepared inputs, crops included
+        return self
 
     def configure(self, *, precision: Optional[str] = None, compile: Optional[bool] = None,
                   memory_format: Optional[str] = None) -> "Classifier":

@@ -25,10 +25,11 @@ import torch
 
 from .. import __version__
 from ..archive import Archive
-from ..classifiers import Classifier, load_classifier, resolve_device
+from ..classifiers import Classifier, get_spec, load_classifier, resolve_device
 from ..classifiers.fingerprint import RECORD_KEY, check_fingerprints, fingerprints
 from ..classifiers.sources import describe_sources
-from ..settings.evolve import PLACEMENT_SETTINGS, RESUME_SETTINGS, SINCE, EvolveSettings, check_run_size
+from ..settings.evolve import (IMAGENET_CLASSES, PLACEMENT_SETTINGS, RESUME_SETTINGS, SINCE, EvolveSettings,
+                               Network, check_run_size)
 from ..encodings import Encoding, make_encoding
 from ..errors import FoolingError
 from ..imaging import to_uint8
@@ -83,6 +84,16 @@ def evolved_image_shape(config: EvolveSettings, classifier: Classifier) -> tuple
     return image_shape(classifier, config.encoding)
 
 
+def network_of(names: Sequence[str], classifiers: Sequence[Classifier]) -> Network:
+    """What the preset needs to know of a run's loaded networks (:data:`~fooling.settings.evolve.IMAGENET_PRESETS`):
+    whether the first is an ImageNet one (IMAGENET_CLASSES classes, or the registry's dataset says imagenet, as
+    for the 1001 classes of a network `fool retrain` widened) and whether every one takes crops of a larger
+    image (what ``crops=10`` needs: :attr:`Classifier.takes_crops`)."""
+    first = classifiers[0]
+    imagenet = first.num_classes == IMAGENET_CLASSES or get_spec(names[0]).dataset == "imagenet"
+    return Network(imagenet=imagenet, takes_crops=all(c.takes_crops for c in classifiers))
+
+
 def default_out(config: EvolveSettings) -> Path:
     """runs/<model>_<encoding>_s<seed>, with -2, -3, … appended if taken."""
     return unused_path(f"{config.model_names[0].replace(':', '-')}_{config.encoding}_s{config.seed}")
@@ -114,7 +125,11 @@ class EvolutionRun:
         # the EvaluatorPool (fooling.distributed.pool) while run() scores on Ray actors (--workers); one set
         # before run() is used as it is and left open (several runs sharing actors: benchmarks, tests)
         self.pool: Any = None
-        self.classifiers = [load_classifier(name, self.device, config.crops) for name in config.model_names]
+        # a preset's crops wait for the networks (IMAGENET_PRESETS): load with 1, then score as resolved below
+        self.classifiers = [load_classifier(name, self.device, config.crops or 1) for name in config.model_names]
+        config = self.config = config.resolved(network_of(config.model_names, self.classifiers))
+        for classifier in self.classifiers:
+            classifier.set_crops(config.crops)
         first = self.classifiers[0]
         self.labels = first.labels
         self.classes = self._classes(first.num_classes)

@@ -1,8 +1,9 @@
 """Every setting of an evolution run (``fool evolve``), each declared once; saved as config.json.
 
 Presets are data: :data:`PAPER` holds the 2015 code's operator settings (PAPER.md),
-:data:`DEFAULT` ours (tuned to need fewer evaluations; see README "Beating the paper"), and
-:data:`ENCODING_PRESETS` a preset's values for one encoding (the default's CPPN search).
+:data:`DEFAULT` ours (tuned to need fewer evaluations; see README "Beating the paper"),
+:data:`ENCODING_PRESETS` a preset's values for one encoding (the default's CPPN search) and
+:data:`IMAGENET_PRESETS` its values against ImageNet networks (the paper's 10 crops and 400 CPPN children).
 A preset field left at None is filled from the chosen preset by :meth:`EvolveSettings.resolved`;
 any of them can still be set explicitly (an option, ``--set key=value`` or ``--config FILE``).
 """
@@ -51,6 +52,7 @@ PLACEMENT_SETTINGS = ("workers", "ray_address", "gpus_per_worker")
 PAPER: dict[str, Any] = {
     "strategy": "map-elites",
     "population": 200,
+    "crops": 1,
     "colour": "hls",
     "mutation": "unscaled",
     "mutation_rate": 0.1,
@@ -93,9 +95,33 @@ ENCODING_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "default": {"cppn": {"strategy": "map-elites", "population": 50, "laggard_bias": 0.5, "cppn_lineages": 10,
                          "cppn_lineage_children": 5, "cppn_lineage_patience": 20}},
 }
+# A preset's values against an ImageNet network, over its ENCODING_PRESETS: IMAGENET_PRESETS[preset][encoding].
+# They wait for the run's networks (fooling.run.evolve tells EvolveSettings.resolved about them: a Network) and
+# apply when the first is an ImageNet one (IMAGENET_CLASSES classes, or the registry says so); "crops" only where
+# every network takes crops of a larger image (a network that sees its whole input keeps the preset's crops 1).
+# The paper's ImageNet runs averaged the softmax over 10 crops, and its CPPN runs made 400 children a generation
+# from 400 random genomes (PAPER.md); its direct ones 200, as on MNIST.
+IMAGENET_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    "paper": {"direct": {"crops": 10}, "cppn": {"crops": 10, "population": 400}},
+}
+IMAGENET_CLASSES = 1000
+CROP_SETTINGS = ("crops",)  # the IMAGENET_PRESETS values that need networks taking crops of a larger image
+
+
+@dataclass(frozen=True)
+class Network:
+    """What a preset needs to know of a run's networks, once they are loaded (fooling.run.evolve tells it)."""
+
+    imagenet: bool  # the first network is an ImageNet one
+    takes_crops: bool  # every network takes crops of a larger image, so --crops 10 can score it
+
+
 # Settings newer than some saved runs, with the value that continues such a run as it began (a resume fills
 # them in where config.json lacks them; absent from a --config file they still come from the preset).
-SINCE: dict[str, Any] = {"cppn_lineages": 0, "memory_format": "channels-last-on-cuda", "cppn_cpu_math": "torch"}
+# (crops: every config.json records it, but a run's crops come from its networks under the paper preset now, so a
+# hand-written one without it keeps the 1 crop it had before.)
+SINCE: dict[str, Any] = {"cppn_lineages": 0, "memory_format": "channels-last-on-cuda", "cppn_cpu_math": "torch",
+                         "crops": 1}
 
 
 def _names_a_model(value: str) -> Optional[str]:
@@ -159,8 +185,9 @@ class EvolveSettings(Settings):
     combine: str = setting("mean", "How an ensemble's confidences make one fitness.", group=MODEL, choices=COMBINE)
     classes: Optional[list[int]] = setting(None, "The classes to evolve for (all when unset).", group=MODEL,
                                            check=distinct)
-    crops: int = setting(1, "10: average the softmax over ten crops (the paper's ImageNet scoring).", group=MODEL,
-                         check=_crops, metavar="[1|10]")
+    crops: Optional[int] = setting(None, "10: average the softmax over ten crops (the paper's ImageNet scoring) "
+                                         "[10 for the paper preset on ImageNet networks that take crops, else 1].",
+                                   group=MODEL, check=_crops, metavar="[1|10]", preset=True)
 
     # how
     encoding: str = setting("direct", "Genome encoding.", group=SEARCH, choices=ENCODINGS)
@@ -177,7 +204,8 @@ class EvolveSettings(Settings):
     # budget
     generations: int = setting(200, "Generations after the initial population.", group=BUDGET, check=positive)
     population: Optional[int] = setting(None, "Children per generation [40 for snes-elites, 50 for the default "
-                                                "preset's CPPN search, else 200].",
+                                                "preset's CPPN search, 400 for the paper's on ImageNet networks, "
+                                                "else 200].",
                                         group=BUDGET, check=positive, preset=True)
     initial_population: Optional[int] = setting(None, "Random genomes in generation 0 [population].", group=BUDGET,
                                                 check=positive)
@@ -345,24 +373,39 @@ class EvolveSettings(Settings):
             raise FoolingError(f"--strategy snes-elites searches the direct encoding only; use --strategy map-elites "
                                f"with --encoding {self.encoding}")
 
-    def preset_values(self) -> dict[str, Any]:
-        """The operator values of the chosen preset for this run's encoding (:data:`ENCODING_PRESETS` over
-        :data:`PRESETS`)."""
-        return {**self.PRESETS.get(self.preset, {}), **ENCODING_PRESETS.get(self.preset, {}).get(self.encoding, {})}
+    def preset_values(self, network: Optional[Network] = None) -> dict[str, Any]:
+        """The values of the chosen preset for this run's encoding (:data:`ENCODING_PRESETS` over
+        :data:`PRESETS`) and, given its ``network``, for that network (:data:`IMAGENET_PRESETS`)."""
+        values = {**self.PRESETS.get(self.preset, {}), **ENCODING_PRESETS.get(self.preset, {}).get(self.encoding, {})}
+        if network is not None and network.imagenet:
+            values.update({k: v for k, v in IMAGENET_PRESETS.get(self.preset, {}).get(self.encoding, {}).items()
+                           if network.takes_crops or k not in CROP_SETTINGS})
+        return values
 
-    def resolved(self) -> "EvolveSettings":
+    def network_settings(self) -> set[str]:
+        """The preset fields whose value under this preset and encoding depends on the run's networks."""
+        return set(IMAGENET_PRESETS.get(self.preset, {}).get(self.encoding, {}))
+
+    def resolved(self, network: Optional[Network] = None) -> "EvolveSettings":
         """A validated copy with every None operator field filled from the preset (its values for this
-        encoding) and the initial population from the population."""
+        encoding) and the initial population from the population.
+
+        Without ``network`` the fields whose preset value depends on the networks (:meth:`network_settings`)
+        stay None if they are (and so does the initial population if the population does): a run fills them
+        once its networks are loaded (:class:`fooling.run.evolve.EvolutionRun`), so an explicit value, never
+        a preset's guess, is all a partly resolved config holds."""
         self.validate()
-        preset = self.preset_values()
+        preset = self.preset_values(network)
+        waiting = set() if network is not None else self.network_settings()
         chosen = self
         if chosen.population is None and chosen.strategy is not None and chosen.strategy != preset.get("strategy"):
             chosen = dataclasses.replace(chosen, population=STRATEGY_POPULATION[chosen.strategy])
         filled = {f.name: preset[f.name] for f in self.fields()
-                  if f.metadata.get("preset") and getattr(chosen, f.name) is None and f.name in preset}
+                  if f.metadata.get("preset") and getattr(chosen, f.name) is None and f.name in preset
+                  and f.name not in waiting}
         out = dataclasses.replace(chosen, **filled)
         out.validate()
-        if out.initial_population is None:
+        if out.initial_population is None and out.population is not None:
             out = dataclasses.replace(out, initial_population=out.population)
         return out
 

@@ -158,3 +158,28 @@ def test_the_memory_estimate_counts_snes_elites_means_and_step_sizes():
     per_image = 3 * 256 * 256 * 4
     assert estimate_bytes(paper, shape, cells) == (3 * 64 + cells) * per_image
     assert estimate_bytes(snes, shape, cells) - estimate_bytes(paper, shape, cells) == cells * per_image * 5 // 4
+
+
+def test_paper_preset_values_on_imagenet_networks_wait_for_the_network():
+    """IMAGENET_PRESETS: the paper's 10 crops, and 400 CPPN children, once the run knows its networks; explicit
+    values win; the default preset has none."""
+    from fooling.settings.evolve import IMAGENET_PRESETS, Network
+
+    assert IMAGENET_PRESETS == {"paper": {"direct": {"crops": 10}, "cppn": {"crops": 10, "population": 400}}}
+    imagenet, whole, mnist = Network(True, True), Network(True, False), Network(False, False)
+    cppn = EvolveSettings(preset="paper", encoding="cppn")
+    waiting = cppn.resolved()
+    assert (waiting.crops, waiting.population, waiting.initial_population) == (None, None, None)
+    assert waiting.mutation_rate == 0.1  # the rest is filled
+    for network, want in ((imagenet, (10, 400, 400)), (whole, (1, 400, 400)), (mnist, (1, 200, 200))):
+        done = waiting.resolved(network)
+        assert (done.crops, done.population, done.initial_population) == want
+        assert cppn.resolved(network) == done
+    direct = EvolveSettings(preset="paper").resolved()
+    assert (direct.crops, direct.population) == (None, 200)
+    assert (direct.resolved(imagenet).crops, direct.resolved(mnist).crops) == (10, 1)
+    given = EvolveSettings(preset="paper", encoding="cppn", crops=1, population=100).resolved()
+    assert given.resolved(imagenet) == given
+    assert (given.crops, given.population, given.initial_population) == (1, 100, 100)
+    default = EvolveSettings(encoding="cppn").resolved()
+    assert (default.crops, default.population) == (1, 50) and default.resolved(imagenet) == default
