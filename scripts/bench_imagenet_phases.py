@@ -37,7 +37,7 @@ def main() -> None:
     ap.add_argument("--population", type=int, default=64)
     ap.add_argument("--generations", type=int, default=12)
     ap.add_argument("--strategy", default="map-elites", help="map-elites (the paper's) or snes-elites (the default)")
-    ap.add_argument("--encoding", default="direct", help="direct (256 px HLS) or cppn (224 px)")
+    ap.add_argument("--encoding", default="direct", help="direct (256 px HLS) or cppn (256 px)")
     ap.add_argument("--next-after", type=int, default=10, help="generations before the next checkpoint (0: none)")
     ap.add_argument("--clock", choices=("wall", "cpu"), default="wall")
     ap.add_argument("--out", default=None)

@@ -2,7 +2,7 @@
 """Whose sin, tanh and exp should draw CPPNs on the CPU: PyTorch's or numpy's (the setting cppn_cpu_math).
 
 For each node function, on a layer of values as a MNIST CPPN population has them (560 nodes x 784 pixels) and as
-an ImageNet one does (40 x 50,176), the CPU time and the wall time of fooling's two ways of applying it
+an ImageNet one at 224 px does (40 x 50,176), the CPU time and the wall time of fooling's two ways of applying it
 (``apply_torch`` and ``apply_ufunc`` in fooling/encodings/cppn/functions.py), and each way's largest error in
 float32 ulps against the float64 value. Ends with one JSON line.
 

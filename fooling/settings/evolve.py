@@ -198,8 +198,9 @@ class EvolveSettings(Settings):
     preset: str = setting("default", "Operator settings (paper = the 2015 code's; see fooling/settings/evolve.py).",
                           group=SEARCH, choices=tuple(PRESETS))
     target: Optional[int] = setting(None, "The one class a --strategy ga run fools.", group=SEARCH)
-    image_size: Optional[int] = setting(None, "Side of the evolved images [network input; 256 for direct "
-                                              "ImageNet].", group=SEARCH, check=_image_side)
+    image_size: Optional[int] = setting(None, "Side of the evolved images [the side the network resizes to "
+                                              "before cropping, 256 for ImageNet; else its input].", group=SEARCH,
+                                        check=_image_side)
 
     # budget
     generations: int = setting(200, "Generations after the initial population.", group=BUDGET, check=positive)
