@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -160,3 +161,23 @@ def test_read_image_resizes_and_refuses_bad_files_in_one_line(tmp_path):
         with pytest.raises(FoolingError, match=words) as err:
             read_image(tmp_path / name)
         assert "\n" not in str(err.value)
+
+
+def test_cppn_experiments_draw_one_size_and_older_ones_keep_theirs(image_folder, tmp_path):
+    """A new CPPN experiment records the side its evolve runs draw at (the one the base resizes to, 36 here), so all
+    its pools stack; one whose retrain.json has none (begun when CPPNs were drawn at the network's input) keeps
+    the input side (32) for the runs it has yet to start."""
+    settings = RetrainSettings(model="test-tiny-imagenet", imagenet_dir=str(image_folder), encoding="cppn",
+                               classes=[0, 1], generations=2, population=4, runs_per_iteration=1, epochs=1,
+                               device="cpu", name="t-size", out=str(tmp_path / "new"))
+    run = RetrainRun.start(settings, progress=False)
+    assert run.settings.image_size == 36
+    assert json.loads((tmp_path / "new" / "retrain.json").read_text())["image_size"] == 36
+    assert RetrainRun.resume(tmp_path / "new", progress=False).settings.image_size == 36
+    record = json.loads((tmp_path / "new" / "retrain.json").read_text())
+    record["image_size"] = None  # as an older fooling wrote it
+    (tmp_path / "new" / "retrain.json").write_text(json.dumps(record))
+    assert RetrainRun.resume(tmp_path / "new", progress=False).settings.image_size == 32
+    direct = RetrainRun.start(dataclasses.replace(settings, encoding="direct", out=str(tmp_path / "direct")),
+                              progress=False)
+    assert direct.settings.image_size is None  # pixel genomes: drawn at the resize side either way
