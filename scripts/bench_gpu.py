@@ -145,6 +145,10 @@ class GroupLoop:
         """The latest of the runs' clocks (they step in lockstep, each timed to the end of its own tell)."""
         return max(run.elapsed for run in self.group.runs)
 
+    @property
+    def interrupted(self) -> bool:
+        return self.group.interrupted
+
     def run(self, progress: bool, hooks: Any) -> None:
         self.group.run(progress=progress, hooks=hooks)
 
