@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 from ..classifiers import Classifier
 
-def image_shape(classifier: Classifier, encoding: Optional[str] = None) -> tuple[int, int, int]:
-    """(C, H, W) of the images to optimise for ``classifier``, whatever the ``encoding`` (pixels or CPPNs).
+
+def image_shape(classifier: Classifier) -> tuple[int, int, int]:
+    """(C, H, W) of the images to optimise for ``classifier``, whatever the encoding (pixels or CPPNs).
 
     Images are made at the size the network's preprocessing resizes to, so that the resize is the identity and
     every pixel the network sees is one optimised or drawn pixel: a square of the preprocessing's ``resize``

@@ -78,7 +78,7 @@ def drawn_size(settings: RetrainSettings, task: RetrainTask, new: bool) -> Retra
     base = getattr(task, "base", None)
     if settings.encoding != "cppn" or settings.image_size is not None or base is None or base.spec.resize is None:
         return settings
-    _, h, w = image_shape(base, settings.encoding) if new else base.input_shape
+    _, h, w = image_shape(base) if new else base.input_shape
     return dataclasses.replace(settings, image_size=h) if h == w else settings
 
 

@@ -85,7 +85,7 @@ def evolved_image_shape(config: EvolveSettings, classifier: Classifier) -> tuple
         return (classifier.input_shape[0], config.image_size, config.image_size)
     if config.encoding == "cppn":
         return tuple(classifier.input_shape)
-    return image_shape(classifier, config.encoding)
+    return image_shape(classifier)
 
 
 def new_run_image_size(config: EvolveSettings, classifier: Classifier) -> Optional[int]:
@@ -93,7 +93,7 @@ def new_run_image_size(config: EvolveSettings, classifier: Classifier) -> Option
     that is a square (so that it resumes at that size, whatever the rule was when it began); None otherwise."""
     if config.image_size or config.encoding != "cppn" or classifier.spec.resize is None:
         return config.image_size  # (without a resize both rules draw at the network's input)
-    c, h, w = image_shape(classifier, config.encoding)
+    c, h, w = image_shape(classifier)
     return h if h == w else None
 
 

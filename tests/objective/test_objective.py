@@ -115,10 +115,9 @@ def test_ensemble_target_scores_combine_members(oracle, combine):
 
 
 # --- the image-shape policy ------------------------------------------------------------------------------------
-@pytest.mark.parametrize("encoding", [None, "direct", "cppn"])
-def test_images_are_made_at_the_side_the_preprocessing_resizes_to(oracle, encoding):
+def test_images_are_made_at_the_side_the_preprocessing_resizes_to(oracle):
     """Pixels and CPPNs alike: the network's resize is then the identity, and its centre crop takes drawn pixels."""
-    assert image_shape(_big(256), encoding) == (3, 256, 256)  # EfficientNet-Lite0, AlexNet: the paper's 256
-    assert image_shape(_big(232), encoding) == (3, 232, 232)  # ResNet-50 V2
-    assert image_shape(_big(None), encoding) == (3, 224, 224)
-    assert image_shape(oracle, encoding) == (1, 8, 8)  # MNIST-like: the input itself
+    assert image_shape(_big(256)) == (3, 256, 256)  # EfficientNet-Lite0, AlexNet: the paper's 256
+    assert image_shape(_big(232)) == (3, 232, 232)  # ResNet-50 V2
+    assert image_shape(_big(None)) == (3, 224, 224)
+    assert image_shape(oracle) == (1, 8, 8)  # MNIST-like: the input itself
