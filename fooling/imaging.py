@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import math
 import struct
 import warnings
 import zlib
@@ -229,7 +228,10 @@ def load_image(path: str | Path, channels: int = 3) -> torch.Tensor:
             array = np.repeat(array, 3, axis=-1)
     elif pil.mode == "F":  # 32-bit float grey (a TIFF): Pillow's conversion would round 0-1 values to black
         array = np.asarray(pil, dtype=np.float32)
-        low, high = (float(array.min()), float(array.max())) if np.isfinite(array).all() else (math.nan, math.nan)
+        if not np.isfinite(array).all():
+            raise FoolingError(f"{path}: a floating-point image with NaN or infinite values; this reads values in "
+                               f"0-1 (or 0-255): replace them, or save it as an 8- or 16-bit image")
+        low, high = float(array.min()), float(array.max())
         if not (0.0 <= low and high <= 255.0):
             raise FoolingError(f"{path}: a floating-point image with values from {low:g} to {high:g}; this reads "
                                f"them in 0-1 (or 0-255): rescale it, or save it as an 8- or 16-bit image")

@@ -30,6 +30,9 @@ MAX_GROUP_RUNS = 256
 # took all the memory there was)
 MAX_SEEDS = 100_000
 
+# seeds handed to PyTorch as they are (fool attack --seed: PGD's random starts): torch.Generator takes 64 bits
+TORCH_SEEDS = 2**64
+
 # --eot: transforms per image and step; each multiplies a generation's forward passes (EOT papers use 10-100)
 MAX_EOT = 1_000
 

@@ -14,6 +14,7 @@ from torch import nn
 
 from ..classifiers import Classifier, Preprocess
 from ..errors import FoolingError
+from ..limits import TORCH_SEEDS
 from ..objective import Objective
 
 METHODS = ("fgsm", "pgd", "cw-l2")
@@ -79,11 +80,15 @@ def as_objective(model: Model, images: Optional[torch.Tensor] = None) -> Objecti
 
 
 def number(name: str, value: object) -> float:
-    """``value`` as a float; a one-line FoolingError unless it is a number (a string such as "8/255", a bool or
-    None is not: the comparisons that check its range would raise a TypeError deep inside)."""
-    if not isinstance(value, (str, bytes, bool)) and value is not None:
+    """``value`` as a float (an int too big for one: infinity, which the range checks refuse); a one-line
+    FoolingError unless it is a number (a string such as "8/255", a bool of Python's, numpy's or torch's, or None
+    is not: the comparisons that check its range would raise a TypeError deep inside)."""
+    if not isinstance(value, (str, bytes, bool, np.bool_)) and value is not None and \
+            getattr(value, "dtype", None) not in (np.bool_, torch.bool):
         try:
             return float(value)  # type: ignore[arg-type]
+        except OverflowError:
+            return math.inf if value > 0 else -math.inf  # type: ignore[operator]
         except (TypeError, ValueError):
             pass
     raise FoolingError(f"{name} must be a number, not {value!r}")
@@ -151,6 +156,8 @@ class Attack:
         self.model = model
         self.targeted = targeted
         self.seed = count("seed", seed)
+        if not 0 <= self.seed < TORCH_SEEDS:  # a bigger one failed in PGD, mid-attack
+            raise FoolingError(f"seed must be in 0-{TORCH_SEEDS - 1}, not {self.seed}")
         self.quantized = quantized  # score, choose and return images rounded to 8 bits (what a file holds)
         self._objective: Optional[Objective] = model if isinstance(model, Objective) else None
 

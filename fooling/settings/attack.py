@@ -6,12 +6,18 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ..errors import FoolingError
-from ..limits import MAX_EOT
+from ..limits import MAX_EOT, TORCH_SEEDS
 from .fields import Settings, between, non_negative, positive, setting
 
 ATTACK_METHODS = ("fgsm", "pgd", "cw-l2")
 ATTACK_NORMS = ("linf", "l2")
 CW_PRESETS = ("fast", "original")
+
+
+def _seed(value: int) -> Optional[str]:
+    return None if 0 <= value < TORCH_SEEDS else f"must lie in 0-{TORCH_SEEDS - 1} (PyTorch's seeds)"
+
+
 WHAT, HOW, CW, EOT, RUN = "model", "attack", "cw-l2", "eot", "run"
 
 
@@ -52,7 +58,7 @@ class AttackSettings(Settings):
                           "of each image (0: off).", group=EOT, check=between(0, MAX_EOT))
     transforms: str = setting("default", "EOT transforms: default, or e.g. 'crop=0.8,flip,rotate=10,jitter=0.1,"
                                          "noise=0.02,jpeg=60'.", group=EOT)
-    seed: int = setting(0, "Seeds PGD's random starts and EOT's draws.", group=RUN, check=non_negative)
+    seed: int = setting(0, "Seeds PGD's random starts and EOT's draws.", group=RUN, check=_seed)
     device: str = setting("auto", "auto | cpu | cuda | cuda:N.", group=RUN)
     out: Optional[str] = setting(None, "Run directory [runs/<model>_attack-<method>_s<seed>].", group=RUN,
                                  metavar="PATH")

@@ -198,6 +198,27 @@ def test_settings_of_the_wrong_kind_are_one_line():
     assert FGSM(net, seed=np.int64(2**62 + 1)).seed == 2**62 + 1  # exact
 
 
+def test_numbers_out_of_range_or_of_a_bool_dtype_are_one_line():
+    """An int too big for a float (eps=10**400) was an OverflowError; a seed PyTorch cannot take (2**64, -1) made
+    PGD die mid-attack with "Overflow when unpacking long long" (`fool attack --seed 18446744073709551616` too); numpy
+    and torch booleans passed as 1 where Python's True is refused."""
+    net = linear()
+    for make, words in [(lambda: FGSM(net, eps=10**400), "--epsilon must be in (0, 1], got inf"),
+                        (lambda: CW(net, c=-10**400), "CW needs c > 0"),
+                        (lambda: PGD(net, seed=2**64), f"seed must be in 0-{2**64 - 1}, not {2**64}"),
+                        (lambda: PGD(net, seed=-1), f"seed must be in 0-{2**64 - 1}, not -1"),
+                        (lambda: FGSM(net, eps=np.bool_(True)), "epsilon must be a number, not np.True_"),
+                        (lambda: PGD(net, steps=torch.tensor(True)), "steps must be a number, not tensor(True)")]:
+        with pytest.raises(FoolingError, match=re.escape(words)):
+            make()
+    x = batch(1)
+    assert PGD(net, steps=1, seed=2**64 - 1)(x, torch.tensor([1])).shape == x.shape  # the largest seed runs
+    from fooling.settings.attack import AttackSettings
+
+    with pytest.raises(FoolingError, match=re.escape(f"--seed must lie in 0-{2**64 - 1}")):  # before a folder is made
+        AttackSettings(images=["x.png"], target="0", seed=2**64).validate()
+
+
 @pytest.mark.parametrize("make", [FGSM, PGD, lambda m: CW(m, steps=2, search_steps=1)])
 def test_nan_logits_are_one_line(make):
     """FGSM and PGD died with AttributeError ('NoneType' object has no attribute 'cpu'); CW reported success."""
