@@ -14,9 +14,9 @@ import numpy as np
 import torch
 from deap import base
 
-from ...settings.evolve import EvolveSettings
+from ...settings.evolve import CPPN_CPU_MATHS, EvolveSettings
 from ..base import Encoding
-from .functions import CPU_MATHS, FUNCTION_NAMES
+from .functions import FUNCTION_NAMES
 from .genome import INPUT_NAMES, WEIGHT_RANGE, Genome, initial_genome
 from .mutation import (
     MutationRates, Packed, add_connection, add_node, delete_connection, delete_node, mutate_functions,
@@ -43,8 +43,8 @@ class CPPNEncoding(Encoding[list, Genome]):
             raise ValueError(f"colour must be hls or rgb, not {colour!r}")
         self.style = Style(coords, "grey" if channels == 1 else colour, (self.image_shape[1], self.image_shape[2]))
         self.rates = rates
-        if cpu_math not in CPU_MATHS:
-            raise ValueError(f"cpu_math must be one of {', '.join(CPU_MATHS)}, not {cpu_math!r}")
+        if cpu_math not in CPPN_CPU_MATHS:
+            raise ValueError(f"cpu_math must be one of {', '.join(CPPN_CPU_MATHS)}, not {cpu_math!r}")
         self.cpu_math = cpu_math  # whose sin, tanh and exp a CPU draws with (see cppn.execute.run_program)
         self.toolbox = base.Toolbox()
         self.toolbox.register("mutate_population", mutate_population, rates=rates)

@@ -15,8 +15,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ...settings.evolve import CPPN_CPU_MATHS
 from .compile import Program, program_tensors
-from .functions import CPU_MATHS, apply_differentiable, apply_torch, apply_ufunc, settle_cpu_functions
+from .functions import apply_differentiable, apply_torch, apply_ufunc, settle_cpu_functions
 from .genome import NUM_INPUTS
 from .style import colour_map
 
@@ -37,11 +38,11 @@ def run_program(
     cache-sized chunks run fastest, 2^28 on GPUs).
 
     cpu_math: whose sin, tanh and exp a CPU runs in float32 and float64, numpy's (faster) or PyTorch's
-    (see :data:`~.functions.CPU_MATHS`); other devices and dtypes always run PyTorch's.
+    (see :mod:`.functions`); other devices and dtypes always run PyTorch's.
     """
     device = torch.device(device)
-    if cpu_math not in CPU_MATHS:
-        raise ValueError(f"cpu_math must be one of {', '.join(CPU_MATHS)}, not {cpu_math!r}")
+    if cpu_math not in CPPN_CPU_MATHS:
+        raise ValueError(f"cpu_math must be one of {', '.join(CPPN_CPU_MATHS)}, not {cpu_math!r}")
     numpy_math = device.type == "cpu" and cpu_math == "numpy" and dtype in (torch.float32, torch.float64)
     if device.type == "cpu" and not numpy_math:
         settle_cpu_functions()  # the process's first torch.sin may be inexact (see there)

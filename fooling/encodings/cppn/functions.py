@@ -18,8 +18,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ...settings.evolve import CPPN_CPU_MATHS as CPU_MATHS
-
 FUNCTION_NAMES: tuple[str, ...] = ("sine", "bipolar_sigmoid", "gaussian", "clipped_identity")
 NUM_FUNCTIONS = len(FUNCTION_NAMES)
 # The batched renderer folds each function's input scale into the node's incoming
