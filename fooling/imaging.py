@@ -216,10 +216,13 @@ def read_image(path: str | Path, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Im
         raise FoolingError(f"{path}: broken image file ({first_line(err)})") from None
 
 
+FLOAT_UNIT_SLACK = 1e-3  # how far over 1 a float image's values may lie and still be read as 0-1
+
+
 def load_image(path: str | Path, channels: int = 3) -> torch.Tensor:
     """A PNG/JPEG file -> (1, C, H, W) float32 in [0, 1]; a one-line FoolingError for a bad file (:func:`read_image`).
     16-bit grey (Pillow's modes I;16 and I) is scaled from 0-65535 (Pillow's own conversion clips it at 255), 32-bit
-    float grey (mode F) read in 0-1, or in 0-255 when any value is above 1 (other values: a FoolingError); a photo
+    float grey (mode F) read in 0-1, or in 0-255 when a value is above 1.001 (other values: a FoolingError); a photo
     with an EXIF orientation (a camera held sideways) is turned upright, as viewers show it."""
     pil = ImageOps.exif_transpose(read_image(path))
     if pil.mode.startswith("I;16") or pil.mode == "I":
@@ -235,7 +238,8 @@ def load_image(path: str | Path, channels: int = 3) -> torch.Tensor:
         if not (0.0 <= low and high <= 255.0):
             raise FoolingError(f"{path}: a floating-point image with values from {low:g} to {high:g}; this reads "
                                f"them in 0-1 (or 0-255): rescale it, or save it as an 8- or 16-bit image")
-        array = (array / (1.0 if high <= 1.0 else 255.0))[..., None]
+        # up to 1 + FLOAT_UNIT_SLACK is a 0-1 image that rounding pushed a hair over 1 (read as 0-255 it is black)
+        array = np.clip(array / (1.0 if high <= 1.0 + FLOAT_UNIT_SLACK else 255.0), 0.0, 1.0)[..., None]
         if channels == 3:
             array = np.repeat(array, 3, axis=-1)
     else:

@@ -205,6 +205,8 @@ def test_load_image_reads_float_grey_in_0_1_or_0_255_and_refuses_other_values(tm
     Image.fromarray(unit, mode="F").save(tmp_path / "unit.tif")
     torch.testing.assert_close(load_image(tmp_path / "unit.tif", channels=1)[0, 0], torch.from_numpy(unit))
     torch.testing.assert_close(load_image(tmp_path / "unit.tif")[0], torch.from_numpy(unit).expand(3, -1, -1))
+    Image.fromarray(unit * np.float32(1.0000001), mode="F").save(tmp_path / "over.tif")  # rounding, not 0-255
+    torch.testing.assert_close(load_image(tmp_path / "over.tif", channels=1)[0, 0], torch.from_numpy(unit))
     Image.fromarray(unit * 255, mode="F").save(tmp_path / "levels.tif")
     torch.testing.assert_close(load_image(tmp_path / "levels.tif", channels=1)[0, 0], torch.from_numpy(unit))
     for name, bad in (("negative", unit - 0.5), ("bright", unit * 1000)):

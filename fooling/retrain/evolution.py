@@ -18,6 +18,7 @@ from ..settings.evolve import EvolveSettings
 from ..run import EvolutionRun
 from ..progress import continued
 from ..run.hooks import GenerationRecord, Hook
+from ..rundir.reader import read_json_object
 from .pool import Pool, snapshot
 from ..settings.retrain import RetrainSettings
 
@@ -83,9 +84,20 @@ def _open(settings: RetrainSettings, model: str, classes: list[int], seed: int, 
         model=model, classes=classes, encoding=settings.encoding, preset=settings.preset,
         generations=settings.generations, population=settings.population, seed=seed, device=settings.device,
         checkpoint_every=settings.snapshot_every, checkpoint_seconds=0, image_size=settings.image_size,
-        out=str(folder),
+        crops=experiment_crops(folder.parent.parent), out=str(folder),
     )
     return EvolutionRun.start(config)
+
+
+def experiment_crops(root: Path) -> Optional[int]:
+    """The crops the experiment in ``root`` scores with: those of its first evolve run (ITER/run_R/config.json),
+    None before it has one (the preset decides: 10 for the paper's on ImageNet networks). So every run of an
+    experiment scores alike, also one begun when the paper preset scored ImageNet networks over one crop."""
+    for path in sorted(root.glob("iter_*/run_*/config.json")):
+        crops = (read_json_object(path) or {}).get("crops")
+        if type(crops) is int and crops in (1, 10):  # (not JSON's true, which Python counts as 1)
+            return crops
+    return None
 
 
 def evolve_run(settings: RetrainSettings, model: str, classes: list[int], seed: int, folder: Path,

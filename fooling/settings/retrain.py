@@ -8,7 +8,7 @@ from typing import Optional
 
 from ..errors import FoolingError
 from ..limits import MAX_MODEL_NAME
-from .evolve import ENCODINGS, PRESETS
+from .evolve import ENCODINGS, PRESETS, _image_side
 from .fields import Settings, between, distinct, positive, setting
 
 HEAD_ROWS = ("fooling", "all")
@@ -57,7 +57,7 @@ class RetrainSettings(Settings):
     min_confidence: float = setting(0.0, "Pool only elites at least this confident (0: every snapshotted elite).",
                                     group=EVOLVE, check=between(0.0, 1.0, high_open=True))
     image_size: Optional[int] = setting(None, "Side of evolved ImageNet images [as fool evolve].", group=EVOLVE,
-                                        check=positive)
+                                        check=_image_side)  # fool evolve's check: a retrain.json is refused alike
     seed: int = setting(0, "Seeds every evolution run and the fooling-image sampling.", group=EVOLVE)
     device: str = setting("auto", "auto | cpu | cuda (auto: CUDA when present).", group=EVOLVE)
 

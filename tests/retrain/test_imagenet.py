@@ -181,3 +181,26 @@ def test_cppn_experiments_draw_one_size_and_older_ones_keep_theirs(image_folder,
     direct = RetrainRun.start(dataclasses.replace(settings, encoding="direct", out=str(tmp_path / "direct")),
                               progress=False)
     assert direct.settings.image_size is None  # pixel genomes: drawn at the resize side either way
+
+
+def test_every_evolve_run_of_an_experiment_scores_with_the_crops_of_its_first(image_folder, tmp_path):
+    """Under --preset paper an ImageNet network is scored over 10 crops; an experiment whose first evolve run scored
+    over 1 (begun before the preset did so) keeps 1 for the runs it has yet to start, so its table compares like
+    with like."""
+    from fooling.retrain.evolution import _open
+
+    settings = RetrainSettings(model="test-tiny-imagenet", imagenet_dir=str(image_folder), preset="paper",
+                               classes=[0, 1], generations=1, population=4, device="cpu", out=str(tmp_path))
+    fresh = _open(settings, "test-tiny-imagenet", [0, 1], 0, tmp_path / "iter_00" / "run_0")
+    try:
+        assert fresh.config.crops == 10
+    finally:
+        fresh.close()
+    record = json.loads((tmp_path / "iter_00" / "run_0" / "config.json").read_text())
+    record["crops"] = 1  # as the first run of an older experiment recorded it
+    (tmp_path / "iter_00" / "run_0" / "config.json").write_text(json.dumps(record))
+    later = _open(settings, "test-tiny-imagenet", [0, 1], 1, tmp_path / "iter_01" / "run_0")
+    try:
+        assert later.config.crops == 1
+    finally:
+        later.close()
