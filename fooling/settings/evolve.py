@@ -293,9 +293,9 @@ class EvolveSettings(Settings):
                                          "(1.2-1.5x faster networks on CPUs too), contiguous, or "
                                          "channels-last-on-cuda (runs begun before auto existed).", group=SPEED,
                                  choices=MEMORY_FORMATS)
-    cppn_cpu_math: str = setting("numpy", "Whose sin, tanh and exp draw CPPNs on a CPU: numpy's (a third less "
-                                          "CPU time a drawing) or torch's (runs begun before numpy's); GPUs use "
-                                          "torch's.", group=SPEED, choices=CPPN_CPU_MATHS)
+    cppn_cpu_math: str = setting("numpy", "Whose sin, tanh and exp draw CPPNs on a CPU: numpy's (a third to a "
+                                          "half less CPU time a drawing) or torch's (runs begun before numpy's); "
+                                          "GPUs use torch's.", group=SPEED, choices=CPPN_CPU_MATHS)
 
     # model source (fooling/settings/model_source.py): how a model file, timm: or python: model takes its input
     input: Optional[str] = model_source("input")
