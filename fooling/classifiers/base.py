@@ -265,8 +265,9 @@ class Classifier:
 
     @property
     def min_image_side(self) -> int:
-        """The smallest side of an image this classifier takes: its input side / MAX_UPSCALE."""
-        return max(1, math.ceil(min(self.spec.size) / MAX_UPSCALE))
+        """The smallest side of a (square) image this classifier takes: its longer input side / MAX_UPSCALE, so
+        that neither side is scaled up more than MAX_UPSCALE times (a 4x4 image on a 16x24 input: 6 times)."""
+        return max(1, math.ceil(max(self.spec.size) / MAX_UPSCALE))
 
     def _channels(self, images: torch.Tensor) -> torch.Tensor:
         c = images.shape[1]

@@ -86,7 +86,8 @@ def _open(settings: RetrainSettings, model: str, classes: list[int], seed: int, 
         checkpoint_every=settings.snapshot_every, checkpoint_seconds=0, image_size=settings.image_size,
         crops=experiment_crops(folder.parent.parent), out=str(folder),
     )
-    return EvolutionRun.start(config)
+    # the experiment's size (retrain.json, drawn_size), else the input of a network it began on that is not square
+    return EvolutionRun.start(config, record_size=False)
 
 
 def experiment_crops(root: Path) -> Optional[int]:

@@ -74,7 +74,8 @@ def drawn_size(settings: RetrainSettings, task: RetrainTask, new: bool) -> Retra
     """``settings`` with the side its CPPN images are drawn at against an ImageNet base, so that every evolve run of
     the experiment draws the same size (its pools of fooling images are stacked): a new experiment records the side
     fool evolve draws at now (the one the network resizes to); one begun when CPPNs were drawn at the network's
-    input size, whose retrain.json has none, keeps that. Other settings come back as they are."""
+    input size, whose retrain.json has none, keeps that (a non-square input, which no --image-size names, is kept by
+    its evolve runs: they start with image_size None under that rule). Other settings come back as they are."""
     base = getattr(task, "base", None)
     if settings.encoding != "cppn" or settings.image_size is not None or base is None or base.spec.resize is None:
         return settings

@@ -228,17 +228,19 @@ class EvolutionRun:
 
     # --- starting and resuming ---------------------------------------------------------------
     @classmethod
-    def start(cls, config: EvolveSettings) -> "EvolutionRun":
+    def start(cls, config: EvolveSettings, record_size: bool = True) -> "EvolutionRun":
         """Validate ``config``, set up the run (models, encoding, archive), then make its run directory.
 
-        Nothing is written before everything the run needs has been built.
+        Nothing is written before everything the run needs has been built. record_size: False draws CPPNs as
+        runs begun before :func:`new_run_image_size` did (at ``config.image_size``, else the network's input),
+        for a caller that decides the size itself (a `fool retrain` experiment: :func:`~fooling.retrain.loop.drawn_size`).
         """
         config = config.resolved()
         out = Path(config.out) if config.out else default_out(config)
         config = dataclasses.replace(config, out=str(out))
         rundir = RunDirectory(out)
         rundir.refuse_if_taken()  # the "already holds" error without touching anything
-        run = cls(config, rundir, new=True)  # loads models: fails before any file is written
+        run = cls(config, rundir, new=record_size)  # loads models: fails before any file is written
         rundir.path.mkdir(parents=True, exist_ok=True)
         run._lock.acquire()
         try:

@@ -156,7 +156,7 @@ def _encodings(value: list[str]) -> Optional[str]:
 
 def _image_side(value: int) -> Optional[str]:
     return (None if 0 < value <= MAX_IMAGE_SIDE else
-            f"must lie in 1-{MAX_IMAGE_SIDE} (leave it out for the network's own input size)")
+            f"must lie in 1-{MAX_IMAGE_SIDE} (leave it out for the side the network resizes to, else its input)")
 
 
 MODEL, SEARCH, BUDGET, RUN, SPEED = "model", "search", "budget", "run", "speed"

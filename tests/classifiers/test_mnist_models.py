@@ -89,6 +89,18 @@ def test_min_image_side_follows_the_input_size(oracle):
     assert oracle.min_image_side == 8 // MAX_UPSCALE
 
 
+def test_min_image_side_of_a_non_square_input_follows_its_longer_side():
+    """A square image is scaled to both sides of the input: on a 16x24 input a 4x4 image was let through, then
+    scaled up 6 times across, past MAX_UPSCALE."""
+    from conftest import Oracle
+    from fooling.classifiers import Classifier, Preprocess
+    from fooling.classifiers.base import MAX_UPSCALE
+
+    wide = Preprocess(size=(16, 24), channels=1, mean=(0.0,), std=(1.0,))
+    clf = Classifier(Oracle(4), name="o", labels="abcd", preprocess=wide)
+    assert clf.min_image_side == 24 // MAX_UPSCALE
+
+
 def test_resolve_device_names_what_tensors_report():
     from fooling.classifiers import resolve_device
 

@@ -50,6 +50,17 @@ register(ModelSpec(name="test-tiny-imagenet", dataset="imagenet", input="3x32x32
                    description="tiny stand-in ImageNet network (tests)", load=_tiny))
 
 
+def _wide(device: torch.device, crops: int) -> Classifier:
+    torch.manual_seed(0)
+    pre = Preprocess(size=(32, 40), channels=3, mean=(0.5,) * 3, std=(0.5,) * 3, resize=44)
+    return Classifier(TinyNet(), name="test-wide-imagenet", labels=LABELS, preprocess=pre, device=device,
+                      crops=crops)
+
+
+register(ModelSpec(name="test-wide-imagenet", dataset="imagenet", input="3x32x40 RGB", num_classes=1000,
+                   description="tiny stand-in ImageNet network with a non-square input (tests)", load=_wide))
+
+
 @pytest.fixture(scope="module")
 def image_folder(tmp_path_factory) -> Path:
     """Three classes, named by index, by name and by name with underscores; 4 images each, odd sizes."""
@@ -181,6 +192,27 @@ def test_cppn_experiments_draw_one_size_and_older_ones_keep_theirs(image_folder,
     direct = RetrainRun.start(dataclasses.replace(settings, encoding="direct", out=str(tmp_path / "direct")),
                               progress=False)
     assert direct.settings.image_size is None  # pixel genomes: drawn at the resize side either way
+
+
+def test_an_older_cppn_experiment_on_a_non_square_input_starts_its_runs_at_that_input(image_folder, tmp_path):
+    """No --image-size names a 32x40 input, so an experiment begun when CPPNs were drawn at the network's input
+    records none; the evolve runs it has yet to start draw at that input too (they drew at the 44 px the network
+    resizes to, and training on the pools of both sizes died with numpy's ValueError)."""
+    from fooling.retrain.evolution import _open
+
+    settings = RetrainSettings(model="test-wide-imagenet", imagenet_dir=str(image_folder), encoding="cppn",
+                               classes=[0, 1], generations=1, population=4, runs_per_iteration=1, epochs=1,
+                               device="cpu", name="t-wide", out=str(tmp_path / "old"))
+    assert RetrainRun.start(settings, progress=False).settings.image_size == 44  # a new one: the resize side
+    record = json.loads((tmp_path / "old" / "retrain.json").read_text())
+    record["image_size"] = None  # as an older fooling wrote it
+    (tmp_path / "old" / "retrain.json").write_text(json.dumps(record))
+    resumed = RetrainRun.resume(tmp_path / "old", progress=False).settings
+    run = _open(resumed, "test-wide-imagenet", [0, 1], 0, tmp_path / "old" / "iter_00" / "run_0")
+    try:
+        assert run.encoding.image_shape == (3, 32, 40) and run.config.image_size is None
+    finally:
+        run.close()
 
 
 def test_every_evolve_run_of_an_experiment_scores_with_the_crops_of_its_first(image_folder, tmp_path):

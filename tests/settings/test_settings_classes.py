@@ -75,6 +75,14 @@ def test_old_config_json_with_wrong_types_is_one_line(change, words):
     assert words in str(err.value) and "\n" not in str(err.value)
 
 
+def test_a_bad_image_size_names_the_default_it_would_get():
+    """Left out, --image-size is the side the network's preprocessing resizes to (256 for ImageNet networks), not
+    its input size (224), for every encoding since CPPNs are drawn at that side too."""
+    with pytest.raises(FoolingError) as err:
+        EvolveSettings(image_size=0).validate()
+    assert "leave it out for the side the network resizes to, else its input" in str(err.value)
+
+
 def test_validation_keeps_every_rule():
     cases = [
         (dict(seed=-1), "--seed must be 0 or positive"),
