@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from ..settings.evolve import EvolveSettings
+from ..settings.evolve import CPPN_CPU_MATHS, MEMORY_FORMATS, SINCE, EvolveSettings
 from ..run import EvolutionRun
 from ..progress import continued
 from ..run.hooks import GenerationRecord, Hook
@@ -84,21 +84,34 @@ def _open(settings: RetrainSettings, model: str, classes: list[int], seed: int, 
         model=model, classes=classes, encoding=settings.encoding, preset=settings.preset,
         generations=settings.generations, population=settings.population, seed=seed, device=settings.device,
         checkpoint_every=settings.snapshot_every, checkpoint_seconds=0, image_size=settings.image_size,
-        crops=experiment_crops(folder.parent.parent), out=str(folder),
+        out=str(folder), **experiment_settings(folder.parent.parent),
     )
     # the experiment's size (retrain.json, drawn_size), else the input of a network it began on that is not square
     return EvolutionRun.start(config, record_size=False)
 
 
-def experiment_crops(root: Path) -> Optional[int]:
-    """The crops the experiment in ``root`` scores with: those of its first evolve run (ITER/run_R/config.json),
-    None before it has one (the preset decides: 10 for the paper's on ImageNet networks). So every run of an
-    experiment scores alike, also one begun when the paper preset scored ImageNet networks over one crop."""
+def experiment_settings(root: Path) -> dict[str, Any]:
+    """The settings of :data:`EXPERIMENT_SETTINGS` as the first evolve run of the experiment in ``root``
+    (ITER/run_R/config.json) recorded them, a key it lacks as runs begun before the setting existed had it
+    (:data:`~fooling.settings.evolve.SINCE`); {} before it has a run (the preset and the defaults decide). So every
+    run of an experiment scores and draws alike, also one begun when the paper preset scored ImageNet networks over
+    one crop, or CPPNs were drawn with PyTorch's functions."""
     for path in sorted(root.glob("iter_*/run_*/config.json")):
-        crops = (read_json_object(path) or {}).get("crops")
-        if type(crops) is int and crops in (1, 10):  # (not JSON's true, which Python counts as 1)
-            return crops
-    return None
+        record = read_json_object(path)
+        if record is None:
+            continue
+        values = {key: record.get(key, SINCE.get(key)) for key in EXPERIMENT_SETTINGS}
+        return {key: value for key, value in values.items() if _valid(key, value)}  # a bad one: the default's
+    return {}
+
+
+# settings of an experiment's evolve runs that its first run fixes for the rest, and the values each may take
+EXPERIMENT_SETTINGS: dict[str, tuple[Any, ...]] = {"crops": (1, 10), "cppn_cpu_math": CPPN_CPU_MATHS,
+                                                   "memory_format": MEMORY_FORMATS}
+
+
+def _valid(key: str, value: Any) -> bool:
+    return type(value) in (int, str) and value in EXPERIMENT_SETTINGS[key]  # (JSON's true is not the crops 1)
 
 
 def evolve_run(settings: RetrainSettings, model: str, classes: list[int], seed: int, folder: Path,

@@ -218,7 +218,7 @@ def test_an_older_cppn_experiment_on_a_non_square_input_starts_its_runs_at_that_
 def test_every_evolve_run_of_an_experiment_scores_with_the_crops_of_its_first(image_folder, tmp_path):
     """Under --preset paper an ImageNet network is scored over 10 crops; an experiment whose first evolve run scored
     over 1 (begun before the preset did so) keeps 1 for the runs it has yet to start, so its table compares like
-    with like."""
+    with like; likewise the CPPN maths and the memory layout, as an older run's config.json (without them) began."""
     from fooling.retrain.evolution import _open
 
     settings = RetrainSettings(model="test-tiny-imagenet", imagenet_dir=str(image_folder), preset="paper",
@@ -230,9 +230,18 @@ def test_every_evolve_run_of_an_experiment_scores_with_the_crops_of_its_first(im
         fresh.close()
     record = json.loads((tmp_path / "iter_00" / "run_0" / "config.json").read_text())
     record["crops"] = 1  # as the first run of an older experiment recorded it
+    del record["cppn_cpu_math"], record["memory_format"]  # settings newer than it
     (tmp_path / "iter_00" / "run_0" / "config.json").write_text(json.dumps(record))
     later = _open(settings, "test-tiny-imagenet", [0, 1], 1, tmp_path / "iter_01" / "run_0")
     try:
-        assert later.config.crops == 1
+        assert later.config.crops == 1 and later.config.cppn_cpu_math == "torch"
+        assert later.config.memory_format == "channels-last-on-cuda"
     finally:
         later.close()
+    record["crops"] = True  # not a crops value: the preset decides
+    (tmp_path / "iter_00" / "run_0" / "config.json").write_text(json.dumps(record))
+    again = _open(settings, "test-tiny-imagenet", [0, 1], 2, tmp_path / "iter_01" / "run_1")
+    try:
+        assert again.config.crops == 10
+    finally:
+        again.close()
