@@ -42,7 +42,7 @@ def command(genome: Path, size: Optional[int], out: Optional[Path], force: bool,
     if shape[0] * shape[1] > MAX_RENDER_PIXELS:
         raise FoolingError(f"a {shape[1]}x{shape[0]} image has more than the {MAX_RENDER_PIXELS:,} pixels "
                            f"`fool render` draws; give a smaller --size")
-    out = check_output_file(out or Path(f"{genome.stem}_{shape[0]}x{shape[1]}.png"), force, suffixes=(".png",),
+    out = check_output_file(out or Path(f"{genome.stem}_{shape[1]}x{shape[0]}.png"), force, suffixes=(".png",),
                             reads=(genome,))
 
     import torch

@@ -136,6 +136,18 @@ def test_render_command_draws_at_any_size(elite_json: Path, tmp_path: Path, monk
     assert result.exit_code == 0 and (tmp_path / "3_three_0.99_28x28.png").exists()
 
 
+def test_render_command_names_a_wide_genome_width_by_height(tmp_path: Path, monkeypatch) -> None:
+    """A genome evolved at 16 rows x 24 columns is drawn 24 wide and 16 high, and its default file name says so as
+    the message does (width x height; the name said 16x24)."""
+    monkeypatch.chdir(tmp_path)
+    enc = CPPNEncoding((1, 16, 24))
+    genome = max(population(enc, n=8, generations=5), key=lambda g: float(enc.decode([g], CPU).std()))
+    (tmp_path / "wide.json").write_text(json.dumps(enc.genome_json(genome)))
+    result = CliRunner().invoke(command, [str(tmp_path / "wide.json"), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert "(24x16," in result.output and Image.open(tmp_path / "wide_24x16.png").size == (24, 16)
+
+
 def test_render_command_help() -> None:
     result = CliRunner().invoke(command, ["--help"])
     assert result.exit_code == 0 and "--size" in result.output and "GENOME" in result.output
