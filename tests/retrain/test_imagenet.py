@@ -39,26 +39,20 @@ class TinyNet(nn.Module):
         return self.classifier(self.features(x).flatten(1))
 
 
-def _tiny(device: torch.device, crops: int) -> Classifier:
-    torch.manual_seed(0)
-    pre = Preprocess(size=(32, 32), channels=3, mean=(0.5,) * 3, std=(0.5,) * 3, resize=36)
-    return Classifier(TinyNet(), name="test-tiny-imagenet", labels=LABELS, preprocess=pre, device=device,
-                      crops=crops)
+def _register(name: str, size: tuple[int, int], resize: int, description: str) -> None:
+    """A stand-in ImageNet network (TinyNet) taking (3, *size) crops of an image resized to ``resize``."""
+
+    def load(device: torch.device, crops: int) -> Classifier:
+        torch.manual_seed(0)
+        pre = Preprocess(size=size, channels=3, mean=(0.5,) * 3, std=(0.5,) * 3, resize=resize)
+        return Classifier(TinyNet(), name=name, labels=LABELS, preprocess=pre, device=device, crops=crops)
+
+    register(ModelSpec(name=name, dataset="imagenet", input=f"3x{size[0]}x{size[1]} RGB", num_classes=1000,
+                       description=description, load=load))
 
 
-register(ModelSpec(name="test-tiny-imagenet", dataset="imagenet", input="3x32x32 RGB", num_classes=1000,
-                   description="tiny stand-in ImageNet network (tests)", load=_tiny))
-
-
-def _wide(device: torch.device, crops: int) -> Classifier:
-    torch.manual_seed(0)
-    pre = Preprocess(size=(32, 40), channels=3, mean=(0.5,) * 3, std=(0.5,) * 3, resize=44)
-    return Classifier(TinyNet(), name="test-wide-imagenet", labels=LABELS, preprocess=pre, device=device,
-                      crops=crops)
-
-
-register(ModelSpec(name="test-wide-imagenet", dataset="imagenet", input="3x32x40 RGB", num_classes=1000,
-                   description="tiny stand-in ImageNet network with a non-square input (tests)", load=_wide))
+_register("test-tiny-imagenet", (32, 32), 36, "tiny stand-in ImageNet network (tests)")
+_register("test-wide-imagenet", (32, 40), 44, "tiny stand-in ImageNet network with a non-square input (tests)")
 
 
 @pytest.fixture(scope="module")
@@ -154,7 +148,8 @@ def test_widened_network_is_saved_and_registered(retrained):
     assert classifier.probs(torch.rand(2, 3, 48, 48)).shape == (2, 1001)
     state = load_state_dict(out / "networks" / "t-tiny-r2.pt")
     assert torch.equal(classifier.net.classifier[1].weight, state["weight"])
-    assert torch.equal(state["weight"][:1000], _tiny("cpu", 1).net.classifier[1].weight)  # only the new row trained
+    base = load_classifier("test-tiny-imagenet", "cpu").net.classifier[1].weight
+    assert torch.equal(state["weight"][:1000], base)  # only the new row trained
     listing = CliRunner().invoke(main, ["models"])
     assert listing.exit_code == 0 and "t-tiny-r1" in listing.output
 
