@@ -84,10 +84,9 @@ def _open(settings: RetrainSettings, model: str, classes: list[int], seed: int, 
         model=model, classes=classes, encoding=settings.encoding, preset=settings.preset,
         generations=settings.generations, population=settings.population, seed=seed, device=settings.device,
         checkpoint_every=settings.snapshot_every, checkpoint_seconds=0, image_size=settings.image_size,
-        out=str(folder), **experiment_settings(folder.parent.parent),
+        cppn_size=settings.cppn_size, out=str(folder), **experiment_settings(folder.parent.parent),
     )
-    # the experiment's size (retrain.json, drawn_size), else the input of a network it began on that is not square
-    return EvolutionRun.start(config, record_size=False)
+    return EvolutionRun.start(config)
 
 
 def experiment_settings(root: Path) -> dict[str, Any]:

@@ -32,13 +32,12 @@ import numpy as np
 from ..classifiers import get_spec
 from ..classifiers.weights import load_meta
 from ..errors import FoolingError
-from ..objective import image_shape
 from ..paths import models_dir
 from ..rundir import unused_path
 from ..rundir.lock import RunLock
 from .evolution import evolve_iteration, read_pool
 from .report import write_report
-from ..settings.retrain import RetrainSettings
+from ..settings.retrain import SINCE, RetrainSettings
 from .task import RetrainTask
 
 SETTINGS_FILE = "retrain.json"
@@ -70,29 +69,15 @@ def make_task(settings: RetrainSettings, folder: Path) -> RetrainTask:
     raise FoolingError(f"cannot retrain {spec.name}: unknown data set {spec.dataset!r}")
 
 
-def drawn_size(settings: RetrainSettings, task: RetrainTask, new: bool) -> RetrainSettings:
-    """``settings`` with the side its CPPN images are drawn at against an ImageNet base, so that every evolve run of
-    the experiment draws the same size (its pools of fooling images are stacked): a new experiment records the side
-    fool evolve draws at now (the one the network resizes to); one begun when CPPNs were drawn at the network's
-    input size, whose retrain.json has none, keeps that (a non-square input, which no --image-size names, is kept by
-    its evolve runs: they start with image_size None under that rule). Other settings come back as they are."""
-    base = getattr(task, "base", None)
-    if settings.encoding != "cppn" or settings.image_size is not None or base is None or base.spec.resize is None:
-        return settings
-    _, h, w = image_shape(base) if new else base.input_shape
-    return dataclasses.replace(settings, image_size=h) if h == w else settings
-
-
 class RetrainRun:
     """A retrain experiment in its directory."""
 
-    def __init__(self, settings: RetrainSettings, folder: Path, progress: bool = True, new: bool = False) -> None:
-        """new: a new experiment (:meth:`start`), not a resumed one (see :func:`drawn_size`)."""
+    def __init__(self, settings: RetrainSettings, folder: Path, progress: bool = True) -> None:
+        self.settings = settings
         self.folder = folder
         self.progress = progress
         self.task = make_task(settings, folder)
         self.task.progress = progress
-        self.settings = self.task.settings = settings = drawn_size(settings, self.task, new)
         n = self.task.num_real
         self.classes = list(settings.classes) if settings.classes else list(range(n))
         bad = [k for k in self.classes if not 0 <= k < n]
@@ -108,9 +93,9 @@ class RetrainRun:
         if out.exists() and (not out.is_dir() or any(out.iterdir())):
             raise FoolingError(f"{out} already holds files; pick another --out or continue it with --resume {out}")
         out.mkdir(parents=True, exist_ok=True)
-        run = cls(settings, out, progress, new=True)
+        run = cls(settings, out, progress)
         run.task.check_names_free()
-        (out / SETTINGS_FILE).write_text(run.settings.dumps())  # with the size its CPPNs are drawn at
+        (out / SETTINGS_FILE).write_text(settings.dumps())
         run.log(f"start: {' '.join(sys.argv)}")
         return run
 
@@ -122,7 +107,7 @@ class RetrainRun:
         if not path.is_file():
             raise FoolingError(f"{folder} is not a retrain directory (no {SETTINGS_FILE})")
         try:
-            settings = RetrainSettings.from_json(json.loads(path.read_text()))
+            settings = RetrainSettings.from_json({**SINCE, **json.loads(path.read_text())})  # older: as they began
         except (ValueError, TypeError, RecursionError) as err:
             raise FoolingError(f"{path} is not a valid settings file: {err}") from None
         settings.validate()

@@ -78,23 +78,13 @@ def _check_arrays(arrays: dict[str, np.ndarray], folder: Path) -> None:
 
 
 def evolved_image_shape(config: EvolveSettings, classifier: Classifier) -> tuple[int, int, int]:
-    """(C, H, W) of the evolved images: --image-size, else :func:`fooling.objective.image_shape`'s rule. A CPPN
-    run whose config.json records no image size began when CPPNs were drawn at the network's input size: it goes
-    on at that size (new CPPN runs record the side they are drawn at, see :func:`new_run_image_size`)."""
+    """(C, H, W) of the evolved images: --image-size, else :func:`fooling.objective.image_shape`'s rule, but for
+    CPPNs with ``cppn_size`` "input" (runs begun before CPPNs were drawn at the resize side) the network's input."""
     if config.image_size:
         return (classifier.input_shape[0], config.image_size, config.image_size)
-    if config.encoding == "cppn":
+    if config.encoding == "cppn" and config.cppn_size == "input":
         return tuple(classifier.input_shape)
     return image_shape(classifier)
-
-
-def new_run_image_size(config: EvolveSettings, classifier: Classifier) -> Optional[int]:
-    """The --image-size a new run records: the config's own, else for a CPPN run the side it is drawn at where
-    that is a square (so that it resumes at that size, whatever the rule was when it began); None otherwise."""
-    if config.image_size or config.encoding != "cppn" or classifier.spec.resize is None:
-        return config.image_size  # (without a resize both rules draw at the network's input)
-    c, h, w = image_shape(classifier)
-    return h if h == w else None
 
 
 def network_of(names: Sequence[str], classifiers: Sequence[Classifier]) -> Network:
@@ -127,7 +117,7 @@ class EvolutionRun:
     (or :meth:`close`).
     """
 
-    def __init__(self, config: EvolveSettings, rundir: RunDirectory, new: bool = False) -> None:
+    def __init__(self, config: EvolveSettings, rundir: RunDirectory) -> None:
         self.config = config
         self.rundir = rundir
         self.device = resolve_device(config.device)
@@ -144,8 +134,6 @@ class EvolutionRun:
         for classifier in self.classifiers:
             classifier.set_crops(config.crops)
         first = self.classifiers[0]
-        if new:  # a new run (not a resume): config.json records the CPPN drawing size it begins with
-            config = self.config = dataclasses.replace(config, image_size=new_run_image_size(config, first))
         self.labels = first.labels
         self.classes = self._classes(first.num_classes)
         self.objective = Objective(self.classifiers, self.classes, config.combine, precision=config.precision,
@@ -228,19 +216,17 @@ class EvolutionRun:
 
     # --- starting and resuming ---------------------------------------------------------------
     @classmethod
-    def start(cls, config: EvolveSettings, record_size: bool = True) -> "EvolutionRun":
+    def start(cls, config: EvolveSettings) -> "EvolutionRun":
         """Validate ``config``, set up the run (models, encoding, archive), then make its run directory.
 
-        Nothing is written before everything the run needs has been built. record_size: False draws CPPNs as
-        runs begun before :func:`new_run_image_size` did (at ``config.image_size``, else the network's input),
-        for a caller that decides the size itself (a `fool retrain` experiment: :func:`~fooling.retrain.loop.drawn_size`).
+        Nothing is written before everything the run needs has been built.
         """
         config = config.resolved()
         out = Path(config.out) if config.out else default_out(config)
         config = dataclasses.replace(config, out=str(out))
         rundir = RunDirectory(out)
         rundir.refuse_if_taken()  # the "already holds" error without touching anything
-        run = cls(config, rundir, new=record_size)  # loads models: fails before any file is written
+        run = cls(config, rundir)  # loads models: fails before any file is written
         rundir.path.mkdir(parents=True, exist_ok=True)
         run._lock.acquire()
         try:

@@ -34,6 +34,9 @@ PRECISIONS = ("fp32", "bf16", "fp16")  # classifiers.base.PRECISIONS (settings s
 MEMORY_FORMATS = ("auto", "channels-last", "contiguous", "channels-last-on-cuda")
 # whose sin, tanh and exp draw CPPNs on a CPU (fooling/encodings/cppn/functions.py says why numpy's); declared here, once
 CPPN_CPU_MATHS = ("numpy", "torch")
+# where CPPNs are drawn without --image-size: at the side the network resizes to, or at its input (runs begun
+# before the first existed; fooling/run/evolve.py: evolved_image_shape); declared here, once
+CPPN_SIZES = ("resize", "input")
 DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")  # the devices a run can use (see classifiers.resolve_device)
 
 # Limits on the size of a run, checked before anything is created (see check_run_size).
@@ -121,7 +124,7 @@ class Network:
 # (crops: every config.json records it, but a run's crops come from its networks under the paper preset now, so a
 # hand-written one without it keeps the 1 crop it had before.)
 SINCE: dict[str, Any] = {"cppn_lineages": 0, "memory_format": "channels-last-on-cuda", "cppn_cpu_math": "torch",
-                         "crops": 1}
+                         "crops": 1, "cppn_size": "input"}
 
 
 def _names_a_model(value: str) -> Optional[str]:
@@ -201,6 +204,10 @@ class EvolveSettings(Settings):
     image_size: Optional[int] = setting(None, "Side of the evolved images [the side the network resizes to "
                                               "before cropping, 256 for ImageNet; else its input].", group=SEARCH,
                                         check=_image_side)
+    cppn_size: str = setting("resize", "Without --image-size, CPPNs are drawn at the side the network resizes to "
+                                       "(resize) or at its input (input: 224 for ImageNet, scaled up to 256 and "
+                                       "centre-cropped by the network; runs begun before resize).", group=SEARCH,
+                             choices=CPPN_SIZES)
 
     # budget
     generations: int = setting(200, "Generations after the initial population.", group=BUDGET, check=positive)

@@ -8,7 +8,7 @@ from typing import Optional
 
 from ..errors import FoolingError
 from ..limits import MAX_MODEL_NAME
-from .evolve import ENCODINGS, PRESETS, _image_side
+from .evolve import CPPN_SIZES, ENCODINGS, PRESETS, _image_side
 from .fields import Settings, between, distinct, positive, setting
 
 HEAD_ROWS = ("fooling", "all")
@@ -25,6 +25,9 @@ def _model_name(value: str) -> Optional[str]:
 
 
 WHAT, EVOLVE, FOOLING, TRAIN, DATA, RUN = "model", "evolution", "fooling class", "training", "data", "run"
+# Settings newer than some saved experiments, with the value that continues such an experiment as it began (a
+# resume fills them in where retrain.json lacks them): its evolve runs all draw alike, since their pools stack.
+SINCE: dict[str, str] = {"cppn_size": "input"}
 
 
 @dataclass
@@ -58,6 +61,8 @@ class RetrainSettings(Settings):
                                     group=EVOLVE, check=between(0.0, 1.0, high_open=True))
     image_size: Optional[int] = setting(None, "Side of evolved ImageNet images [as fool evolve].", group=EVOLVE,
                                         check=_image_side)  # fool evolve's check: a retrain.json is refused alike
+    cppn_size: str = setting("resize", "Without --image-size, CPPNs are drawn at the side the network resizes to, "
+                                       "or at its input [as fool evolve].", group=EVOLVE, choices=CPPN_SIZES)
     seed: int = setting(0, "Seeds every evolution run and the fooling-image sampling.", group=EVOLVE)
     device: str = setting("auto", "auto | cpu | cuda (auto: CUDA when present).", group=EVOLVE)
 

@@ -169,43 +169,35 @@ def test_read_image_resizes_and_refuses_bad_files_in_one_line(tmp_path):
         assert "\n" not in str(err.value)
 
 
-def test_cppn_experiments_draw_one_size_and_older_ones_keep_theirs(image_folder, tmp_path):
-    """A new CPPN experiment records the side its evolve runs draw at (the one the base resizes to, 36 here), so all
-    its pools stack; one whose retrain.json has none (begun when CPPNs were drawn at the network's input) keeps
-    the input side (32) for the runs it has yet to start."""
-    settings = RetrainSettings(model="test-tiny-imagenet", imagenet_dir=str(image_folder), encoding="cppn",
-                               classes=[0, 1], generations=2, population=4, runs_per_iteration=1, epochs=1,
-                               device="cpu", name="t-size", out=str(tmp_path / "new"))
-    run = RetrainRun.start(settings, progress=False)
-    assert run.settings.image_size == 36
-    assert json.loads((tmp_path / "new" / "retrain.json").read_text())["image_size"] == 36
-    assert RetrainRun.resume(tmp_path / "new", progress=False).settings.image_size == 36
-    record = json.loads((tmp_path / "new" / "retrain.json").read_text())
-    record["image_size"] = None  # as an older fooling wrote it
-    (tmp_path / "new" / "retrain.json").write_text(json.dumps(record))
-    assert RetrainRun.resume(tmp_path / "new", progress=False).settings.image_size == 32
-    direct = RetrainRun.start(dataclasses.replace(settings, encoding="direct", out=str(tmp_path / "direct")),
-                              progress=False)
-    assert direct.settings.image_size is None  # pixel genomes: drawn at the resize side either way
-
-
-def test_an_older_cppn_experiment_on_a_non_square_input_starts_its_runs_at_that_input(image_folder, tmp_path):
-    """No --image-size names a 32x40 input, so an experiment begun when CPPNs were drawn at the network's input
-    records none; the evolve runs it has yet to start draw at that input too (they drew at the 44 px the network
-    resizes to, and training on the pools of both sizes died with numpy's ValueError)."""
+@pytest.mark.parametrize("model, new_shape, old_shape", [("test-tiny-imagenet", (3, 36, 36), (3, 32, 32)),
+                                                          ("test-wide-imagenet", (3, 44, 44), (3, 32, 40))])
+def test_cppn_experiments_draw_one_size_and_older_ones_keep_theirs(image_folder, tmp_path, model, new_shape,
+                                                                   old_shape):
+    """A new CPPN experiment draws every evolve run at the side the base resizes to (cppn_size "resize", in
+    retrain.json), so all its pools stack; one whose retrain.json has no cppn_size (begun when CPPNs were drawn at
+    the network's input) draws the runs it has yet to start at that input, square or not (a 32x40 one took the
+    44 px resize side, and training on the pools of both sizes died with numpy's ValueError)."""
     from fooling.retrain.evolution import _open
 
-    settings = RetrainSettings(model="test-wide-imagenet", imagenet_dir=str(image_folder), encoding="cppn",
-                               classes=[0, 1], generations=1, population=4, runs_per_iteration=1, epochs=1,
-                               device="cpu", name="t-wide", out=str(tmp_path / "old"))
-    assert RetrainRun.start(settings, progress=False).settings.image_size == 44  # a new one: the resize side
-    record = json.loads((tmp_path / "old" / "retrain.json").read_text())
-    record["image_size"] = None  # as an older fooling wrote it
-    (tmp_path / "old" / "retrain.json").write_text(json.dumps(record))
-    resumed = RetrainRun.resume(tmp_path / "old", progress=False).settings
-    run = _open(resumed, "test-wide-imagenet", [0, 1], 0, tmp_path / "old" / "iter_00" / "run_0")
+    settings = RetrainSettings(model=model, imagenet_dir=str(image_folder), encoding="cppn", classes=[0, 1],
+                               generations=1, population=4, runs_per_iteration=1, epochs=1, device="cpu",
+                               name="t-size", out=str(tmp_path / "exp"))
+    RetrainRun.start(settings, progress=False)
+    assert json.loads((tmp_path / "exp" / "retrain.json").read_text())["cppn_size"] == "resize"
+    run = _open(RetrainRun.resume(tmp_path / "exp", progress=False).settings, model, [0, 1], 0,
+                tmp_path / "exp" / "iter_00" / "run_0")
     try:
-        assert run.encoding.image_shape == (3, 32, 40) and run.config.image_size is None
+        assert run.encoding.image_shape == new_shape
+    finally:
+        run.close()
+    record = json.loads((tmp_path / "exp" / "retrain.json").read_text())
+    del record["cppn_size"]  # as an older fooling wrote it
+    (tmp_path / "exp" / "retrain.json").write_text(json.dumps(record))
+    resumed = RetrainRun.resume(tmp_path / "exp", progress=False).settings
+    assert resumed.cppn_size == "input"
+    run = _open(resumed, model, [0, 1], 1, tmp_path / "exp" / "iter_00" / "run_1")
+    try:
+        assert run.encoding.image_shape == old_shape and run.config.image_size is None
     finally:
         run.close()
 

@@ -1,6 +1,6 @@
 """The size a run draws its images at: CPPNs at the side the network's preprocessing resizes to (as pixel genomes
-are), recorded in config.json by a new run; a CPPN run begun when CPPNs were drawn at the network's input size
-(config.json with no image size) resumes at that size, bit for bit."""
+are; cppn_size "resize", recorded in config.json); a CPPN run begun when CPPNs were drawn at the network's input
+size (config.json without cppn_size) resumes at that size, bit for bit."""
 
 from __future__ import annotations
 
@@ -41,31 +41,32 @@ def settings(out, **kw) -> EvolveSettings:
                                     checkpoint_every=1, checkpoint_seconds=0, out=str(out)), **kw})
 
 
-def test_a_new_cppn_run_draws_at_the_resize_side_and_records_it(tmp_path):
-    run = EvolutionRun.start(settings(tmp_path / "new"))
+def shape_of(out, **kw) -> tuple[int, int, int]:
+    run = EvolutionRun.start(settings(out, **kw))
     try:
-        assert run.encoding.image_shape == (3, 20, 20) and run.config.image_size == 20
+        return run.encoding.image_shape
     finally:
         run.close()
-    assert json.loads((tmp_path / "new" / "config.json").read_text())["image_size"] == 20
-    run = EvolutionRun.start(settings(tmp_path / "mine", image_size=24))  # the user's size wins
-    try:
-        assert run.encoding.image_shape == (3, 24, 24)
-    finally:
-        run.close()
-    run = EvolutionRun.start(settings(tmp_path / "direct", encoding="direct", strategy="map-elites"))
-    try:  # pixel genomes: the same rule, and config.json as before (no size recorded)
-        assert run.encoding.image_shape == (3, 20, 20) and run.config.image_size is None
-    finally:
-        run.close()
+
+
+def test_a_new_cppn_run_draws_at_the_resize_side_and_records_the_rule_not_a_size(tmp_path):
+    assert shape_of(tmp_path / "new") == (3, 20, 20)
+    record = json.loads((tmp_path / "new" / "config.json").read_text())
+    assert record["cppn_size"] == "resize" and record["image_size"] is None
+    assert shape_of(tmp_path / "mine", image_size=24) == (3, 24, 24)  # the user's size wins
+    assert shape_of(tmp_path / "input", cppn_size="input") == (3, 16, 16)  # the old rule, asked for
+    assert shape_of(tmp_path / "direct", encoding="direct", strategy="map-elites") == (3, 20, 20)  # pixels: as ever
+    # a run's config.json as a template for another network (fool evolve --config RUN/config.json --model OTHER):
+    # the rule goes with it, not the first network's size
+    assert shape_of(tmp_path / "mnist", model="test-oracle") == (1, 8, 8)
 
 
 def test_a_cppn_run_begun_at_the_input_size_resumes_at_it(tmp_path):
-    expected = EvolutionRun.start(settings(tmp_path / "a", image_size=16)).run(progress=False)
-    EvolutionRun.start(settings(tmp_path / "b", image_size=16)).run(progress=False, stop_after=2)
+    expected = EvolutionRun.start(settings(tmp_path / "a", cppn_size="input")).run(progress=False)
+    EvolutionRun.start(settings(tmp_path / "b", cppn_size="input")).run(progress=False, stop_after=2)
     path = tmp_path / "b" / "config.json"
     record = json.loads(path.read_text())
-    record["image_size"] = None  # as a fooling from before CPPNs were drawn at the resize side wrote it
+    del record["cppn_size"]  # as a fooling from before CPPNs were drawn at the resize side wrote it
     path.write_text(json.dumps(record))
     resumed = EvolutionRun.resume(tmp_path / "b")
     assert resumed.encoding.image_shape == (3, 16, 16)
