@@ -89,6 +89,11 @@ def _open(settings: RetrainSettings, model: str, classes: list[int], seed: int, 
     return EvolutionRun.start(config)
 
 
+# settings of an experiment's evolve runs that its first run fixes for the rest, and the values each may take
+EXPERIMENT_SETTINGS: dict[str, tuple[Any, ...]] = {"crops": (1, 10), "cppn_cpu_math": CPPN_CPU_MATHS,
+                                                   "memory_format": MEMORY_FORMATS}
+
+
 def experiment_settings(root: Path) -> dict[str, Any]:
     """The settings of :data:`EXPERIMENT_SETTINGS` as the first evolve run of the experiment in ``root``
     (ITER/run_R/config.json) recorded them, a key it lacks as runs begun before the setting existed had it
@@ -102,11 +107,6 @@ def experiment_settings(root: Path) -> dict[str, Any]:
         values = {key: record.get(key, SINCE.get(key)) for key in EXPERIMENT_SETTINGS}
         return {key: value for key, value in values.items() if _valid(key, value)}  # a bad one: the default's
     return {}
-
-
-# settings of an experiment's evolve runs that its first run fixes for the rest, and the values each may take
-EXPERIMENT_SETTINGS: dict[str, tuple[Any, ...]] = {"crops": (1, 10), "cppn_cpu_math": CPPN_CPU_MATHS,
-                                                   "memory_format": MEMORY_FORMATS}
 
 
 def _valid(key: str, value: Any) -> bool:
