@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from .encodings.base import Encoding
+from .hostwork import on_host
 from .milestones import THRESHOLDS, Milestones
 from .rowcopy import gather_rows, scatter_rows_
 from .rowdigests import RowDigests, Rows
@@ -60,7 +61,7 @@ class TensorStore:
         if len(cells) == 0:
             return
         batch = torch.as_tensor(batch, device=self.device)
-        if self.device.type == "cpu":
+        if on_host(self.device):
             self._put_host(np.asarray(cells), batch, np.asarray(rows), np.asarray(keys))
         else:
             cells, rows, keys = (torch.as_tensor(x, device=self.device) for x in (cells, rows, keys))
@@ -240,7 +241,7 @@ class Archive:
         if scores is not None and self.scores_tensor is None:
             self.scores_tensor = torch.full((len(self), scores.shape[-1]), np.nan, dtype=torch.float64,
                                             device=self.device)
-        if self.device.type == "cpu":  # the same selection on numpy views of the tensors: a few µs, not tens
+        if on_host(self.device):  # the same selection on numpy views of the tensors: a few µs, not tens
             cells, rows = self._offer_host(confidence, parents)
         else:
             cells, rows = self._offer_device(confidence, parents)
@@ -250,7 +251,7 @@ class Archive:
                 cells, rows = (torch.as_tensor(x, device=self.device) for x in (cells, rows))
                 scores = torch.as_tensor(scores, device=self.device).to(torch.float64)
                 self.scores_tensor.index_copy_(0, cells, scores[rows, cells])
-        if self.device.type == "cpu":
+        if on_host(self.device):
             fitness = self.fitness_tensor.numpy().copy()
         else:
             self._host.copy_(self.fitness_tensor)  # the per-class best values: all the host reads

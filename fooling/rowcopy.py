@@ -12,12 +12,14 @@ from typing import Optional
 
 import torch
 
+from .hostwork import on_host
+
 ROW_LOOP_MAX = 256  # the CPU copies at most this many rows one by one (more: one indexed copy)
 ROW_LOOP_MIN_VALUES = 1 << 14  # ... and only rows of at least this many values (smaller: one indexed copy)
 
 
 def _one_by_one(like: torch.Tensor, rows: int) -> bool:
-    return like.device.type == "cpu" and 0 < rows <= ROW_LOOP_MAX and like.shape[1] >= ROW_LOOP_MIN_VALUES
+    return on_host(like.device) and 0 < rows <= ROW_LOOP_MAX and like.shape[1] >= ROW_LOOP_MIN_VALUES
 
 
 def gather_rows(src: torch.Tensor, index: torch.Tensor) -> torch.Tensor:

@@ -18,6 +18,8 @@ from typing import Optional, Sequence, Union
 import numpy as np
 import torch
 
+from .hostwork import on_host
+
 VERIFY = "FOOLING_VERIFY_DIGESTS"  # "1": checkpoints rehash every row whose digest they would trust
 
 RowIndex = Union[torch.Tensor, np.ndarray, Sequence[int]]
@@ -103,7 +105,7 @@ class Rows:
         """The C-order bytes of rows ``positions`` on the host: views of the source on the CPU; on another
         device only these rows are copied (one gather, one transfer)."""
         rows = self.index[np.asarray(positions, dtype=np.int64)]
-        if self.source.device.type == "cpu":
+        if on_host(self.source.device):
             host = self.source.numpy()
             return [memoryview(host[i]).cast("B") for i in rows.tolist()]
         if not len(rows):

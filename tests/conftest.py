@@ -44,6 +44,18 @@ def fooling_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
         os.environ["FOOLING_CACHE"] = old
 
 
+@pytest.fixture
+def device(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The device of a test parametrized over helpers.DEVICES with ``indirect=True``: "cpu-device-path" gives
+    "cpu" with the CPU running the device path (what CUDA runs; fooling.hostwork)."""
+    from helpers import take_the_device_path
+
+    if request.param == "cpu-device-path":
+        take_the_device_path(monkeypatch)
+        return "cpu"
+    return request.param
+
+
 FIXTURE_ITERATIONS = 300  # a few seconds; sure enough of itself that 25 generations reach 99 %
 
 

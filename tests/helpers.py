@@ -3,16 +3,34 @@
 from __future__ import annotations
 
 import contextlib
+import csv
+import json
 import os
+from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional
 
 import numpy as np
+import pytest
 import torch
 
 from fooling.encodings.cppn import CPPNEncoding, Genome, Style
 from fooling.encodings.cppn.functions import apply_numpy
 from fooling.encodings.cppn.genome import NUM_INPUTS
 from fooling.encodings.cppn.style import colour_map, coordinates
+
+# Devices for tests of code with a host path and a device path (fooling.hostwork), parametrized indirectly
+# through conftest's ``device`` fixture: "cpu-device-path" runs the device path, what CUDA runs, on the CPU.
+DEVICES = ["cpu", "cpu-device-path", pytest.param("cuda", marks=pytest.mark.cuda)]
+
+
+def take_the_device_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Until the test ends, the CPU runs the hot loop as CUDA does: no bookkeeping on the host, and a generation's
+    noise in one draw (fooling.hostwork, fooling.search.noise)."""
+    from fooling import hostwork
+    from fooling.search import noise
+
+    monkeypatch.setattr(hostwork, "HOST_DEVICES", ())
+    monkeypatch.setattr(noise, "ONE_DRAW_DEVICES", ("cpu", "cuda"))
 
 
 def mutated_cppns(enc: CPPNEncoding, n: int, generations: int, seed: int = 0) -> list[Genome]:
@@ -49,8 +67,6 @@ def render_reference(genome: Genome, style: Style, size: Optional[tuple[int, int
 
 def checkpoint_arrays(run_dir, prefixes=("archive.",)) -> dict[str, np.ndarray]:
     """The arrays of RUN_DIR/checkpoint whose names start with one of ``prefixes`` (default: the archive)."""
-    from pathlib import Path
-
     from fooling.rundir.checkpoint import load_checkpoint
 
     arrays, _ = load_checkpoint(Path(run_dir) / "checkpoint")
@@ -81,3 +97,27 @@ def ray_with_paths(paths: Iterable[Any], **init: Any) -> Iterator[Any]:
             os.environ.pop("PYTHONPATH", None)
         else:
             os.environ["PYTHONPATH"] = old
+
+
+TIMING = ("elapsed_s", "evals_per_s")
+
+
+def run_summary(path: Path) -> dict:
+    """summary.json without its timing."""
+    return {k: v for k, v in json.loads((path / "summary.json").read_text()).items() if k not in TIMING}
+
+
+def run_metrics(path: Path) -> list[dict]:
+    """metrics.csv's rows without elapsed_s."""
+    return [{k: v for k, v in row.items() if k != "elapsed_s"} for row in csv.DictReader(open(path / "metrics.csv"))]
+
+
+def assert_same_run(a: Path, b: Path) -> None:
+    """elites/ byte for byte, summary.json but its timing, metrics.csv but elapsed_s, checkpoint arrays."""
+    names = sorted(p.name for p in (a / "elites").iterdir())
+    assert names == sorted(p.name for p in (b / "elites").iterdir()) and names
+    for name in names:
+        assert (a / "elites" / name).read_bytes() == (b / "elites" / name).read_bytes(), name
+    assert run_summary(a) == run_summary(b)
+    assert run_metrics(a) == run_metrics(b)
+    assert_same_archive(a, b, prefixes=("",))

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 LAYERS: list[set[str]] = [
     {"errors", "paths", "imaging", "compat", "allocator", "progress", "milestones", "limits", "outputs",
-     "rowcopy", "rowdigests"},
+     "rowcopy", "rowdigests", "hostwork"},
     {"settings", "classes"},
     {"data"},
     {"classifiers", "encodings"},

@@ -26,6 +26,8 @@ from typing import Callable, Optional, Union
 import numpy as np
 import torch
 
+from ..hostwork import on_host
+
 PARALLEL_MIN = 1 << 18  # genes to vary below which one thread does it all (threads cost ~0.1 ms)
 _pool: Optional[ThreadPoolExecutor] = None
 _pool_pid = -1
@@ -232,7 +234,7 @@ def polynomial_mutation_torch(
     if rate <= 0.0 or genes.numel() == 0:
         return genes
     flat = genes.view(-1)
-    if genes.device.type == "cpu":
+    if on_host(genes.device):
         idx = bernoulli_positions_torch(flat.numel(), rate, generator)
         if idx.numel() == 0:
             return genes
@@ -283,7 +285,7 @@ def sbx_crossover_torch(
     On the CPU only the crossing genes are computed (compacted); elsewhere (CUDA) everything is
     computed densely and selected, with no host synchronisation.
     """
-    if a.device.type == "cpu":
+    if on_host(a.device):
         chosen = torch.arange(a.shape[0]) if rows is None else torch.nonzero(rows).squeeze(1)
         if chosen.numel() == 0:
             return
@@ -326,7 +328,7 @@ def sbx_pairs_torch(
     pairs and read and written straight in ``children`` (no copies of whole rows); elsewhere the dense form.
     """
     pairs = len(rows)
-    if children.device.type != "cpu":
+    if not on_host(children.device):
         sbx_crossover_torch(children[0:2 * pairs:2], children[1:2 * pairs:2], generator, eta, gene_prob, rows=rows)
         return
     genes = children.shape[1]

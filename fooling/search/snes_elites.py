@@ -36,6 +36,7 @@ import torch
 
 from ..archive import Archive
 from ..errors import FoolingError
+from ..hostwork import on_host
 from ..rowcopy import gather_rows, scatter_rows_
 from ..rowdigests import RowDigests, Rows
 from .base import Scores, Strategy
@@ -61,7 +62,7 @@ def rank_utilities(confidence: torch.Tensor, cells: torch.Tensor, per: int) -> t
     NaN last, torch first), elsewhere on the device; the same utilities either way."""
     k = len(cells)
     table = snes_utilities(per, confidence.device)
-    if confidence.device.type == "cpu":
+    if on_host(confidence.device):
         values = confidence.numpy().reshape(k, per, -1)
         own = values[np.arange(k)[:, None], np.arange(per), np.asarray(cells)[:, None]]  # (k, per)
         if not np.isnan(own).any():
@@ -150,7 +151,7 @@ class SnesElites(Strategy):
             self._cells, self._noise = plan.cells, noise  # (k,), (k, per, D) on the noise grid
             self._mean, self._sigma = plan.mean, plan.sigma  # gathered by plan(): copies, unchanged until tell
             cells = plan.cells  # (N,) each child's emitter: numpy's repeat on the CPU (torch's is several kernels)
-            self._owner = (torch.from_numpy(np.repeat(cells.numpy(), plan.block)) if cells.device.type == "cpu"
+            self._owner = (torch.from_numpy(np.repeat(cells.numpy(), plan.block)) if on_host(cells.device)
                            else cells.repeat_interleave(plan.block))
         else:
             self._cells = self._owner = self._noise = self._mean = self._sigma = None
@@ -163,7 +164,7 @@ class SnesElites(Strategy):
         """Copy the elites into the means of the restarting emitters among ``cells`` (None: all)."""
         if cells is None:
             due = torch.nonzero(self.restarting).squeeze(1)
-        elif cells.device.type == "cpu":  # numpy views: a few µs
+        elif on_host(cells.device):  # numpy views: a few µs
             due = torch.from_numpy(cells.numpy()[self.restarting.numpy()[cells.numpy()]])
         else:
             due = cells[self.restarting.index_select(0, cells)]  # ascending, as cells are

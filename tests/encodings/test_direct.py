@@ -1,7 +1,8 @@
 """Direct encoding: shapes, ranges, determinism, and the vectorised torch operators against DEAP's.
 
 The operators run on the run's device; the CPU and CUDA code paths differ (sparse positions on the
-CPU, dense draws elsewhere), so each distribution test runs on both (CUDA ones skip without a GPU).
+CPU, dense draws elsewhere), so each distribution test runs both paths on the CPU and on CUDA where there is
+one (``DEVICES``: the CUDA ones skip without a GPU).
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from fooling.encodings import DirectEncoding
 from fooling.encodings.operators import (polynomial_mutation, polynomial_mutation_torch, sbx_crossover,
                                          sbx_crossover_torch)
 from fooling.imaging import hls_to_rgb
+from helpers import DEVICES
 
-DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)]
 
 
 def _gen(seed: int, device: str = "cpu") -> torch.Generator:
@@ -59,7 +60,7 @@ def test_hls_to_rgb_matches_colorsys_everywhere():
     np.testing.assert_allclose(rgb, expected, atol=1e-5)
 
 
-@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("device", DEVICES, indirect=True)
 @pytest.mark.parametrize("variant", ["bounded", "unscaled"])
 def test_mutation_keeps_genes_in_range_and_rate(variant, device):
     genes = torch.rand((200, 784), generator=_gen(1, device), device=device)
@@ -79,7 +80,7 @@ def test_numpy_mutation_for_host_genomes_keeps_rate(variant, rng):
     assert 0.09 < (genes != before).mean() < 0.11
 
 
-@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("device", DEVICES, indirect=True)
 def test_mutate_leaves_parents_untouched_and_is_deterministic(device):
     enc = DirectEncoding((1, 8, 8), crossover_rate=0.5, device=device)
     parents = enc.random(10, _gen(0, device))
@@ -130,7 +131,7 @@ def _mutated_only(x: float, n: int, variant: str, device: str, rate: float, seed
     return delta[moved][:n] if rate < 1 else delta[:n]
 
 
-@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("device", DEVICES, indirect=True)
 @pytest.mark.parametrize("rate", [1.0, 0.1])
 @pytest.mark.parametrize("x", [0.02, 0.5, 0.97])
 def test_bounded_mutation_matches_deap_in_distribution(x, rate, device):
@@ -149,7 +150,7 @@ def test_numpy_bounded_mutation_matches_deap_in_distribution(x):
     assert stats.ks_2samp(ours[0] - x, _deap_bounded_deltas(x, n)).pvalue > 1e-3
 
 
-@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("device", DEVICES, indirect=True)
 def test_unscaled_mutation_is_the_original_formula(device):
     n = 20000
     delta = _mutated_only(0.5, n, "unscaled", device, 1.0, seed=2)
@@ -163,7 +164,7 @@ def test_unscaled_mutation_is_the_original_formula(device):
     assert (near == 0.0).double().mean().item() > 0.4
 
 
-@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("device", DEVICES, indirect=True)
 def test_sbx_matches_deap_in_distribution(device):
     n = 3000
     a = torch.full((n, 1), 0.3, device=device)
@@ -229,7 +230,7 @@ def test_operators_give_the_same_genes_on_any_number_of_threads(threads, monkeyp
         np.testing.assert_array_equal(x, y)
 
 
-@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("device", DEVICES, indirect=True)
 def test_sbx_on_pairs_of_a_population_matches_deap_in_distribution(device):
     n = 3000
     children = torch.empty((2 * n + 1, 2), device=device)  # an odd one out that never crosses

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
@@ -16,37 +15,13 @@ from fooling.rundir.checkpoint import load_checkpoint
 from fooling.run import EvolutionRun, evolve
 from fooling.run.multi import RunGroup, parse_seeds
 from fooling.settings.evolve import EvolveSettings
-
-TIMING = ("elapsed_s", "evals_per_s")
-
+from helpers import assert_same_run, run_summary
 
 def _config(out: Path, **kw) -> EvolveSettings:
     base = dict(model="test-oracle", generations=10, population=12, seed=0, device="cpu", checkpoint_every=3,
                 checkpoint_seconds=0, out=str(out))
     base.update(kw)
     return EvolveSettings(**base)
-
-
-def _summary(path: Path) -> dict:
-    return {k: v for k, v in json.loads((path / "summary.json").read_text()).items() if k not in TIMING}
-
-
-def _metrics(path: Path) -> list[dict]:
-    return [{k: v for k, v in row.items() if k != "elapsed_s"} for row in csv.DictReader(open(path / "metrics.csv"))]
-
-
-def assert_same_run(a: Path, b: Path) -> None:
-    """elites/ byte for byte, summary.json but its timing, metrics.csv but elapsed_s, checkpoint arrays."""
-    names = sorted(p.name for p in (a / "elites").iterdir())
-    assert names == sorted(p.name for p in (b / "elites").iterdir()) and names
-    for name in names:
-        assert (a / "elites" / name).read_bytes() == (b / "elites" / name).read_bytes(), name
-    assert _summary(a) == _summary(b)
-    assert _metrics(a) == _metrics(b)
-    left, right = load_checkpoint(a / "checkpoint")[0], load_checkpoint(b / "checkpoint")[0]
-    assert left.keys() == right.keys()
-    for key in left:
-        np.testing.assert_array_equal(left[key], right[key], err_msg=key)
 
 
 @pytest.mark.parametrize("one_pass", [True, False])
@@ -78,7 +53,7 @@ def test_a_grid_of_encodings_equals_lone_runs(tmp_path, one_pass):
             evolve(_config(tmp_path / f"{encoding}{seed}", seed=seed, encoding=encoding, generations=6))
             assert_same_run(tmp_path / "g" / f"{encoding}_s{seed}", tmp_path / f"{encoding}{seed}")
     RunGroup.resume(tmp_path / "g", generations=8).run(progress=False)  # the group continues as one
-    assert all(_summary(tmp_path / "g" / name)["generation"] == 8 for name in record["runs"])
+    assert all(run_summary(tmp_path / "g" / name)["generation"] == 8 for name in record["runs"])
 
 
 def test_runs_that_stop_at_different_times(tmp_path):
@@ -114,7 +89,7 @@ def test_cli_seeds_make_run_directories_equal_to_lone_runs(tmp_path):
         assert_same_run(tmp_path / "g" / f"s{seed}", tmp_path / f"alone{seed}")
     more = CliRunner().invoke(main, ["evolve", "--resume", str(tmp_path / "g"), "--generations", "8", "--quiet"])
     assert more.exit_code == 0, more.output
-    assert [_summary(tmp_path / "g" / f"s{s}")["generation"] for s in (0, 1, 2)] == [8, 8, 8]
+    assert [run_summary(tmp_path / "g" / f"s{s}")["generation"] for s in (0, 1, 2)] == [8, 8, 8]
 
 
 @pytest.mark.parametrize("args, message", [

@@ -1,0 +1,91 @@
+"""The hot loop's device path, what CUDA runs, taken on the CPU (fooling.hostwork): whole runs are deterministic,
+resume to the archive they would have reached, raise confidence, and make the host path's choices where both
+paths draw the same numbers. No GPU has run this project's tests; these check the device path's logic here."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+import torch
+
+from fooling import hostwork
+from fooling.run import EvolutionRun, evolve
+from fooling.search import noise
+from fooling.settings.evolve import EvolveSettings
+from helpers import assert_same_archive, assert_same_run, take_the_device_path
+
+
+def _config(out: Path, **kw) -> EvolveSettings:
+    base = dict(model="test-oracle", generations=12, population=16, seed=5, device="cpu", checkpoint_every=4,
+                checkpoint_seconds=0, out=str(out))
+    base.update(kw)
+    return EvolveSettings(**base)
+
+
+def test_only_the_cpu_takes_the_host_path():
+    assert hostwork.on_host("cpu") and hostwork.on_host(torch.device("cpu"))
+    assert not hostwork.on_host("cuda") and not hostwork.on_host(torch.device("meta"))
+
+
+SEARCHES = {
+    "snes-elites": dict(strategy="snes-elites"),
+    "map-elites": dict(strategy="map-elites", crossover_rate=0.5, laggard_bias=0.3),  # dense SBX and mutation
+    "ga": dict(strategy="ga", target=2),
+    "cppn": dict(encoding="cppn", population=8),
+}
+
+
+@pytest.mark.parametrize("search", list(SEARCHES))
+def test_a_device_path_run_is_deterministic_and_resumes_to_the_same_archive(tmp_path, monkeypatch, search):
+    take_the_device_path(monkeypatch)
+    kw = SEARCHES[search]
+    evolve(_config(tmp_path / "straight", **kw))
+    evolve(_config(tmp_path / "again", **kw))
+    assert_same_archive(tmp_path / "straight", tmp_path / "again")
+    EvolutionRun.start(_config(tmp_path / "split", **kw)).run(progress=False, stop_after=6)
+    EvolutionRun.resume(tmp_path / "split").run(progress=False)
+    assert_same_archive(tmp_path / "straight", tmp_path / "split")
+    rows = list(csv.DictReader(open(tmp_path / "split" / "metrics.csv")))
+    assert [int(r["generation"]) for r in rows] == list(range(13))
+    assert float(rows[-1]["median_confidence"]) > float(rows[0]["median_confidence"])
+
+
+def test_the_device_paths_variation_differs_from_the_hosts(tmp_path, monkeypatch):
+    """Guards the test above: the map-elites run really took the device path (dense draws give other children)."""
+    kw = SEARCHES["map-elites"]
+    evolve(_config(tmp_path / "host", **kw))
+    take_the_device_path(monkeypatch)
+    evolve(_config(tmp_path / "device", **kw))
+    with pytest.raises(AssertionError):
+        assert_same_archive(tmp_path / "host", tmp_path / "device")
+
+
+@pytest.mark.parametrize("population", [16, 6])
+def test_snes_elites_on_the_device_path_ends_with_the_host_paths_archive(tmp_path, monkeypatch, population):
+    """With the same noise (a generation's noise in one draw on both), every other step of a snes-elites run
+    (ranks, row gathers and scatters, the archive's books, the checkpoint's row digests) chooses as the host
+    path does: the same archive bit for bit, the same checkpoints, and a resume across the two paths works."""
+    monkeypatch.setattr(noise, "ONE_DRAW_DEVICES", ("cpu",))
+    kw = dict(strategy="snes-elites", population=population)
+    evolve(_config(tmp_path / "host", **kw))
+    EvolutionRun.start(_config(tmp_path / "split", **kw)).run(progress=False, stop_after=5)
+    monkeypatch.setattr(hostwork, "HOST_DEVICES", ())
+    evolve(_config(tmp_path / "device", **kw))
+    assert_same_archive(tmp_path / "host", tmp_path / "device", prefixes=("archive.", "strategy."))
+    EvolutionRun.resume(tmp_path / "split").run(progress=False)
+    assert_same_archive(tmp_path / "host", tmp_path / "split", prefixes=("archive.", "strategy."))
+
+
+def test_a_group_on_the_device_path_equals_lone_runs(tmp_path, monkeypatch):
+    """`fool evolve --seeds 0-2` as a GPU runs it (one forward pass for all, the device path): each run directory
+    ends as the same seed run alone on the device path."""
+    from fooling.run.multi import RunGroup
+
+    take_the_device_path(monkeypatch)
+    kw = dict(strategy="map-elites", crossover_rate=0.5, generations=8)
+    RunGroup.start(_config(tmp_path / "g", seeds=[0, 1, 2], **kw), one_pass=True).run(progress=False)
+    for seed in (0, 1, 2):
+        evolve(_config(tmp_path / f"alone{seed}", seed=seed, **kw))
+        assert_same_run(tmp_path / "g" / f"s{seed}", tmp_path / f"alone{seed}")
