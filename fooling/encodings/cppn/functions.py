@@ -70,8 +70,9 @@ def apply_torch(function: int, scaled: torch.Tensor, out: torch.Tensor) -> torch
 # (AVX-512, AVX2 or NEON; within 1.4 ulp of the exact value for sin and tanh, 2.3 for exp; PyTorch's within 0.6).
 # Measured on a 2-core AVX-512 CPU with PyTorch 2.13 and numpy 2.4 (python scripts/cppn_math.py): tanh in a
 # third to a ninth of PyTorch's CPU time, sin and the Gaussian in about the same; a MNIST population's drawing
-# (bench_loop_phases.py 200 LABEL cppn) fell from 7.7-10.4 to 3.3-6.6 ms of CPU a generation (README,
-# Benchmarks). "torch" is PyTorch's own, as runs begun before the setting existed drew. GPUs always use PyTorch's.
+# (bench_loop_phases.py 200 LABEL cppn) fell from 7.7-10.4 to 3.3-6.6 ms of CPU a generation (docs/benchmarks.md,
+# issue 12's ninth pass). "torch" is PyTorch's own, as runs begun before the setting existed drew. GPUs always use
+# PyTorch's.
 _UFUNCS = {0: np.sin, 1: np.tanh, 2: np.exp}
 # numpy's loops are single-threaded: calls of at least 2 x SPLIT_VALUES values are split into contiguous runs of at
 # least SPLIT_VALUES, one per torch.get_num_threads() (at most), drawn by a thread pool (numpy releases the GIL),
