@@ -240,7 +240,9 @@ def test_help_documents_every_option():
 
 
 @pytest.mark.parametrize("value, text", [(0.5, "50.00%"), (0.9999971, "99.9997%"), (1.0, "100%"),
-                                         (0.99995, "99.995%"), (0.0, "0.00%")])
+                                         (0.99995, "99.995%"), (0.0, "0.00%"), (0.99986, "99.98%"),
+                                         (0.9999173879623413, "99.991%"), (0.999999999, "99.999999%"),
+                                         (float(np.float32(0.999)), "99.90%"), (-np.inf, "-inf%")])
 def test_format_confidence(value, text):
     assert format_confidence(value) == text
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from decimal import ROUND_FLOOR, Decimal
 from functools import lru_cache
 
 from PIL import Image, ImageDraw, ImageFont
@@ -46,9 +48,14 @@ def ink_for(background: tuple[int, int, int]) -> tuple[int, int, int]:
 
 
 def format_confidence(confidence: float) -> str:
-    """A probability as a percentage with just enough digits not to round up to 100%: 0.9999971 -> '99.9997%'."""
-    percent = 100.0 * confidence
+    """A probability as a percentage, cut (never rounded up) to 2 decimals, with more while they are all nines, up
+    to 6: 0.9999971 -> '99.9997%', 0.99986 -> '99.98%' (not '99.99%', a threshold it has not reached)."""
+    if confidence >= 1.0:
+        return "100%"
+    if not math.isfinite(confidence):
+        return f"{100 * confidence}%"
+    percent = Decimal(repr(float(confidence))) * 100  # the digits a reader sees in the value, no binary tail
     digits = 2
-    while digits < 6 and confidence < 1.0 and round(percent, digits) >= 100.0:
+    while digits < 6 and percent.quantize(Decimal(1).scaleb(-digits), ROUND_FLOOR) == 100 - Decimal(1).scaleb(-digits):
         digits += 1
-    return f"{percent:.{digits}f}%" if confidence < 1.0 else "100%"
+    return f"{percent.quantize(Decimal(1).scaleb(-digits), ROUND_FLOOR)}%"
