@@ -172,8 +172,9 @@ class RetrainRun:
                          f"drawn from {sum(map(len, pools)):,}")
                 trained = self.task.train(i, pools)
         metrics = self.task.measure(i)
+        children = s.population or "the preset's population"
         self.log(f"iteration {i}: evolving against {name} ({s.runs_per_iteration} runs of {s.generations} "
-                 f"generations x {s.population})")
+                 f"generations x {children})")
         evolved = evolve_iteration(s, i, name, self.classes, self.iteration_dir(i), self.progress)
         best = evolved.best_per_class()
         confidence = {str(k): best.get(k, 0.0) for k in self.classes}  # by index: ImageNet repeats some names

@@ -28,8 +28,8 @@ from ..archive import Archive
 from ..classifiers import Classifier, get_spec, load_classifier, resolve_device
 from ..classifiers.fingerprint import RECORD_KEY, check_fingerprints, fingerprints
 from ..classifiers.sources import describe_sources
-from ..settings.evolve import (IMAGENET_CLASSES, PLACEMENT_SETTINGS, RESUME_SETTINGS, SINCE, EvolveSettings,
-                               Network, check_run_size)
+from ..settings.evolve import (IMAGENET_CLASSES, NETWORK_RESOLVED, PLACEMENT_SETTINGS, RESUME_SETTINGS, SINCE,
+                               EvolveSettings, Network, check_run_size)
 from ..encodings import Encoding, make_encoding
 from ..errors import FoolingError
 from ..imaging import to_uint8
@@ -130,6 +130,8 @@ class EvolutionRun:
         self.pool: Any = None
         # a preset's crops wait for the networks (IMAGENET_PRESETS): load with 1, then score as resolved below
         self.classifiers = [load_classifier(name, self.device, config.crops or 1) for name in config.model_names]
+        # what config.json records as resolved for these networks (a resume: what the run recorded, None if nothing)
+        self.network_resolved: Optional[tuple[str, ...]] = config.network_resolved()
         config = self.config = config.resolved(network_of(config.model_names, self.classifiers))
         for classifier in self.classifiers:
             classifier.set_crops(config.crops)
@@ -274,6 +276,7 @@ class EvolutionRun:
         path = rundir.path
         settings = {**SINCE, **{k: v for k, v in record.items() if k != "run"}}  # older runs: as they began
         config = EvolveSettings.from_json(settings, where=str(rundir.config_path)).resolved()
+        network_resolved = EvolveSettings.resolved_by_run(record, str(rundir.config_path))
         # where evaluations run is the resuming command's choice (absent: in this process), not config.json's
         placement = {name: changes.pop(name, None) for name in PLACEMENT_SETTINGS}
         changes.update(placement, workers=placement["workers"] or 0)
@@ -296,6 +299,7 @@ class EvolutionRun:
                 raise FoolingError(f"{path} is already at generation {done}; --generations {generations} is less")
             config = dataclasses.replace(config, generations=generations)
         run = cls(config, rundir)
+        run.network_resolved = network_resolved  # as the run recorded it (None: not recorded, nor written now)
         run._lock = lock
         run._open()
         try:
@@ -366,6 +370,7 @@ class EvolutionRun:
             "encoding_settings": self.encoding.settings(), "num_classes": len(self.labels),
             "memory_formats": {c.name: c.memory_format for c in self.classifiers},  # what --memory-format became
             RECORD_KEY: dict(self.weights_sha256), **describe_sources(self.config.model_names),
+            **({} if self.network_resolved is None else {NETWORK_RESOLVED: list(self.network_resolved)}),
         }}
 
     # --- the loop ------------------------------------------------------------------------------

@@ -109,6 +109,10 @@ IMAGENET_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
 }
 IMAGENET_CLASSES = 1000
 CROP_SETTINGS = ("crops",)  # the IMAGENET_PRESETS values that need networks taking crops of a larger image
+# The key of config.json's "run" record that names the settings the run resolved for its networks
+# (EvolveSettings.network_resolved): a --config FILE leaves them out, so they are resolved again for the networks
+# of the run it starts; a resume continues config.json's values. Runs recorded before it lack it (nothing left out).
+NETWORK_RESOLVED = "network_resolved"
 
 
 @dataclass(frozen=True)
@@ -393,6 +397,35 @@ class EvolveSettings(Settings):
     def network_settings(self) -> set[str]:
         """The preset fields whose value under this preset and encoding depends on the run's networks."""
         return set(IMAGENET_PRESETS.get(self.preset, {}).get(self.encoding, {}))
+
+    def network_resolved(self) -> tuple[str, ...]:
+        """The settings that wait for the run's networks: those :meth:`resolved` without a network leaves None
+        among :meth:`network_settings` (preset values that depend on the networks, none given explicitly) and the
+        initial population when it follows such a population. A run records them in config.json
+        (:data:`NETWORK_RESOLVED`)."""
+        partly = self.resolved()
+        waiting = self.network_settings() | {"initial_population"}
+        return tuple(f.name for f in self.fields() if f.name in waiting and getattr(partly, f.name) is None)
+
+    @classmethod
+    def resolved_by_run(cls, data: dict[str, Any], where: str) -> Optional[tuple[str, ...]]:
+        """The settings a run's config.json (``data``) says its networks resolved (:data:`NETWORK_RESOLVED` in its
+        "run" record); None where it does not say (a run recorded before, a file written by hand). A bad value
+        is a one-line :class:`FoolingError`."""
+        record = data.get("run")
+        if not isinstance(record, dict) or NETWORK_RESOLVED not in record:
+            return None
+        value = record[NETWORK_RESOLVED]
+        names = set(cls.types())
+        if not (isinstance(value, list) and all(isinstance(v, str) and v in names for v in value)):
+            raise FoolingError(f"{where}: run.{NETWORK_RESOLVED} must be a list of setting names, got {value!r}")
+        return tuple(value)
+
+    @classmethod
+    def left_to_run(cls, data: dict[str, Any], where: str) -> tuple[str, ...]:
+        """A previous run's config.json as ``--config``: the settings its networks resolved, resolved again for
+        the networks of the new run (a value given explicitly there was never left to them)."""
+        return cls.resolved_by_run(data, where) or ()
 
     def resolved(self, network: Optional[Network] = None) -> "EvolveSettings":
         """A validated copy with every None operator field filled from the preset (its values for this

@@ -305,7 +305,8 @@ class Settings:
 
     @classmethod
     def read(cls: type[S], path: str | Path, retired: Sequence[str] = ()) -> dict[str, Any]:
-        """The settings part of a JSON file (a previous run's config.json works: its "run" record is dropped)."""
+        """The settings part of a JSON file (a previous run's config.json works: its "run" record is dropped, and
+        so are the settings :meth:`left_to_run` names)."""
         path = Path(path)
         try:
             data = json.loads(path.read_text())
@@ -315,9 +316,16 @@ class Settings:
             raise FoolingError(f"{path} is not valid JSON") from None
         if not isinstance(data, dict):
             raise FoolingError(f"{path} must hold a JSON object of settings")
+        left = set(cls.left_to_run(data, str(path)))
         data.pop("run", None)
         settings = cls.from_json(data, where=str(path), retired=retired)  # type-checks every key
-        return {k: getattr(settings, k) for k in data if k in {f.name for f in cls.fields()}}
+        return {k: getattr(settings, k) for k in data if k in {f.name for f in cls.fields()} and k not in left}
+
+    @classmethod
+    def left_to_run(cls, data: dict[str, Any], where: str) -> Sequence[str]:
+        """Settings a file read by :meth:`read` holds that the run it starts decides anew (e.g. those a previous
+        run resolved for its own networks); none here."""
+        return ()
 
     def replace(self: S, **changes: Any) -> S:
         return dataclasses.replace(self, **changes)  # type: ignore[type-var]

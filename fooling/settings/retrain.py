@@ -52,7 +52,9 @@ class RetrainSettings(Settings):
     encoding: str = setting("direct", "Genome encoding of the fooling images.", group=EVOLVE, choices=ENCODINGS)
     preset: str = setting("default", "Evolution operator settings.", group=EVOLVE, choices=tuple(PRESETS))
     generations: int = setting(200, "Generations of each evolution run.", group=EVOLVE, check=positive)
-    population: int = setting(200, "Children per generation of each run.", group=EVOLVE, check=positive)
+    # None: each evolve run's preset decides, as fool evolve's (experiments begun before recorded 200)
+    population: Optional[int] = setting(None, "Children per generation of each run [as fool evolve: the preset's for "
+                                              "the encoding and the network].", group=EVOLVE, check=positive)
     runs_per_iteration: int = setting(2, "Independent evolution runs (seeds) per iteration.", group=EVOLVE,
                                       check=positive)
     snapshot_every: int = setting(10, "Every N generations each class's elite, if new, joins the fooling images.",

@@ -1,6 +1,9 @@
-"""One iteration's evolution runs: every snapshot generation is checkpointed before its snapshot."""
+"""One iteration's evolution runs: every snapshot generation is checkpointed before its snapshot; each run takes
+the population fool evolve would unless the experiment gives one."""
 
 from __future__ import annotations
+
+import pytest
 
 from fooling.retrain.evolution import _open
 from fooling.settings.retrain import RetrainSettings
@@ -20,3 +23,19 @@ def test_runs_checkpoint_every_snapshot_generation_with_no_time_floor(tmp_path):
     run = _open(settings, "test-oracle", [0, 1], 3, tmp_path / "run_0")
     assert run.config.checkpoint_seconds == 0
     run.close()
+
+
+@pytest.mark.parametrize("given, population", [
+    (dict(), 40),  # the default preset: snes-elites, 40 children (fool retrain made 200)
+    (dict(encoding="cppn"), 50),  # the default preset's CPPN search
+    (dict(preset="paper"), 200),
+    (dict(preset="paper", encoding="cppn"), 200),  # 400 only on ImageNet networks (tests/retrain/test_imagenet.py)
+    (dict(population=8), 8),
+])
+def test_runs_take_the_population_fool_evolve_would(tmp_path, given, population):
+    settings = RetrainSettings(iterations=1, generations=1, device="cpu", **given)
+    run = _open(settings, "test-oracle", [0, 1], 0, tmp_path / "run_0")
+    try:
+        assert (run.config.population, run.config.initial_population) == (population, population)
+    finally:
+        run.close()

@@ -231,3 +231,42 @@ def test_every_evolve_run_of_an_experiment_scores_with_the_crops_of_its_first(im
         assert again.config.crops == 10
     finally:
         again.close()
+
+
+def test_evolve_runs_take_the_presets_population_unless_given(image_folder, tmp_path):
+    """fool retrain --preset paper --encoding cppn on an ImageNet base: every evolve run makes the paper's 400
+    children a generation, as fool evolve (retrain.json: population null; it made 200, retrain's own default);
+    --population N still wins; an experiment begun before (its retrain.json records 200) keeps 200."""
+    import dataclasses
+
+    from fooling.retrain.evolution import _open
+
+    settings = RetrainSettings(model="test-tiny-imagenet", imagenet_dir=str(image_folder), preset="paper",
+                               encoding="cppn", classes=[0, 1], generations=1, runs_per_iteration=1, epochs=1,
+                               device="cpu", name="t-population", out=str(tmp_path / "exp"))
+    RetrainRun.start(settings, progress=False)
+    path = tmp_path / "exp" / "retrain.json"
+    assert json.loads(path.read_text())["population"] is None
+    resumed = RetrainRun.resume(tmp_path / "exp", progress=False).settings
+    run = _open(resumed, "test-tiny-imagenet", [0, 1], 0, tmp_path / "exp" / "iter_00" / "run_0")
+    try:
+        assert (run.config.population, run.config.initial_population, run.strategy.population) == (400, 400, 400)
+        assert run.config.crops == 10
+    finally:
+        run.close()
+    given = _open(dataclasses.replace(resumed, population=4), "test-tiny-imagenet", [0, 1], 1,
+                  tmp_path / "exp" / "iter_00" / "run_1")
+    try:
+        assert (given.config.population, given.config.initial_population) == (4, 4)
+    finally:
+        given.close()
+    record = json.loads(path.read_text())
+    record["population"] = 200  # as retrain.json recorded retrain's own default before
+    path.write_text(json.dumps(record))
+    older = RetrainRun.resume(tmp_path / "exp", progress=False).settings
+    assert older.population == 200
+    run = _open(older, "test-tiny-imagenet", [0, 1], 2, tmp_path / "exp" / "iter_00" / "run_2")
+    try:
+        assert (run.config.population, run.config.initial_population) == (200, 200)
+    finally:
+        run.close()

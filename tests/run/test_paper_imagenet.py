@@ -181,3 +181,146 @@ def test_the_command_line(tmp_path, args, used):
     assert result.exit_code == 0, result.output
     recorded = _recorded(out)
     assert (recorded["crops"], recorded["population"]) == used
+
+
+# --- a run's config.json as --config for other networks (issue: preset values carried as if given) ------------
+def _evolve(out: Path, *args: str):
+    return CliRunner().invoke(main, ["evolve", "--quiet", "--generations", "1", "--device", "cpu",
+                                     "--out", str(out), *args])
+
+
+def _settings_of(path: Path) -> tuple:
+    recorded = _recorded(path)
+    return recorded["crops"], recorded["population"], recorded["initial_population"]
+
+
+@pytest.fixture
+def paper_cppn_run(tmp_path) -> Path:
+    """A --preset paper CPPN run against an ImageNet network that takes crops: 10 crops of 400 children."""
+    out = tmp_path / "imagenet"
+    result = _evolve(out, "--model", "test-imagenet-crops", "--preset", "paper", "--encoding", "cppn",
+                     "--classes", "0")
+    assert result.exit_code == 0, result.output
+    assert _settings_of(out) == (10, 400, 400)
+    return out
+
+
+def test_config_json_names_the_settings_its_networks_resolved(paper_cppn_run):
+    assert _recorded(paper_cppn_run)["run"]["network_resolved"] == ["crops", "population", "initial_population"]
+
+
+@pytest.mark.parametrize("model, used", [
+    ("test-oracle", (1, 200, 200)),  # MNIST-sized: the paper's 200 and one crop, not the first run's 10 and 400
+    ("test-imagenet-whole", (1, 400, 400)),  # ImageNet, but its whole input: 1 crop (10 was an error)
+    ("test-imagenet-1001", (10, 400, 400)),
+])
+def test_config_resolves_the_networks_values_again_for_another_network(paper_cppn_run, tmp_path, model, used):
+    out = tmp_path / "again"
+    result = _evolve(out, "--config", str(paper_cppn_run / "config.json"), "--model", model)
+    assert result.exit_code == 0, result.output
+    assert _settings_of(out) == used
+    assert _recorded(out)["run"]["network_resolved"] == ["crops", "population", "initial_population"]
+
+
+def test_config_with_the_same_network_reproduces_the_run(paper_cppn_run, tmp_path):
+    out = tmp_path / "again"
+    result = _evolve(out, "--config", str(paper_cppn_run / "config.json"))
+    assert result.exit_code == 0, result.output
+    before, after = _recorded(paper_cppn_run), _recorded(out)
+    assert {k: v for k, v in after.items() if k not in ("out", "run")} == \
+        {k: v for k, v in before.items() if k not in ("out", "run")}
+    assert after["run"].get("network_resolved") == before["run"].get("network_resolved")
+
+
+@pytest.mark.parametrize("args, used", [
+    (["--population", "50"], (1, 50, 50)),  # the initial population follows it (it waited for the network too)
+    (["--crops", "1", "--set", "population=400"], (1, 400, 400)),
+    (["--set", "initial_population=30"], (1, 200, 30)),
+])
+def test_config_for_another_network_keeps_what_the_user_gives(paper_cppn_run, tmp_path, args, used):
+    out = tmp_path / "again"
+    result = _evolve(out, "--config", str(paper_cppn_run / "config.json"), "--model", "test-oracle", *args)
+    assert result.exit_code == 0, result.output
+    assert _settings_of(out) == used
+
+
+def test_config_keeps_values_the_first_run_was_given(tmp_path):
+    """--crops and --population given to the first run were never left to its networks: they carry over."""
+    first = tmp_path / "first"
+    result = _evolve(first, "--model", "test-imagenet-crops", "--preset", "paper", "--encoding", "cppn",
+                     "--classes", "0", "--crops", "1", "--population", "100")
+    assert result.exit_code == 0, result.output
+    assert _recorded(first)["run"]["network_resolved"] == []
+    out = tmp_path / "again"
+    result = _evolve(out, "--config", str(first / "config.json"), "--model", "test-oracle")
+    assert result.exit_code == 0, result.output
+    assert _settings_of(out) == (1, 100, 100)
+
+
+def test_config_of_an_mnist_run_takes_10_crops_on_an_imagenet_network(tmp_path):
+    """The other way round: the 1 crop an MNIST network resolved is resolved again for an ImageNet one."""
+    first = tmp_path / "mnist"
+    result = _evolve(first, "--model", "test-oracle", "--preset", "paper", "--population", "8")
+    assert result.exit_code == 0, result.output
+    assert _recorded(first)["crops"] == 1 and _recorded(first)["run"]["network_resolved"] == ["crops"]
+    out = tmp_path / "again"
+    result = _evolve(out, "--config", str(first / "config.json"), "--model", "test-imagenet-crops", "--classes", "0")
+    assert result.exit_code == 0, result.output
+    assert _settings_of(out) == (10, 8, 8)
+
+
+def test_a_hand_written_config_is_taken_as_given(tmp_path):
+    path = tmp_path / "mine.json"
+    path.write_text(json.dumps({"preset": "paper", "encoding": "cppn", "crops": 1, "population": 300}))
+    out = tmp_path / "run"
+    result = _evolve(out, "--config", str(path), "--model", "test-imagenet-crops", "--classes", "0")
+    assert result.exit_code == 0, result.output
+    assert _settings_of(out) == (1, 300, 300)
+
+
+def _as_recorded_before(run_dir: Path) -> None:
+    """config.json as runs recorded it before it named the settings its networks resolved."""
+    record = _recorded(run_dir)
+    record["run"].pop("network_resolved", None)
+    (run_dir / "config.json").write_text(json.dumps(record, indent=2))
+
+
+def test_a_config_recorded_before_is_taken_as_before(paper_cppn_run, tmp_path):
+    """Without network_resolved every value of config.json is taken as given: 400 children and 10 crops."""
+    _as_recorded_before(paper_cppn_run)
+    out = tmp_path / "same"
+    result = _evolve(out, "--config", str(paper_cppn_run / "config.json"))
+    assert result.exit_code == 0, result.output
+    assert _settings_of(out) == (10, 400, 400)
+    result = _evolve(tmp_path / "whole", "--config", str(paper_cppn_run / "config.json"), "--model",
+                     "test-imagenet-whole")
+    assert result.exit_code != 0 and "sees its whole 16x16 input" in result.output  # its 10 crops, as before
+
+
+@pytest.mark.parametrize("recorded_before", [False, True])
+def test_resume_continues_config_json_and_keeps_what_it_recorded(paper_cppn_run, recorded_before):
+    if recorded_before:
+        _as_recorded_before(paper_cppn_run)
+    run = EvolutionRun.resume(paper_cppn_run, generations=2)
+    try:
+        assert _used(run) == (10, 400, 400, 10)
+    finally:
+        run.close()
+    run_record = _recorded(paper_cppn_run)["run"]
+    if recorded_before:
+        assert "network_resolved" not in run_record
+    else:
+        assert run_record["network_resolved"] == ["crops", "population", "initial_population"]
+
+
+@pytest.mark.parametrize("value", [5, ["crops", 3], ["no_such_setting"]])
+def test_a_bad_network_resolved_is_one_line(paper_cppn_run, tmp_path, value):
+    record = _recorded(paper_cppn_run)
+    record["run"]["network_resolved"] = value
+    (paper_cppn_run / "config.json").write_text(json.dumps(record))
+    result = _evolve(tmp_path / "again", "--config", str(paper_cppn_run / "config.json"))
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert "run.network_resolved must be a list of setting names" in result.output.strip().splitlines()[-1]
+    assert not (tmp_path / "again").exists()
+    with pytest.raises(FoolingError, match="run.network_resolved must be a list of setting names"):
+        EvolutionRun.resume(paper_cppn_run, generations=2)

@@ -191,3 +191,35 @@ def test_paper_preset_values_on_imagenet_networks_wait_for_the_network():
     assert (given.crops, given.population, given.initial_population) == (1, 100, 100)
     default = EvolveSettings(encoding="cppn").resolved()
     assert (default.crops, default.population) == (1, 50) and default.resolved(imagenet) == default
+
+
+def test_the_settings_left_to_the_networks():
+    """network_resolved: the preset fields a run fills once its networks are loaded (and the initial population
+    that follows such a population); what config.json records so that --config resolves them again."""
+    assert EvolveSettings(preset="paper", encoding="cppn").network_resolved() == \
+        ("crops", "population", "initial_population")
+    assert EvolveSettings(preset="paper", encoding="cppn", population=100).network_resolved() == ("crops",)
+    assert EvolveSettings(preset="paper", encoding="cppn", crops=1, population=100).network_resolved() == ()
+    assert EvolveSettings(preset="paper", encoding="cppn", strategy="cppn-weight-es").network_resolved() == ("crops",)
+    assert EvolveSettings(preset="paper").network_resolved() == ("crops",)  # direct: 200 children anywhere
+    assert EvolveSettings(encoding="cppn").network_resolved() == EvolveSettings().network_resolved() == ()
+
+
+def test_read_leaves_out_what_a_runs_networks_resolved(tmp_path):
+    from fooling.settings.evolve import NETWORK_RESOLVED
+
+    record = {**EvolveSettings(preset="paper", encoding="cppn", crops=10, population=400,
+                               initial_population=400).to_json(),
+              "run": {"command": "evolve", NETWORK_RESOLVED: ["crops", "population", "initial_population"]}}
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(record))
+    read = EvolveSettings.read(path)
+    assert not {"crops", "population", "initial_population"} & set(read)
+    assert read["preset"] == "paper" and read["mutation_rate"] is None  # the rest as recorded
+    del record["run"][NETWORK_RESOLVED]  # recorded before it existed: every value as given
+    path.write_text(json.dumps(record))
+    assert (EvolveSettings.read(path)["crops"], EvolveSettings.read(path)["population"]) == (10, 400)
+    record["run"][NETWORK_RESOLVED] = "crops"
+    path.write_text(json.dumps(record))
+    with pytest.raises(FoolingError, match=f"run.{NETWORK_RESOLVED} must be a list of setting names, got 'crops'"):
+        EvolveSettings.read(path)
