@@ -18,7 +18,6 @@ import dataclasses
 import json
 import math
 import typing
-from dataclasses import MISSING
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Mapping, Optional, Sequence, TypeVar
 
