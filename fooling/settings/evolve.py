@@ -113,6 +113,11 @@ CROP_SETTINGS = ("crops",)  # the IMAGENET_PRESETS values that need networks tak
 # (EvolveSettings.network_resolved): a --config FILE leaves them out, so they are resolved again for the networks
 # of the run it starts; a resume continues config.json's values. Runs recorded before it lack it (nothing left out).
 NETWORK_RESOLVED = "network_resolved"
+# the settings a run can have resolved for its networks (and so may name there): the values some IMAGENET_PRESETS
+# entry gives, and the initial population that follows such a population. Any other name (a hand edit naming
+# "model" or "encoding") would silently drop that setting from a --config file: refused instead.
+NETWORK_RESOLVABLE = tuple(sorted({name for encodings in IMAGENET_PRESETS.values() for values in encodings.values()
+                                   for name in values} | {"initial_population"}))
 
 
 @dataclass(frozen=True)
@@ -411,14 +416,18 @@ class EvolveSettings(Settings):
     def resolved_by_run(cls, data: dict[str, Any], where: str) -> Optional[tuple[str, ...]]:
         """The settings a run's config.json (``data``) says its networks resolved (:data:`NETWORK_RESOLVED` in its
         "run" record); None where it does not say (a run recorded before, a file written by hand). A bad value
-        is a one-line :class:`FoolingError`."""
+        (not a list, or naming a setting outside :data:`NETWORK_RESOLVABLE`) is a one-line :class:`FoolingError`."""
         record = data.get("run")
         if not isinstance(record, dict) or NETWORK_RESOLVED not in record:
             return None
         value = record[NETWORK_RESOLVED]
-        names = set(cls.types())
-        if not (isinstance(value, list) and all(isinstance(v, str) and v in names for v in value)):
-            raise FoolingError(f"{where}: run.{NETWORK_RESOLVED} must be a list of setting names, got {value!r}")
+        bad = [v for v in value if not (isinstance(v, str) and v in NETWORK_RESOLVABLE)][:1] \
+            if isinstance(value, list) else [value]
+        if bad:  # the first bad entry, not the whole (perhaps long) list: one short line
+            shown = repr(bad[0])
+            shown = shown if len(shown) <= 80 else shown[:77] + "..."
+            raise FoolingError(f"{where}: run.{NETWORK_RESOLVED} must be a list of setting names, got {shown} "
+                               f"(settings a run resolves for its networks: {', '.join(NETWORK_RESOLVABLE)})")
         return tuple(value)
 
     @classmethod

@@ -313,7 +313,8 @@ def test_resume_continues_config_json_and_keeps_what_it_recorded(paper_cppn_run,
         assert run_record["network_resolved"] == ["crops", "population", "initial_population"]
 
 
-@pytest.mark.parametrize("value", [5, ["crops", 3], ["no_such_setting"]])
+@pytest.mark.parametrize("value", [5, ["crops", 3], ["no_such_setting"],
+                                   ["crops", "encoding"]])  # a setting no network resolves: not silently dropped
 def test_a_bad_network_resolved_is_one_line(paper_cppn_run, tmp_path, value):
     record = _recorded(paper_cppn_run)
     record["run"]["network_resolved"] = value

@@ -223,3 +223,32 @@ def test_read_leaves_out_what_a_runs_networks_resolved(tmp_path):
     path.write_text(json.dumps(record))
     with pytest.raises(FoolingError, match=f"run.{NETWORK_RESOLVED} must be a list of setting names, got 'crops'"):
         EvolveSettings.read(path)
+
+
+@pytest.mark.parametrize("name", ["model", "encoding", "preset", "seed", "classes", "mutation_eta", "out"])
+def test_read_refuses_a_network_resolved_naming_a_setting_no_network_resolves(tmp_path, name):
+    """A hand edit naming, say, "encoding" in network_resolved would drop the file's encoding, so the run would
+    silently take the default one: one line instead."""
+    from fooling.settings.evolve import NETWORK_RESOLVED
+
+    record = {**EvolveSettings(preset="paper", encoding="cppn", model="mnist-lenet-b", seed=3).to_json(),
+              "run": {"command": "evolve", NETWORK_RESOLVED: ["crops", name]}}
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(record))
+    with pytest.raises(FoolingError, match=f"run.{NETWORK_RESOLVED} must be a list of setting names, got '{name}' "
+                                           r"\(settings a run resolves for its networks: crops, initial_population, "
+                                           r"population\)"):
+        EvolveSettings.read(path)
+
+
+def test_a_long_bad_network_resolved_is_a_short_line(tmp_path):
+    from fooling.settings.evolve import NETWORK_RESOLVED
+
+    path = tmp_path / "config.json"
+    for value in (["crops"] * 10_000 + ["nope"] * 10_000, "x" * 100_000):
+        path.write_text(json.dumps({"preset": "paper", "run": {NETWORK_RESOLVED: value}}))
+        with pytest.raises(FoolingError) as err:
+            EvolveSettings.read(path)
+        assert len(str(err.value)) < 300 and "\n" not in str(err.value)
+    path.write_text(json.dumps({"preset": "paper", "crops": 10, "run": {NETWORK_RESOLVED: ["crops"] * 10_000}}))
+    assert "crops" not in EvolveSettings.read(path)  # a long list of good names (duplicates too) is still read
