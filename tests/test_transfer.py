@@ -242,7 +242,13 @@ def test_help_documents_every_option():
 @pytest.mark.parametrize("value, text", [(0.5, "50.00%"), (0.9999971, "99.9997%"), (1.0, "100%"),
                                          (0.99995, "99.995%"), (0.0, "0.00%"), (0.99986, "99.98%"),
                                          (0.9999173879623413, "99.991%"), (0.999999999, "99.999999%"),
-                                         (float(np.float32(0.999)), "99.90%"), (-np.inf, "-inf%")])
+                                         (float(np.float32(0.999)), "99.90%"), (-np.inf, "-inf%"),
+                                         (0.9999, "99.99%"), (0.99999, "99.999%"),  # exact cuts: no trailing 0
+                                         (np.float64(0.99995), "99.995%"), (np.float32(0.5), "50.00%"),
+                                         (-1e30, "-1" + "0" * 32 + ".00%"),  # no exception
+                                         pytest.param(10 ** 400, "100%", id="huge-int"),
+                                         pytest.param(-(10 ** 400), "-inf%", id="huge-negative-int"),
+                                         (float("nan"), "nan%")])
 def test_format_confidence(value, text):
     assert format_confidence(value) == text
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from decimal import ROUND_FLOOR, Decimal
+from decimal import ROUND_FLOOR, Decimal, localcontext
 from functools import lru_cache
 
 from PIL import Image, ImageDraw, ImageFont
@@ -48,14 +48,23 @@ def ink_for(background: tuple[int, int, int]) -> tuple[int, int, int]:
 
 
 def format_confidence(confidence: float) -> str:
-    """A probability as a percentage, cut (never rounded up) to 2 decimals, with more while they are all nines, up
-    to 6: 0.9999971 -> '99.9997%', 0.99986 -> '99.98%' (not '99.99%', a threshold it has not reached)."""
-    if confidence >= 1.0:
+    """A probability as a percentage, cut (never rounded up) to 2 decimals, with more while they are all nines and
+    the cut is not exact, up to 6: 0.9999971 -> '99.9997%', 0.99986 -> '99.98%' (not '99.99%', a threshold it has
+    not reached), 0.9999 -> '99.99%'. Any number formats, also one a hand edit left outside [0, 1]."""
+    try:
+        value = float(confidence)
+    except OverflowError:  # an integer beyond floats
+        value = math.inf if confidence > 0 else -math.inf
+    if value >= 1.0:
         return "100%"
-    if not math.isfinite(confidence):
-        return f"{100 * confidence}%"
-    percent = Decimal(repr(float(confidence))) * 100  # the digits a reader sees in the value, no binary tail
-    digits = 2
-    while digits < 6 and percent.quantize(Decimal(1).scaleb(-digits), ROUND_FLOOR) == 100 - Decimal(1).scaleb(-digits):
-        digits += 1
-    return f"{percent.quantize(Decimal(1).scaleb(-digits), ROUND_FLOOR)}%"
+    if not math.isfinite(value):
+        return f"{100 * value}%"
+    with localcontext() as context:
+        context.prec = 400  # every digit of any float to 6 decimals (28, the default, fails from -1e26 down)
+        percent = Decimal(repr(value)) * 100  # the digits a reader sees in the value, no binary tail
+        digits = 2
+        cut = percent.quantize(Decimal(1).scaleb(-digits), ROUND_FLOOR)
+        while digits < 6 and cut == 100 - Decimal(1).scaleb(-digits) and cut != percent:
+            digits += 1
+            cut = percent.quantize(Decimal(1).scaleb(-digits), ROUND_FLOOR)
+    return f"{cut}%"

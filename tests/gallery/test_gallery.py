@@ -213,3 +213,16 @@ def test_renders_in_headless_chromium(gallery, tmp_path):
     pixels = np.asarray(Image.open(shot).convert("L"), dtype=np.float32)
     assert pixels.std() > 20  # not a blank page
     assert (pixels < 60).mean() > 0.02  # the dark MNIST images were drawn
+
+
+def test_threshold_filter_and_contact_sheet_read_odd_confidences():
+    """The filter's 0.9999 reads 99.99% (it read 99.990% once confidences were cut, not rounded); a contact sheet
+    draws any number a hand-edited summary.json holds (-1e30 raised decimal.InvalidOperation: a traceback)."""
+    from fooling.gallery.contact_sheet import contact_sheet
+    from fooling.gallery.page import render_page
+
+    page = render_page("t", [])
+    assert ">99.99%</option>" in page and ">99.9%</option>" not in page and "99.990%" not in page
+    images = [Image.new("RGB", (8, 8)) for _ in range(4)]
+    sheet = contact_sheet(images, ["a", "b", "c", "d"], [-1e30, float("nan"), 2.0, -(10 ** 400)])
+    assert sheet.width > 0
