@@ -9,6 +9,7 @@ names (replaced atomically by the writer, never deleted first) are the elites.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -137,7 +138,9 @@ def read_elite_folder(folder: Path, summary_classes: Sequence[dict[str, Any]] = 
 
 
 def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """A JSON number that is a float too (an integer literal beyond floats' range, 1e400 written out, is not)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and \
+        (isinstance(value, float) or abs(value) <= sys.float_info.max)
 
 
 def _class_entry(entry: Any) -> bool:

@@ -43,6 +43,10 @@ def classes(value):
     ("summary.json", classes(lambda c: [dict(e, index="x") for e in c]), '"classes"'),
     ("summary.json", classes(lambda c: [dict(e, confidence="high") for e in c]), '"classes"'),
     ("summary.json", classes(lambda c: [dict(e, scores=[1, 2]) for e in c]), '"classes"'),
+    pytest.param("summary.json", classes(lambda c: [dict(e, confidence=-10 ** 400) for e in c]), '"classes"',
+                 id="confidence-beyond-floats"),  # float() of it raised OverflowError: a traceback
+    pytest.param("summary.json", classes(lambda c: [dict(e, scores={"test-oracle": 10 ** 400}) for e in c]),
+                 '"classes"', id="score-beyond-floats"),
     ("summary.json", lambda s: s.update(models="test-oracle"), '"models"'),
     ("summary.json", lambda s: s.update(models=5), '"models"'),
     ("config.json", lambda c: c.update(run="x"), '"run"'),
