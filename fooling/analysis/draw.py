@@ -6,6 +6,7 @@ import math
 from decimal import ROUND_FLOOR, Decimal, localcontext
 from functools import lru_cache
 
+import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 # A light-to-dark yellow-green-blue ramp (ColorBrewer YlGnBu), for values in [0, 1].
@@ -61,7 +62,11 @@ def format_confidence(confidence: float) -> str:
         return f"{100 * value}%"
     with localcontext() as context:
         context.prec = 400  # every digit of any float to 6 decimals (28, the default, fails from -1e26 down)
-        percent = Decimal(repr(value)) * 100  # the digits a reader sees in the value, no binary tail
+        # the digits a reader sees in the value, no binary tail; a float32's own (networks score in float32: its
+        # 0.9 is 0.899999976 as a float64, and would read 89.99%)
+        with np.errstate(over="ignore"):  # -1e300 is no float32: -inf, not equal, so the float64 digits
+            single = np.float32(value)
+        percent = Decimal(str(single) if float(single) == value else repr(value)) * 100
         digits = 2
         cut = percent.quantize(Decimal(1).scaleb(-digits), ROUND_FLOOR)
         while digits < 6 and cut == 100 - Decimal(1).scaleb(-digits) and cut != percent:
