@@ -73,3 +73,14 @@ def test_bad_sizes_are_one_line(genome: Path, tmp_path: Path, size: str, words: 
 
 def test_help_says_wxh() -> None:
     assert "WxH" in fool("render", "--help").output
+
+
+def test_an_image_given_as_the_genome_says_what_render_reads(tmp_path: Path, monkeypatch) -> None:
+    """A direct-encoded run's elite (a PNG) given to fool render said "cannot read it ('utf-8' codec can't
+    decode byte 0x89 ...)"."""
+    monkeypatch.chdir(tmp_path)
+    Image.new("L", (8, 8)).save(tmp_path / "0_0.png")
+    result = fool("render", tmp_path / "0_0.png")
+    lines = result.output.strip().splitlines()
+    assert result.exit_code == 1 and len(lines) == 1, result.output
+    assert "not a CPPN genome" in lines[0] and "--encoding cppn" in lines[0] and "utf-8" not in lines[0]
