@@ -559,3 +559,22 @@ def test_fool_attack_step_counts_are_bounded(tmp_path, args, words):
     if args[0] == "--steps":  # fool ascend's --steps too: the same engine
         res = CliRunner().invoke(main, ["ascend", "--model", "test-oracle", "--out", str(tmp_path / "a"), *args])
         assert res.exit_code != 0 and words in res.output and not (tmp_path / "a").exists(), res.output
+
+
+def test_fool_attack_over_a_run_or_a_users_folder_offers_no_resume(tmp_path):
+    """fool attack --out over an earlier attack said 'pick another --out or --resume it': attack has no --resume
+    (and a folder of the user's files cannot be resumed either). Nothing there is touched."""
+    folder = _photos(tmp_path, 1)
+    args = ["attack", "--model", "test-oracle", "--images", str(folder / "p0.png"), "--steps", "1", "--quiet"]
+    assert CliRunner().invoke(main, [*args, "--out", str(tmp_path / "r")]).exit_code == 0
+    before = {p: p.read_bytes() for p in (tmp_path / "r").rglob("*") if p.is_file()}
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    for out, words in ((tmp_path / "r", "already holds a run"), (mine, "already holds other files")):
+        res = CliRunner().invoke(main, [*args, "--out", str(out)])
+        lines = [line for line in res.output.splitlines() if line.strip()]
+        assert res.exit_code == 1 and len(lines) == 1 and words in lines[0], res.output
+        assert "--resume" not in res.output
+    assert {p: p.read_bytes() for p in (tmp_path / "r").rglob("*") if p.is_file()} == before
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]
