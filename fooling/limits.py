@@ -36,6 +36,17 @@ TORCH_SEEDS = 2**64
 # --eot: transforms per image and step; each multiplies a generation's forward passes (EOT papers use 10-100)
 MAX_EOT = 1_000
 
+# gradient steps per image: fool attack --steps (PGD's steps, CW's iterations per search step), fool ascend --steps,
+# and the same arguments of fooling.attacks. Carlini & Wagner ran 10,000 iterations; each step is a forward and a
+# backward pass of every image, and the engine keeps a confidence per image and step (a typo such as 10**12 ran forever
+# or asked for terabytes)
+MAX_GRADIENT_STEPS = 100_000
+# PGD's restarts (--restarts): each is a whole attack of --steps steps (Madry et al. report 10 to 50)
+MAX_RESTARTS = 1_000
+# CW's binary-search steps over c (--cw-search-steps; the paper's 9): c grows tenfold at each failure until a success,
+# so past about 300 it is infinite; a binary search has halved its interval to nothing long before this
+MAX_SEARCH_STEPS = 100
+
 # fool plot (and the gallery's plots): a classes.csv, metrics.csv or summary.json naming a later generation is damaged
 # (at 100 generations a second a run would take four months to get there); longer runs are drawn from a sample of
 # their generations (fooling.plots.series.PLOT_POINTS)

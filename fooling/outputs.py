@@ -26,6 +26,13 @@ def enclosing_run(path: str | Path) -> Optional[Path]:
     return None
 
 
+def run_holding(path: str | Path) -> Optional[Path]:
+    """The run directory a file written at ``path`` would land in, if any: its folder's, or (``path`` being a
+    symbolic link, which a write follows) its target's."""
+    path = Path(path)
+    return enclosing_run(path.parent) or enclosing_run(path.resolve().parent)
+
+
 def check_output_folder(folder: str | Path, files: Iterable[str], force: bool, option: str = "--out") -> Path:
     """Check that ``files`` may be written into ``folder`` (created later if missing).
 
@@ -45,6 +52,10 @@ def check_output_folder(folder: str | Path, files: Iterable[str], force: bool, o
     for name in taken:
         if (folder / name).is_dir():
             raise FoolingError(f"{folder / name} is a folder; it is not replaced even with --force")
+        run = run_holding(folder / name)  # a link to a file of a run: --force wrote through it
+        if run is not None:
+            raise FoolingError(f"{folder / name} leads into the run directory {run}; it is not replaced even "
+                               "with --force")
     return folder
 
 
@@ -61,9 +72,10 @@ def check_output_file(path: str | Path, force: bool, option: str = "--out", suff
         raise FoolingError(f"{option} {path} is a folder; give a file name")
     if path.exists() and any(path.resolve() == Path(r).resolve() for r in reads):
         raise FoolingError(f"{option} {path} is the file this reads; it is not replaced, even with --force")
-    run = enclosing_run(path.parent)
+    run = run_holding(path)  # a link to an elite's PNG: --force wrote through it
     if run is not None:
-        raise FoolingError(f"{option} {path} is inside the run directory {run}; pick a place outside runs")
+        where = "is inside" if enclosing_run(path.parent) else "is a link into"
+        raise FoolingError(f"{option} {path} {where} the run directory {run}; pick a place outside runs")
     if path.exists() and not force:
         raise FoolingError(f"{option} {path} already exists; pick another name or add --force to replace it")
     return path

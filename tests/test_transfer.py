@@ -328,3 +328,16 @@ def test_survival_bad_input(runs, tmp_path):
                    "unknown transform")
     one_line_error(fool("transfer", *runs, "--models", "mnist-lenet", "--out", tmp_path / "x", "--samples", "0"),
                    "--samples")
+
+
+def test_survival_samples_are_bounded(tmp_path):
+    """--samples is EOT's count: past MAX_EOT it is refused in one line naming --samples, before anything is read
+    (it made as many forward passes of every elite as asked)."""
+    from fooling.limits import MAX_EOT
+
+    for samples in (MAX_EOT + 1, 10**30, -10**30):
+        result = fool("transfer", tmp_path / "no-run", "--models", "mnist-lenet", "--out", tmp_path / "x",
+                      "--samples", samples)
+        one_line_error(result, f"--samples must lie in 1-{MAX_EOT:,}")
+        assert len(result.output) < 200
+    assert not (tmp_path / "x").exists()

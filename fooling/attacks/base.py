@@ -104,6 +104,21 @@ def count(name: str, value: object) -> int:
     return int(x)
 
 
+def shown(value: int) -> str:
+    """An int for a message: a huge one by its size (str() of more than 4,300 digits raises a ValueError)."""
+    if abs(value) < 10**24:
+        return str(value)
+    return f"a {'negative ' if value < 0 else ''}number of about {int(value.bit_length() * math.log10(2)) + 1:,} digits"
+
+
+def at_most(name: str, value: int, limit: int) -> int:
+    """``value``; a one-line FoolingError naming ``name`` if it is more than ``limit`` (a declared limit of
+    :mod:`fooling.limits`: a count such as steps=10**12 would run for ever, or ask for more memory than there is)."""
+    if value > limit:
+        raise FoolingError(f"{name} must be at most {limit:,}, not {shown(value)}")
+    return value
+
+
 def check_channels(objective: Objective, channels: int) -> None:
     """A one-line FoolingError unless every network can take ``channels``-channel images (grey and RGB convert)."""
     for c in objective.classifiers:
@@ -157,7 +172,7 @@ class Attack:
         self.targeted = targeted
         self.seed = count("seed", seed)
         if not 0 <= self.seed < TORCH_SEEDS:  # a bigger one failed in PGD, mid-attack
-            raise FoolingError(f"seed must be in 0-{TORCH_SEEDS - 1}, not {self.seed}")
+            raise FoolingError(f"seed must be in 0-{TORCH_SEEDS - 1}, not {shown(self.seed)}")
         self.quantized = quantized  # score, choose and return images rounded to 8 bits (what a file holds)
         self._objective: Optional[Objective] = model if isinstance(model, Objective) else None
 

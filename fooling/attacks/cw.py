@@ -21,8 +21,9 @@ import numpy as np
 import torch
 
 from ..errors import FoolingError
+from ..limits import MAX_GRADIENT_STEPS, MAX_SEARCH_STEPS
 from ..search.gradient import CarliniWagner, StepRule, TanhPixels, ascend
-from .base import Attack, count, number
+from .base import Attack, at_most, count, number
 
 
 class CW(Attack):
@@ -34,7 +35,8 @@ class CW(Attack):
                  search_steps: int = 5, abort_early: bool = True, linf: Optional[float] = None, **kw) -> None:
         super().__init__(model, **kw)
         c, kappa, lr = number("c", c), number("kappa", kappa), number("lr", lr)
-        steps, search_steps = count("steps", steps), count("search_steps", search_steps)
+        steps = at_most("steps", count("steps", steps), MAX_GRADIENT_STEPS)
+        search_steps = at_most("search_steps", count("search_steps", search_steps), MAX_SEARCH_STEPS)
         linf = None if linf is None else number("linf", linf)
         if not (0 < c < math.inf and 0 < lr < math.inf and 0 <= kappa < math.inf and steps >= 1  # NaN fails too
                 and search_steps >= 1):

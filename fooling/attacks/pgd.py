@@ -11,9 +11,10 @@ import numpy as np
 import torch
 
 from ..errors import FoolingError
+from ..limits import MAX_GRADIENT_STEPS, MAX_RESTARTS
 from ..search.gradient import BallPixels, StepRule, ascend
 from ..search.gradient.parameterizations import project_ball
-from .base import Attack, count, number
+from .base import Attack, at_most, count, number
 from .fgsm import check_eps
 
 
@@ -24,7 +25,8 @@ class PGD(Attack):
                  random_start: bool = True, restarts: int = 1, norm: str = "linf", **kw) -> None:
         super().__init__(model, **kw)
         eps = check_eps(eps, norm)
-        steps, restarts = count("steps", steps), count("restarts", restarts)
+        steps = at_most("steps", count("steps", steps), MAX_GRADIENT_STEPS)
+        restarts = at_most("restarts", count("restarts", restarts), MAX_RESTARTS)
         alpha = None if alpha is None else number("alpha", alpha)
         if not (steps >= 0 and restarts >= 1 and (alpha is None or 0 < alpha < math.inf)):
             # steps=-1 died in the engine (no image scored), a negative alpha climbed downhill, a NaN one made

@@ -25,13 +25,14 @@ def command(run_dirs, out, title, force) -> None:
       fool plot runs/mnist
       fool plot runs/mnist_direct_s0 runs/mnist_cppn_s0 --out compare.svg
     """
-    from ..outputs import enclosing_run
+    from ..outputs import enclosing_run, run_holding
     from ..errors import FoolingError
     from ..plots.figure import plot_runs
 
     if out is None:
         out = f"{Path(run_dirs[0]).resolve().name or 'run'}.png" if len(run_dirs) == 1 else "runs.png"
-    run = enclosing_run(Path(out).parent)
-    if run is not None:  # --force there could replace an elite's PNG
-        raise FoolingError(f"--out {out} is inside the run directory {run}; pick a place outside runs")
+    run = run_holding(out)
+    if run is not None:  # --force there could replace an elite's PNG (also through a link to it)
+        where = "is inside" if enclosing_run(Path(out).parent) else "is a link into"
+        raise FoolingError(f"--out {out} {where} the run directory {run}; pick a place outside runs")
     click.echo(f"wrote {plot_runs(run_dirs, out, force=force, title=title)}")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import click
 
@@ -12,33 +13,64 @@ from ..limits import (MAX_CONNECTIONS, MAX_DEPTH, MAX_GENOME_BYTES, MAX_HIDDEN_N
                       MAX_RENDER_SIDE)
 
 
+_SIZE = re.compile(r"\s*(-?[0-9]+)\s*(?:[xX]\s*(-?[0-9]+)\s*)?")  # N, or W x H (a minus: refused by range)
+
+
+class ImageSize(click.ParamType):
+    """--size N (a square) or WxH (W columns, H rows), each side 1-MAX_RENDER_SIDE -> (height, width); anything
+    else is one line ('12x', 'x3', '1e3', '0', '-5', '640x480x3')."""
+
+    name = "N|WxH"
+
+    def convert(self, value: Any, param: Optional[click.Parameter], ctx: Optional[click.Context]
+                ) -> tuple[int, int]:
+        if isinstance(value, tuple):  # already converted (a default)
+            return value
+        text = str(value).strip()
+        shown = text if len(text) <= 40 else f"{text[:37]}..."
+        match = _SIZE.fullmatch(text)
+        if not match:
+            raise click.ClickException(f"--size must be N (a square) or WxH, e.g. 1024 or 640x480; got {shown!r}")
+        sides = [s for s in match.groups() if s is not None]
+        # compared as text first: int() of thousands of digits is refused by Python itself
+        if any(len(s.lstrip("-0")) > len(str(MAX_RENDER_SIDE)) or not 0 < int(s) <= MAX_RENDER_SIDE for s in sides):
+            raise click.ClickException(f"--size {shown}: each side must lie in 1-{MAX_RENDER_SIDE}")
+        width, height = int(sides[0]), int(sides[-1])
+        return height, width
+
+
 @click.command("render", epilog=(
     f"Limits (checked before any work): images up to {MAX_RENDER_PIXELS:,} pixels ({MAX_RENDER_SIDE}x"
     f"{MAX_RENDER_SIDE}); genome files up to {MAX_GENOME_BYTES // 2**20} MiB, {MAX_HIDDEN_NODES:,} hidden "
     f"nodes, {MAX_CONNECTIONS:,} connections and a depth of {MAX_DEPTH:,} (see fooling.limits)."))
 @click.argument("genome", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--size", type=click.IntRange(1, MAX_RENDER_SIDE), default=None,
-              help=f"Side of the square image in pixels, at most {MAX_RENDER_SIDE} "
-                   "(default: the size it was evolved at).")
+@click.option("--size", type=ImageSize(), default=None, metavar="N|WxH",
+              help=f"N for an N x N image, or WxH (e.g. 640x480: 640 wide, 480 high); each side at most "
+                   f"{MAX_RENDER_SIDE} pixels (default: the size it was evolved at).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="PNG to write (default: GENOME's name with _HxW.png, in the current folder); "
+              help="PNG to write (default: GENOME's name with _WxH.png, in the current folder); "
                    "never inside a run directory.")
 @click.option("--force", is_flag=True, help="Replace --out if it exists.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
-def command(genome: Path, size: Optional[int], out: Optional[Path], force: bool, device: str) -> None:
+def command(genome: Path, size: Optional[tuple[int, int]], out: Optional[Path], force: bool, device: str) -> None:
     """Redraw a CPPN-encoded image from its GENOME .json at any resolution.
 
     `fool evolve --encoding cppn` writes one .json next to each elite's PNG in
     RUN_DIR/elites/. A CPPN is a function of the pixel position, so the same
     picture can be drawn with more pixels, e.g.
 
+    \b
         fool render RUN_DIR/elites/3_3.json --size 1024 --out three.png
+        fool render RUN_DIR/elites/3_3.json --size 640x480 --out three-wide.png
+
+    A size of another shape than the genome's stretches the picture to it. Direct-encoded
+    runs write no genome: their elites are the PNGs themselves, at the size they were evolved at.
     """
     from ..encodings.cppn.serialize import load_genome
     from ..outputs import check_output_file
 
     cppn, style = load_genome(genome)
-    shape = (size, size) if size else style.size
+    shape = size or style.size
     if shape[0] * shape[1] > MAX_RENDER_PIXELS:
         raise FoolingError(f"a {shape[1]}x{shape[0]} image has more than the {MAX_RENDER_PIXELS:,} pixels "
                            f"`fool render` draws; give a smaller --size")

@@ -61,8 +61,10 @@ def command(run_dirs, models, out, device, force, quiet, input_, mean, std, labe
         from ..errors import FoolingError
         from ..objective.eot import EOT
 
-        if samples is not None and samples < 1:
-            raise FoolingError(f"--samples must be at least 1, got {samples}")
+        from ..limits import MAX_EOT
+
+        if samples is not None and not 1 <= samples <= MAX_EOT:  # each is a forward pass of every elite
+            raise FoolingError(f"--samples must lie in 1-{MAX_EOT:,}" + (f", got {samples}" if abs(samples) < 10**15 else ""))
         eot = EOT(samples or 32, transforms or "default", seed)
     check_output_folder(out, FILES.values(), force)  # before any work: a bad --out costs nothing
     from ..classifiers.sources import canonical_names

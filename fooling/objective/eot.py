@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from ..errors import FoolingError
+from ..limits import MAX_EOT
 from ..settings.transforms import DEFAULT, fixed_draws, parse_transforms
 
 __all__ = ["EOT", "build_transforms", "parse_transforms", "DEFAULT"]
@@ -106,6 +107,8 @@ class EOT:
     def __init__(self, samples: int, spec: str = "default", seed: int = 0, fixed: Optional[bool] = None) -> None:
         if samples < 1:
             raise FoolingError(f"--eot must be at least 1, got {samples}")
+        if samples > MAX_EOT:  # as the settings' check: each sample is a forward pass of every image
+            raise FoolingError(f"--eot must be at most {MAX_EOT:,}")
         parse_transforms(spec)  # a bad spec fails here, in one line
         self.samples, self.spec, self.seed = int(samples), spec, int(seed)
         chosen = fixed_draws(spec)  # the spec's token, if any, wins; else ``fixed``; else fresh

@@ -163,7 +163,8 @@ class AttackRun:
                 formats.append(pil.format)
         self.rundir.create({**cfg.to_json(), "run": {"command": "attack", "version": __version__,
                                                     "num_classes": len(self.files),
-                                                    "files": [str(f) for f in self.files]}})
+                                                    "files": [str(f) for f in self.files]}},
+                           resumable=False)  # an attack has no --resume
         for sub in ("adversarial", "perturbation"):
             (self.rundir.path / sub).mkdir()
         rows, classes, started = [], [], time.time()

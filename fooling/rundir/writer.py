@@ -85,17 +85,20 @@ class RunDirectory:
         return not self.path.is_dir() or any(p.name != LOCK_NAME and not atomic.TMP_NAME.match(p.name)
                                              for p in self.path.iterdir())
 
-    def refuse_if_taken(self) -> None:
-        """The "already holds" :class:`FoolingError` if a new run cannot start here."""
+    def refuse_if_taken(self, resumable: bool = True) -> None:
+        """The "already holds" :class:`FoolingError` if a new run cannot start here (resumable: whether the
+        command has a --resume to suggest for a run found here; fool attack has none)."""
         if self.path.exists() and not self.path.is_dir():
             raise FoolingError(f"--out {self.path} is a file; a run needs a new (or empty) folder")
         if self.holds_anything():
-            what = "a run" if self.config_path.exists() else "other files"
-            raise FoolingError(f"{self.path} already holds {what}; pick another --out or --resume it")
+            if self.config_path.exists():
+                raise FoolingError(f"{self.path} already holds a run; pick another --out"
+                                   + (" or --resume it" if resumable else ""))
+            raise FoolingError(f"{self.path} already holds other files; pick another --out (a new or empty folder)")
 
-    def create(self, config: dict[str, Any]) -> None:
+    def create(self, config: dict[str, Any], resumable: bool = True) -> None:
         """Start a new run here; refuses a folder that already holds anything (a lone lock file aside)."""
-        self.refuse_if_taken()
+        self.refuse_if_taken(resumable)
         self.path.mkdir(parents=True, exist_ok=True)
         atomic.remove_stale_tmp(self.path)  # the caller holds the lock: no other writer is at work here
         self.write_config(config)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..errors import FoolingError
-from ..limits import MAX_EOT
+from ..limits import MAX_EOT, MAX_GRADIENT_STEPS
 from .transforms import check_spec as _check_spec
 from .fields import Settings, between, distinct, non_negative, positive, setting, unit_interval
 from .evolve import MEMORY_FORMATS, _image_side
@@ -70,7 +70,8 @@ class AscendSettings(Settings):
     image_size: Optional[int] = setting(None, "Side of the optimised images [what the network's preprocessing "
                                               "resizes to, e.g. 256].", group=WHAT, check=_image_side)
 
-    steps: int = setting(200, "Gradient steps per image (at most).", group=BUDGET, check=positive)
+    steps: int = setting(200, "Gradient steps per image (at most).", group=BUDGET,
+                         check=between(1, MAX_GRADIENT_STEPS))
     seed: int = setting(0, "Seeds each class's starting noise.", group=BUDGET, check=non_negative)
     device: str = setting("auto", "auto | cpu | cuda | cuda:N (auto: CUDA when present).", group=BUDGET)
     memory_format: str = setting("auto", "The network's memory layout: channels-last where it runs in it (faster "

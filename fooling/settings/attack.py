@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ..errors import FoolingError
-from ..limits import MAX_EOT, TORCH_SEEDS
+from ..limits import MAX_EOT, MAX_GRADIENT_STEPS, MAX_RESTARTS, MAX_SEARCH_STEPS, TORCH_SEEDS
 from .fields import Settings, between, non_negative, positive, setting
 
 ATTACK_METHODS = ("fgsm", "pgd", "cw-l2")
@@ -39,10 +39,10 @@ class AttackSettings(Settings):
                              group=HOW, check=positive)
     norm: str = setting("linf", "Norm that bounds the change (fgsm, pgd).", group=HOW, choices=ATTACK_NORMS)
     steps: Optional[int] = setting(None, "PGD steps [10] or CW iterations per search step [fast 100, original "
-                                         "10000].", group=HOW, check=positive)
+                                         "10000].", group=HOW, check=between(1, MAX_GRADIENT_STEPS))
     step_size: Optional[float] = setting(None, "PGD step [2/255 for linf 8/255, else 2.5 * epsilon / steps].",
                                          group=HOW, check=positive)
-    restarts: int = setting(1, "PGD: random restarts (best per image).", group=HOW, check=positive)
+    restarts: int = setting(1, "PGD: random restarts (best per image).", group=HOW, check=between(1, MAX_RESTARTS))
     random_start: bool = setting(True, "PGD: start at a random point of the epsilon ball.", group=HOW)
     cw_preset: str = setting("fast", "fast: 5 binary-search steps from c = 1, 100 iterations | original: Carlini "
                                      "& Wagner's 9 steps from c = 1e-3, up to 10,000 iterations with early abort.",
@@ -50,7 +50,7 @@ class AttackSettings(Settings):
     confidence: float = setting(0.0, "CW's kappa: the logit margin a success needs.", group=CW, check=non_negative)
     cw_lr: float = setting(0.01, "CW's Adam learning rate.", group=CW, check=positive)
     cw_search_steps: Optional[int] = setting(None, "CW's binary-search steps over c [fast 5, original 9].", group=CW,
-                                             check=positive)
+                                             check=between(1, MAX_SEARCH_STEPS))
     cw_linf: Optional[float] = setting(None, "CW: also keep the change within this L-infinity distance, e.g. "
                                              "8/255 (default: unbounded, as the original).", group=CW,
                                        check=between(0.0, 1.0, low_open=True))

@@ -517,3 +517,64 @@ def test_side_by_side_of_a_very_wide_photo_stays_small():
     assert sheet.shape[-1] <= 3 * 4 * 256 + 8 and sheet.shape[-2] == 1
     photo = torch.rand(1, 3, 30, 40)  # an ordinary photo: 256 high, as before
     assert side_by_side(photo, photo, photo).shape[-2:] == (256, 3 * 341 + 8)
+
+
+def test_step_counts_are_bounded():
+    """PGD(model, steps=10**400) was accepted (its default step size then raised OverflowError; a large finite count
+    ran for ever and asked for a confidence per image and step); so were restarts and CW's binary-search steps.
+    Each is bounded by its limit in fooling.limits, named in one line; the limits themselves are accepted."""
+    from fooling.limits import MAX_EOT, MAX_GRADIENT_STEPS, MAX_RESTARTS, MAX_SEARCH_STEPS
+
+    net = linear()
+    for make, words in [(lambda: PGD(net, steps=10**400), "steps must be at most 100,000, not a number of about 401"),
+                        (lambda: PGD(net, steps=MAX_GRADIENT_STEPS + 1), f"steps must be at most 100,000, not "
+                                                                         f"{MAX_GRADIENT_STEPS + 1}"),
+                        (lambda: PGD(net, steps=1e12), "steps must be at most"),
+                        (lambda: PGD(net, restarts=MAX_RESTARTS + 1), "restarts must be at most"),
+                        (lambda: CW(net, steps=10**400), "steps must be at most"),
+                        (lambda: CW(net, search_steps=MAX_SEARCH_STEPS + 1), "search_steps must be at most"),
+                        (lambda: FGSM(net, seed=-10**5000), "seed must be in 0-"),  # str() of it raised ValueError
+                        (lambda: EOT(MAX_EOT + 1), f"--eot must be at most {MAX_EOT:,}")]:
+        with pytest.raises(FoolingError, match=re.escape(words)) as info:
+            make()
+        assert "\n" not in str(info.value) and len(str(info.value)) < 200
+    assert PGD(net, steps=MAX_GRADIENT_STEPS, restarts=MAX_RESTARTS).steps == MAX_GRADIENT_STEPS
+    assert CW(net, steps=MAX_GRADIENT_STEPS, search_steps=MAX_SEARCH_STEPS).search_steps == MAX_SEARCH_STEPS
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--steps", str(10**30)], "--steps must lie in [1, 100000]"), (["--steps", "100001"], "--steps must lie in"),
+    (["--restarts", "1001"], "--restarts must lie in [1, 1000]"),
+    (["--method", "cw-l2", "--cw-search-steps", "101"], "--cw-search-steps must lie in [1, 100]"),
+    (["--set", "steps=100001"], "--steps must lie in"),
+])
+def test_fool_attack_step_counts_are_bounded(tmp_path, args, words):
+    folder = _photos(tmp_path, 1)
+    res = CliRunner().invoke(main, ["attack", "--model", "test-oracle", "--images", str(folder),
+                                    "--out", str(tmp_path / "r"), *args])
+    assert res.exit_code != 0 and "Traceback" not in res.output
+    lines = [line for line in res.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error") and words in lines[0], res.output
+    assert not (tmp_path / "r").exists()
+    if args[0] == "--steps":  # fool ascend's --steps too: the same engine
+        res = CliRunner().invoke(main, ["ascend", "--model", "test-oracle", "--out", str(tmp_path / "a"), *args])
+        assert res.exit_code != 0 and words in res.output and not (tmp_path / "a").exists(), res.output
+
+
+def test_fool_attack_over_a_run_or_a_users_folder_offers_no_resume(tmp_path):
+    """fool attack --out over an earlier attack said 'pick another --out or --resume it': attack has no --resume
+    (and a folder of the user's files cannot be resumed either). Nothing there is touched."""
+    folder = _photos(tmp_path, 1)
+    args = ["attack", "--model", "test-oracle", "--images", str(folder / "p0.png"), "--steps", "1", "--quiet"]
+    assert CliRunner().invoke(main, [*args, "--out", str(tmp_path / "r")]).exit_code == 0
+    before = {p: p.read_bytes() for p in (tmp_path / "r").rglob("*") if p.is_file()}
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    for out, words in ((tmp_path / "r", "already holds a run"), (mine, "already holds other files")):
+        res = CliRunner().invoke(main, [*args, "--out", str(out)])
+        lines = [line for line in res.output.splitlines() if line.strip()]
+        assert res.exit_code == 1 and len(lines) == 1 and words in lines[0], res.output
+        assert "--resume" not in res.output
+    assert {p: p.read_bytes() for p in (tmp_path / "r").rglob("*") if p.is_file()} == before
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]

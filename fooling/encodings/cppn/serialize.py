@@ -166,7 +166,10 @@ def load_genome(path: str | Path) -> tuple[Genome, Style]:
         raise FoolingError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise FoolingError(f"{path} is a folder, not a genome file") from None
-    except (OSError, UnicodeDecodeError) as err:
+    except UnicodeDecodeError:  # an image, say: a direct-encoded run's elites are their PNGs, with no genome
+        raise FoolingError(f"{path}: not a CPPN genome (not text); `fool render` redraws the .json that "
+                           "`fool evolve --encoding cppn` writes beside each elite's PNG") from None
+    except OSError as err:
         raise FoolingError(f"{path}: cannot read it ({err})") from None
     except json.JSONDecodeError as err:
         raise FoolingError(f"{path}: not valid JSON ({err.msg}, line {err.lineno})") from None
