@@ -237,7 +237,7 @@ def test_cli_writes_a_run(tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["--classes", "zebra"], "unknown class"),
-    (["--steps", "0"], "--steps must be positive"),
+    (["--steps", "0"], "--steps must lie in [1, 100000]"),
     (["--preset", "fancy"], "unknown preset"),
     (["--preset", "paper", "--step-size", "0.1"], "--rate normalised or adam"),  # fast (the default) is Adam
     (["--epsilon", "8/255"], "--init PHOTO"),
