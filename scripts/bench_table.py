@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -154,6 +155,15 @@ def measure(row: Row) -> tuple[str, dict[str, Any]]:
         return f"failed (unexpected output: {err!r})", {"error": repr(err), "seconds": seconds}
 
 
+def _commit() -> str | None:
+    """The checkout's commit, if it is a git checkout."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    except OSError:  # no git
+        return None
+    return out.stdout.strip() or None
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default="", help="comma-separated row names (default: all; see --list)")
@@ -174,7 +184,7 @@ def main() -> int:
         cell, figures[row.name] = measure(row)
         table.append(f"| {row.what} | {cell} | `{row.command}` |")
     print("\n".join(table))
-    print(json.dumps(figures))
+    print(json.dumps({"commit": _commit(), "load_average": [round(x, 2) for x in os.getloadavg()], "rows": figures}))
     return 1 if any("error" in v for v in figures.values()) else 0
 
 

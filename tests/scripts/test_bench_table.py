@@ -72,3 +72,19 @@ def test_list_and_unknown_rows():
     assert listed.returncode == 0 and "imagenet-direct" in listed.stdout
     unknown = subprocess.run([*script, "--only", "nope"], capture_output=True, text=True, timeout=60)
     assert unknown.returncode == 2 and "unknown row nope" in unknown.stderr
+
+
+def test_main_prints_the_table_then_one_json_line(table, monkeypatch, capsys):
+    fast = table.Row("fast", "a fast row", "echo '{\"a\": 1}'", lambda lines: f"a = {lines[-1]['a']}",
+                     lambda lines: {"a": lines[-1]["a"]})
+    broken = table.Row("broken", "a broken row", "exit 4", lambda lines: "", lambda lines: {})
+    monkeypatch.setattr(table, "ROWS", [fast, broken])
+    monkeypatch.setattr(sys, "argv", ["bench_table.py"])
+    assert table.main() == 1  # a row failed
+    out = capsys.readouterr().out.splitlines()
+    assert out[:3] == ["| what | figure | command |", "|---|---|---|", "| a fast row | a = 1 | `echo '{\"a\": 1}'` |"]
+    assert out[3].startswith("| a broken row | failed (exit 4")
+    last = json.loads(out[-1])
+    assert last["rows"]["fast"]["a"] == 1 and "error" in last["rows"]["broken"] and len(last["load_average"]) == 3
+    monkeypatch.setattr(sys, "argv", ["bench_table.py", "--only", "fast"])
+    assert table.main() == 0 and json.loads(capsys.readouterr().out.splitlines()[-1])["rows"].keys() == {"fast"}
