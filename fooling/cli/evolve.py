@@ -66,9 +66,9 @@ def command(ctx, class_spec, target, resume, seed_spec, encoding_spec, quiet, te
     the generation, checkpoints and stops; a second one stops at once;
     `fool evolve --resume DIR [--generations N]` continues. Every setting below can
     also be given as --set KEY=VALUE (its config.json name), and --config FILE starts
-    from a previous run's config.json (its out is not taken, and values the preset chose
-    for its networks, such as the paper's 10 crops, are chosen again for the new run's;
-    --out and others given win).
+    from a previous run's config.json (its out is not taken, and values its preset chose,
+    such as the paper's 10 crops or snes-elites' 40 children, are chosen again for the new
+    run's networks, encoding and strategy; --out and others given win).
 
     \b
     Examples:

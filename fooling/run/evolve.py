@@ -28,8 +28,8 @@ from ..archive import Archive
 from ..classifiers import Classifier, get_spec, load_classifier, resolve_device
 from ..classifiers.fingerprint import RECORD_KEY, check_fingerprints, fingerprints
 from ..classifiers.sources import describe_sources
-from ..settings.evolve import (IMAGENET_CLASSES, NETWORK_RESOLVED, PLACEMENT_SETTINGS, RESUME_SETTINGS, SINCE,
-                               EvolveSettings, Network, check_run_size)
+from ..settings.evolve import (IMAGENET_CLASSES, NETWORK_RESOLVED, PLACEMENT_SETTINGS, PRESET_FILLED, RESUME_SETTINGS,
+                               SINCE, EvolveSettings, Network, check_run_size)
 from ..encodings import Encoding, make_encoding
 from ..errors import FoolingError
 from ..imaging import to_uint8
@@ -132,6 +132,7 @@ class EvolutionRun:
         self.classifiers = [load_classifier(name, self.device, config.crops or 1) for name in config.model_names]
         # what config.json records as resolved for these networks (a resume: what the run recorded, None if nothing)
         self.network_resolved: Optional[tuple[str, ...]] = config.network_resolved()
+        self.preset_filled: Optional[tuple[str, ...]] = None  # what the preset chose for the run: start sets it
         config = self.config = config.resolved(network_of(config.model_names, self.classifiers))
         for classifier in self.classifiers:
             classifier.set_crops(config.crops)
@@ -223,12 +224,14 @@ class EvolutionRun:
 
         Nothing is written before everything the run needs has been built.
         """
+        filled = config.preset_filled()  # what the preset chooses, recorded in config.json
         config = config.resolved()
         out = Path(config.out) if config.out else default_out(config)
         config = dataclasses.replace(config, out=str(out))
         rundir = RunDirectory(out)
         rundir.refuse_if_taken()  # the "already holds" error without touching anything
         run = cls(config, rundir)  # loads models: fails before any file is written
+        run.preset_filled = filled
         rundir.path.mkdir(parents=True, exist_ok=True)
         run._lock.acquire()
         try:
@@ -276,7 +279,8 @@ class EvolutionRun:
         path = rundir.path
         settings = {**SINCE, **{k: v for k, v in record.items() if k != "run"}}  # older runs: as they began
         config = EvolveSettings.from_json(settings, where=str(rundir.config_path)).resolved()
-        network_resolved = EvolveSettings.resolved_by_run(record, str(rundir.config_path))
+        network_resolved = EvolveSettings.resolved_by_run(record.get("run"), str(rundir.config_path))
+        preset_filled = EvolveSettings.filled_by_run(record.get("run"), str(rundir.config_path))
         # where evaluations run is the resuming command's choice (absent: in this process), not config.json's
         placement = {name: changes.pop(name, None) for name in PLACEMENT_SETTINGS}
         changes.update(placement, workers=placement["workers"] or 0)
@@ -300,6 +304,7 @@ class EvolutionRun:
             config = dataclasses.replace(config, generations=generations)
         run = cls(config, rundir)
         run.network_resolved = network_resolved  # as the run recorded it (None: not recorded, nor written now)
+        run.preset_filled = preset_filled
         run._lock = lock
         run._open()
         try:
@@ -371,6 +376,7 @@ class EvolutionRun:
             "memory_formats": {c.name: c.memory_format for c in self.classifiers},  # what --memory-format became
             RECORD_KEY: dict(self.weights_sha256), **describe_sources(self.config.model_names),
             **({} if self.network_resolved is None else {NETWORK_RESOLVED: list(self.network_resolved)}),
+            **({} if self.preset_filled is None else {PRESET_FILLED: list(self.preset_filled)}),
         }}
 
     # --- the loop ------------------------------------------------------------------------------

@@ -82,13 +82,17 @@ def default_group_out(config: EvolveSettings) -> Path:
 
 
 def member_configs(config: EvolveSettings, out: Path) -> list[EvolveSettings]:
-    """One config per seed of ``config.seeds`` (and per encoding of ``config.encodings``, encoding-major), each
-    resolved as that run alone would be (the preset's values for its encoding), out=OUT/<member_name>."""
+    """One config per seed of ``config.seeds`` (and per encoding of ``config.encodings``, encoding-major), as that
+    run alone would be given it (checked: it resolves to the preset's values for its encoding), out=OUT/<member_name>.
+    Left unresolved, so that each run records what it left to its preset (config.json's preset_filled)."""
     assert config.seeds
     grid = config.encodings is not None
-    return [dataclasses.replace(config, encoding=encoding, seed=seed, seeds=None, encodings=None,
-                                out=str(out / member_name(seed, encoding if grid else None))).resolved()
-            for encoding in (config.encodings or [config.encoding]) for seed in config.seeds]
+    members = [dataclasses.replace(config, encoding=encoding, seed=seed, seeds=None, encodings=None,
+                                   out=str(out / member_name(seed, encoding if grid else None)))
+               for encoding in (config.encodings or [config.encoding]) for seed in config.seeds]
+    for member in members:
+        member.resolved()
+    return members
 
 
 class RunGroup:

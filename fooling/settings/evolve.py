@@ -118,6 +118,12 @@ NETWORK_RESOLVED = "network_resolved"
 # "model" or "encoding") would silently drop that setting from a --config file: refused instead.
 NETWORK_RESOLVABLE = tuple(sorted({name for encodings in IMAGENET_PRESETS.values() for values in encodings.values()
                                    for name in values} | {"initial_population"}))
+# The key of config.json's "run" record that names every setting the run left to its preset (given no value: the
+# operator settings, the strategy, the population, ...). A --config FILE has the preset choose again those of them
+# that still hold the preset's choice (EvolveSettings.left_to_run): so --encoding cppn with a direct run's file gets
+# the CPPN search, not the file's snes-elites and population 40, while a value edited into the file, or one an older
+# version's preset chose, stands (the run is reproduced).
+PRESET_FILLED = "preset_filled"
 
 
 @dataclass(frozen=True)
@@ -413,28 +419,59 @@ class EvolveSettings(Settings):
         return tuple(f.name for f in self.fields() if f.name in waiting and getattr(partly, f.name) is None)
 
     @classmethod
-    def resolved_by_run(cls, data: dict[str, Any], where: str) -> Optional[tuple[str, ...]]:
-        """The settings a run's config.json (``data``) says its networks resolved (:data:`NETWORK_RESOLVED` in its
-        "run" record); None where it does not say (a run recorded before, a file written by hand). A bad value
-        (not a list, or naming a setting outside :data:`NETWORK_RESOLVABLE`) is a one-line :class:`FoolingError`."""
-        record = data.get("run")
-        if not isinstance(record, dict) or NETWORK_RESOLVED not in record:
+    def preset_fields(cls) -> tuple[str, ...]:
+        """The settings a preset fills when they are given no value: the preset fields, and the initial population
+        (which follows the population)."""
+        return tuple(f.name for f in cls.fields() if f.metadata.get("preset") or f.name == "initial_population")
+
+    def preset_filled(self) -> tuple[str, ...]:
+        """The settings this run leaves to its preset (:meth:`preset_fields` given no value). A run records them in
+        config.json (:data:`PRESET_FILLED`)."""
+        return tuple(name for name in self.preset_fields() if getattr(self, name) is None)
+
+    @classmethod
+    def _recorded(cls, record: Any, where: str, key: str, allowed: Sequence[str], what: str) -> Optional[tuple[str, ...]]:
+        """The setting names a config.json's "run" ``record`` lists under ``key``; None where it has none (a run
+        recorded before, a file written by hand). Not a list, or a name outside ``allowed`` (the settings ``what``):
+        a one-line :class:`FoolingError` naming the first bad entry (not the whole, perhaps long, list)."""
+        if not isinstance(record, dict) or key not in record:
             return None
-        value = record[NETWORK_RESOLVED]
-        bad = [v for v in value if not (isinstance(v, str) and v in NETWORK_RESOLVABLE)][:1] \
-            if isinstance(value, list) else [value]
-        if bad:  # the first bad entry, not the whole (perhaps long) list: one short line
+        value = record[key]
+        bad = [v for v in value if not (isinstance(v, str) and v in allowed)][:1] if isinstance(value, list) else [value]
+        if bad:
             shown = repr(bad[0])
             shown = shown if len(shown) <= 80 else shown[:77] + "..."
-            raise FoolingError(f"{where}: run.{NETWORK_RESOLVED} must be a list of setting names, got {shown} "
-                               f"(settings a run resolves for its networks: {', '.join(NETWORK_RESOLVABLE)})")
+            raise FoolingError(f"{where}: run.{key} must be a list of setting names, got {shown} "
+                               f"(settings {what}: {', '.join(allowed)})")
         return tuple(value)
 
     @classmethod
-    def left_to_run(cls, data: dict[str, Any], where: str) -> tuple[str, ...]:
-        """A previous run's config.json as ``--config``: the settings its networks resolved, resolved again for
-        the networks of the new run (a value given explicitly there was never left to them)."""
-        return cls.resolved_by_run(data, where) or ()
+    def resolved_by_run(cls, record: Any, where: str) -> Optional[tuple[str, ...]]:
+        """The settings a run's config.json "run" ``record`` says its networks resolved (:data:`NETWORK_RESOLVED`,
+        names from :data:`NETWORK_RESOLVABLE`); None where it does not say."""
+        return cls._recorded(record, where, NETWORK_RESOLVED, NETWORK_RESOLVABLE, "a run resolves for its networks")
+
+    @classmethod
+    def filled_by_run(cls, record: Any, where: str) -> Optional[tuple[str, ...]]:
+        """The settings a run's config.json "run" ``record`` says the run left to its preset (:data:`PRESET_FILLED`,
+        names from :meth:`preset_fields`); None where it does not say."""
+        return cls._recorded(record, where, PRESET_FILLED, cls.preset_fields(), "a preset fills")
+
+    @classmethod
+    def left_to_run(cls, settings: "EvolveSettings", record: Any, where: str) -> tuple[str, ...]:
+        """A previous run's config.json (its ``settings`` and "run" ``record``) as ``--config``: the settings the new
+        run chooses again. Those its networks resolved (for the new run's networks), and those it left to its preset
+        that still hold the preset's choice for the file's own settings (for the new run's preset, encoding and
+        strategy, which the command line may change); a value given explicitly was never left to either."""
+        left = set(cls.resolved_by_run(record, where) or ())
+        filled = [name for name in cls.filled_by_run(record, where) or () if name not in left]
+        if filled:
+            try:
+                chosen = dataclasses.replace(settings, **dict.fromkeys(filled)).resolved()  # the preset's choices
+            except FoolingError:  # the file's settings do not resolve as they are: nothing to compare with
+                return tuple(sorted(left))
+            left |= {name for name in filled if getattr(chosen, name) == getattr(settings, name)}
+        return tuple(sorted(left))
 
     def resolved(self, network: Optional[Network] = None) -> "EvolveSettings":
         """A validated copy with every None operator field filled from the preset (its values for this

@@ -315,15 +315,15 @@ class Settings:
             raise FoolingError(f"{path} is not valid JSON") from None
         if not isinstance(data, dict):
             raise FoolingError(f"{path} must hold a JSON object of settings")
-        left = set(cls.left_to_run(data, str(path)))
-        data.pop("run", None)
+        record = data.pop("run", None)
         settings = cls.from_json(data, where=str(path), retired=retired)  # type-checks every key
+        left = set(cls.left_to_run(settings, record, str(path)))
         return {k: getattr(settings, k) for k in data if k in {f.name for f in cls.fields()} and k not in left}
 
     @classmethod
-    def left_to_run(cls, data: dict[str, Any], where: str) -> Sequence[str]:
-        """Settings a file read by :meth:`read` holds that the run it starts decides anew (e.g. those a previous
-        run resolved for its own networks); none here."""
+    def left_to_run(cls: type[S], settings: S, record: Any, where: str) -> Sequence[str]:
+        """Settings of a file read by :meth:`read` (``settings``, with ``record``, its "run" record if any) that the
+        run it starts decides anew (e.g. those a previous run resolved for its own networks); none here."""
         return ()
 
     def replace(self: S, **changes: Any) -> S:

@@ -279,9 +279,10 @@ def test_a_hand_written_config_is_taken_as_given(tmp_path):
 
 
 def _as_recorded_before(run_dir: Path) -> None:
-    """config.json as runs recorded it before it named the settings its networks resolved."""
+    """config.json as runs recorded it before it named the settings its networks resolved (or its preset filled)."""
     record = _recorded(run_dir)
     record["run"].pop("network_resolved", None)
+    record["run"].pop("preset_filled", None)
     (run_dir / "config.json").write_text(json.dumps(record, indent=2))
 
 
