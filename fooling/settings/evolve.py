@@ -386,15 +386,17 @@ class EvolveSettings(Settings):
             raise FoolingError(f"unknown device {self.device!r}; use auto, cpu, cuda or cuda:N")
         if self.strategy == "ga" and self.target is None:
             raise FoolingError("--strategy ga needs --target CLASS")
-        if self.strategy == "cppn-weight-es" and self.encoding != "cppn":
-            raise FoolingError(f"--strategy cppn-weight-es searches the CPPN encoding only; use --encoding cppn, or "
-                               f"another strategy with --encoding {self.encoding}")
+        # a group's runs take the encodings of --encodings (fooling.run.multi), not its encoding (the default's)
+        for encoding in self.encodings or [self.encoding]:
+            if self.strategy == "cppn-weight-es" and encoding != "cppn":
+                raise FoolingError(f"--strategy cppn-weight-es searches the CPPN encoding only; use --encoding cppn, "
+                                   f"or another strategy with --encoding {encoding}")
+            if self.strategy == "snes-elites" and encoding != "direct":
+                raise FoolingError(f"--strategy snes-elites searches the direct encoding only; use --strategy "
+                                   f"map-elites with --encoding {encoding}")
         if self.strategy == "cppn-weight-es" and self.population is not None and \
                 self.cppn_es_children > self.population:
             raise FoolingError(f"--cppn-es-children {self.cppn_es_children} exceeds --population {self.population}")
-        if self.strategy == "snes-elites" and self.encoding != "direct":
-            raise FoolingError(f"--strategy snes-elites searches the direct encoding only; use --strategy map-elites "
-                               f"with --encoding {self.encoding}")
 
     def preset_values(self, network: Optional[Network] = None) -> dict[str, Any]:
         """The values of the chosen preset for this run's encoding (:data:`ENCODING_PRESETS` over

@@ -114,6 +114,21 @@ def test_cli_bad_seeds(tmp_path, args, message):
     assert not (tmp_path / "g").exists()
 
 
+def test_a_strategy_of_one_encoding_in_a_group_of_it(tmp_path):
+    """--strategy cppn-weight-es with --seeds 0 --encodings cppn: the group's runs are CPPN runs (it was refused as
+    if they took the default --encoding direct); with --encodings direct,cppn it is refused, in one line, before
+    anything is made."""
+    common = ["evolve", "--model", "test-oracle", "--generations", "1", "--population", "8", "--device", "cpu",
+              "--quiet", "--strategy", "cppn-weight-es", "--set", "cppn_es_children=4", "--seeds", "0"]
+    result = CliRunner().invoke(main, [*common, "--encodings", "cppn", "--out", str(tmp_path / "g")])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "g" / "cppn_s0" / "config.json").read_text())["strategy"] == "cppn-weight-es"
+    result = CliRunner().invoke(main, [*common, "--encodings", "direct,cppn", "--out", str(tmp_path / "h")])
+    assert result.exit_code == 1 and result.output.count("\n") == 1, result.output
+    assert "cppn-weight-es searches the CPPN encoding only" in result.output and "--encoding direct" in result.output
+    assert not (tmp_path / "h").exists()
+
+
 def test_cli_refuses_an_existing_out(tmp_path):
     (tmp_path / "g").mkdir()
     result = CliRunner().invoke(main, ["evolve", "--model", "test-oracle", "--seeds", "0-1", "--out",
