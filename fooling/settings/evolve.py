@@ -463,17 +463,25 @@ class EvolveSettings(Settings):
     def left_to_run(cls, settings: "EvolveSettings", record: Any, where: str) -> tuple[str, ...]:
         """A previous run's config.json (its ``settings`` and "run" ``record``) as ``--config``: the settings the new
         run chooses again. Those its networks resolved (for the new run's networks), and those it left to its preset
-        that still hold the preset's choice for the file's own settings (for the new run's preset, encoding and
-        strategy, which the command line may change); a value given explicitly was never left to either."""
+        that still hold the preset's choice for the file's own settings, the values that stand included (for the new
+        run's preset, encoding and strategy, which the command line may change); a value given explicitly was never
+        left to either. So the file alone runs exactly the settings it holds."""
         left = set(cls.resolved_by_run(record, where) or ())
-        filled = [name for name in cls.filled_by_run(record, where) or () if name not in left]
-        if filled:
+        filled = list(dict.fromkeys(name for name in cls.filled_by_run(record, where) or () if name not in left))
+        # A value that stands is one of the file's own settings, and the preset's choice for the others may follow
+        # it (the population follows the strategy, the initial population the population): so compare again with
+        # it in place, until what is left to the preset is chosen as the file holds it. Each pass takes at least
+        # one name out, so this ends; what is left then resolves to exactly the file's values.
+        while filled:
             try:
                 chosen = dataclasses.replace(settings, **dict.fromkeys(filled)).resolved()  # the preset's choices
             except FoolingError:  # the file's settings do not resolve as they are: nothing to compare with
                 return tuple(sorted(left))
-            left |= {name for name in filled if getattr(chosen, name) == getattr(settings, name)}
-        return tuple(sorted(left))
+            standing = {name for name in filled if getattr(chosen, name) != getattr(settings, name)}
+            if not standing:
+                break
+            filled = [name for name in filled if name not in standing]
+        return tuple(sorted(left | set(filled)))
 
     def resolved(self, network: Optional[Network] = None) -> "EvolveSettings":
         """A validated copy with every None operator field filled from the preset (its values for this

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from fooling.cli import main
 from fooling.errors import FoolingError
 from fooling.run import EvolutionRun
-from fooling.settings.evolve import PRESET_FILLED, EvolveSettings
+from fooling.settings.evolve import PRESET_FILLED, PRESETS, EvolveSettings
 
 
 def _evolve(out: Path, *args: str):
@@ -86,8 +86,26 @@ def test_a_value_edited_into_the_file_or_chosen_by_an_older_preset_stands(direct
     out = tmp_path / "run"
     result = _evolve(out, "--config", str(path))
     assert result.exit_code == 0, result.output
-    assert _search(out)[1:] == ("snes-elites", 64, 64, 0.3)  # the initial population follows it, as it did
-    assert not {"mutation_rate", "population"} & set(_config(out)["run"][PRESET_FILLED])
+    # the file's initial population 40 is no longer the preset's choice for its population 64: it stands too
+    assert _search(out)[1:] == ("snes-elites", 64, 40, 0.3)
+    assert not {"mutation_rate", "population", "initial_population"} & set(_config(out)["run"][PRESET_FILLED])
+
+
+def test_a_value_that_follows_one_that_stands_is_compared_with_it_in_place(tmp_path, monkeypatch):
+    """An older preset's strategy (map-elites) with the 40 children it chose: 40 is today's preset's population,
+    but not its choice for the file's own map-elites (200), so it stands and the file reproduces the run (the
+    40 were dropped and 200 children run). The same holds for a file whose strategy was edited to map-elites."""
+    monkeypatch.setitem(PRESETS, "default", {**PRESETS["default"], "strategy": "map-elites"})
+    older = tmp_path / "older"
+    assert _evolve(older).exit_code == 0
+    monkeypatch.undo()
+    assert _search(older)[1:4] == ("map-elites", 40, 40)
+    out = tmp_path / "run"
+    result = _evolve(out, "--config", str(older / "config.json"))
+    assert result.exit_code == 0, result.output
+    assert _search(out)[1:4] == ("map-elites", 40, 40)
+    assert {k: v for k, v in _config(out).items() if k not in ("out", "run")} == \
+        {k: v for k, v in _config(older).items() if k not in ("out", "run")}
 
 
 def test_a_config_recorded_before_is_taken_whole(direct_run, tmp_path):
