@@ -24,13 +24,24 @@ def _given(ctx: click.Context, name: str) -> bool:
 
 def _fixed_settings(options: dict[str, Any]) -> dict[str, Any]:
     """The settings every run shares: --config (minus the axes and out), the options given, then --set.
-    An axis given with --set or in --config is refused in one line (it has its own option)."""
+    An axis given with --set is refused in one line (it has its own option); --config's axes are
+    :func:`_file_axes`."""
     from ..settings.fields import parse_assignments
 
     for key in parse_assignments(EvolveSettings, options.get("assignments") or ()):
         if key in AXIS_SETTINGS:
             raise FoolingError(f"--set {key}=...: {key} is an axis of the sweep; give it with {AXIS_OPTIONS[key]}")
     return gather(EvolveSettings, options, keep_from_file=lambda k: k not in AXIS_SETTINGS + PLACEMENT_SETTINGS)
+
+
+def _file_axes(options: dict[str, Any]) -> dict[str, Any]:
+    """What --config's file says of the axes (by EvolveSettings name: model, models, encoding, strategy, preset,
+    combine, seed), for the axes not given on the command line: a sweep of a run's config.json repeats that run's
+    experiment, not the defaults'. Its strategy only if the run chose it (left to the preset, each point's preset
+    chooses: EvolveSettings.read drops it)."""
+    if not options.get("config_file"):
+        return {}
+    return {k: v for k, v in EvolveSettings.read(options["config_file"]).items() if k in AXIS_SETTINGS and k != "out"}
 
 
 def _table(outcomes: list, out: Path) -> str:
@@ -96,7 +107,8 @@ def command(ctx, class_spec, target, seed_spec, model_specs, encodings, strategi
     DIR/sweep.json recording the grid.
 
     Every other setting of `fool evolve` is one value for all runs (its option,
-    --set KEY=VALUE or --config FILE). Running the same command again (or
+    --set KEY=VALUE or --config FILE); an axis not given takes --config's value
+    (a run's config.json: its model, encoding, preset, seed, ...). Running the same command again (or
     `fool sweep --resume DIR`) skips finished runs, resumes interrupted ones and
     starts the rest; a grid may add points to DIR's but not change it otherwise.
     Without --workers / --ray-address the runs go one after another in this
@@ -130,16 +142,21 @@ def command(ctx, class_spec, target, seed_spec, model_specs, encodings, strategi
         from ..run.multi import parse_seeds
 
         class_spec, target = class_options(options, class_spec, target)
-        models = parse_models(model_specs) if model_specs else [[EvolveSettings.model]]
+        axes = _file_axes(options)  # the axes not given take --config's values (else the defaults)
+        given_models = axes.get("models") or [axes.get("model", EvolveSettings.model)]
+        models = parse_models(model_specs) if model_specs else [list(given_models)]
         fixed = _fixed_settings(options)
         resolve_class_options(fixed, models[0][0], class_spec, target)  # names read against the first network
         settings = SweepSettings(
-            out=out, seeds=parse_seeds(seed_spec) if seed_spec is not None else [0],
+            out=out, seeds=parse_seeds(seed_spec) if seed_spec is not None else [axes.get("seed", 0)],
             models=models,
-            encodings=split_list(encodings, "--encodings") if encodings else ["direct"],
-            strategies=split_list(strategies, "--strategies") if strategies else None,
-            presets=split_list(presets, "--presets") if presets else None,
-            combines=split_list(combines, "--combines") if combines else None,
+            encodings=split_list(encodings, "--encodings") if encodings else [axes.get("encoding", "direct")],
+            strategies=split_list(strategies, "--strategies") if strategies else
+            [axes["strategy"]] if axes.get("strategy") else None,
+            presets=split_list(presets, "--presets") if presets else
+            [axes["preset"]] if axes.get("preset", "default") != "default" else None,
+            combines=split_list(combines, "--combines") if combines else
+            [axes["combine"]] if axes.get("models") and axes.get("combine", "mean") != "mean" else None,
             settings=fixed)
     settings = settings.replace(workers=workers, ray_address=ray_address, cpus_per_run=cpus_per_run,
                                 gpus_per_run=gpus_per_run)

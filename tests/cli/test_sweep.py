@@ -154,3 +154,43 @@ def test_target_takes_a_name_as_in_fool_evolve(tmp_path, args):
                      "--population", "8", "--quiet", *args, "--out", str(out))
     assert result.exit_code == 0, result.output
     assert json.loads((out / "test-oracle_direct_ga_s0" / "config.json").read_text())["target"] == 2
+
+
+def _config_of(path: Path) -> dict:
+    return json.loads((path / "config.json").read_text())
+
+
+def test_a_sweep_of_a_runs_config_repeats_that_run_on_the_axes_not_given(tmp_path):
+    """--config's model, encoding, preset, strategy (when the run chose it), combine and seed are the axes the
+    sweep is not given: `fool sweep --config RUN/config.json --seeds 0-4` repeats RUN, not the defaults."""
+    first = tmp_path / "first"
+    result = _invoke("evolve", "--model", "test-oracle", "--encoding", "cppn", "--preset", "paper", "--seed", "3",
+                     "--generations", "1", "--population", "8", "--device", "cpu", "--quiet", "--out", str(first))
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "again"
+    result = _invoke("sweep", "--config", str(first / "config.json"), "--quiet", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert sorted(_rows(result.output)) == ["test-oracle_cppn_paper_s3"]
+    before, after = _config_of(first), _config_of(out / "test-oracle_cppn_paper_s3")
+    assert {k: v for k, v in after.items() if k not in ("out", "run")} == \
+        {k: v for k, v in before.items() if k not in ("out", "run")}
+    out = tmp_path / "seeds"
+    result = _invoke("sweep", "--config", str(first / "config.json"), "--seeds", "0-1", "--encodings", "direct",
+                     "--quiet", "--out", str(out))
+    assert result.exit_code == 0, result.output  # the axes given win; the file's preset stays
+    assert sorted(_rows(result.output)) == ["test-oracle_direct_paper_s0", "test-oracle_direct_paper_s1"]
+
+
+def test_a_sweep_of_an_ensembles_config_keeps_its_networks_and_combine(tmp_path):
+    first = tmp_path / "first"
+    result = _invoke("evolve", "--models", "test-oracle,test-oracle-chunk8", "--combine", "min", "--strategy",
+                     "map-elites", "--generations", "1", "--population", "8", "--device", "cpu", "--quiet",
+                     "--out", str(first))
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "again"
+    result = _invoke("sweep", "--config", str(first / "config.json"), "--quiet", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    (name,) = [p.name for p in out.iterdir() if p.is_dir()]
+    after = _config_of(out / name)
+    assert (after["models"], after["combine"], after["strategy"]) == (["test-oracle", "test-oracle-chunk8"], "min",
+                                                                      "map-elites")
