@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
 from .errors import FoolingError
+from .paths import not_a_run_directory
 from .settings.ascend import AscendSettings
 from .settings.evolve import EvolveSettings
 
@@ -322,7 +323,7 @@ def read_run(path: str | Path) -> RunResult:
     :class:`RunResult`; :meth:`RunResult.elites` reads its elite images."""
     folder = Path(path)
     if not folder.is_dir():
-        raise FoolingError(f"{folder} is not a run directory (no such folder)")
+        raise not_a_run_directory(folder)
     config, summary = _read_json(folder / "config.json"), _read_json(folder / "summary.json")
     if not config:
         raise FoolingError(f"{folder} is not a run directory (no readable config.json)")

@@ -69,6 +69,12 @@ def check_writable_dir(path: str | os.PathLike) -> None:
     os.unlink(probe)
 
 
+def not_a_run_directory(path: str | os.PathLike) -> FoolingError:
+    """The one-line error for a run directory that is no folder: missing, or a file."""
+    why = "a file, not a folder" if Path(path).exists() else "no such folder"
+    return FoolingError(f"{path} is not a run directory ({why})")
+
+
 def sha256_file(path: Path) -> str:
     """SHA-256 hex digest of a file's bytes, read a megabyte at a time."""
     digest = hashlib.sha256()

@@ -18,6 +18,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from ..errors import FoolingError
+from ..paths import not_a_run_directory
 from ..limits import MAX_GENERATION
 from ..rundir.names import CLASSES_CSV, METRICS_CSV
 from ..rundir.reader import read_json_object
@@ -177,7 +178,7 @@ def run_series(run_dir: str | Path, name: Optional[str] = None) -> RunSeries:
     """Everything ``fool plot`` draws for one run directory (a :class:`FoolingError` if it is not one)."""
     path = Path(run_dir)
     if not path.is_dir():
-        raise FoolingError(f"{run_dir} is not a run directory (no such folder)")
+        raise not_a_run_directory(run_dir)
     if not (path / "config.json").is_file() and not (path / "summary.json").is_file():
         raise FoolingError(f"{run_dir} is not a run directory (no config.json)")
     generations, confidence, indices, labels, exact = class_curves(path)

@@ -32,6 +32,7 @@ from ..settings.evolve import (IMAGENET_CLASSES, NETWORK_RESOLVED, PLACEMENT_SET
                                SINCE, EvolveSettings, Network, check_run_size)
 from ..encodings import Encoding, make_encoding
 from ..errors import FoolingError
+from ..paths import not_a_run_directory
 from ..imaging import to_uint8
 from ..objective import EliteRescorer, Objective, image_shape, trusted_passed
 from ..objective.eot import EOT
@@ -264,7 +265,7 @@ class EvolutionRun:
             raise FoolingError(f"--generations must be an integer, got {generations!r}")
         rundir = RunDirectory(path)
         if not rundir.path.is_dir():
-            raise FoolingError(f"{path} is not a run directory (no such folder)")
+            raise not_a_run_directory(path)
         record = rundir.read_config()
         lock = RunLock(rundir.path).acquire()
         try:

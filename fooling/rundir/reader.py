@@ -18,6 +18,7 @@ import torch
 from PIL import Image
 
 from ..errors import FoolingError
+from ..paths import not_a_run_directory
 from ..imaging import load_image
 from .names import elite_stem, parse_elite_stem
 from .writer import RunDirectory
@@ -186,7 +187,7 @@ def read_run(path: str | Path) -> RunElites:
     """Read a run directory; a :class:`FoolingError` if it is not one or has no elite PNGs."""
     rundir = RunDirectory(path)
     if not rundir.path.is_dir():
-        raise FoolingError(f"{rundir.path} is not a run directory (no such folder)")
+        raise not_a_run_directory(rundir.path)
     config = rundir.read_config()
     summary = rundir.read_summary()
     _checked_summary(summary, config, rundir)

@@ -467,3 +467,17 @@ def test_a_model_of_nan_logits_is_named_when_the_run_ends(tmp_path, monkeypatch)
                   "--population", "8", "--device", "cpu", "--out", str(tmp_path / "run"))
     assert result.exit_code == 0, result.output
     assert "no image got a finite confidence" in result.output and "NaN" in result.output
+
+
+@pytest.mark.parametrize("command", [["evolve", "--resume"], ["plot"], ["transfer", "--models", "test-oracle", "--out", "GALLERY"],
+                                     ["runs"], ["gallery", "--out", "GALLERY"]])
+def test_a_file_given_as_a_run_directory_is_called_a_file(tmp_path, command):
+    """Not "no such folder" for a path that exists: what the user gave is a file."""
+    path = tmp_path / "notes.txt"
+    path.write_text("mine")
+    args = [str(tmp_path / "gallery") if a == "GALLERY" else a for a in command]
+    result = fool(*args, str(path))
+    _one_line_error(result)
+    assert "no such folder" not in result.output and path.read_text() == "mine"
+    missing = fool(*args, str(tmp_path / "nowhere"))
+    _one_line_error(missing)
