@@ -387,13 +387,14 @@ class EvolveSettings(Settings):
         if self.strategy == "ga" and self.target is None:
             raise FoolingError("--strategy ga needs --target CLASS")
         # a group's runs take the encodings of --encodings (fooling.run.multi), not its encoding (the default's)
+        option = "--encodings" if self.encodings else "--encoding"  # what the user named the encodings with
         for encoding in self.encodings or [self.encoding]:
             if self.strategy == "cppn-weight-es" and encoding != "cppn":
-                raise FoolingError(f"--strategy cppn-weight-es searches the CPPN encoding only; use --encoding cppn, "
-                                   f"or another strategy with --encoding {encoding}")
+                raise FoolingError(f"--strategy cppn-weight-es searches the CPPN encoding only; use {option} cppn, "
+                                   f"or another strategy with {option} {encoding}")
             if self.strategy == "snes-elites" and encoding != "direct":
                 raise FoolingError(f"--strategy snes-elites searches the direct encoding only; use --strategy "
-                                   f"map-elites with --encoding {encoding}")
+                                   f"map-elites with {option} {encoding}")
         if self.strategy == "cppn-weight-es" and self.population is not None and \
                 self.cppn_es_children > self.population:
             raise FoolingError(f"--cppn-es-children {self.cppn_es_children} exceeds --population {self.population}")
