@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from ..classifiers import Classifier, Preprocess
-from ..errors import FoolingError
+from ..errors import FoolingError, shown
 from ..limits import TORCH_SEEDS
 from ..objective import Objective
 
@@ -102,13 +102,6 @@ def count(name: str, value: object) -> int:
     if not (math.isfinite(x) and x == int(x)):
         raise FoolingError(f"{name} must be a whole number, not {value!r}")
     return int(x)
-
-
-def shown(value: int) -> str:
-    """An int for a message: a huge one by its size (str() of more than 4,300 digits raises a ValueError)."""
-    if abs(value) < 10**24:
-        return str(value)
-    return f"a {'negative ' if value < 0 else ''}number of about {int(value.bit_length() * math.log10(2)) + 1:,} digits"
 
 
 def at_most(name: str, value: int, limit: int) -> int:

@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
-from ..errors import FoolingError
+from ..errors import FoolingError, shown
 from ..limits import MAX_EOT
 from .transforms import check_spec as _check_spec
 from .fields import Settings, between, distinct, non_negative, positive, setting, unit_interval
@@ -442,9 +442,7 @@ class EvolveSettings(Settings):
         value = record[key]
         bad = [v for v in value if not (isinstance(v, str) and v in allowed)][:1] if isinstance(value, list) else [value]
         if bad:
-            shown = repr(bad[0])
-            shown = shown if len(shown) <= 80 else shown[:77] + "..."
-            raise FoolingError(f"{where}: run.{key} must be a list of setting names, got {shown} "
+            raise FoolingError(f"{where}: run.{key} must be a list of setting names, got {shown(bad[0])} "
                                f"(settings {what}: {', '.join(allowed)})")
         return tuple(value)
 

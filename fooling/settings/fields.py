@@ -21,7 +21,7 @@ import typing
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Mapping, Optional, Sequence, TypeVar
 
-from ..errors import FoolingError
+from ..errors import FoolingError, shown
 
 Check = Callable[[Any], Optional[str]]
 S = TypeVar("S", bound="Settings")
@@ -185,8 +185,8 @@ def parse_text(text: str, tp: Any, name: str) -> Any:
     except ValueError:
         pass
     if base is float and stripped.lower().lstrip("+-") in ("nan", "inf", "infinity"):
-        raise FoolingError(f"{flag_of(name)} must be a finite number, not {text!r}")
-    raise FoolingError(f"{flag_of(name)} must be {describe(tp)}, not {text!r}")
+        raise FoolingError(f"{flag_of(name)} must be a finite number, not {shown(text)}")
+    raise FoolingError(f"{flag_of(name)} must be {describe(tp)}, not {shown(text)}")
 
 
 def flag_of(name: str, field: Optional[dataclasses.Field] = None) -> str:
@@ -241,7 +241,7 @@ class Settings:
             value = getattr(self, f.name)
             flag = flag_of(f.name, f)
             if not conforms(value, types[f.name]):
-                raise FoolingError(f"{flag} {type_error(value, types[f.name])}, got {value!r}")
+                raise FoolingError(f"{flag} {type_error(value, types[f.name])}, got {shown(value)}")
             if value is None:
                 continue
             choices = f.metadata.get("choices")
@@ -251,7 +251,7 @@ class Settings:
             check = f.metadata.get("check")
             message = check(value) if check else None
             if message:
-                raise FoolingError(f"{flag} {message}, got {value!r}")
+                raise FoolingError(f"{flag} {message}, got {shown(value)}")
         if self.PRESETS and getattr(self, "preset", None) not in self.PRESETS:
             raise FoolingError(f"unknown preset {getattr(self, 'preset', None)!r}; choose from "
                                f"{', '.join(self.PRESETS)}")
@@ -299,7 +299,7 @@ class Settings:
         types = cls.types()
         for key, value in data.items():
             if not conforms(value, types[key]):
-                raise FoolingError(f"{where}: {key} {type_error(value, types[key])}, got {value!r}")
+                raise FoolingError(f"{where}: {key} {type_error(value, types[key])}, got {shown(value)}")
         return cls(**data)  # type: ignore[call-arg]
 
     @classmethod
@@ -338,7 +338,7 @@ def parse_assignments(cls: type[Settings], pairs: Sequence[str]) -> dict[str, An
         key, sep, text = pair.partition("=")
         key = key.strip().replace("-", "_")
         if not sep or not key:
-            raise FoolingError(f"--set takes key=value, not {pair!r}")
+            raise FoolingError(f"--set takes key=value, not {shown(pair)}")
         cls.field(key)  # unknown keys: one line
         out[key] = parse_text(text, types[key], key)
     return out

@@ -481,3 +481,15 @@ def test_a_file_given_as_a_run_directory_is_called_a_file(tmp_path, command):
     assert "no such folder" not in result.output and path.read_text() == "mine"
     missing = fool(*args, str(tmp_path / "nowhere"))
     _one_line_error(missing)
+
+
+def test_a_long_value_is_cut_in_its_one_line(tmp_path):
+    """--set and --config values are quoted cut to 80 characters (a pasted blob or 5,000 digits stay one short line)."""
+    result = fool("evolve", "--set", "population=" + "x" * 5000, "--out", str(tmp_path / "r"))
+    _one_line_error(result, "--population must be")
+    assert len(result.output) < 300 and "x" * 78 not in result.output
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"mutation_rate": "y" * 5000}))
+    result = fool("evolve", "--config", str(path), "--out", str(tmp_path / "r"))
+    _one_line_error(result, "mutation_rate")
+    assert len(result.output) < 400, result.output
