@@ -25,6 +25,9 @@ AXIS_OPTIONS = {"model": "--models", "models": "--models", "encoding": "--encodi
                 "strategy": "--strategies", "preset": "--presets", "combine": "--combines", "seed": "--seeds",
                 "seeds": "--seeds", "out": "--out"}
 
+# axes that older sweeps kept among their fixed settings as null (a --config file's): a null one is dropped
+RECORDED_NULL = ("encodings",)
+
 
 def split_list(values: Sequence[str], option: str, separator: str = ",") -> list[str]:
     """Repeated option values, each split on ``separator``: ('a,b', 'c') -> ['a', 'b', 'c']; repeats refused."""
@@ -103,6 +106,8 @@ class SweepSettings:
                 raise FoolingError(f"--models entries must each be a list of model names, none empty: {self.models}")
             if len(set(entry)) != len(entry):
                 raise FoolingError(f"--models entry {','.join(entry)} names a network twice")
+        # sweeps of a run's config.json made before encodings was an axis recorded its null among the settings
+        self.settings = {k: v for k, v in self.settings.items() if not (k in RECORDED_NULL and v is None)}
         fixed = [k for k in self.settings if k in AXIS_SETTINGS]
         if fixed:
             raise FoolingError(f"{fixed[0]} is an axis of the sweep; give it with {AXIS_OPTIONS[fixed[0]]}")

@@ -239,3 +239,20 @@ def test_a_configs_combine_applies_to_the_ensembles_given(tmp_path):
                      "--generations", "1", "--population", "8", "--device", "cpu", "--quiet", "--out", str(out))
     assert result.exit_code == 0, result.output
     assert _config_of(out / "test-oracle+test-oracle-chunk8-min_direct_s0")["combine"] == "min"
+
+
+def test_a_sweep_recorded_with_a_null_encodings_setting_still_resumes_and_reruns(tmp_path):
+    """A sweep of a run's config.json made before encodings was an axis recorded the file's "encodings": null among
+    its settings: it resumes, and the same command runs again (skipping), rather than being refused."""
+    config = tmp_path / "one.json"
+    config.write_text(json.dumps({"model": "test-oracle"}))
+    out = tmp_path / "grid"
+    args = ("sweep", "--config", str(config), "--generations", "1", "--population", "8", "--device", "cpu",
+            "--quiet", "--out", str(out))
+    assert _invoke(*args).exit_code == 0
+    record = json.loads((out / "sweep.json").read_text())
+    record["grid"]["settings"]["encodings"] = None  # as such a sweep wrote it
+    (out / "sweep.json").write_text(json.dumps(record))
+    for result in (_invoke("sweep", "--resume", str(out), "--quiet"), _invoke(*args)):
+        assert result.exit_code == 0, result.output
+        assert sorted(_rows(result.output)) == ["test-oracle_direct_s0"]
