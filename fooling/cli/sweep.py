@@ -35,13 +35,22 @@ def _fixed_settings(options: dict[str, Any]) -> dict[str, Any]:
 
 
 def _file_axes(options: dict[str, Any]) -> dict[str, Any]:
-    """What --config's file says of the axes (by EvolveSettings name: model, models, encoding, strategy, preset,
-    combine, seed), for the axes not given on the command line: a sweep of a run's config.json repeats that run's
-    experiment, not the defaults'. Its strategy only if the run chose it (left to the preset, each point's preset
-    chooses: EvolveSettings.read drops it)."""
+    """What --config's file says of the axes (by EvolveSettings name: model, models, encoding, encodings, strategy,
+    preset, combine, seed, seeds), for the axes not given on the command line: a sweep of a run's config.json
+    repeats that run's experiment, not the defaults'; a file naming a group's seeds or encodings (as `fool evolve
+    --config` takes it) sweeps them. Its strategy only if the run chose it (left to the preset, each point's preset
+    chooses: EvolveSettings.read drops it). A value no run takes (a repeated seed, an empty list): one line naming
+    the file."""
     if not options.get("config_file"):
         return {}
-    return {k: v for k, v in EvolveSettings.read(options["config_file"]).items() if k in AXIS_SETTINGS and k != "out"}
+    path = options["config_file"]
+    axes = {k: v for k, v in EvolveSettings.read(path).items() if k in AXIS_SETTINGS and k != "out"}
+    for key, value in axes.items():
+        check = EvolveSettings.field(key).metadata.get("check")
+        message = check(value) if check is not None and value is not None else None
+        if message:
+            raise FoolingError(f"{path}: {key} {message}, got {value!r}")
+    return axes
 
 
 def _table(outcomes: list, out: Path) -> str:
@@ -148,15 +157,17 @@ def command(ctx, class_spec, target, seed_spec, model_specs, encodings, strategi
         fixed = _fixed_settings(options)
         resolve_class_options(fixed, models[0][0], class_spec, target)  # names read against the first network
         settings = SweepSettings(
-            out=out, seeds=parse_seeds(seed_spec) if seed_spec is not None else [axes.get("seed", 0)],
+            out=out, seeds=parse_seeds(seed_spec) if seed_spec is not None else
+            list(axes.get("seeds") or [axes.get("seed", 0)]),  # a group's seeds, as fool evolve --config runs them
             models=models,
-            encodings=split_list(encodings, "--encodings") if encodings else [axes.get("encoding", "direct")],
+            encodings=split_list(encodings, "--encodings") if encodings else
+            list(axes.get("encodings") or [axes.get("encoding", "direct")]),
             strategies=split_list(strategies, "--strategies") if strategies else
             [axes["strategy"]] if axes.get("strategy") else None,
             presets=split_list(presets, "--presets") if presets else
             [axes["preset"]] if axes.get("preset", "default") != "default" else None,
             combines=split_list(combines, "--combines") if combines else
-            [axes["combine"]] if axes.get("models") and axes.get("combine", "mean") != "mean" else None,
+            [axes["combine"]] if axes.get("combine", "mean") != "mean" else None,  # as fool evolve --config --models
             settings=fixed)
     settings = settings.replace(workers=workers, ray_address=ray_address, cpus_per_run=cpus_per_run,
                                 gpus_per_run=gpus_per_run)

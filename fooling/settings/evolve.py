@@ -142,6 +142,19 @@ SINCE: dict[str, Any] = {"cppn_lineages": 0, "memory_format": "channels-last-on-
                          "crops": 1, "cppn_size": "input"}
 
 
+def encoding_refusal(strategy: Optional[str], encoding: str, strategy_option: str = "--strategy",
+                     encoding_option: str = "--encoding") -> Optional[str]:
+    """Why ``strategy`` cannot search ``encoding`` (one line naming the options the user gives them with: fool
+    evolve's --strategy / --encoding, a group's --encodings, fool sweep's --strategies / --encodings); None if it can."""
+    if strategy == "cppn-weight-es" and encoding != "cppn":
+        return (f"{strategy_option} cppn-weight-es searches the CPPN encoding only; use {encoding_option} cppn, "
+                f"or another strategy with {encoding_option} {encoding}")
+    if strategy == "snes-elites" and encoding != "direct":
+        return (f"{strategy_option} snes-elites searches the direct encoding only; use {strategy_option} "
+                f"map-elites with {encoding_option} {encoding}")
+    return None
+
+
 def _names_a_model(value: str) -> Optional[str]:
     return None if value else "must name a model"
 
@@ -389,12 +402,9 @@ class EvolveSettings(Settings):
         # a group's runs take the encodings of --encodings (fooling.run.multi), not its encoding (the default's)
         option = "--encodings" if self.encodings else "--encoding"  # what the user named the encodings with
         for encoding in self.encodings or [self.encoding]:
-            if self.strategy == "cppn-weight-es" and encoding != "cppn":
-                raise FoolingError(f"--strategy cppn-weight-es searches the CPPN encoding only; use {option} cppn, "
-                                   f"or another strategy with {option} {encoding}")
-            if self.strategy == "snes-elites" and encoding != "direct":
-                raise FoolingError(f"--strategy snes-elites searches the direct encoding only; use --strategy "
-                                   f"map-elites with {option} {encoding}")
+            refusal = encoding_refusal(self.strategy, encoding, encoding_option=option)
+            if refusal:
+                raise FoolingError(refusal)
         if self.strategy == "cppn-weight-es" and self.population is not None and \
                 self.cppn_es_children > self.population:
             raise FoolingError(f"--cppn-es-children {self.cppn_es_children} exceeds --population {self.population}")

@@ -16,14 +16,17 @@ from typing import Any, Optional, Sequence
 from ..errors import FoolingError
 from ..limits import MAX_SEEDS
 from .evolve import (COMBINE, ENCODINGS, PLACEMENT_SETTINGS, PRESETS, RESUME_SETTINGS, STRATEGIES, EvolveSettings,
-                     check_types)
+                     check_types, encoding_refusal)
 
 SWEEP_FILE = "sweep.json"
 # EvolveSettings fields a sweep sets per point (its axes) or itself (out): never among the fixed settings
-AXIS_SETTINGS = ("model", "models", "encoding", "strategy", "preset", "combine", "seed", "seeds", "out")
-AXIS_OPTIONS = {"model": "--models", "models": "--models", "encoding": "--encodings", "strategy": "--strategies",
-                "preset": "--presets", "combine": "--combines", "seed": "--seeds", "seeds": "--seeds",
-                "out": "--out"}
+AXIS_SETTINGS = ("model", "models", "encoding", "encodings", "strategy", "preset", "combine", "seed", "seeds", "out")
+AXIS_OPTIONS = {"model": "--models", "models": "--models", "encoding": "--encodings", "encodings": "--encodings",
+                "strategy": "--strategies", "preset": "--presets", "combine": "--combines", "seed": "--seeds",
+                "seeds": "--seeds", "out": "--out"}
+
+# axes that older sweeps kept among their fixed settings as null (a --config file's): a null one is dropped
+RECORDED_NULL = ("encodings",)
 
 
 def split_list(values: Sequence[str], option: str, separator: str = ",") -> list[str]:
@@ -92,11 +95,19 @@ class SweepSettings:
             for value in values or ():
                 if value not in allowed:
                     raise FoolingError(f"{option}: unknown value {value!r}; choose from {', '.join(allowed)}")
+        for strategy in self.strategies or ():  # without --strategies each point's preset picks one that fits
+            for encoding in self.encodings:
+                refusal = encoding_refusal(strategy, encoding, strategy_option="--strategies",
+                                           encoding_option="--encodings")  # the sweep's options, not fool evolve's
+                if refusal:
+                    raise FoolingError(refusal)
         for entry in self.models:
             if not isinstance(entry, (list, tuple)) or not entry or any(not isinstance(m, str) or not m for m in entry):
                 raise FoolingError(f"--models entries must each be a list of model names, none empty: {self.models}")
             if len(set(entry)) != len(entry):
                 raise FoolingError(f"--models entry {','.join(entry)} names a network twice")
+        # sweeps of a run's config.json made before encodings was an axis recorded its null among the settings
+        self.settings = {k: v for k, v in self.settings.items() if not (k in RECORDED_NULL and v is None)}
         fixed = [k for k in self.settings if k in AXIS_SETTINGS]
         if fixed:
             raise FoolingError(f"{fixed[0]} is an axis of the sweep; give it with {AXIS_OPTIONS[fixed[0]]}")

@@ -62,7 +62,13 @@ def test_a_relative_out_gets_its_table(tmp_path, monkeypatch):
     (["--models", "no-such-net"], "no-such-net"),
     (["--encodings", "pixels"], "Error: --encodings: unknown value 'pixels'"),
     (["--encodings", "direct"], "Error: --encodings names 'direct' twice"),
-    (["--strategies", "snes-elites"], "--strategy snes-elites searches the direct encoding only"),
+    # the sweep's options, not fool evolve's (`fool sweep --encoding` is no option)
+    (["--strategies", "snes-elites"], "Error: --strategies snes-elites searches the direct encoding only; use "
+                                      "--strategies map-elites with --encodings cppn"),
+    (["--strategies", "cppn-weight-es"], "Error: --strategies cppn-weight-es searches the CPPN encoding only; use "
+                                         "--encodings cppn, or another strategy with --encodings direct"),
+    (["--set", "encodings=direct"], "Error: --set encodings=...: encodings is an axis of the sweep; give it with "
+                                    "--encodings"),
     (["--seeds", "3-1"], "Error: --seeds range 3-1 runs backwards"),
 ])
 def test_bad_input_is_one_line_and_makes_nothing(tmp_path, args, message):
@@ -194,3 +200,59 @@ def test_a_sweep_of_an_ensembles_config_keeps_its_networks_and_combine(tmp_path)
     after = _config_of(out / name)
     assert (after["models"], after["combine"], after["strategy"]) == (["test-oracle", "test-oracle-chunk8"], "min",
                                                                       "map-elites")
+
+
+def test_a_config_naming_a_groups_seeds_and_encodings_sweeps_them(tmp_path):
+    """A file holding `seeds` / `encodings` (what `fool evolve --config` runs as a group) gives those axes, as its
+    `seed` / `encoding` do: they were dropped (seed 0 ran alone) or refused ('--encodings makes a group of runs')."""
+    config = tmp_path / "group.json"
+    config.write_text(json.dumps({"model": "test-oracle", "seeds": [1, 2], "encodings": ["direct", "cppn"]}))
+    out = tmp_path / "grid"
+    args = ("sweep", "--config", str(config), "--generations", "1", "--population", "8", "--device", "cpu",
+            "--quiet", "--out", str(out))
+    result = _invoke(*args)
+    assert result.exit_code == 0, result.output
+    names = ["test-oracle_cppn_s1", "test-oracle_cppn_s2", "test-oracle_direct_s1", "test-oracle_direct_s2"]
+    assert sorted(_rows(result.output)) == names
+    again = _invoke(*args)  # the same command: all skipped, the grid not called changed
+    assert again.exit_code == 0 and sorted(_rows(again.output)) == names, again.output
+    given = _invoke(*args[:-2], "--seeds", "3", "--encodings", "cppn", "--out", str(tmp_path / "given"))
+    assert given.exit_code == 0 and sorted(_rows(given.output)) == ["test-oracle_cppn_s3"], given.output
+
+
+def test_a_configs_bad_axis_is_one_line_naming_the_file(tmp_path):
+    config = tmp_path / "bad.json"
+    config.write_text(json.dumps({"model": "test-oracle", "seeds": [2, 2]}))
+    result = _invoke("sweep", "--config", str(config), "--quiet", "--out", str(tmp_path / "grid"))
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.output.strip() == f"Error: {config}: seeds must not repeat a seed, got [2, 2]"
+    assert not (tmp_path / "grid").exists()
+
+
+def test_a_configs_combine_applies_to_the_ensembles_given(tmp_path):
+    """The file's combine (min) is the ensembles' whether or not the file's own run was one (as `fool evolve
+    --config FILE --models A,B` takes it); it was dropped for mean when the file named one network."""
+    config = tmp_path / "min.json"
+    config.write_text(json.dumps({"model": "test-oracle", "combine": "min"}))
+    out = tmp_path / "grid"
+    result = _invoke("sweep", "--config", str(config), "--models", "test-oracle+test-oracle-chunk8",
+                     "--generations", "1", "--population", "8", "--device", "cpu", "--quiet", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert _config_of(out / "test-oracle+test-oracle-chunk8-min_direct_s0")["combine"] == "min"
+
+
+def test_a_sweep_recorded_with_a_null_encodings_setting_still_resumes_and_reruns(tmp_path):
+    """A sweep of a run's config.json made before encodings was an axis recorded the file's "encodings": null among
+    its settings: it resumes, and the same command runs again (skipping), rather than being refused."""
+    config = tmp_path / "one.json"
+    config.write_text(json.dumps({"model": "test-oracle"}))
+    out = tmp_path / "grid"
+    args = ("sweep", "--config", str(config), "--generations", "1", "--population", "8", "--device", "cpu",
+            "--quiet", "--out", str(out))
+    assert _invoke(*args).exit_code == 0
+    record = json.loads((out / "sweep.json").read_text())
+    record["grid"]["settings"]["encodings"] = None  # as such a sweep wrote it
+    (out / "sweep.json").write_text(json.dumps(record))
+    for result in (_invoke("sweep", "--resume", str(out), "--quiet"), _invoke(*args)):
+        assert result.exit_code == 0, result.output
+        assert sorted(_rows(result.output)) == ["test-oracle_direct_s0"]

@@ -94,7 +94,8 @@ def test_expand_names_every_point_in_order(tmp_path, sources):
 @pytest.mark.parametrize("change, message", [
     (dict(models=[["no-such-net"]]), "no-such-net"),
     (dict(encodings=["pixels"]), "--encodings: unknown value 'pixels'"),
-    (dict(strategies=["snes-elites"]), "sweep point test-oracle_cppn_snes-elites_s0: --strategy snes-elites"),
+    (dict(strategies=["snes-elites"]), "--strategies snes-elites searches the direct encoding only; use "
+                                       "--strategies map-elites with --encodings cppn"),  # the sweep's options
     (dict(settings={**FIXED, "population": -3}), "--population must be positive"),
     (dict(settings={**FIXED, "seed": 3}), "seed is an axis of the sweep; give it with --seeds"),
     (dict(settings={**FIXED, "nonsense": 3}), "unknown settings: nonsense"),
