@@ -8,7 +8,7 @@ from typing import Any, Optional
 import click
 from click.core import ParameterSource
 
-from ..errors import FoolingError
+from ..errors import FoolingError, shown
 from ..settings.evolve import PLACEMENT_SETTINGS, RESUME_SETTINGS, EvolveSettings
 from ..settings.sweep import AXIS_OPTIONS, AXIS_SETTINGS, SweepSettings, parse_models, split_list
 from .generated import GroupedCommand, SettingOption, gather, settings_options
@@ -49,7 +49,7 @@ def _file_axes(options: dict[str, Any]) -> dict[str, Any]:
         check = EvolveSettings.field(key).metadata.get("check")
         message = check(value) if check is not None and value is not None else None
         if message:
-            raise FoolingError(f"{path}: {key} {message}, got {value!r}")
+            raise FoolingError(f"{path}: {key} {message}, got {shown(value)}")
     return axes
 
 
