@@ -88,3 +88,13 @@ def test_main_prints_the_table_then_one_json_line(table, monkeypatch, capsys):
     assert last["rows"]["fast"]["a"] == 1 and "error" in last["rows"]["broken"] and len(last["load_average"]) == 3
     monkeypatch.setattr(sys, "argv", ["bench_table.py", "--only", "fast"])
     assert table.main() == 0 and json.loads(capsys.readouterr().out.splitlines()[-1])["rows"].keys() == {"fast"}
+
+
+def test_the_readmes_current_figures_are_the_tables_rows(table):
+    """README's "Current figures" table lists every row of the script, each with its exact command beside it."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("### Current figures"):readme.index("### Other figures")]
+    rows = [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| what")]
+    assert len(rows) == len(table.ROWS)
+    for line, row in zip(rows, table.ROWS):
+        assert line.startswith(f"| {row.what} |") and line.endswith(f"| `{row.command}` |"), line
