@@ -8,7 +8,7 @@ from typing import Any, Optional
 
 import click
 
-from ..errors import FoolingError
+from ..errors import FoolingError, shown
 from ..limits import (MAX_CONNECTIONS, MAX_DEPTH, MAX_GENOME_BYTES, MAX_HIDDEN_NODES, MAX_RENDER_PIXELS,
                       MAX_RENDER_SIDE)
 
@@ -27,14 +27,14 @@ class ImageSize(click.ParamType):
         if isinstance(value, tuple):  # already converted (a default)
             return value
         text = str(value).strip()
-        shown = text if len(text) <= 40 else f"{text[:37]}..."
         match = _SIZE.fullmatch(text)
         if not match:
-            raise click.ClickException(f"--size must be N (a square) or WxH, e.g. 1024 or 640x480; got {shown!r}")
+            raise click.ClickException(f"--size must be N (a square) or WxH, e.g. 1024 or 640x480; got "
+                                       f"{shown(text, limit=42)}")
         sides = [s for s in match.groups() if s is not None]
         # compared as text first: int() of thousands of digits is refused by Python itself
         if any(len(s.lstrip("-0")) > len(str(MAX_RENDER_SIDE)) or not 0 < int(s) <= MAX_RENDER_SIDE for s in sides):
-            raise click.ClickException(f"--size {shown}: each side must lie in 1-{MAX_RENDER_SIDE}")
+            raise click.ClickException(f"--size {shown(text, limit=42)}: each side must lie in 1-{MAX_RENDER_SIDE}")
         width, height = int(sides[0]), int(sides[-1])
         return height, width
 

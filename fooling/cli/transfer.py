@@ -58,13 +58,13 @@ def command(run_dirs, models, out, device, force, quiet, input_, mean, std, labe
 
     eot = None
     if transforms is not None or samples is not None:
-        from ..errors import FoolingError
+        from ..errors import FoolingError, shown
         from ..objective.eot import EOT
 
         from ..limits import MAX_EOT
 
         if samples is not None and not 1 <= samples <= MAX_EOT:  # each is a forward pass of every elite
-            raise FoolingError(f"--samples must lie in 1-{MAX_EOT:,}" + (f", got {samples}" if abs(samples) < 10**15 else ""))
+            raise FoolingError(f"--samples must lie in 1-{MAX_EOT:,}, got {shown(samples)}")
         eot = EOT(samples or 32, transforms or "default", seed)
     check_output_folder(out, FILES.values(), force)  # before any work: a bad --out costs nothing
     from ..classifiers.sources import canonical_names
