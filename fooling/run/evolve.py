@@ -131,9 +131,10 @@ class EvolutionRun:
         self.pool: Any = None
         # a preset's crops wait for the networks (IMAGENET_PRESETS): load with 1, then score as resolved below
         self.classifiers = [load_classifier(name, self.device, config.crops or 1) for name in config.model_names]
-        # what config.json records as resolved for these networks (a resume: what the run recorded, None if nothing)
-        self.network_resolved: Optional[tuple[str, ...]] = config.network_resolved()
-        self.preset_filled: Optional[tuple[str, ...]] = None  # what the preset chose for the run: start sets it
+        # what config.json's run record says the networks resolved and the preset filled (start and resume set
+        # them; None: not recorded, nor written)
+        self.network_resolved: Optional[tuple[str, ...]] = None
+        self.preset_filled: Optional[tuple[str, ...]] = None
         config = self.config = config.resolved(network_of(config.model_names, self.classifiers))
         for classifier in self.classifiers:
             classifier.set_crops(config.crops)
@@ -225,14 +226,14 @@ class EvolutionRun:
 
         Nothing is written before everything the run needs has been built.
         """
-        filled = config.preset_filled()  # what the preset chooses, recorded in config.json
+        resolved, filled = config.network_resolved(), config.preset_filled()  # recorded in config.json
         config = config.resolved()
         out = Path(config.out) if config.out else default_out(config)
         config = dataclasses.replace(config, out=str(out))
         rundir = RunDirectory(out)
         rundir.refuse_if_taken()  # the "already holds" error without touching anything
         run = cls(config, rundir)  # loads models: fails before any file is written
-        run.preset_filled = filled
+        run.network_resolved, run.preset_filled = resolved, filled
         rundir.path.mkdir(parents=True, exist_ok=True)
         run._lock.acquire()
         try:
@@ -304,8 +305,7 @@ class EvolutionRun:
                 raise FoolingError(f"{path} is already at generation {done}; --generations {generations} is less")
             config = dataclasses.replace(config, generations=generations)
         run = cls(config, rundir)
-        run.network_resolved = network_resolved  # as the run recorded it (None: not recorded, nor written now)
-        run.preset_filled = preset_filled
+        run.network_resolved, run.preset_filled = network_resolved, preset_filled  # as the run recorded them
         run._lock = lock
         run._open()
         try:
