@@ -8,9 +8,14 @@ archive, the ranks, the row copies) or draw from the same distributions (the var
 
 :data:`HOST_DEVICES` is the one place that says which devices take the host path. The tests empty it to run the
 device path, what CUDA runs, on the CPU (``tests/test_hostwork.py``).
+
+:func:`host_threads` is how many intra-op threads that host work gets: one, for small images.
 """
 
 from __future__ import annotations
+
+import contextlib
+from typing import Iterator
 
 import torch
 
@@ -20,3 +25,28 @@ HOST_DEVICES: tuple[str, ...] = ("cpu",)  # device types whose loop does its boo
 def on_host(device: torch.device | str) -> bool:
     """True where the loop's bookkeeping for tensors on ``device`` runs on the host (the CPU)."""
     return torch.device(device).type in HOST_DEVICES
+
+
+# values in a generation's images below which its host work runs on one intra-op thread: torch splits an
+# element-wise op over more than 32,768 values across its threads, and waking them costs more than such an op
+# takes alone below about a million (80-100 µs per op with OMP_WAIT_POLICY=PASSIVE on the 2-core bench machine,
+# against 5-20 µs for an op on MNIST's 200 x 784 values on one thread)
+SMALL_WORK = 1 << 20
+
+
+@contextlib.contextmanager
+def host_threads(device: torch.device | str, values: int) -> Iterator[None]:
+    """Within: one intra-op thread for host work on ``device`` whose tensors hold at most ``values`` values
+    (a generation's images) when that is below :data:`SMALL_WORK`; otherwise the threads as they are. The
+    previous count is restored on exit. The loop's bookkeeping is element-wise ops, gathers, scatters and small
+    batched products whose values do not depend on the thread count (``tests/test_hostwork.py`` checks a run
+    against one on two threads); the forward pass outside keeps every thread."""
+    threads = torch.get_num_threads()
+    if threads == 1 or values >= SMALL_WORK or not on_host(device):
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)

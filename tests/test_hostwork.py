@@ -89,3 +89,49 @@ def test_a_group_on_the_device_path_equals_lone_runs(tmp_path, monkeypatch):
     for seed in (0, 1, 2):
         evolve(_config(tmp_path / f"alone{seed}", seed=seed, **kw))
         assert_same_run(tmp_path / "g" / f"s{seed}", tmp_path / f"alone{seed}")
+
+
+@pytest.fixture
+def two_threads():
+    """torch on two intra-op threads, as on the 2-core CI machine (restored after)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_host_threads_gives_small_host_work_one_thread_and_restores_the_count(two_threads):
+    with hostwork.host_threads("cpu", 200 * 784):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == 2
+    with pytest.raises(KeyError):
+        with hostwork.host_threads("cpu", 1):
+            raise KeyError
+    assert torch.get_num_threads() == 2
+    for device, values in (("cpu", hostwork.SMALL_WORK), ("cpu", 64 * 3 * 256 * 256), ("cuda", 1), ("meta", 1)):
+        with hostwork.host_threads(device, values):
+            assert torch.get_num_threads() == 2, (device, values)
+
+
+@pytest.mark.parametrize("search", ["snes-elites", "map-elites", "cppn"])
+def test_a_run_whose_host_work_takes_one_thread_equals_one_on_two(tmp_path, monkeypatch, two_threads, search):
+    """The loop's bookkeeping on one thread (what the run does for small images) computes the values it computes
+    on two: the same archive, strategy state and metrics. 64 children of 784 values make the element-wise ops big
+    enough for torch to split across two threads."""
+    kw = {**SEARCHES[search], "population": 64}
+    threads = []
+    tell = EvolutionRun.accept
+
+    def accept(run, *args):  # the strategy's tell runs in here
+        with run.bookkeeping():
+            threads.append(torch.get_num_threads())
+        return tell(run, *args)
+
+    monkeypatch.setattr(EvolutionRun, "accept", accept)
+    evolve(_config(tmp_path / "one", **kw))
+    assert set(threads) == {1}
+    monkeypatch.setattr(hostwork, "SMALL_WORK", 0)  # every size is big: the threads stay two
+    evolve(_config(tmp_path / "two", **kw))
+    assert set(threads) == {1, 2}
+    assert_same_run(tmp_path / "one", tmp_path / "two")
+    assert_same_archive(tmp_path / "one", tmp_path / "two", prefixes=("archive.", "strategy."))

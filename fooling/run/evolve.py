@@ -32,6 +32,7 @@ from ..settings.evolve import (IMAGENET_CLASSES, NETWORK_RESOLVED, PLACEMENT_SET
                                SINCE, EvolveSettings, Network, check_run_size)
 from ..encodings import Encoding, make_encoding
 from ..errors import FoolingError
+from ..hostwork import host_threads
 from ..paths import not_a_run_directory
 from ..imaging import to_uint8
 from ..objective import EliteRescorer, Objective, image_shape, trusted_passed
@@ -439,8 +440,9 @@ class EvolutionRun:
                         genomes, images = self.propose()
                         fitness, scores = self.objective.fitness_tensor(images)  # stay on the device
                     else:  # --workers: Ray actors vary (from the plan), decode and score; same values
-                        plan = self.strategy.plan()
-                        genomes = self.strategy.ask() if plan is None else self.strategy.take(plan)
+                        with self.bookkeeping():
+                            plan = self.strategy.plan()
+                            genomes = self.strategy.ask() if plan is None else self.strategy.take(plan)
                         fitness, scores = self.pool.fitness(genomes, self.encoding.size(genomes), plan=plan,
                                                             source=self.strategy)
                     self.accept(genomes, fitness, scores)
@@ -509,14 +511,21 @@ class EvolutionRun:
 
     def propose(self) -> tuple[Any, torch.Tensor]:
         """(genomes, images (N, C, H, W) on the device) of the next generation: ask, then decode."""
-        genomes = self.strategy.ask()
-        return genomes, self.encoding.decode(genomes, self.device)
+        with self.bookkeeping():
+            genomes = self.strategy.ask()
+            return genomes, self.encoding.decode(genomes, self.device)
+
+    def bookkeeping(self) -> contextlib.AbstractContextManager[None]:
+        """The intra-op threads of this run's host work (ask, decode, tell), by the size of a generation's
+        images: one thread for small ones (MNIST), all for big ones (:func:`fooling.hostwork.host_threads`)."""
+        return host_threads(self.device, self.config.population * int(np.prod(self.encoding.image_shape)))
 
     def accept(self, genomes: Any, fitness: torch.Tensor, scores: Optional[torch.Tensor]) -> None:
         """Tell the strategy the generation's fitness (N, cells) (and ensemble scores (N, cells, M)), then
         the hooks (metrics, progress, checkpoints, ...); sets :attr:`pending`."""
         generation = self.strategy.generation
-        self.strategy.tell(genomes, _no_nan(fitness), None if scores is None else _no_nan(scores))
+        with self.bookkeeping():
+            self.strategy.tell(genomes, _no_nan(fitness), None if scores is None else _no_nan(scores))
         n = self.encoding.size(genomes)
         self.evaluations += n
         self.elapsed = time.perf_counter() - self._started
