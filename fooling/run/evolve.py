@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import math
 import shlex
 import signal
 import sys
@@ -518,7 +519,7 @@ class EvolutionRun:
     def bookkeeping(self) -> contextlib.AbstractContextManager[None]:
         """The intra-op threads of this run's host work (ask, decode, tell), by the size of a generation's
         images: one thread for small ones (MNIST), all for big ones (:func:`fooling.hostwork.host_threads`)."""
-        return host_threads(self.device, self.config.population * int(np.prod(self.encoding.image_shape)))
+        return host_threads(self.device, self.config.population * math.prod(self.encoding.image_shape))
 
     def accept(self, genomes: Any, fitness: torch.Tensor, scores: Optional[torch.Tensor]) -> None:
         """Tell the strategy the generation's fitness (N, cells) (and ensemble scores (N, cells, M)), then
