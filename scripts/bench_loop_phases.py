@@ -41,10 +41,9 @@ with tempfile.TemporaryDirectory() as tmp:
         t = dict(ask=0., decode=0., fit=0., tell=0.)
         for g in range(10):
             a = time.process_time()
-            with bookkeeping():  # the loop's threads for its host work (one, for MNIST's small images)
+            with bookkeeping():  # as run.propose(): the loop's threads for its host work (one, for small images)
                 gen = s.ask()
-            b_ = time.process_time()
-            with bookkeeping():
+                b_ = time.process_time()
                 im = enc.decode(gen, run.device)
             c = time.process_time()
             f, sc = fit_fn(im); d = time.process_time()
