@@ -12,7 +12,7 @@ import torch
 
 from fooling import hostwork
 from fooling.run import EvolutionRun, evolve
-from fooling.search import noise
+from fooling.search import MapElites, SnesElites, noise
 from fooling.settings.evolve import EvolveSettings
 from helpers import assert_same_archive, assert_same_run, take_the_device_path
 
@@ -120,14 +120,12 @@ def test_a_run_whose_host_work_takes_one_thread_equals_one_on_two(tmp_path, monk
     enough for torch to split across two threads."""
     kw = {**SEARCHES[search], "population": 64}
     threads = []
-    tell = EvolutionRun.accept
-
-    def accept(run, *args):  # the strategy's tell runs in here
-        with run.bookkeeping():
+    cls = SnesElites if search == "snes-elites" else MapElites
+    for name in ("ask", "tell"):  # the threads the strategy's own steps run on, inside the loop
+        def spy(self, *args, step=getattr(cls, name)):
             threads.append(torch.get_num_threads())
-        return tell(run, *args)
-
-    monkeypatch.setattr(EvolutionRun, "accept", accept)
+            return step(self, *args)
+        monkeypatch.setattr(cls, name, spy)
     evolve(_config(tmp_path / "one", **kw))
     assert set(threads) == {1}
     monkeypatch.setattr(hostwork, "SMALL_WORK", 0)  # every size is big: the threads stay two
