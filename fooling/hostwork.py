@@ -29,7 +29,7 @@ def on_host(device: torch.device | str) -> bool:
 
 # values in a generation's images below which its host work runs on one intra-op thread: torch splits an
 # element-wise op over more than 32,768 values across its threads, and waking them costs more than such an op
-# takes alone below about a million (80-100 µs per op with OMP_WAIT_POLICY=PASSIVE on the 2-core bench machine,
+# takes alone below about a million (80-115 µs per op with OMP_WAIT_POLICY=PASSIVE on the 2-core bench machine,
 # against 5-20 µs for an op on MNIST's 200 x 784 values on one thread)
 SMALL_WORK = 1 << 20
 
