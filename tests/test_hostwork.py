@@ -133,3 +133,28 @@ def test_a_run_whose_host_work_takes_one_thread_equals_one_on_two(tmp_path, monk
     assert set(threads) == {1, 2}
     assert_same_run(tmp_path / "one", tmp_path / "two")
     assert_same_archive(tmp_path / "one", tmp_path / "two", prefixes=("archive.", "strategy."))
+
+
+HOST_READS = ("item", "cpu", "numpy", "tolist", "__bool__", "__int__", "__float__", "__index__")
+
+
+@pytest.mark.parametrize("strategy", ["snes-elites", "map-elites"])
+def test_a_device_path_generation_reads_one_thing_back_to_the_host(tmp_path, monkeypatch, strategy):
+    """On the device path (what a GPU runs) a whole generation, hooks included, reads back one tensor: the
+    archive's per-class best values (metrics and progress read them). Each further ``.item()``, ``.cpu()``,
+    ``.numpy()``, ``.tolist()`` or truth test of a tensor would be a host round trip on a GPU."""
+    take_the_device_path(monkeypatch)
+    run = EvolutionRun.start(_config(tmp_path / "run", strategy=strategy, population=32, generations=10**6,
+                                     checkpoint_every=10**6))
+    run.run(progress=False, stop_after=3)
+    run.checkpoint = lambda rows: None  # checkpoints read the state back, by design; not every generation
+    reads = []
+    for name in HOST_READS:
+        def spy(self, *args, read=getattr(torch.Tensor, name), name=name):
+            reads.append(name)
+            return read(self, *args)
+        monkeypatch.setattr(torch.Tensor, name, spy)
+    run.run(progress=False, stop_after=13)
+    monkeypatch.undo()
+    assert run.strategy.generation == 14
+    assert reads == ["numpy"] * 10
