@@ -192,8 +192,6 @@ class SnesElites(Strategy):
         cells, noise = self._cells, self._noise
         utility = rank_utilities(confidence, cells, noise.shape[1])  # (k, 1, per)
         grad_mean = torch.bmm(utility, noise).squeeze(1)  # (k, D): what einsum("kn,kng->kg") computes
-        square = noise * noise
-        grad_sigma = torch.bmm(utility, square.sub_(1.0)).squeeze(1)
         sigma = self._sigma
         step = sigma * grad_mean
         if self.lr_mean != 1.0:  # lr * x is x itself at 1
@@ -202,8 +200,13 @@ class SnesElites(Strategy):
         mean = add_upsampled_(self._mean, step, self.scale, self.shape)
         scatter_rows_(self.mean, cells, mean.clamp_(0.0, 1.0))
         self.mean_digests.forget(cells)
-        scatter_rows_(self.sigma, cells, sigma.mul_(grad_sigma.mul_(0.5 * self.lr_sigma).exp_()))
-        self.sigma_digests.forget(cells)
+        # one mirrored pair an emitter (under four children per unfinished class, as with ImageNet's 1000): the
+        # pair's squared draws are equal and its utilities +-u, so the step-size gradient is exactly 0 and
+        # sigma * exp(0) is sigma: skipped, bit for bit the same, and the rows keep their checkpointed digests
+        if noise.shape[1] > 2:
+            grad_sigma = torch.bmm(utility, (noise * noise).sub_(1.0)).squeeze(1)
+            scatter_rows_(self.sigma, cells, sigma.mul_(grad_sigma.mul_(0.5 * self.lr_sigma).exp_()))
+            self.sigma_digests.forget(cells)
         self._mean = self._sigma = None
         # another emitter's child became a cell's elite (it beat that emitter's own children): restart there
         better = self.archive.better  # None: no cell improved

@@ -95,6 +95,40 @@ def test_restarts_copied_when_needed_give_the_same_run_as_restarts_copied_at_onc
     assert torch.equal(lazy.mean, eager.mean)
 
 
+class _FullSigmaStep(SnesElites):
+    """Checks each generation's step sizes against the SNES update computed in full."""
+
+    steps = 0
+
+    def _update(self, confidence):
+        utility = rank_utilities(confidence, self._cells, self._noise.shape[1])
+        gradient = torch.bmm(utility, self._noise * self._noise - 1.0).squeeze(1)
+        expected = self.sigma.clone()
+        expected[self._cells] = self._sigma * torch.exp(0.5 * self.lr_sigma * gradient)
+        super()._update(confidence)
+        assert torch.equal(self.sigma, expected)
+        self.steps += 1
+
+
+@pytest.mark.parametrize("population", [4, 40])
+def test_step_sizes_follow_the_full_snes_update_and_one_mirrored_pair_leaves_them_as_they_were(oracle, population):
+    """population 4 over 4 classes: one mirrored pair an emitter, whose step-size gradient is exactly 0: the
+    update is skipped (sigma unchanged bit for bit, its rows' cached digests kept); 40: every step adapts them."""
+    strategy = _strategy(oracle, population=population)
+    strategy.__class__ = _FullSigmaStep
+    _step(strategy, oracle, 1)
+    rows = list(range(len(CELLS)))
+    strategy.sigma_digests.set_many(rows, ["0" * 64] * len(rows))  # as a checkpoint would have cached them
+    _step(strategy, oracle, 10)
+    assert strategy.steps == 11  # start 0.0: generation 0 is an SNES step too
+    unchanged = torch.equal(strategy.sigma, torch.full_like(strategy.sigma, strategy.sigma0))
+    kept = [strategy.sigma_digests.known(i) is not None for i in rows]
+    if population == 4:
+        assert unchanged and all(kept)
+    else:
+        assert not unchanged and not any(kept)
+
+
 def test_a_checkpoint_from_before_emitter_sampling_is_refused_only_where_it_matters(oracle):
     small = _strategy(oracle, population=4)
     arrays, values = small.state_dict()
