@@ -30,7 +30,7 @@ from ..classifiers import Classifier, get_spec, load_classifier, resolve_device
 from ..classifiers.fingerprint import RECORD_KEY, check_fingerprints, fingerprints
 from ..classifiers.sources import describe_sources
 from ..settings.evolve import (IMAGENET_CLASSES, NETWORK_RESOLVED, PLACEMENT_SETTINGS, PRESET_FILLED, RESUME_SETTINGS,
-                               SINCE, EvolveSettings, Network, check_run_size)
+                               SINCE, EvolveSettings, Network, check_run_size, ignored_class_settings)
 from ..encodings import Encoding, make_encoding
 from ..errors import FoolingError
 from ..hostwork import host_threads
@@ -282,6 +282,7 @@ class EvolutionRun:
                 lock: RunLock, changes: dict[str, Any]) -> "EvolutionRun":
         path = rundir.path
         settings = {**SINCE, **{k: v for k, v in record.items() if k != "run"}}  # older runs: as they began
+        settings.update(ignored_class_settings(settings))  # older runs recorded what their strategy ignored
         config = EvolveSettings.from_json(settings, where=str(rundir.config_path)).resolved()
         network_resolved = EvolveSettings.resolved_by_run(record.get("run"), str(rundir.config_path))
         preset_filled = EvolveSettings.filled_by_run(record.get("run"), str(rundir.config_path))

@@ -34,7 +34,7 @@ from ..errors import FoolingError
 from ..progress import ItemProgress
 from ..rundir import atomic
 from ..rundir.lock import lock_holder
-from ..settings.evolve import RESUME_SETTINGS, EvolveSettings
+from ..settings.evolve import RESUME_SETTINGS, EvolveSettings, ignored_class_settings
 from ..settings.sweep import SWEEP_FILE, SweepSettings
 from ..rundir.reader import read_json_object
 from .evolve import STOP_SIGNALS, _main_thread
@@ -116,6 +116,7 @@ def expand(sweep: SweepSettings) -> list[Point]:
                                       "seed": seed, "out": str(out / name)}
                             if preset is not None:
                                 values["preset"] = preset
+                            values.update(ignored_class_settings(values))  # target: ga points'; classes: others'
                             if not own:
                                 values.update(dict.fromkeys(SOURCE_SETTINGS))
                             elif base.get("labels"):

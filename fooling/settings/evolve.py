@@ -399,6 +399,11 @@ class EvolveSettings(Settings):
             raise FoolingError(f"unknown device {self.device!r}; use auto, cpu, cuda or cuda:N")
         if self.strategy == "ga" and self.target is None:
             raise FoolingError("--strategy ga needs --target CLASS")
+        if self.strategy != "ga" and self.target is not None:  # (no preset picks ga) it was ignored in silence
+            raise FoolingError("--target is the one class of a --strategy ga run; the other strategies evolve "
+                               "every class, or those of --classes: drop --target, or use --classes instead")
+        if self.strategy == "ga" and self.classes is not None:
+            raise FoolingError("--strategy ga fools the one class of --target; drop --classes")
         # a group's runs take the encodings of --encodings (fooling.run.multi), not its encoding (the default's)
         option = "--encodings" if self.encodings else "--encoding"  # what the user named the encodings with
         for encoding in self.encodings or [self.encoding]:
@@ -519,6 +524,15 @@ class EvolveSettings(Settings):
     def model_names(self) -> list[str]:
         """The networks scored against: ``models`` if given, else ``[model]``."""
         return list(self.models) if self.models else [self.model]
+
+
+def ignored_class_settings(values: dict[str, Any]) -> dict[str, Any]:
+    """The class settings a run with these ``values`` does not use, set to None: ``target`` but for the ga
+    strategy, ``classes`` for it. A sweep's points take them so (one value for a grid of strategies), and so do
+    the config.json files of runs begun before :meth:`EvolveSettings.check_together` refused them."""
+    if values.get("strategy") == "ga":
+        return {"classes": None} if values.get("classes") is not None else {}
+    return {"target": None} if values.get("target") is not None else {}
 
 
 def check_types(data: dict[str, Any], where: str = "config.json") -> dict[str, Any]:

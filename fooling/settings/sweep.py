@@ -5,6 +5,7 @@ one value for all points, under its :class:`~fooling.settings.evolve.EvolveSetti
 ``--set`` of ``fool evolve``). A models entry is one network or an ensemble (a list); ``combines`` applies
 to the ensemble entries only (a single network has nothing to combine). On the command line entries are
 separated by ',' and an ensemble's networks joined by '+': ``--models mnist-lenet,mnist-lenet+mnist-lenet-b``.
+Over a grid of strategies, ``target`` is the ga points' class and ``classes`` the other points' classes.
 """
 
 from __future__ import annotations

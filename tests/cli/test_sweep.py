@@ -162,6 +162,17 @@ def test_target_takes_a_name_as_in_fool_evolve(tmp_path, args):
     assert json.loads((out / "test-oracle_direct_ga_s0" / "config.json").read_text())["target"] == 2
 
 
+def test_one_target_serves_the_ga_points_of_a_grid_of_strategies(tmp_path):
+    """--target is the ga points' class; the other strategies' points evolve every class, as without it."""
+    out = tmp_path / "grid"
+    result = _invoke("sweep", "--models", "test-oracle", "--strategies", "ga,map-elites", "--generations", "1",
+                     "--population", "8", "--quiet", "--target", "2", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    ga, elites = (json.loads((out / f"test-oracle_direct_{s}_s0" / "config.json").read_text())
+                  for s in ("ga", "map-elites"))
+    assert (ga["target"], elites["target"]) == (2, None)
+
+
 def _config_of(path: Path) -> dict:
     return json.loads((path / "config.json").read_text())
 

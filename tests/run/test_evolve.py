@@ -125,6 +125,19 @@ def test_ga_resume_equals_uninterrupted(tmp_path):
     assert [c["index"] for c in summary["classes"]] == [2]
 
 
+@pytest.mark.parametrize("strategy, ignored", [("map-elites", {"target": 2}), ("ga", {"classes": [0, 1]})])
+def test_a_run_that_recorded_a_class_setting_its_strategy_ignored_still_resumes(tmp_path, strategy, ignored):
+    """Before --target without --strategy ga (or --classes with it) was refused, such runs began and recorded the
+    setting they ignored in config.json: they resume, and end as a run without it."""
+    kw = dict(strategy=strategy, generations=8, **({"target": 2} if strategy == "ga" else {}))
+    evolve(_config(tmp_path / "straight", **kw))
+    EvolutionRun.start(_config(tmp_path / "old", **kw)).run(progress=False, stop_after=4)
+    config = json.loads((tmp_path / "old" / "config.json").read_text())
+    (tmp_path / "old" / "config.json").write_text(json.dumps({**config, **ignored}))  # as an older fooling wrote it
+    EvolutionRun.resume(tmp_path / "old").run(progress=False)
+    assert_same_archive(tmp_path / "straight", tmp_path / "old")
+
+
 def test_paper_preset_is_recorded(tmp_path):
     evolve(_config(tmp_path / "run", preset="paper", generations=2))
     config = json.loads((tmp_path / "run" / "config.json").read_text())

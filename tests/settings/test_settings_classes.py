@@ -95,6 +95,9 @@ def test_validation_keeps_every_rule():
         (dict(encoding="voxels"), "unknown encoding 'voxels'"),
         (dict(colour="cmyk"), "--colour must be one of hls, rgb"),
         (dict(strategy="ga"), "--strategy ga needs --target"),
+        (dict(target=3), "--target is the one class of a --strategy ga run"),  # snes-elites evolved every class
+        (dict(strategy="map-elites", target=3), "drop --target, or use --classes instead"),
+        (dict(strategy="ga", target=3, classes=[1, 2]), "--strategy ga fools the one class of --target; drop --classes"),
         (dict(crops=3), "--crops must be 1 or 10"),
         (dict(models=[]), "--models must name at least one model"),
         (dict(model=""), "--model must name a model"),
