@@ -183,27 +183,36 @@ class SnesElites(Strategy):
                 self.mean_digests.forget()
                 self.started = True
         else:
-            self._update(confidence)
+            self._update(confidence, genomes)
         self.generation += 1
 
-    def _update(self, confidence: torch.Tensor) -> None:
-        """One SNES step of each emitter that sampled this generation, from its own children's ranks; flags the
-        emitters whose cells another emitter's child took in the archive's last add."""
+    def _update(self, confidence: torch.Tensor, children: torch.Tensor) -> None:
+        """One SNES step of each emitter that sampled this generation, from its own children's ranks (children
+        (N, G): this generation's, emitter i's at rows [i * per, (i + 1) * per)); flags the emitters whose cells
+        another emitter's child took in the archive's last add."""
         cells, noise = self._cells, self._noise
-        utility = rank_utilities(confidence, cells, noise.shape[1])  # (k, 1, per)
-        grad_mean = torch.bmm(utility, noise).squeeze(1)  # (k, D): what einsum("kn,kng->kg") computes
+        per = noise.shape[1]
+        utility = rank_utilities(confidence, cells, per)  # (k, 1, per)
         sigma = self._sigma
-        step = sigma * grad_mean
-        if self.lr_mean != 1.0:  # lr * x is x itself at 1
-            step.mul_(self.lr_mean)
-        # mean + lr * up(step), in place on the plan's copy of the drawn means: the same float32 sums
-        mean = add_upsampled_(self._mean, step, self.scale, self.shape)
-        scatter_rows_(self.mean, cells, mean.clamp_(0.0, 1.0))
+        if per == 2 and self.lr_mean == 1.0:
+            # one mirrored pair, eps and -eps, utilities +-0.5: the mean gradient is exactly the better child's
+            # draw (0.5 eps + 0.5 eps), so the stepped and clipped mean is that child bit for bit (the same
+            # product and sum its sampling made): copied, not computed again
+            rows = torch.arange(0, 2 * len(cells), 2, device=utility.device) + (utility[:, 0, 1] > 0)
+            children = torch.as_tensor(children, device=self.mean.device)
+            mean = children.index_select(0, rows.to(children.device))
+        else:
+            grad_mean = torch.bmm(utility, noise).squeeze(1)  # (k, D): what einsum("kn,kng->kg") computes
+            step = sigma * grad_mean
+            if self.lr_mean != 1.0:  # lr * x is x itself at 1
+                step.mul_(self.lr_mean)
+            # mean + lr * up(step), in place on the plan's copy of the drawn means: the same float32 sums
+            mean = add_upsampled_(self._mean, step, self.scale, self.shape).clamp_(0.0, 1.0)
+        scatter_rows_(self.mean, cells, mean)
         self.mean_digests.forget(cells)
-        # one mirrored pair an emitter (under four children per unfinished class, as with ImageNet's 1000): the
-        # pair's squared draws are equal and its utilities +-u, so the step-size gradient is exactly 0 and
-        # sigma * exp(0) is sigma: skipped, bit for bit the same, and the rows keep their checkpointed digests
-        if noise.shape[1] > 2:
+        # one mirrored pair: its squared draws are equal and its utilities +-u, so the step-size gradient is
+        # exactly 0 and sigma * exp(0) is sigma: skipped, bit for bit the same, and the rows keep their digests
+        if per > 2:
             grad_sigma = torch.bmm(utility, (noise * noise).sub_(1.0)).squeeze(1)
             scatter_rows_(self.sigma, cells, sigma.mul_(grad_sigma.mul_(0.5 * self.lr_sigma).exp_()))
             self.sigma_digests.forget(cells)

@@ -14,6 +14,7 @@ from fooling.encodings import DirectEncoding
 from fooling.errors import FoolingError
 from fooling.run import EvolutionRun, evolve
 from fooling.search import SnesElites
+from fooling.search.blocks import add_upsampled_
 from fooling.search.snes_elites import rank_utilities, snes_utilities
 from fooling.settings.evolve import EvolveSettings
 from helpers import checkpoint_arrays
@@ -95,27 +96,31 @@ def test_restarts_copied_when_needed_give_the_same_run_as_restarts_copied_at_onc
     assert torch.equal(lazy.mean, eager.mean)
 
 
-class _FullSigmaStep(SnesElites):
-    """Checks each generation's step sizes against the SNES update computed in full."""
+class _FullStep(SnesElites):
+    """Checks each generation's means and step sizes against the SNES update computed in full."""
 
     steps = 0
 
-    def _update(self, confidence):
+    def _update(self, confidence, children):
         utility = rank_utilities(confidence, self._cells, self._noise.shape[1])
+        step = self._sigma * torch.bmm(utility, self._noise).squeeze(1)
+        mean = self.mean.clone()
+        mean[self._cells] = add_upsampled_(self._mean.clone(), step, self.scale, self.shape).clamp_(0.0, 1.0)
         gradient = torch.bmm(utility, self._noise * self._noise - 1.0).squeeze(1)
-        expected = self.sigma.clone()
-        expected[self._cells] = self._sigma * torch.exp(0.5 * self.lr_sigma * gradient)
-        super()._update(confidence)
-        assert torch.equal(self.sigma, expected)
+        sigma = self.sigma.clone()
+        sigma[self._cells] = self._sigma * torch.exp(0.5 * self.lr_sigma * gradient)
+        super()._update(confidence, children)
+        assert torch.equal(self.mean, mean) and torch.equal(self.sigma, sigma)
         self.steps += 1
 
 
 @pytest.mark.parametrize("population", [4, 40])
-def test_step_sizes_follow_the_full_snes_update_and_one_mirrored_pair_leaves_them_as_they_were(oracle, population):
-    """population 4 over 4 classes: one mirrored pair an emitter, whose step-size gradient is exactly 0: the
-    update is skipped (sigma unchanged bit for bit, its rows' cached digests kept); 40: every step adapts them."""
+def test_each_step_is_the_full_snes_update_and_one_mirrored_pair_moves_onto_the_better_child(oracle, population):
+    """population 4 over 4 classes: one mirrored pair an emitter, whose mean moves onto its better child (copied)
+    and whose step-size gradient is exactly 0 (skipped: sigma unchanged bit for bit, its rows' cached digests
+    kept); 40: ten pairs, every step adapts the step sizes."""
     strategy = _strategy(oracle, population=population)
-    strategy.__class__ = _FullSigmaStep
+    strategy.__class__ = _FullStep
     _step(strategy, oracle, 1)
     rows = list(range(len(CELLS)))
     strategy.sigma_digests.set_many(rows, ["0" * 64] * len(rows))  # as a checkpoint would have cached them
