@@ -200,15 +200,15 @@ class SnesElites(Strategy):
             # product and sum its sampling made): copied, not computed again
             rows = torch.arange(0, 2 * len(cells), 2, device=utility.device) + (utility[:, 0, 1] > 0)
             children = torch.as_tensor(children, device=self.mean.device)
-            mean = children.index_select(0, rows.to(children.device))
+            scatter_rows_(self.mean, cells, children, rows.to(children.device))
         else:
             grad_mean = torch.bmm(utility, noise).squeeze(1)  # (k, D): what einsum("kn,kng->kg") computes
             step = sigma * grad_mean
             if self.lr_mean != 1.0:  # lr * x is x itself at 1
                 step.mul_(self.lr_mean)
             # mean + lr * up(step), in place on the plan's copy of the drawn means: the same float32 sums
-            mean = add_upsampled_(self._mean, step, self.scale, self.shape).clamp_(0.0, 1.0)
-        scatter_rows_(self.mean, cells, mean)
+            mean = add_upsampled_(self._mean, step, self.scale, self.shape)
+            scatter_rows_(self.mean, cells, mean.clamp_(0.0, 1.0))
         self.mean_digests.forget(cells)
         # one mirrored pair: its squared draws are equal and its utilities +-u, so the step-size gradient is
         # exactly 0 and sigma * exp(0) is sigma: skipped, bit for bit the same, and the rows keep their digests
