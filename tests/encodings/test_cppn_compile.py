@@ -1,16 +1,16 @@
-"""Compiling a CPPN population: depths and reachability by both algorithms (all-connection rounds for small graphs,
-level by level for large ones) against a per-node reference, and batches compiled from their mutation packs."""
+"""Compiling a CPPN population: depths and reachability (the compiled loops of cppn.kernels) against a per-node
+reference, and batches compiled from their mutation packs."""
 
 from __future__ import annotations
 
 import pickle
 
 import numpy as np
-import pytest
 import torch
 
 from fooling.encodings.cppn import CPPNEncoding
 from fooling.encodings.cppn import compile as C
+from fooling.encodings.cppn import kernels as K
 from fooling.encodings.cppn.genome import NUM_INPUTS
 from helpers import mutated_cppns
 
@@ -47,19 +47,17 @@ def graphs():
     yield 43, sources, targets, np.array([40])
 
 
-@pytest.mark.parametrize("limits", [(0, 0), (10**9, 10**9)], ids=["by_level", "all_connections"])
-def test_depths_and_reaching_match_the_reference(limits, monkeypatch) -> None:
-    monkeypatch.setattr(C, "BELLMAN_FORD_EDGES", limits)
+def test_depths_and_reaching_match_the_reference() -> None:
     for num_nodes, sources, targets, ends in graphs():
         depth, reach = reference(num_nodes, sources, targets, ends)
-        assert np.array_equal(C._depths(num_nodes, sources, targets), depth)
-        assert np.array_equal(C._reaching(num_nodes, sources, targets, ends), reach)
+        assert np.array_equal(K.depths(num_nodes, sources, targets), depth)
+        assert np.array_equal(K.reaching(num_nodes, sources, targets, ends), reach)
         assert reach.sum() < num_nodes  # some node is dead: the test can tell
 
 
 def test_graph_without_connections() -> None:
-    assert C._depths(6, np.zeros(0, np.int64), np.zeros(0, np.int64)).tolist() == [0, 0, 0, 0, 1, 1]
-    assert C._reaching(6, np.zeros(0, np.int64), np.zeros(0, np.int64), np.array([5])).tolist() == [0] * 5 + [1]
+    assert K.depths(6, np.zeros(0, np.int64), np.zeros(0, np.int64)).tolist() == [0, 0, 0, 0, 1, 1]
+    assert K.reaching(6, np.zeros(0, np.int64), np.zeros(0, np.int64), np.array([5])).tolist() == [0] * 5 + [1]
 
 
 def same_program(a: C.Program, b: C.Program) -> bool:

@@ -12,7 +12,7 @@ from fooling.encodings.cppn.functions import NUM_FUNCTIONS
 from fooling.encodings.cppn.genome import NUM_INPUTS, WEIGHT_RANGE, check_genome, initial_genome, make_genome
 from fooling.encodings.cppn.mutation import (
     Editable, MutationRates, add_connection, add_node, delete_connection, delete_node, mutate_functions,
-    _source_of_rank, mutate_population, mutate_weights, pack, rewire_connection,
+    mutate_population, mutate_weights, pack, rewire_connection,
 )
 
 
@@ -187,7 +187,7 @@ def test_operators_are_registered_in_a_deap_toolbox() -> None:
 
 @pytest.mark.parametrize("outputs", [1, 3])
 def test_population_mutation_matches_the_single_operators(outputs: int) -> None:
-    """mutate_population (batched add_connection, arrays for the whole population) gives exactly the
+    """mutate_population (the structural edits of the whole population in one compiled loop) gives exactly the
     children of mutate_structure per genome, then mutate_weights and mutate_functions, from the same numbers;
     complete networks (initial genomes), empty and grown ones included."""
     from fooling.encodings.cppn.mutation import UNIFORMS_PER_CHANGE, mutate_structure
@@ -220,7 +220,7 @@ def test_population_mutation_matches_the_single_operators(outputs: int) -> None:
 @pytest.mark.parametrize("rates", [MutationRates(), MutationRates(0.9, 0.1, 0.9, 0.9, 0.05, max_hidden=12),
                                    MutationRates(0.2, 0.8, 0.9, 0.3, 0.6)])
 def test_population_mutation_matches_the_single_operators_over_many_generations(rates: MutationRates) -> None:
-    """The vectorised structural edits stay identical to the per-genome operators as networks grow, shrink and
+    """The compiled structural edits stay identical to the per-genome operators as networks grow, shrink and
     reach the cap (rewires both ways, splits next to outputs, deletions that renumber nodes)."""
     from fooling.encodings.cppn.mutation import UNIFORMS_PER_CHANGE, mutate_structure
 
@@ -251,14 +251,3 @@ def test_pack_lays_genomes_end_to_end(repeats: bool) -> None:
     for got, want, dtype in zip((packed.hidden, packed.functions, packed.sources, packed.targets, packed.weights,
                                  packed.edges), expected, (np.int64, np.int8, np.int64, np.int64, np.float64, np.int64)):
         assert got.dtype == dtype and np.array_equal(got, want)
-
-
-def test_source_of_rank_is_the_last_source_starting_at_or_before_it() -> None:
-    """The closed form against the per-source table, for every rank of every network size up to 4 + 250 + 3."""
-    for outputs in (1, 3):
-        for hidden in list(range(0, 40)) + [97, 250]:
-            nodes = NUM_INPUTS + hidden + outputs
-            counts = [nodes - max(s + 1, NUM_INPUTS) for s in range(NUM_INPUTS + hidden)]  # pairs from each source
-            expected = np.repeat(np.arange(len(counts)), counts)
-            got = _source_of_rank(np.arange(expected.size), np.full(expected.size, nodes))
-            assert np.array_equal(got, expected), (outputs, hidden)

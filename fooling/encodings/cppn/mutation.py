@@ -13,8 +13,8 @@ Generator call is paid. The single structural operators edit small Python lists
 (:class:`Editable`); each takes its uniforms ``u`` in [0, 1) and keeps the invariants of
 :mod:`.genome` (feed-forward, no duplicate connection, weights in range, at most
 ``max_hidden`` hidden nodes). :func:`mutate_population` gives the same children from
-the whole population's lists laid end to end (:func:`pack`, :class:`_Population`),
-and hands back those arrays (:class:`Packed`) so drawing the children needs no
+the whole population's lists laid end to end (:func:`pack`) in one compiled loop
+(:mod:`.kernels`), and hands back those arrays (:class:`Packed`) so drawing the children needs no
 concatenation. Children may share (never written) arrays with their parents and the
 pack; ``CPPNEncoding.pick`` copies.
 """
@@ -30,6 +30,7 @@ import numpy as np
 from ..operators import polynomial_mutation
 from .functions import NUM_FUNCTIONS
 from .genome import NUM_INPUTS, WEIGHT_RANGE, Genome
+from .kernels import mutate_structure_packed
 
 UNIFORMS_PER_CHANGE = 3
 
@@ -323,249 +324,6 @@ def mutate_structure(genome: Genome, changes: np.ndarray, uniforms: np.ndarray, 
     return net.freeze()
 
 
-def _pick_all(u: np.ndarray, count: np.ndarray) -> np.ndarray:
-    """:func:`_pick` over arrays: uniform indices in [0, count) from ``u`` in [0, 1) (count ≥ 1 where used)."""
-    return np.minimum((u * count).astype(np.int64), count - 1)
-
-
-def _source_of_rank(rank: np.ndarray, nodes: np.ndarray) -> np.ndarray:
-    """The source of the rank-th valid pair (source-major, as :func:`add_connection` ranks them) of genomes with
-    ``nodes`` nodes: the last s with starts(s) <= rank, solved in closed form (no per-source table).
-
-    An input s < 4 starts at s·(n − 4); hidden node 4 + h at 4·(n − 4) + C(h), C(h) = h·(2n − 9 − h) / 2,
-    increasing over the hidden nodes: h is the root of C(h) = r' rounded down, then corrected by one
-    either way against C in integers (the float root is never off by more).
-    """
-    per_input = nodes - NUM_INPUTS
-    inputs = NUM_INPUTS * per_input
-    r = np.maximum(rank - inputs, 0)  # rank past the inputs' pairs
-    b = 2 * nodes - 9
-    h = np.floor((b - np.sqrt(np.maximum(b * b - 8 * r, 0).astype(np.float64))) / 2).astype(np.int64)
-
-    def c(h: np.ndarray) -> np.ndarray:
-        return h * (b - h) // 2
-
-    h = h - 1 + (c(h) <= r) + (c(h + 1) <= r)
-    return np.where(rank < inputs, rank // np.maximum(per_input, 1), NUM_INPUTS + h)
-
-
-def _skip_taken(owner: np.ndarray, taken: np.ndarray, rank: np.ndarray, n: int) -> np.ndarray:
-    """(n,) ``rank`` made the rank-th value not among ``taken`` (each genome's distinct values, non-negative,
-    ``owner`` its genome): rank + the number of sorted taken values T_j (j from 0) with T_j − j ≤ rank."""
-    if not owner.size:
-        return rank
-    pairs = np.sort(owner << 32 | taken)  # by genome, then value
-    owner, taken = pairs >> 32, pairs & 0xFFFFFFFF
-    counts = np.bincount(owner, minlength=n)
-    local = np.arange(owner.size) - np.repeat(np.cumsum(counts) - counts, counts)
-    return rank + np.bincount(owner, weights=taken - local <= rank[owner], minlength=n).astype(np.int64)
-
-
-@dataclass
-class _Population:
-    """Every genome's lists laid end to end, for structural edits of the whole population in numpy.
-
-    hidden: (N,) hidden node counts; functions: (Σ H + O,) int8, each genome's hidden then output functions;
-    owner, sources, targets, weights: (E,) each connection's genome and fields, genome by genome in list order.
-    """
-
-    hidden: np.ndarray
-    outputs: int
-    functions: np.ndarray
-    owner: np.ndarray
-    sources: np.ndarray
-    targets: np.ndarray
-    weights: np.ndarray
-
-    _counted: Optional[np.ndarray] = None  # the owner array _counts and _firsts were computed from
-    _counts: Optional[np.ndarray] = None
-    _firsts: Optional[np.ndarray] = None
-
-    @classmethod
-    def of(cls, genomes: Sequence[Genome]) -> "_Population":
-        p = pack(genomes)
-        pop = cls(p.hidden, len(genomes[0].outputs), p.functions, np.repeat(np.arange(len(genomes)), p.edges),
-                  p.sources, p.targets, p.weights)
-        pop._counted, pop._counts = pop.owner, p.edges
-        return pop
-
-    @property
-    def size(self) -> int:
-        return len(self.hidden)
-
-    def edge_counts(self) -> np.ndarray:
-        """(N,) each genome's connections (cached until the connections are next kept or appended to)."""
-        if self._counted is not self.owner:
-            self._counted, self._counts, self._firsts = self.owner, np.bincount(self.owner, minlength=self.size), None
-        return self._counts
-
-    def edge_index(self, genomes: np.ndarray, local: np.ndarray) -> np.ndarray:
-        """Positions in the edge arrays of connection ``local`` of each of ``genomes``."""
-        counts = self.edge_counts()
-        if self._firsts is None:
-            self._firsts = np.cumsum(counts) - counts
-        return self._firsts[genomes] + local
-
-    def keep_edges(self, keep: np.ndarray) -> None:
-        self.owner, self.sources, self.targets, self.weights = (
-            a[keep] for a in (self.owner, self.sources, self.targets, self.weights))
-
-    def append_edges(self, owner: np.ndarray, sources: np.ndarray, targets: np.ndarray, weights: np.ndarray,
-                     drop: Optional[np.ndarray] = None) -> None:
-        """Connections appended to the end of their genomes' lists (``owner`` sorted; several per genome in order),
-        after removing the connections at positions ``drop`` (distinct) if given.
-
-        No sort: every connection's place in the new lists is computed (a kept one moves back by the new
-        ones of earlier genomes and forward by the dropped ones before it; a new one follows its genome's
-        kept ones) and the arrays are scattered there; dropped ones land past the end, cut off.
-        """
-        n, old, m = self.size, self.owner.size, owner.size
-        counts = self.edge_counts()
-        add = np.bincount(owner, minlength=n)
-        position = np.arange(old) + (np.cumsum(add) - add)[self.owner]
-        placed = np.cumsum(counts)[owner] + np.arange(m)
-        kept = counts + add
-        d = 0 if drop is None else drop.size
-        if d:
-            gone = np.zeros(old, dtype=np.int64)
-            gone[drop] = 1
-            position -= np.cumsum(gone) - gone
-            dropped = np.bincount(self.owner[drop], minlength=n)
-            placed -= np.cumsum(dropped)[owner]
-            kept -= dropped
-        length = old - d + m
-        if d:
-            position[drop] = length + np.arange(d)
-        for name, new in (("sources", sources), ("targets", targets), ("weights", weights)):
-            current = getattr(self, name)
-            out = np.empty(length + d, dtype=current.dtype)
-            out[position] = current
-            out[placed] = new
-            setattr(self, name, out[:length])
-        self.owner = np.repeat(np.arange(n), kept)
-        self._counted, self._counts, self._firsts = self.owner, kept, None
-
-    def add_connections(self, mask: np.ndarray, u: np.ndarray) -> None:
-        """:func:`add_connection` in the genomes of ``mask`` (N,), from (N, 2) ``u``.
-
-        Free rank r becomes r plus the number of taken ranks T_i (sorted, i from 0) with T_i − i ≤ r
-        (:func:`_skip_taken`); the source is the last s with starts(s) ≤ r.
-        """
-        n, hidden = self.size, self.hidden
-        nodes = NUM_INPUTS + hidden + self.outputs
-        first_output = NUM_INPUTS + hidden
-
-        def starts(s: np.ndarray, nodes: np.ndarray) -> np.ndarray:
-            """The rank of the first valid pair from source s (``starts`` of :func:`add_connection`)."""
-            h = np.maximum(s - NUM_INPUTS, 0)
-            return np.minimum(s, NUM_INPUTS) * (nodes - NUM_INPUTS) + h * (nodes - 1) - h * (s + NUM_INPUTS - 1) // 2
-
-        free = starts(first_output, nodes) - self.edge_counts()
-        g = np.flatnonzero(mask & (free > 0))
-        if not g.size:
-            return
-        rank = np.zeros(n, dtype=np.int64)
-        rank[g] = _pick_all(u[g, 0], free[g])
-        adding = np.zeros(n, dtype=bool)
-        adding[g] = True
-        e = adding[self.owner]
-        owner, s, t = self.owner[e], self.sources[e], self.targets[e]
-        rank = _skip_taken(owner, starts(s, nodes[owner]) + t - np.maximum(s + 1, NUM_INPUTS), rank, n)[g]
-        source = _source_of_rank(rank, nodes[g])
-        target = np.maximum(source + 1, NUM_INPUTS) + rank - starts(source, nodes[g])
-        self.append_edges(g, source, target, WEIGHT_RANGE * (2.0 * u[g, 1] - 1.0))
-
-    def delete_connections(self, mask: np.ndarray, u: np.ndarray) -> None:
-        """:func:`delete_connection` in the genomes of ``mask`` (N,), from (N,) ``u``."""
-        counts = self.edge_counts()
-        g = np.flatnonzero(mask & (counts > 0))
-        if g.size:
-            keep = np.ones(self.owner.size, dtype=bool)
-            keep[self.edge_index(g, _pick_all(u[g], counts[g]))] = False
-            self.keep_edges(keep)
-
-    def rewire_connections(self, mask: np.ndarray, u: np.ndarray) -> None:
-        """:func:`rewire_connection` in the genomes of ``mask``, from (N, 3) ``u``."""
-        n, counts = self.size, self.edge_counts()
-        g = np.flatnonzero(mask & (counts > 0))
-        if not g.size:
-            return
-        at = self.edge_index(g, _pick_all(u[g, 0], counts[g]))
-        source, target = self.sources[at], self.targets[at]
-        new_target = u[g, 1] < 0.5
-        first_output = NUM_INPUTS + self.hidden[g]
-        low = np.where(new_target, np.maximum(source + 1, NUM_INPUTS), 0)  # the range of the new end
-        high = np.where(new_target, first_output + self.outputs, np.minimum(target, first_output))
-        # the ends taken: targets of connections from the same source, or sources into the same target
-        end = np.full(n, -1, dtype=np.int64)
-        along = np.zeros(n, dtype=bool)
-        end[g] = np.where(new_target, source, target)
-        along[g] = new_target
-        own = self.owner
-        match = np.where(along[own], self.sources, self.targets) == end[own]
-        value = np.where(along[own], self.targets, self.sources)[match]
-        taken_owner = own[match]
-        start = np.zeros(n, dtype=np.int64)
-        start[g] = low
-        options = high - low - np.bincount(taken_owner, minlength=n)[g]
-        rank = np.zeros(n, dtype=np.int64)
-        rank[g] = _pick_all(u[g, 2], np.maximum(options, 1))
-        chosen = (start + _skip_taken(taken_owner, value - start[taken_owner], rank, n))[g]
-        ok = options > 0
-        t_at, s_at = at[ok & new_target], at[ok & ~new_target]
-        self.targets[t_at] = chosen[ok & new_target]
-        self.sources[s_at] = chosen[ok & ~new_target]
-
-    def add_nodes(self, mask: np.ndarray, u: np.ndarray, max_hidden: int) -> None:
-        """:func:`add_node` in the genomes of ``mask``, from (N, 3) ``u``."""
-        counts = self.edge_counts()
-        g = np.flatnonzero(mask & (counts > 0) & (self.hidden < max_hidden))
-        if not g.size:
-            return
-        at = self.edge_index(g, _pick_all(u[g, 0], counts[g]))
-        source, target, weight = self.sources[at], self.targets[at], self.weights[at]
-        lowest, highest = np.maximum(source + 1, NUM_INPUTS), np.minimum(target, NUM_INPUTS + self.hidden[g])
-        node = lowest + _pick_all(u[g, 1], highest - lowest + 1)
-        split = np.full(self.size, np.iinfo(np.int64).max)
-        split[g] = node
-        limit = split[self.owner]
-        self.sources += self.sources >= limit  # (the split connections too: dropped below)
-        self.targets += self.targets >= limit
-        self.append_edges(np.repeat(g, 2), np.stack([source, node], 1).reshape(-1),
-                          np.stack([node, target + 1], 1).reshape(-1),
-                          np.stack([np.ones_like(weight), weight], 1).reshape(-1), drop=at)
-        # the new hidden function goes in at position node − 4 of its genome's functions
-        sizes = self.hidden + self.outputs
-        added = np.zeros(self.size, dtype=np.int64)
-        added[g] = 1
-        new_first = np.cumsum(sizes + added) - sizes - added
-        f_owner = np.repeat(np.arange(self.size), sizes)
-        local = np.arange(f_owner.size) - np.repeat(np.cumsum(sizes) - sizes, sizes)
-        functions = np.empty(f_owner.size + g.size, dtype=np.int8)
-        functions[new_first[f_owner] + local + (local >= split[f_owner] - NUM_INPUTS)] = self.functions
-        functions[new_first[g] + node - NUM_INPUTS] = _pick_all(u[g, 2], NUM_FUNCTIONS)
-        self.functions = functions
-        self.hidden = self.hidden + added
-
-    def delete_nodes(self, mask: np.ndarray, u: np.ndarray) -> None:
-        """:func:`delete_node` in the genomes of ``mask``, from (N,) ``u``."""
-        g = np.flatnonzero(mask & (self.hidden > 0))
-        if not g.size:
-            return
-        node = np.full(self.size, np.iinfo(np.int64).max)
-        node[g] = NUM_INPUTS + _pick_all(u[g], self.hidden[g])
-        gone = node[self.owner]
-        self.keep_edges((self.sources != gone) & (self.targets != gone))
-        gone = node[self.owner]
-        self.sources -= self.sources > gone
-        self.targets -= self.targets > gone
-        sizes = self.hidden + self.outputs
-        f_owner = np.repeat(np.arange(self.size), sizes)
-        local = np.arange(f_owner.size) - np.repeat(np.cumsum(sizes) - sizes, sizes)
-        self.functions = self.functions[local != node[f_owner] - NUM_INPUTS]
-        self.hidden = self.hidden - (node < np.iinfo(np.int64).max)
-
-
 def mutate_population(genomes: Sequence[Genome], rng: np.random.Generator, rates: MutationRates) -> list[Genome]:
     """Mutated children of ``genomes``: :func:`mutate_population_packed` without the pack."""
     return mutate_population_packed(genomes, rng, rates)[0]
@@ -576,39 +334,35 @@ def mutate_population_packed(genomes: Sequence[Genome], rng: np.random.Generator
     """Mutated children of ``genomes`` (one each; the parents are left untouched).
 
     The same children, from the same random numbers, as :func:`mutate_structure` on each genome
-    followed by :func:`mutate_weights` and :func:`mutate_functions` on the population, but every
-    structural change runs for the whole population at once on its lists laid end to end
-    (:class:`_Population`: a few numpy calls per kind of change, no Python per child), weights and
-    functions mutate in those arrays, and the children are views of them (never written;
-    ``CPPNEncoding.pick`` copies), or the parent itself where nothing changed. The children's
-    :class:`Packed` arrays come with them (None for no genome), so drawing them needs no concatenation.
+    followed by :func:`mutate_weights` and :func:`mutate_functions` on the population, but the
+    structural changes run over the population's lists laid end to end in one compiled loop
+    (:func:`~.kernels.mutate_structure_packed`), weights and functions mutate in its new arrays, and
+    the children are views of them (never written; ``CPPNEncoding.pick`` copies), or the parent itself
+    where nothing changed. The children's :class:`Packed` arrays come with them (None for no genome),
+    so drawing them needs no concatenation.
     """
     n = len(genomes)
     changes = rng.random((n, 5)) < rates.structural  # (N, 5) which changes each child gets
     uniforms = rng.random((n, 5, UNIFORMS_PER_CHANGE))
     if not n:
         return [], None
-    pop = _Population.of(genomes)
-    pop.add_connections(changes[:, 0], uniforms[:, 0, :2])
-    pop.delete_connections(changes[:, 1], uniforms[:, 1, 0])
-    pop.rewire_connections(changes[:, 2], uniforms[:, 2])
-    pop.add_nodes(changes[:, 3], uniforms[:, 3], rates.max_hidden)
-    pop.delete_nodes(changes[:, 4], uniforms[:, 4, 0])
-    functions, weights = pop.functions, pop.weights
-    sources, targets = pop.sources.astype(np.int32), pop.targets.astype(np.int32)
-    edge_counts = pop.edge_counts()
-    node_counts = pop.hidden + pop.outputs
+    p = pack(genomes)
+    hidden, functions, sources, targets, weights, edge_counts = mutate_structure_packed(
+        p.hidden, len(genomes[0].outputs), p.functions, p.sources, p.targets, p.weights, p.edges, changes, uniforms,
+        rates.max_hidden)
+    node_counts = hidden + len(genomes[0].outputs)
+    narrow_s, narrow_t = sources.astype(np.int32), targets.astype(np.int32)  # a Genome's dtype
     touched = changes.any(axis=1)
     if weights.size:
         changed = _mutate_weight_array(weights, rng, rates.weight_rate, rates.weight_eta, rates.weight_variant)
-        touched |= np.bincount(pop.owner[changed], minlength=n) > 0
+        touched |= np.bincount(np.repeat(np.arange(n), edge_counts)[changed], minlength=n) > 0
     redraw = _mutate_function_array(functions, rng, rates.function_rate)
     touched |= np.bincount(np.repeat(np.arange(n), node_counts)[redraw], minlength=n) > 0
     children, f0, e0 = [], 0, 0
-    for g, t, h, f1, e1 in zip(genomes, touched.tolist(), pop.hidden.tolist(), np.cumsum(node_counts).tolist(),
+    for g, t, h, f1, e1 in zip(genomes, touched.tolist(), hidden.tolist(), np.cumsum(node_counts).tolist(),
                                np.cumsum(edge_counts).tolist()):
         # a child that nothing changed is its parent (as with the single operators)
-        children.append(Genome(functions[f0:f0 + h], functions[f0 + h:f1], sources[e0:e1], targets[e0:e1],
+        children.append(Genome(functions[f0:f0 + h], functions[f0 + h:f1], narrow_s[e0:e1], narrow_t[e0:e1],
                                weights[e0:e1]) if t else g)
         f0, e0 = f1, e1
-    return children, Packed(pop.hidden, functions, pop.sources, pop.targets, weights, edge_counts)
+    return children, Packed(hidden, functions, sources, targets, weights, edge_counts)

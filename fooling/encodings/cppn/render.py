@@ -12,7 +12,7 @@ from typing import Optional, Sequence
 
 import torch
 
-from .compile import Layer, Program, _depths, _reaching, compile_population
+from .compile import Layer, Program, compile_population
 from .execute import run_program, run_program_differentiable
 from .genome import Genome
 from .mutation import Packed
