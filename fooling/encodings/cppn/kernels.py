@@ -43,24 +43,39 @@ def _remove(src, tgt, wgt, e, i):
 
 
 @_jit
-def _add_connection(src, tgt, wgt, e, n, first_output, u0, u1, starts, ranks):
-    """``mutation.add_connection`` on the first ``e`` connections; returns the new count."""
-    starts[0] = 0
+def _add_connection(src, tgt, wgt, e, n, first_output, u0, u1, out_degree, taken):
+    """``mutation.add_connection`` on the first ``e`` connections; returns the new count.
+
+    The free pairs are ranked as there (source-major, then target): the source holding free rank r is found
+    from each source's count of free pairs, then the target among that source's untaken ones
+    (``out_degree``, ``taken``: (n,) scratch)."""
     for s in range(first_output):
-        starts[s + 1] = starts[s] + n - _first_target(s)
-    free = starts[first_output] - e
+        out_degree[s] = 0
+    for j in range(e):
+        out_degree[src[j]] += 1
+    free = -e
+    for s in range(first_output):
+        free += n - _first_target(s)
     if free <= 0:
         return e
     rank = _pick(u0, free)
+    source = 0
+    while rank >= n - _first_target(source) - out_degree[source]:
+        rank -= n - _first_target(source) - out_degree[source]
+        source += 1
+    for v in range(n):
+        taken[v] = False
     for j in range(e):
-        ranks[j] = starts[src[j]] + tgt[j] - _first_target(src[j])
-    taken = np.sort(ranks[:e])
-    for j in range(e):
-        if taken[j] > rank:
-            break
-        rank += 1
-    source = np.searchsorted(starts[:first_output + 1], rank, side="right") - 1
-    src[e], tgt[e], wgt[e] = source, _first_target(source) + rank - starts[source], WEIGHT_RANGE * (2.0 * u1 - 1.0)
+        if src[j] == source:
+            taken[tgt[j]] = True
+    target = _first_target(source)
+    while True:
+        if not taken[target]:
+            if rank == 0:
+                break
+            rank -= 1
+        target += 1
+    src[e], tgt[e], wgt[e] = source, target, WEIGHT_RANGE * (2.0 * u1 - 1.0)
     return e + 1
 
 
@@ -71,7 +86,8 @@ def _rewire_connection(src, tgt, e, n, first_output, u0, u1, u2, taken):
         return
     i = _pick(u0, e)
     source, target = src[i], tgt[i]
-    taken[:n] = False
+    for v in range(n):
+        taken[v] = False
     if u1 < 0.5:
         low, high = _first_target(source), n
         for j in range(e):
@@ -143,31 +159,34 @@ def mutate_structure_packed(hidden, outputs, functions, sources, targets, weight
     the inputs untouched.
     """
     n = hidden.size
-    out_hidden, out_edges = hidden.copy(), edges.copy()
+    out_hidden, out_edges = np.empty(n, np.int64), np.empty(n, np.int64)
     out_functions = np.empty(functions.size + n, np.int8)  # each genome gains at most one node...
     out_sources = np.empty(sources.size + 2 * n, np.int64)  # ...and two connections
     out_targets = np.empty(sources.size + 2 * n, np.int64)
     out_weights = np.empty(sources.size + 2 * n, np.float64)
-    most_edges = edges.max() + 2 if n else 2
-    most_nodes = (hidden.max() if n else 0) + NUM_INPUTS + outputs + 1
+    most_edges, most_nodes = 2, NUM_INPUTS + outputs + 1  # scratch for the largest genome, grown by one change
+    for g in range(n):
+        most_edges = max(most_edges, edges[g] + 2)
+        most_nodes = max(most_nodes, NUM_INPUTS + hidden[g] + outputs + 1)
     src = np.empty(most_edges, np.int64)
     tgt = np.empty(most_edges, np.int64)
     wgt = np.empty(most_edges, np.float64)
-    ranks = np.empty(most_edges, np.int64)
-    starts = np.empty(most_nodes + 1, np.int64)
+    out_degree = np.empty(most_nodes, np.int64)
     taken = np.empty(most_nodes, np.bool_)
     e_in = f_in = e_out = f_out = 0
     for g in range(n):
         e, h = edges[g], hidden[g]
         fun = out_functions[f_out:f_out + h + outputs + 1]  # written in place: room for one more node
-        fun[:h + outputs] = functions[f_in:f_in + h + outputs]
-        src[:e], tgt[:e], wgt[:e] = sources[e_in:e_in + e], targets[e_in:e_in + e], weights[e_in:e_in + e]
+        for j in range(h + outputs):
+            fun[j] = functions[f_in + j]
+        for j in range(e):
+            src[j], tgt[j], wgt[j] = sources[e_in + j], targets[e_in + j], weights[e_in + j]
         e_in += e
         f_in += h + outputs
         c, u = changes[g], uniforms[g]
         if c[0]:
             e = _add_connection(src, tgt, wgt, e, NUM_INPUTS + h + outputs, NUM_INPUTS + h, u[0, 0], u[0, 1],
-                                starts, ranks)
+                                out_degree, taken)
         if c[1] and e:
             _remove(src, tgt, wgt, e, _pick(u[1, 0], e))
             e -= 1
@@ -180,8 +199,8 @@ def mutate_structure_packed(hidden, outputs, functions, sources, targets, weight
         if c[4] and h:
             e = _delete_node(src, tgt, wgt, e, fun[:h + outputs], h, u[4, 0])
             h -= 1
-        out_sources[e_out:e_out + e], out_targets[e_out:e_out + e] = src[:e], tgt[:e]
-        out_weights[e_out:e_out + e] = wgt[:e]
+        for j in range(e):
+            out_sources[e_out + j], out_targets[e_out + j], out_weights[e_out + j] = src[j], tgt[j], wgt[j]
         out_hidden[g], out_edges[g] = h, e
         e_out += e
         f_out += h + outputs
@@ -197,7 +216,9 @@ def _into(num_nodes, targets):
         first[t + 1] += 1
     for v in range(num_nodes):
         first[v + 1] += first[v]
-    fill = first[:-1].copy()
+    fill = np.empty(num_nodes, np.int64)
+    for v in range(num_nodes):
+        fill[v] = first[v]
     order = np.empty(targets.size, np.int64)
     for j in range(targets.size):
         order[fill[targets[j]]] = j
@@ -209,11 +230,12 @@ def _into(num_nodes, targets):
 def depths(num_nodes, sources, targets):
     """(num_nodes,) int64 longest-path depth of every node (inputs 0, other nodes at least 1); sources < targets."""
     depth = np.ones(num_nodes, np.int64)
-    depth[:NUM_INPUTS] = 0
+    for v in range(NUM_INPUTS):
+        depth[v] = 0
     first, order = _into(num_nodes, targets)
     for v in range(NUM_INPUTS, num_nodes):  # every source of v comes before it, and is final
-        for j in order[first[v]:first[v + 1]]:
-            depth[v] = max(depth[v], depth[sources[j]] + 1)
+        for k in range(first[v], first[v + 1]):
+            depth[v] = max(depth[v], depth[sources[order[k]]] + 1)
     return depth
 
 
@@ -221,12 +243,13 @@ def depths(num_nodes, sources, targets):
 def reaching(num_nodes, sources, targets, ends):
     """(num_nodes,) bool: the nodes with a path to one of ``ends`` (ends included); sources < targets."""
     reach = np.zeros(num_nodes, np.bool_)
-    reach[ends] = True
+    for v in ends:
+        reach[v] = True
     first, order = _into(num_nodes, targets)
     for v in range(num_nodes - 1, -1, -1):  # every target of v comes after it, and is final
         if reach[v]:
-            for j in order[first[v]:first[v + 1]]:
-                reach[sources[j]] = True
+            for k in range(first[v], first[v + 1]):
+                reach[sources[order[k]]] = True
     return reach
 
 
@@ -279,31 +302,49 @@ def merge_population(hidden, outputs, functions, sources, targets, weights, edge
     live = reaching(num_nodes, merged_sources, merged_targets, output_ids)
     depth = depths(num_nodes, merged_sources, merged_targets)  # a live node's sources are live: its depth is exact
 
-    nodes = np.flatnonzero(live[NUM_INPUTS:]) + NUM_INPUTS
-    keys = np.empty(nodes.size, np.int64)
-    for i in range(nodes.size):
-        keys[i] = depth[nodes[i]] * num_functions + functions[nodes[i] - NUM_INPUTS]
-    order = _counting_order(keys, (depth.max() + 1) * num_functions)
-    row = np.arange(num_nodes)  # inputs keep rows 0..3
-    row_depth = np.empty(nodes.size, np.int64)
-    row_function = np.empty(nodes.size, np.int64)
-    for r in range(nodes.size):
+    count = 0
+    for v in range(NUM_INPUTS, num_nodes):
+        count += live[v]
+    nodes = np.empty(count, np.int64)  # the live nodes past the inputs, in id order
+    keys = np.empty(count, np.int64)
+    most = 0
+    i = 0
+    for v in range(NUM_INPUTS, num_nodes):
+        if live[v]:
+            nodes[i], keys[i] = v, depth[v] * num_functions + functions[v - NUM_INPUTS]
+            most = max(most, keys[i])
+            i += 1
+    order = _counting_order(keys, most + 1)
+    row = np.empty(num_nodes, np.int64)  # each node's row: inputs keep rows 0..3
+    for v in range(NUM_INPUTS):
+        row[v] = v
+    row_depth = np.empty(count, np.int64)
+    row_function = np.empty(count, np.int64)
+    for r in range(count):
         v = nodes[order[r]]
         row[v] = NUM_INPUTS + r
         row_depth[r], row_function[r] = depth[v], functions[v - NUM_INPUTS]
 
-    used = np.flatnonzero(live[merged_targets])
-    target_rows = np.empty(used.size, np.int64)
-    for i in range(used.size):
-        target_rows[i] = row[merged_targets[used[i]]]
-    by_target = _counting_order(target_rows - NUM_INPUTS, nodes.size)
-    m = used.size
+    m = 0
+    for j in range(merged_targets.size):
+        m += live[merged_targets[j]]
+    used = np.empty(m, np.int64)  # the connections into live nodes (from live nodes), in packed order
+    target_rows = np.empty(m, np.int64)  # (minus 4)
+    i = 0
+    for j in range(merged_targets.size):
+        if live[merged_targets[j]]:
+            used[i], target_rows[i] = j, row[merged_targets[j]] - NUM_INPUTS
+            i += 1
+    by_target = _counting_order(target_rows, count)
     out_sources, out_targets = np.empty(m, np.int64), np.empty(m, np.int64)
     out_weights, out_edges, out_scales = np.empty(m, np.float64), np.empty(m, np.int64), np.empty(m, np.float64)
     for i in range(m):
         j = used[by_target[i]]
         scale = input_scale[functions[merged_targets[j] - NUM_INPUTS]]
-        out_sources[i], out_targets[i] = row[merged_sources[j]], target_rows[by_target[i]]
+        out_sources[i], out_targets[i] = row[merged_sources[j]], NUM_INPUTS + target_rows[by_target[i]]
         out_weights[i], out_edges[i], out_scales[i] = weights[j] * scale, j, scale
-    return (NUM_INPUTS + nodes.size, out_sources, out_targets, out_weights, out_edges, out_scales, row_depth,
-            row_function, row[output_ids])
+    output_rows = np.empty(output_ids.size, np.int64)
+    for k in range(output_ids.size):
+        output_rows[k] = row[output_ids[k]]
+    return (NUM_INPUTS + count, out_sources, out_targets, out_weights, out_edges, out_scales, row_depth,
+            row_function, output_rows)
