@@ -19,7 +19,6 @@ import torch
 
 from .functions import INPUT_SCALE, NUM_FUNCTIONS
 from .genome import NUM_INPUTS, Genome
-from .kernels import merge_population
 from .mutation import Packed, pack
 
 
@@ -88,6 +87,8 @@ def compile_population(genomes: Sequence[Genome], packed: Optional[Packed] = Non
         if len(num_outputs) > 1:
             raise ValueError(f"CPPNs in one batch must have the same number of outputs, got {sorted(num_outputs)}")
         packed = pack(genomes)
+    from .kernels import merge_population  # numba loads on first use: direct runs never pay for it
+
     num_outputs = len(genomes[0].outputs)
     rows, source_rows, target_rows, weights, edge_ids, scales, depth, functions, outputs = merge_population(
         packed.hidden, num_outputs, packed.functions, packed.sources, packed.targets, packed.weights, packed.edges,

@@ -30,7 +30,6 @@ import numpy as np
 from ..operators import polynomial_mutation
 from .functions import NUM_FUNCTIONS
 from .genome import NUM_INPUTS, WEIGHT_RANGE, Genome
-from .kernels import mutate_structure_packed
 
 UNIFORMS_PER_CHANGE = 3
 
@@ -346,6 +345,8 @@ def mutate_population_packed(genomes: Sequence[Genome], rng: np.random.Generator
     uniforms = rng.random((n, 5, UNIFORMS_PER_CHANGE))
     if not n:
         return [], None
+    from .kernels import mutate_structure_packed  # numba loads on first use: direct runs never pay for it
+
     p = pack(genomes)
     hidden, functions, sources, targets, weights, edge_counts = mutate_structure_packed(
         p.hidden, len(genomes[0].outputs), p.functions, p.sources, p.targets, p.weights, p.edges, changes, uniforms,

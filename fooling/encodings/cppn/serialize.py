@@ -19,7 +19,6 @@ import numpy as np
 
 from ...errors import FoolingError
 from ...limits import MAX_CONNECTIONS, MAX_DEPTH, MAX_GENOME_BYTES, MAX_HIDDEN_NODES
-from .kernels import depths
 from .functions import FUNCTION_NAMES
 from .genome import INPUT_NAMES, WEIGHT_RANGE, Genome, check_genome, make_genome
 from .style import Style
@@ -144,6 +143,8 @@ def check_size(hidden: Any, connections: Any) -> None:
 
 def depth(genome: Genome) -> int:
     """The longest path (in connections) from an input to any node of a well-formed ``genome``."""
+    from .kernels import depths  # numba loads on first use
+
     return max(depths(genome.num_nodes, genome.sources.astype(np.int64), genome.targets.astype(np.int64)))
 
 
