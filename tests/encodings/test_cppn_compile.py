@@ -6,6 +6,7 @@ from __future__ import annotations
 import pickle
 
 import numpy as np
+import pytest
 import torch
 
 from fooling.encodings.cppn import CPPNEncoding
@@ -30,16 +31,18 @@ def reference(num_nodes: int, sources: np.ndarray, targets: np.ndarray, ends: np
     return depth, reach
 
 
-def graphs():
-    """(num_nodes, sources, targets, ends): an evolved population merged like compile_population, and a chain."""
-    genomes = mutated_cppns(CPPNEncoding((1, 8, 8)), 12, 25)
+def graphs(genomes=None):
+    """(num_nodes, sources, targets, ends): an evolved population (``genomes``, or 12 grey ones) merged like
+    compile_population, then a chain."""
+    genomes = genomes or mutated_cppns(CPPNEncoding((1, 8, 8)), 12, 25)
     counts = np.array([g.num_hidden + g.num_outputs for g in genomes])
     first = np.cumsum(counts) - counts
     shift = np.repeat(first, [g.num_connections for g in genomes])
     sources = np.concatenate([g.sources for g in genomes]).astype(np.int64)
     targets = np.concatenate([g.targets for g in genomes]).astype(np.int64) + shift
     sources += shift * (sources >= NUM_INPUTS)
-    ends = NUM_INPUTS + first + np.array([g.num_hidden for g in genomes])
+    outputs = genomes[0].num_outputs  # every genome's outputs, genome by genome
+    ends = ((NUM_INPUTS + first + np.array([g.num_hidden for g in genomes]))[:, None] + np.arange(outputs)).reshape(-1)
     yield NUM_INPUTS + int(counts.sum()), sources, targets, ends
     chain = np.arange(NUM_INPUTS - 1, 40)  # a path 3 -> 4 -> ... -> 40 plus shortcuts and a dead branch
     sources = np.concatenate([chain[:-1], [0, 1, 10, 20, 5]])
@@ -58,6 +61,48 @@ def test_depths_and_reaching_match_the_reference() -> None:
 def test_graph_without_connections() -> None:
     assert K.depths(6, np.zeros(0, np.int64), np.zeros(0, np.int64)).tolist() == [0, 0, 0, 0, 1, 1]
     assert K.reaching(6, np.zeros(0, np.int64), np.zeros(0, np.int64), np.array([5])).tolist() == [0] * 5 + [1]
+
+
+def test_counting_order_is_a_stable_argsort() -> None:
+    keys = np.random.default_rng(1).integers(0, 13, 500)
+    assert np.array_equal(K._counting_order(keys, 13), np.argsort(keys, kind="stable"))
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_a_compiled_program_lays_out_the_live_nodes_by_depth_then_function(channels: int) -> None:
+    """The program against one built from the per-node reference: live nodes only, rows by depth, then function,
+    then genome order; each layer's connections sorted by target row (their packed order within one target),
+    weights times the target function's input scale, and every source computed in an earlier layer."""
+    from fooling.encodings.cppn.functions import INPUT_SCALE, NUM_FUNCTIONS
+
+    genomes = mutated_cppns(CPPNEncoding((channels, 8, 8)), 40, 30, seed=3)
+    num_nodes, sources, targets, ends = next(graphs(genomes))
+    depth, live = reference(num_nodes, sources, targets, ends)
+    functions = np.concatenate([g.functions for g in genomes]).astype(np.int64)
+    nodes = np.flatnonzero(live[NUM_INPUTS:]) + NUM_INPUTS
+    nodes = nodes[np.lexsort((nodes, functions[nodes - NUM_INPUTS], depth[nodes]))]
+    row = np.arange(num_nodes)
+    row[nodes] = NUM_INPUTS + np.arange(nodes.size)
+    used = np.flatnonzero(live[targets])
+    used = used[np.argsort(row[targets[used]], kind="stable")]
+    scales = np.asarray(INPUT_SCALE)[functions[targets[used] - NUM_INPUTS]]
+    weights = np.concatenate([g.weights for g in genomes])[used] * scales
+
+    program = C.compile_population(genomes)
+    assert program.rows == NUM_INPUTS + nodes.size
+    assert np.array_equal(program.outputs.reshape(-1), row[ends])
+    layers = program.layers
+    assert np.array_equal(np.concatenate([l.sources for l in layers]), row[sources[used]])
+    assert np.array_equal(np.concatenate([l.edges for l in layers]), used)
+    assert np.array_equal(np.concatenate([l.weights for l in layers]), weights)
+    assert np.array_equal(np.concatenate([l.scales for l in layers]), scales)
+    for k, layer in enumerate(layers):
+        rows = nodes[layer.start - NUM_INPUTS:layer.start - NUM_INPUTS + len(layer.offsets)]
+        assert (depth[rows] == k + 1).all()
+        assert all(functions[rows[a:b] - NUM_INPUTS].tolist() == [f] * (b - a) for f, a, b in layer.groups)
+        assert [f for f, _, _ in layer.groups] == sorted({int(f) for f in functions[rows - NUM_INPUTS]})
+        assert (layer.sources < layer.start).all()
+    assert max(f for l in layers for f, _, _ in l.groups) < NUM_FUNCTIONS
 
 
 def same_program(a: C.Program, b: C.Program) -> bool:
