@@ -1,15 +1,18 @@
-"""Compiled loops over a CPPN population laid end to end: structural mutation, and depth and reachability.
+"""Compiled loops over a CPPN population laid end to end: structural mutation, and merging it into one graph.
 
-Both walk each genome's few dozen connections one by one, which numpy can only express as dozens
-of whole-population calls a step (about 4 ms of a MNIST generation of 250 children on 2 CPU cores,
-where the forward pass is 25 ms); numba compiles the loops once per machine (``cache=True`` keeps
-the machine code beside this file) and runs them in about 0.1 ms. The semantics are those of the
-single-genome operators of :mod:`.mutation` and of the node-by-node definitions in the tests, which
-the tests hold these to, child for child.
+Both walk each genome's connections one by one, which numpy can only express as dozens of
+whole-population calls a step (together about 2.5 ms of CPU a MNIST generation of 250 children on
+2 cores, where the forward pass is 25 ms; ``scripts/bench_loop_phases.py``); compiled by numba they
+take a tenth of that. The semantics are those of the single-genome operators of :mod:`.mutation`
+(the tests compare child for child) and of a program the tests rebuild in numpy from node-by-node
+depths and reachability (compared array for array).
+
+numba compiles them on a machine's first CPPN run (about 9 s here) and keeps the machine code in its
+cache (``__pycache__`` beside this file, or numba's user cache where this folder is read-only); where
+it has nowhere to write, every process compiles them again.
 
 Everything here relies on the topological numbering of :mod:`.genome`: every connection runs from
-a lower to a higher node number (merged populations keep it: see :mod:`.compile`).
-"""
+a lower to a higher node number (merged populations keep it: see :func:`merge_population`)."""
 
 from __future__ import annotations
 
@@ -19,7 +22,13 @@ import numpy as np
 from .functions import NUM_FUNCTIONS
 from .genome import NUM_INPUTS, WEIGHT_RANGE
 
-_jit = numba.njit(cache=True, nogil=True)
+
+def _jit(function):
+    """``numba.njit``, cached on disk where numba finds a writable place (it raises RuntimeError where none)."""
+    try:
+        return numba.njit(cache=True, nogil=True)(function)
+    except RuntimeError:
+        return numba.njit(nogil=True)(function)
 
 
 @_jit
