@@ -94,21 +94,30 @@ def apply_ufunc(function: int, scaled: torch.Tensor, out: torch.Tensor) -> torch
     the same functions (the Gaussian's floor included), each value within 2.3 ulp of PyTorch's."""
     if function == 3:  # PyTorch's clamp is as fast as numpy's, and exact either way
         return torch.clamp(scaled, -1.0, 1.0, out=out)
+    ufunc_into(function, scaled.numpy(), out.numpy())
+    return out
+
+
+def ufunc_into(function: int, x: np.ndarray, out: np.ndarray) -> None:
+    """:func:`apply_ufunc` on numpy arrays (views of CPU tensors; ``x`` may be overwritten), for functions
+    0-2: what a CPU's drawing calls per layer and function, without converting tensors each time. The
+    Gaussian's square, sign and floor are exact, as PyTorch's are: the same bits."""
     ufunc = _UFUNCS.get(function)
     if ufunc is None:
-        raise ValueError(f"unknown CPPN function id {function}")
+        raise ValueError("clamp (function 3) runs as PyTorch's: call apply_ufunc" if function == 3
+                         else f"unknown CPPN function id {function}")
     if function == 2:  # exp(-x²), with exp(-inf) = 0 where -x² <= GAUSSIAN_FLOOR (see apply_torch)
-        F.threshold_(scaled.square_().neg_(), GAUSSIAN_FLOOR, float("-inf"))
-    x, o = scaled.numpy(), out.numpy()
+        np.square(x, out=x)
+        np.negative(x, out=x)
+        np.copyto(x, -np.inf, where=x <= GAUSSIAN_FLOOR)  # as F.threshold_: NaN stays NaN
     parts = min(torch.get_num_threads(), x.size // SPLIT_VALUES)
-    if parts <= 1 or not (scaled.is_contiguous() and out.is_contiguous()):
-        ufunc(x, out=o)
-        return out
-    x, o = x.reshape(-1), o.reshape(-1)  # views: both are contiguous
+    if parts <= 1 or not (x.flags.c_contiguous and out.flags.c_contiguous):
+        ufunc(x, out=out)
+        return
+    x, out = x.reshape(-1), out.reshape(-1)  # views: both are contiguous
     bounds = np.linspace(0, x.size, parts + 1).astype(np.int64).tolist()
-    for done in [_threads().submit(ufunc, x[a:b], out=o[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]:
+    for done in [_threads().submit(ufunc, x[a:b], out=out[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]:
         done.result()
-    return out
 
 
 def apply_differentiable(function: int, scaled: torch.Tensor) -> torch.Tensor:
