@@ -65,9 +65,11 @@ def test_graph_without_connections() -> None:
     assert K.reaching(6, np.zeros(0, np.int64), np.zeros(0, np.int64), np.array([5])).tolist() == [0] * 5 + [1]
 
 
-def test_counting_order_is_a_stable_argsort() -> None:
+def test_counting_sort_is_a_stable_argsort_with_each_keys_run() -> None:
     keys = np.random.default_rng(1).integers(0, 13, 500)
-    assert np.array_equal(K._counting_order(keys, 13), np.argsort(keys, kind="stable"))
+    starts, order = K._counting_sort(keys, 14)
+    assert np.array_equal(order, np.argsort(keys, kind="stable"))
+    assert np.array_equal(starts, np.searchsorted(np.sort(keys), np.arange(15)))
 
 
 @pytest.mark.parametrize("channels", [1, 3])
@@ -157,7 +159,7 @@ def test_the_kernels_work_where_numba_has_nowhere_to_cache() -> None:
     code = ("import numba.core.caching as caching; "
             "(getattr(caching, 'CacheImpl', None) or caching._CacheImpl)._locator_classes = []; import numpy as np; "
             "from fooling.encodings.cppn import kernels; "
-            "print(kernels._counting_order(np.array([2, 0, 1, 0]), 3).tolist())")
+            "print(kernels._counting_sort(np.array([2, 0, 1, 0]), 3)[1].tolist())")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["[1,", "3,", "2,", "0]"]

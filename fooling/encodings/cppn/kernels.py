@@ -218,21 +218,22 @@ def mutate_structure_packed(hidden, outputs, functions, sources, targets, weight
 
 
 @_jit
-def _into(num_nodes, targets):
-    """Each node's incoming connections as CSR: (first (num_nodes + 1,), order (E,)), connection order kept."""
-    first = np.zeros(num_nodes + 1, np.int64)
-    for t in targets:
-        first[t + 1] += 1
-    for v in range(num_nodes):
-        first[v + 1] += first[v]
-    fill = np.empty(num_nodes, np.int64)
-    for v in range(num_nodes):
-        fill[v] = first[v]
-    order = np.empty(targets.size, np.int64)
-    for j in range(targets.size):
-        order[fill[targets[j]]] = j
-        fill[targets[j]] += 1
-    return first, order
+def _counting_sort(keys, size):
+    """(starts (size + 1,), order (len(keys),)) for int keys in [0, size): ``order`` is
+    ``np.argsort(keys, kind="stable")``, and key k's positions are ``order[starts[k]:starts[k + 1]]``."""
+    starts = np.zeros(size + 1, np.int64)
+    for k in keys:
+        starts[k + 1] += 1
+    for k in range(size):
+        starts[k + 1] += starts[k]
+    fill = np.empty(size, np.int64)
+    for k in range(size):
+        fill[k] = starts[k]
+    order = np.empty(keys.size, np.int64)
+    for j in range(keys.size):
+        order[fill[keys[j]]] = j
+        fill[keys[j]] += 1
+    return starts, order
 
 
 @_jit
@@ -241,7 +242,7 @@ def depths(num_nodes, sources, targets):
     depth = np.ones(num_nodes, np.int64)
     for v in range(NUM_INPUTS):
         depth[v] = 0
-    first, order = _into(num_nodes, targets)
+    first, order = _counting_sort(targets, num_nodes)  # each node's incoming connections
     for v in range(NUM_INPUTS, num_nodes):  # every source of v comes before it, and is final
         for k in range(first[v], first[v + 1]):
             depth[v] = max(depth[v], depth[sources[order[k]]] + 1)
@@ -254,27 +255,12 @@ def reaching(num_nodes, sources, targets, ends):
     reach = np.zeros(num_nodes, np.bool_)
     for v in ends:
         reach[v] = True
-    first, order = _into(num_nodes, targets)
+    first, order = _counting_sort(targets, num_nodes)  # each node's incoming connections
     for v in range(num_nodes - 1, -1, -1):  # every target of v comes after it, and is final
         if reach[v]:
             for k in range(first[v], first[v + 1]):
                 reach[sources[order[k]]] = True
     return reach
-
-
-@_jit
-def _counting_order(keys, size):
-    """(len(keys),) int64, ``np.argsort(keys, kind="stable")`` for keys in [0, size)."""
-    first = np.zeros(size + 1, np.int64)
-    for k in keys:
-        first[k + 1] += 1
-    for k in range(size):
-        first[k + 1] += first[k]
-    order = np.empty(keys.size, np.int64)
-    for j in range(keys.size):
-        order[first[keys[j]]] = j
-        first[keys[j]] += 1
-    return order
 
 
 @_jit
@@ -323,7 +309,7 @@ def merge_population(hidden, outputs, functions, sources, targets, weights, edge
             nodes[i], keys[i] = v, depth[v] * num_functions + functions[v - NUM_INPUTS]
             most = max(most, keys[i])
             i += 1
-    order = _counting_order(keys, most + 1)
+    order = _counting_sort(keys, most + 1)[1]
     row = np.empty(num_nodes, np.int64)  # each node's row: inputs keep rows 0..3
     for v in range(NUM_INPUTS):
         row[v] = v
@@ -344,7 +330,7 @@ def merge_population(hidden, outputs, functions, sources, targets, weights, edge
         if live[merged_targets[j]]:
             used[i], target_rows[i] = j, row[merged_targets[j]] - NUM_INPUTS
             i += 1
-    by_target = _counting_order(target_rows, count)
+    by_target = _counting_sort(target_rows, count)[1]
     out_sources, out_targets = np.empty(m, np.int64), np.empty(m, np.int64)
     out_weights, out_edges, out_scales = np.empty(m, np.float64), np.empty(m, np.int64), np.empty(m, np.float64)
     for i in range(m):
