@@ -25,8 +25,9 @@ def hls_to_rgb(hls: torch.Tensor, compiled: bool = False) -> torch.Tensor:
 
     Uses the closed form c_n = L - a * clamp(min(k - 3, 9 - k), -1, 1) with
     k = (n + 12 H) mod 12 and a = S * min(L, 1 - L), for n = 0, 8, 4 (R, G, B).
-    On the CPU, without autograd, a big batch is converted a few images at a time: the same values,
-    about half the time of one pass of each operation over the whole batch (memory traffic).
+    On the CPU, without autograd, float32 batches whose hues lie in [0, 1] (genomes) are converted in one
+    compiled pass (:mod:`fooling.hls_cpu`, the same bits); other big batches a few images at a time: the same
+    values, about half the time of one pass of each operation over the whole batch (memory traffic).
     compiled (``--compile``; without autograd): one fused kernel from ``torch.compile`` instead of eleven
     elementwise passes (a GPU reads and writes the batch once; 2x faster on the CPU here); if it cannot be
     compiled (no compiler for the device), the eager passes, with one warning.
@@ -39,6 +40,12 @@ def hls_to_rgb(hls: torch.Tensor, compiled: bool = False) -> torch.Tensor:
                 return fused(hls)
             except Exception as err:  # noqa: BLE001 - torch.compile raises many kinds; eager gives the same image
                 _give_up_fusing(err)
+    if hls.device.type == "cpu" and not grad and hls.dtype == torch.float32 and hls.numel() and hls.shape[1] == 3:
+        from .hls_cpu import hls_to_rgb_cpu  # numba loads on first use
+
+        rgb = hls_to_rgb_cpu(hls)
+        if rgb is not None:
+            return rgb
     if (hls.device.type == "cpu" and not grad
             and hls.numel() > HLS_CHUNK_VALUES and len(hls) > 1):
         step = max(1, HLS_CHUNK_VALUES // (hls.numel() // len(hls)))

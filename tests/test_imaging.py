@@ -16,7 +16,8 @@ from fooling.imaging import hls_to_rgb, save_png
 
 
 def test_hls_to_rgb_in_chunks_gives_the_same_numbers(monkeypatch):
-    hls = torch.rand(7, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    """PyTorch's CPU passes, a few images at a time (float64: float32 genomes take fooling.hls_cpu's pass)."""
+    hls = torch.rand(7, 3, 16, 16, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
     whole = hls_to_rgb(hls)  # 5,376 values: one pass
     monkeypatch.setattr(imaging, "HLS_CHUNK_VALUES", 1000)  # 768 values an image: one image at a time
     assert torch.equal(hls_to_rgb(hls), whole)
@@ -36,7 +37,7 @@ def test_the_unit_hue_conversion_is_the_general_one_bit_for_bit():
 
 
 def test_chunks_with_hues_outside_0_1_wrap_them(monkeypatch):
-    hls = torch.rand(6, 3, 8, 8, generator=torch.Generator().manual_seed(4))
+    hls = torch.rand(6, 3, 8, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
     hls[2, 0, 0, 0], hls[4, 0, 3, 3] = 1.5, -0.25  # the unit-hue formula would not wrap these
     monkeypatch.setattr(imaging, "HLS_CHUNK_VALUES", 200)  # one image a chunk
     assert torch.equal(hls_to_rgb(hls), imaging._hls_to_rgb(hls))

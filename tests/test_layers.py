@@ -1,7 +1,7 @@
 """The package's layer order: imports only go down (or sideways without a cycle). Read with ast, nothing run.
 
-Bottom up: errors/paths/imaging/limits/outputs/progress/rowdigests -> settings -> data -> classifiers, encodings ->
-objective -> archive -> search -> distributed -> rundir -> run -> analysis, retrain -> gallery, plots -> api -> cli.
+Bottom up: errors/paths/imaging/hls_cpu/jit/limits/outputs/progress/rowdigests -> settings -> data ->
+classifiers, encodings -> objective -> archive -> search -> distributed -> rundir -> run -> analysis, retrain -> gallery, plots -> api -> cli.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 LAYERS: list[set[str]] = [
     {"errors", "paths", "imaging", "compat", "allocator", "progress", "milestones", "limits", "outputs",
-     "rowcopy", "rowdigests", "hostwork"},
+     "rowcopy", "rowdigests", "hostwork", "jit", "hls_cpu"},
     {"settings", "classes"},
     {"data"},
     {"classifiers", "encodings"},

@@ -16,33 +16,25 @@ a lower to a higher node number (merged populations keep it: see :func:`merge_po
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
+from ...jit import jit
 from .functions import NUM_FUNCTIONS
 from .genome import NUM_INPUTS, WEIGHT_RANGE
 
 
-def _jit(function):
-    """``numba.njit``, cached on disk where numba finds a writable place (it raises RuntimeError where none)."""
-    try:
-        return numba.njit(cache=True, nogil=True)(function)
-    except RuntimeError:
-        return numba.njit(nogil=True)(function)
-
-
-@_jit
+@jit
 def _pick(u: float, count: int) -> int:
     """A uniform index in [0, count) from u in [0, 1) (as ``mutation._pick``)."""
     return min(int(u * count), count - 1)
 
 
-@_jit
+@jit
 def _first_target(source: int) -> int:
     return max(source + 1, NUM_INPUTS)
 
 
-@_jit
+@jit
 def _remove(src, tgt, wgt, e, i):
     """Connection i of the first ``e`` removed (the rest move up one); returns it."""
     s, t, w = src[i], tgt[i], wgt[i]
@@ -51,7 +43,7 @@ def _remove(src, tgt, wgt, e, i):
     return s, t, w
 
 
-@_jit
+@jit
 def _add_connection(src, tgt, wgt, e, n, first_output, u0, u1, out_degree, taken):
     """``mutation.add_connection`` on the first ``e`` connections; returns the new count.
 
@@ -88,7 +80,7 @@ def _add_connection(src, tgt, wgt, e, n, first_output, u0, u1, out_degree, taken
     return e + 1
 
 
-@_jit
+@jit
 def _rewire_connection(src, tgt, e, n, first_output, u0, u1, u2, taken):
     """``mutation.rewire_connection`` on the first ``e`` connections (``taken``: (n,) scratch)."""
     if e == 0:
@@ -124,7 +116,7 @@ def _rewire_connection(src, tgt, e, n, first_output, u0, u1, u2, taken):
             k -= 1
 
 
-@_jit
+@jit
 def _add_node(src, tgt, wgt, e, fun, h, u0, u1, u2):
     """``mutation.add_node`` (the cap checked by the caller); returns the new connection count."""
     source, target, weight = _remove(src, tgt, wgt, e, _pick(u0, e))
@@ -142,7 +134,7 @@ def _add_node(src, tgt, wgt, e, fun, h, u0, u1, u2):
     return e + 2
 
 
-@_jit
+@jit
 def _delete_node(src, tgt, wgt, e, fun, h, u0):
     """``mutation.delete_node`` (a hidden node exists); returns the new connection count."""
     node = NUM_INPUTS + _pick(u0, h)
@@ -157,7 +149,7 @@ def _delete_node(src, tgt, wgt, e, fun, h, u0):
     return kept
 
 
-@_jit
+@jit
 def mutate_structure_packed(hidden, outputs, functions, sources, targets, weights, edges, changes, uniforms,
                             max_hidden):
     """Every genome's structural changes (``mutation.mutate_structure``), the population laid end to end.
@@ -217,7 +209,7 @@ def mutate_structure_packed(hidden, outputs, functions, sources, targets, weight
             out_edges)
 
 
-@_jit
+@jit
 def _counting_sort(keys, size):
     """(starts (size + 1,), order (len(keys),)) for int keys in [0, size): ``order`` is
     ``np.argsort(keys, kind="stable")``, and key k's positions are ``order[starts[k]:starts[k + 1]]``."""
@@ -236,7 +228,7 @@ def _counting_sort(keys, size):
     return starts, order
 
 
-@_jit
+@jit
 def depths(num_nodes, sources, targets):
     """(num_nodes,) int64 longest-path depth of every node (inputs 0, other nodes at least 1); sources < targets."""
     depth = np.ones(num_nodes, np.int64)
@@ -249,7 +241,7 @@ def depths(num_nodes, sources, targets):
     return depth
 
 
-@_jit
+@jit
 def reaching(num_nodes, sources, targets, ends):
     """(num_nodes,) bool: the nodes with a path to one of ``ends`` (ends included); sources < targets."""
     reach = np.zeros(num_nodes, np.bool_)
@@ -263,7 +255,7 @@ def reaching(num_nodes, sources, targets, ends):
     return reach
 
 
-@_jit
+@jit
 def merge_population(hidden, outputs, functions, sources, targets, weights, edges, input_scale):
     """A population laid end to end merged into one graph, its dead nodes dropped, rows in drawing order.
 
