@@ -1,7 +1,8 @@
 """The package's layer order: imports only go down (or sideways without a cycle). Read with ast, nothing run.
 
 Bottom up: errors/paths/imaging/hls_cpu/jit/limits/outputs/progress/rowdigests -> settings -> data ->
-classifiers, encodings -> objective -> archive -> search -> distributed -> rundir -> run -> analysis, retrain -> gallery, plots -> api -> cli.
+classifiers, encodings -> objective -> archive -> search -> distributed -> rundir -> run -> analysis, retrain ->
+gallery, plots -> api -> cli.
 """
 
 from __future__ import annotations
