@@ -9,16 +9,12 @@ unit-hue form, operation for operation in float32 without fast-math, so the imag
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from typing import Optional
 
 import numpy as np
 import torch
 
-from .jit import jit
-
-MIN_VALUES_A_THREAD = 1 << 20  # a batch is split over threads only in pieces of at least this many values
-_pools: dict[int, ThreadPoolExecutor] = {}  # by thread count, made on first use (the kernel releases the GIL)
+from .jit import jit, split
 
 
 @jit
@@ -57,16 +53,10 @@ def _convert(hls, out):  # pragma: no cover - compiled
 
 def hls_to_rgb_cpu(hls: torch.Tensor, threads: Optional[int] = None) -> Optional[torch.Tensor]:
     """(N, 3, ...) float32 HLS on the CPU -> RGB (N, 3, ...), or None when a hue lies outside [0, 1] (the caller
-    then converts with PyTorch). Split by images over ``threads`` (default: PyTorch's intra-op thread count)."""
+    then converts with PyTorch). Split by images over up to ``threads`` threads (:func:`fooling.jit.split`)."""
     n = len(hls)
     hls = hls.contiguous()
     out = torch.empty_like(hls)
     flat_in, flat_out = hls.view(n, 3, -1).numpy(), out.view(n, 3, -1).numpy()
-    threads = min(threads or torch.get_num_threads(), n, max(1, hls.numel() // MIN_VALUES_A_THREAD))
-    if threads <= 1:
-        outside = _convert(flat_in, flat_out)
-    else:
-        pool = _pools.get(threads) or _pools.setdefault(threads, ThreadPoolExecutor(threads, "fooling-hls"))
-        bounds = np.linspace(0, n, threads + 1).astype(int)
-        outside = sum(pool.map(lambda a, b: _convert(flat_in[a:b], flat_out[a:b]), bounds[:-1], bounds[1:]))
-    return None if outside else out
+    outside = split(lambda a, b: _convert(flat_in[a:b], flat_out[a:b]), n, hls.numel(), threads)
+    return None if sum(outside) else out
