@@ -19,7 +19,6 @@ from typing import Any, Callable, Optional
 import numpy as np
 import torch
 
-from ..hostwork import on_host
 from .noise import block_noise
 
 VARY_BLOCK = 32  # the fewest children per seeded block of MAP-Elites / GA / random variation
@@ -165,10 +164,6 @@ def _snes(plan: Plan, encoding: Any, device: torch.device) -> tuple[torch.Tensor
     first = block_noise(plan.seeds, (per // 2, sigma.shape[1]), device, plan.first_block, plan.total_blocks,
                         plan.draw_seed, out=noise[:, :per // 2])  # each block's draws, then their mirror
     torch.neg(first, out=noise[:, per // 2:])
-    if on_host(device) and mean.dtype == sigma.dtype == torch.float32:
-        from .snes_sample_cpu import sample_cpu  # numba loads on first use
-
-        return sample_cpu(mean, sigma, noise, plan.scale, encoding.image_shape), noise
     children = mean_plus_step(mean, sigma, noise, plan.scale, encoding.image_shape)
     return children.reshape(-1, mean.shape[1]).clamp_(0.0, 1.0), noise
 
