@@ -14,7 +14,10 @@ from typing import Optional
 import numpy as np
 import torch
 
-from .jit import jit, split
+from .hostwork import split
+from .jit import jit
+
+MIN_VALUES_A_THREAD = 1 << 20  # images split over threads only in pieces of at least this many values (memory-bound)
 
 
 @jit
@@ -53,10 +56,11 @@ def _convert(hls, out):  # pragma: no cover - compiled
 
 def hls_to_rgb_cpu(hls: torch.Tensor, threads: Optional[int] = None) -> Optional[torch.Tensor]:
     """(N, 3, ...) float32 HLS on the CPU -> RGB (N, 3, ...), or None when a hue lies outside [0, 1] (the caller
-    then converts with PyTorch). Split by images over up to ``threads`` threads (:func:`fooling.jit.split`)."""
+    then converts with PyTorch). Split by images over up to ``threads`` threads (:func:`fooling.hostwork.split`)."""
     n = len(hls)
     hls = hls.contiguous()
     out = torch.empty_like(hls)
     flat_in, flat_out = hls.view(n, 3, -1).numpy(), out.view(n, 3, -1).numpy()
-    outside = split(lambda a, b: _convert(flat_in[a:b], flat_out[a:b]), n, hls.numel(), threads)
+    outside = split(lambda a, b: _convert(flat_in[a:b], flat_out[a:b]), n, hls.numel(), MIN_VALUES_A_THREAD,
+                    threads)
     return None if sum(outside) else out

@@ -9,15 +9,20 @@ archive, the ranks, the row copies) or draw from the same distributions (the var
 :data:`HOST_DEVICES` is the one place that says which devices take the host path. The tests empty it to run the
 device path, what CUDA runs, on the CPU (``tests/test_hostwork.py``).
 
-:func:`host_threads` is how many intra-op threads that host work gets: one, for small images.
+:func:`host_threads` is how many intra-op threads that host work gets: one, for small images; :func:`split` runs
+a piece of host work that releases the GIL (a compiled kernel, a seeded draw) over that many Python threads.
 """
 
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Iterator, Optional, TypeVar
 
+import numpy as np
 import torch
+
+T = TypeVar("T")
 
 HOST_DEVICES: tuple[str, ...] = ("cpu",)  # device types whose loop does its bookkeeping on the host
 
@@ -50,3 +55,19 @@ def host_threads(device: torch.device | str, values: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(threads)
+
+
+_pools: dict[int, ThreadPoolExecutor] = {}  # by thread count, made on first use
+
+
+def split(call: Callable[[int, int], T], n: int, values: int, min_values: int,
+          threads: Optional[int] = None) -> list[T]:
+    """``[call(start, stop), ...]`` over ranges that cut ``range(n)`` in order, run at once (``call`` must
+    release the GIL to gain): as many as ``threads`` (default: PyTorch's intra-op count, so one inside
+    :func:`host_threads`'s small work), at most one per ``min_values`` of the work's ``values``."""
+    threads = min(threads or torch.get_num_threads(), n, max(1, values // min_values))
+    if threads <= 1:
+        return [call(0, n)]
+    pool = _pools.get(threads) or _pools.setdefault(threads, ThreadPoolExecutor(threads, "fooling-host"))
+    bounds = np.linspace(0, n, threads + 1).astype(int).tolist()
+    return list(pool.map(call, bounds[:-1], bounds[1:]))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from fooling import hls_cpu, imaging, jit
+from fooling import hls_cpu, imaging
 from fooling.imaging import hls_to_rgb
 
 
@@ -37,7 +37,7 @@ def test_the_compiled_conversion_is_pytorchs_bit_for_bit() -> None:
 
 @pytest.mark.parametrize("threads", [1, 2, 3])
 def test_images_split_over_threads_give_the_same_bits(monkeypatch, threads: int) -> None:
-    monkeypatch.setattr(jit, "MIN_VALUES_A_THREAD", 1)
+    monkeypatch.setattr(hls_cpu, "MIN_VALUES_A_THREAD", 1)
     hls = torch.rand(7, 3, 16, 12, generator=torch.Generator().manual_seed(3))
     got = hls_cpu.hls_to_rgb_cpu(hls, threads=threads)
     assert np.array_equal(_bits(got), _bits(imaging._hls_to_rgb(hls)))
