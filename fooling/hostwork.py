@@ -16,6 +16,7 @@ a piece of host work that releases the GIL (a compiled kernel, a seeded draw) ov
 from __future__ import annotations
 
 import contextlib
+import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterator, Optional, TypeVar
 
@@ -57,7 +58,7 @@ def host_threads(device: torch.device | str, values: int) -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
-_pools: dict[int, ThreadPoolExecutor] = {}  # by thread count, made on first use
+_pools: dict[tuple[int, int], ThreadPoolExecutor] = {}  # by (process, thread count): a forked child makes its own
 
 
 def split(call: Callable[[int, int], T], n: int, values: int, min_values: int,
@@ -68,6 +69,7 @@ def split(call: Callable[[int, int], T], n: int, values: int, min_values: int,
     threads = min(threads or torch.get_num_threads(), n, max(1, values // min_values))
     if threads <= 1:
         return [call(0, n)]
-    pool = _pools.get(threads) or _pools.setdefault(threads, ThreadPoolExecutor(threads, "fooling-host"))
+    key = (os.getpid(), threads)
+    pool = _pools.get(key) or _pools.setdefault(key, ThreadPoolExecutor(threads, "fooling-host"))
     bounds = np.linspace(0, n, threads + 1).astype(int).tolist()
     return list(pool.map(call, bounds[:-1], bounds[1:]))

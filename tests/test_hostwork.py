@@ -5,6 +5,9 @@ paths draw the same numbers. No GPU has run this project's tests; these check th
 from __future__ import annotations
 
 import csv
+import multiprocessing
+import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -111,6 +114,29 @@ def test_host_threads_gives_small_host_work_one_thread_and_restores_the_count(tw
     for device, values in (("cpu", hostwork.SMALL_WORK), ("cpu", 64 * 3 * 256 * 256), ("cuda", 1), ("meta", 1)):
         with hostwork.host_threads(device, values):
             assert torch.get_num_threads() == 2, (device, values)
+
+
+def test_split_cuts_the_work_in_order_over_threads_in_pieces_of_at_least_min_values(monkeypatch):
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 3)
+    pieces = hostwork.split(lambda a, b: (a, b, threading.current_thread().name), 10, 1000, 300)
+    assert [p[:2] for p in pieces] == [(0, 3), (3, 6), (6, 10)]
+    assert all(name.startswith("fooling-host") for *_, name in pieces)
+    assert [p[:2] for p in hostwork.split(lambda a, b: (a, b, 0), 10, 1000, 600)] == [(0, 10)]  # 1000 < 2 x 600
+    assert [p[:2] for p in hostwork.split(lambda a, b: (a, b, 0), 10, 1000, 300, threads=2)] == [(0, 5), (5, 10)]
+    assert hostwork.split(lambda a, b: b - a, 2, 10**6, 1) == [1, 1]  # never more pieces than items
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork here")
+def test_split_in_a_forked_child_makes_its_own_threads(monkeypatch):
+    """A child forked after the parent's pool was made (its threads do not exist there) still runs its pieces."""
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    assert hostwork.split(lambda a, b: b - a, 4, 4, 1) == [2, 2]
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        assert pool.apply_async(_split_in_child).get(timeout=60) == [2, 2]
+
+
+def _split_in_child() -> list:
+    return hostwork.split(lambda a, b: b - a, 4, 4, 1, threads=2)
 
 
 @pytest.mark.parametrize("search", ["snes-elites", "map-elites", "cppn"])

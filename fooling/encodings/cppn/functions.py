@@ -11,12 +11,11 @@ names (used in genome JSON). Hidden and output nodes both apply one of them.
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from ...hostwork import split
 
 FUNCTION_NAMES: tuple[str, ...] = ("sine", "bipolar_sigmoid", "gaussian", "clipped_identity")
 NUM_FUNCTIONS = len(FUNCTION_NAMES)
@@ -75,18 +74,11 @@ def apply_torch(function: int, scaled: torch.Tensor, out: torch.Tensor) -> torch
 # PyTorch's.
 _UFUNCS = {0: np.sin, 1: np.tanh, 2: np.exp}
 # numpy's loops are single-threaded: calls of at least 2 x SPLIT_VALUES values are split into contiguous runs of at
-# least SPLIT_VALUES, one per torch.get_num_threads() (at most), drawn by a thread pool (numpy releases the GIL),
+# least SPLIT_VALUES, one per torch.get_num_threads() (at most), drawn at once (hostwork.split; numpy releases the GIL),
 # for CPUs with many cores; smaller calls (every MNIST layer) run whole, where a hand-off to a thread would cost
 # more than it saves. An element's value does not depend on where its run begins or ends (numpy's SIMD loops load
 # partial vectors masked), so any split gives the same numbers bit for bit (tested).
 SPLIT_VALUES = 1 << 20
-_pool: list[tuple[int, ThreadPoolExecutor]] = []  # (pid, pool): a forked child makes its own
-
-
-def _threads() -> ThreadPoolExecutor:
-    if not _pool or _pool[0][0] != os.getpid():
-        _pool[:] = [(os.getpid(), ThreadPoolExecutor(max(1, os.cpu_count() or 1), thread_name_prefix="cppn-math"))]
-    return _pool[0][1]
 
 
 def apply_ufunc(function: int, scaled: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
@@ -110,14 +102,11 @@ def ufunc_into(function: int, x: np.ndarray, out: np.ndarray) -> None:
         np.square(x, out=x)
         np.negative(x, out=x)
         np.copyto(x, -np.inf, where=x <= GAUSSIAN_FLOOR)  # as F.threshold_: NaN stays NaN
-    parts = min(torch.get_num_threads(), x.size // SPLIT_VALUES)
-    if parts <= 1 or not (x.flags.c_contiguous and out.flags.c_contiguous):
+    if x.size < 2 * SPLIT_VALUES or not (x.flags.c_contiguous and out.flags.c_contiguous):
         ufunc(x, out=out)
         return
     x, out = x.reshape(-1), out.reshape(-1)  # views: both are contiguous
-    bounds = np.linspace(0, x.size, parts + 1).astype(np.int64).tolist()
-    for done in [_threads().submit(ufunc, x[a:b], out=out[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]:
-        done.result()
+    split(lambda a, b: ufunc(x[a:b], out=out[a:b]), x.size, x.size, SPLIT_VALUES)
 
 
 def apply_differentiable(function: int, scaled: torch.Tensor) -> torch.Tensor:
