@@ -1,8 +1,7 @@
 """Standard normal noise for seeded blocks of children (snes-elites' emitters), drawn as the device draws fastest.
 
 - CPU: block j from a Generator seeded with ``seeds[j]`` (mt19937, as the other plans' blocks): any piece of a
-  generation draws exactly its own blocks, with no work for the others; big draws split their blocks over
-  PyTorch's intra-op threads (ImageNet's 32 blocks of 49,152: about 9 ms on one).
+  generation draws exactly its own blocks, with no work for the others.
 - CUDA: every block of the generation in one draw, from a Generator seeded with the generation's first block
   seed. A draw per block is a kernel launch and a Generator each, and with 200 emitters a generation (1000
   ImageNet classes at population 400) that host work rivals the forward pass; a piece (a Ray actor's share)
@@ -18,10 +17,7 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
-from ..hostwork import split
-
 ONE_DRAW_DEVICES = ("cuda",)  # device types whose generation's noise is one draw
-MIN_VALUES_A_THREAD = 1 << 18  # CPU: blocks are drawn in threads in pieces of at least this many values
 
 
 def one_draw(device: torch.device) -> bool:
@@ -58,16 +54,11 @@ def block_noise(seeds: Sequence[int], shape: tuple[int, ...], device: torch.devi
         out = torch.empty((k, *shape), device=device)
     if k == 0:
         return out
+    generator = torch.Generator(device=device)
     if one_draw(device):
-        generator = torch.Generator(device=device).manual_seed(int(seeds[0]) if draw_seed is None else int(draw_seed))
+        generator.manual_seed(int(seeds[0]) if draw_seed is None else int(draw_seed))
         whole = torch.randn((k if total is None else total, *shape), generator=generator, device=device)
         return out.copy_(whole[first:first + k])
-    seeds = np.asarray(seeds).tolist()
-
-    def draw(a: int, b: int) -> None:  # randn's draws, straight into blocks a..b-1 (normal_ releases the GIL)
-        generator = torch.Generator(device=device)
-        for j in range(a, b):
-            out[j].normal_(generator=generator.manual_seed(seeds[j]))
-
-    split(draw, k, out.numel(), MIN_VALUES_A_THREAD)
+    for rows, seed in zip(out.unbind(0), np.asarray(seeds).tolist()):  # randn's draws, straight into block j
+        rows.normal_(generator=generator.manual_seed(seed))
     return out

@@ -22,17 +22,6 @@ def test_on_the_cpu_each_block_is_its_own_seeds_draw():
     assert block_noise(SEEDS[:0], (3, 11), "cpu").shape == (0, 3, 11)
 
 
-@pytest.mark.parametrize("threads", [2, 3, 7])
-def test_cpu_blocks_drawn_in_threads_are_the_same_draws(monkeypatch, threads):
-    alone, pairs = block_noise(SEEDS, (3, 11), "cpu"), block_noise(SEEDS, (2, 3, 11), "cpu")
-    monkeypatch.setattr(noise, "MIN_VALUES_A_THREAD", 1)
-    monkeypatch.setattr(torch, "get_num_threads", lambda: threads)
-    out = torch.full((7, 4, 3, 11), float("nan"))  # into the first half of each block, as snes-elites draws
-    assert torch.equal(block_noise(SEEDS, (2, 3, 11), "cpu", out=out[:, :2]), pairs)
-    assert torch.equal(out[:, :2], pairs) and torch.isnan(out[:, 2:]).all()
-    assert torch.equal(block_noise(SEEDS, (3, 11), "cpu"), alone)
-
-
 @pytest.fixture
 def one_draw_here(monkeypatch):
     """The one-draw rule on this machine's CPU (CUDA's rule, testable without a GPU)."""
