@@ -2,9 +2,9 @@
 
 PyTorch's eager conversion makes eleven elementwise passes: on 2 cores a generation of 64 ImageNet genomes
 (12.6 million values) took 24-26 ms of wall time and 48-51 ms of CPU in the loop, this pass 7-8 and 17-18
-(``scripts/bench_imagenet_phases.py``), by then bound by memory rather than arithmetic. The arithmetic is :func:`fooling.imaging._hls_to_rgb`'s
-unit-hue form, operation for operation in float32 without fast-math, so the images are the same bits
-(``tests/test_hls_cpu.py``). NaN lightness or saturation gives NaN, as there.
+(``scripts/bench_imagenet_phases.py``), by then bound by memory rather than arithmetic. The arithmetic is
+:func:`fooling.imaging._hls_to_rgb`'s unit-hue form, operation for operation in float32 without fast-math, so the
+images are the same bits (``tests/test_hls_cpu.py``). NaN lightness or saturation gives NaN, as there.
 """
 
 from __future__ import annotations

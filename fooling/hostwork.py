@@ -10,7 +10,7 @@ archive, the ranks, the row copies) or draw from the same distributions (the var
 device path, what CUDA runs, on the CPU (``tests/test_hostwork.py``).
 
 :func:`host_threads` is how many intra-op threads that host work gets: one, for small images; :func:`split` runs
-a piece of host work that releases the GIL (a compiled kernel, a seeded draw) over that many Python threads.
+a piece of host work that releases the GIL (a compiled kernel, numpy's ufuncs) over that many Python threads.
 """
 
 from __future__ import annotations
