@@ -54,9 +54,16 @@ def _convert(hls, out):  # pragma: no cover - compiled
     return outside
 
 
+# False under NUMBA_DISABLE_JIT=1 (debugging): the loops would run as Python, minutes for an ImageNet generation
+COMPILED = hasattr(_convert, "py_func")
+
+
 def hls_to_rgb_cpu(hls: torch.Tensor, threads: Optional[int] = None) -> Optional[torch.Tensor]:
-    """(N, 3, ...) float32 HLS on the CPU -> RGB (N, 3, ...), or None when a hue lies outside [0, 1] (the caller
-    then converts with PyTorch). Split by images over up to ``threads`` threads (:func:`fooling.hostwork.split`)."""
+    """(N, 3, ...) float32 HLS on the CPU -> RGB (N, 3, ...), or None when a hue lies outside [0, 1] or numba does
+    not compile (the caller then converts with PyTorch). Split by images over up to ``threads`` threads
+    (:func:`fooling.hostwork.split`)."""
+    if not COMPILED:
+        return None
     n = len(hls)
     hls = hls.contiguous()
     out = torch.empty_like(hls)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -30,3 +31,14 @@ def test_a_grey_direct_run_never_imports_numba() -> None:
                  "e = DirectEncoding((1, 28, 28)); e.decode(torch.rand(2, 784), torch.device('cpu')); "
                  "print('numba' in sys.modules)")
     assert out.strip() == "False"
+
+
+def test_with_numba_disabled_the_decode_is_pytorchs() -> None:
+    """NUMBA_DISABLE_JIT=1 (a debugging switch) would run the HLS loop as Python: PyTorch's passes convert instead."""
+    code = ("import torch; from fooling import hls_cpu, imaging; x = torch.rand(2, 3, 8, 8); "
+            "print(hls_cpu.COMPILED, hls_cpu.hls_to_rgb_cpu(x), "
+            "torch.equal(imaging.hls_to_rgb(x), imaging._hls_to_rgb(x)))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "NUMBA_DISABLE_JIT": "1"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["False", "None", "True"]
