@@ -65,7 +65,7 @@ def hls_to_rgb_cpu(hls: torch.Tensor, threads: Optional[int] = None) -> Optional
     if not COMPILED:
         return None
     n = len(hls)
-    hls = hls.contiguous()
+    hls = hls.detach().contiguous()  # no autograd here (hls_to_rgb sends grad-tracked batches to PyTorch)
     out = torch.empty_like(hls)
     flat_in, flat_out = hls.view(n, 3, -1).numpy(), out.view(n, 3, -1).numpy()
     outside = split(lambda a, b: _convert(flat_in[a:b], flat_out[a:b]), n, hls.numel(), MIN_VALUES_A_THREAD,

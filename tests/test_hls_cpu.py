@@ -64,3 +64,6 @@ def test_hls_to_rgb_uses_it_for_float32_genomes_on_the_cpu(monkeypatch) -> None:
     with torch.enable_grad():
         hls_to_rgb(hls.clone().requires_grad_(True))  # autograd: PyTorch's passes
     assert calls == [torch.float32]
+    with torch.no_grad():  # a tracked tensor with autograd off: the kernel, and a plain result
+        got = hls_to_rgb(hls.clone().requires_grad_(True))
+    assert calls == [torch.float32] * 2 and not got.requires_grad and torch.equal(got, imaging._hls_to_rgb(hls))
