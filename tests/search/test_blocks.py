@@ -13,7 +13,9 @@ from fooling.archive import Archive
 from fooling.encodings import DirectEncoding
 from fooling.errors import FoolingError
 from fooling.search import GeneticAlgorithm, MapElites, noise
-from fooling.search.blocks import Plan, add_upsampled_, mean_plus_step, noise_grid, plus_upsampled, realise, upsample
+from fooling.search.blocks import (
+    SHORT_ROWS, Plan, add_upsampled_, grid_cells, mean_plus_step, noise_grid, plus_upsampled, realise, upsample,
+)
 from fooling.search.snes_elites import SnesElites
 
 
@@ -212,11 +214,21 @@ def test_snes_noise_is_each_blocks_seeded_draw_then_its_mirror():
 
 
 @pytest.mark.parametrize("shape,scale", [((1, 28, 28), 2), ((1, 27, 27), 2), ((3, 12, 8), 4), ((3, 8, 8), 1),
-                                         ((3, 10, 14), 2)])
+                                         ((3, 10, 14), 2), ((2, 4, SHORT_ROWS), 2), ((3, 8, SHORT_ROWS + 4), 4),
+                                         ((1, 6, SHORT_ROWS + 1), 2)])
 def test_mean_plus_step_equals_adding_the_upsampled_product(shape, scale):
+    """Short rows gather the products, wide ones broadcast widened blocks (or upsample, for partial blocks):
+    the same sums either way."""
     dims = int(np.prod(noise_grid(shape, scale)))
     g = torch.Generator().manual_seed(2)
     mean, sigma = torch.rand(4, int(np.prod(shape)), generator=g), torch.rand(4, dims, generator=g)
     noise = torch.randn(4, 6, dims, generator=g)
     expected = plus_upsampled(mean.unsqueeze(1), sigma.unsqueeze(1) * noise, scale, shape)
     assert torch.equal(mean_plus_step(mean, sigma, noise, scale, shape), expected)
+
+
+@pytest.mark.parametrize("shape,scale", [((1, 28, 28), 2), ((3, 10, 7), 3)])
+def test_grid_cells_name_each_pixels_noise_cell(shape, scale):
+    grid = noise_grid(shape, scale)
+    cells = torch.arange(int(np.prod(grid)), dtype=torch.float32)
+    assert torch.equal(grid_cells(shape, scale, torch.device("cpu")).float(), upsample(cells, scale, shape))
