@@ -250,10 +250,12 @@ def mean_plus_step(mean: torch.Tensor, sigma: torch.Tensor, noise: torch.Tensor,
 
 def add_upsampled_(base: torch.Tensor, x: torch.Tensor, scale: int, shape: tuple[int, int, int]) -> torch.Tensor:
     """``base += upsample(x)`` in place and returned: base (k, G) contiguous on the image, x (k, D) on the noise
-    grid; the same float32 sums as :func:`plus_upsampled`."""
+    grid; the same float32 sums as :func:`plus_upsampled` (short rows: as :func:`mean_plus_step`, gathered)."""
     c, h, w = shape
     if scale == 1:
         return base.add_(x)
+    if w < SHORT_ROWS:
+        return base.add_(x.index_select(1, grid_cells(shape, scale, x.device)))
     if h % scale or w % scale:
         return base.add_(upsample(x, scale, shape))
     _, gh, _ = noise_grid(shape, scale)

@@ -180,7 +180,8 @@ def test_upsample_repeats_each_noise_value_over_its_block(shape, scale):
     assert torch.equal(upsample(x, scale, shape), expected.reshape(2, 3, -1))
 
 
-@pytest.mark.parametrize("shape,scale", [((1, 28, 28), 2), ((1, 27, 27), 2), ((3, 12, 8), 4), ((3, 8, 8), 1)])
+@pytest.mark.parametrize("shape,scale", [((1, 28, 28), 2), ((1, 27, 27), 2), ((3, 12, 8), 4), ((3, 8, 8), 1),
+                                         ((2, 4, SHORT_ROWS), 2), ((1, 6, SHORT_ROWS + 1), 2)])
 def test_plus_upsampled_equals_adding_the_upsampled_noise(shape, scale):
     c, h, w = noise_grid(shape, scale)
     g = torch.Generator().manual_seed(1)
