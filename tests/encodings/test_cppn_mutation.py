@@ -251,3 +251,26 @@ def test_pack_lays_genomes_end_to_end(repeats: bool) -> None:
     for got, want, dtype in zip((packed.hidden, packed.functions, packed.sources, packed.targets, packed.weights,
                                  packed.edges), expected, (np.int64, np.int8, np.int64, np.int64, np.float64, np.int64)):
         assert got.dtype == dtype and np.array_equal(got, want)
+
+
+def test_children_read_their_arrays_from_the_population_and_travel_as_plain_genomes() -> None:
+    """A mutated child is a PackedGenome: its arrays are slices of the generation's arrays, cut when read; a copy,
+    and a pickle, is a plain Genome holding only its own arrays."""
+    import pickle
+
+    from fooling.encodings.cppn.genome import PackedGenome
+    from fooling.encodings.cppn.mutation import mutate_population_packed
+
+    rng = np.random.default_rng(5)
+    parents = [grown(s, 8, 3) for s in range(40)]
+    children, packed = mutate_population_packed(parents, rng, MutationRates(weight_rate=1.0))
+    child = children[7]
+    assert isinstance(child, PackedGenome) and isinstance(child, Genome)
+    check_genome(child, 3)
+    assert np.shares_memory(child.weights, packed.weights) and np.shares_memory(child.hidden, packed.functions)
+    data = pickle.dumps(child)
+    assert len(data) < packed.weights.nbytes // 4  # its own arrays, not the generation's
+    for copy in (pickle.loads(data), child.copy()):
+        assert type(copy) is Genome and copy.same_as(child)
+        assert not np.shares_memory(copy.weights, packed.weights)
+    assert repr(child).startswith("PackedGenome(hidden=array(")

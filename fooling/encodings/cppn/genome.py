@@ -78,6 +78,50 @@ class Genome:
         )
 
 
+class PackedGenome(Genome):
+    """A :class:`Genome` whose arrays are slices of a population's arrays laid end to end (a child of
+    :func:`~.mutation.mutate_population_packed`), cut when read: a generation makes hundreds of children, and
+    only the few the archive or a lineage keeps are ever read one by one (the batch is drawn from the packed
+    arrays). Read only, like every genome; copies and pickles are plain :class:`Genome` objects.
+
+    functions (F,) int8, sources, targets (E,) int32, weights (E,) float64: the population's arrays; this
+    genome's nodes are functions[f0:f1] (its first ``hidden`` hidden), its connections [e0:e1).
+    """
+
+    def __init__(self, functions: np.ndarray, sources: np.ndarray, targets: np.ndarray, weights: np.ndarray,
+                 f0: int, hidden: int, f1: int, e0: int, e1: int) -> None:  # no Genome.__init__: nothing to set
+        self._packed = (functions, sources, targets, weights, f0, f0 + hidden, f1, e0, e1)
+
+    @property  # type: ignore[override]
+    def hidden(self) -> np.ndarray:
+        p = self._packed
+        return p[0][p[4]:p[5]]
+
+    @property  # type: ignore[override]
+    def outputs(self) -> np.ndarray:
+        p = self._packed
+        return p[0][p[5]:p[6]]
+
+    @property  # type: ignore[override]
+    def sources(self) -> np.ndarray:
+        p = self._packed
+        return p[1][p[7]:p[8]]
+
+    @property  # type: ignore[override]
+    def targets(self) -> np.ndarray:
+        p = self._packed
+        return p[2][p[7]:p[8]]
+
+    @property  # type: ignore[override]
+    def weights(self) -> np.ndarray:
+        p = self._packed
+        return p[3][p[7]:p[8]]
+
+    def __reduce__(self) -> tuple:
+        """Pickled as a plain :class:`Genome` of its own slices (never the population's arrays)."""
+        return Genome, (self.hidden, self.outputs, self.sources, self.targets, self.weights)
+
+
 def make_genome(
     hidden: np.ndarray, outputs: np.ndarray, sources: np.ndarray, targets: np.ndarray, weights: np.ndarray
 ) -> Genome:

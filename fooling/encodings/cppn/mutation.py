@@ -29,7 +29,7 @@ import numpy as np
 
 from ..operators import polynomial_mutation
 from .functions import NUM_FUNCTIONS
-from .genome import NUM_INPUTS, WEIGHT_RANGE, Genome
+from .genome import NUM_INPUTS, WEIGHT_RANGE, Genome, PackedGenome
 
 UNIFORMS_PER_CHANGE = 3
 
@@ -362,8 +362,8 @@ def mutate_population_packed(genomes: Sequence[Genome], rng: np.random.Generator
     children, f0, e0 = [], 0, 0
     for g, t, h, f1, e1 in zip(genomes, touched.tolist(), hidden.tolist(), np.cumsum(node_counts).tolist(),
                                np.cumsum(edge_counts).tolist()):
-        # a child that nothing changed is its parent (as with the single operators)
-        children.append(Genome(functions[f0:f0 + h], functions[f0 + h:f1], narrow_s[e0:e1], narrow_t[e0:e1],
-                               weights[e0:e1]) if t else g)
+        # a child that nothing changed is its parent (as with the single operators); the others' arrays are cut
+        # from the population's only when read (most never are)
+        children.append(PackedGenome(functions, narrow_s, narrow_t, weights, f0, h, f1, e0, e1) if t else g)
         f0, e0 = f1, e1
     return children, Packed(hidden, functions, sources, targets, weights, edge_counts)
