@@ -236,7 +236,7 @@ def mean_plus_step(mean: torch.Tensor, sigma: torch.Tensor, noise: torch.Tensor,
     c, h, w = shape
     if scale > 1 and w < SHORT_ROWS:
         k, n, d = noise.shape
-        step = torch.mul(sigma.unsqueeze(1), noise).view(k * n, d)
+        step = torch.mul(sigma.unsqueeze(1), noise).reshape(k * n, d)  # contiguous: no copy
         return step.index_select(1, grid_cells(shape, scale, step.device)).view(k, n, -1).add_(mean.unsqueeze(1))
     if scale == 1 or h % scale or w % scale:
         return plus_upsampled(mean.unsqueeze(1), sigma.unsqueeze(1) * noise, scale, shape)
@@ -244,8 +244,8 @@ def mean_plus_step(mean: torch.Tensor, sigma: torch.Tensor, noise: torch.Tensor,
     _, gh, gw = noise_grid(shape, scale)
     step = torch.mul(sigma.reshape(k, 1, c, gh, gw, 1).expand(k, 1, c, gh, gw, scale),
                      noise.reshape(k, n, c, gh, gw, 1).expand(k, n, c, gh, gw, scale))  # (k, n, C, H / scale, W)
-    total = mean.reshape(k, 1, c, gh, scale, w) + step.view(k, n, c, gh, 1, w)
-    return total.view(k, n, c * h * w)
+    total = mean.reshape(k, 1, c, gh, scale, w) + step.reshape(k, n, c, gh, 1, w)  # views for contiguous noise
+    return total.reshape(k, n, c * h * w)
 
 
 def add_upsampled_(base: torch.Tensor, x: torch.Tensor, scale: int, shape: tuple[int, int, int]) -> torch.Tensor:

@@ -226,6 +226,8 @@ def test_mean_plus_step_equals_adding_the_upsampled_product(shape, scale):
     noise = torch.randn(4, 6, dims, generator=g)
     expected = plus_upsampled(mean.unsqueeze(1), sigma.unsqueeze(1) * noise, scale, shape)
     assert torch.equal(mean_plus_step(mean, sigma, noise, scale, shape), expected)
+    strided = noise.transpose(1, 2).contiguous().transpose(1, 2)  # the same values, not contiguous
+    assert torch.equal(mean_plus_step(mean, sigma, strided, scale, shape), expected)
 
 
 @pytest.mark.parametrize("shape,scale", [((1, 28, 28), 2), ((3, 10, 7), 3)])
