@@ -78,6 +78,11 @@ class Genome:
         )
 
 
+def _cut(array: int, start: int, stop: int) -> property:
+    """A :class:`PackedGenome` array: ``_packed[array][_packed[start]:_packed[stop]]``, sliced when read."""
+    return property(lambda self: self._packed[array][self._packed[start]:self._packed[stop]])
+
+
 class PackedGenome(Genome):
     """A :class:`Genome` whose arrays are slices of a population's arrays laid end to end (a child of
     :func:`~.mutation.mutate_population_packed`), cut when read: a generation makes hundreds of children, and
@@ -92,30 +97,11 @@ class PackedGenome(Genome):
                  f0: int, hidden: int, f1: int, e0: int, e1: int) -> None:  # no Genome.__init__: nothing to set
         self._packed = (functions, sources, targets, weights, f0, f0 + hidden, f1, e0, e1)
 
-    @property  # type: ignore[override]
-    def hidden(self) -> np.ndarray:
-        p = self._packed
-        return p[0][p[4]:p[5]]
-
-    @property  # type: ignore[override]
-    def outputs(self) -> np.ndarray:
-        p = self._packed
-        return p[0][p[5]:p[6]]
-
-    @property  # type: ignore[override]
-    def sources(self) -> np.ndarray:
-        p = self._packed
-        return p[1][p[7]:p[8]]
-
-    @property  # type: ignore[override]
-    def targets(self) -> np.ndarray:
-        p = self._packed
-        return p[2][p[7]:p[8]]
-
-    @property  # type: ignore[override]
-    def weights(self) -> np.ndarray:
-        p = self._packed
-        return p[3][p[7]:p[8]]
+    hidden = _cut(0, 4, 5)  # type: ignore[assignment]
+    outputs = _cut(0, 5, 6)  # type: ignore[assignment]
+    sources = _cut(1, 7, 8)  # type: ignore[assignment]
+    targets = _cut(2, 7, 8)  # type: ignore[assignment]
+    weights = _cut(3, 7, 8)  # type: ignore[assignment]
 
     def __reduce__(self) -> tuple:
         """Pickled as a plain :class:`Genome` of its own slices (never the population's arrays)."""
