@@ -67,6 +67,9 @@ def test_pixel_chunks_and_batch_company_do_not_change_pixels() -> None:
     whole = run_program(program, coords, CPU)
     chunked = run_program(program, coords, CPU, chunk_elements=program.rows * 100)  # 3 chunks
     assert torch.equal(whole, chunked)
+    for colour in ("hls", "rgb", "grey"):  # one chunk maps the gathered outputs in place, several chunk by chunk
+        assert torch.equal(run_program(program, coords, CPU, colour=colour),
+                           run_program(program, coords, CPU, chunk_elements=program.rows * 100, colour=colour))
     alone = torch.cat([run_program(compile_population([g]), coords, CPU) for g in genomes])
     assert torch.allclose(alone, whole, rtol=0, atol=1e-6)
 

@@ -77,7 +77,8 @@ def coordinate_tensor(
     return _coordinate_tensor(style, tuple(size or style.size), torch.device(device), dtype)
 
 
-def colour_map(values: torch.Tensor, colour: str) -> torch.Tensor:
-    """Output values (N, O, P) -> image values (N, C, P) in [0, 1]: |v|, then HLS -> RGB for "hls"."""
-    values = values.abs()
+def colour_map(values: torch.Tensor, colour: str, in_place: bool = False) -> torch.Tensor:
+    """Output values (N, O, P) -> image values (N, C, P) in [0, 1]: |v|, then HLS -> RGB for "hls".
+    in_place: |v| written over ``values`` (which grey images then are)."""
+    values = values.abs_() if in_place else values.abs()
     return hls_to_rgb(values) if colour == "hls" else values
