@@ -236,7 +236,7 @@ def mean_plus_step(mean: torch.Tensor, sigma: torch.Tensor, noise: torch.Tensor,
     c, h, w = shape
     if scale > 1 and w < SHORT_ROWS:
         k, n, d = noise.shape
-        step = torch.mul(sigma.unsqueeze(1), noise).reshape(k * n, d)  # contiguous: no copy
+        step = torch.mul(sigma.unsqueeze(1), noise).reshape(k * n, d)  # a view for contiguous noise
         return step.index_select(1, grid_cells(shape, scale, step.device)).view(k, n, -1).add_(mean.unsqueeze(1))
     if scale == 1 or h % scale or w % scale:
         return plus_upsampled(mean.unsqueeze(1), sigma.unsqueeze(1) * noise, scale, shape)
