@@ -306,6 +306,13 @@ class Archive:
         """A fresh batch of the elites of ``cells`` (which must be occupied; host indices or a tensor)."""
         return self.store.get(cells)
 
+    def elite_rows(self, cells: np.ndarray) -> Rows:
+        """The elites of occupied ``cells`` (host indices) of a tensor encoding as rows of the bank, not gathered:
+        ``source[index]``, valid until the next :meth:`add`."""
+        if not isinstance(self.store, TensorStore):
+            raise TypeError(f"the {self.encoding.name} encoding's elites are not rows of a bank")
+        return self.store.rows(cells)
+
     def elite_keys(self) -> np.ndarray:
         """(cells,) int64: cells with equal keys hold the same elite (-1: empty)."""
         return self.store.host_keys()

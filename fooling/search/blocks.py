@@ -20,6 +20,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 import torch
 
+from ..hostwork import on_host
 from .noise import block_noise
 
 VARY_BLOCK = 32  # the fewest children per seeded block of MAP-Elites / GA / random variation
@@ -36,8 +37,9 @@ class Plan:
     "ga" (child i: ``ops[i]`` 0 crossover of parents[i, 0] and parents[i, 1] (the first child kept), 1 mutation
     of parents[i, 0], 2 a copy of it; parents index the GA's population; DEAP's varOr, one child at a time) or
     "snes" (emitter ``cells`` (k,) sample ``per`` mirrored children each around ``mean`` (k, G) with step
-    sizes ``sigma`` (k, D) on a grid ``scale`` times coarser). seeds (blocks,) int64: one per block of
-    ``block`` children (the last may be short).
+    sizes ``sigma`` (k, D) on a grid ``scale`` times coarser; or, for an in-process plan on the CPU,
+    around rows read where they lie: ``in_place``). seeds (blocks,) int64: one per block of ``block``
+    children (the last may be short).
     """
 
     kind: str
@@ -51,6 +53,7 @@ class Plan:
     mean: Any = None  # "snes": (k, G) float32
     sigma: Any = None  # "snes": (k, D) float32
     scale: int = 1
+    in_place: Optional["InPlace"] = None  # "snes" without ``mean`` and ``sigma``: never cut into pieces
     extra: dict = field(default_factory=dict)
     # "snes" on a device that draws a generation's noise at once (:mod:`.noise`): where this piece's blocks
     # start among the generation's, how many it has, and its first block seed (None: this is the whole plan)
@@ -63,6 +66,8 @@ class Plan:
         host arrays only (what travels)."""
         if start % self.block or (stop % self.block and stop != self.n):
             raise ValueError(f"piece [{start}, {stop}) is not on blocks of {self.block}")
+        if self.in_place is not None:
+            raise ValueError("a plan that reads its rows in place is not cut into pieces: gather them")
         first, last = start // self.block, -(-stop // self.block)
         out = replace(self, n=stop - start, seeds=np.asarray(self.seeds[first:last]),
                       first_block=self.first_block + first, total_blocks=self.total_blocks or len(self.seeds),
@@ -82,6 +87,19 @@ class Plan:
         """Bytes of the plan's arrays (what dominates its serialised size)."""
         return sum(int(np.asarray(_host(a)).nbytes) for a in (self.seeds, self.parents, self.ops, self.cells,
                                                                self.mean, self.sigma) if a is not None)
+
+
+@dataclass(frozen=True)
+class InPlace:
+    """Where the rows of an in-process "snes" plan lie, read there by the CPU's compiled pass instead of gathered
+    (:func:`one_pass`): emitter i (of cell ``cells[i]``) samples around ``elites[elite_rows[i]]`` where that is
+    >= 0 (a restarting emitter: its cell's elite) and ``means[cells[i]]`` otherwise, with step sizes
+    ``sigma[cells[i]]``. means (cells, G), sigma (cells, D), elites (R, G) float32; elite_rows (k,) int64."""
+
+    means: torch.Tensor
+    sigma: torch.Tensor
+    elites: torch.Tensor
+    elite_rows: np.ndarray
 
 
 def _host(x: Any) -> np.ndarray:
@@ -157,16 +175,41 @@ def _cat(parts: list[torch.Tensor], encoding: Any) -> torch.Tensor:
 
 def _snes(plan: Plan, encoding: Any, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     per, k = plan.block, len(plan.seeds)
-    mean = torch.as_tensor(plan.mean, device=device)
-    sigma = torch.as_tensor(plan.sigma, device=device)
-    noise = torch.empty((k, per, sigma.shape[1]), device=device)  # (k, per, D): mirrored pairs
+    rows = plan.in_place
+    dims = (rows.sigma if rows is not None else plan.sigma).shape[1]
+    noise = torch.empty((k, per, dims), device=device)  # (k, per, D): mirrored pairs
     if not k:
         return torch.empty((0, encoding.num_genes), device=device), noise
-    first = block_noise(plan.seeds, (per // 2, sigma.shape[1]), device, plan.first_block, plan.total_blocks,
+    first = block_noise(plan.seeds, (per // 2, dims), device, plan.first_block, plan.total_blocks,
                         plan.draw_seed, out=noise[:, :per // 2])  # each block's draws, then their mirror
     torch.neg(first, out=noise[:, per // 2:])
-    children = mean_plus_step(mean, sigma, noise, plan.scale, encoding.image_shape)
+    shape = encoding.image_shape
+    if rows is not None or one_pass(shape, plan.scale, device):
+        from .snes_children_cpu import snes_children  # numba loads on first use
+
+        if rows is not None:
+            cells = np.asarray(plan.cells)
+            return snes_children(rows.means, cells, rows.sigma, cells, noise, plan.scale, shape, rows.elites,
+                                 rows.elite_rows), noise
+        mean, sigma = (torch.as_tensor(x, device=device) for x in (plan.mean, plan.sigma))
+        drawn = np.arange(k)
+        return snes_children(mean, drawn, sigma, drawn, noise, plan.scale, shape), noise
+    mean = torch.as_tensor(plan.mean, device=device)
+    sigma = torch.as_tensor(plan.sigma, device=device)
+    children = mean_plus_step(mean, sigma, noise, plan.scale, shape)
     return children.reshape(-1, mean.shape[1]).clamp_(0.0, 1.0), noise
+
+
+def one_pass(shape: tuple[int, int, int], scale: int, device: torch.device) -> bool:
+    """Whether snes children of images ``shape`` (C, H, W) with noise blocks ``scale`` pixels wide are made on
+    ``device`` by the compiled CPU pass (:mod:`.snes_children_cpu`, the same bits as :func:`mean_plus_step` then
+    a clamp): on the host, for rows of at least :data:`SHORT_ROWS` pixels in whole blocks."""
+    _, h, w = shape
+    if not on_host(device) or w < SHORT_ROWS or h % scale or w % scale:
+        return False
+    from .snes_children_cpu import COMPILED
+
+    return COMPILED
 
 
 def noise_grid(shape: tuple[int, int, int], scale: int) -> tuple[int, int, int]:

@@ -40,7 +40,7 @@ from ..hostwork import on_host
 from ..rowcopy import gather_rows, scatter_rows_
 from ..rowdigests import RowDigests, Rows
 from .base import Scores, Strategy
-from .blocks import VARIATION, Plan, add_upsampled_, blocked, noise_grid, realise, seeds
+from .blocks import VARIATION, InPlace, Plan, add_upsampled_, blocked, noise_grid, one_pass, realise, seeds
 from .noise import one_draw
 
 
@@ -129,9 +129,15 @@ class SnesElites(Strategy):
 
     planned = True
 
-    def plan(self) -> Plan:
+    def plan(self, in_place: bool = False) -> Plan:
         """Generation 0 (``start`` < 0): random genomes in blocks; else emitter k of the active ``cells``
-        samples ``per`` mirrored children (one block, one seed each) from its ``mean`` and ``sigma`` rows."""
+        samples ``per`` mirrored children (one block, one seed each) from its ``mean`` and ``sigma`` rows.
+
+        The plan carries copies of those rows (what a Ray actor is sent). in_place: where the CPU's compiled pass
+        makes the children and the tell needs no copy of the drawn means (one mirrored pair an emitter: the mean
+        moves onto the better child), it reads the rows where they lie instead (:class:`.blocks.InPlace`: no
+        copies, and a restarting emitter's mean is read from its cell's elite, written by the tell); such a plan
+        is not cut into pieces."""
         if not self.started:
             n = self.initial_population
             return blocked("random", n, self.rng, self.generation)
@@ -140,10 +146,24 @@ class SnesElites(Strategy):
             active = np.sort(self.rng.choice(active, size=max(1, self.population // 2), replace=False))
         per = max(2, (self.population // len(active)) // 2 * 2)  # mirrored pairs: an even number per emitter
         cells = torch.as_tensor(active, dtype=torch.long, device=self.mean.device)
-        self._restart_means(cells)
         n = len(active) * per
-        return Plan("snes", n, per, seeds(self.rng, n, per), self.generation, cells=cells,
+        block_seeds = seeds(self.rng, n, per)
+        if in_place and self._onto_better_child(per) and one_pass(self.shape, self.scale, self.mean.device):
+            due = self.restarting.numpy()[active]
+            bank, elite_rows = self.mean, np.full(len(active), -1, dtype=np.int64)
+            if due.any():
+                elites = self.archive.elite_rows(active[due])
+                bank, elite_rows[due] = elites.source, elites.index
+            return Plan("snes", n, per, block_seeds, self.generation, cells=cells, scale=self.scale,
+                        in_place=InPlace(self.mean, self.sigma, bank, elite_rows))
+        self._restart_means(cells)
+        return Plan("snes", n, per, block_seeds, self.generation, cells=cells,
                     mean=gather_rows(self.mean, cells), sigma=gather_rows(self.sigma, cells), scale=self.scale)
+
+    def _onto_better_child(self, per: int) -> bool:
+        """Whether an SNES step of emitters with ``per`` children moves each mean onto its better child (one
+        mirrored pair at lr_mean 1: see :meth:`_update`)."""
+        return per == 2 and self.lr_mean == 1.0
 
     def take(self, plan: Plan) -> Any:
         children, noise = realise(plan, self.encoding)
@@ -158,7 +178,7 @@ class SnesElites(Strategy):
         return children
 
     def ask(self) -> Any:
-        return self.take(self.plan())
+        return self.take(self.plan(in_place=True))
 
     def _restart_means(self, cells: Optional[torch.Tensor] = None) -> None:
         """Copy the elites into the means of the restarting emitters among ``cells`` (None: all)."""
@@ -194,7 +214,7 @@ class SnesElites(Strategy):
         per = noise.shape[1]
         utility = rank_utilities(confidence, cells, per)  # (k, 1, per)
         sigma = self._sigma
-        if per == 2 and self.lr_mean == 1.0:
+        if self._onto_better_child(per):
             # one mirrored pair, eps and -eps, utilities +-0.5: the mean gradient is exactly the better child's
             # draw (0.5 eps + 0.5 eps), so the stepped and clipped mean is that child bit for bit (the same
             # product and sum its sampling made): copied, not computed again
@@ -210,6 +230,7 @@ class SnesElites(Strategy):
             mean = add_upsampled_(self._mean, step, self.scale, self.shape)
             scatter_rows_(self.mean, cells, mean.clamp_(0.0, 1.0))
         self.mean_digests.forget(cells)
+        self.restarting.index_fill_(0, cells, False)  # restarted (an in-place plan read their means from the elites)
         # one mirrored pair: its squared draws are equal and its utilities +-u, so the step-size gradient is
         # exactly 0 and sigma * exp(0) is sigma: skipped, bit for bit the same, and the rows keep their digests
         if per > 2:

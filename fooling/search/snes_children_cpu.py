@@ -1,0 +1,85 @@
+"""snes-elites' children on the CPU as one compiled pass (numba; see :mod:`fooling.jit`).
+
+Child j of emitter i is ``clip(mean_i + up(sigma_i * noise[i, j]), 0, 1)`` (:func:`.blocks.mean_plus_step`, then
+clamped). PyTorch makes that three passes over the batch (a broadcast addition over the widened blocks, a clamp,
+and before them a gathered copy of the emitters' mean rows): 9-10 ms for 64 children at 256 px on 2 cores. This
+pass reads each mean row where it lies (the emitters' means, or the archive's elites for a restarting emitter)
+and writes each child once: 2.3-3 ms (``scripts/bench_imagenet_phases.py`` measures the loop). The product and
+the sum are float32 operation for operation, without fast-math, and the clamp keeps NaN as torch's does, so the
+children are the same bits (``tests/search/test_snes_children_cpu.py``).
+
+Used for images whose rows divide into whole noise blocks and are at least :data:`.blocks.SHORT_ROWS` wide
+(:func:`.blocks.one_pass`; MNIST's 28-pixel rows take PyTorch's gathered path, faster there).
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+import torch
+
+from ..hostwork import split
+from ..jit import jit
+
+MIN_VALUES_A_THREAD = 1 << 20  # children split over threads only in pieces of at least this many values
+
+
+@jit
+def _children(means, mean_rows, elites, elite_rows, sigma, sigma_rows, noise, h, w, scale, out, start,
+              stop):  # pragma: no cover - compiled
+    """The children of emitters ``start .. stop - 1``. means (R, G), elites (E, G), sigma (S, D), noise (k, n, D),
+    out (k * n, G) float32 C-contiguous; mean_rows, elite_rows, sigma_rows (k,) int64 (elite_rows -1: the mean is
+    ``means[mean_rows[i]]``, else ``elites[elite_rows[i]]``)."""
+    n = noise.shape[1]
+    gh, gw = h // scale, w // scale
+    c = means.shape[1] // (h * w)
+    widened = np.empty(w, np.float32)  # one row of a child's step, each block repeated ``scale`` times
+    for i in range(start, stop):
+        m = elites[elite_rows[i]] if elite_rows[i] >= 0 else means[mean_rows[i]]
+        s = sigma[sigma_rows[i]]
+        for j in range(n):
+            e = noise[i, j]
+            o = out[i * n + j]
+            for ch in range(c):
+                for gr in range(gh):
+                    g0 = (ch * gh + gr) * gw
+                    for gx in range(gw):
+                        p = s[g0 + gx] * e[g0 + gx]
+                        for sx in range(scale):
+                            widened[gx * scale + sx] = p
+                    for sr in range(scale):  # the block's image rows (slices: the loop below vectorises)
+                        base = (ch * h + gr * scale + sr) * w
+                        row, child = m[base:base + w], o[base:base + w]
+                        for x in range(w):
+                            v = row[x] + widened[x]
+                            v = np.float32(0.0) if v < np.float32(0.0) else v  # NaN stays NaN, as torch.clamp
+                            child[x] = np.float32(1.0) if v > np.float32(1.0) else v
+
+
+# False under NUMBA_DISABLE_JIT=1 (debugging): the loops would run as Python
+COMPILED = hasattr(_children, "py_func")
+
+
+def snes_children(means: torch.Tensor, mean_rows: np.ndarray, sigma: torch.Tensor, sigma_rows: np.ndarray,
+                  noise: torch.Tensor, scale: int, shape: tuple[int, int, int],
+                  elites: Optional[torch.Tensor] = None, elite_rows: Optional[np.ndarray] = None,
+                  threads: Optional[int] = None) -> torch.Tensor:
+    """(k * n, G) float32: child j of emitter i at row ``i * n + j``, ``clip(mean_i + up(sigma_i * noise[i, j]), 0,
+    1)``, on the CPU. means (R, G) and sigma (S, D) contiguous, read at rows ``mean_rows`` and ``sigma_rows`` (k,);
+    noise (k, n, D) on the noise grid; emitter i's mean is ``elites[elite_rows[i]]`` instead where that is >= 0.
+    H and W must be multiples of ``scale`` (:func:`.blocks.one_pass` says where this pass is used). Split by
+    emitters over up to ``threads`` threads."""
+    k, n, _ = noise.shape
+    g = means.shape[1]
+    out = torch.empty((k * n, g), dtype=torch.float32)
+    if k == 0:
+        return out
+    if elites is None or elite_rows is None:
+        elites, elite_rows = means, np.full(k, -1, dtype=np.int64)
+    arrays = [np.ascontiguousarray(np.asarray(a, dtype=np.int64)) for a in (mean_rows, elite_rows, sigma_rows)]
+    m, e, s, eps, o = (t.detach().contiguous().numpy() for t in (means, elites, sigma, noise.contiguous(), out))
+    _, h, w = shape
+    split(lambda a, b: _children(m, arrays[0], e, arrays[1], s, arrays[2], eps, h, w, scale, o, a, b), k,
+          k * n * g, MIN_VALUES_A_THREAD, threads)
+    return out

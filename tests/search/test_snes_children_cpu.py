@@ -1,0 +1,107 @@
+"""The CPU's compiled pass for snes-elites' children: the same bits as PyTorch's sum and clamp, on any threads; an
+in-process run that reads its rows in place equals one that ships gathered plans (as Ray workers get them)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from fooling.archive import Archive
+from fooling.encodings import DirectEncoding
+from fooling.search import SnesElites
+from fooling.search.blocks import mean_plus_step, one_pass
+from fooling.search.snes_children_cpu import COMPILED, snes_children
+
+pytestmark = pytest.mark.skipif(not COMPILED, reason="numba does not compile here (NUMBA_DISABLE_JIT)")
+
+
+def _reference(means, mean_rows, sigma, sigma_rows, noise, scale, shape, elites, elite_rows):
+    drawn = torch.stack([elites[e] if e >= 0 else means[m] for m, e in zip(mean_rows, elite_rows)])
+    children = mean_plus_step(drawn, sigma[torch.as_tensor(sigma_rows)], noise, scale, shape)
+    return children.reshape(-1, drawn.shape[1]).clamp_(0.0, 1.0)
+
+
+@pytest.mark.parametrize("shape,scale", [((3, 256, 256), 2), ((1, 128, 128), 4), ((3, 128, 192), 1),
+                                         ((2, 132, 144), 3)])
+def test_children_are_the_same_bits_as_pytorch_s_sum_and_clamp(shape, scale):
+    gen = torch.Generator().manual_seed(sum(shape) + scale)
+    c, h, w = shape
+    genes, dims = c * h * w, c * (h // scale) * (w // scale)
+    means = torch.rand(9, genes, generator=gen) * 1.4 - 0.2  # beyond [0, 1] too: the clamp matters
+    elites = torch.rand(5, genes, generator=gen)
+    sigma = torch.rand(9, dims, generator=gen) * 0.3
+    k, n = 4, 3
+    noise = torch.randn(k, n, dims, generator=gen)
+    mean_rows, sigma_rows = np.array([7, 0, 3, 7]), np.array([2, 8, 3, 2])
+    elite_rows = np.array([-1, 4, -1, 0])  # emitters 1 and 3 restart at an elite
+    means[3, 5] = float("nan")  # NaN stays NaN, as torch.clamp keeps it
+    got = snes_children(means, mean_rows, sigma, sigma_rows, noise, scale, shape, elites, elite_rows)
+    want = _reference(means, mean_rows, sigma, sigma_rows, noise, scale, shape, elites, elite_rows)
+    assert got.shape == (k * n, genes) and got.dtype == torch.float32
+    nan = torch.isnan(want)
+    assert torch.equal(torch.isnan(got), nan) and int(nan.sum()) == n  # emitter 2's three children, one pixel each
+    assert torch.equal(got[~nan].view(torch.int32), want[~nan].view(torch.int32))
+    assert 0.0 < float((want[~nan] == 0.0).float().mean()) and 0.0 < float((want[~nan] == 1.0).float().mean())
+
+
+def test_the_children_do_not_depend_on_the_threads():
+    gen = torch.Generator().manual_seed(3)
+    shape, scale = (3, 256, 256), 2
+    means, sigma = torch.rand(6, 3 * 256 * 256, generator=gen), torch.rand(6, 3 * 128 * 128, generator=gen) * 0.1
+    noise = torch.randn(6, 2, 3 * 128 * 128, generator=gen)
+    rows = np.arange(6)[::-1].copy()
+    one, two = (snes_children(means, rows, sigma, rows, noise, scale, shape, threads=t) for t in (1, 2))
+    assert torch.equal(one, two)
+
+
+def test_where_the_pass_is_used():
+    cpu = torch.device("cpu")
+    assert one_pass((3, 256, 256), 2, cpu) and one_pass((3, 128, 128), 1, cpu)
+    assert not one_pass((1, 28, 28), 2, cpu)  # MNIST's short rows: PyTorch's gathered path
+    assert not one_pass((3, 256, 255), 2, cpu)  # rows not in whole blocks
+    assert not one_pass((3, 256, 256), 2, torch.device("meta"))  # off the host: the device's kernels
+
+
+CELLS = list(range(8))
+
+
+class _Shipped(SnesElites):
+    """Reference: every generation from a plan with gathered rows, as a Ray worker is sent it."""
+
+    def ask(self):
+        return self.take(self.plan())
+
+
+def _fitness(genomes: torch.Tensor) -> torch.Tensor:
+    """(N, 8) float64 stand-in confidences: class c rewards chunk c of the genes and, less, all of them (so one
+    emitter's children often beat another class's elite: restarts)."""
+    chunks = genomes.view(len(genomes), len(CELLS), -1).mean(-1).double()
+    return 0.5 * chunks + 0.5 * genomes.mean(-1, keepdim=True).double()
+
+
+@pytest.mark.parametrize("start", [0.5, -1.0])
+def test_an_in_process_run_reading_rows_in_place_equals_one_of_shipped_plans(start):
+    def strategy(kind):
+        archive = Archive(DirectEncoding((3, 128, 128)), CELLS, [str(c) for c in CELLS])
+        return kind(archive, np.random.default_rng(5), population=8, initial_population=8, start=start,
+                    generator=torch.Generator().manual_seed(5))
+
+    in_place, shipped = strategy(SnesElites), strategy(_Shipped)
+    restarts_read = 0
+    for _ in range(25):
+        plan = in_place.plan(in_place=True)
+        if in_place.started or start >= 0:
+            assert plan.in_place is not None
+            restarts_read += int((plan.in_place.elite_rows >= 0).sum())
+        ours, theirs = in_place.take(plan), shipped.ask()
+        assert torch.equal(ours, theirs)
+        for s, genomes in ((in_place, ours), (shipped, theirs)):
+            s.tell(genomes, _fitness(genomes))
+        assert torch.equal(in_place.mean, shipped.mean) and torch.equal(in_place.sigma, shipped.sigma)
+        assert torch.equal(in_place.restarting, shipped.restarting)
+        np.testing.assert_array_equal(in_place.archive.fitness, shipped.archive.fitness)
+        assert torch.equal(in_place.archive.elites(CELLS), shipped.archive.elites(CELLS))
+    assert restarts_read > 0  # some emitters sampled around their cell's elite, read in place
+    with pytest.raises(ValueError, match="in place"):
+        in_place.plan(in_place=True).piece(0, 2)
