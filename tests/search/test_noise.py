@@ -22,6 +22,19 @@ def test_on_the_cpu_each_block_is_its_own_seeds_draw():
     assert block_noise(SEEDS[:0], (3, 11), "cpu").shape == (0, 3, 11)
 
 
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_big_blocks_drawn_on_threads_are_each_block_s_own_draw(monkeypatch, threads):
+    monkeypatch.setattr(noise, "MIN_DRAWS_A_THREAD", 64)  # 7 blocks of 99 draws: split over up to 3 threads
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        whole = block_noise(SEEDS, (9, 11), "cpu")
+    finally:
+        torch.set_num_threads(previous)
+    for j, seed in enumerate(SEEDS):
+        assert torch.equal(whole[j], torch.randn((9, 11), generator=torch.Generator().manual_seed(int(seed))))
+
+
 @pytest.fixture
 def one_draw_here(monkeypatch):
     """The one-draw rule on this machine's CPU (CUDA's rule, testable without a GPU)."""
