@@ -230,7 +230,11 @@ class SnesElites(Strategy):
             mean = add_upsampled_(self._mean, step, self.scale, self.shape)
             scatter_rows_(self.mean, cells, mean.clamp_(0.0, 1.0))
         self.mean_digests.forget(cells)
-        self.restarting.index_fill_(0, cells, False)  # restarted (an in-place plan read their means from the elites)
+        # restarted (an in-place plan read their means from the elites): numpy views on the CPU, a few µs
+        if on_host(cells.device):
+            self.restarting.numpy()[cells.numpy()] = False
+        else:
+            self.restarting.index_fill_(0, cells, False)
         # one mirrored pair: its squared draws are equal and its utilities +-u, so the step-size gradient is
         # exactly 0 and sigma * exp(0) is sigma: skipped, bit for bit the same, and the rows keep their digests
         if per > 2:
