@@ -301,7 +301,7 @@ class Classifier:
             images = ten_crop(self._resize(images, spec.size), spec.size).flatten(0, 1)
         else:
             images = self._resize(images, spec.size)
-        return (images - self._mean) / self._std
+        return torch.sub(images, self._mean).div_(self._std)  # one new batch, not two: the same values
 
     def outputs(self, x: torch.Tensor, net: Optional[Callable] = None) -> torch.Tensor:
         """The network's (``net``'s) logits for a prepared input ``x`` (n, C, h, w); a one-line FoolingError
