@@ -28,6 +28,10 @@ def test_every_candidate_is_offered_to_every_cell():
     assert keys[0] == keys[1] != keys[2]
     assert torch.equal(archive.elites([0, 1, 2]), genomes[[0, 0, 1]])
     assert archive.state_dict()["elite.genes"].shape == (2, 4)
+    rows = archive.elite_rows(np.array([2, 0, 1]))  # read in place: the bank and which of its rows
+    assert rows.source.data_ptr() == archive.store.genes.data_ptr()  # no copy
+    assert rows.index[1] == rows.index[2] != rows.index[0]
+    assert torch.equal(rows.source[torch.from_numpy(rows.index)], genomes[[1, 0, 0]])
 
 
 def test_the_bank_copies_each_winning_child_once_and_matches_a_per_cell_copy():
@@ -161,6 +165,8 @@ def test_list_store_for_host_genomes():
     genomes = [[0.0] * 4, [1.0] * 4]
     archive.add(genomes, torch.tensor([[0.9, 0.8, 0.1], [0.1, 0.2, 0.3]], dtype=torch.float64), generation=0)
     assert archive.genomes[0] is archive.genomes[1] and archive.genomes[2] == [1.0] * 4
+    with pytest.raises(TypeError, match="not rows of a bank"):
+        archive.elite_rows(np.array([0]))
     fresh = Archive(Objects((1, 2, 2)), [0, 1, 2], ["a", "b", "c"])
     fresh.load_state_dict(archive.state_dict())
     assert fresh.genomes[0] is fresh.genomes[1] and fresh.genomes == archive.genomes
