@@ -10,7 +10,7 @@ import torch
 from fooling.archive import Archive
 from fooling.encodings import DirectEncoding
 from fooling.search import SnesElites
-from fooling.search.blocks import mean_plus_step, one_pass
+from fooling.search.blocks import Plan, mean_plus_step, one_pass, realise
 from fooling.search.snes_children_cpu import COMPILED, snes_children
 
 pytestmark = pytest.mark.skipif(not COMPILED, reason="numba does not compile here (NUMBA_DISABLE_JIT)")
@@ -105,3 +105,20 @@ def test_an_in_process_run_reading_rows_in_place_equals_one_of_shipped_plans(sta
     assert restarts_read > 0  # some emitters sampled around their cell's elite, read in place
     with pytest.raises(ValueError, match="in place"):
         in_place.plan(in_place=True).piece(0, 2)
+
+
+def test_a_shipped_plan_of_wide_images_realises_in_pieces_as_whole_through_the_pass():
+    """What a Ray actor does with its piece of a gathered plan: the compiled pass over its emitters' rows."""
+    shape, scale, per = (3, 4, 128), 2, 4
+    genes, dims = 3 * 4 * 128, 3 * 2 * 64
+    g = torch.Generator().manual_seed(1)
+    mean, sigma = torch.rand(5, genes, generator=g), torch.rand(5, dims, generator=g)
+    plan = Plan("snes", 5 * per, per, np.arange(5, dtype=np.int64) + 40, cells=torch.arange(5), mean=mean,
+                sigma=sigma, scale=scale)
+    encoding = DirectEncoding(shape)
+    assert one_pass(shape, scale, torch.device("cpu"))
+    whole, noise = realise(plan, encoding)
+    expected = mean_plus_step(mean, sigma, noise, scale, shape).reshape(-1, genes).clamp(0.0, 1.0)
+    assert torch.equal(whole, expected)
+    pieces = [realise(plan.piece(a, b), encoding)[0] for a, b in ((0, 8), (8, 12), (12, 20))]
+    assert torch.equal(torch.cat(pieces), whole)
