@@ -2,9 +2,10 @@
 
 Child j of emitter i is ``clip(mean_i + up(sigma_i * noise[i, j]), 0, 1)`` (:func:`.blocks.mean_plus_step`, then
 clamped). PyTorch makes that three passes over the batch (a broadcast addition over the widened blocks, a clamp,
-and before them a gathered copy of the emitters' mean rows): 9-10 ms for 64 children at 256 px on 2 cores. This
-pass reads each mean row where it lies (the emitters' means, or the archive's elites for a restarting emitter)
-and writes each child once: 2.3-3 ms (``scripts/bench_imagenet_phases.py`` measures the loop). The product and
+and before them a gathered copy of the emitters' mean rows): 9-10 ms for 64 children at 256 px on 2 cores, timed
+alone. This pass reads each mean row where it lies (the emitters' means, or the archive's elites for a restarting
+emitter) and writes each child once: 2.3-3 ms timed alone, about 6 in the loop, where the rows come cold from memory
+(``scripts/bench_imagenet_phases.py`` measures the loop's ask). The product and
 the sum are float32 operation for operation, without fast-math, and the clamp keeps NaN as torch's does, so the
 children are the same bits (``tests/search/test_snes_children_cpu.py``).
 

@@ -22,7 +22,9 @@ Direct encoding only (genomes are (N, G) device tensors); the CPPN encoding stay
 Children are sampled in seeded blocks (:mod:`.blocks`): plan() draws one seed per emitter from the numpy
 Generator and take() draws emitter k's noise from a torch Generator seeded with its seed, so a Ray actor
 given the emitters' mean and step-size rows samples its own piece exactly; ask() reads back only the
-archive's host fitness (already on the host). State (means, step sizes) is checkpointed as arrays.
+archive's host fitness (already on the host). On the CPU, for images of wide rows, the in-process ask gathers
+nothing: a compiled pass reads each emitter's rows where they lie (:mod:`.snes_children_cpu`). State (means, step
+sizes) is checkpointed as arrays.
 """
 
 from __future__ import annotations
