@@ -14,7 +14,7 @@ from fooling.encodings import DirectEncoding
 from fooling.errors import FoolingError
 from fooling.run import EvolutionRun, evolve
 from fooling.search import SnesElites
-from fooling.search.blocks import add_upsampled_
+from fooling.search.blocks import add_upsampled_, one_pass
 from fooling.search.snes_elites import rank_utilities, snes_utilities
 from fooling.settings.evolve import EvolveSettings
 from helpers import checkpoint_arrays
@@ -226,6 +226,24 @@ def test_interrupted_and_resumed_run_equals_uninterrupted(tmp_path, preset):
     assert left.keys() == right.keys()
     if preset == "default":
         assert "strategy.mean" in left
+    for key in left:
+        np.testing.assert_array_equal(left[key], right[key], err_msg=key)
+
+
+def test_a_resumed_run_of_wide_images_equals_an_uninterrupted_one(tmp_path):
+    """128 px images, one mirrored pair an emitter: the CPU reads the emitters' rows in place (the compiled
+    children pass, restarting emitters sampled from the archive's bank) and a resumed run still ends the same."""
+    kw = dict(image_size=128, population=4, generations=14)
+    probe = EvolutionRun.start(_config(tmp_path / "probe", **kw))
+    assert one_pass(probe.encoding.image_shape, 2, torch.device("cpu"))  # (1, 128, 128): the pass's path
+    probe.close()
+    evolve(_config(tmp_path / "straight", **kw))
+    EvolutionRun.start(_config(tmp_path / "split", **kw)).run(progress=False, stop_after=6)
+    EvolutionRun.resume(tmp_path / "split").run(progress=False)
+    state = ("archive.", "strategy.")
+    left, right = checkpoint_arrays(tmp_path / "straight", state), checkpoint_arrays(tmp_path / "split", state)
+    assert left.keys() == right.keys() and left["strategy.mean"].shape[1] == 128 * 128
+    assert left["strategy.restarting"].dtype == bool
     for key in left:
         np.testing.assert_array_equal(left[key], right[key], err_msg=key)
 
