@@ -79,7 +79,7 @@ def snes_children(means: torch.Tensor, mean_rows: np.ndarray, sigma: torch.Tenso
     if elites is None or elite_rows is None:
         elites, elite_rows = means, np.full(k, -1, dtype=np.int64)
     arrays = [np.ascontiguousarray(np.asarray(a, dtype=np.int64)) for a in (mean_rows, elite_rows, sigma_rows)]
-    m, e, s, eps, o = (t.detach().contiguous().numpy() for t in (means, elites, sigma, noise.contiguous(), out))
+    m, e, s, eps, o = (t.detach().contiguous().numpy() for t in (means, elites, sigma, noise, out))
     _, h, w = shape
     split(lambda a, b: _children(m, arrays[0], e, arrays[1], s, arrays[2], eps, h, w, scale, o, a, b), k,
           k * n * g, MIN_VALUES_A_THREAD, threads)
