@@ -42,7 +42,7 @@ class TensorStore:
     generation improves hundreds of 1000 ImageNet cells (786 kB a row at 256 px). At most ``cells`` rows
     are ever live, so the bank needs no more rows than the archive has cells.
 
-    digests: the SHA-256 of each bank row as a checkpoint last stored it (:mod:`fooling.rowdigests`); a bank
+    digests: the digest of each bank row as a checkpoint last stored it (:mod:`fooling.rowdigests`); a bank
     row is not written while a cell holds it, and every write of ``genes`` forgets the rows written.
     """
 

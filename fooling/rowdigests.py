@@ -1,7 +1,7 @@
-"""Per-row SHA-256 digests an owner of a big array keeps, so a checkpoint rehashes only the rows that changed.
+"""Per-row digests an owner of a big array keeps, so a checkpoint rehashes only the rows that changed.
 
-A checkpoint (format 3) stores a big (R, ...) array as content-addressed blocks; when a row is a block, the
-block's name is the SHA-256 of the row's bytes. The owner of such an array (the archive's bank of elites, the
+A checkpoint (format 4) stores a big (R, ...) array as content-addressed blocks; when a row is a block, the
+block's name is the BLAKE3 digest of the row's bytes. The owner of such an array (the archive's bank of elites, the
 snes-elites means and step sizes) keeps a :class:`RowDigests` beside it and calls :meth:`RowDigests.forget`
 next to EVERY write of its rows; its ``state_dict`` hands the checkpoint a :class:`Rows` instead of an ndarray.
 The checkpoint then reads (and hashes) only rows whose digest is unknown or whose block is not on disk, and
@@ -31,7 +31,7 @@ def verifying() -> bool:
 
 
 class RowDigests:
-    """For each of ``rows`` rows: the SHA-256 (hex) of its bytes, or unknown (None).
+    """For each of ``rows`` rows: the digest (hex) of its bytes a checkpoint named its block by, or unknown (None).
 
     Which digests are known is a (rows,) bool tensor on the owner's ``device``, so :meth:`forget` with device
     indices never waits for the device; the digests themselves are host strings, read once per checkpoint.
@@ -66,7 +66,7 @@ class RowDigests:
         return [self._hex[i] if known[i] else None for i in np.asarray(rows, dtype=np.int64).tolist()]
 
     def set_many(self, rows: Sequence[int], digests: Sequence[str]) -> None:
-        """Rows ``rows`` (as they are now) have these SHA-256 ``digests``."""
+        """Rows ``rows`` (as they are now) have these ``digests``."""
         rows = [int(i) for i in rows]
         for i, digest in zip(rows, digests):
             self._hex[i] = digest

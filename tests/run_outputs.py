@@ -37,6 +37,7 @@ def reseal(folder, **changes):
     state = json.loads((folder / "state.json").read_text())
     body = {**state["body"], **changes}
     body["arrays_sha256"] = sha256_file(folder / body["arrays"]) if (folder / body["arrays"]).is_file() else ""
-    state = {"format": 2, "body": body, "sha256": hashlib.sha256(canonical_json(body).encode()).hexdigest()}
+    state = {"format": state.get("format", 2), "body": body,
+             "sha256": hashlib.sha256(canonical_json(body).encode()).hexdigest()}
     (folder / "state.json").write_text(json.dumps(state))
 

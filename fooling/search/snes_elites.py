@@ -106,7 +106,7 @@ class SnesElites(Strategy):
         cells, device = len(archive), archive.device
         self.mean = torch.zeros((cells, genes), dtype=torch.float32, device=device)
         self.sigma = torch.full((cells, dims), float(sigma), dtype=torch.float32, device=device)
-        # the SHA-256 of each row as last checkpointed: every write of mean or sigma forgets the rows it writes
+        # the digest of each row as last checkpointed: every write of mean or sigma forgets the rows it writes
         self.mean_digests, self.sigma_digests = RowDigests(cells, device), RowDigests(cells, device)
         # (cells,) bool: the emitter restarts at its cell's elite, copied into ``mean`` only when it is next
         # sampled or checkpointed (until then the cell changes only by other emitters' children, each a restart

@@ -7,7 +7,9 @@ makes every checkpoint rehash the rows it trusted and raise if a write did not f
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import json
 from pathlib import Path
 
 import numpy as np
@@ -66,6 +68,24 @@ def test_a_resume_from_every_checkpoint_equals_the_uninterrupted_run(tmp_path, r
         EvolutionRun.resume(out).run(progress=False)
         assert_same_archive(tmp_path / "straight", out, ("archive.", "strategy."))
         assert outputs(out) == straight
+
+
+def test_a_run_checkpointed_in_format_3_resumes_to_the_uninterrupted_run(tmp_path, row_blocks, monkeypatch):
+    """A fooling from before BLAKE3 named blocks by their SHA-256 (format 3): such a run resumes bit for bit, and
+    its next checkpoint (format 4) names every block anew (its caches start empty; no SHA-256 digest is trusted)."""
+    config = dict(seed=7, population=6, generations=9, checkpoint_every=2, checkpoint_seconds=0)
+    evolve(_config(tmp_path / "straight", **config))
+    with monkeypatch.context() as patch:
+        patch.setattr(checkpoint, "FORMAT", 3)
+        patch.setattr(checkpoint, "block_digest", lambda view: hashlib.sha256(view).hexdigest())
+        EvolutionRun.start(_config(tmp_path / "old", **config)).run(progress=False, stop_after=4)
+    state = tmp_path / "old" / "checkpoint" / "state.json"
+    assert json.loads(state.read_text())["format"] == 3
+    row_blocks.clear()
+    EvolutionRun.resume(tmp_path / "old").run(progress=False)
+    assert json.loads(state.read_text())["format"] == 4 and row_blocks[0]["blocks_cached"] == 0
+    assert_same_archive(tmp_path / "straight", tmp_path / "old", ("archive.", "strategy."))
+    assert outputs(tmp_path / "old") == outputs(tmp_path / "straight")
 
 
 def test_a_write_that_does_not_forget_its_rows_is_caught(tmp_path, row_blocks, monkeypatch):

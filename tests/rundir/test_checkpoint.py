@@ -10,11 +10,12 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from blake3 import blake3
 
 from fooling.errors import FoolingError
 from run_outputs import reseal
 
-from fooling.rundir import atomic
+from fooling.rundir import atomic, checkpoint
 from fooling.rundir.checkpoint import canonical_json, load_checkpoint, remove_superseded, save_checkpoint
 
 
@@ -203,7 +204,7 @@ def _assert_equal(got: dict, want: dict) -> None:
         np.testing.assert_array_equal(got[key], want[key])
 
 
-def test_big_arrays_round_trip_through_blocks_named_by_their_sha256(tmp_path):
+def test_big_arrays_round_trip_through_blocks_named_by_their_blake3_digest(tmp_path):
     arrays = _state()
     counts = save_checkpoint(tmp_path, 4, arrays, {"x": 1}, **SMALL)
     assert counts == {"blocks": 20 + 10, "blocks_written": 30, "blocks_hashed": 30, "blocks_cached": 0}
@@ -213,8 +214,8 @@ def test_big_arrays_round_trip_through_blocks_named_by_their_sha256(tmp_path):
         assert sorted(data.files) == ["a", "small2d"]
     entry = values["blocks"]["sigma"]
     assert entry["dtype"] == "<i8" and entry["shape"] == [40, 8] and entry["rows"] == 4 and len(entry["blocks"]) == 10
-    for path in (tmp_path / "blocks").iterdir():  # raw bytes, named by their SHA-256
-        assert path.name == hashlib.sha256(path.read_bytes()).hexdigest() + ".bin"
+    for path in (tmp_path / "blocks").iterdir():  # raw bytes, named by their BLAKE3 digest
+        assert path.name == blake3(path.read_bytes()).hexdigest() + ".bin"
     assert (tmp_path / "blocks" / f"{values['blocks']['elites']['blocks'][3]}.bin").read_bytes() \
         == arrays["elites"][3].tobytes()
     assert not list(tmp_path.rglob(".*tmp"))
@@ -269,7 +270,7 @@ def test_a_damaged_missing_or_forged_block_is_one_line(tmp_path):
         flipped = bytearray(good)
         flipped[bit // 8] ^= 1 << (bit % 8)
         path.write_bytes(bytes(flipped))
-        refused("does not match its SHA-256 name")
+        refused("does not match its name")
     path.write_bytes(good[:-1])
     refused("has 255 bytes, not 256")
     path.unlink()
@@ -282,12 +283,12 @@ def test_a_damaged_missing_or_forged_block_is_one_line(tmp_path):
     load_checkpoint(tmp_path)
     entry = values["blocks"]["sigma"]
     for forged, message in [
-        ({**entry, "blocks": ["../../etc/passwd"] * 10}, "not 10 hex SHA-256 names"),
-        ({**entry, "blocks": [h.upper() for h in entry["blocks"]]}, "not 10 hex SHA-256 names"),
-        ({**entry, "blocks": entry["blocks"][:9]}, "not 10 hex SHA-256 names"),
+        ({**entry, "blocks": ["../../etc/passwd"] * 10}, "not 10 64-hex-digit names"),
+        ({**entry, "blocks": [h.upper() for h in entry["blocks"]]}, "not 10 64-hex-digit names"),
+        ({**entry, "blocks": entry["blocks"][:9]}, "not 10 64-hex-digit names"),
         ({**entry, "dtype": "|O"}, "only plain numbers"),
         ({**entry, "rows": 0}, "malformed block list"),
-        ({**entry, "shape": [40 * 10 ** 9, 8]}, "not 10000000000 hex"),
+        ({**entry, "shape": [40 * 10 ** 9, 8]}, "not 10000000000 64-hex-digit names"),
         ({**entry, "extra": 1}, "malformed block list"),
     ]:
         reseal(tmp_path, blocks={**values["blocks"], "sigma": forged})
@@ -359,7 +360,37 @@ def test_format_2_checkpoints_still_load_and_the_next_checkpoint_replaces_them(t
     save_checkpoint(tmp_path, 4, got, {}, **SMALL)
     _assert_equal(load_checkpoint(tmp_path)[0], arrays)
     assert [p.name for p in tmp_path.glob("arrays-*")] == ["arrays-0000004.npz"]
-    assert json.loads((tmp_path / "state.json").read_text())["format"] == 3
+    assert json.loads((tmp_path / "state.json").read_text())["format"] == 4
+
+
+def _sha256_hex(view: memoryview) -> str:
+    return hashlib.sha256(view).hexdigest()
+
+
+def test_format_3_checkpoints_with_sha256_block_names_still_load_and_are_replaced(tmp_path, monkeypatch):
+    arrays = _state()
+    with monkeypatch.context() as patch:  # what fooling wrote before BLAKE3: format 3, blocks named by SHA-256
+        patch.setattr(checkpoint, "FORMAT", 3)
+        patch.setattr(checkpoint, "block_digest", _sha256_hex)
+        save_checkpoint(tmp_path, 3, arrays, {"x": 1}, **SMALL)
+    old = _blocks(tmp_path)
+    for name in old:
+        assert name == _sha256_hex(memoryview((tmp_path / "blocks" / name).read_bytes())) + ".bin"
+    got, values = load_checkpoint(tmp_path)
+    _assert_equal(got, arrays)
+    assert values["x"] == 1 and json.loads((tmp_path / "state.json").read_text())["format"] == 3
+    path = tmp_path / "blocks" / f"{values['blocks']['elites']['blocks'][0]}.bin"
+    good = path.read_bytes()
+    path.write_bytes(bytes([good[0] ^ 1]) + good[1:])  # checked against its SHA-256, as written
+    with pytest.raises(FoolingError, match="does not match its name"):
+        load_checkpoint(tmp_path)
+    path.write_bytes(good)
+    counts = save_checkpoint(tmp_path, 4, got, {"x": 2}, **SMALL)  # a resumed run's next checkpoint: format 4
+    assert counts["blocks_written"] == 30 and json.loads((tmp_path / "state.json").read_text())["format"] == 4
+    got, values = load_checkpoint(tmp_path)
+    _assert_equal(got, arrays)
+    assert not _blocks(tmp_path) & old  # the SHA-256-named blocks are gone, every block named by BLAKE3
+    assert all(p.name == blake3(p.read_bytes()).hexdigest() + ".bin" for p in (tmp_path / "blocks").iterdir())
 
 
 def test_a_format_3_state_must_list_its_blocks(tmp_path):
@@ -430,7 +461,7 @@ def test_rows_with_digest_caches_write_the_same_files_as_arrays(tmp_path):
         save_checkpoint(tmp_path / f"plain{step}", 3, arrays, {"x": 1}, **settings)
         save_checkpoint(tmp_path / f"rows{step}", 3, owned, {"x": 1}, **settings)
         assert _files(tmp_path / f"rows{step}") == _files(tmp_path / f"plain{step}")
-    assert caches["elites"].known(0) == hashlib.sha256(arrays["elites"][0].tobytes()).hexdigest()
+    assert caches["elites"].known(0) == blake3(arrays["elites"][0].tobytes()).hexdigest()
     assert caches["sigma"].known(0) is None  # sigma's blocks hold 2 rows: no row digest to keep
 
 
