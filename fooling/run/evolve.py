@@ -18,6 +18,8 @@ import shlex
 import signal
 import sys
 import time
+from concurrent import futures
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional, Sequence
 
@@ -636,10 +638,14 @@ class EvolutionRun:
 
     # --- outputs -------------------------------------------------------------------------------
     def checkpoint(self, rows: list[dict[str, Any]]) -> None:
-        """Save the state after the last finished generation, then metrics, elites and summary.
+        """Save the state after the last finished generation while the elites that changed are written, then
+        metrics and summary.
 
-        state.json keeps ``rows`` (the metrics since the previous checkpoint), so a crash between it and
-        metrics.csv loses nothing: a resume rewrites metrics.csv, elites/ and summary.json from the checkpoint.
+        The save (hashing, then waiting on the disk) runs in a thread beside the elite PNGs (drawing and
+        deflating, on the CPU). state.json keeps ``rows`` (the metrics since the previous checkpoint), so a
+        crash before metrics.csv loses nothing, and elites/ written ahead of a save that never finished is no
+        harm: a resume rewrites metrics.csv, elites/ and summary.json from the checkpoint. summary.json (whose
+        generation the stop message reports as checkpointed) is written only once the save is durable.
         """
         started = time.perf_counter()
         self._in_checkpoint = True
@@ -648,12 +654,17 @@ class EvolutionRun:
             arrays = {f"archive.{k}": v for k, v in self.archive.state_dict(rows=True).items()}
             strategy_arrays, strategy_values = self.strategy.state_dict()
             arrays.update({f"strategy.{k}": v for k, v in strategy_arrays.items()})
-            save_checkpoint(self.rundir.checkpoint, generation, arrays, {
-                "evaluations": self.evaluations, "elapsed_s": self.elapsed, "strategy": strategy_values,
-                "models": self.config.model_names, "encoding": self.config.encoding,
-                "classes": [int(k) for k in self.classes], "metrics": rows})
+            values = {"evaluations": self.evaluations, "elapsed_s": self.elapsed, "strategy": strategy_values,
+                      "models": self.config.model_names, "encoding": self.config.encoding,
+                      "classes": [int(k) for k in self.classes], "metrics": rows}
+            with ThreadPoolExecutor(1, thread_name_prefix="fooling-save") as saver:
+                saving = saver.submit(save_checkpoint, self.rundir.checkpoint, generation, arrays, values)
+                try:
+                    self.write_elites()
+                finally:
+                    futures.wait([saving])  # an error of the elites is raised before one of the save
+                saving.result()
             self.rundir.append_metrics(rows)
-            self.write_elites()
             self.rundir.write_summary(self.summary())
         finally:
             self._in_checkpoint = False

@@ -12,6 +12,7 @@ monkeypatch it, or set ``FOOLING_FAULT_AT_WRITE=N`` so that the process exits
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 from pathlib import Path
@@ -21,15 +22,14 @@ FAULT_ENV = "FOOLING_FAULT_AT_WRITE"
 FAULT_EXIT = 86  # exit status of a process stopped by FOOLING_FAULT_AT_WRITE
 TMP_NAME = re.compile(r"^\..+\.(?:\d+\.)?tmp$")  # what tmp_path makes (and the older shared ``.<name>.tmp``)
 
-_steps = 0
+_steps = itertools.count(1)  # next() is atomic: a checkpoint's save thread and the main thread both count
 
 
 def fault_point(step: str) -> None:
     """Called before every file-system step; exits at once at step ``$FOOLING_FAULT_AT_WRITE`` (testing hook)."""
-    global _steps
-    _steps += 1
+    count = next(_steps)
     at = os.environ.get(FAULT_ENV)
-    if at and _steps == int(at):
+    if at and count == int(at):
         os._exit(FAULT_EXIT)
 
 
