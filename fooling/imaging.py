@@ -98,7 +98,7 @@ def _hls_to_rgb(hls: torch.Tensor, unit_hue: bool = False) -> torch.Tensor:
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
     """(N, C, H, W) in [0, 1] -> uint8 (N, H, W, C) on the CPU, C-contiguous."""
-    pixels = images.detach().float().clamp(0, 1).mul(255).round().to(torch.uint8)
+    pixels = images.detach().float().clamp(0, 1).mul_(255).round_().to(torch.uint8)  # clamp's copy, in place
     return pixels.permute(0, 2, 3, 1).contiguous().cpu().numpy()
 
 
