@@ -263,6 +263,44 @@ def test_checkpoints_rewrite_only_the_elites_that_changed(tmp_path):
         assert np.array_equal(image, elite)
 
 
+def test_summary_json_never_names_a_checkpoint_whose_save_failed(tmp_path, monkeypatch):
+    """The save runs beside the elite PNGs: when it fails, elites/ may be ahead of the checkpoint (a resume rewrites
+    it), but summary.json, whose generation the stop message reports as checkpointed, stays at the durable one."""
+    import importlib
+
+    evolve_module = importlib.import_module("fooling.run.evolve")
+    save = evolve_module.save_checkpoint
+    elites_at_failure = []
+
+    def failing(folder, generation, *args, **kw):
+        if generation == 8:
+            deadline = time.monotonic() + 30
+            while not elites_at_failure and time.monotonic() < deadline:  # the elites of generation 8 are
+                time.sleep(0.001)  # written meanwhile, on the main thread
+            raise OSError(28, "No space left on device")
+        return save(folder, generation, *args, **kw)
+
+    real_write_elites = EvolutionRun.write_elites
+
+    def write_elites(run, folder=None):
+        real_write_elites(run, folder)
+        if run.strategy.generation - 1 == 8:
+            elites_at_failure.append(True)
+
+    monkeypatch.setattr(evolve_module, "save_checkpoint", failing)
+    monkeypatch.setattr(EvolutionRun, "write_elites", write_elites)
+    run = EvolutionRun.start(_config(tmp_path / "run"))
+    with pytest.raises(OSError, match="No space left"):
+        run.run(progress=False)
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["generation"] == 4 and summary["stop_reason"] == "error" and elites_at_failure
+    assert load_checkpoint(tmp_path / "run" / "checkpoint")[1]["generation"] == 4
+    monkeypatch.undo()
+    EvolutionRun.resume(tmp_path / "run").run(progress=False)
+    evolve(_config(tmp_path / "straight"))
+    assert_same_archive(tmp_path / "straight", tmp_path / "run")
+
+
 def test_a_resumed_run_rewrites_every_elite_once(tmp_path):
     EvolutionRun.start(_config(tmp_path / "run")).run(progress=False, stop_after=4)
     elites = tmp_path / "run" / "elites"
