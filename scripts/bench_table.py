@@ -4,7 +4,7 @@ another, and prints the table (what | figure | command) in Markdown, then one JS
 
     python scripts/bench_table.py [--only NAME,NAME] [--list]
 
-All rows take about 15 minutes on this project's 2-core CPU; run it on a quiet machine (the figures are ratios
+All rows take about 8 minutes on this project's 2-core CPU; run it on a quiet machine (the figures are ratios
 and rates, and other processes' load lowers them). Each row's command is exactly what ran, so any row can be
 measured again alone. A row whose command fails is reported in its figure cell and the others still run; the
 script then exits 1.
