@@ -114,7 +114,7 @@ def png_bytes(image: torch.Tensor | np.ndarray, scale: int = 1, level: int = 6) 
     several times faster than Pillow's encoder for the same file size. At ``level`` 1 (elites/, rewritten at
     every checkpoint) the others are written here too: every row with the one filter (None or Sub) that
     deflates a sample of rows best, then deflated by ISA-L (``isal``) at its level 1, which releases the GIL:
-    0.5 ms for a 256 px elite against 2.1-2.8 with zlib's level 1, files 4 % smaller for CPPN drawings and
+    0.5 ms for a 256 px elite against 2.0-2.8 with zlib's level 1, files 4 % smaller for CPPN drawings and
     20-30 % bigger for snes-elites' 2x2-blocky noise (``python scripts/bench_png.py``). Other levels go through
     Pillow (6, its default: smallest, slowest).
     """
