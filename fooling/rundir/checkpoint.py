@@ -142,7 +142,7 @@ def _blocks_folder(folder: Path) -> Path:
     return blocks
 
 
-def _present(path: Path, size: int) -> bool:
+def _present(path: Union[Path, str], size: int) -> bool:
     """Whether ``path`` is a plain file (not a symlink) of ``size`` bytes: a block already stored."""
     try:
         st = os.lstat(path)
@@ -206,8 +206,9 @@ def _row_blocks(blocks: Path, key: str, rows: Rows) -> tuple[list[Union[str, mem
     size = rows.nbytes // max(1, rows.shape[0])
     items: list[Union[str, memoryview, None]] = []
     trusted, fetch = [], []
+    prefix = os.path.join(blocks, "")  # str paths: a quarter of the time of a Path per row (thousands of rows)
     for i, digest in enumerate(rows.known()):
-        if digest is not None and _present(blocks / f"{digest}.bin", size):
+        if digest is not None and _present(f"{prefix}{digest}.bin", size):
             items.append(digest)
             trusted.append(i)
         else:
