@@ -314,8 +314,10 @@ def remove_superseded(folder: Path, keep: Union[Mapping[str, Any], str, None]) -
         jobs = []
         for name in sorted(os.listdir(blocks)):  # names, not Paths: a third of the time for 3,000 blocks
             match = BLOCK_NAME.match(name)
-            if ((match and match[1] not in needed) or atomic.TMP_NAME.match(name)) and not (blocks / name).is_dir():
-                path = blocks / name
+            if not ((match and match[1] not in needed) or atomic.TMP_NAME.match(name)):
+                continue  # named by the state kept, or not ours
+            path = blocks / name
+            if not path.is_dir():
                 atomic.fault_point(f"remove {path}")
                 jobs.append(pool.submit(path.unlink, missing_ok=True))
         for job in jobs:
