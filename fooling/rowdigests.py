@@ -40,6 +40,10 @@ class RowDigests:
     def __init__(self, rows: int, device: Optional[torch.device] = None) -> None:
         self._known = torch.zeros(rows, dtype=torch.bool, device=device)
         self._hex: list[Optional[str]] = [None] * rows
+        # when each row was last forgotten, on a clock that every forget() advances: a checkpoint committed in
+        # another thread caches a digest only for rows not written since it read them (see set_many's since)
+        self.clock = 0
+        self._stamp = torch.zeros(rows, dtype=torch.long, device=device)
 
     def __len__(self) -> int:
         return len(self._hex)
@@ -51,10 +55,14 @@ class RowDigests:
 
     def forget(self, rows: Optional[RowIndex] = None) -> None:
         """The digests of ``rows`` (indices; None: all rows) are unknown: call next to every write of them."""
+        self.clock += 1
         if rows is None:
             self._known.fill_(False)
+            self._stamp.fill_(self.clock)
         else:
-            self._known.index_fill_(0, self._index(rows), False)
+            index = self._index(rows)
+            self._known.index_fill_(0, index, False)
+            self._stamp.index_fill_(0, index, self.clock)
 
     def known(self, i: int) -> Optional[str]:
         """Row ``i``'s digest, or None if unknown."""
@@ -65,9 +73,14 @@ class RowDigests:
         known = self._known.cpu().numpy()
         return [self._hex[i] if known[i] else None for i in np.asarray(rows, dtype=np.int64).tolist()]
 
-    def set_many(self, rows: Sequence[int], digests: Sequence[str]) -> None:
-        """Rows ``rows`` (as they are now) have these ``digests``."""
+    def set_many(self, rows: Sequence[int], digests: Sequence[str], since: Optional[int] = None) -> None:
+        """Rows ``rows`` have these ``digests``: as they are now, or (``since``: a past :attr:`clock`) as they
+        were then; rows forgotten after ``since`` stay unknown."""
         rows = [int(i) for i in rows]
+        if since is not None and since < self.clock and rows:
+            unchanged = (self._stamp[self._index(rows)] <= since).cpu().tolist()
+            rows, digests = [i for i, keep in zip(rows, unchanged) if keep], \
+                [d for d, keep in zip(digests, unchanged) if keep]
         for i, digest in zip(rows, digests):
             self._hex[i] = digest
         if rows:
@@ -113,9 +126,23 @@ class Rows:
         taken = self.source.index_select(0, torch.as_tensor(rows, device=self.source.device)).cpu().numpy()
         return [memoryview(row).cast("B") for row in taken]
 
-    def remember(self, positions: Sequence[int], digests: Sequence[str]) -> None:
-        """Rows ``positions`` have these digests (call only once a durable state names their blocks)."""
-        self.digests.set_many(self.index[np.asarray(positions, dtype=np.int64)].tolist(), digests)
+    def copied_rows(self, positions: Sequence[int]) -> list[memoryview]:
+        """As :meth:`host_rows`, but always of a host copy (one gather): they stay as they are while the owner
+        goes on writing its tensor."""
+        if not len(positions):
+            return []
+        rows = torch.as_tensor(self.index[np.asarray(positions, dtype=np.int64)], device=self.source.device)
+        taken = self.source.index_select(0, rows).cpu().numpy()
+        return [memoryview(row).cast("B") for row in taken]
+
+    def clock(self) -> int:
+        """The digests' clock now: hand it to :meth:`remember` when the rows were read now and hashed later."""
+        return self.digests.clock
+
+    def remember(self, positions: Sequence[int], digests: Sequence[str], since: Optional[int] = None) -> None:
+        """Rows ``positions`` have these digests (call only once a durable state names their blocks); ``since``:
+        the :meth:`clock` when they were read (rows the owner wrote after that stay unknown)."""
+        self.digests.set_many(self.index[np.asarray(positions, dtype=np.int64)].tolist(), digests, since)
 
     def materialise(self) -> np.ndarray:
         """The (R, ...) array on the host (a view of a whole CPU source; else a copy)."""

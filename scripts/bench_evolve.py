@@ -74,7 +74,7 @@ def loop_rate(run: EvolutionRun, generations: int) -> tuple[float, float]:
     run's own clock (first to last generation of the call: not the lock, hooks' start and summary that each
     ``run()`` call costs once), and without the checkpoint that ends each call (skipped, as there)."""
     start_evals, elapsed, cpu = run.evaluations, run.elapsed, time.process_time()
-    run.checkpoint = lambda rows: None  # an instance attribute shadows the method
+    run.checkpoint = lambda rows, background=False: None  # an instance attribute shadows the method
     try:
         run.run(progress=False, stop_after=run.strategy.generation + generations - 1)
     finally:

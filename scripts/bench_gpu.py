@@ -101,7 +101,7 @@ def loop_rate(run: EvolutionRun, generations: int, max_seconds: float) -> tuple[
     reads the fitness back from the device), so not the lock, hooks and summary that each call costs once:
     a run pays those once a night, and a call of a few MNIST generations on a GPU would be mostly them.
     Checkpoints are skipped (an instance attribute shadows the method)."""
-    run.checkpoint = lambda rows: None
+    run.checkpoint = lambda rows, background=False: None
     try:
         evals, first, elapsed = run.evaluations, run.strategy.generation, run.elapsed
         sync(run.device)

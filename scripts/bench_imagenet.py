@@ -6,13 +6,17 @@ it, and the resident memory of a 1000-class direct-encoding run.
   loop      evaluations/s of whole MAP-Elites generations (ask, vary, decode, score, tell) over all
             1000 classes, for the direct (256 px HLS) and CPPN encodings; ratio = loop / forward at
             a batch of the population size (goal: >= 0.9). Loop and forward alternate in rounds
-            so background load hits both alike. Checkpoints are timed apart (ckpt s) and folded
-            back in at one every 10 generations (ratio+ckpt, --checkpoint-seconds 0): the timed checkpoint
-            follows the first one (which writes every elite) by 10 generations, so it rewrites the
-            elites that changed in 10 generations early in a run, as a real run's would. With the
-            defaults (every 10 generations, at least --checkpoint-seconds 60 apart) checkpoints are as
-            many generations apart as 60 s of the measured loop takes; one such checkpoint is timed after
-            that many more generations (ratio_with_default_checkpoints).
+            so background load hits both alike. ratio+ckpt (one checkpoint every 10 generations,
+            --checkpoint-seconds 0): a checkpoint and the 10 generations after it, timed together to the
+            moment that checkpoint is durable (written before they run, or while they do with
+            --checkpoint-background on, the default on a GPU); it follows the first checkpoint (which
+            writes every elite) by 10 generations, so it rewrites the elites that changed in 10
+            generations early in a run, as a real run's would. ckpt s: what that adds to 10 generations
+            at the loop's rate (hand-off s: the part the loop waits for).
+            With the defaults (every 10 generations, at least --checkpoint-seconds 60 apart)
+            checkpoints are as many generations apart as 60 s of the measured loop takes; one such
+            checkpoint is timed the same way after that many more generations and its cost folded into
+            that interval (ratio_with_default_checkpoints).
   memory    peak resident set size (ru_maxrss) of a child process running the 1000-class direct
             run with population 200 for a few generations, checkpoints included (goal: < 4 GB).
 
@@ -31,6 +35,7 @@ glibc's mmap/trim thresholds raised), which spares the page faults of re-allocat
                                      [--system-malloc]   (glibc defaults: freed big blocks go back to the OS)
                                      [--omp-passive]     (OMP_WAIT_POLICY=PASSIVE: not what `fool` does)
                                      [--compile]         (as fool evolve --compile)
+                                     [--checkpoint-background auto|on|off]   (as fool evolve's)
 """
 
 from __future__ import annotations
@@ -84,7 +89,7 @@ def loop_rate(run: EvolutionRun, generations: int) -> float:
     ends each ``run()`` call is skipped (its metrics rows are dropped), so the next real checkpoint sees
     every elite that changed since the last one, as in a run (see :func:`checkpoint_seconds`)."""
     evals, elapsed = run.evaluations, run.elapsed
-    run.checkpoint = lambda rows: None  # an instance attribute shadows the method
+    run.checkpoint = lambda rows, background=False: None  # an instance attribute shadows the method
     try:
         run.run(progress=False, stop_after=run.strategy.generation + generations - 1)
     finally:
@@ -95,10 +100,25 @@ def loop_rate(run: EvolutionRun, generations: int) -> float:
 
 
 def checkpoint_seconds(run: EvolutionRun) -> float:
-    """Seconds one checkpoint takes (state arrays, the elite PNGs that changed since the last one, summary)."""
+    """Seconds one checkpoint takes written whole before the run goes on (state arrays, the elite PNGs that
+    changed since the last one, summary)."""
     start = time.perf_counter()
     run.checkpoint([])
     return time.perf_counter() - start
+
+
+def checkpointed_interval(run: EvolutionRun, generations: int) -> tuple[float, float]:
+    """(seconds, hand-off seconds) of a checkpoint and the next ``generations`` generations, until that
+    checkpoint is durable; when the run writes checkpoints in the background (--checkpoint-background), the
+    hand-off is the part the loop waits for, else the whole checkpoint."""
+    background = getattr(run, "checkpoints_in_background", False)  # as the run's are (older trees: never)
+    start = time.perf_counter()
+    run.checkpoint([], background=True) if background else run.checkpoint([])
+    handed = time.perf_counter() - start
+    loop_rate(run, generations)
+    if background:
+        run.wait_for_checkpoint()
+    return time.perf_counter() - start, handed
 
 
 def rss_mb() -> float:
@@ -147,6 +167,8 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--strategy", default=None, help="of the direct loop: snes-elites (the default preset's) or "
                                                          "map-elites (the paper's); CPPN runs keep their preset's")
+    parser.add_argument("--checkpoint-background", default=None, choices=("auto", "on", "off"),
+                        help="as fool evolve's (default: its default, auto: on a GPU only)")
     parser.add_argument("--system-malloc", action="store_true",
                         help="leave glibc's thresholds alone (fool itself raises them: fooling.allocator)")
     parser.add_argument("--compile", action="store_true",
@@ -182,7 +204,9 @@ def main() -> None:
             config = EvolveSettings(model=MODEL, encoding=encoding, population=args.population,
                                     strategy=args.strategy if encoding == "direct" else None,
                                     generations=10**6, checkpoint_every=10**6, device=str(device),
-                                    out=f"{tmp}/{encoding}", compile=args.compile)
+                                    out=f"{tmp}/{encoding}", compile=args.compile,
+                                    **({"checkpoint_background": args.checkpoint_background}
+                                       if args.checkpoint_background else {}))
             run = EvolutionRun.start(config)
             shape = run.encoding.image_shape
             loop_rate(run, 2)  # the initial population and a warm-up generation
@@ -197,31 +221,35 @@ def main() -> None:
             if every > args.rounds * args.generations:  # untimed: a whole checkpoint interval since the last one
                 loop_rate(run, every - args.rounds * args.generations)
             changed = int((run.archive.fitness != written).sum())
-            ckpt = checkpoint_seconds(run)
-            with_ckpt = every * args.population / (every * args.population / lp + ckpt)
+            written = run.archive.fitness.copy()
+            interval, handed = checkpointed_interval(run, every)
+            with_ckpt = every * args.population / interval
+            ckpt = interval - every * args.population / lp  # what the checkpoint adds to `every` generations
             # the defaults: every `every` generations at least checkpoint_seconds apart; that interval's
-            # checkpoint timed after as many untimed generations
+            # checkpoint timed after as many generations since the last one, its cost folded into the interval
             apart = every * math.ceil(EvolveSettings.checkpoint_seconds / (every * args.population / lp))
             if apart > every:
-                written = run.archive.fitness.copy()
-                loop_rate(run, apart)
+                loop_rate(run, apart - every)
                 changed_apart = int((run.archive.fitness != written).sum())
-                ckpt_apart = checkpoint_seconds(run)
+                interval_apart, handed_apart = checkpointed_interval(run, every)
+                ckpt_apart = interval_apart - every * args.population / lp
             else:
-                changed_apart, ckpt_apart = changed, ckpt
+                changed_apart, ckpt_apart, handed_apart = changed, ckpt, handed
             with_default = apart * args.population / (apart * args.population / lp + ckpt_apart)
             loops[encoding] = {"strategy": run.config.strategy, "image_shape": list(shape),
                                "forward_evals_per_s": round(f, 2),
                                "loop_evals_per_s": round(lp, 2), "ratio": round(lp / f, 3),
-                               "checkpoint_s": round(ckpt, 2), "checkpoint_changed_elites": changed,
+                               "checkpoint_s": round(ckpt, 2), "checkpoint_handoff_s": round(handed, 2),
+                               "checkpoint_changed_elites": changed,
                                "first_checkpoint_s": round(full, 2), "ratio_with_checkpoints": round(with_ckpt / f, 3),
                                "default_checkpoint_generations": apart, "default_checkpoint_s": round(ckpt_apart, 2),
+                               "default_checkpoint_handoff_s": round(handed_apart, 2),
                                "ratio_with_default_checkpoints": round(with_default / f, 3)}
             print(f"{encoding:>8} {'x'.join(map(str, shape)):>12} {f:>10.2f} {lp:>10.2f} {lp / f:>7.3f} "
                   f"{ckpt:>9.2f} {with_ckpt / f:>9.3f}")
             print(f"{'':>8} checkpoint after {max(every, args.rounds * args.generations)} generations: "
-                  f"{changed} of {len(run.archive)} elites had changed; the first checkpoint (every elite) "
-                  f"took {full:.2f} s")
+                  f"{changed} of {len(run.archive)} elites had changed ({handed:.2f} s before the loop went on); "
+                  f"the first checkpoint (every elite) took {full:.2f} s")
             print(f"{'':>8} with the default --checkpoint-seconds {EvolveSettings.checkpoint_seconds:g}: one every "
                   f"{apart} generations ({changed_apart} elites changed, {ckpt_apart:.2f} s): ratio+ckpt "
                   f"{with_default / f:.3f}")

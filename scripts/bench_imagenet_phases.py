@@ -1,9 +1,10 @@
 """Host work of an ImageNet generation (direct or CPPN), without the network: ask, decode and tell (with a stand-in
 fitness that rises each generation, so elites keep changing) and one checkpoint, in milliseconds; then
 ``--next-after`` more generations (a checkpoint interval) and the next checkpoint (``checkpoint_next``: what
-an overnight run pays every interval once its first checkpoint is written; ``save_next``: its
-save_checkpoint alone, without the elite PNGs; the stand-in fitness makes nearly every class improve every
-generation, so this is the busy case: a late run changes far fewer rows, see scripts/bench_checkpoint.py).
+an overnight run pays every interval once its first checkpoint is written, here all of it before the run goes
+on; ``save_next``: its save alone (the commit, where a tree reads the state first), without the elite PNGs; the
+stand-in fitness makes nearly every class improve every generation, so this is the busy case: a late run changes
+far fewer rows, see scripts/bench_checkpoint.py).
 
     python scripts/bench_imagenet_phases.py [--strategy map-elites|snes-elites] [--population 64]
                                             [--generations 12] [--next-after 10] [--clock wall|cpu]
@@ -82,15 +83,21 @@ def main() -> None:
     if args.next_after:
         for gen in range(args.generations, args.generations + args.next_after):
             generation(gen)
-        evolve = importlib.import_module("fooling.run.evolve")
-        save, saved = evolve.save_checkpoint, []
+        saved: list = []
 
-        def timed_save(*a, **kw):  # the save alone, and its counts where the tree returns them
-            t = time.perf_counter()
-            saved.append((save(*a, **kw), time.perf_counter() - t))
-            return saved[-1][0]
+        def timed(save):  # the save alone, and its counts where the tree returns them
+            def timed_save(*a, **kw):
+                t = time.perf_counter()
+                saved.append((save(*a, **kw), time.perf_counter() - t))
+                return saved[-1][0]
+            return timed_save
 
-        evolve.save_checkpoint = timed_save
+        checkpoint = importlib.import_module("fooling.rundir.checkpoint")
+        if hasattr(checkpoint, "PreparedCheckpoint"):  # trees that read the state, then write it (commit)
+            checkpoint.PreparedCheckpoint.commit = timed(checkpoint.PreparedCheckpoint.commit)
+        else:
+            evolve = importlib.import_module("fooling.run.evolve")
+            evolve.save_checkpoint = timed(evolve.save_checkpoint)
         t0 = time.perf_counter()
         run.checkpoint([])
         per["checkpoint_next"] = 1000 * (time.perf_counter() - t0)

@@ -55,7 +55,7 @@ with tempfile.TemporaryDirectory() as tmp:
         # the same generations through run.run (hooks, metrics, classes.csv: what the phases leave out; 50 in one
         # call, without the checkpoint that closes it, so the call's own setup weighs little), and the bare
         # forward pass on a batch of that size
-        run.checkpoint = lambda rows: None  # an instance attribute shadows the method
+        run.checkpoint = lambda rows, background=False: None  # an instance attribute shadows the method
         a = time.process_time()
         run.run(progress=False, stop_after=s.generation + 49)
         if run.interrupted:  # the run caught SIGTERM / Ctrl-C and returned early: a cut measurement would mislead

@@ -174,7 +174,7 @@ def test_a_device_path_generation_reads_one_thing_back_to_the_host(tmp_path, mon
     run = EvolutionRun.start(_config(tmp_path / "run", strategy=strategy, population=32, generations=10**6,
                                      checkpoint_every=10**6))
     run.run(progress=False, stop_after=3)
-    run.checkpoint = lambda rows: None  # checkpoints read the state back, by design; not every generation
+    run.checkpoint = lambda rows, background=False: None  # checkpoints read the state back, by design; not every generation
     reads = []
     for name in HOST_READS:
         def spy(self, *args, read=getattr(torch.Tensor, name), name=name):

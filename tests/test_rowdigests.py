@@ -61,3 +61,27 @@ def test_on_a_gpu_only_the_rows_asked_for_come_to_the_host():
     assert len(views) == 1 and bytes(views[0]) == source[1].cpu().numpy().tobytes()
     rows.remember([0], ["c" * 64])
     assert cache.known(4) == "c" * 64 and rows.known() == ["c" * 64, None]
+
+
+def test_digests_read_before_a_write_are_not_cached_after_it():
+    """A checkpoint committed in another thread hashes rows as they were at its clock: rows forgotten since (by
+    index, or all at once) keep no digest, the others get theirs."""
+    cache = RowDigests(4)
+    then = cache.clock
+    cache.forget([1])
+    cache.set_many([0, 1, 2], ["a" * 64, "b" * 64, "c" * 64], since=then)
+    assert cache.known_many(np.arange(4)) == ["a" * 64, None, "c" * 64, None]
+    now = cache.clock
+    cache.set_many([1], ["b" * 64], since=now)
+    assert cache.known(1) == "b" * 64
+    cache.forget()
+    cache.set_many([3], ["d" * 64], since=now)
+    assert cache.known(3) is None
+    rows = Rows(torch.zeros(4, 2), cache, np.array([3, 2]))
+    clock = rows.clock()
+    copies = rows.copied_rows([0])
+    rows.source[3] += 1
+    cache.forget([3])
+    assert bytes(copies[0]) == bytes(8)  # a copy: as the row was when read
+    rows.remember([0, 1], ["e" * 64, "f" * 64], since=clock)
+    assert cache.known(3) is None and cache.known(2) == "f" * 64

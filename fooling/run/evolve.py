@@ -35,13 +35,13 @@ from ..settings.evolve import (IMAGENET_CLASSES, NETWORK_RESOLVED, PLACEMENT_SET
                                SINCE, EvolveSettings, Network, check_run_size, ignored_class_settings)
 from ..encodings import Encoding, make_encoding
 from ..errors import FoolingError
-from ..hostwork import host_threads
+from ..hostwork import host_threads, on_host
 from ..paths import not_a_run_directory
 from ..imaging import to_uint8
 from ..objective import EliteRescorer, Objective, image_shape, trusted_passed
 from ..objective.eot import EOT
 from ..progress import Progress
-from ..rundir.checkpoint import STATE, load_checkpoint, remove_superseded, save_checkpoint
+from ..rundir.checkpoint import STATE, PreparedCheckpoint, load_checkpoint, prepare_checkpoint, remove_superseded
 from ..rundir.lock import RunLock
 from ..rundir.writer import RunDirectory, median_and_max, unused_path
 from ..search import CppnWeightEs, GeneticAlgorithm, MapElites, SnesElites, Strategy
@@ -51,6 +51,10 @@ from .seeding import make_generator, make_rngs
 from .summary import class_record, run_summary
 
 DECODE_CHUNK = 64  # elites decoded at a time when writing PNGs
+# a checkpoint is written in the background (the run goes on) when the state it must copy for that is at most
+# this big: a late ImageNet checkpoint's few hundred changed 786 kB rows; a first one (every row of the bank and of
+# snes-elites' means and step sizes: 2.4 GB at 256 px) is written before the run goes on, with no copy
+BACKGROUND_BYTES = 512 << 20
 STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 STOP_REASONS = ("budget", "until", "interrupted", "error")
 CHECKPOINT_FIELDS = {"evaluations": (int,), "elapsed_s": (int, float), "strategy": (dict,)}
@@ -184,6 +188,8 @@ class EvolutionRun:
         self._abort_requested = False  # a second signal arrived while a checkpoint was being written
         self._aborted = False  # the run left without finishing its generation (second signal)
         self._in_checkpoint = False
+        self._saving: Optional[_Saving] = None  # the checkpoint being written in the background
+        self._saver: Optional[ThreadPoolExecutor] = None
         self.checkpointed_at: Optional[float] = None  # time.monotonic() at the end of this process's last checkpoint
         # fitness of every cell as elites/ last showed it (None: unknown, e.g. after a resume). An elite is
         # only ever replaced by a strictly fitter one, so a changed fitness is exactly a changed elite.
@@ -216,7 +222,12 @@ class EvolutionRun:
             self._handler = handler
 
     def close(self) -> None:
-        """Detach log.txt and release the lock (the run can be opened again by :meth:`run`)."""
+        """Wait for a checkpoint being written, detach log.txt and release the lock (the run can be opened again
+        by :meth:`run`)."""
+        self._settle_checkpoint()
+        if self._saver is not None:
+            self._saver.shutdown()
+            self._saver = None
         if self._handler is not None:
             self.log.removeHandler(self._handler)
             self._handler.close()
@@ -550,6 +561,7 @@ class EvolutionRun:
     def abort(self) -> None:
         """A second stop signal left the generation unfinished: the last checkpoint stands."""
         self._aborted, self.stop_reason = True, "interrupted"
+        self._settle_checkpoint()
         self.log.warning("second stop signal during generation %d: stopped without finishing it; "
                          "the checkpoint of generation %s stands", self.strategy.generation,
                          self._checkpointed_generation())
@@ -559,6 +571,7 @@ class EvolutionRun:
         """An exception stopped the run: log it, mark summary.json (not for KeyboardInterrupt and the like:
         no more writes), then :meth:`end`; the caller raises it again."""
         self.stop_reason = "error"
+        self._settle_checkpoint()
         if isinstance(err, Exception):
             self.log.exception("error during generation %d: %s", self.strategy.generation, err)
             try:
@@ -637,19 +650,23 @@ class EvolutionRun:
         return self.stop_reason in ("budget", "until")
 
     # --- outputs -------------------------------------------------------------------------------
-    def checkpoint(self, rows: list[dict[str, Any]]) -> None:
-        """Save the state after the last finished generation while the elites that changed are written, then
+    def checkpoint(self, rows: list[dict[str, Any]], background: bool = False) -> None:
+        """Checkpoint the state after the last finished generation: the save, the elites that changed, then
         metrics and summary.
 
-        The save (hashing, then waiting on the disk) runs in a thread beside the elite PNGs (drawing and
-        deflating, on the CPU). state.json keeps ``rows`` (the metrics since the previous checkpoint), so a
-        crash before metrics.csv loses nothing, and elites/ written ahead of a save that never finished is no
-        harm: a resume rewrites metrics.csv, elites/ and summary.json from the checkpoint. summary.json (whose
-        generation the stop message reports as checkpointed) is written only once the save is durable.
+        The state, the elites' pictures and the summary are taken now; the save (hashing, then waiting on the
+        disk) runs in a thread beside the elite PNGs (drawing and deflating, on the CPU). ``background``: the
+        run goes on meanwhile (when the copies that needs come to at most :data:`BACKGROUND_BYTES`); the next
+        checkpoint, or the end of the run, first waits for it (:meth:`wait_for_checkpoint`) and raises its error.
+        state.json keeps ``rows`` (the metrics since the previous checkpoint), so a crash before metrics.csv
+        loses nothing, and elites/ written ahead of a save that never finished is no harm: a resume rewrites
+        metrics.csv, elites/ and summary.json from the checkpoint. summary.json (whose generation the stop
+        message reports as checkpointed) is written only once the save is durable.
         """
         started = time.perf_counter()
         self._in_checkpoint = True
         try:
+            self.wait_for_checkpoint()
             generation = self.strategy.generation - 1
             arrays = {f"archive.{k}": v for k, v in self.archive.state_dict(rows=True).items()}
             strategy_arrays, strategy_values = self.strategy.state_dict()
@@ -657,27 +674,63 @@ class EvolutionRun:
             values = {"evaluations": self.evaluations, "elapsed_s": self.elapsed, "strategy": strategy_values,
                       "models": self.config.model_names, "encoding": self.config.encoding,
                       "classes": [int(k) for k in self.classes], "metrics": rows}
-            with ThreadPoolExecutor(1, thread_name_prefix="fooling-save") as saver:
-                saving = saver.submit(save_checkpoint, self.rundir.checkpoint, generation, arrays, values)
-                try:
-                    self.write_elites()
-                finally:
-                    futures.wait([saving])  # an error of the elites is raised before one of the save
-                saving.result()
-            self.rundir.append_metrics(rows)
-            self.rundir.write_summary(self.summary())
+            prepared = prepare_checkpoint(self.rundir.checkpoint, generation, arrays, values,
+                                          detach_bytes=BACKGROUND_BYTES if background else 0)
+            saving = _Saving(generation, started, prepared, self._elite_files(), rows, self.summary())
+            if background and prepared.detached:
+                if self._saver is None:
+                    self._saver = ThreadPoolExecutor(1, thread_name_prefix="fooling-checkpoint")
+                saving.future = self._saver.submit(saving.write, self.rundir)
+                self._saving = saving
+            else:
+                saving.write(self.rundir)
+                self._saved(saving)
         finally:
             self._in_checkpoint = False
         self.checkpointed_at = time.monotonic()
-        self.log.info("checkpoint: generation %d (%.2f s)", generation, time.perf_counter() - started)
 
-    def write_elites(self, folder: Optional[Path] = None) -> None:
-        """elites/<index>_<label>.png (+ .json genome where the encoding has one), or into ``folder``.
+    @property
+    def checkpoints_in_background(self) -> bool:
+        """Whether checkpoints but the last are written while the run goes on (``--checkpoint-background``; auto:
+        where the networks run off the host CPU). On a 2-core CPU the writing slowed the forward pass by more than
+        it hid (the thread takes a core and the GIL from it): scripts/bench_imagenet.py --checkpoint-background."""
+        choice = self.config.checkpoint_background
+        return choice == "on" or (choice == "auto" and not on_host(self.device))
 
-        elites/ is updated incrementally: only the classes whose elite changed since the last write get
-        new files (the first write of a session rewrites all). ``folder`` (a snapshot) is written whole.
-        Decodes each distinct elite once, a chunk at a time (1000 ImageNet images would not fit at once).
-        """
+    def wait_for_checkpoint(self) -> None:
+        """Return once the checkpoint being written in the background (if any) is durable; raise its error."""
+        saving = self._saving
+        if saving is None:
+            return
+        try:
+            saving.future.result()
+        except BaseException as err:
+            if saving.future.done():  # its own error, not a signal that interrupted the wait
+                self._saving = None
+                self.log.error("checkpoint of generation %d failed: %s", saving.generation, err)
+            raise
+        self._saving = None
+        self._saved(saving)
+
+    def _settle_checkpoint(self) -> None:
+        """:meth:`wait_for_checkpoint` on the way out of a run: an error of that checkpoint is logged, not raised
+        (the run is already stopping, for a reason of its own)."""
+        saving = self._saving
+        try:
+            self.wait_for_checkpoint()
+        except BaseException:
+            if self._saving is saving:  # a signal interrupted the wait: not the checkpoint's own error
+                raise
+
+    def _saved(self, saving: "_Saving") -> None:
+        """A checkpoint is durable: the owners of its arrays may trust the digests it computed."""
+        saving.prepared.remember()
+        self.log.info("checkpoint: generation %d (%.2f s%s)", saving.generation, time.perf_counter() - saving.started,
+                      ", written while the run went on" if saving.future is not None else "")
+
+    def _elite_files(self, folder: Optional[Path] = None) -> tuple[Any, ...]:
+        """The arguments of :meth:`RunDirectory.write_elites` for :meth:`write_elites`, taken now: the pictures
+        on the host, so they can be written in another thread; elites/ counts as written from here on."""
         cells = self.archive.occupied
         written = self._elites_written if folder is None else None
         if written is not None:
@@ -687,19 +740,27 @@ class EvolutionRun:
         for c in cells:
             unique.setdefault(int(keys[c]), int(c))
         firsts = np.array(list(unique.values()), dtype=np.int64)
-        images: dict[int, torch.Tensor] = {}
+        images: dict[int, np.ndarray] = {}
         for start in range(0, firsts.size, DECODE_CHUNK):
             chunk = firsts[start:start + DECODE_CHUNK]
             decoded = to_uint8(self.encoding.decode(self.archive.elites(chunk), self.device))
             images.update(zip(chunk.tolist(), decoded))
         genome_json = [self.encoding.genome_json(self.archive.store.one(int(c))) for c in cells]
         pictures = [images[unique[int(keys[c])]] for c in cells]
-        self.rundir.write_elites(pictures, self.archive.classes[cells], [self.archive.labels[c] for c in cells],
-                                 self.reported_fitness()[0][cells],
-                                 genome_json if any(g is not None for g in genome_json) else None, folder,
-                                 replace_all=written is None)
         if folder is None:
             self._elites_written = self.archive.fitness.copy()
+        return (pictures, self.archive.classes[cells], [self.archive.labels[c] for c in cells],
+                np.array(self.reported_fitness()[0][cells]),
+                genome_json if any(g is not None for g in genome_json) else None, folder, written is None)
+
+    def write_elites(self, folder: Optional[Path] = None) -> None:
+        """elites/<index>_<label>.png (+ .json genome where the encoding has one), or into ``folder``.
+
+        elites/ is updated incrementally: only the classes whose elite changed since the last write get
+        new files (the first write of a session rewrites all). ``folder`` (a snapshot) is written whole.
+        Decodes each distinct elite once, a chunk at a time (1000 ImageNet images would not fit at once).
+        """
+        self.rundir.write_elites(*self._elite_files(folder))
 
     def summary(self) -> dict[str, Any]:
         """summary.json: machine-readable results of the run so far (:func:`fooling.run.summary.run_summary`)."""
@@ -737,6 +798,30 @@ class EvolutionRun:
             self._rescorer = EliteRescorer(self.objective)
         return self._rescorer.update(self.archive.fitness,
                                      lambda cells: self.encoding.decode(self.archive.elites(cells), self.device))
+
+
+class _Saving:
+    """One checkpoint taken at ``generation``: its save, the elite files and rows of metrics that changed,
+    and the summary, written in this order of durability by :meth:`write` (in any thread)."""
+
+    def __init__(self, generation: int, started: float, prepared: PreparedCheckpoint, elites: tuple[Any, ...],
+                 rows: list[dict[str, Any]], summary: dict[str, Any]) -> None:
+        self.generation, self.started, self.prepared = generation, started, prepared
+        self.elites, self.rows, self.summary = elites, rows, summary
+        self.future: Optional[futures.Future[None]] = None  # set when written in the background
+
+    def write(self, rundir: RunDirectory) -> None:
+        """The save in a thread of its own while the elite PNGs are written, then metrics.csv and summary.json
+        (only once the save is durable)."""
+        with ThreadPoolExecutor(1, thread_name_prefix="fooling-save") as saver:
+            saving = saver.submit(self.prepared.commit)
+            try:
+                rundir.write_elites(*self.elites)
+            finally:
+                futures.wait([saving])  # an error of the elites is raised before one of the save
+            saving.result()
+        rundir.append_metrics(self.rows)
+        rundir.write_summary(self.summary)
 
 
 class _ProgressBar(Hook):

@@ -196,15 +196,16 @@ def _store_blocks(blocks: Path, items: list[Union[str, memoryview]]) -> tuple[li
     return hashes, len(new), len(views)
 
 
-def _row_blocks(blocks: Path, key: str, rows: Rows) -> tuple[list[Union[str, memoryview]], list[int]]:
-    """(items for :func:`_store_blocks`, positions to hash) of a :class:`Rows` stored one row a block.
+def _row_blocks(blocks: Path, key: str, rows: Rows) -> tuple[list[Union[str, None]], list[int]]:
+    """(items for :func:`_store_blocks` with None where a row must be read, positions to read and hash) of a
+    :class:`Rows` stored one row a block.
 
     A row whose digest is cached and whose block is on disk is neither read nor hashed; the others are read
-    (only they leave the device). With ``$FOOLING_VERIFY_DIGESTS=1`` the trusted rows are rehashed too, and a
-    wrong cached digest raises (it would have named an old block).
+    later (only they leave the device). With ``$FOOLING_VERIFY_DIGESTS=1`` the trusted rows are rehashed, and
+    a wrong cached digest raises (it would have named an old block).
     """
     size = rows.nbytes // max(1, rows.shape[0])
-    items: list[Union[str, memoryview, None]] = []
+    items: list[Union[str, None]] = []
     trusted, fetch = [], []
     prefix = os.path.join(blocks, "")  # str paths: a quarter of the time of a Path per row (thousands of rows)
     for i, digest in enumerate(rows.known()):
@@ -219,9 +220,122 @@ def _row_blocks(blocks: Path, key: str, rows: Rows) -> tuple[list[Union[str, mem
             if block_digest(view) != items[i]:
                 raise RuntimeError(f"checkpoint: row {i} of {key!r} changed since its digest was cached (a write "
                                    "that did not forget it): the checkpoint would have named an old block")
-    for i, view in zip(fetch, rows.host_rows(fetch)):
-        items[i] = view
-    return items, fetch  # type: ignore[return-value]
+    return items, fetch
+
+
+class PreparedCheckpoint:
+    """A checkpoint's contents as of one generation, ready to be written by :meth:`commit`.
+
+    Made by :func:`prepare_checkpoint`. ``detached``: it holds copies of everything it writes, so the owners of
+    the arrays may go on changing them while :meth:`commit` runs in another thread; otherwise it reads their
+    rows as they are when it commits. After a commit, :meth:`remember` (in the owners' thread) caches the
+    digests it computed, except for rows written since it was prepared.
+    """
+
+    def __init__(self, folder: Path, generation: int, values: dict[str, Any], manifest: dict[str, dict[str, Any]],
+                 items: list[Union[str, memoryview]], small: dict[str, np.ndarray],
+                 cached: list[tuple[Rows, list[int], int, int]], detached: bool) -> None:
+        self.folder, self.generation, self.values = folder, generation, values
+        self.manifest, self.items, self.small, self.cached = manifest, items, small, cached
+        self.detached = detached
+        self.counts: dict[str, int] | None = None  # set by commit()
+        self._hashes: list[str] = []
+
+    def commit(self) -> dict[str, int]:
+        """Write the new blocks, the npz and state.json, then remove what it superseded; returns the counts
+        (see :func:`save_checkpoint`). Touches nothing but its own copies (when detached) and the folder."""
+        folder = self.folder
+        items = self.items
+        blocks = folder / BLOCKS
+        hashes, written, hashed = _store_blocks(blocks, items) if self.manifest else ([], 0, 0)
+        manifest = {key: dict(entry) for key, entry in self.manifest.items()}
+        named = hashes
+        for entry in manifest.values():
+            entry["blocks"], named = named[:entry["blocks"]], named[entry["blocks"]:]
+        name = f"arrays-{self.generation:07d}.npz"
+        hashing: list[_HashingWriter] = []
+
+        def write_npz(f: io.BufferedWriter) -> None:
+            hashing.append(_HashingWriter(f))
+            np.savez(hashing[-1], **self.small)
+
+        atomic.write(folder / name, write_npz, durable=True)
+        body = {**self.values, "generation": self.generation, "arrays": name,
+                "arrays_sha256": hashing[-1].digest.hexdigest(), "blocks": manifest}
+        text = canonical_json(body)
+        state = {"format": FORMAT, "sha256": hashlib.sha256(text.encode()).hexdigest(), "body": json.loads(text)}
+        atomic.write(folder / STATE, json.dumps(state, sort_keys=True), durable=True)
+        self._hashes = hashes
+        remove_superseded(folder, body)
+        self.counts = {"blocks": len({h for entry in manifest.values() for h in entry["blocks"]}),
+                       "blocks_written": written, "blocks_hashed": hashed,
+                       "blocks_cached": sum(isinstance(item, str) for item in items)}
+        return self.counts
+
+    def remember(self) -> None:
+        """After :meth:`commit`: the owners cache the digests computed for rows they have not written since
+        (only now that a durable state names their blocks may they trust them). Call in the owners' thread."""
+        if self.counts is None:
+            raise RuntimeError("remember() before a successful commit()")
+        for rows, fetched, first, clock in self.cached:
+            rows.remember(fetched, [self._hashes[first + i] for i in fetched], since=clock)
+        self.cached = []
+
+
+def prepare_checkpoint(
+    folder: Path, generation: int, arrays: Mapping[str, Union[np.ndarray, Rows]], values: dict[str, Any],
+    big_bytes: int | None = None, block_bytes: int | None = None, detach_bytes: int = 0,
+) -> PreparedCheckpoint:
+    """What :func:`save_checkpoint` would write for ``generation``, read now; written by its ``commit()``.
+
+    The rows it must read (those without a cached digest or whose block is missing) and every other array are
+    copied when they come to at most ``detach_bytes`` (then ``detached``: the caller may go on changing the
+    arrays while another thread commits it); above that, or with 0, nothing big is copied and the commit reads
+    the arrays as they are then (commit it before changing them). ``values`` is copied either way.
+    """
+    big_bytes = BIG_BYTES if big_bytes is None else big_bytes
+    block_bytes = BLOCK_BYTES if block_bytes is None else block_bytes
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    values = json.loads(canonical_json(values))  # a copy, and a NaN is refused now rather than in the commit
+    manifest: dict[str, dict[str, Any]] = {}
+    small: dict[str, np.ndarray] = {}
+    planned: list[tuple[str, Any, Union[list[Union[str, None]], None], list[int]]] = []
+    blocks: Path | None = None
+    copy_bytes = 0
+    for key, value in arrays.items():
+        if isinstance(value, Rows) and is_big(value, big_bytes) \
+                and _rows_per_block(value.shape, value.dtype.itemsize, block_bytes) == 1:
+            blocks = blocks or _blocks_folder(folder)
+            parts, fetch = _row_blocks(blocks, key, value)
+            planned.append((key, value, parts, fetch))
+            copy_bytes += len(fetch) * (value.nbytes // max(1, value.shape[0]))
+            continue
+        value = np.asarray(value)
+        if is_big(value, big_bytes):
+            blocks = blocks or _blocks_folder(folder)
+            planned.append((key, value, None, []))
+        else:
+            small[key] = value
+        copy_bytes += value.nbytes
+    detached = 0 < detach_bytes and copy_bytes <= detach_bytes
+    if detached:
+        small = {key: np.array(value, copy=True) for key, value in small.items()}
+    items: list[Union[str, memoryview]] = []
+    cached: list[tuple[Rows, list[int], int, int]] = []
+    for key, value, parts, fetch in planned:
+        if parts is None:
+            manifest[key], views = _split(np.array(value, copy=True) if detached else value, block_bytes)
+        else:
+            manifest[key] = {"dtype": value.dtype.str, "shape": list(value.shape), "rows": 1}
+            clock = value.clock()
+            for i, view in zip(fetch, value.copied_rows(fetch) if detached else value.host_rows(fetch)):
+                parts[i] = view
+            views = parts
+            cached.append((value, fetch, len(items), clock))
+        manifest[key]["blocks"] = len(views)
+        items += views
+    return PreparedCheckpoint(folder, generation, values, manifest, items, small, cached, detached)
 
 
 def save_checkpoint(
@@ -238,56 +352,12 @@ def save_checkpoint(
     :data:`BLOCK_BYTES`). Returns counts: ``blocks`` (distinct blocks the new state names), ``blocks_written``,
     ``blocks_hashed`` (blocks whose bytes were read and hashed; not counting ``$FOOLING_VERIFY_DIGESTS`` checks)
     and ``blocks_cached`` (rows named by their cached digest, neither read nor hashed).
+    :func:`prepare_checkpoint` and its ``commit()`` in two steps, with nothing copied.
     """
-    big_bytes = BIG_BYTES if big_bytes is None else big_bytes
-    block_bytes = BLOCK_BYTES if block_bytes is None else block_bytes
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    manifest: dict[str, dict[str, Any]] = {}
-    items: list[Union[str, memoryview]] = []
-    cached: list[tuple[Rows, list[int], int]] = []  # (rows, positions hashed, their first item)
-    small = {}
-    blocks: Path | None = None
-    for key, value in arrays.items():
-        one_a_block = isinstance(value, Rows) and is_big(value, big_bytes) \
-            and _rows_per_block(value.shape, value.dtype.itemsize, block_bytes) == 1
-        if not one_a_block:
-            value = np.asarray(value)
-            if not is_big(value, big_bytes):
-                small[key] = value
-                continue
-        blocks = blocks or _blocks_folder(folder)
-        if one_a_block:
-            manifest[key] = {"dtype": value.dtype.str, "shape": list(value.shape), "rows": 1}
-            parts, fetched = _row_blocks(blocks, key, value)
-            cached.append((value, fetched, len(items)))
-        else:
-            manifest[key], parts = _split(value, block_bytes)
-        manifest[key]["blocks"] = len(parts)
-        items += parts
-    hashes, written, hashed = _store_blocks(blocks, items) if blocks is not None else ([], 0, 0)
-    named = hashes
-    for entry in manifest.values():
-        entry["blocks"], named = named[:entry["blocks"]], named[entry["blocks"]:]
-    name = f"arrays-{generation:07d}.npz"
-    hashing: list[_HashingWriter] = []
-
-    def write_npz(f: io.BufferedWriter) -> None:
-        hashing.append(_HashingWriter(f))
-        np.savez(hashing[-1], **small)
-
-    atomic.write(folder / name, write_npz, durable=True)
-    body = {**values, "generation": generation, "arrays": name, "arrays_sha256": hashing[-1].digest.hexdigest(),
-            "blocks": manifest}
-    text = canonical_json(body)
-    state = {"format": FORMAT, "sha256": hashlib.sha256(text.encode()).hexdigest(), "body": json.loads(text)}
-    atomic.write(folder / STATE, json.dumps(state, sort_keys=True), durable=True)
-    # only now that a durable state names their blocks may the owners trust the new digests
-    for rows, fetched, first in cached:
-        rows.remember(fetched, [hashes[first + i] for i in fetched])
-    remove_superseded(folder, body)
-    return {"blocks": len({h for entry in manifest.values() for h in entry["blocks"]}), "blocks_written": written,
-            "blocks_hashed": hashed, "blocks_cached": sum(isinstance(item, str) for item in items)}
+    prepared = prepare_checkpoint(folder, generation, arrays, values, big_bytes, block_bytes)
+    counts = prepared.commit()
+    prepared.remember()
+    return counts
 
 
 def remove_superseded(folder: Path, keep: Union[Mapping[str, Any], str, None]) -> None:

@@ -37,6 +37,8 @@ CPPN_CPU_MATHS = ("numpy", "torch")
 # where CPPNs are drawn without --image-size: at the side the network resizes to, or at its input (runs begun
 # before the first existed; fooling/run/evolve.py: evolved_image_shape); declared here, once
 CPPN_SIZES = ("resize", "input")
+# whether checkpoints are written while the run goes on (fooling/run/evolve.py: EvolutionRun.checkpoints_in_background)
+CHECKPOINT_BACKGROUND = ("auto", "on", "off")
 DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")  # the devices a run can use (see classifiers.resolve_device)
 
 # Limits on the size of a run, checked before anything is created (see check_run_size).
@@ -46,7 +48,7 @@ MEMORY_FRACTION = 0.5  # a run's estimated working set may use at most this shar
 
 # The settings that may change when a run resumes (the budget and how it is watched); every
 # other setting is the run's own and comes from its config.json.
-RESUME_SETTINGS = ("generations", "until", "checkpoint_every", "checkpoint_seconds")
+RESUME_SETTINGS = ("generations", "until", "checkpoint_every", "checkpoint_seconds", "checkpoint_background")
 # Where a run's evaluations happen (fooling.distributed): recorded in config.json but never part of the result,
 # so a resume takes them from its own command line (absent: in this process), not from config.json.
 PLACEMENT_SETTINGS = ("workers", "ray_address", "gpus_per_worker")
@@ -251,6 +253,10 @@ class EvolveSettings(Settings):
     checkpoint_seconds: float = setting(60.0, "...and at least this many seconds apart (0: every N generations "
                                               "exactly; the first due and the last are always checkpointed).",
                                         group=BUDGET, check=non_negative)
+    checkpoint_background: str = setting("auto", "Write checkpoints (all but the last) in a thread while the run goes "
+                                                 "on: auto does where the networks run off the CPU (on a GPU); on a "
+                                                 "CPU the writing takes cores from the forward pass.", group=BUDGET,
+                                         choices=CHECKPOINT_BACKGROUND)
     snapshot_every: int = setting(0, "Also keep every Nth generation's elites in snapshots/<gen>/ (0: never).",
                                   group=BUDGET, check=non_negative)
     until: Optional[float] = setting(None, "Stop early once every class reaches this confidence.", group=BUDGET,

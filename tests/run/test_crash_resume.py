@@ -52,7 +52,12 @@ def _crash_at(monkeypatch, step: int) -> None:
     monkeypatch.setattr(atomic, "fault_point", point)
 
 
-def test_a_crash_at_every_write_resumes_to_the_same_files(tmp_path, monkeypatch, reference):
+@pytest.mark.parametrize("background", ["auto", "on"])
+def test_a_crash_at_every_write_resumes_to_the_same_files(tmp_path, monkeypatch, background):
+    """With --checkpoint-background on, the steps of a checkpoint come from another thread, interleaved with
+    the next generations' (classes.csv): a crash in either stops the run."""
+    evolve(_config(tmp_path / "reference", checkpoint_background=background))
+    reference = outputs(tmp_path / "reference")
     steps = _count_steps(monkeypatch, tmp_path / "count")
     assert steps > 30  # start, three checkpoints of arrays, state, metrics, elites, summary
     for step in range(1, steps + 2):
@@ -60,7 +65,7 @@ def test_a_crash_at_every_write_resumes_to_the_same_files(tmp_path, monkeypatch,
         _crash_at(monkeypatch, step)
         crashed = False
         try:
-            evolve(_config(out))
+            evolve(_config(out, checkpoint_background=background))
         except Crash:
             crashed = True
         monkeypatch.undo()
@@ -69,7 +74,7 @@ def test_a_crash_at_every_write_resumes_to_the_same_files(tmp_path, monkeypatch,
             EvolutionRun.resume(out).run(progress=False)
         else:  # killed before config.json: nothing but the lock file; a new run may start there
             assert {p.name for p in out.iterdir() if not p.name.endswith(".tmp")} <= {".lock"}
-            evolve(_config(out))
+            evolve(_config(out, checkpoint_background=background))
         assert outputs(out) == reference, f"crash before step {step}"
         shutil.rmtree(out)
 

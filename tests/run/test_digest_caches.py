@@ -8,7 +8,6 @@ makes every checkpoint rehash the rows it trusted and raise if a write did not f
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 from pathlib import Path
 
@@ -22,7 +21,6 @@ from fooling.settings.evolve import EvolveSettings
 from helpers import assert_same_archive
 from run_outputs import outputs
 
-evolve_module = importlib.import_module("fooling.run.evolve")  # the module (fooling.run.evolve is also a function)
 
 
 @pytest.fixture
@@ -32,18 +30,20 @@ def row_blocks(monkeypatch) -> list[dict]:
     monkeypatch.setattr(checkpoint, "BLOCK_BYTES", 64)
     monkeypatch.setenv(VERIFY, "1")
     counts: list[dict] = []
-    save = evolve_module.save_checkpoint
+    commit = checkpoint.PreparedCheckpoint.commit
 
-    def counted(*args, **kw):
-        counts.append(save(*args, **kw))
+    def counted(prepared):
+        counts.append(commit(prepared))
         return counts[-1]
 
-    monkeypatch.setattr(evolve_module, "save_checkpoint", counted)
+    monkeypatch.setattr(checkpoint.PreparedCheckpoint, "commit", counted)
     return counts
 
 
 def _config(out: Path, **kw) -> EvolveSettings:
-    return EvolveSettings(**{**dict(model="test-oracle", strategy="snes-elites", device="cpu"), **kw, "out": str(out)})
+    """Checkpoints in the background, so that rows change while their digests are computed."""
+    return EvolveSettings(**{**dict(model="test-oracle", strategy="snes-elites", device="cpu",
+                                    checkpoint_background="on"), **kw, "out": str(out)})
 
 
 # (population, es_start, es_focus, checkpoint_every): emitters drawn (4, 6 < 2 per class) or all; grey starts or

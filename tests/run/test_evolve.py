@@ -264,41 +264,81 @@ def test_checkpoints_rewrite_only_the_elites_that_changed(tmp_path):
 
 
 def test_summary_json_never_names_a_checkpoint_whose_save_failed(tmp_path, monkeypatch):
-    """The save runs beside the elite PNGs: when it fails, elites/ may be ahead of the checkpoint (a resume rewrites
-    it), but summary.json, whose generation the stop message reports as checkpointed, stays at the durable one."""
-    import importlib
+    """The save runs beside the elite PNGs, in the background: when it fails, elites/ may be ahead of the
+    checkpoint (a resume rewrites it), but summary.json, whose generation the stop message reports as
+    checkpointed, stays at the durable one; the run fails at its next checkpoint, naming the one that failed."""
+    from fooling.rundir import checkpoint
+    from fooling.rundir.writer import RunDirectory
 
-    evolve_module = importlib.import_module("fooling.run.evolve")
-    save = evolve_module.save_checkpoint
+    commit, write_elites = checkpoint.PreparedCheckpoint.commit, RunDirectory.write_elites
+    elite_writes: list[int] = []
     elites_at_failure = []
 
-    def failing(folder, generation, *args, **kw):
-        if generation == 8:
-            deadline = time.monotonic() + 30
-            while not elites_at_failure and time.monotonic() < deadline:  # the elites of generation 8 are
-                time.sleep(0.001)  # written meanwhile, on the main thread
+    def failing(prepared):
+        if prepared.generation == 8:
+            before, deadline = len(elite_writes), time.monotonic() + 30
+            while len(elite_writes) == before and time.monotonic() < deadline:  # the elites of generation 8
+                time.sleep(0.001)  # are written meanwhile, in another thread
+            elites_at_failure.append(len(elite_writes) > before)
             raise OSError(28, "No space left on device")
-        return save(folder, generation, *args, **kw)
+        return commit(prepared)
 
-    real_write_elites = EvolutionRun.write_elites
+    def counted(rundir, *args, **kw):
+        write_elites(rundir, *args, **kw)
+        elite_writes.append(1)
 
-    def write_elites(run, folder=None):
-        real_write_elites(run, folder)
-        if run.strategy.generation - 1 == 8:
-            elites_at_failure.append(True)
-
-    monkeypatch.setattr(evolve_module, "save_checkpoint", failing)
-    monkeypatch.setattr(EvolutionRun, "write_elites", write_elites)
-    run = EvolutionRun.start(_config(tmp_path / "run"))
+    monkeypatch.setattr(checkpoint.PreparedCheckpoint, "commit", failing)
+    monkeypatch.setattr(RunDirectory, "write_elites", counted)
+    run = EvolutionRun.start(_config(tmp_path / "run", checkpoint_background="on"))
     with pytest.raises(OSError, match="No space left"):
         run.run(progress=False)
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
-    assert summary["generation"] == 4 and summary["stop_reason"] == "error" and elites_at_failure
+    assert summary["generation"] == 4 and summary["stop_reason"] == "error" and elites_at_failure == [True]
     assert load_checkpoint(tmp_path / "run" / "checkpoint")[1]["generation"] == 4
+    assert "checkpoint of generation 8 failed: [Errno 28] No space left" in (tmp_path / "run" / "log.txt").read_text()
     monkeypatch.undo()
     EvolutionRun.resume(tmp_path / "run").run(progress=False)
     evolve(_config(tmp_path / "straight"))
     assert_same_archive(tmp_path / "straight", tmp_path / "run")
+
+
+def test_the_run_goes_on_while_a_checkpoint_is_written(tmp_path, monkeypatch):
+    """Generation 4's checkpoint is held until generation 6 has been scored: the generations between run while it
+    is written, it is complete once durable, and the run ends as an uninterrupted one does."""
+    import threading
+
+    from fooling.rundir import checkpoint
+    from fooling.run.hooks import Hook
+
+    commit = checkpoint.PreparedCheckpoint.commit
+    reached = threading.Event()
+    held = []
+
+    def slow(prepared):
+        if prepared.generation == 4:
+            held.append(reached.wait(30))
+        return commit(prepared)
+
+    class Reached(Hook):
+        def after_generation(self, run, record):
+            if record.generation == 6:
+                summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+                held.append(summary["generation"])  # still the durable checkpoint: generation 0
+                reached.set()
+
+    monkeypatch.setattr(checkpoint.PreparedCheckpoint, "commit", slow)
+    run = EvolutionRun.start(_config(tmp_path / "run", checkpoint_background="on"))
+    run.hooks.append(Reached())
+    run.run(progress=False)
+    assert held == [0, True]
+    monkeypatch.undo()
+    evolve(_config(tmp_path / "straight"))
+    assert_same_archive(tmp_path / "straight", tmp_path / "run")
+    rows = [list(csv.DictReader(open(tmp_path / name / "metrics.csv"))) for name in ("run", "straight")]
+    for row in rows[0] + rows[1]:
+        del row["elapsed_s"]
+    assert len(rows[0]) == 13 and rows[0] == rows[1]  # the same rows, but for the time taken
+    assert "checkpoint: generation 4" in (tmp_path / "run" / "log.txt").read_text()
 
 
 def test_a_resumed_run_rewrites_every_elite_once(tmp_path):

@@ -31,11 +31,12 @@ def _checkpointed(run: EvolutionRun, monkeypatch, clock: _Clock) -> list[int]:
     monkeypatch.setattr(time, "monotonic", lambda: clock.now)
     done, real = [], run.checkpoint
 
-    def checkpoint(rows):
+    def checkpoint(rows, background=False):
         done.append(run.strategy.generation - 1)
-        real(rows)
+        run.backgrounds.append(background)
+        real(rows, background)
 
-    run.checkpoint = checkpoint
+    run.checkpoint, run.backgrounds = checkpoint, []
     run.run(progress=False, hooks=[clock])
     return done
 
@@ -47,10 +48,12 @@ def test_checkpoints_come_every_n_generations_at_least_the_given_seconds_apart(t
 
 
 def test_no_floor_checkpoints_every_n_generations_and_slow_generations_change_nothing(tmp_path, monkeypatch):
-    run = EvolutionRun.start(_config(tmp_path / "a", checkpoint_seconds=0))
+    run = EvolutionRun.start(_config(tmp_path / "a", checkpoint_seconds=0, checkpoint_background="on"))
     assert _checkpointed(run, monkeypatch, _Clock(0.0)) == [0, 2, 4, 6, 8, 10, 12]
+    assert run.backgrounds == [True] * 6 + [False]  # the run goes on while they are written, but not after the last
     run = EvolutionRun.start(_config(tmp_path / "b", checkpoint_seconds=3))
     assert _checkpointed(run, monkeypatch, _Clock(5.0)) == [0, 2, 4, 6, 8, 10, 12]
+    assert not any(run.backgrounds)  # auto, on a CPU: each written before the run goes on
 
 
 def test_a_fast_run_checkpoints_the_first_and_last_generation_only_and_ends_the_same(tmp_path):

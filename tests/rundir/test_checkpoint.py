@@ -512,3 +512,37 @@ def test_verification_catches_a_digest_that_a_write_did_not_forget(tmp_path, mon
     monkeypatch.setenv("FOOLING_VERIFY_DIGESTS", "0")  # what the cache would otherwise do: name the old block
     save_checkpoint(tmp_path, 2, owned, {}, **ROWS)
     assert not np.array_equal(load_checkpoint(tmp_path)[0]["elites"][4], owned["elites"].source[4].numpy())
+
+
+def test_a_detached_checkpoint_writes_the_state_it_was_prepared_with(tmp_path):
+    """Prepared within ``detach_bytes`` it holds copies: the owners may write their arrays while it commits (in
+    another thread, in a run); the digests of rows written since are not cached. Above the limit nothing is
+    copied, and a commit writes the arrays as they are then."""
+    from fooling.rundir.checkpoint import prepare_checkpoint
+
+    arrays = _state()
+    owned, caches = _owned(arrays)
+    values = {"x": [1, 2]}
+    prepared = prepare_checkpoint(tmp_path / "detached", 3, owned, values, **ROWS, detach_bytes=1 << 20)
+    assert prepared.detached
+    want = {k: np.array(v, copy=True) for k, v in arrays.items()}
+    owned["elites"].source[5] += 1  # the owner writes two rows (and forgets them, as owners do) and a small array
+    caches["elites"].forget([5])
+    owned["elites"].source[6] += 1
+    caches["elites"].forget([6])
+    owned["a"][0] += 100
+    values["x"].append(3)
+    prepared.commit()
+    prepared.remember()
+    got, body = load_checkpoint(tmp_path / "detached")
+    _assert_equal(got, want)
+    assert body["x"] == [1, 2]
+    known = caches["elites"].known_many(np.arange(20))
+    assert known[5] is None and known[6] is None and known[4] == blake3(want["elites"][4].tobytes()).hexdigest()
+
+    owned, _ = _owned(_state())
+    prepared = prepare_checkpoint(tmp_path / "attached", 3, owned, {}, **ROWS, detach_bytes=1000)
+    assert not prepared.detached  # 5 kB of rows to read: above the limit, so read when committed
+    owned["elites"].source[5] += 1
+    prepared.commit()
+    assert np.array_equal(load_checkpoint(tmp_path / "attached")[0]["elites"][5], owned["elites"].source[5].numpy())
