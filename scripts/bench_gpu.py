@@ -10,6 +10,9 @@ device-resident genomes and archives show up here once merged) against the class
   host_ms_per_gen      ms per generation spent outside the forward pass (generation time - forward time)
   peak_mem_mb          CUDA: torch.cuda.max_memory_allocated during the row; CPU: the process's peak RSS so far
   chunk                images per forward pass (Classifier.chunk_images) at that population
+  ratio_checkpoint_every_10_off / _on   (the last row: ImageNet direct again) loop / forward over 10 generations
+                       and the checkpoint before them, written first (off) or while they run (on:
+                       --checkpoint-background)
 
 Configurations: MNIST direct population 200 and 1,000; MNIST 5 seeds x 200 in one pass (`fool evolve --seeds 0-4`:
 fooling.run.multi.RunGroup with one objective call for all five); ImageNet EfficientNet-Lite0 direct
@@ -153,10 +156,23 @@ class GroupLoop:
         self.group.run(progress=progress, hooks=hooks)
 
 
+def checkpointed_interval(run: EvolutionRun, generations: int, background: bool) -> float:
+    """Seconds of a checkpoint and the next ``generations`` generations, until that checkpoint is durable:
+    written first (``background`` False) or while the generations run."""
+    sync(run.device)
+    start = time.perf_counter()
+    run.checkpoint([], background=background)
+    loop_rate(run, generations, float("inf"))
+    run.wait_for_checkpoint()
+    return time.perf_counter() - start
+
+
 def measure(name: str, device: torch.device, precision: str, compile: bool, tmp: str, *, model: str,
             encoding: str, population: int, generations: int, max_seconds: float, forward_seconds: float,
-            rounds: int, **extra: Any) -> dict[str, Any]:
-    """One row: build a run, warm it up (generation 0 and one more), time its loop and its forward pass."""
+            rounds: int, checkpoint_every: int = 0, **extra: Any) -> dict[str, Any]:
+    """One row: build a run, warm it up (generation 0 and one more), time its loop and its forward pass;
+    ``checkpoint_every`` N: then N generations after a checkpoint written first, and N after one written while
+    they run (--checkpoint-background off / on), each timed until its checkpoint is durable."""
     settings = {k: extra[k] for k in extra if k in EvolveSettings.types()}  # e.g. seeds, once it exists
     row: dict[str, Any] = {"config": name, "device": str(device), "precision": precision, "compile": compile,
                            "model": model, "encoding": encoding, "population": population, **extra}
@@ -196,6 +212,15 @@ def measure(name: str, device: torch.device, precision: str, compile: bool, tmp:
             "host_ms_per_gen": round(max(0.0, (population * seeds) * (1 / loop - 1 / forward)) * 1000, 1),
             "peak_mem_mb": round(peak_mb(device), 1), "chunk": chunk,
         })
+        if checkpoint_every and seeds == 1:
+            started = time.perf_counter()
+            run.checkpoint([])  # the first: every elite (too big to copy: written before the run goes on)
+            row["first_checkpoint_s"] = round(time.perf_counter() - started, 2)
+            loop_rate(run, checkpoint_every, float("inf"))  # elites changed since, as before each timed one
+            for mode in ("off", "on"):
+                seconds = checkpointed_interval(run, checkpoint_every, background=mode == "on")
+                row[f"ratio_checkpoint_every_{checkpoint_every}_{mode}"] = round(
+                    checkpoint_every * population / seconds / forward, 3)
     finally:
         (group if seeds > 1 else run).close()
     return row
@@ -240,31 +265,32 @@ def main() -> int:
                   rounds=2 if args.quick else 3)
     failed: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
-        for precision in args.precisions.split(","):
-            def row(name: str, **kw: Any) -> dict[str, Any]:
-                try:
-                    r = measure(name, device, precision, args.compile, tmp, **{**common, **kw})
-                except Exception as err:  # noqa: BLE001 - out of memory, a cuDNN or compiler error: the next rows
-                    # still run (a GPU session may have one try), and the row says what went wrong
-                    r = {"config": name, "device": str(device), "precision": precision,
-                         "error": f"{type(err).__name__}: {first_line(err)}"}
-                    if device.type == "cuda":
-                        torch.cuda.empty_cache()
-                failed.extend([name] if "error" in r else [])
-                emit(r, out)
-                return r
+        def row(name: str, precision: str, **kw: Any) -> dict[str, Any]:
+            try:
+                r = measure(name, device, precision, args.compile, tmp, **{**common, **kw})
+            except Exception as err:  # noqa: BLE001 - out of memory, a cuDNN or compiler error: the next rows
+                # still run (a GPU session may have one try), and the row says what went wrong
+                r = {"config": name, "device": str(device), "precision": precision,
+                     "error": f"{type(err).__name__}: {first_line(err)}"}
+                if device.type == "cuda":
+                    torch.cuda.empty_cache()
+            failed.extend([name] if "error" in r else [])
+            emit(r, out)
+            return r
 
+        for precision in args.precisions.split(","):
             if "mnist" in groups:
-                row("mnist-direct-200", model=MNIST, encoding="direct", population=200)
-                row("mnist-direct-1000", model=MNIST, encoding="direct", population=1000)
+                row("mnist-direct-200", precision, model=MNIST, encoding="direct", population=200)
+                row("mnist-direct-1000", precision, model=MNIST, encoding="direct", population=1000)
                 # 5 seeds x 200 children, one forward pass of 1,000 images per generation (fool evolve --seeds 0-4;
                 # population is per seed, evaluations/s counts all five)
-                row("mnist-direct-5seeds-200", model=MNIST, encoding="direct", population=200, seeds=[0, 1, 2, 3, 4])
+                row("mnist-direct-5seeds-200", precision, model=MNIST, encoding="direct", population=200,
+                    seeds=[0, 1, 2, 3, 4])
             if "imagenet" in groups:
-                row("imagenet-lite0-direct-400", model=IMAGENET, encoding="direct", population=big,
+                row("imagenet-lite0-direct-400", precision, model=IMAGENET, encoding="direct", population=big,
                     generations=min(generations, 6))
-                cppn = row("imagenet-lite0-cppn-400", model=IMAGENET, encoding="cppn", population=big,
-                           generations=min(generations, 6))
+                cppn = row("imagenet-lite0-cppn-400", precision, model=IMAGENET, encoding="cppn",
+                           population=big, generations=min(generations, 6))
                 gens, pop = PAPER_CPPN_BUDGET
                 projection = {"config": "projection-paper-imagenet-cppn", "device": str(device),
                               "precision": precision, "generations": gens, "population": pop,
@@ -278,6 +304,9 @@ def main() -> int:
                 else:
                     projection["status"] = "not available: the CPPN row failed"
                 emit(projection, out)
+        if "imagenet" in groups:  # last: the slowest row (a first checkpoint of 2.4 GB), the least needed
+            row("imagenet-lite0-direct-400-checkpoints", args.precisions.split(",")[0], model=IMAGENET,
+                encoding="direct", population=big, generations=min(generations, 6), checkpoint_every=10)
     return 1 if failed else 0  # every row printed; non-zero if any failed
 
 
