@@ -53,6 +53,7 @@ from ..errors import FoolingError
 from ..paths import sha256_file
 from ..rowdigests import Rows, verifying
 from . import atomic
+from .direct_io import write_synced
 
 STATE = "state.json"
 FORMAT = 4
@@ -125,10 +126,7 @@ def _block_hash(state_format: int) -> Callable[[memoryview], str]:
 
 
 def _write_tmp(tmp: Path, view: memoryview) -> None:
-    with open(tmp, "wb") as f:
-        f.write(view)
-        f.flush()
-        os.fsync(f.fileno())
+    write_synced(tmp, view)  # past the page cache where it can (fooling.rundir.direct_io says why)
 
 
 def _blocks_folder(folder: Path) -> Path:
