@@ -264,7 +264,8 @@ def resume(path: str | Path, *, generations: Optional[int] = None, progress: boo
     one forward pass for all, and a list of :class:`RunResult` comes back.
 
     generations: raise an evolution run's budget; changes: the other settings that may change on resume
-    (:data:`~fooling.settings.evolve.RESUME_SETTINGS`: until, checkpoint_every, checkpoint_seconds). An ascent takes none.
+    (:data:`~fooling.settings.evolve.RESUME_SETTINGS`: until, checkpoint_every, checkpoint_seconds,
+    checkpoint_background). An ascent takes none.
     command: "evolve" or "ascend" to refuse a run of the other kind (the command line passes its own).
     """
     folder = Path(path)

@@ -172,7 +172,7 @@ def measure(name: str, device: torch.device, precision: str, compile: bool, tmp:
             rounds: int, checkpoint_every: int = 0, **extra: Any) -> dict[str, Any]:
     """One row: build a run, warm it up (generation 0 and one more), time its loop and its forward pass;
     ``checkpoint_every`` N: then N generations after a checkpoint written first, and N after one written while
-    they run (--checkpoint-background off / on), each timed until its checkpoint is durable."""
+    they run (without and with --checkpoint-background), each timed until its checkpoint is durable."""
     settings = {k: extra[k] for k in extra if k in EvolveSettings.types()}  # e.g. seeds, once it exists
     row: dict[str, Any] = {"config": name, "device": str(device), "precision": precision, "compile": compile,
                            "model": model, "encoding": encoding, "population": population, **extra}

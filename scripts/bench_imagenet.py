@@ -9,7 +9,7 @@ it, and the resident memory of a 1000-class direct-encoding run.
             so background load hits both alike. ratio+ckpt (one checkpoint every 10 generations,
             --checkpoint-seconds 0): a checkpoint and the 10 generations after it, timed together to the
             moment that checkpoint is durable (written before they run, or while they do with
-            --checkpoint-background on, the default on a GPU); it follows the first checkpoint (which
+            --checkpoint-background); it follows the first checkpoint (which
             writes every elite) by 10 generations, so it rewrites the elites that changed in 10
             generations early in a run, as a real run's would. ckpt s: what that adds to 10 generations
             at the loop's rate (hand-off s: the part the loop waits for).
@@ -35,7 +35,7 @@ glibc's mmap/trim thresholds raised), which spares the page faults of re-allocat
                                      [--system-malloc]   (glibc defaults: freed big blocks go back to the OS)
                                      [--omp-passive]     (OMP_WAIT_POLICY=PASSIVE: not what `fool` does)
                                      [--compile]         (as fool evolve --compile)
-                                     [--checkpoint-background auto|on|off]   (as fool evolve's)
+                                     [--checkpoint-background]   (as fool evolve's)
 """
 
 from __future__ import annotations
@@ -111,7 +111,7 @@ def checkpointed_interval(run: EvolutionRun, generations: int) -> tuple[float, f
     """(seconds, hand-off seconds) of a checkpoint and the next ``generations`` generations, until that
     checkpoint is durable; when the run writes checkpoints in the background (--checkpoint-background), the
     hand-off is the part the loop waits for, else the whole checkpoint."""
-    background = getattr(run, "checkpoints_in_background", False)  # as the run's are (older trees: never)
+    background = getattr(run.config, "checkpoint_background", False)  # as the run's are (older trees: never)
     start = time.perf_counter()
     run.checkpoint([], background=True) if background else run.checkpoint([])
     handed = time.perf_counter() - start
@@ -167,8 +167,8 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--strategy", default=None, help="of the direct loop: snes-elites (the default preset's) or "
                                                          "map-elites (the paper's); CPPN runs keep their preset's")
-    parser.add_argument("--checkpoint-background", default=None, choices=("auto", "on", "off"),
-                        help="as fool evolve's (default: its default, auto: on a GPU only)")
+    parser.add_argument("--checkpoint-background", action="store_true",
+                        help="as fool evolve's: checkpoints written while the loop goes on")
     parser.add_argument("--system-malloc", action="store_true",
                         help="leave glibc's thresholds alone (fool itself raises them: fooling.allocator)")
     parser.add_argument("--compile", action="store_true",
@@ -205,8 +205,7 @@ def main() -> None:
                                     strategy=args.strategy if encoding == "direct" else None,
                                     generations=10**6, checkpoint_every=10**6, device=str(device),
                                     out=f"{tmp}/{encoding}", compile=args.compile,
-                                    **({"checkpoint_background": args.checkpoint_background}
-                                       if args.checkpoint_background else {}))
+                                    **({"checkpoint_background": True} if args.checkpoint_background else {}))
             run = EvolutionRun.start(config)
             shape = run.encoding.image_shape
             loop_rate(run, 2)  # the initial population and a warm-up generation

@@ -47,7 +47,8 @@ def _check_resume(ctx: click.Context, resume: str) -> None:
               help="The one class a --strategy ga run fools (index or name).")
 @click.option("--resume", default=None, type=click.Path(), cls=SettingOption, group="run",
               help="Continue the run in this directory (only --generations, --until, --checkpoint-every, "
-                   "--checkpoint-seconds, --quiet and where it runs, --workers and co., may accompany it).")
+                   "--checkpoint-seconds, --checkpoint-background, --quiet and where it runs, --workers and co., "
+                   "may accompany it).")
 @click.option("--seeds", "seed_spec", default=None, cls=SettingOption, group="budget", metavar="SPEC",
               help="Several seeds as one batched population (one forward pass for all), e.g. 0-4 or 0,2,7: "
                    "one run directory each, OUT/s<seed>; `--resume OUT` continues them all.")
@@ -102,8 +103,8 @@ def command(ctx, class_spec, target, resume, seed_spec, encoding_spec, quiet, te
         encodings = [e.strip() for e in encoding_spec.split(",")]
     if resume is not None:
         _check_resume(ctx, resume)
-        changes = {name: options[name] for name in ("until", "checkpoint_every", "checkpoint_seconds", *PLACEMENT_SETTINGS)
-                   if _given(ctx, name)}
+        changes = {name: options[name] for name in (*RESUME_SETTINGS, *PLACEMENT_SETTINGS)
+                   if name != "generations" and _given(ctx, name)}
         result = api.resume(resume, generations=options["generations"], progress=not quiet, command="evolve",
                             hooks=hooks, **changes)
     else:

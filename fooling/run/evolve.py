@@ -35,7 +35,7 @@ from ..settings.evolve import (IMAGENET_CLASSES, NETWORK_RESOLVED, PLACEMENT_SET
                                SINCE, EvolveSettings, Network, check_run_size, ignored_class_settings)
 from ..encodings import Encoding, make_encoding
 from ..errors import FoolingError
-from ..hostwork import host_threads, on_host
+from ..hostwork import host_threads
 from ..paths import not_a_run_directory
 from ..imaging import to_uint8
 from ..objective import EliteRescorer, Objective, image_shape, trusted_passed
@@ -688,14 +688,6 @@ class EvolutionRun:
         finally:
             self._in_checkpoint = False
         self.checkpointed_at = time.monotonic()
-
-    @property
-    def checkpoints_in_background(self) -> bool:
-        """Whether checkpoints but the last are written while the run goes on (``--checkpoint-background``; auto:
-        where the networks run off the host CPU). On a 2-core CPU the writing slowed the forward pass by more than
-        it hid (the thread takes a core and the GIL from it): scripts/bench_imagenet.py --checkpoint-background."""
-        choice = self.config.checkpoint_background
-        return choice == "on" or (choice == "auto" and not on_host(self.device))
 
     def wait_for_checkpoint(self) -> None:
         """Return once the checkpoint being written in the background (if any) is durable; raise its error."""

@@ -126,7 +126,7 @@ class Checkpoints(Hook):
     checkpoint in this process (none yet: at once). A checkpoint costs about the same whatever the generation
     costs, so a count of generations alone would checkpoint a GPU run of small generations many times a
     second; a crash loses at most ``seconds`` plus ``every`` generations of work. All but the last are written
-    while the run goes on where the run says so (:attr:`EvolutionRun.checkpoints_in_background`)."""
+    while the run goes on with ``--checkpoint-background``."""
 
     def __init__(self, every: int, metrics: MetricsRows, seconds: float = 0.0) -> None:
         self.every = every
@@ -145,5 +145,5 @@ class Checkpoints(Hook):
     def after_generation(self, run: "EvolutionRun", record: GenerationRecord) -> None:
         if self.due(run, record):
             run.stop_reason = record.stop_reason
-            run.checkpoint(self.metrics.take(), background=not record.last and run.checkpoints_in_background)
+            run.checkpoint(self.metrics.take(), background=not record.last and run.config.checkpoint_background)
             run.abort_if_requested(record.stop_reason)

@@ -10,7 +10,8 @@ DIR/sweep.json records the grid. Running a sweep again into the same DIR (or ``f
 skips the finished points (summary.json: budget or --until reached), resumes the interrupted ones from their
 checkpoints, starts the others, and reports those a live process holds (never touches them). A grid may grow
 (more seeds, models, ...: the points it adds are started) and its budget may change (generations, until,
-checkpoint_every, checkpoint_seconds: each run resumes with the new one); any other change is refused in one line.
+checkpoint_every, checkpoint_seconds, checkpoint_background: each run resumes with the new one); any other change
+is refused in one line.
 
 Points run one after another in this process, or as Ray tasks (one run per task, to completion, in a worker
 process with its own device; a local instance of ``workers`` concurrent runs, or the cluster at
@@ -211,7 +212,7 @@ def one_line(err: BaseException) -> str:
 def run_point(config: dict[str, Any], changes: dict[str, Any], progress: bool = False) -> Outcome:
     """Run one point to the end (start, resume or skip it) in this process; never raises but for
     KeyboardInterrupt. ``config``: its EvolveSettings as JSON; ``changes``: the budget settings a resumed run takes
-    (generations, until, checkpoint_every, checkpoint_seconds). This is also the body of each Ray task."""
+    (:data:`~fooling.settings.evolve.RESUME_SETTINGS`). This is also the body of each Ray task."""
     from .evolve import EvolutionRun
 
     settings = EvolveSettings.from_json(config)

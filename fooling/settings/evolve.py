@@ -37,8 +37,6 @@ CPPN_CPU_MATHS = ("numpy", "torch")
 # where CPPNs are drawn without --image-size: at the side the network resizes to, or at its input (runs begun
 # before the first existed; fooling/run/evolve.py: evolved_image_shape); declared here, once
 CPPN_SIZES = ("resize", "input")
-# whether checkpoints are written while the run goes on (fooling/run/evolve.py: EvolutionRun.checkpoints_in_background)
-CHECKPOINT_BACKGROUND = ("auto", "on", "off")
 DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")  # the devices a run can use (see classifiers.resolve_device)
 
 # Limits on the size of a run, checked before anything is created (see check_run_size).
@@ -253,10 +251,9 @@ class EvolveSettings(Settings):
     checkpoint_seconds: float = setting(60.0, "...and at least this many seconds apart (0: every N generations "
                                               "exactly; the first due and the last are always checkpointed).",
                                         group=BUDGET, check=non_negative)
-    checkpoint_background: str = setting("auto", "Write checkpoints (all but the last) in a thread while the run goes "
-                                                 "on: auto does where the networks run off the CPU (on a GPU); on a "
-                                                 "CPU the writing takes cores from the forward pass.", group=BUDGET,
-                                         choices=CHECKPOINT_BACKGROUND)
+    checkpoint_background: bool = setting(False, "Write checkpoints (all but the last) in a thread while the run "
+                                                  "goes on (on 2 CPU cores that slowed the forward pass by more than "
+                                                  "it hid; not yet measured on a GPU).", group=BUDGET)
     snapshot_every: int = setting(0, "Also keep every Nth generation's elites in snapshots/<gen>/ (0: never).",
                                   group=BUDGET, check=non_negative)
     until: Optional[float] = setting(None, "Stop early once every class reaches this confidence.", group=BUDGET,

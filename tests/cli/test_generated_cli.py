@@ -117,10 +117,12 @@ def test_resume_may_change_how_often_it_checkpoints(tmp_path):
     assert fool("evolve", "--model", "test-oracle", "--generations", "2", "--population", "8", "--quiet",
                 "--out", str(out)).exit_code == 0
     result = fool("evolve", "--resume", str(out), "--generations", "6", "--checkpoint-every", "2",
-                  "--checkpoint-seconds", "0", "--quiet")
+                  "--checkpoint-seconds", "0", "--checkpoint-background", "--quiet")
     assert result.exit_code == 0, result.output
     assert (_config(out)["checkpoint_every"], _config(out)["checkpoint_seconds"]) == (2, 0.0)
-    assert "checkpoint: generation 4 " in (out / "log.txt").read_text()
+    assert _config(out)["checkpoint_background"] is True
+    log = (out / "log.txt").read_text()
+    assert "checkpoint: generation 4 (" in log and "generation 4 (" in log.split("written while the run went on")[0]
 
 
 @pytest.mark.parametrize("command, cls, headings", [

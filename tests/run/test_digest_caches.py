@@ -43,7 +43,7 @@ def row_blocks(monkeypatch) -> list[dict]:
 def _config(out: Path, **kw) -> EvolveSettings:
     """Checkpoints in the background, so that rows change while their digests are computed."""
     return EvolveSettings(**{**dict(model="test-oracle", strategy="snes-elites", device="cpu",
-                                    checkpoint_background="on"), **kw, "out": str(out)})
+                                    checkpoint_background=True), **kw, "out": str(out)})
 
 
 # (population, es_start, es_focus, checkpoint_every): emitters drawn (4, 6 < 2 per class) or all; grey starts or

@@ -289,7 +289,7 @@ def test_summary_json_never_names_a_checkpoint_whose_save_failed(tmp_path, monke
 
     monkeypatch.setattr(checkpoint.PreparedCheckpoint, "commit", failing)
     monkeypatch.setattr(RunDirectory, "write_elites", counted)
-    run = EvolutionRun.start(_config(tmp_path / "run", checkpoint_background="on"))
+    run = EvolutionRun.start(_config(tmp_path / "run", checkpoint_background=True))
     with pytest.raises(OSError, match="No space left"):
         run.run(progress=False)
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
@@ -327,7 +327,7 @@ def test_the_run_goes_on_while_a_checkpoint_is_written(tmp_path, monkeypatch):
                 reached.set()
 
     monkeypatch.setattr(checkpoint.PreparedCheckpoint, "commit", slow)
-    run = EvolutionRun.start(_config(tmp_path / "run", checkpoint_background="on"))
+    run = EvolutionRun.start(_config(tmp_path / "run", checkpoint_background=True))
     run.hooks.append(Reached())
     run.run(progress=False)
     assert held == [0, True]

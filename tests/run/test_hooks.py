@@ -48,12 +48,12 @@ def test_checkpoints_come_every_n_generations_at_least_the_given_seconds_apart(t
 
 
 def test_no_floor_checkpoints_every_n_generations_and_slow_generations_change_nothing(tmp_path, monkeypatch):
-    run = EvolutionRun.start(_config(tmp_path / "a", checkpoint_seconds=0, checkpoint_background="on"))
+    run = EvolutionRun.start(_config(tmp_path / "a", checkpoint_seconds=0, checkpoint_background=True))
     assert _checkpointed(run, monkeypatch, _Clock(0.0)) == [0, 2, 4, 6, 8, 10, 12]
     assert run.backgrounds == [True] * 6 + [False]  # the run goes on while they are written, but not after the last
     run = EvolutionRun.start(_config(tmp_path / "b", checkpoint_seconds=3))
     assert _checkpointed(run, monkeypatch, _Clock(5.0)) == [0, 2, 4, 6, 8, 10, 12]
-    assert not any(run.backgrounds)  # auto, on a CPU: each written before the run goes on
+    assert not any(run.backgrounds)  # by default each is written before the run goes on
 
 
 def test_a_fast_run_checkpoints_the_first_and_last_generation_only_and_ends_the_same(tmp_path):
