@@ -72,8 +72,8 @@ def _imagenet(encoding: str) -> tuple[Callable[[Lines], str], Callable[[Lines], 
     def cell(lines: Lines) -> str:
         v = values(lines)
         return (f"{v['ratio']:.3f} ({v['loop_evals_per_s']:.1f} against {v['forward_evals_per_s']:.1f} evals/s); "
-                f"{v['ratio_with_checkpoints']:.3f} with a checkpoint every 10 generations ({v['checkpoint_s']:.2f} s "
-                f"each); {v['ratio_with_default_checkpoints']:.3f} at the default cadence (every "
+                f"{v['ratio_with_checkpoints']:.3f} with a checkpoint every 10 generations (each adds "
+                f"{v['checkpoint_s']:.2f} s); {v['ratio_with_default_checkpoints']:.3f} at the default cadence (every "
                 f"{v['default_checkpoint_generations']})")
 
     return cell, values
