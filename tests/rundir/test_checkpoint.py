@@ -314,15 +314,37 @@ def _crash_at(monkeypatch, step: int | None) -> list[str]:
     return seen
 
 
-def test_a_crash_at_every_step_of_a_checkpoint_leaves_the_old_or_the_new_one(tmp_path, monkeypatch):
-    old = _state(0)
-    new = {**_state(1), "elites": np.concatenate([old["elites"][10:], _state(1)["elites"][:10]])}
+def _aligned_state(seed: int = 0) -> dict[str, np.ndarray]:
+    """As :func:`_state`, but elites' rows are 4096 bytes: blocks written past the page cache (O_DIRECT)."""
+    return {**_state(seed), "elites": np.random.default_rng(seed).random((20, 1024), dtype=np.float32)}
+
+
+ALIGNED = dict(big_bytes=1024, block_bytes=4096)  # elites a row a block (4096 bytes); sigma one block of 2,560
+
+
+def test_blocks_of_whole_pages_go_past_the_page_cache_and_load_the_same(tmp_path, monkeypatch):
+    from fooling.rundir import direct_io
+
+    direct, real = [], direct_io._write_direct
+    monkeypatch.setattr(direct_io, "_write_direct", lambda path, view: direct.append(real(path, view)) or direct[-1])
+    arrays = _aligned_state()
+    save_checkpoint(tmp_path, 1, arrays, {}, **ALIGNED)
+    _assert_equal(load_checkpoint(tmp_path)[0], arrays)
+    assert len(direct) == 21  # 20 elites' rows and sigma's one block: each asked
+    if hasattr(os, "O_DIRECT") and str(tmp_path / "blocks") not in direct_io._refused:
+        assert direct.count(True) == 20  # the rows; sigma's 2,560 bytes the plain way
+
+
+@pytest.mark.parametrize("make, sizes", [(_state, SMALL), (_aligned_state, ALIGNED)], ids=["small", "aligned"])
+def test_a_crash_at_every_step_of_a_checkpoint_leaves_the_old_or_the_new_one(tmp_path, monkeypatch, make, sizes):
+    old = make(0)
+    new = {**make(1), "elites": np.concatenate([old["elites"][10:], make(1)["elites"][:10]])}
     new["sigma"][:20] = old["sigma"][:20]
     base = tmp_path / "base"
-    save_checkpoint(base, 1, old, {"x": "old"}, **SMALL)
+    save_checkpoint(base, 1, old, {"x": "old"}, **sizes)
     shutil.copytree(base, tmp_path / "count")
     steps = _crash_at(monkeypatch, None)
-    save_checkpoint(tmp_path / "count", 2, new, {"x": "new"}, **SMALL)
+    save_checkpoint(tmp_path / "count", 2, new, {"x": "new"}, **sizes)
     monkeypatch.undo()
     kinds = {s.split()[0] for s in steps}
     assert len(steps) > 30 and kinds == {"write", "replace", "remove"}
@@ -332,7 +354,7 @@ def test_a_crash_at_every_step_of_a_checkpoint_leaves_the_old_or_the_new_one(tmp
         shutil.copytree(base, folder)
         _crash_at(monkeypatch, step)
         with pytest.raises(Crash):
-            save_checkpoint(folder, 2, new, {"x": "new"}, **SMALL)
+            save_checkpoint(folder, 2, new, {"x": "new"}, **sizes)
         monkeypatch.undo()
         arrays, values = load_checkpoint(folder)
         _assert_equal(arrays, new if values["x"] == "new" else old)
@@ -341,7 +363,7 @@ def test_a_crash_at_every_step_of_a_checkpoint_leaves_the_old_or_the_new_one(tmp
         _assert_equal(load_checkpoint(folder)[0], arrays)
         named = {f"{h}.bin" for entry in values["blocks"].values() for h in entry["blocks"]}
         assert _blocks(folder) == named and [p.name for p in folder.glob("arrays-*")] == [values["arrays"]]
-        save_checkpoint(folder, 2, new, {"x": "new"}, **SMALL)  # and the checkpoint can be taken again
+        save_checkpoint(folder, 2, new, {"x": "new"}, **sizes)  # and the checkpoint can be taken again
         _assert_equal(load_checkpoint(folder)[0], new)
         shutil.rmtree(folder)
     assert "old" in outcomes and "new" in outcomes
