@@ -14,7 +14,7 @@ timings, metrics.csv without elapsed seconds, elites/ byte for byte, the checkpo
 
 Prints what it did and ends with one JSON line of counts. Not part of the test suite (a few minutes):
 
-    python scripts/fault_injection.py [--kills 20] [--workers 2] [--seed 0]
+    python scripts/fault_injection.py [--kills 20] [--workers 2] [--seed 0] [--checkpoint-background]
 """
 
 from __future__ import annotations
@@ -222,7 +222,12 @@ def main() -> None:
     parser.add_argument("--kills", type=int, default=20, help="random SIGKILLs of a real run [20]")
     parser.add_argument("--workers", type=int, default=2, help="subprocesses at a time [2]")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--checkpoint-background", action="store_true",
+                        help="every run with fool evolve --checkpoint-background (checkpoints written by a thread)")
     opts = parser.parse_args()
+    if opts.checkpoint_background:
+        for args in (ORACLE_ARGS, REAL_ARGS):
+            args.append("--checkpoint-background")
     started = time.perf_counter()
     counts: dict = {}
     with tempfile.TemporaryDirectory(prefix="fault-injection-") as tmp:
