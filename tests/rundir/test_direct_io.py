@@ -90,3 +90,23 @@ def test_only_whole_multiples_of_4096_bytes_are_asked_to_go_past_the_page_cache(
 def test_other_errors_are_raised(tmp_path):
     with pytest.raises(OSError):
         write_synced(tmp_path / "missing" / "b.bin", _view(ALIGN))
+
+
+@pytest.mark.skipif(not hasattr(os, "O_DIRECT"), reason="no O_DIRECT here")
+def test_buffers_are_kept_and_reused_one_per_concurrent_writer(tmp_path, monkeypatch):
+    """Fresh buffers would be fresh pages for every checkpoint (what writing past the page cache avoids)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.setattr(direct_io, "_buffers", [])
+    monkeypatch.setattr(direct_io, "_refused", set())
+    write_synced(tmp_path / "a.bin", _view(2 * ALIGN))
+    if str(tmp_path) in direct_io._refused:
+        pytest.skip("this file system refuses O_DIRECT")
+    kept = list(direct_io._buffers)
+    write_synced(tmp_path / "b.bin", _view(ALIGN, 1))  # a smaller block: the same buffer
+    assert len(kept) == 1 and direct_io._buffers == kept
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda i: write_synced(tmp_path / f"{i}.bin", _view(2 * ALIGN, i)), range(40)))
+    assert 1 <= len(direct_io._buffers) <= 4 and kept[0] in direct_io._buffers
+    for i in range(40):
+        assert (tmp_path / f"{i}.bin").read_bytes() == bytes(_view(2 * ALIGN, i))
