@@ -13,16 +13,19 @@ Layout (format 4), all inside ``checkpoint/``:
   JSON (sorted keys, no spaces); the body holds the values, the npz's name and SHA-256, and under
   ``"blocks"`` each big array's dtype, shape, rows per block and ordered block hashes.
 
-A checkpoint writes its new blocks (each to a temporary file, fsynced, renamed; the folder fsynced once),
-then the npz (hashed as it is written), then replaces state.json atomically; only then are older npz files
-and blocks that state.json no longer names removed.
+A checkpoint writes its new blocks (each to a temporary file, past the page cache where it can
+(:mod:`.direct_io`), fsynced, renamed; the folder fsynced once), then the npz (hashed as it is written), then
+replaces state.json atomically; only then are older npz files and blocks that state.json no longer names removed.
+:func:`save_checkpoint` does it in one call; :func:`prepare_checkpoint` reads the state (copying what it will
+write, within a limit) and its ``commit()`` writes it, so a run may go on while another thread commits.
 
 Owners of big arrays hand them over as :class:`~fooling.rowdigests.Rows` with a per-row digest cache that
 they clear at every write of a row. For an array stored one row a block, a row whose digest is cached and
 whose block is on disk (one ``lstat``) is neither read nor hashed: a checkpoint of a late, slowly changing
 run reads only the rows written since the last one (on a GPU only those leave the device). Digests are
 cached only after the state.json naming their blocks is durable, so a failed save leaves no cache claiming
-a block that was never written; the files are the same as from plain arrays. ``FOOLING_VERIFY_DIGESTS=1``
+a block that was never written, and only for rows not written since they were read; the files are the same as
+from plain arrays. ``FOOLING_VERIFY_DIGESTS=1``
 rehashes the trusted rows and raises on a stale digest (which would name an old block that loads fine).
 
 A crash at any moment leaves the previous or the new state.json with everything it names complete. Loading
