@@ -5,7 +5,8 @@ block's name is the BLAKE3 digest of the row's bytes. The owner of such an array
 snes-elites means and step sizes) keeps a :class:`RowDigests` beside it and calls :meth:`RowDigests.forget`
 next to EVERY write of its rows; its ``state_dict`` hands the checkpoint a :class:`Rows` instead of an ndarray.
 The checkpoint then reads (and hashes) only rows whose digest is unknown or whose block is not on disk, and
-records the digests it computed only after the state that names them is durable. A stale digest would make a
+records the digests it computed only after the state that names them is durable, and (a checkpoint written in
+another thread while the owner goes on) only for rows not forgotten since it read them. A stale digest would make a
 checkpoint name an old block (which loads and verifies fine): ``FOOLING_VERIFY_DIGESTS=1`` makes every
 checkpoint rehash the rows it trusted and raise on a mismatch (the test suite runs with it).
 """
