@@ -252,8 +252,8 @@ class EvolveSettings(Settings):
                                               "exactly; the first due and the last are always checkpointed).",
                                         group=BUDGET, check=non_negative)
     checkpoint_background: bool = setting(False, "Write checkpoints (all but the last) in a thread while the run "
-                                                  "goes on (on 2 CPU cores that slowed the forward pass by more than "
-                                                  "it hid; not yet measured on a GPU).", group=BUDGET)
+                                                  "goes on (on 2 CPU cores it did not pay; not yet measured on a "
+                                                  "GPU).", group=BUDGET)
     snapshot_every: int = setting(0, "Also keep every Nth generation's elites in snapshots/<gen>/ (0: never).",
                                   group=BUDGET, check=non_negative)
     until: Optional[float] = setting(None, "Stop early once every class reaches this confidence.", group=BUDGET,
