@@ -2,11 +2,11 @@
 
 A busy ImageNet checkpoint writes a few hundred new blocks of 786 kB. Written through the page cache, each takes
 fresh page-cache pages; on a virtual machine whose host takes back the guest's free memory, each such page first
-faults on the host, and the kernel's copy cost 2.6-4.3 ms of CPU a block against 0.4 ms when the same blocks were
+faults on the host, and the kernel's copy cost 2.6-4.9 ms of CPU a block against 0.4 ms when the same blocks were
 written again onto reused pages (an ImageNet run here, 350 blocks: 0.9-1.7 s against 0.13 s of CPU). With
 ``O_DIRECT`` the disk reads the bytes from a page-aligned buffer that stays mapped for the process (one per
-concurrent writer, reused by every checkpoint): no page-cache page is taken at all. Blocks are written once and read back only when a run resumes, so they lose nothing by
-staying out of the cache.
+concurrent writer, reused by every checkpoint): no page-cache page is taken at all. Blocks are written once and
+read back only when a run resumes, so they lose nothing by staying out of the cache.
 
 Only sizes that are a multiple of 4096 bytes go this way (a 256 px row is 786,432); a file system that refuses
 ``O_DIRECT`` (tmpfs, some network file systems) gets the plain write, and is not asked again.
