@@ -334,7 +334,8 @@ def test_the_run_goes_on_while_a_checkpoint_is_written(tmp_path, monkeypatch):
     monkeypatch.undo()
     evolve(_config(tmp_path / "straight"))
     assert_same_archive(tmp_path / "straight", tmp_path / "run")
-    rows = [list(csv.DictReader(open(tmp_path / name / "metrics.csv"))) for name in ("run", "straight")]
+    rows = [list(csv.DictReader((tmp_path / name / "metrics.csv").read_text().splitlines()))
+            for name in ("run", "straight")]
     for row in rows[0] + rows[1]:
         del row["elapsed_s"]
     assert len(rows[0]) == 13 and rows[0] == rows[1]  # the same rows, but for the time taken
