@@ -118,14 +118,10 @@ class Rows:
     def host_rows(self, positions: Sequence[int]) -> list[memoryview]:
         """The C-order bytes of rows ``positions`` on the host: views of the source on the CPU; on another
         device only these rows are copied (one gather, one transfer)."""
-        rows = self.index[np.asarray(positions, dtype=np.int64)]
-        if on_host(self.source.device):
-            host = self.source.numpy()
-            return [memoryview(host[i]).cast("B") for i in rows.tolist()]
-        if not len(rows):
-            return []
-        taken = self.source.index_select(0, torch.as_tensor(rows, device=self.source.device)).cpu().numpy()
-        return [memoryview(row).cast("B") for row in taken]
+        if not on_host(self.source.device):
+            return self.copied_rows(positions)
+        host = self.source.numpy()
+        return [memoryview(host[i]).cast("B") for i in self.index[np.asarray(positions, dtype=np.int64)].tolist()]
 
     def copied_rows(self, positions: Sequence[int]) -> list[memoryview]:
         """As :meth:`host_rows`, but always of a host copy (one gather): they stay as they are while the owner
