@@ -182,7 +182,13 @@ def _snes(plan: Plan, encoding: Any, device: torch.device) -> tuple[torch.Tensor
         return torch.empty((0, encoding.num_genes), device=device), noise
     first = block_noise(plan.seeds, (per // 2, dims), device, plan.first_block, plan.total_blocks,
                         plan.draw_seed, out=noise[:, :per // 2])  # each block's draws, then their mirror
-    torch.neg(first, out=noise[:, per // 2:])
+    if on_host(device):
+        # numpy's negation (the same bits): torch's would run on PyTorch's OpenMP threads, which then spin for
+        # milliseconds beside the threads that make the children next and halve their share of a 2-core CPU (ask
+        # 15.6-16.8 -> 12.3-12.8 ms a generation of 64 at 256 px: scripts/bench_imagenet_phases.py)
+        np.negative(first.numpy(), out=noise[:, per // 2:].numpy())
+    else:
+        torch.neg(first, out=noise[:, per // 2:])
     shape = encoding.image_shape
     if rows is not None or one_pass(shape, plan.scale, device):
         from .snes_children_cpu import snes_children  # numba loads on first use
