@@ -45,6 +45,30 @@ def test_children_are_the_same_bits_as_pytorch_s_sum_and_clamp(shape, scale):
     assert 0.0 < float((want[~nan] == 0.0).float().mean()) and 0.0 < float((want[~nan] == 1.0).float().mean())
 
 
+@pytest.mark.parametrize("shape,scale,n", [((3, 256, 256), 2, 2), ((1, 128, 128), 4, 4), ((2, 132, 144), 3, 6)])
+def test_mirrored_pairs_made_together_are_the_same_bits(shape, scale, n):
+    """mirrored=True makes children j and j + n / 2 in one pass (m + s * e and m - s * e): the same bits as the
+    reference on the mirrored draws, and the second half of the draws is not read."""
+    gen = torch.Generator().manual_seed(n + scale)
+    c, h, w = shape
+    genes, dims = c * h * w, c * (h // scale) * (w // scale)
+    means = torch.rand(5, genes, generator=gen) * 1.4 - 0.2
+    sigma = torch.rand(5, dims, generator=gen) * 0.3
+    first = torch.randn(3, n // 2, dims, generator=gen)
+    noise = torch.cat([first, -first], dim=1)
+    rows = np.array([4, 0, 2])
+    means[0, 7] = float("nan")
+    want = _reference(means, rows, sigma, rows, noise, scale, shape, means, np.full(3, -1))
+    unread = noise.clone()
+    unread[:, n // 2:] = float("nan")
+    got = snes_children(means, rows, sigma, rows, unread, scale, shape, mirrored=True)
+    nan = torch.isnan(want)
+    assert torch.equal(torch.isnan(got), nan) and int(nan.sum()) == n
+    assert torch.equal(got[~nan].view(torch.int32), want[~nan].view(torch.int32))
+    with pytest.raises(ValueError, match="even"):
+        snes_children(means, rows, sigma, rows, noise[:, :n - 1], scale, shape, mirrored=True)
+
+
 def test_the_children_do_not_depend_on_the_threads():
     gen = torch.Generator().manual_seed(3)
     shape, scale = (3, 256, 256), 2
