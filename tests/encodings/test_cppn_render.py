@@ -82,6 +82,33 @@ def test_nodes_that_reach_no_output_are_not_drawn() -> None:
     assert torch.allclose(render([genome], style, CPU, dtype=torch.float64)[0], render_reference(genome, style))
 
 
+@pytest.mark.parametrize("shape", [(1, 28, 28), (3, 16, 16)])
+def test_nodes_shared_between_genomes_draw_the_same_images_bit_for_bit(shape) -> None:
+    """compile_population(shared=True) (what render does): nodes with the same function of the same inputs with
+    the same weights (siblings' unmutated nodes) are drawn once, for every genome that has one; the images are the
+    same bits as a program with a row per node, and a node differing in one weight or its function is not shared."""
+    enc = CPPNEncoding(shape)
+    parents = population(enc, n=6, seed=4)
+    children = enc.mutate([p for p in parents for _ in range(8)], np.random.default_rng(5), 1)  # 8 siblings each
+    genomes = parents + children
+    coords = coordinates(enc.style)
+    plain, shared = compile_population(genomes), compile_population(genomes, shared=True)
+    assert shared.rows < plain.rows
+    for colour in ("grey",) if shape[0] == 1 else ("hls", "rgb"):
+        assert torch.equal(run_program(plain, coords, CPU, colour=colour).view(torch.int32),
+                           run_program(shared, coords, CPU, colour=colour).view(torch.int32))
+    assert torch.equal(render(genomes, enc.style, CPU).view(torch.int32),
+                       run_program(plain, coords, CPU, colour=enc.style.colour).view(len(genomes), *shape)
+                       .view(torch.int32))
+
+    genome = make_genome([0, 1], [2], [0, 4, 1], [4, 6, 5], [2.0, 3.0, 1.0])  # hidden 5 reaches no output
+    assert compile_population([genome, genome], shared=True).rows == 4 + 2  # one row each for hidden 4, output 6
+    other_weight = make_genome([0, 1], [2], [0, 4, 1], [4, 6, 5], [2.0, 3.5, 1.0])
+    assert compile_population([genome, other_weight], shared=True).rows == 4 + 3  # hidden 4 shared, not the output
+    other_function = make_genome([1, 1], [2], [0, 4, 1], [4, 6, 5], [2.0, 3.0, 1.0])
+    assert compile_population([genome, other_function], shared=True).rows == 4 + 4  # nothing shared downstream
+
+
 def test_unwired_nodes_see_zero() -> None:
     """An output with no input draws its function of 0: gaussian -> 1, sine -> 0."""
     genome = make_genome([], [2, 0, 2], [], [], [])

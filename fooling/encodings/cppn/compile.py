@@ -3,7 +3,8 @@
 The population's networks are merged into one big feed-forward graph whose node
 values live in a single tensor V of shape (rows, pixels): rows 0..3 are the shared
 inputs (x, y, d, bias), every other row is one node of one genome (nodes with no
-path to an output, frequent after deletions and rewiring, are dropped). Rows are sorted
+path to an output, frequent after deletions and rewiring, are dropped), or for drawing one node that
+several genomes hold alike (``shared``: siblings' unmutated nodes). Rows are sorted
 by depth (longest path from an input), then by function, so each depth is a
 contiguous block of rows and each function a contiguous slice of that block
 (:mod:`.execute` runs it).
@@ -75,12 +76,16 @@ def _run_starts(ids: np.ndarray, num_nodes: int) -> np.ndarray:
     return first
 
 
-def compile_population(genomes: Sequence[Genome], packed: Optional[Packed] = None) -> Program:
+def compile_population(genomes: Sequence[Genome], packed: Optional[Packed] = None, shared: bool = False) -> Program:
     """Merge ``genomes`` (all with the same number of outputs) into one layered :class:`Program`.
 
     Nodes without a path to an output (common after deletions and rewiring) are left out.
     packed: ``genomes`` already laid end to end (from :func:`~.mutation.mutate_population_packed`),
     read instead of concatenating every genome's arrays; the same program either way.
+    shared: nodes of different genomes that compute the same values (the same function of the same inputs
+    with the same weights, as siblings' unmutated nodes do) share one row: the same images from fewer rows (a
+    third fewer in a MNIST run's generation), for drawing only (:func:`~.execute.run_program`; a shared
+    row's weights are one genome's, so :func:`~.execute.run_program_differentiable` needs a program without).
     """
     if packed is None:
         num_outputs = {len(g.outputs) for g in genomes}
@@ -92,7 +97,7 @@ def compile_population(genomes: Sequence[Genome], packed: Optional[Packed] = Non
     num_outputs = len(genomes[0].outputs)
     rows, source_rows, target_rows, weights, edge_ids, scales, depth, functions, outputs = merge_population(
         packed.hidden, num_outputs, packed.functions, packed.sources, packed.targets, packed.weights, packed.edges,
-        _INPUT_SCALE)
+        _INPUT_SCALE, shared)
     outputs = outputs.reshape(len(genomes), num_outputs)
 
     # every layer's connections and rows are contiguous: slice whole-program arrays, no per-layer work but views

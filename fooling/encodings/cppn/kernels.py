@@ -256,7 +256,49 @@ def reaching(num_nodes, sources, targets, ends):
 
 
 @jit
-def merge_population(hidden, outputs, functions, sources, targets, weights, edges, input_scale):
+def _same_node(u, v, functions, sources, weight_bits, first, order, canon):
+    """Whether nodes u and v have the same function and incoming connections (canonical sources, weight bits)."""
+    if functions[u - NUM_INPUTS] != functions[v - NUM_INPUTS] or first[u + 1] - first[u] != first[v + 1] - first[v]:
+        return False
+    for k in range(first[v + 1] - first[v]):
+        i, j = order[first[u] + k], order[first[v] + k]
+        if canon[sources[i]] != canon[sources[j]] or weight_bits[i] != weight_bits[j]:
+            return False
+    return True
+
+
+@jit
+def _canonical(num_nodes, live, functions, sources, weight_bits, first, order):
+    """(num_nodes,) int64: each live node's first live node (in id order) with the same function and the same
+    incoming connections in the same order (sources' canonical nodes, weights bit for bit), itself where none
+    came before; inputs are their own. Such nodes hold the same values at every pixel. first, order: each node's
+    incoming connections (:func:`_counting_sort` of the targets); sources < targets."""
+    canon = np.arange(num_nodes)
+    size = 16
+    while size < 2 * num_nodes:
+        size *= 2
+    table = np.full(size, -1, np.int64)  # open addressing: the first node of each distinct kind, by hash
+    for v in range(NUM_INPUTS, num_nodes):
+        if not live[v]:
+            continue
+        h = np.uint64(functions[v - NUM_INPUTS]) * np.uint64(0x9E3779B97F4A7C15) + np.uint64(first[v + 1] - first[v])
+        for k in range(first[v], first[v + 1]):
+            j = order[k]
+            h = (h ^ np.uint64(canon[sources[j]])) * np.uint64(0x100000001B3)
+            h = (h ^ np.uint64(weight_bits[j])) * np.uint64(0x100000001B3)
+        slot = np.int64(h & np.uint64(size - 1))
+        while table[slot] >= 0 and not _same_node(table[slot], v, functions, sources, weight_bits, first, order,
+                                                  canon):
+            slot = (slot + 1) & (size - 1)
+        if table[slot] >= 0:
+            canon[v] = table[slot]
+        else:
+            table[slot] = v
+    return canon
+
+
+@jit
+def merge_population(hidden, outputs, functions, sources, targets, weights, edges, input_scale, shared=False):
     """A population laid end to end merged into one graph, its dead nodes dropped, rows in drawing order.
 
     Node ids: 0..3 the shared inputs, then every genome's nodes 4.. shifted past the previous genomes'.
@@ -264,6 +306,10 @@ def merge_population(hidden, outputs, functions, sources, targets, weights, edge
     then function id, then genome order; connections into live nodes are kept, sorted by their target's
     row (connection order kept within one target). Inputs as :func:`mutate_structure_packed`'s, and
     input_scale (F,) float64 each function's factor folded into the weights (``functions.INPUT_SCALE``).
+
+    shared: nodes that compute the same values (:func:`_canonical`: the same function and inputs, as siblings'
+    unmutated nodes are) share one row, which every genome that has one reads; only for drawing (a shared row's
+    connections are one genome's, so the program is not differentiable per genome).
 
     Returns rows (count, inputs included); per connection (E',): source rows, target rows, weights times
     their target's scale, the connection's position in the packed arrays, that scale; per row past the
@@ -288,16 +334,24 @@ def merge_population(hidden, outputs, functions, sources, targets, weights, edge
             output_ids[g * outputs + o] = NUM_INPUTS + first_node[g] + hidden[g] + o
     live = reaching(num_nodes, merged_sources, merged_targets, output_ids)
     depth = depths(num_nodes, merged_sources, merged_targets)  # a live node's sources are live: its depth is exact
+    if shared:
+        first, order = _counting_sort(merged_targets, num_nodes)
+        canon = _canonical(num_nodes, live, functions, merged_sources, weights.view(np.int64), first, order)
+    else:
+        canon = np.arange(num_nodes)
+    drawn = live.copy()  # the live nodes that get a row of their own
+    for v in range(NUM_INPUTS, num_nodes):
+        drawn[v] = live[v] and canon[v] == v
 
     count = 0
     for v in range(NUM_INPUTS, num_nodes):
-        count += live[v]
-    nodes = np.empty(count, np.int64)  # the live nodes past the inputs, in id order
+        count += drawn[v]
+    nodes = np.empty(count, np.int64)  # the drawn nodes past the inputs, in id order
     keys = np.empty(count, np.int64)
     most = 0
     i = 0
     for v in range(NUM_INPUTS, num_nodes):
-        if live[v]:
+        if drawn[v]:
             nodes[i], keys[i] = v, depth[v] * num_functions + functions[v - NUM_INPUTS]
             most = max(most, keys[i])
             i += 1
@@ -311,15 +365,18 @@ def merge_population(hidden, outputs, functions, sources, targets, weights, edge
         v = nodes[order[r]]
         row[v] = NUM_INPUTS + r
         row_depth[r], row_function[r] = depth[v], functions[v - NUM_INPUTS]
+    for v in range(NUM_INPUTS, num_nodes):  # a shared node reads its first's row (an earlier node: set above)
+        if live[v] and not drawn[v]:
+            row[v] = row[canon[v]]
 
     m = 0
     for j in range(merged_targets.size):
-        m += live[merged_targets[j]]
-    used = np.empty(m, np.int64)  # the connections into live nodes (from live nodes), in packed order
+        m += drawn[merged_targets[j]]
+    used = np.empty(m, np.int64)  # the connections into drawn nodes (from live nodes), in packed order
     target_rows = np.empty(m, np.int64)  # (minus 4)
     i = 0
     for j in range(merged_targets.size):
-        if live[merged_targets[j]]:
+        if drawn[merged_targets[j]]:
             used[i], target_rows[i] = j, row[merged_targets[j]] - NUM_INPUTS
             i += 1
     by_target = _counting_sort(target_rows, count)[1]

@@ -36,6 +36,6 @@ def render(
     if genomes[0].num_outputs != style.channels:
         raise ValueError(f"{style.colour} images need {style.channels} CPPN outputs, not {genomes[0].num_outputs}")
     coords = coordinate_tensor(style, size, device, dtype)  # cached
-    images = run_program(compile_population(genomes, packed), coords, device, dtype, colour=style.colour,
+    images = run_program(compile_population(genomes, packed, shared=True), coords, device, dtype, colour=style.colour,
                          cpu_math=cpu_math)
     return images.view(len(genomes), style.channels, *size)
