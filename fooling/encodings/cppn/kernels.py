@@ -255,6 +255,9 @@ def reaching(num_nodes, sources, targets, ends):
     return reach
 
 
+_HASH_MASK = (1 << 40) - 1
+
+
 @jit
 def _same_node(u, v, functions, sources, weight_bits, first, order, canon):
     """Whether nodes u and v have the same function and incoming connections (canonical sources, weight bits)."""
@@ -281,12 +284,14 @@ def _canonical(num_nodes, live, functions, sources, weight_bits, first, order):
     for v in range(NUM_INPUTS, num_nodes):
         if not live[v]:
             continue
-        h = np.uint64(functions[v - NUM_INPUTS]) * np.uint64(0x9E3779B97F4A7C15) + np.uint64(first[v + 1] - first[v])
+        # multiply and xor, kept to 40 bits: no step overflows int64 (nor warns, run as Python)
+        h = np.int64(functions[v - NUM_INPUTS]) * 1000003 + first[v + 1] - first[v]
         for k in range(first[v], first[v + 1]):
             j = order[k]
-            h = (h ^ np.uint64(canon[sources[j]])) * np.uint64(0x100000001B3)
-            h = (h ^ np.uint64(weight_bits[j])) * np.uint64(0x100000001B3)
-        slot = np.int64(h & np.uint64(size - 1))
+            bits = weight_bits[j]
+            h = ((h * 1000003) ^ canon[sources[j]]) & _HASH_MASK
+            h = ((h * 1000003) ^ bits ^ (bits >> 24)) & _HASH_MASK
+        slot = h & (size - 1)
         while table[slot] >= 0 and not _same_node(table[slot], v, functions, sources, weight_bits, first, order,
                                                   canon):
             slot = (slot + 1) & (size - 1)
