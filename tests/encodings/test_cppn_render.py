@@ -95,8 +95,10 @@ def test_nodes_shared_between_genomes_draw_the_same_images_bit_for_bit(shape) ->
     plain, shared = compile_population(genomes), compile_population(genomes, shared=True)
     assert shared.rows < plain.rows
     for colour in ("grey",) if shape[0] == 1 else ("hls", "rgb"):
-        assert torch.equal(run_program(plain, coords, CPU, colour=colour).view(torch.int32),
-                           run_program(shared, coords, CPU, colour=colour).view(torch.int32))
+        want = run_program(plain, coords, CPU, colour=colour).view(torch.int32)
+        assert torch.equal(want, run_program(shared, coords, CPU, colour=colour).view(torch.int32))
+        chunked = run_program(shared, coords, CPU, colour=colour, chunk_elements=shared.rows * 100)  # 3+ chunks
+        assert torch.equal(want, chunked.view(torch.int32))
     assert torch.equal(render(genomes, enc.style, CPU).view(torch.int32),
                        run_program(plain, coords, CPU, colour=enc.style.colour).view(len(genomes), *shape)
                        .view(torch.int32))
