@@ -196,10 +196,10 @@ def _snes(plan: Plan, encoding: Any, device: torch.device) -> tuple[torch.Tensor
         if rows is not None:
             cells = np.asarray(plan.cells)
             return snes_children(rows.means, cells, rows.sigma, cells, noise, plan.scale, shape, rows.elites,
-                                 rows.elite_rows, mirrored=True), noise
+                                 rows.elite_rows), noise
         mean, sigma = (torch.as_tensor(x, device=device) for x in (plan.mean, plan.sigma))
         drawn = np.arange(k)
-        return snes_children(mean, drawn, sigma, drawn, noise, plan.scale, shape, mirrored=True), noise
+        return snes_children(mean, drawn, sigma, drawn, noise, plan.scale, shape), noise
     mean = torch.as_tensor(plan.mean, device=device)
     sigma = torch.as_tensor(plan.sigma, device=device)
     children = mean_plus_step(mean, sigma, noise, plan.scale, shape)

@@ -29,15 +29,15 @@ MIN_VALUES_A_THREAD = 1 << 20  # children split over threads only in pieces of a
 
 
 @jit
-def _children(means, mean_rows, elites, elite_rows, sigma, sigma_rows, noise, h, w, scale, out, start, stop,
-              mirrored):  # pragma: no cover - compiled
+def _children(means, mean_rows, elites, elite_rows, sigma, sigma_rows, noise, h, w, scale, out, start,
+              stop):  # pragma: no cover - compiled
     """The children of emitters ``start .. stop - 1``. means (R, G), elites (E, G), sigma (S, D), noise (k, n, D),
     out (k * n, G) float32 C-contiguous; mean_rows, elite_rows, sigma_rows (k,) int64 (elite_rows -1: the mean is
-    ``means[mean_rows[i]]``, else ``elites[elite_rows[i]]``). mirrored: n is even and each emitter's second half of
-    draws is its first negated (not read): children j and j + n / 2 are made together, from one read of the mean
-    and one product (m + s * -e is m - s * e bit for bit)."""
-    n = noise.shape[1]
-    half = n // 2 if mirrored else n
+    ``means[mean_rows[i]]``, else ``elites[elite_rows[i]]``). n is even and each emitter's second half of draws is
+    its first negated (not read): children j and j + n / 2 are made together, from one read of the mean and one
+    product (m + s * -e is m - s * e bit for bit)."""
+    half = noise.shape[1] // 2
+    n = 2 * half
     gh, gw = h // scale, w // scale
     c = means.shape[1] // (h * w)
     widened = np.empty(w, np.float32)  # one row of a child's step, each block repeated ``scale`` times
@@ -46,8 +46,7 @@ def _children(means, mean_rows, elites, elite_rows, sigma, sigma_rows, noise, h,
         s = sigma[sigma_rows[i]]
         for j in range(half):
             e = noise[i, j]
-            o = out[i * n + j]
-            o2 = out[i * n + j + half] if mirrored else o
+            plus, minus = out[i * n + j], out[i * n + j + half]
             for ch in range(c):
                 for gr in range(gh):
                     g0 = (ch * gh + gr) * gw
@@ -55,23 +54,16 @@ def _children(means, mean_rows, elites, elite_rows, sigma, sigma_rows, noise, h,
                         p = s[g0 + gx] * e[g0 + gx]
                         for sx in range(scale):
                             widened[gx * scale + sx] = p
-                    for sr in range(scale):  # the block's image rows (slices: the loops below vectorise)
+                    for sr in range(scale):  # the block's image rows (slices: the loop below vectorises)
                         base = (ch * h + gr * scale + sr) * w
-                        row, child = m[base:base + w], o[base:base + w]
-                        if mirrored:
-                            twin = o2[base:base + w]
-                            for x in range(w):
-                                v = row[x] + widened[x]
-                                u = row[x] - widened[x]
-                                v = np.float32(0.0) if v < np.float32(0.0) else v  # NaN stays NaN, as torch.clamp
-                                u = np.float32(0.0) if u < np.float32(0.0) else u
-                                child[x] = np.float32(1.0) if v > np.float32(1.0) else v
-                                twin[x] = np.float32(1.0) if u > np.float32(1.0) else u
-                        else:
-                            for x in range(w):
-                                v = row[x] + widened[x]
-                                v = np.float32(0.0) if v < np.float32(0.0) else v
-                                child[x] = np.float32(1.0) if v > np.float32(1.0) else v
+                        row, a, b = m[base:base + w], plus[base:base + w], minus[base:base + w]
+                        for x in range(w):
+                            v = row[x] + widened[x]
+                            u = row[x] - widened[x]
+                            v = np.float32(0.0) if v < np.float32(0.0) else v  # NaN stays NaN, as torch.clamp
+                            u = np.float32(0.0) if u < np.float32(0.0) else u
+                            a[x] = np.float32(1.0) if v > np.float32(1.0) else v
+                            b[x] = np.float32(1.0) if u > np.float32(1.0) else u
 
 
 # False under NUMBA_DISABLE_JIT=1 (debugging): the loops would run as Python
@@ -81,14 +73,14 @@ COMPILED = hasattr(_children, "py_func")
 def snes_children(means: torch.Tensor, mean_rows: np.ndarray, sigma: torch.Tensor, sigma_rows: np.ndarray,
                   noise: torch.Tensor, scale: int, shape: tuple[int, int, int],
                   elites: Optional[torch.Tensor] = None, elite_rows: Optional[np.ndarray] = None,
-                  threads: Optional[int] = None, mirrored: bool = False) -> torch.Tensor:
+                  threads: Optional[int] = None) -> torch.Tensor:
     """(k * n, G) float32: child j of emitter i at row ``i * n + j``, ``clip(mean_i + up(sigma_i * noise[i, j]), 0,
     1)``, on the CPU. means (R, G) and sigma (S, D) contiguous, read at rows ``mean_rows`` and ``sigma_rows`` (k,);
     noise (k, n, D) on the noise grid; emitter i's mean is ``elites[elite_rows[i]]`` instead where that is >= 0.
-    H and W must be multiples of ``scale`` (:func:`.blocks.one_pass` says where this pass is used). mirrored:
-    ``noise[:, n // 2:]`` is ``-noise[:, :n // 2]`` (n even), so each mirrored pair is made in one pass (the same
-    bits; the second half is not read). Split by emitters over up to ``threads`` threads."""
-    if mirrored and noise.shape[1] % 2:
+    H and W must be multiples of ``scale`` (:func:`.blocks.one_pass` says where this pass is used). The noise is
+    mirrored, as snes-elites draws it: ``noise[:, n // 2:]`` is ``-noise[:, :n // 2]`` (n even), so each pair is
+    made in one pass (the same bits; the second half is not read). Split by emitters over up to ``threads`` threads."""
+    if noise.shape[1] % 2:
         raise ValueError(f"mirrored noise has an even number of draws an emitter, not {noise.shape[1]}")
     k, n, _ = noise.shape
     g = means.shape[1]
@@ -100,6 +92,6 @@ def snes_children(means: torch.Tensor, mean_rows: np.ndarray, sigma: torch.Tenso
     arrays = [np.ascontiguousarray(np.asarray(a, dtype=np.int64)) for a in (mean_rows, elite_rows, sigma_rows)]
     m, e, s, eps, o = (t.detach().contiguous().numpy() for t in (means, elites, sigma, noise, out))
     _, h, w = shape
-    split(lambda a, b: _children(m, arrays[0], e, arrays[1], s, arrays[2], eps, h, w, scale, o, a, b, mirrored), k,
+    split(lambda a, b: _children(m, arrays[0], e, arrays[1], s, arrays[2], eps, h, w, scale, o, a, b), k,
           k * n * g, MIN_VALUES_A_THREAD, threads)
     return out

@@ -31,8 +31,9 @@ def test_children_are_the_same_bits_as_pytorch_s_sum_and_clamp(shape, scale):
     means = torch.rand(9, genes, generator=gen) * 1.4 - 0.2  # beyond [0, 1] too: the clamp matters
     elites = torch.rand(5, genes, generator=gen)
     sigma = torch.rand(9, dims, generator=gen) * 0.3
-    k, n = 4, 3
-    noise = torch.randn(k, n, dims, generator=gen)
+    k, n = 4, 4
+    first = torch.randn(k, n // 2, dims, generator=gen)
+    noise = torch.cat([first, -first], dim=1)  # mirrored, as snes-elites draws it
     mean_rows, sigma_rows = np.array([7, 0, 3, 7]), np.array([2, 8, 3, 2])
     elite_rows = np.array([-1, 4, -1, 0])  # emitters 1 and 3 restart at an elite
     means[3, 5] = float("nan")  # NaN stays NaN, as torch.clamp keeps it
@@ -40,15 +41,15 @@ def test_children_are_the_same_bits_as_pytorch_s_sum_and_clamp(shape, scale):
     want = _reference(means, mean_rows, sigma, sigma_rows, noise, scale, shape, elites, elite_rows)
     assert got.shape == (k * n, genes) and got.dtype == torch.float32
     nan = torch.isnan(want)
-    assert torch.equal(torch.isnan(got), nan) and int(nan.sum()) == n  # emitter 2's three children, one pixel each
+    assert torch.equal(torch.isnan(got), nan) and int(nan.sum()) == n  # emitter 2's four children, one pixel each
     assert torch.equal(got[~nan].view(torch.int32), want[~nan].view(torch.int32))
     assert 0.0 < float((want[~nan] == 0.0).float().mean()) and 0.0 < float((want[~nan] == 1.0).float().mean())
 
 
 @pytest.mark.parametrize("shape,scale,n", [((3, 256, 256), 2, 2), ((1, 128, 128), 4, 4), ((2, 132, 144), 3, 6)])
 def test_mirrored_pairs_made_together_are_the_same_bits(shape, scale, n):
-    """mirrored=True makes children j and j + n / 2 in one pass (m + s * e and m - s * e): the same bits as the
-    reference on the mirrored draws, and the second half of the draws is not read."""
+    """Children j and j + n / 2 are made in one pass (m + s * e and m - s * e): the same bits as the reference on
+    the mirrored draws, and the second half of the draws is not read; an odd count is refused."""
     gen = torch.Generator().manual_seed(n + scale)
     c, h, w = shape
     genes, dims = c * h * w, c * (h // scale) * (w // scale)
@@ -61,19 +62,20 @@ def test_mirrored_pairs_made_together_are_the_same_bits(shape, scale, n):
     want = _reference(means, rows, sigma, rows, noise, scale, shape, means, np.full(3, -1))
     unread = noise.clone()
     unread[:, n // 2:] = float("nan")
-    got = snes_children(means, rows, sigma, rows, unread, scale, shape, mirrored=True)
+    got = snes_children(means, rows, sigma, rows, unread, scale, shape)
     nan = torch.isnan(want)
     assert torch.equal(torch.isnan(got), nan) and int(nan.sum()) == n
     assert torch.equal(got[~nan].view(torch.int32), want[~nan].view(torch.int32))
     with pytest.raises(ValueError, match="even"):
-        snes_children(means, rows, sigma, rows, noise[:, :n - 1], scale, shape, mirrored=True)
+        snes_children(means, rows, sigma, rows, noise[:, :n - 1], scale, shape)
 
 
 def test_the_children_do_not_depend_on_the_threads():
     gen = torch.Generator().manual_seed(3)
     shape, scale = (3, 256, 256), 2
     means, sigma = torch.rand(6, 3 * 256 * 256, generator=gen), torch.rand(6, 3 * 128 * 128, generator=gen) * 0.1
-    noise = torch.randn(6, 2, 3 * 128 * 128, generator=gen)
+    first = torch.randn(6, 1, 3 * 128 * 128, generator=gen)
+    noise = torch.cat([first, -first], dim=1)
     rows = np.arange(6)[::-1].copy()
     one, two = (snes_children(means, rows, sigma, rows, noise, scale, shape, threads=t) for t in (1, 2))
     assert torch.equal(one, two)
