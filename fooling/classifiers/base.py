@@ -307,7 +307,7 @@ class Classifier:
         """The network's (``net``'s) logits for a prepared input ``x`` (n, C, h, w); a one-line FoolingError
         unless they are floating-point and of shape (n, classes): a network that drops or merges rows, or
         returns integers, would otherwise be scored wrongly without a word."""
-        out = (net or self.net)(x)
+        out = (self.net if net is None else net)(x)
         if not (isinstance(out, torch.Tensor) and out.is_floating_point()
                 and tuple(out.shape) == (x.shape[0], self.num_classes)):
             got = (f"{tuple(out.shape)} {str(out.dtype).replace('torch.', '')}" if isinstance(out, torch.Tensor)

