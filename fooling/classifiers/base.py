@@ -285,8 +285,9 @@ class Classifier:
             return images
         return F.interpolate(images, size=size, mode="bilinear", align_corners=False, antialias=True)
 
-    def prepare(self, images: torch.Tensor) -> torch.Tensor:
-        """(N, C, H, W) in [0, 1] -> normalised network input (N·crops, C', h, w), crops outermost."""
+    def prepare(self, images: torch.Tensor, channels_last: bool = False) -> torch.Tensor:
+        """(N, C, H, W) in [0, 1] -> normalised network input (N·crops, C', h, w), crops outermost;
+        ``channels_last``: laid out so (normalised straight into that layout: no copy after)."""
         images = self._channels(images.to(self.device, torch.float32))
         spec = self.spec
         if spec.resize is not None:
@@ -301,7 +302,8 @@ class Classifier:
             images = ten_crop(self._resize(images, spec.size), spec.size).flatten(0, 1)
         else:
             images = self._resize(images, spec.size)
-        return torch.sub(images, self._mean).div_(self._std)  # one new batch, not two: the same values
+        out = torch.empty_like(images, memory_format=torch.channels_last) if channels_last else None
+        return torch.sub(images, self._mean, out=out).div_(self._std)  # one new batch, not two: the same values
 
     def outputs(self, x: torch.Tensor, net: Optional[Callable] = None) -> torch.Tensor:
         """The network's (``net``'s) logits for a prepared input ``x`` (n, C, h, w); a one-line FoolingError
@@ -333,9 +335,7 @@ class Classifier:
     def _forward_probs(self, images: torch.Tensor, precision: str, net: Optional[Callable] = None) -> torch.Tensor:
         """One chunk, no gradient: images (n, C, H, W) -> crop-averaged softmax (n, K) float32."""
         n = images.shape[0]
-        x = self.prepare(images)
-        if self.memory_format == "channels-last":
-            x = x.contiguous(memory_format=torch.channels_last)
+        x = self.prepare(images, channels_last=self.memory_format == "channels-last")
         if net is None:
             net = self._compiled if self._compiled is not None else self.net
         with autocast(self.device, precision):

@@ -15,7 +15,7 @@ import importlib.util
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import torch
 from torch import nn
@@ -161,6 +161,96 @@ def relu6_in_place(net: nn.Module) -> nn.Module:
     return net
 
 
+@lru_cache(maxsize=1)
+def _pointwise_convolution() -> Optional[Callable[..., torch.Tensor]]:
+    """oneDNN's convolution with an elementwise post-op (what torch.compile's CPU code calls), or None where this
+    PyTorch lacks it, or lacks the means to tell which kernel a plain convolution would run."""
+    if not (torch.backends.mkldnn.is_available() and hasattr(torch._C, "_select_conv_backend")
+            and hasattr(torch._C, "_ConvBackend")):
+        return None
+    try:
+        return torch.ops.mkldnn._convolution_pointwise
+    except (AttributeError, RuntimeError):
+        return None
+
+
+class ConvReLU6(nn.Module):
+    """ReLU6 of a (batch-norm-folded) EfficientNet convolution: (N, C, H, W) -> (N, C', H', W').
+
+    Where PyTorch would run the convolution with oneDNN (on the CPU in float32, without gradient, autocast or
+    torch.compile; not for a batch of one, which gets PyTorch's own kernel): one oneDNN convolution that clamps
+    each value as it writes it, instead of a second pass reading and writing the whole activation. Else the
+    convolution, then the clamp in place, as before. The same bits either way (tested; :func:`fuse_relu6` checks
+    this PyTorch first). Keeps the convolution's parameters under the same names: the state dict is unchanged."""
+
+    def __init__(self, conv: nn.Conv2d):
+        super().__init__()
+        self.weight, self.bias = conv.weight, conv.bias
+        self.static_padding = getattr(conv, "static_padding", nn.Identity())  # a module: memory probes see it
+        self.stride, self.padding = list(conv.stride), list(conv.padding)
+        self.dilation, self.groups = list(conv.dilation), conv.groups
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.static_padding(x)
+        if self._onednn(x):
+            return _pointwise_convolution()(x, self.weight, self.bias, self.padding, self.stride, self.dilation,
+                                            self.groups, "hardtanh", [0.0, 6.0], "")
+        return nn.functional.hardtanh_(nn.functional.conv2d(x, self.weight, self.bias, self.stride, self.padding,
+                                                            self.dilation, self.groups), 0.0, 6.0)
+
+    def _onednn(self, x: torch.Tensor) -> bool:
+        """Whether F.conv2d would run oneDNN's kernel on ``x`` here (which the fused one shares)."""
+        return (x.device.type == "cpu" and x.dtype == torch.float32 and not torch.is_grad_enabled()
+                and not torch.is_autocast_enabled("cpu") and not torch.compiler.is_compiling()
+                and _pointwise_convolution() is not None
+                and torch._C._select_conv_backend(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
+                                                  False, [0, 0], self.groups, None) == torch._C._ConvBackend.Mkldnn)
+
+
+@lru_cache(maxsize=1)
+def _fusion_keeps_bits() -> bool:
+    """Whether this PyTorch's fused convolution + clamp gives the plain pair's bits, on a 1×1, a depthwise
+    stride-2 and a dense stride-2 convolution in both layouts, where it fuses (random values; once a process)."""
+    if _pointwise_convolution() is None:
+        return False
+    g = torch.Generator().manual_seed(0)
+    try:
+        with torch.inference_mode():
+            for c_in, c_out, k, stride, groups in ((8, 24, 1, 1, 1), (24, 24, 3, 2, 24), (3, 16, 3, 2, 1)):
+                conv = nn.Conv2d(c_in, c_out, k, stride, groups=groups)
+                nn.init.uniform_(conv.weight, -1.0, 1.0, generator=g)
+                nn.init.uniform_(conv.bias, -1.0, 1.0, generator=g)
+                fused = ConvReLU6(conv)
+                for layout in (torch.contiguous_format, torch.channels_last):
+                    x = (torch.rand(4, c_in, 15, 15, generator=g) * 4 - 2).contiguous(memory_format=layout)
+                    if fused._onednn(x) and not torch.equal(fused(x), nn.functional.hardtanh_(conv(x), 0.0, 6.0)):
+                        return False
+    except RuntimeError:  # an op this build cannot run
+        return False
+    return True
+
+
+def fuse_relu6(net: nn.Module) -> nn.Module:
+    """Fold each ReLU6 of a batch-norm-folded EfficientNet-Lite into the convolution before it
+    (:class:`ConvReLU6`), in place: about an eighth off Lite0's CPU forward pass, the same values. Left as it
+    is where this PyTorch's fused convolution does not keep the bits, or a ReLU6 follows something else."""
+    if not _fusion_keeps_bits():
+        return net
+    parts = [(net, ("_conv_stem", "_conv_head"), ("_bn0", "_bn1"))]
+    parts += [(b, ("_expand_conv", "_depthwise_conv"), ("_bn0", "_bn1")) for b in getattr(net, "_blocks", ())
+              if not b.has_se]
+    for module, convs, norms in parts:
+        if not (isinstance(getattr(module, "_swish", None), nn.ReLU6)
+                and all(isinstance(getattr(module, n, nn.Identity()), nn.Identity) for n in norms)):
+            continue
+        for name in convs:
+            conv = getattr(module, name, None)
+            if isinstance(conv, nn.Conv2d):
+                setattr(module, name, ConvReLU6(conv))
+        module._swish = nn.Identity()  # each use of it followed one of those convolutions
+    return net
+
+
 def _lite_loader(k: int):
     name = f"imagenet-efficientnet-lite{k}"
 
@@ -173,7 +263,7 @@ def _lite_loader(k: int):
 
         net = EfficientNet.from_name(f"efficientnet-lite{k}")
         net.load_state_dict(load_state_dict(path))
-        pad_before_expansion(relu6_in_place(fold_same_padding(fold_batch_norms(net.eval()))))
+        fuse_relu6(pad_before_expansion(relu6_in_place(fold_same_padding(fold_batch_norms(net.eval())))))
         return Classifier(net, name=name, labels=imagenet_labels(), preprocess=lite_preprocess(k),
                           device=device, crops=crops)
 

