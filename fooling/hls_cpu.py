@@ -54,6 +54,25 @@ def _convert(hls, out):  # pragma: no cover - compiled
     return outside
 
 
+@jit
+def _gather_convert(values, rows, out, start):  # pragma: no cover - compiled
+    """values (R, M) float32 rows of M pixels; rows (N, 3) int64 each image's hue, lightness and saturation rows;
+    out (N, 3, P) float32 C-contiguous. Writes the RGB of |values[rows[i]]| into out[i, :, start:start + M]; returns
+    how many of those hues lie outside [0, 1] (NaN included; see :func:`_convert`)."""
+    m = values.shape[1]
+    h, l, s = np.empty(m, np.float32), np.empty(m, np.float32), np.empty(m, np.float32)
+    outside = 0
+    for i in range(rows.shape[0]):
+        hue, light, sat = values[rows[i, 0]], values[rows[i, 1]], values[rows[i, 2]]
+        for p in range(m):
+            h[p], l[p], s[p] = abs(hue[p]), abs(light[p]), abs(sat[p])
+            outside += not (h[p] >= np.float32(0.0) and h[p] <= np.float32(1.0))
+        _channel(h, l, s, np.float32(0.0), out[i, 0, start:start + m])
+        _channel(h, l, s, np.float32(8.0), out[i, 1, start:start + m])
+        _channel(h, l, s, np.float32(4.0), out[i, 2, start:start + m])
+    return outside
+
+
 # False under NUMBA_DISABLE_JIT=1 (debugging): the loops would run as Python, minutes for an ImageNet generation
 COMPILED = hasattr(_convert, "py_func")
 
@@ -71,3 +90,19 @@ def hls_to_rgb_cpu(hls: torch.Tensor, threads: Optional[int] = None) -> Optional
     outside = split(lambda a, b: _convert(flat_in[a:b], flat_out[a:b]), n, hls.numel(), MIN_VALUES_A_THREAD,
                     threads)
     return None if sum(outside) else out
+
+
+def gather_hls_to_rgb_cpu(values: torch.Tensor, rows: torch.Tensor, out: torch.Tensor, start: int,
+                          threads: Optional[int] = None) -> bool:
+    """Draw pixels [start, start + M) of ``out`` (N, 3, P) float32, C-contiguous: the RGB of the HLS values
+    |``values``[``rows``[i]]| (values (R, M) float32 CPU rows, e.g. a CPPN program's node values; rows (N, 3) int64),
+    with no gathered, absolute or converted copy between: the same bits as gathering the rows, taking their
+    absolute values and :func:`hls_to_rgb_cpu`. False when a hue lies outside [0, 1] or numba does not compile:
+    then those pixels of ``out`` are not the conversion, and the caller converts them otherwise."""
+    if not COMPILED:
+        return False
+    n, m = len(rows), values.shape[1]
+    values_np, rows_np, out_np = values.numpy(), rows.numpy(), out.numpy()
+    outside = split(lambda a, b: _gather_convert(values_np, rows_np[a:b], out_np[a:b], start), n, 3 * n * m,
+                    MIN_VALUES_A_THREAD, threads)
+    return not sum(outside)

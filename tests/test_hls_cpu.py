@@ -67,3 +67,23 @@ def test_hls_to_rgb_uses_it_for_float32_genomes_on_the_cpu(monkeypatch) -> None:
     with torch.no_grad():  # a tracked tensor with autograd off: the kernel, and a plain result
         got = hls_to_rgb(hls.clone().requires_grad_(True))
     assert calls == [torch.float32] * 2 and not got.requires_grad and torch.equal(got, imaging._hls_to_rgb(hls))
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_rows_converted_where_they_lie_equal_gathering_then_converting(monkeypatch, threads: int) -> None:
+    """gather_hls_to_rgb_cpu (a CPPN drawing's last step): the RGB of |values[rows]| written into a slice of the
+    result, the same bits as the gathered absolute values through hls_to_rgb_cpu; nothing else written."""
+    monkeypatch.setattr(hls_cpu, "MIN_VALUES_A_THREAD", 1)
+    g = torch.Generator().manual_seed(3)
+    values = torch.rand(12, 257, generator=g) * 2 - 1  # CPPN outputs lie in [-1, 1]
+    values[0, :4] = torch.tensor([-1.0, 1.0, -0.0, 0.0])
+    rows = torch.randint(0, 12, (7, 3), generator=g)
+    rows[0] = 0
+    out = torch.full((7, 3, 300), float("nan"))
+    assert hls_cpu.gather_hls_to_rgb_cpu(values, rows, out, 20, threads=threads)
+    want = hls_cpu.hls_to_rgb_cpu(values[rows].abs(), threads=1)
+    assert np.array_equal(_bits(out[:, :, 20:277]), _bits(want))
+    assert torch.isnan(out[:, :, :20]).all() and torch.isnan(out[:, :, 277:]).all()
+
+    values[rows[4, 0], 9] = 1.5  # a hue outside [0, 1]: not this conversion's to draw
+    assert not hls_cpu.gather_hls_to_rgb_cpu(values, rows, out, 20, threads=threads)

@@ -74,6 +74,29 @@ def test_pixel_chunks_and_batch_company_do_not_change_pixels() -> None:
     assert torch.allclose(alone, whole, rtol=0, atol=1e-6)
 
 
+def test_colour_drawn_from_the_node_rows_equals_the_outputs_mapped(monkeypatch) -> None:
+    """On the CPU an HLS population's outputs go from the node values to RGB in one compiled pass (no gathered
+    copy): the same bits as the outputs gathered, then colour_map; and where that pass declines a chunk, it is
+    mapped as before."""
+    from fooling import hls_cpu
+    from fooling.encodings.cppn.style import colour_map
+
+    enc = CPPNEncoding((3, 16, 16))
+    program = compile_population(population(enc, seed=6), shared=True)
+    coords = coordinates(enc.style)
+    want = colour_map(run_program(program, coords, CPU), "hls").view(torch.int32)
+    calls = []
+    gather = hls_cpu.gather_hls_to_rgb_cpu
+    monkeypatch.setattr(hls_cpu, "gather_hls_to_rgb_cpu", lambda *a, **k: calls.append(1) or gather(*a, **k))
+    for chunk in (None, program.rows * 100):
+        assert torch.equal(run_program(program, coords, CPU, colour="hls", chunk_elements=chunk).view(torch.int32),
+                           want)
+    assert len(calls) == 1 + 3
+    monkeypatch.setattr(hls_cpu, "gather_hls_to_rgb_cpu", lambda *a, **k: False)  # declined: mapped as before
+    assert torch.equal(run_program(program, coords, CPU, colour="hls", chunk_elements=program.rows * 100)
+                       .view(torch.int32), want)
+
+
 def test_nodes_that_reach_no_output_are_not_drawn() -> None:
     # hidden 4 feeds the output 6; hidden 5 (fed by 4) feeds nothing
     genome = make_genome([0, 1], [2], [0, 4, 1], [4, 6, 5], [2.0, 3.0, 1.0])

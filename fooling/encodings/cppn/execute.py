@@ -52,6 +52,9 @@ def run_program(
     n, o = program.outputs.shape
     pixels = coords.shape[1]
     tables, output_rows = program_tensors(program, device, dtype)
+    gather_rgb = numpy_math and colour == "hls" and o == 3 and dtype == torch.float32
+    if gather_rgb:
+        from ...hls_cpu import gather_hls_to_rgb_cpu  # numba loads on first use
     chunk = max(1, chunk_elements // program.rows)
     coords_t = torch.as_tensor(coords, dtype=dtype, device=device)  # no copy for a cached grid
     result = torch.empty((n, o, pixels), dtype=dtype, device=device)
@@ -69,6 +72,8 @@ def run_program(
                     ufunc_into(function, summed_np[a:b], values_np[start + a:start + b])
                 else:
                     apply(function, summed[a:b], values[start + a:start + b])
+        if gather_rgb and gather_hls_to_rgb_cpu(values, output_rows.view(n, o), result, p0):
+            continue  # |outputs| read where they lie and converted into the result in one compiled pass
         if p1 - p0 == pixels:  # one chunk (MNIST's): the outputs gathered straight into the result, mapped there
             torch.index_select(values, 0, output_rows, out=result.view(n * o, pixels))
             return colour_map(result, colour, in_place=True) if colour else result
