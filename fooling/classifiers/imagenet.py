@@ -101,16 +101,40 @@ def _on_cpu_without_grad(x: torch.Tensor) -> bool:
     return x.device.type == "cpu" and not torch.is_grad_enabled()
 
 
+def _zero_strips(x: torch.Tensor, padding: tuple[int, int, int, int]) -> torch.Tensor:
+    """Write zeros over the border of ``x`` (N, C, H, W), ``padding`` = (left, right, top, bottom) wide; returns x."""
+    left, right, top, bottom = padding
+    for strip in (x[:, :, :top], x[:, :, x.shape[2] - bottom:], x[:, :, :, :left], x[:, :, :, x.shape[3] - right:]):
+        strip.zero_()
+    return x
+
+
+def zero_padded(x: torch.Tensor, padding: tuple[int, int, int, int]) -> torch.Tensor:
+    """``F.pad(x, padding)`` (zeros) for x (N, C, H, W), in x's layout, without filling the interior first
+    (PyTorch's pad fills the whole output, then copies x in): the same tensor, one pass over it fewer."""
+    left, right, top, bottom = padding
+    n, c, h, w = x.shape
+    layout = (torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+              else torch.contiguous_format)
+    out = torch.empty((n, c, top + h + bottom, left + w + right), dtype=x.dtype, device=x.device,
+                      memory_format=layout)
+    out[:, :, top:top + h, left:left + w].copy_(x)
+    return _zero_strips(out, padding)
+
+
 class PadOnCpu(nn.Module):
     """Zero-pads a CPU input (N, C, H, W) -> (N, C, t + H + b, l + W + r) when no gradient is recorded; else
-    passes it on unchanged (see :func:`pad_before_expansion`)."""
+    passes it on unchanged (``always``: pads it as nn.ZeroPad2d does; see :func:`pad_before_expansion`)."""
 
-    def __init__(self, padding: tuple[int, int, int, int]):
+    def __init__(self, padding: tuple[int, int, int, int], always: bool = False):
         super().__init__()
         self.padding = tuple(padding)  # (left, right, top, bottom), as nn.ZeroPad2d's
+        self.always = always
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return nn.functional.pad(x, self.padding) if _on_cpu_without_grad(x) else x
+        if _on_cpu_without_grad(x):
+            return zero_padded(x, self.padding)
+        return nn.functional.pad(x, self.padding) if self.always else x
 
 
 class ZeroBorderOnCpu(nn.Module):
@@ -123,12 +147,7 @@ class ZeroBorderOnCpu(nn.Module):
         self.padding = tuple(padding)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not _on_cpu_without_grad(x):
-            return nn.functional.pad(x, self.padding)
-        left, right, top, bottom = self.padding
-        for strip in (x[:, :, :top], x[:, :, x.shape[2] - bottom:], x[:, :, :, :left], x[:, :, :, x.shape[3] - right:]):
-            strip.zero_()
-        return x
+        return _zero_strips(x, self.padding) if _on_cpu_without_grad(x) else nn.functional.pad(x, self.padding)
 
 
 def pad_before_expansion(net: nn.Module) -> nn.Module:
@@ -142,13 +161,18 @@ def pad_before_expansion(net: nn.Module) -> nn.Module:
     as before. A 1×1 convolution computes each pixel on its own, so the outputs are the same bit for bit
     (tested). With gradient the padded copy is made as before (autograd keeps the ReLU6's output, which an
     in-place write would spoil); on CUDA too, where no one has measured whether cuDNN's choice of algorithm
-    for the larger expansion keeps its bits. Adds no parameter: the state dict is unchanged."""
+    for the larger expansion keeps its bits. The stem's padding (no expansion before it) and the blocks' inputs'
+    are written without first filling the whole output (:func:`zero_padded`). Adds no parameter: the state dict
+    is unchanged."""
     for block in getattr(net, "_blocks", ()):
         expand, depthwise = getattr(block, "_expand_conv", None), block._depthwise_conv
         pad = getattr(depthwise, "static_padding", None)
         if isinstance(pad, nn.ZeroPad2d) and expand is not None and expand.kernel_size == (1, 1):  # pads nothing
             expand.static_padding = PadOnCpu(pad.padding)
             depthwise.static_padding = ZeroBorderOnCpu(pad.padding)
+    stem = getattr(net, "_conv_stem", None)
+    if isinstance(getattr(stem, "static_padding", None), nn.ZeroPad2d):  # no expansion before it: padded, unfilled
+        stem.static_padding = PadOnCpu(stem.static_padding.padding, always=True)
     return net
 
 

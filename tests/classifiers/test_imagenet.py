@@ -137,7 +137,8 @@ def test_stride_2_blocks_padded_before_their_expansion_keep_outputs_and_gradient
     moved = [i for i, b in enumerate(fast._blocks) if isinstance(b._depthwise_conv.static_padding, ZeroBorderOnCpu)]
     assert moved == asymmetric and len(moved) >= 2
     assert all(isinstance(fast._blocks[i]._expand_conv.static_padding, PadOnCpu) for i in moved)
-    assert isinstance(fast._conv_stem.static_padding, torch.nn.ZeroPad2d)  # the stem has no expansion
+    stem = fast._conv_stem.static_padding  # no expansion before it: padded as before, whatever the gradient
+    assert isinstance(stem, PadOnCpu) and stem.always and stem.padding == net._conv_stem.static_padding.padding
     for layout in (torch.contiguous_format, torch.channels_last):
         for n in (1, 5):
             x = torch.rand(n, 3, size, size).contiguous(memory_format=layout)
@@ -148,7 +149,17 @@ def test_stride_2_blocks_padded_before_their_expansion_keep_outputs_and_gradient
     x = torch.rand(3, 3, size, size, requires_grad=True)
     grads = [torch.autograd.grad(model(x)[:, 4].sum(), x)[0] for model in (net, fast)]
     assert torch.equal(*grads)
-    assert pad_before_expansion(fast) is fast and sum(isinstance(m, PadOnCpu) for m in fast.modules()) == len(moved)
+    assert pad_before_expansion(fast) is fast and sum(isinstance(m, PadOnCpu) for m in fast.modules()) == len(moved) + 1
+
+
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_zero_padded_is_torchs_zero_padding_value_and_layout(layout):
+    from fooling.classifiers.imagenet import zero_padded
+
+    x = (torch.rand(3, 5, 7, 6) - 0.5).contiguous(memory_format=layout)
+    for padding in ((0, 1, 0, 1), (1, 2, 1, 2), (2, 2, 0, 3)):
+        want, got = torch.nn.functional.pad(x, padding), zero_padded(x, padding)
+        assert torch.equal(got, want) and got.stride() == want.stride()
 
 
 @pytest.mark.parametrize("size", [64, 72])
