@@ -115,21 +115,47 @@ def test_own_padding_and_in_place_relu6_keep_outputs_and_gradients_bit_for_bit()
     assert torch.equal(*grads)
 
 
-@pytest.mark.parametrize("size", [64, 72])
-def test_stride_2_blocks_padded_before_their_expansion_keep_outputs_and_gradients_bit_for_bit(size):
+def _folded_lite0(size: int, seed: int, bias: float, scale: tuple[float, float]) -> torch.nn.Module:
+    """A random EfficientNet-Lite0 for ``size`` px with batch norms folded as the loader folds them: biases
+    uniform in ±``bias`` and scales in ``scale`` (non-zero borders after the expansion; values past 0 and 6)."""
     pytest.importorskip("efficientnet_lite_pytorch")
     from efficientnet_lite_pytorch import EfficientNet
 
-    from fooling.classifiers.imagenet import (PadOnCpu, ZeroBorderOnCpu, fold_batch_norms, fold_same_padding,
-                                              pad_before_expansion, relu6_in_place)
+    from fooling.classifiers.imagenet import fold_batch_norms, fold_same_padding, relu6_in_place
 
-    torch.manual_seed(1)
+    torch.manual_seed(seed)
     net = EfficientNet.from_name("efficientnet-lite0", image_size=size, num_classes=10).eval()
-    for m in net.modules():  # batch norms that fold into non-zero biases: the expansion writes a non-zero border
+    for m in net.modules():
         if isinstance(m, torch.nn.BatchNorm2d):
             m.running_mean.uniform_(-0.5, 0.5)
-            m.bias.data.uniform_(-1.0, 1.0)
-    net = relu6_in_place(fold_same_padding(fold_batch_norms(net)))
+            m.bias.data.uniform_(-bias, bias)
+            m.weight.data.uniform_(*scale)
+    return relu6_in_place(fold_same_padding(fold_batch_norms(net)))
+
+
+def _assert_same_bits(fast: torch.nn.Module, net: torch.nn.Module, size: int) -> None:
+    """Outputs in both layouts, batches of 1 and 5, under inference_mode, no_grad and bf16 autocast, and input
+    gradients: equal bit for bit."""
+    for layout in (torch.contiguous_format, torch.channels_last):
+        fast, net = fast.to(memory_format=layout), net.to(memory_format=layout)
+        for n in (1, 5):
+            x = torch.rand(n, 3, size, size).contiguous(memory_format=layout)
+            with torch.inference_mode():
+                assert torch.equal(fast(x), net(x))
+                with torch.autocast("cpu", dtype=torch.bfloat16):
+                    assert torch.equal(fast(x), net(x))
+            with torch.no_grad():
+                assert torch.equal(fast(x), net(x))
+    x = torch.rand(3, 3, size, size, requires_grad=True)
+    grads = [torch.autograd.grad(model(x)[:, 4].sum(), x)[0] for model in (net, fast)]
+    assert torch.equal(*grads)
+
+
+@pytest.mark.parametrize("size", [64, 72])
+def test_stride_2_blocks_padded_before_their_expansion_keep_outputs_and_gradients_bit_for_bit(size):
+    from fooling.classifiers.imagenet import PadOnCpu, ZeroBorderOnCpu, pad_before_expansion
+
+    net = _folded_lite0(size, seed=1, bias=1.0, scale=(1.0, 1.0))
     fast = pad_before_expansion(copy.deepcopy(net))
     assert list(fast.state_dict()) == list(net.state_dict())
     asymmetric = [i for i, b in enumerate(net._blocks)  # what fold_same_padding left: the stride-2 blocks'
@@ -139,16 +165,7 @@ def test_stride_2_blocks_padded_before_their_expansion_keep_outputs_and_gradient
     assert all(isinstance(fast._blocks[i]._expand_conv.static_padding, PadOnCpu) for i in moved)
     stem = fast._conv_stem.static_padding  # no expansion before it: padded as before, whatever the gradient
     assert isinstance(stem, PadOnCpu) and stem.always and stem.padding == net._conv_stem.static_padding.padding
-    for layout in (torch.contiguous_format, torch.channels_last):
-        for n in (1, 5):
-            x = torch.rand(n, 3, size, size).contiguous(memory_format=layout)
-            with torch.inference_mode():
-                assert torch.equal(fast(x), net(x))
-            with torch.no_grad():
-                assert torch.equal(fast(x), net(x))
-    x = torch.rand(3, 3, size, size, requires_grad=True)
-    grads = [torch.autograd.grad(model(x)[:, 4].sum(), x)[0] for model in (net, fast)]
-    assert torch.equal(*grads)
+    _assert_same_bits(fast, net, size)
     assert pad_before_expansion(fast) is fast and sum(isinstance(m, PadOnCpu) for m in fast.modules()) == len(moved) + 1
 
 
@@ -164,38 +181,17 @@ def test_zero_padded_is_torchs_zero_padding_value_and_layout(layout):
 
 @pytest.mark.parametrize("size", [64, 72])
 def test_relu6_fused_into_the_convolutions_keeps_outputs_gradients_and_memory_estimate(size):
-    pytest.importorskip("efficientnet_lite_pytorch")
-    from efficientnet_lite_pytorch import EfficientNet
-
     from fooling.classifiers import Classifier, Preprocess
-    from fooling.classifiers.imagenet import (ConvReLU6, fold_batch_norms, fold_same_padding, fuse_relu6,
-                                              pad_before_expansion, relu6_in_place)
+    from fooling.classifiers.imagenet import ConvReLU6, fuse_relu6, pad_before_expansion
 
-    torch.manual_seed(2)
-    net = EfficientNet.from_name("efficientnet-lite0", image_size=size, num_classes=10).eval()
-    for m in net.modules():  # biases that push many values past 0 and 6: the clamp matters
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.bias.data.uniform_(-3.0, 3.0)
-            m.weight.data.uniform_(0.5, 4.0)
-    net = pad_before_expansion(relu6_in_place(fold_same_padding(fold_batch_norms(net))))
+    net = pad_before_expansion(_folded_lite0(size, seed=2, bias=3.0, scale=(0.5, 4.0)))
     fast = fuse_relu6(copy.deepcopy(net))
     assert list(fast.state_dict()) == list(net.state_dict())
     fused = [m for m in fast.modules() if isinstance(m, ConvReLU6)]
     assert len(fused) == 2 + sum(2 if hasattr(b, "_expand_conv") else 1 for b in fast._blocks)
     assert not any(isinstance(m, torch.nn.ReLU6) for m in fast.modules())
     assert fuse_relu6(fast) is fast and sum(isinstance(m, ConvReLU6) for m in fast.modules()) == len(fused)
-    for layout in (torch.contiguous_format, torch.channels_last):
-        fast, net = fast.to(memory_format=layout), net.to(memory_format=layout)
-        for n in (1, 5):
-            x = torch.rand(n, 3, size, size).contiguous(memory_format=layout)
-            with torch.inference_mode():
-                plain = net(x)
-                assert torch.equal(fast(x), plain)
-                with torch.autocast("cpu", dtype=torch.bfloat16):  # the plain convolution, in bf16
-                    assert torch.equal(fast(x), net(x))
-    x = torch.rand(3, 3, size, size, requires_grad=True)
-    grads = [torch.autograd.grad(model(x)[:, 4].sum(), x)[0] for model in (net, fast)]
-    assert torch.equal(*grads)
+    _assert_same_bits(fast, net, size)
     pre = Preprocess(size=(size, size), channels=3, mean=(0.5,) * 3, std=(0.5,) * 3)
     estimates = [Classifier(m, name="lite", labels=[str(k) for k in range(10)], preprocess=pre)._estimate_cpu(
         (3, size, size)) for m in (net, fast)]
