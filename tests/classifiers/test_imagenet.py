@@ -198,6 +198,21 @@ def test_relu6_fused_into_the_convolutions_keeps_outputs_gradients_and_memory_es
     assert estimates[0] == estimates[1]  # the largest activation is still seen: the same chunks, the same bits
 
 
+def test_a_rearrangement_is_kept_only_where_it_keeps_the_bits():
+    from fooling.classifiers.imagenet import ConvReLU6, fuse_relu6, pad_before_expansion, rearranged_if_same
+
+    net = _folded_lite0(64, seed=3, bias=1.0, scale=(1.0, 1.0))
+    fast = rearranged_if_same(net, lambda n: fuse_relu6(pad_before_expansion(n)), 64)
+    assert fast is not net and any(isinstance(m, ConvReLU6) for m in fast.modules())
+    assert not any(isinstance(m, ConvReLU6) for m in net.modules())  # the original is left as it was
+
+    def nudged(n: torch.nn.Module) -> torch.nn.Module:  # a rounding-sized change: other numbers
+        n._fc.bias.data[0] += 1e-4
+        return n
+
+    assert rearranged_if_same(net, nudged, 64) is net
+
+
 def test_efficientnet_lite0_pads_stride_2_blocks_early_and_fuses_its_relu6():
     from fooling.classifiers.imagenet import ConvReLU6, ZeroBorderOnCpu
 
