@@ -205,8 +205,8 @@ class ConvReLU6(nn.Module):
     Where PyTorch would run the convolution with oneDNN (on the CPU in float32, without gradient, autocast or
     torch.compile; not for a batch of one, which gets PyTorch's own kernel): one oneDNN convolution that clamps
     each value as it writes it, instead of a second pass reading and writing the whole activation. Else the
-    convolution, then the clamp in place, as before. The same bits either way (tested; :func:`fuse_relu6` checks
-    this PyTorch first). Keeps the convolution's parameters under the same names: the state dict is unchanged."""
+    convolution, then the clamp in place, as before. The same bits either way (tested; checked at load by
+    :func:`rearranged_if_same`). Keeps the convolution's parameters under the same names: the state dict is unchanged."""
 
     def __init__(self, conv: nn.Conv2d):
         super().__init__()
@@ -232,35 +232,11 @@ class ConvReLU6(nn.Module):
                                                   False, [0, 0], self.groups, None) == torch._C._ConvBackend.Mkldnn)
 
 
-@lru_cache(maxsize=1)
-def _fusion_keeps_bits() -> bool:
-    """Whether this PyTorch's fused convolution + clamp gives the plain pair's bits, on a 1×1, a depthwise
-    stride-2 and a dense stride-2 convolution in both layouts, where it fuses (random values; once a process)."""
-    if _pointwise_convolution() is None:
-        return False
-    g = torch.Generator().manual_seed(0)
-    try:
-        with torch.inference_mode():
-            for c_in, c_out, k, stride, groups in ((8, 24, 1, 1, 1), (24, 24, 3, 2, 24), (3, 16, 3, 2, 1)):
-                conv = nn.Conv2d(c_in, c_out, k, stride, groups=groups)
-                nn.init.uniform_(conv.weight, -1.0, 1.0, generator=g)
-                nn.init.uniform_(conv.bias, -1.0, 1.0, generator=g)
-                fused = ConvReLU6(conv)
-                for layout in (torch.contiguous_format, torch.channels_last):
-                    x = (torch.rand(4, c_in, 15, 15, generator=g) * 4 - 2).contiguous(memory_format=layout)
-                    if fused._onednn(x) and not torch.equal(fused(x), nn.functional.hardtanh_(conv(x), 0.0, 6.0)):
-                        return False
-    except RuntimeError:  # an op this build cannot run
-        return False
-    return True
-
-
 def fuse_relu6(net: nn.Module) -> nn.Module:
     """Fold each ReLU6 of a batch-norm-folded EfficientNet-Lite into the convolution before it
-    (:class:`ConvReLU6`), in place: about an eighth off Lite0's CPU forward pass, the same values. Left as it
-    is where this PyTorch's fused convolution does not keep the bits, or a ReLU6 follows something else."""
-    if not _fusion_keeps_bits():
-        return net
+    (:class:`ConvReLU6`), in place: about an eighth off Lite0's CPU forward pass, the same values (the loader
+    keeps the result only where it gives them on the machine: :func:`rearranged_if_same`). A ReLU6 that follows
+    something else is left as it is."""
     parts = [(net, ("_conv_stem", "_conv_head"), ("_bn0", "_bn1"))]
     parts += [(b, ("_expand_conv", "_depthwise_conv"), ("_bn0", "_bn1")) for b in getattr(net, "_blocks", ())
               if not b.has_se]
