@@ -8,17 +8,21 @@ import numba. No fast-math: the kernels give IEEE results, the same bits as the 
 
 from __future__ import annotations
 
-from typing import Callable, TypeVar
+import functools
+from typing import Any, Callable, Optional, TypeVar
 
 import numba
 
 F = TypeVar("F", bound=Callable)
 
 
-def jit(function: F) -> F:
-    """``numba.njit(cache=True, nogil=True)``, or without the cache where numba finds no writable place."""
+def jit(function: Optional[F] = None, **options: Any) -> F:
+    """``numba.njit(cache=True, nogil=True, **options)``, or without the cache where numba finds no writable place.
+    ``@jit`` or ``@jit(error_model="numpy")`` (no zero-division checks, so loops with a division can vectorise)."""
+    if function is None:
+        return functools.partial(jit, **options)  # type: ignore[return-value]
     try:
-        return numba.njit(cache=True, nogil=True)(function)
+        return numba.njit(cache=True, nogil=True, **options)(function)
     except RuntimeError:
-        return numba.njit(nogil=True)(function)
+        return numba.njit(nogil=True, **options)(function)
 

@@ -27,6 +27,9 @@ VARY_BLOCK = 32  # the fewest children per seeded block of MAP-Elites / GA / ran
 MAX_BLOCKS = 16  # a generation is cut into at most about this many blocks (the per-block cost is fixed)
 SEED_BOUND = 2**63 - 1
 VARIATION = "blocks-1"  # recorded in checkpoints: the random stream of direct variation
+# MAP-Elites' "vary" plans on the CPU: the same blocks and seeds, each block's draws from the counter-based generator
+# of :mod:`.vary_cpu` instead of a torch Generator seeded by the block's seed
+COUNTER_VARIATION = f"{VARIATION}+counters"
 
 
 @dataclass
@@ -54,6 +57,7 @@ class Plan:
     sigma: Any = None  # "snes": (k, D) float32
     scale: int = 1
     in_place: Optional["InPlace"] = None  # "snes" without ``mean`` and ``sigma``: never cut into pieces
+    counters: bool = False  # "vary": each block varied by :mod:`.vary_cpu` on the CPU (else by torch, per block)
     extra: dict = field(default_factory=dict)
     # "snes" on a device that draws a generation's noise at once (:mod:`.noise`): where this piece's blocks
     # start among the generation's, how many it has, and its first block seed (None: this is the whole plan)
@@ -145,6 +149,11 @@ def realise(plan: Plan, encoding: Any, elites: Optional[Callable[[Any], torch.Te
     if plan.kind == "random":
         parts = [encoding.random(b - a, block_generator(s, device)) for (a, b), s in zip(bounds, plan.seeds)]
         return _cat(parts, encoding), None
+    if plan.kind == "vary" and plan.counters:
+        children = elites(plan.parents)  # a fresh batch: varied in place (on the CPU, wherever it lies)
+        here = children if on_host(children.device) else children.cpu()
+        varied = encoding.vary_blocks(here.contiguous(), plan.seeds, plan.block, plan.generation)
+        return varied.to(device), None
     if plan.kind == "vary":
         children = elites(plan.parents)  # a fresh batch: varied in place, block by block
         for (a, b), s in zip(bounds, plan.seeds):

@@ -138,13 +138,34 @@ def test_a_checkpoint_of_the_old_random_stream_is_refused_in_one_line(oracle, ki
     strategy = _strategy(kind, oracle)
     _step(strategy, oracle, strategy.ask())
     arrays, values = strategy.state_dict()
-    assert values["variation"] == "blocks-1"
+    assert values["variation"] == ("blocks-1+counters" if kind == "map-elites" else "blocks-1")
     fresh = _strategy(kind, oracle)
     fresh.load_state_dict(arrays, dict(values))
     del values["variation"]
     with pytest.raises(FoolingError, match="checkpointed by an older fooling") as err:
         _strategy(kind, oracle).load_state_dict(arrays, values)
     assert "\n" not in str(err.value)
+
+
+def test_map_elites_on_the_cpu_varies_from_counters_and_continues_a_run_begun_on_torch_generators(oracle):
+    strategy = _strategy("map-elites", oracle)
+    _step(strategy, oracle, strategy.ask())
+    assert strategy.plan().counters and strategy.state_dict()[1]["variation"] == "blocks-1+counters"
+    old = _strategy("map-elites", oracle)
+    old.counters = False  # as fooling before the counter-based stream varied every run on the CPU
+    _step(old, oracle, old.ask())
+    _step(old, oracle, old.ask())
+    arrays, values = old.state_dict()
+    assert values["variation"] == "blocks-1"
+    resumed = _strategy("map-elites", oracle)
+    resumed.archive.load_state_dict(old.archive.state_dict())
+    resumed.load_state_dict(arrays, values)
+    assert not resumed.counters and resumed.variation == "blocks-1"
+    for _ in range(2):  # the same children as the run would have made on
+        expected, got = old.ask(), resumed.ask()
+        assert torch.equal(got, expected)
+        _step(old, oracle, expected)
+        _step(resumed, oracle, got)
 
 
 def test_resuming_a_run_checkpointed_before_blocks_is_one_line(tmp_path):
