@@ -1,6 +1,6 @@
 """MAP-Elites' direct variation on the CPU: a generation's children made by PyTorch's per-block operators (the stream
 ``blocks-1``, what runs begun before the counter-based pass continue on) and by the compiled pass of
-fooling.search.vary_cpu (``blocks-1+counters``, what new runs use), in milliseconds (fastest of --repeats), for
+fooling.encodings.vary_cpu (``blocks-1+counters``, what new runs use), in milliseconds (fastest of --repeats), for
 MNIST's 200 children of 28 x 28 and 64 ImageNet children at 256 px, with the paper's operators (SBX of half the
 pairs, unscaled polynomial mutation at rate 0.1) and the default preset's (bounded, η 5).
 

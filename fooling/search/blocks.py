@@ -28,7 +28,7 @@ MAX_BLOCKS = 16  # a generation is cut into at most about this many blocks (the 
 SEED_BOUND = 2**63 - 1
 VARIATION = "blocks-1"  # recorded in checkpoints: the random stream of direct variation
 # MAP-Elites' "vary" plans on the CPU: the same blocks and seeds, each block's draws from the counter-based generator
-# of :mod:`.vary_cpu` instead of a torch Generator seeded by the block's seed
+# of :mod:`fooling.encodings.vary_cpu` instead of a torch Generator seeded by the block's seed
 COUNTER_VARIATION = f"{VARIATION}+counters"
 
 
@@ -57,7 +57,7 @@ class Plan:
     sigma: Any = None  # "snes": (k, D) float32
     scale: int = 1
     in_place: Optional["InPlace"] = None  # "snes" without ``mean`` and ``sigma``: never cut into pieces
-    counters: bool = False  # "vary": each block varied by :mod:`.vary_cpu` on the CPU (else by torch, per block)
+    counters: bool = False  # "vary": blocks varied on the CPU from counter-based draws (else by torch, per block)
     extra: dict = field(default_factory=dict)
     # "snes" on a device that draws a generation's noise at once (:mod:`.noise`): where this piece's blocks
     # start among the generation's, how many it has, and its first block seed (None: this is the whole plan)

@@ -67,8 +67,8 @@ class MapElites(Strategy):
         self._lineage_age = np.zeros(0, dtype=np.int64)  # (lineages,) generations since each last improved
         self._lineage_origin = np.zeros(0, dtype=np.int64)  # (lineages,) the cell each started from
         self._bred = 0  # lineage children at the end of the last ask()
-        # direct children on the CPU: varied in one compiled pass from counter-based draws (.vary_cpu); a run
-        # checkpointed with PyTorch's per-block generators keeps them (load_state_dict)
+        # direct children on the CPU: varied in compiled passes from counter-based draws (fooling.encodings.vary_cpu);
+        # a run checkpointed with PyTorch's per-block generators keeps them (load_state_dict)
         self.counters = self.on_device and on_host(archive.device)
 
     planned = True

@@ -1,5 +1,5 @@
-"""MAP-Elites' direct children on the CPU (fooling.search.vary_cpu): DEAP's distributions, the rates asked for, and the
-same bits for any number of threads, buffer sizes and pieces."""
+"""MAP-Elites' direct children on the CPU (fooling.encodings.vary_cpu): DEAP's distributions, the rates asked for,
+and the same bits for any number of threads, buffer sizes and pieces."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import torch
 from deap import tools
 from scipy import stats
 
-from fooling.search import vary_cpu
-from fooling.search.vary_cpu import vary_blocks
+from fooling.encodings import vary_cpu
+from fooling.encodings.vary_cpu import vary_blocks
 
 
 def _vary(genes: torch.Tensor, block: int = 32, seed: int = 0, **settings) -> torch.Tensor:

@@ -1,6 +1,6 @@
 """MAP-Elites' direct children on the CPU in a few compiled passes (numba; see :mod:`fooling.jit`).
 
-A "vary" plan's block of children (:mod:`.blocks`) crosses pairs (2q, 2q + 1) over with probability
+A "vary" plan's block of children (:mod:`fooling.search.blocks`) crosses pairs (2q, 2q + 1) over with probability
 ``crossover_rate`` (Deb's bounded SBX, each gene with probability 1/2, DEAP's ``cxSimulatedBinaryBounded``) and then
 mutates every gene of every child with probability ``rate`` (polynomial, bounded or unscaled, DEAP's
 ``mutPolynomialBounded``): the distributions of :func:`.operators.sbx_pairs_torch` and
@@ -17,8 +17,9 @@ derived from the block's seed. PyTorch's and numpy's generators are sequential s
 draw from at a given position, and a split over threads must not change any number: here every pair and child owns
 its draws, and every value is computed alone, so the children are the same bits for any number of threads, pieces
 or workers (on one machine: numpy's ``power`` is SIMD code chosen for the CPU). This is the stream
-``blocks-1+counters`` of a checkpoint (:data:`.blocks.COUNTER_VARIATION`); runs begun with PyTorch's per-block
-generators (``blocks-1``) continue on them (:attr:`.blocks.Plan.counters`). Arithmetic is float32, as the genes.
+``blocks-1+counters`` of a checkpoint (:data:`fooling.search.blocks.COUNTER_VARIATION`); runs begun with
+PyTorch's per-block generators (``blocks-1``) continue on them (:attr:`fooling.search.blocks.Plan.counters`).
+Arithmetic is float32, as the genes.
 """
 
 from __future__ import annotations
