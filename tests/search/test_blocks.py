@@ -168,6 +168,19 @@ def test_map_elites_on_the_cpu_varies_from_counters_and_continues_a_run_begun_on
         _step(resumed, oracle, got)
 
 
+def test_a_counter_plan_gives_the_same_children_where_genomes_lie_off_the_host(oracle, monkeypatch):
+    """A plan of the CPU's counter-based stream, realised where the genomes are device tensors (an actor on a GPU):
+    varied on the CPU, the same children."""
+    from fooling import hostwork
+
+    strategy = _strategy("map-elites", oracle)
+    _step(strategy, oracle, strategy.ask())
+    plan = strategy.plan()
+    here = realise(plan, strategy.encoding, strategy.archive.elites)[0]
+    monkeypatch.setattr(hostwork, "HOST_DEVICES", ())
+    assert torch.equal(realise(plan, strategy.encoding, strategy.archive.elites)[0], here)
+
+
 def test_resuming_a_run_checkpointed_before_blocks_is_one_line(tmp_path):
     from click.testing import CliRunner
 
