@@ -114,8 +114,8 @@ class DirectEncoding(Encoding[torch.Tensor, torch.Tensor]):
 
     def vary_blocks(self, children: torch.Tensor, seeds: np.ndarray, block: int, generation: int) -> torch.Tensor:
         """:meth:`vary_owned` of each block of ``block`` children of ``children`` (n, G) float32 on the CPU, in place,
-        block j drawing from the counter-based generator keyed by ``seeds[j]`` (:mod:`.vary_cpu`, one
-        compiled pass; the same distributions)."""
+        block j drawing from the counter-based generator keyed by ``seeds[j]`` (:mod:`.vary_cpu`, compiled
+        passes; the same distributions)."""
         from .vary_cpu import vary_blocks  # numba loads on first use
 
         return vary_blocks(children, seeds, block, crossover_rate=self.crossover_rate,

@@ -25,8 +25,9 @@ For device genomes (the direct encoding) parents are drawn on the device from th
 strategy's torch Generator, from the archive's device fitness: ask() reads nothing
 back from the device; the children are varied in seeded blocks
 (:mod:`.blocks`: plan() draws one seed per block from the numpy Generator, take()
-realises them), so Ray actors can vary their own pieces exactly. Host genomes (CPPN)
-draw from the numpy Generator.
+realises them), so Ray actors can vary their own pieces exactly; on the CPU each block's
+draws are counter-based, keyed by its seed, and its children made in compiled passes
+(fooling.encodings.vary_cpu). Host genomes (CPPN) draw from the numpy Generator.
 """
 
 from __future__ import annotations
