@@ -222,9 +222,6 @@ def _write_mutation(flat, pos, x, u, t, m):  # pragma: no cover - compiled
         flat[pos[i]] = _clip(x[i] + delta)
 
 
-COMPILED = hasattr(_gather_cross, "py_func")  # False under NUMBA_DISABLE_JIT=1 (debugging): the loops run as Python
-
-
 def _whole(exponent: float) -> int:
     """``exponent`` as an int where it is a whole number in [1, WHOLE_MAX] (taken by squaring), else 0."""
     return int(exponent) if float(exponent).is_integer() and 1 <= exponent <= WHOLE_MAX else 0
