@@ -347,3 +347,72 @@ def test_a_run_records_its_cpu_math_and_one_begun_before_numpy_math_resumes_with
     assert resumed.config.cppn_cpu_math == "torch" and resumed.encoding.cpu_math == "torch"
     assert resumed.run(progress=False)["classes"] == expected["classes"]
     assert (tmp_path / "b" / "classes.csv").read_text() == (tmp_path / "a" / "classes.csv").read_text()
+
+
+def _flushes_now() -> bool:
+    """Whether the calling thread writes subnormal float32 results as 0 (x86's FTZ)."""
+    tiny = np.array([np.finfo(np.float32).tiny], dtype=np.float32)
+    return bool(np.multiply(tiny, np.float32(0.5))[0] == 0)
+
+
+def test_numpy_math_reads_and_writes_subnormals_as_zero_in_its_own_call_only(monkeypatch) -> None:
+    """numpy's sin, tanh and Gaussian run with subnormal floats flushed to 0 (a subnormal operand costs an x86
+    core a microcode assist), whole or split among threads; normal values are untouched, and every thread's mode
+    is as it was after the call. FLUSH_SUBNORMALS False keeps them (as before)."""
+    from fooling.encodings.cppn import functions
+    from fooling.hostwork import split
+
+    if not torch.set_flush_denormal(False):
+        pytest.skip("this CPU cannot flush subnormal floats (torch.set_flush_denormal)")
+    sub, small = np.float32(1e-39), np.float32(1e-20)
+    x = np.array([sub, -sub, small, 1e-13, 0.5, 0.0], dtype=np.float32)
+    for function, exact in ((0, np.sin), (1, np.tanh)):
+        out = np.empty_like(x)
+        functions.ufunc_into(function, x.copy(), out)
+        assert out[0] == 0 and out[1] == 0 and not np.signbit(out[0])  # read as +0: sin(0), tanh(0)
+        assert np.array_equal(out[2:], exact(x[2:]))  # normal inputs: the same bits (sin(1e-20) is 1e-20)
+        assert not _flushes_now()  # restored
+    out = np.empty_like(x)
+    functions.ufunc_into(2, np.array([1e-20, 9.0], dtype=np.float32), out[:2])
+    assert out[0] == 1 and out[1] == np.exp(np.float32(-81.0))  # x² = 1e-40 read as 0; exp(-81) ~ 6.6e-36 kept
+
+    # split among pool threads: each flushes within its call and is restored
+    big = np.full(2 * functions.SPLIT_VALUES, sub, dtype=np.float32)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    out = np.ones_like(big)
+    functions.ufunc_into(0, big.copy(), out)
+    assert not out.any()
+    assert not any(split(lambda a, b: _flushes_now(), 2, 2, 1, threads=2))
+
+    monkeypatch.setattr(functions, "FLUSH_SUBNORMALS", False)
+    out = np.empty_like(x)
+    functions.ufunc_into(0, x.copy(), out)
+    assert out[0] == sub and out[1] == -sub
+
+
+def test_flushing_subnormals_evolves_the_same_run(monkeypatch, tmp_path) -> None:
+    """A MNIST CPPN run whose drawings hit tiny sines (|x| < 2e-13: the slow case) ends with the same archive,
+    genome for genome, whether numpy's functions flush subnormal floats or not."""
+    from fooling.encodings.cppn import execute, functions
+    from fooling.run import EvolutionRun
+    from fooling.settings.evolve import EvolveSettings
+
+    tiny = [0]
+    real = execute.ufunc_into
+
+    def counting(function, x, out):
+        tiny[0] += int(((x != 0) & (np.abs(x) < 2e-13)).sum())
+        real(function, x, out)
+
+    monkeypatch.setattr(execute, "ufunc_into", counting)
+    ends = []
+    for flush in (True, False):
+        monkeypatch.setattr(functions, "FLUSH_SUBNORMALS", flush)
+        run = EvolutionRun.start(EvolveSettings(model="mnist-lenet", encoding="cppn", population=50, generations=40,
+                                                seed=0, device="cpu", checkpoint_every=10**6,
+                                                out=str(tmp_path / f"flush{flush}")))
+        run.run(progress=False)
+        ends.append((run.archive.fitness.copy(), [run.encoding.genome_json(g) for g in run.archive.genomes]))
+        run.close()
+    assert tiny[0] > 1000
+    assert np.array_equal(ends[0][0], ends[1][0]) and ends[0][1] == ends[1][1]

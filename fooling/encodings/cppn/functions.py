@@ -79,6 +79,14 @@ _UFUNCS = {0: np.sin, 1: np.tanh, 2: np.exp}
 # more than it saves. An element's value does not depend on where its run begins or ends (numpy's SIMD loops load
 # partial vectors masked), so any split gives the same numbers bit for bit (tested).
 SPLIT_VALUES = 1 << 20
+# numpy's sin, tanh and exp run with subnormal floats flushed to 0 (inputs read as 0, results written as 0; x86's
+# DAZ and FTZ, set for the call's thread only, where torch.set_flush_denormal can set them). A subnormal operand
+# costs an x86 core a microcode assist of ~100 cycles: a sine of a tiny input (|x| < 2e-13, from a Gaussian node
+# far from 0 upstream) makes one inside its polynomial, so a MNIST population's sines ran 4-10x slower (0.84 ms a
+# generation instead of 0.18, python scripts/bench_render.py). Only values below 1.2e-38 change, and images do
+# not (a pixel that small is 0 once a classifier subtracts its mean, or quantised to 8 bits): a CPPN run draws the
+# same images, and evolves the same genomes, either way (tests/encodings/test_cppn_render.py; False: as before).
+FLUSH_SUBNORMALS = True
 
 
 def apply_ufunc(function: int, scaled: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
@@ -98,15 +106,36 @@ def ufunc_into(function: int, x: np.ndarray, out: np.ndarray) -> None:
     if ufunc is None:
         raise ValueError("clamp (function 3) runs as PyTorch's: call apply_ufunc" if function == 3
                          else f"unknown CPPN function id {function}")
-    if function == 2:  # exp(-x²), with exp(-inf) = 0 where -x² <= GAUSSIAN_FLOOR (see apply_torch)
-        np.square(x, out=x)
-        np.negative(x, out=x)
-        np.copyto(x, -np.inf, where=x <= GAUSSIAN_FLOOR)  # as F.threshold_: NaN stays NaN
     if x.size < 2 * SPLIT_VALUES or not (x.flags.c_contiguous and out.flags.c_contiguous):
-        ufunc(x, out=out)
+        _flushed(function, ufunc, x, out)
         return
     x, out = x.reshape(-1), out.reshape(-1)  # views: both are contiguous
-    split(lambda a, b: ufunc(x[a:b], out=out[a:b]), x.size, x.size, SPLIT_VALUES)
+    split(lambda a, b: _flushed(function, ufunc, x[a:b], out[a:b]), x.size, x.size, SPLIT_VALUES)
+
+
+def _flushed(function: int, ufunc: np.ufunc, x: np.ndarray, out: np.ndarray) -> None:
+    """``out`` = function(x) (a view of ``x`` may be overwritten) with subnormal floats read and written as 0 in the
+    calling thread (x86's DAZ and FTZ; see :data:`FLUSH_SUBNORMALS`), which is restored after."""
+    flush = FLUSH_SUBNORMALS and not _flushing()
+    if flush:
+        torch.set_flush_denormal(True)
+    try:
+        if function == 2:  # exp(-x²), with exp(-inf) = 0 where -x² <= GAUSSIAN_FLOOR (see apply_torch)
+            np.square(x, out=x)
+            np.negative(x, out=x)
+            np.copyto(x, -np.inf, where=x <= GAUSSIAN_FLOOR)  # as F.threshold_: NaN stays NaN
+        ufunc(x, out=out)
+    finally:
+        if flush:
+            torch.set_flush_denormal(False)
+
+
+_TINY = np.array([np.finfo(np.float32).tiny], dtype=np.float32)  # the smallest normal float32
+
+
+def _flushing() -> bool:
+    """Whether this thread flushes subnormal results to 0 already (x86's FTZ, as :func:`_flushed` sets it)."""
+    return bool(np.multiply(_TINY, np.float32(0.5))[0] == 0)
 
 
 def apply_differentiable(function: int, scaled: torch.Tensor) -> torch.Tensor:
