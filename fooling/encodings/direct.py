@@ -122,6 +122,17 @@ class DirectEncoding(Encoding[torch.Tensor, torch.Tensor]):
                            crossover_eta=self.crossover_eta, rate=self.rate_at(generation), eta=self.mutation_eta,
                            variant=self.mutation)
 
+    def ga_blocks(self, population: torch.Tensor, ops: np.ndarray, parents: np.ndarray, seeds: np.ndarray,
+                  block: int, generation: int) -> torch.Tensor:
+        """(n, G) float32 children on the CPU of a GA plan (DEAP's varOr: child c crosses ``population[parents[c,
+        0]]`` with ``population[parents[c, 1]]`` where ``ops[c]`` is 0, keeping the first child, mutates it where 1,
+        copies it where 2), block j drawing from the counter-based generator keyed by ``seeds[j]``
+        (:func:`.vary_cpu.ga_children`; the distributions of :meth:`crossover` and :meth:`mutate`)."""
+        from .vary_cpu import ga_children  # numba loads on first use
+
+        return ga_children(population, ops, parents, seeds, block, crossover_eta=self.crossover_eta,
+                           rate=self.rate_at(generation), eta=self.mutation_eta, variant=self.mutation)
+
     def decode(self, genomes: Any, device: torch.device) -> torch.Tensor:
         if isinstance(genomes, torch.Tensor):
             images = genomes.to(device, torch.float32)

@@ -158,24 +158,78 @@ def _write_cross(flat, g, pos, x1, x2, t1, t2, swap, m):  # pragma: no cover - c
         flat[pos[i] + g] = c2
 
 
+@jit(error_model="numpy")
+def _gather_cross_first(genes, partners, partner_rows, rows, seeds, block, gene_prob, whole, top, i, gene, stop, pos,
+                        x1, x2, u, t, upper):  # pragma: no cover - compiled
+    """:func:`_gather_cross` for GA children ``rows[i]`` .. ``rows[stop - 1]``, each the first child of its parents'
+    SBX (DEAP's ``ind1``): ``genes[c]`` holds child c's first parent, ``partners[partner_rows[c]]`` its second.
+    Only the side the child takes is gathered: ``upper`` (the swap coin: the upper child's value), ``t`` that
+    side's beta (or its power, when ``whole``). Child c draws from its block's CROSS stream at row c of the block.
+    Returns (count, i, gene) where to go on."""
+    n, g = genes.shape
+    m, cap = 0, pos.shape[0]
+    half = gene_prob * np.float32(0.5)
+    while i < stop:
+        c = rows[i]
+        b = c // block
+        key = _row_key(np.uint64(seeds[b]), CROSS, c - b * block)
+        a, p = genes[c], partners[partner_rows[c]]
+        for j in range(gene, g):
+            if m == cap:
+                return m, i, j
+            w = _draw(key, j)
+            r = _high(w)
+            if r > gene_prob:
+                continue
+            lo, hi = min(a[j], p[j]), max(a[j], p[j])
+            span = hi - lo
+            if not span > np.float32(1e-14):  # only genes where the parents differ cross
+                continue
+            side = r <= half
+            if side:
+                beta = min(np.float32(1.0) + np.float32(2.0) * (np.float32(1.0) - hi) / span, top)
+            else:
+                beta = min(np.float32(1.0) + np.float32(2.0) * lo / span, top)
+            if whole:
+                beta = np.float32(1.0) / _whole_power(beta, whole)
+            pos[m] = c * g + j
+            x1[m], x2[m], u[m], upper[m], t[m] = lo, hi, _low(w), side, beta
+            m += 1
+        i += 1
+        gene = 0
+    return m, i, 0
+
+
+@jit
+def _write_cross_first(flat, pos, x1, x2, t, upper, m):  # pragma: no cover - compiled
+    """The first child's value of each gathered gene (t: the spread factor of its side), written into ``flat``."""
+    for i in range(m):
+        middle, span = x1[i] + x2[i], x2[i] - x1[i]
+        if upper[i]:
+            flat[pos[i]] = _clip((middle + t[i] * span) * np.float32(0.5))
+        else:
+            flat[pos[i]] = _clip((middle - t[i] * span) * np.float32(0.5))
+
+
 # --- mutation: gather the mutated genes (geometric gaps), take their powers, write them -------------------------
 
 @jit
-def _gather_mutation(genes, seeds, block, rate, log_keep, bounded, whole, floor, child, at, k, stop, pos, x, u,
+def _gather_mutation(genes, rows, seeds, block, rate, log_keep, bounded, whole, floor, i, at, k, stop, pos, x, u,
                      t):  # pragma: no cover - compiled
-    """Gather the mutated genes of children ``child`` .. ``stop`` - 1 (the first from position ``at``, draw ``k``)
-    into the buffers, as many as they hold: ``pos`` the gene's index in ``genes`` (n, G), ``x`` its value, ``u`` its
-    uniform, ``t`` the base of the power 1 / (η + 1) (unscaled), or (bounded) the distance term before its power
-    η + 1 (after it, when ``whole``). Returns (count, child, at, k) where to go on."""
+    """Gather the mutated genes of children ``rows[i]`` .. ``rows[stop - 1]`` (the first from position ``at``, draw
+    ``k``) into the buffers, as many as they hold: ``pos`` the gene's index in ``genes`` (n, G), ``x`` its value,
+    ``u`` its uniform, ``t`` the base of the power 1 / (η + 1) (unscaled), or (bounded) the distance term before its
+    power η + 1 (after it, when ``whole``). Returns (count, i, at, k) where to go on."""
     n, g = genes.shape
     m, cap = 0, pos.shape[0]
-    while child < stop:
+    while i < stop:
+        child = rows[i]
         b = child // block
         key = _row_key(np.uint64(seeds[b]), MUTATE, child - b * block)
         row = genes[child]
         while True:
             if m == cap:
-                return m, child, at, k
+                return m, i, at, k
             if rate >= np.float32(1.0):
                 at += 1
             else:
@@ -198,9 +252,9 @@ def _gather_mutation(genes, seeds, block, rate, log_keep, bounded, whole, floor,
                 t[m] = np.float32(2.0) * r if low else np.float32(2.0) * (np.float32(1.0) - r)
             pos[m], x[m], u[m] = child * g + at, value, r
             m += 1
-        child += 1
+        i += 1
         at, k = -1, 0
-    return m, child, -1, 0
+    return m, i, -1, 0
 
 
 @jit
@@ -254,23 +308,32 @@ def _vary_units(genes: np.ndarray, seeds: np.ndarray, block: int, crossover_rate
                 np.power(t, power, out=t)
             _write_cross(flat, g, pos, a, b, t1, t2, swap, m)
     if rate > 0:
-        eta1 = f32(eta + f32(1.0))
-        whole, power = _whole(eta1), f32(f32(1.0) / eta1)
-        floor = f32(TINY ** power)
-        log_keep = math.log1p(-float(rate)) if rate < 1 else -1.0
-        child, at, k, last = 2 * start, -1, 0, min(2 * stop, n)
-        while child < last:
-            m, child, at, k = _gather_mutation(genes, seeds, block, rate, log_keep, bounded, whole, floor, child, at,
-                                               k, last, pos, a, u, t1)
-            if not m:
-                continue
-            t = t1[:m]
-            if bounded:
-                if not whole:
-                    np.power(t, eta1, out=t)
-                _bounded_bases(t, u, m)
-            np.power(t, power, out=t)
-            _write_mutation(flat, pos, a, u, t, m)
+        _mutate_rows(genes, np.arange(2 * start, min(2 * stop, n)), seeds, block, rate, eta, bounded, pos, a, u, t1)
+
+
+def _mutate_rows(genes: np.ndarray, rows: np.ndarray, seeds: np.ndarray, block: int, rate: np.float32,
+                 eta: np.float32, bounded: bool, pos: np.ndarray, x: np.ndarray, u: np.ndarray, t: np.ndarray) -> None:
+    """Polynomial mutation of children ``rows`` (int64, ascending) of ``genes`` (n, G) in place, each gene with
+    probability ``rate``; ``pos``, ``x``, ``u``, ``t``: the buffers."""
+    f32 = np.float32
+    flat = genes.reshape(-1)
+    eta1 = f32(eta + f32(1.0))
+    whole, power = _whole(eta1), f32(f32(1.0) / eta1)
+    floor = f32(TINY ** power)
+    log_keep = math.log1p(-float(rate)) if rate < 1 else -1.0
+    i, at, k, last = 0, -1, 0, len(rows)
+    while i < last:
+        m, i, at, k = _gather_mutation(genes, rows, seeds, block, rate, log_keep, bounded, whole, floor, i, at, k,
+                                       last, pos, x, u, t)
+        if not m:
+            continue
+        tm = t[:m]
+        if bounded:
+            if not whole:
+                np.power(tm, eta1, out=tm)
+            _bounded_bases(tm, u, m)
+        np.power(tm, power, out=tm)
+        _write_mutation(flat, pos, x, u, tm, m)
 
 
 def vary_blocks(children: torch.Tensor, seeds: np.ndarray, block: int, *, crossover_rate: float, crossover_eta: float,
@@ -294,4 +357,65 @@ def vary_blocks(children: torch.Tensor, seeds: np.ndarray, block: int, *, crosso
                 variant == "bounded")
     split(lambda a, b: _vary_units(genes, seeds, block, *settings, a, b), (n + 1) // 2, n * g, MIN_VALUES_A_THREAD,
           threads)
+    return children
+
+
+def _ga_units(genes: np.ndarray, partners: np.ndarray, partner_rows: np.ndarray, crossing: np.ndarray,
+              mutating: np.ndarray, seeds: np.ndarray, block: int, gene_prob: np.float32, cx_eta: np.float32,
+              rate: np.float32, eta: np.float32, bounded: bool) -> None:
+    """GA children ``crossing`` (int64, ascending) cross with their partners, ``mutating`` mutate, in place."""
+    f32 = np.float32
+    flat = genes.reshape(-1)
+    pos = np.empty(BUFFER, np.int64)
+    a, b, u, t = (np.empty(BUFFER, np.float32) for _ in range(4))
+    if crossing.size:
+        upper = np.empty(BUFFER, np.bool_)
+        eta1 = f32(cx_eta + f32(1.0))
+        whole, power = _whole(eta1), f32(f32(1.0) / eta1)
+        top = f32(TINY ** -power)
+        i, gene, last = 0, 0, len(crossing)
+        while i < last:
+            m, i, gene = _gather_cross_first(genes, partners, partner_rows, crossing, seeds, block, gene_prob, whole,
+                                             top, i, gene, last, pos, a, b, u, t, upper)
+            if not m:
+                continue
+            tm = t[:m]
+            if not whole:
+                np.power(tm, -eta1, out=tm)
+            _spread_bases(tm, u, m)
+            np.power(tm, power, out=tm)
+            _write_cross_first(flat, pos, a, b, tm, upper, m)
+    if mutating.size and rate > 0:
+        _mutate_rows(genes, mutating, seeds, block, rate, eta, bounded, pos, a, u, t)
+
+
+def ga_children(population: torch.Tensor, ops: np.ndarray, parents: np.ndarray, seeds: np.ndarray, block: int, *,
+                crossover_eta: float, rate: float, eta: float, variant: str, gene_prob: float = 0.5,
+                threads: Optional[int] = None) -> torch.Tensor:
+    """(n, G) float32 children of a GA plan (DEAP's varOr), on the CPU: child c is ``population[parents[c, 0]]``,
+    crossed with ``population[parents[c, 1]]`` where ``ops[c]`` is 0 (the first child of a bounded SBX, each gene
+    with probability ``gene_prob``), mutated where it is 1 (polynomial, each gene with probability ``rate``), a copy
+    where it is 2. population (P, G) float32 on the CPU; ops (n,) int; parents (n, 2) int (-1: none). Child c draws
+    from the counter-based streams of its block (``seeds[c // block]``) at its row in the block: the same bits
+    for any number of threads, pieces or workers."""
+    if variant not in ("unscaled", "bounded"):
+        raise ValueError(f"unknown polynomial mutation variant {variant!r}")
+    ops, parents = np.asarray(ops), np.asarray(parents, dtype=np.int64).reshape(-1, 2)
+    population = population.detach().to("cpu", torch.float32).contiguous()
+    children = population.index_select(0, torch.from_numpy(parents[:, 0].copy()))  # (n, G): new rows
+    n, g = children.shape
+    if n == 0 or g == 0:
+        return children
+    genes, partners = children.numpy(), population.numpy()
+    partner_rows = np.ascontiguousarray(parents[:, 1])
+    seeds = np.ascontiguousarray(seeds, dtype=np.int64).view(np.uint64)
+    crossing, mutating = np.flatnonzero(ops == 0), np.flatnonzero(ops == 1)
+    f32 = np.float32
+    settings = (f32(gene_prob), f32(crossover_eta), f32(min(rate, 1.0)), f32(eta), variant == "bounded")
+
+    def unit(a: int, b: int) -> None:
+        rows = [r[np.searchsorted(r, a):np.searchsorted(r, b)] for r in (crossing, mutating)]
+        _ga_units(genes, partners, partner_rows, *rows, seeds, block, *settings)
+
+    split(unit, n, n * g, MIN_VALUES_A_THREAD, threads)
     return children

@@ -20,7 +20,8 @@ import torch
 
 from ..archive import Archive
 from ..errors import FoolingError
-from .blocks import VARIATION, Plan
+from ..hostwork import on_host
+from .blocks import COUNTER_VARIATION, VARIATION, Plan
 
 Scores = Union[torch.Tensor, np.ndarray]
 
@@ -37,6 +38,9 @@ class Strategy(ABC):
             generator = torch.Generator(device=archive.device).manual_seed(int(rng.integers(2**63 - 1)))
         self.generator = generator
         self.generation = 0  # the generation the next ask() produces; 0 = the initial population
+        # direct children on the CPU varied in compiled passes from counter-based draws (fooling.encodings.vary_cpu),
+        # where the strategy's plans can be; a run checkpointed with PyTorch's per-block generators keeps them
+        self.counters = self.counted and self.on_device and on_host(archive.device)
 
     @property
     def on_device(self) -> bool:
@@ -49,6 +53,7 @@ class Strategy(ABC):
         return self.generator if self.on_device else self.rng
 
     planned = False  # True: direct genomes are varied in seeded blocks (plan() / take(), see .blocks)
+    counted = False  # True: those blocks are varied from counter-based draws on the CPU (Plan.counters)
 
     @abstractmethod
     def ask(self) -> Any:
@@ -81,9 +86,11 @@ class Strategy(ABC):
     @property
     def variation(self) -> str:
         """The random stream of this strategy's planned variation, recorded in checkpoints (a resume checks it)."""
-        return VARIATION
+        return COUNTER_VARIATION if self.counters else VARIATION
 
     def load_state_dict(self, arrays: dict[str, np.ndarray], values: dict[str, Any]) -> None:
+        if self.counters and values.get("variation") == VARIATION:
+            self.counters = False  # begun with PyTorch's per-block generators on the CPU: continued on them
         kind = values.get("generator_device", "cpu")  # first: another device draws another stream, whatever else
         if "generator" in arrays and kind != self.generator.device.type:
             raise FoolingError(f"this run's random state is for device {kind}, not {self.generator.device.type}: "

@@ -27,8 +27,8 @@ VARY_BLOCK = 32  # the fewest children per seeded block of MAP-Elites / GA / ran
 MAX_BLOCKS = 16  # a generation is cut into at most about this many blocks (the per-block cost is fixed)
 SEED_BOUND = 2**63 - 1
 VARIATION = "blocks-1"  # recorded in checkpoints: the random stream of direct variation
-# MAP-Elites' "vary" plans on the CPU: the same blocks and seeds, each block's draws from the counter-based generator
-# of :mod:`fooling.encodings.vary_cpu` instead of a torch Generator seeded by the block's seed
+# MAP-Elites' "vary" and the GA's "ga" plans on the CPU: the same blocks and seeds, each block's draws from the
+# counter-based generator of :mod:`fooling.encodings.vary_cpu` instead of a torch Generator seeded by the block's seed
 COUNTER_VARIATION = f"{VARIATION}+counters"
 
 
@@ -57,7 +57,7 @@ class Plan:
     sigma: Any = None  # "snes": (k, D) float32
     scale: int = 1
     in_place: Optional["InPlace"] = None  # "snes" without ``mean`` and ``sigma``: never cut into pieces
-    counters: bool = False  # "vary": blocks varied on the CPU from counter-based draws (else by torch, per block)
+    counters: bool = False  # "vary", "ga": blocks varied on the CPU from counter-based draws (else by torch, per block)
     extra: dict = field(default_factory=dict)
     # "snes" on a device that draws a generation's noise at once (:mod:`.noise`): where this piece's blocks
     # start among the generation's, how many it has, and its first block seed (None: this is the whole plan)
@@ -162,6 +162,14 @@ def realise(plan: Plan, encoding: Any, elites: Optional[Callable[[Any], torch.Te
             if varied.data_ptr() != block.data_ptr():  # varied a copy (the batch was not as the encoding wants it)
                 block.copy_(varied)
         return children, None
+    if plan.kind == "ga" and plan.counters:
+        parents = np.asarray(plan.parents, dtype=np.int64)
+        used = np.unique(parents[parents >= 0])  # each parent fetched once, then indexed by its place in ``used``
+        places = np.where(parents >= 0, np.searchsorted(used, parents), -1)
+        population = elites(used)
+        here = population if on_host(population.device) else population.cpu()
+        children = encoding.ga_blocks(here, np.asarray(plan.ops), places, plan.seeds, plan.block, plan.generation)
+        return children.to(device), None
     if plan.kind == "ga":
         parts = []
         for (a, b), s in zip(bounds, plan.seeds):

@@ -55,8 +55,12 @@ class GeneticAlgorithm(Strategy):
         self.toolbox.register("mutate", self._mutate)
         self.toolbox.register("select", tools.selBest)
         self._next_key = 0  # each individual's key (mirror_source): unique within this strategy
+        # direct genomes: the population's genomes as rows of one (mu, G) tensor, each individual's genome a view of
+        # its row (gathered again after each selection, so no generation's batch outlives its survivors' copy)
+        self._pool: Optional[torch.Tensor] = None
 
     planned = True
+    counted = True
 
     def _individual(self, genome: Any) -> Individual:
         ind = Individual(genome)
@@ -65,7 +69,19 @@ class GeneticAlgorithm(Strategy):
         return ind
 
     def _parents(self, indices: Any) -> Any:
+        if self._pool is not None:
+            return self._pool.index_select(0, torch.as_tensor(np.asarray(indices, dtype=np.int64),
+                                                              device=self._pool.device))
         return self.encoding.stack([self.population[int(i)].genome for i in indices])
+
+    def _gather_population(self) -> None:
+        """Direct genomes: the population's into one tensor, each individual's genome a view of its row."""
+        if not self.on_device or not self.population:
+            self._pool = None
+            return
+        self._pool = self.encoding.stack([ind.genome for ind in self.population])
+        for ind, row in zip(self.population, self._pool.unbind(0)):
+            ind.genome = row
 
     def mirror_source(self) -> tuple[np.ndarray, Any]:
         """(keys (mu,) int64 of the population's individuals, population indices -> a (len, G) batch): what a
@@ -88,11 +104,13 @@ class GeneticAlgorithm(Strategy):
                 ops[k], parents[k, 0] = 1, r.choice(range(n))
             else:
                 ops[k], parents[k, 0] = 2, r.choice(range(n))
-        return blocked("ga", self.lambda_, self.rng, self.generation, parents=parents, ops=ops)
+        return blocked("ga", self.lambda_, self.rng, self.generation, parents=parents, ops=ops,
+                       counters=self.counters)
 
     def take(self, plan: Plan) -> Any:
         batch, _ = realise(plan, self.encoding, self._parents)
-        self._offspring = [self._individual(self.encoding.pick(batch, i)) for i in range(plan.n)]
+        # views of the batch, which nothing writes: the survivors are gathered into the population's tensor in tell()
+        self._offspring = [self._individual(row) for row in batch.unbind(0)]
         return batch
 
     def _mate(self, a: Individual, b: Individual) -> tuple[Individual, Individual]:
@@ -130,6 +148,7 @@ class GeneticAlgorithm(Strategy):
         self.archive.add(genomes, confidence, self.generation, scores=scores)
         self.population = self.toolbox.select(self.population + self._offspring, self.mu)
         self._offspring = []
+        self._gather_population()
         self.generation += 1
 
     def state_dict(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -155,3 +174,4 @@ class GeneticAlgorithm(Strategy):
                 ind = self._individual(self.encoding.pick(batch, i))
                 ind.fitness.values = (float(fit),)
                 self.population.append(ind)
+        self._gather_population()

@@ -39,9 +39,8 @@ import torch
 
 from ..archive import Archive
 from ..errors import FoolingError
-from ..hostwork import on_host
 from .base import Scores, Strategy
-from .blocks import COUNTER_VARIATION, VARIATION, Plan, blocked, realise
+from .blocks import Plan, blocked, realise
 
 LINEAGE_PREFIX = "lineage_genome_"  # checkpoint arrays of the lineages' genomes
 LINEAGE_START = 20  # the first generation that breeds lineages (the classes' elites settle first)
@@ -68,11 +67,9 @@ class MapElites(Strategy):
         self._lineage_age = np.zeros(0, dtype=np.int64)  # (lineages,) generations since each last improved
         self._lineage_origin = np.zeros(0, dtype=np.int64)  # (lineages,) the cell each started from
         self._bred = 0  # lineage children at the end of the last ask()
-        # direct children on the CPU: varied in compiled passes from counter-based draws (fooling.encodings.vary_cpu);
-        # a run checkpointed with PyTorch's per-block generators keeps them (load_state_dict)
-        self.counters = self.on_device and on_host(archive.device)
 
     planned = True
+    counted = True
 
     def plan(self) -> Optional[Plan]:
         if not self.on_device:
@@ -176,10 +173,6 @@ class MapElites(Strategy):
                 parents[chosen] = self.rng.choice(occupied, size=int(chosen.sum()), p=gap / gap.sum())
         return parents
 
-    @property
-    def variation(self) -> str:
-        return COUNTER_VARIATION if self.counters else VARIATION
-
     def tell(self, genomes: Any, confidence: Scores, scores: Optional[Scores] = None) -> None:
         self.archive.add(genomes, confidence, self.generation, parents=self._parents, scores=scores)
         self._tell_lineages(genomes, confidence)
@@ -197,8 +190,6 @@ class MapElites(Strategy):
         return arrays, values
 
     def load_state_dict(self, arrays: dict[str, np.ndarray], values: dict[str, Any]) -> None:
-        if self.counters and values.get("variation") == VARIATION:
-            self.counters = False  # begun with PyTorch's per-block generators on the CPU: continued on them
         super().load_state_dict(arrays, values)
         self._target = int(values.get("lineage_target", -1))
         if self._target < 0:

@@ -138,7 +138,7 @@ def test_a_checkpoint_of_the_old_random_stream_is_refused_in_one_line(oracle, ki
     strategy = _strategy(kind, oracle)
     _step(strategy, oracle, strategy.ask())
     arrays, values = strategy.state_dict()
-    assert values["variation"] == ("blocks-1+counters" if kind == "map-elites" else "blocks-1")
+    assert values["variation"] == ("blocks-1" if kind == "snes" else "blocks-1+counters")
     fresh = _strategy(kind, oracle)
     fresh.load_state_dict(arrays, dict(values))
     del values["variation"]
@@ -147,17 +147,18 @@ def test_a_checkpoint_of_the_old_random_stream_is_refused_in_one_line(oracle, ki
     assert "\n" not in str(err.value)
 
 
-def test_map_elites_on_the_cpu_varies_from_counters_and_continues_a_run_begun_on_torch_generators(oracle):
-    strategy = _strategy("map-elites", oracle)
+@pytest.mark.parametrize("kind", ["map-elites", "ga"])
+def test_the_cpu_varies_from_counters_and_continues_a_run_begun_on_torch_generators(oracle, kind):
+    strategy = _strategy(kind, oracle)
     _step(strategy, oracle, strategy.ask())
     assert strategy.plan().counters and strategy.state_dict()[1]["variation"] == "blocks-1+counters"
-    old = _strategy("map-elites", oracle)
+    old = _strategy(kind, oracle)
     old.counters = False  # as fooling before the counter-based stream varied every run on the CPU
     _step(old, oracle, old.ask())
     _step(old, oracle, old.ask())
     arrays, values = old.state_dict()
     assert values["variation"] == "blocks-1"
-    resumed = _strategy("map-elites", oracle)
+    resumed = _strategy(kind, oracle)
     resumed.archive.load_state_dict(old.archive.state_dict())
     resumed.load_state_dict(arrays, values)
     assert not resumed.counters and resumed.variation == "blocks-1"
@@ -169,16 +170,19 @@ def test_map_elites_on_the_cpu_varies_from_counters_and_continues_a_run_begun_on
 
 
 def test_a_counter_plan_gives_the_same_children_where_genomes_lie_off_the_host(oracle, monkeypatch):
-    """A plan of the CPU's counter-based stream, realised where the genomes are device tensors (an actor on a GPU):
+    """A plan (MAP-Elites' or the GA's) of the CPU's counter-based stream, realised where the genomes are device tensors (an actor on a GPU):
     varied on the CPU, the same children."""
     from fooling import hostwork
 
-    strategy = _strategy("map-elites", oracle)
-    _step(strategy, oracle, strategy.ask())
-    plan = strategy.plan()
-    here = realise(plan, strategy.encoding, strategy.archive.elites)[0]
-    monkeypatch.setattr(hostwork, "HOST_DEVICES", ())
-    assert torch.equal(realise(plan, strategy.encoding, strategy.archive.elites)[0], here)
+    for kind in ("map-elites", "ga"):
+        monkeypatch.undo()
+        strategy = _strategy(kind, oracle)
+        _step(strategy, oracle, strategy.ask())
+        plan = strategy.plan()
+        assert plan.counters
+        here = realise(plan, strategy.encoding, _elites(strategy))[0]
+        monkeypatch.setattr(hostwork, "HOST_DEVICES", ())
+        assert torch.equal(realise(plan, strategy.encoding, _elites(strategy))[0], here)
 
 
 def test_resuming_a_run_checkpointed_before_blocks_is_one_line(tmp_path):
