@@ -12,7 +12,7 @@ fooling package measured); the last line is the JSON object for the population o
 (200 by default), as before. --no-naive skips the slow DEAP baseline.
 
     python scripts/bench_evolve.py [--model mnist-lenet] [--populations 200,1000] [--preset default|paper]
-                                   [--device auto] [--omp-passive]
+                                   [--strategy snes-elites|map-elites|ga] [--device auto] [--omp-passive]
 
 cpu_ratio is the same ratio per CPU second of this process (time.process_time), which other
 processes' load disturbs far less than wall-clock time on a shared machine (on a GPU it mostly
@@ -122,6 +122,8 @@ def main() -> None:
     parser.add_argument("--encoding", default="direct")
     parser.add_argument("--preset", default="default", help="the operator preset: default (snes-elites) or paper "
                         "(the 2015 MAP-Elites)")
+    parser.add_argument("--strategy", default=None, help="the search, if not the preset's: snes-elites, map-elites "
+                        "or ga (which fools class 0)")
     parser.add_argument("--populations", default="200,1000")
     parser.add_argument("--report", type=int, default=200, help="population whose figures go in the JSON line")
     parser.add_argument("--rounds", type=int, default=5)
@@ -140,6 +142,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for population in [int(p) for p in args.populations.split(",")]:
             config = EvolveSettings(model=args.model, encoding=args.encoding, preset=args.preset,
+                                    strategy=args.strategy, target=0 if args.strategy == "ga" else None,
                                     population=population, generations=10**6, checkpoint_every=10**6,
                                     device=str(device), out=f"{tmp}/run{population}")
             run = EvolutionRun.start(config)
@@ -164,13 +167,13 @@ def main() -> None:
                                    "cpu_ratio": round(statistics.median(loop_cpu) / statistics.median(fwd_cpu), 3)}
             print(f"{population:>10} {f:>12,.0f} {l:>12,.0f} {l / f:>7.3f} {naive:>10,.0f} {l / naive:>10.1f}")
             print(json.dumps({**results[population], "population": population, "model": args.model,
-                              "encoding": args.encoding, "preset": args.preset, "device": str(device),
-                              "rounds": args.rounds, "generations_per_round": args.generations, "label": args.label,
+                              "encoding": args.encoding, "preset": args.preset, "strategy": args.strategy,
+                              "device": str(device), "rounds": args.rounds, "generations_per_round": args.generations, "label": args.label,
                               "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
                               "package": str(Path(fooling.__file__).parent)}), flush=True)
     report = results.get(args.report) or next(iter(results.values()))
     print(json.dumps({**report, "population": args.report, "model": args.model, "encoding": args.encoding,
-                      "preset": args.preset, "device": str(device),
+                      "preset": args.preset, "strategy": args.strategy, "device": str(device),
                       "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default")}))
 
 

@@ -82,10 +82,11 @@ SPLIT_VALUES = 1 << 20
 # numpy's sin, tanh and exp run with subnormal floats flushed to 0 (inputs read as 0, results written as 0; x86's
 # DAZ and FTZ, set for the call's thread only, where torch.set_flush_denormal can set them). A subnormal operand
 # costs an x86 core a microcode assist of ~100 cycles: a sine of a tiny input (|x| < 2e-13, from a Gaussian node
-# far from 0 upstream) makes one inside its polynomial, so a MNIST population's sines ran 4-10x slower (0.84 ms a
-# generation instead of 0.18, python scripts/bench_render.py). Only values below 1.2e-38 change, and images do
-# not (a pixel that small is 0 once a classifier subtracts its mean, or quantised to 8 bits): a CPPN run draws the
-# same images, and evolves the same genomes, either way (tests/encodings/test_cppn_render.py; False: as before).
+# far from 0 upstream) makes one inside its polynomial: over the first 200 generations of a MNIST CPPN run, where
+# such nodes abound, a generation took 2.0-2.5 ms of CPU to draw instead of 1.6-2.0, and the same later
+# (python scripts/bench_subnormals.py). Only values below 1.2e-38 change: a pixel may be 0 instead of ~1e-39, which no classifier input shows (a classifier subtracts its
+# mean first) nor any PNG (8 bits), so a CPPN run evolves the same genomes either way
+# (tests/encodings/test_cppn_render.py; False: as before).
 FLUSH_SUBNORMALS = True
 
 
@@ -130,12 +131,13 @@ def _flushed(function: int, ufunc: np.ufunc, x: np.ndarray, out: np.ndarray) -> 
             torch.set_flush_denormal(False)
 
 
-_TINY = np.array([np.finfo(np.float32).tiny], dtype=np.float32)  # the smallest normal float32
+_TINY, _HALF = np.float32(np.finfo(np.float32).tiny), np.float32(0.5)  # the smallest normal float32, and 1/2
 
 
 def _flushing() -> bool:
-    """Whether this thread flushes subnormal results to 0 already (x86's FTZ, as :func:`_flushed` sets it)."""
-    return bool(np.multiply(_TINY, np.float32(0.5))[0] == 0)
+    """Whether this thread flushes subnormal results to 0 already (x86's FTZ, as :func:`_flushed` sets it): numpy's
+    float32 scalar product is one SSE multiplication, which honours the mode."""
+    return bool(_TINY * _HALF == 0)
 
 
 def apply_differentiable(function: int, scaled: torch.Tensor) -> torch.Tensor:
