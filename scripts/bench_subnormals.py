@@ -5,9 +5,9 @@ Each generation of a `fool evolve --encoding cppn` run (MNIST LeNet, MAP-Elites,
 sin, tanh and Gaussian flushing subnormals (fooling.encodings.cppn.functions.FLUSH_SUBNORMALS, the default) and
 not (as before), in alternating order; the run goes on with the flushed images, which are the same but for pixels
 below 1.2e-38 drawn as 0 (checked every generation, and counted: no classifier input shows them, as a classifier
-subtracts its mean first). A tiny input to a sine (from a Gaussian node far from 0 upstream) costs an x86 core a microcode assist
-unless flushed; how many a generation has depends on the run's networks, so the figures are per stretch of
-generations. Prints ms of CPU per drawing for each stretch, then one JSON line.
+subtracts its mean first). A tiny input to a sine (from a Gaussian node far from 0 upstream) costs an x86 core a
+microcode assist unless flushed; how many a generation has depends on the run's networks, so the figures are per
+stretch of generations. Prints ms of CPU per drawing for each stretch, then one JSON line.
 
     python scripts/bench_subnormals.py [--generations 600] [--stretch 100] [--population 200]
 """

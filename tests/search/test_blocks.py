@@ -170,8 +170,8 @@ def test_the_cpu_varies_from_counters_and_continues_a_run_begun_on_torch_generat
 
 
 def test_a_counter_plan_gives_the_same_children_where_genomes_lie_off_the_host(oracle, monkeypatch):
-    """A plan (MAP-Elites' or the GA's) of the CPU's counter-based stream, realised where the genomes are device tensors (an actor on a GPU):
-    varied on the CPU, the same children."""
+    """A plan (MAP-Elites' or the GA's) of the CPU's counter-based stream, realised where the genomes are device
+    tensors (an actor on a GPU): varied on the CPU, the same children."""
     from fooling import hostwork
 
     for kind in ("map-elites", "ga"):

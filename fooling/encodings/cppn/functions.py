@@ -84,9 +84,9 @@ SPLIT_VALUES = 1 << 20
 # costs an x86 core a microcode assist of ~100 cycles: a sine of a tiny input (|x| < 2e-13, from a Gaussian node
 # far from 0 upstream) makes one inside its polynomial: over the first 200 generations of a MNIST CPPN run, where
 # such nodes abound, a generation took 2.0-2.5 ms of CPU to draw instead of 1.6-2.0, and the same later
-# (python scripts/bench_subnormals.py). Only values below 1.2e-38 change: a pixel may be 0 instead of ~1e-39, which no classifier input shows (a classifier subtracts its
-# mean first) nor any PNG (8 bits), so a CPPN run evolves the same genomes either way
-# (tests/encodings/test_cppn_render.py; False: as before).
+# (python scripts/bench_subnormals.py). Only values below 1.2e-38 change: a pixel may be 0 instead of ~1e-39,
+# which no classifier input shows (a classifier subtracts its mean first) nor any PNG (8 bits), so a CPPN run
+# evolves the same genomes either way (tests/encodings/test_cppn_render.py; False: as before).
 FLUSH_SUBNORMALS = True
 
 
