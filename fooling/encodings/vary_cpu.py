@@ -94,6 +94,17 @@ def _clip(x):  # pragma: no cover - compiled
 
 # --- crossover: gather the crossing genes, take their powers, write both children -------------------------------
 
+@jit
+def _crossing(key, j, x, y, gene_prob):  # pragma: no cover - compiled
+    """Whether gene ``j`` of a crossing pair with values ``x`` and ``y`` crosses (drawn w.p. ``gene_prob``, and only
+    where the parents differ), and (draw bits, r, lower, upper, span) for it."""
+    w = _draw(key, j)
+    r = _high(w)
+    lo, hi = min(x, y), max(x, y)
+    span = hi - lo
+    return r <= gene_prob and span > np.float32(1e-14), w, r, lo, hi, span
+
+
 @jit(error_model="numpy")
 def _gather_cross(genes, seeds, block, crossover_rate, gene_prob, whole, top, unit, gene, stop, pos, x1, x2, u, t1,
                   t2, swap):  # pragma: no cover - compiled
@@ -116,13 +127,8 @@ def _gather_cross(genes, seeds, block, crossover_rate, gene_prob, whole, top, un
                 for j in range(gene, g):
                     if m == cap:
                         return m, unit, j
-                    w = _draw(key, j)
-                    r = _high(w)
-                    if r > gene_prob:
-                        continue
-                    lo, hi = min(a[j], c[j]), max(a[j], c[j])
-                    span = hi - lo
-                    if not span > np.float32(1e-14):  # only genes where the parents differ cross
+                    crosses, w, r, lo, hi, span = _crossing(key, j, a[j], c[j], gene_prob)
+                    if not crosses:
                         continue
                     beta1 = min(np.float32(1.0) + np.float32(2.0) * lo / span, top)
                     beta2 = min(np.float32(1.0) + np.float32(2.0) * (np.float32(1.0) - hi) / span, top)
@@ -177,13 +183,8 @@ def _gather_cross_first(genes, partners, partner_rows, rows, seeds, block, gene_
         for j in range(gene, g):
             if m == cap:
                 return m, i, j
-            w = _draw(key, j)
-            r = _high(w)
-            if r > gene_prob:
-                continue
-            lo, hi = min(a[j], p[j]), max(a[j], p[j])
-            span = hi - lo
-            if not span > np.float32(1e-14):  # only genes where the parents differ cross
+            crosses, w, r, lo, hi, span = _crossing(key, j, a[j], p[j], gene_prob)
+            if not crosses:
                 continue
             side = r <= half
             if side:
