@@ -55,9 +55,10 @@ class GeneticAlgorithm(Strategy):
         self.toolbox.register("mutate", self._mutate)
         self.toolbox.register("select", tools.selBest)
         self._next_key = 0  # each individual's key (mirror_source): unique within this strategy
-        # direct genomes: the population's genomes as rows of one (mu, G) tensor, each individual's genome a view of
-        # its row (gathered again after each selection, so no generation's batch outlives its survivors' copy)
+        # direct genomes (planned): the population's genomes, row k individual k's, one (mu, G) tensor gathered anew
+        # from the last one and the children at each selection; the individuals hold only fitness and key then
         self._pool: Optional[torch.Tensor] = None
+        self._batch: Optional[torch.Tensor] = None  # direct genomes: the children of the last take()
 
     planned = True
     counted = True
@@ -73,15 +74,6 @@ class GeneticAlgorithm(Strategy):
             return self._pool.index_select(0, torch.as_tensor(np.asarray(indices, dtype=np.int64),
                                                               device=self._pool.device))
         return self.encoding.stack([self.population[int(i)].genome for i in indices])
-
-    def _gather_population(self) -> None:
-        """Direct genomes: the population's into one tensor, each individual's genome a view of its row."""
-        if not self.on_device or not self.population:
-            self._pool = None
-            return
-        self._pool = self.encoding.stack([ind.genome for ind in self.population])
-        for ind, row in zip(self.population, self._pool.unbind(0)):
-            ind.genome = row
 
     def mirror_source(self) -> tuple[np.ndarray, Any]:
         """(keys (mu,) int64 of the population's individuals, population indices -> a (len, G) batch): what a
@@ -109,8 +101,8 @@ class GeneticAlgorithm(Strategy):
 
     def take(self, plan: Plan) -> Any:
         batch, _ = realise(plan, self.encoding, self._parents)
-        # views of the batch, which nothing writes: the survivors are gathered into the population's tensor in tell()
-        self._offspring = [self._individual(row) for row in batch.unbind(0)]
+        self._offspring = []  # made in tell(), for the children selected: a DEAP Individual each costs ~5 µs
+        self._batch = batch  # which nothing writes: the survivors' rows are gathered into the population's tensor
         return batch
 
     def _mate(self, a: Individual, b: Individual) -> tuple[Individual, Individual]:
@@ -143,19 +135,41 @@ class GeneticAlgorithm(Strategy):
 
     def tell(self, genomes: Any, confidence: Scores, scores: Optional[Scores] = None) -> None:
         values = torch.as_tensor(confidence)[:, 0].tolist()  # DEAP's fitness objects live on the host
-        for ind, value in zip(self._offspring, values):
-            ind.fitness.values = (float(value),)
         self.archive.add(genomes, confidence, self.generation, scores=scores)
-        self.population = self.toolbox.select(self.population + self._offspring, self.mu)
-        self._offspring = []
-        self._gather_population()
+        if self._batch is not None:  # planned (direct genomes): select first, then make the survivors' Individuals
+            self.population = self._select_planned(values)
+        else:
+            for ind, value in zip(self._offspring, values):
+                ind.fitness.values = (float(value),)
+            self.population = self.toolbox.select(self.population + self._offspring, self.mu)
+        self._offspring, self._batch = [], None
         self.generation += 1
+
+    def _select_planned(self, values: list[float]) -> list[Individual]:
+        """selBest over the population and this generation's children (``values``: their fitness), as DEAP's
+        ``toolbox.select`` would choose them (sorted by fitness, best first, ties in the order population then
+        children: Python's sort is stable), with an Individual made only for each child chosen; their genomes are
+        gathered into :attr:`_pool` (the Individuals hold none)."""
+        old = [ind.fitness.values[0] for ind in self.population]
+        order = np.argsort(-np.array(old + values, dtype=np.float64), kind="stable")[:self.mu]
+        chosen = []
+        for i in order.tolist():
+            if i < len(old):
+                chosen.append(self.population[i])
+            else:
+                ind = self._individual(None)
+                ind.fitness.values = (float(values[i - len(old)]),)
+                chosen.append(ind)
+        genes = self._batch if self._pool is None or not old else torch.cat([self._pool, self._batch])
+        self._pool = genes.index_select(0, torch.from_numpy(order).to(genes.device))
+        return chosen
 
     def state_dict(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         arrays, values = super().state_dict()
         enc = self.encoding
         if self.population:
-            for key, value in enc.to_arrays(enc.stack([ind.genome for ind in self.population])).items():
+            genomes = self._pool if self._pool is not None else enc.stack([ind.genome for ind in self.population])
+            for key, value in enc.to_arrays(genomes).items():
                 arrays[f"population.{key}"] = value
             arrays["population_fitness"] = np.array([ind.fitness.values[0] for ind in self.population])
         version, internal, gauss = self.py_random.getstate()
@@ -167,11 +181,13 @@ class GeneticAlgorithm(Strategy):
         version, internal, gauss = values["py_random"]
         self.py_random.setstate((version, tuple(internal), gauss))
         pop = {k[len("population."):]: v for k, v in arrays.items() if k.startswith("population.")}
-        self.population = []
+        self.population, self._pool = [], None
         if pop:
             batch = self.encoding.from_arrays(pop)
+            planned = self.on_device  # the planned path keeps the genomes in one tensor, not in the Individuals
             for i, fit in enumerate(arrays["population_fitness"]):
-                ind = self._individual(self.encoding.pick(batch, i))
+                ind = self._individual(None if planned else self.encoding.pick(batch, i))
                 ind.fitness.values = (float(fit),)
                 self.population.append(ind)
-        self._gather_population()
+            if planned:
+                self._pool = batch

@@ -1,5 +1,5 @@
-"""MAP-Elites and the GA raise confidence on a known oracle; parents come from occupied cells; the lineages that
-the default CPPN search keeps for the class furthest from done."""
+"""MAP-Elites and the GA raise confidence on a known oracle; the GA selects as DEAP's selBest; parents come from
+occupied cells; the lineages that the default CPPN search keeps for the class furthest from done."""
 
 from __future__ import annotations
 
@@ -57,6 +57,32 @@ def test_ga_improves_its_target(oracle):
     assert archive.fitness[0] > max(start, 0.9)
     assert len(ga.population) == 20
     assert all(ind.fitness.valid for ind in ga.population)
+
+
+def test_the_ga_selects_as_deaps_selbest_ties_included(oracle):
+    """The direct GA selects with a stable sort of the fitness values and keeps its population's genomes in one
+    tensor: the same survivors, in the same order, as DEAP's selBest over Individuals holding their genomes, also
+    when many fitness values tie (coarse fitness: the order population first, then children, decides)."""
+    from deap import tools
+
+    enc = DirectEncoding((1, 8, 8), mutation_rate=0.2, crossover_rate=0.5)
+    ga = GeneticAlgorithm(Archive(enc, [1], oracle.labels), np.random.default_rng(0), random.Random(0), mu=15,
+                          lambda_=40, cxpb=0.4, mutpb=0.4)
+    reference = []  # (fitness, genome) of the population, selected by selBest as DEAP would
+    for generation in range(8):
+        genomes = ga.ask()
+        fitness = (oracle.probs(enc.decode(genomes, torch.device("cpu")))[:, [1]] * 4).floor().double() / 4
+        pool = reference + [(value, genome) for value, genome in zip(fitness[:, 0].tolist(), genomes)]
+        people = []
+        for value, genome in pool:
+            ind = ga._individual(genome)
+            ind.fitness.values = (value,)
+            people.append(ind)
+        reference = [(ind.fitness.values[0], ind.genome) for ind in tools.selBest(people, 15)]
+        ga.tell(genomes, fitness)
+        assert [ind.fitness.values[0] for ind in ga.population] == [value for value, _ in reference]
+        assert torch.equal(ga._pool, torch.stack([genome for _, genome in reference]))
+    assert len({value for value, _ in reference}) < len(reference)  # ties were broken
 
 
 def test_laggard_bias_sends_parents_to_unfinished_classes(oracle):
