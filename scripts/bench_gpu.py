@@ -15,7 +15,7 @@ device-resident genomes and archives show up here once merged) against the class
                        --checkpoint-background)
 
 Configurations: MNIST direct population 200 and 1,000; MNIST 5 seeds x 200 in one pass (`fool evolve --seeds 0-4`:
-fooling.run.multi.RunGroup with one objective call for all five); ImageNet EfficientNet-Lite0 direct
+fooling.run.multi.RunGroup with one objective call for all five); MNIST direct GA (`--strategy ga`) 200; ImageNet EfficientNet-Lite0 direct
 population 400 at 256 px; CPPN population 400; and the projected wall time of the paper's ImageNet CPPN
 budget (5,000 generations x 400) from the CPPN row's loop rate.
 
@@ -286,6 +286,9 @@ def main() -> int:
                 # population is per seed, evaluations/s counts all five)
                 row("mnist-direct-5seeds-200", precision, model=MNIST, encoding="direct", population=200,
                     seeds=[0, 1, 2, 3, 4])
+                # the GA (fool evolve --strategy ga --target 0): on CUDA each block's children varied at once
+                row("mnist-direct-ga-200", precision, model=MNIST, encoding="direct", population=200, strategy="ga",
+                    target=0)
             if "imagenet" in groups:
                 row("imagenet-lite0-direct-400", precision, model=IMAGENET, encoding="direct", population=big,
                     generations=min(generations, 6))

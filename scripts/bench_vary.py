@@ -4,6 +4,12 @@ fooling.encodings.vary_cpu (``blocks-1+counters``, what new runs use), in millis
 MNIST's 200 children of 28 x 28 and 64 ImageNet children at 256 px, with the paper's operators (SBX of half the
 pairs, unscaled polynomial mutation at rate 0.1) and the default preset's (bounded, η 5).
 
+Then the GA's (``--strategy ga``, DEAP's varOr at its default cxpb = mutpb = 0.5) generation of 200 MNIST children:
+child by child in PyTorch (``blocks-1``: what a GPU ran before) and each block at once (``blocks-1+dense``: what a
+GPU runs now), both timed here on the CPU's device path, and compiled (``blocks-1+counters``: what a CPU runs), in
+milliseconds, with the PyTorch ops each of the first two dispatches (what a GPU launches, more or less:
+torch.profiler's events).
+
     python scripts/bench_vary.py [--repeats 7] [--threads 2]
 
 Ends with one JSON line.
@@ -66,7 +72,40 @@ def main() -> None:
                           "speedup": round(timed["torch"] / timed["counters"], 2)}
             print(f"{name:>22}: torch {timed['torch']:8.2f} ms, counters {timed['counters']:7.2f} ms "
                   f"({timed['torch'] / timed['counters']:.1f}x)", flush=True)
+    rows["mnist-200-ga"] = ga_row(args.repeats)
     print(json.dumps({"threads": torch.get_num_threads(), "repeats": args.repeats, "rows": rows}))
+
+
+def ga_row(repeats: int) -> dict[str, float]:
+    """A GA generation of 200 MNIST children on the three streams: ms each, and torch ops of the first two."""
+    from fooling import hostwork
+
+    n, encoding = 200, DirectEncoding((1, 28, 28), mutation_rate=0.1)
+    population = torch.rand((n, encoding.num_genes), generator=torch.Generator().manual_seed(0))
+    rng = np.random.default_rng(2)
+    choice = rng.random(n)
+    ops = np.where(choice < 0.5, 0, np.where(choice < 1.0, 1, 2)).astype(np.int8)
+    parents = np.stack([rng.integers(n, size=n), np.where(ops == 0, rng.integers(n, size=n), -1)], 1)
+    block = block_size(n)
+    seeds = np.random.default_rng(1).integers(2**63 - 1, size=-(-n // block), dtype=np.int64)
+    row: dict[str, float] = {}
+    for stream, fields in (("per_child", {}), ("dense", {"dense": True}), ("counters", {"counters": True})):
+        plan = Plan("ga", n, block, seeds, generation=1, parents=parents, ops=ops, **fields)
+        device_path = stream != "counters"  # as CUDA runs them (fooling.hostwork): no host bookkeeping
+        saved = hostwork.HOST_DEVICES
+        hostwork.HOST_DEVICES = () if device_path else saved
+        try:
+            realise(plan, encoding, lambda rows: population.index_select(0, torch.as_tensor(rows)))  # warm
+            row[f"{stream}_ms"] = round(fastest(plan, encoding, population, repeats), 2)
+            if stream != "counters":
+                with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+                    realise(plan, encoding, lambda rows: population.index_select(0, torch.as_tensor(rows)))
+                row[f"{stream}_torch_ops"] = len(prof.events())
+        finally:
+            hostwork.HOST_DEVICES = saved
+    print(f"{'mnist-200-ga':>22}: per child {row['per_child_ms']:.2f} ms ({row['per_child_torch_ops']} ops), dense "
+          f"{row['dense_ms']:.2f} ms ({row['dense_torch_ops']} ops), counters {row['counters_ms']:.2f} ms", flush=True)
+    return row
 
 
 if __name__ == "__main__":

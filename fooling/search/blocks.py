@@ -30,6 +30,9 @@ VARIATION = "blocks-1"  # recorded in checkpoints: the random stream of direct v
 # MAP-Elites' "vary" and the GA's "ga" plans on the CPU: the same blocks and seeds, each block's draws from the
 # counter-based generator of :mod:`fooling.encodings.vary_cpu` instead of a torch Generator seeded by the block's seed
 COUNTER_VARIATION = f"{VARIATION}+counters"
+# the GA's "ga" plans off the CPU (CUDA): each block's children at once, its crossovers in one batched SBX and its
+# mutants in one batched mutation from the block's torch Generator, instead of a crossover or mutation per child
+DENSE_VARIATION = f"{VARIATION}+dense"
 
 
 @dataclass
@@ -58,6 +61,7 @@ class Plan:
     scale: int = 1
     in_place: Optional["InPlace"] = None  # "snes" without ``mean`` and ``sigma``: never cut into pieces
     counters: bool = False  # "vary", "ga": blocks varied on the CPU from counter-based draws (else by torch, per block)
+    dense: bool = False  # "ga" off the CPU: each block's children varied at once (else child after child)
     extra: dict = field(default_factory=dict)
     # "snes" on a device that draws a generation's noise at once (:mod:`.noise`): where this piece's blocks
     # start among the generation's, how many it has, and its first block seed (None: this is the whole plan)
@@ -170,6 +174,11 @@ def realise(plan: Plan, encoding: Any, elites: Optional[Callable[[Any], torch.Te
         here = population if on_host(population.device) else population.cpu()
         children = encoding.ga_blocks(here, np.asarray(plan.ops), places, plan.seeds, plan.block, plan.generation)
         return children.to(device), None
+    if plan.kind == "ga" and plan.dense:
+        parts = [_ga_block(np.asarray(plan.ops[a:b]), np.asarray(plan.parents[a:b], dtype=np.int64),
+                           block_generator(s, device), encoding, elites, plan.generation)
+                 for (a, b), s in zip(bounds, plan.seeds)]
+        return _cat(parts, encoding), None
     if plan.kind == "ga":
         parts = []
         for (a, b), s in zip(bounds, plan.seeds):
@@ -184,6 +193,23 @@ def realise(plan: Plan, encoding: Any, elites: Optional[Callable[[Any], torch.Te
                 parts.append(child)
         return _cat(parts, encoding), None
     raise ValueError(f"unknown plan kind {plan.kind!r}")
+
+
+def _ga_block(ops: np.ndarray, parents: np.ndarray, generator: torch.Generator, encoding: Any,
+              elites: Callable[[Any], torch.Tensor], generation: int) -> torch.Tensor:
+    """(m, G) children of one block of a "ga" plan, varied at once: the crossovers' first children from one batched
+    SBX of their parents' rows, then the mutants from one batched mutation (both drawing from ``generator``); the
+    copies as they are. ops (m,), parents (m, 2) host arrays."""
+    children = elites(parents[:, 0])  # a fresh batch
+    cross, mutate = np.flatnonzero(ops == 0), np.flatnonzero(ops == 1)
+    if cross.size:
+        rows = torch.as_tensor(cross, device=children.device)
+        firsts, _ = encoding.crossover(children.index_select(0, rows), elites(parents[cross, 1]), generator)
+        children.index_copy_(0, rows, firsts.to(children.dtype))
+    if mutate.size:
+        rows = torch.as_tensor(mutate, device=children.device)
+        children.index_copy_(0, rows, encoding.mutate(children.index_select(0, rows), generator, generation))
+    return children
 
 
 def _cat(parts: list[torch.Tensor], encoding: Any) -> torch.Tensor:

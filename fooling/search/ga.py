@@ -23,7 +23,7 @@ from deap import algorithms, base, tools
 
 from ..archive import Archive
 from .base import Scores, Strategy
-from .blocks import Plan, blocked, realise
+from .blocks import DENSE_VARIATION, VARIATION, Plan, blocked, realise
 from .deap_types import Individual
 
 
@@ -59,6 +59,9 @@ class GeneticAlgorithm(Strategy):
         # from the last one and the children at each selection; the individuals hold only fitness and key then
         self._pool: Optional[torch.Tensor] = None
         self._batch: Optional[torch.Tensor] = None  # direct genomes: the children of the last take()
+        # direct genomes off the CPU (CUDA): each block's children varied at once (a run checkpointed on the
+        # child-by-child stream keeps it)
+        self.dense = self.on_device and not self.counters
 
     planned = True
     counted = True
@@ -97,7 +100,11 @@ class GeneticAlgorithm(Strategy):
             else:
                 ops[k], parents[k, 0] = 2, r.choice(range(n))
         return blocked("ga", self.lambda_, self.rng, self.generation, parents=parents, ops=ops,
-                       counters=self.counters)
+                       counters=self.counters, dense=self.dense)
+
+    @property
+    def variation(self) -> str:
+        return DENSE_VARIATION if self.dense else super().variation
 
     def take(self, plan: Plan) -> Any:
         batch, _ = realise(plan, self.encoding, self._parents)
@@ -177,6 +184,8 @@ class GeneticAlgorithm(Strategy):
         return arrays, values
 
     def load_state_dict(self, arrays: dict[str, np.ndarray], values: dict[str, Any]) -> None:
+        if self.dense and values.get("variation") == VARIATION:
+            self.dense = False  # begun child by child on the device: continued so
         super().load_state_dict(arrays, values)
         version, internal, gauss = values["py_random"]
         self.py_random.setstate((version, tuple(internal), gauss))

@@ -273,3 +273,73 @@ def test_grid_cells_name_each_pixels_noise_cell(shape, scale):
     grid = noise_grid(shape, scale)
     cells = torch.arange(int(np.prod(grid)), dtype=torch.float32)
     assert torch.equal(grid_cells(shape, scale, torch.device("cpu")).float(), upsample(cells, scale, shape))
+
+
+def test_the_ga_off_the_cpu_varies_each_block_at_once_in_pieces_and_continues_a_child_by_child_run(oracle,
+                                                                                                  monkeypatch):
+    """On the device path (what CUDA runs): GA plans are dense (a block's crossovers in one batched SBX, its mutants in
+    one batched mutation), recorded as blocks-1+dense; pieces cut on blocks realise the whole plan's children; a run
+    checkpointed child by child (blocks-1) continues so, bit for bit."""
+    from helpers import take_the_device_path
+
+    take_the_device_path(monkeypatch)
+    strategy = _strategy("ga", oracle)
+    assert not strategy.counters and strategy.dense and strategy.variation == "blocks-1+dense"
+    _step(strategy, oracle, strategy.ask())
+    for _ in range(3):
+        plan = strategy.plan()
+        assert plan.dense and plan.kind == "ga" and set(plan.ops.tolist()) == {0, 1, 2}
+        whole = strategy.take(plan)
+        cuts = list(range(0, plan.n, plan.block)) + [plan.n]
+        pieces = [realise(plan.piece(a, b), strategy.encoding, _elites(strategy))[0] for a, b in zip(cuts, cuts[1:])]
+        assert torch.equal(torch.cat(pieces), whole)
+        parents = strategy._parents(plan.parents[:, 0])
+        copies = plan.ops == 2
+        assert torch.equal(whole[copies], parents[copies]) and not torch.equal(whole[~copies], parents[~copies])
+        _step(strategy, oracle, whole)
+
+    old = _strategy("ga", oracle)
+    old.dense = False  # as fooling before the dense GA varied a device run
+    _step(old, oracle, old.ask())
+    _step(old, oracle, old.ask())
+    arrays, values = old.state_dict()
+    assert values["variation"] == "blocks-1"
+    resumed = _strategy("ga", oracle)
+    resumed.archive.load_state_dict(old.archive.state_dict())
+    resumed.load_state_dict(arrays, values)
+    assert not resumed.dense and resumed.variation == "blocks-1"
+    for _ in range(2):
+        expected, got = old.ask(), resumed.ask()
+        assert torch.equal(got, expected)
+        _step(old, oracle, expected)
+        _step(resumed, oracle, got)
+
+
+def test_a_dense_ga_block_draws_deaps_first_crossover_child_and_mutant(monkeypatch):
+    """A dense GA block on the device path: a crossover child is distributed as DEAP's ``ind1`` of
+    cxSimulatedBinaryBounded, a mutant as mutPolynomialBounded (each gene of its row)."""
+    from deap import tools
+    from scipy import stats
+
+    from fooling import hostwork
+    from fooling.search.blocks import _ga_block
+
+    monkeypatch.setattr(hostwork, "HOST_DEVICES", ())
+    n = 3000
+    enc = DirectEncoding((1, 1, n), mutation_rate=1.0, mutation_eta=15.0, crossover_eta=2.0)
+    population = torch.stack([torch.full((n,), 0.05), torch.full((n,), 0.6)])
+    elites = lambda rows: population[torch.as_tensor(np.asarray(rows))].clone()  # noqa: E731
+    generator = torch.Generator().manual_seed(0)
+    children = _ga_block(np.array([0, 1, 2]), np.array([[0, 1], [1, -1], [0, -1]]), generator, enc, elites, 1)
+    random.seed(0)
+    crossed, mutated = [], []
+    for _ in range(n):
+        a, b = [0.05], [0.6]
+        tools.cxSimulatedBinaryBounded(a, b, eta=2.0, low=0.0, up=1.0)
+        crossed.append(a[0])
+        c = [0.6]
+        tools.mutPolynomialBounded(c, eta=15.0, low=0.0, up=1.0, indpb=1.0)
+        mutated.append(c[0])
+    assert stats.ks_2samp(children[0].double().numpy(), np.float32(crossed)).pvalue > 1e-3
+    assert stats.ks_2samp(children[1].double().numpy(), np.float32(mutated)).pvalue > 1e-3
+    assert torch.equal(children[2], population[0])
