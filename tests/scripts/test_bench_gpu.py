@@ -18,7 +18,7 @@ def test_the_device_benchmark_runs_every_mnist_row_on_the_cpu(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     rows = [json.loads(line) for line in (tmp_path / "rows.jsonl").read_text().splitlines()]
     assert [r["config"] for r in rows] == ["machine", "mnist-direct-200", "mnist-direct-1000",
-                                           "mnist-direct-5seeds-200"]  # the machine first, then a line per row
+                                           "mnist-direct-5seeds-200", "mnist-direct-ga-200"]  # the machine, then rows
     for r in rows[1:]:
         assert "error" not in r, r
         assert r["loop_evals_per_s"] > 0 and r["forward_evals_per_s"] > 0 and r["ratio"] > 0
