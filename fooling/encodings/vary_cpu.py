@@ -39,6 +39,7 @@ UNIT = np.float32(2.0 ** -24)  # a 24-bit integer times this: a float32 uniform 
 TINY = np.float32(1e-30)  # as in .operators: powers kept out of subnormal numbers
 WHOLE_MAX = 64  # exponents η + 1 that are whole numbers up to this are taken by squaring, not by power()
 BUFFER = 1 << 14  # changed genes gathered at a time (a few hundred kB of buffers: they stay in cache)
+MIN_ROOM = 64  # a stretch of a row is gathered only with room for at least this many genes (unless none are held)
 MIN_VALUES_A_THREAD = 1 << 17  # genes split over threads only in pieces of at least this many
 
 
@@ -95,26 +96,33 @@ def _clip(x):  # pragma: no cover - compiled
 # --- crossover: gather the crossing genes, take their powers, write both children -------------------------------
 
 @jit
-def _crossing(key, j, x, y, gene_prob):  # pragma: no cover - compiled
-    """Whether gene ``j`` of a crossing pair with values ``x`` and ``y`` crosses (drawn w.p. ``gene_prob``, and only
-    where the parents differ), and (draw bits, r, lower, upper, span) for it."""
-    w = _draw(key, j)
-    r = _high(w)
-    lo, hi = min(x, y), max(x, y)
-    span = hi - lo
-    return r <= gene_prob and span > np.float32(1e-14), w, r, lo, hi, span
+def _crossing_stretch(key, a, b, gene, length, gene_prob, bits, places, m):  # pragma: no cover - compiled
+    """Genes ``gene`` .. ``gene + length - 1`` of a crossing pair (parent rows ``a``, ``b``): each one's draw into
+    ``bits[k]`` (k: its place in the stretch), and the places of those that cross (drawn w.p. ``gene_prob``, and
+    only where the parents differ) into ``places[m:]``, in order; returns the new count. Two loops without
+    branches (a gene's place is written at the count, which moves on only where it crosses): the draws vectorise,
+    and no guess about the coin can fail."""
+    for k in range(length):
+        bits[k] = _draw(key, gene + k)
+    for k in range(length):
+        j = gene + k
+        places[m] = k
+        m += (_high(bits[k]) <= gene_prob) & (abs(a[j] - b[j]) > np.float32(1e-14))
+    return m
 
 
 @jit(error_model="numpy")
 def _gather_cross(genes, seeds, block, crossover_rate, gene_prob, whole, top, unit, gene, stop, pos, x1, x2, u, t1,
-                  t2, swap):  # pragma: no cover - compiled
+                  t2, swap, bits):  # pragma: no cover - compiled
     """Gather the crossing genes of pairs ``unit`` .. ``stop`` - 1 (from gene ``gene`` of the first) into the
     buffers, as many as they hold. Per gene: ``pos`` its index in the first child, ``x1`` <= ``x2`` the parents'
     values, ``u`` the spread's uniform, ``swap`` the coin, ``t1`` and ``t2`` each side's beta (capped) or, when
-    ``whole`` (η + 1, a whole number), beta ** -(η + 1) already. Returns (count, unit, gene) where to go on."""
+    ``whole`` (η + 1, a whole number), beta ** -(η + 1) already. A row goes in stretches that fit the buffers
+    (:func:`_crossing_stretch`; ``bits``: its scratch). Returns (count, unit, gene) where to go on."""
     n, g = genes.shape
     m, cap = 0, pos.shape[0]
     half = gene_prob * np.float32(0.5)
+    one, two = np.float32(1.0), np.float32(2.0)
     while unit < stop:
         first = 2 * unit
         if first + 1 < n and crossover_rate > np.float32(0.0):
@@ -124,20 +132,26 @@ def _gather_cross(genes, seeds, block, crossover_rate, gene_prob, whole, top, un
             if _high(_draw(_row_key(seed, PAIR, 0), q)) < crossover_rate:
                 key = _row_key(seed, CROSS, q)
                 a, c = genes[first], genes[first + 1]
-                for j in range(gene, g):
-                    if m == cap:
-                        return m, unit, j
-                    crosses, w, r, lo, hi, span = _crossing(key, j, a[j], c[j], gene_prob)
-                    if not crosses:
-                        continue
-                    beta1 = min(np.float32(1.0) + np.float32(2.0) * lo / span, top)
-                    beta2 = min(np.float32(1.0) + np.float32(2.0) * (np.float32(1.0) - hi) / span, top)
-                    if whole:
-                        beta1 = np.float32(1.0) / _whole_power(beta1, whole)
-                        beta2 = np.float32(1.0) / _whole_power(beta2, whole)
-                    pos[m] = first * g + j
-                    x1[m], x2[m], u[m], swap[m], t1[m], t2[m] = lo, hi, _low(w), r <= half, beta1, beta2
-                    m += 1
+                while gene < g:
+                    room = cap - m
+                    if room < MIN_ROOM and m:
+                        return m, unit, gene
+                    length = min(g - gene, room)
+                    held = m
+                    m = _crossing_stretch(key, a, c, gene, length, gene_prob, bits, pos, m)
+                    for i in range(held, m):
+                        k = pos[i]
+                        j, w = gene + k, bits[k]
+                        lo, hi = min(a[j], c[j]), max(a[j], c[j])
+                        span = hi - lo
+                        beta1 = min(one + two * lo / span, top)
+                        beta2 = min(one + two * (one - hi) / span, top)
+                        if whole:
+                            beta1 = one / _whole_power(beta1, whole)
+                            beta2 = one / _whole_power(beta2, whole)
+                        pos[i] = first * g + j
+                        x1[i], x2[i], u[i], swap[i], t1[i], t2[i] = lo, hi, _low(w), _high(w) <= half, beta1, beta2
+                    gene += length
         unit += 1
         gene = 0
     return m, unit, 0
@@ -158,44 +172,47 @@ def _write_cross(flat, g, pos, x1, x2, t1, t2, swap, m):  # pragma: no cover - c
         middle, span = x1[i] + x2[i], x2[i] - x1[i]
         c1 = _clip((middle - t1[i] * span) * np.float32(0.5))
         c2 = _clip((middle + t2[i] * span) * np.float32(0.5))
-        if swap[i]:
-            c1, c2 = c2, c1
-        flat[pos[i]] = c1
-        flat[pos[i] + g] = c2
+        flat[pos[i]] = c2 if swap[i] else c1
+        flat[pos[i] + g] = c1 if swap[i] else c2
 
 
 @jit(error_model="numpy")
 def _gather_cross_first(genes, partners, partner_rows, rows, seeds, block, gene_prob, whole, top, i, gene, stop, pos,
-                        x1, x2, u, t, upper):  # pragma: no cover - compiled
+                        x1, x2, u, t, upper, bits):  # pragma: no cover - compiled
     """:func:`_gather_cross` for GA children ``rows[i]`` .. ``rows[stop - 1]``, each the first child of its parents'
     SBX (DEAP's ``ind1``): ``genes[c]`` holds child c's first parent, ``partners[partner_rows[c]]`` its second.
     Only the side the child takes is gathered: ``upper`` (the swap coin: the upper child's value), ``t`` that
     side's beta (or its power, when ``whole``). Child c draws from its block's CROSS stream at row c of the block.
-    Returns (count, i, gene) where to go on."""
+    A row goes in stretches that fit the buffers (:func:`_crossing_stretch`; ``bits``: its scratch). Returns
+    (count, i, gene) where to go on."""
     n, g = genes.shape
     m, cap = 0, pos.shape[0]
     half = gene_prob * np.float32(0.5)
+    one, two = np.float32(1.0), np.float32(2.0)
     while i < stop:
         c = rows[i]
         b = c // block
         key = _row_key(np.uint64(seeds[b]), CROSS, c - b * block)
         a, p = genes[c], partners[partner_rows[c]]
-        for j in range(gene, g):
-            if m == cap:
-                return m, i, j
-            crosses, w, r, lo, hi, span = _crossing(key, j, a[j], p[j], gene_prob)
-            if not crosses:
-                continue
-            side = r <= half
-            if side:
-                beta = min(np.float32(1.0) + np.float32(2.0) * (np.float32(1.0) - hi) / span, top)
-            else:
-                beta = min(np.float32(1.0) + np.float32(2.0) * lo / span, top)
-            if whole:
-                beta = np.float32(1.0) / _whole_power(beta, whole)
-            pos[m] = c * g + j
-            x1[m], x2[m], u[m], upper[m], t[m] = lo, hi, _low(w), side, beta
-            m += 1
+        while gene < g:
+            room = cap - m
+            if room < MIN_ROOM and m:
+                return m, i, gene
+            length = min(g - gene, room)
+            first = m
+            m = _crossing_stretch(key, a, p, gene, length, gene_prob, bits, pos, m)
+            for q in range(first, m):
+                k = pos[q]
+                j = gene + k
+                w = bits[k]
+                lo, hi = min(a[j], p[j]), max(a[j], p[j])
+                side = _high(w) <= half
+                distance = one - hi if side else lo  # to the bound of the child's side
+                beta = min(one + two * distance / (hi - lo), top)
+                pos[q] = c * g + j
+                x1[q], x2[q], u[q], upper[q] = lo, hi, _low(w), side
+                t[q] = one / _whole_power(beta, whole) if whole else beta
+            gene += length
         i += 1
         gene = 0
     return m, i, 0
@@ -205,11 +222,8 @@ def _gather_cross_first(genes, partners, partner_rows, rows, seeds, block, gene_
 def _write_cross_first(flat, pos, x1, x2, t, upper, m):  # pragma: no cover - compiled
     """The first child's value of each gathered gene (t: the spread factor of its side), written into ``flat``."""
     for i in range(m):
-        middle, span = x1[i] + x2[i], x2[i] - x1[i]
-        if upper[i]:
-            flat[pos[i]] = _clip((middle + t[i] * span) * np.float32(0.5))
-        else:
-            flat[pos[i]] = _clip((middle - t[i] * span) * np.float32(0.5))
+        middle, step = x1[i] + x2[i], t[i] * (x2[i] - x1[i])
+        flat[pos[i]] = _clip((middle + step if upper[i] else middle - step) * np.float32(0.5))
 
 
 # --- mutation: gather the mutated genes (geometric gaps), take their powers, write them -------------------------
@@ -293,13 +307,14 @@ def _vary_units(genes: np.ndarray, seeds: np.ndarray, block: int, crossover_rate
     a, b, u, t1, t2 = (np.empty(BUFFER, np.float32) for _ in range(5))
     if crossover_rate > 0:
         swap = np.empty(BUFFER, np.bool_)
+        bits = np.empty(BUFFER, np.uint64)
         eta1 = f32(cx_eta + f32(1.0))
         whole, power = _whole(eta1), f32(f32(1.0) / eta1)
         top = f32(TINY ** -power)
         unit, gene = start, 0
         while unit < stop:
             m, unit, gene = _gather_cross(genes, seeds, block, crossover_rate, gene_prob, whole, top, unit, gene,
-                                          stop, pos, a, b, u, t1, t2, swap)
+                                          stop, pos, a, b, u, t1, t2, swap, bits)
             if not m:
                 continue
             for t in (t1[:m], t2[:m]):
@@ -371,13 +386,14 @@ def _ga_units(genes: np.ndarray, partners: np.ndarray, partner_rows: np.ndarray,
     a, b, u, t = (np.empty(BUFFER, np.float32) for _ in range(4))
     if crossing.size:
         upper = np.empty(BUFFER, np.bool_)
+        bits = np.empty(BUFFER, np.uint64)
         eta1 = f32(cx_eta + f32(1.0))
         whole, power = _whole(eta1), f32(f32(1.0) / eta1)
         top = f32(TINY ** -power)
         i, gene, last = 0, 0, len(crossing)
         while i < last:
             m, i, gene = _gather_cross_first(genes, partners, partner_rows, crossing, seeds, block, gene_prob, whole,
-                                             top, i, gene, last, pos, a, b, u, t, upper)
+                                             top, i, gene, last, pos, a, b, u, t, upper, bits)
             if not m:
                 continue
             tm = t[:m]
