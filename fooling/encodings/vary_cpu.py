@@ -1,4 +1,4 @@
-"""MAP-Elites' direct children on the CPU in a few compiled passes (numba; see :mod:`fooling.jit`).
+"""MAP-Elites' and the GA's direct children on the CPU in a few compiled passes (numba; see :mod:`fooling.jit`).
 
 A "vary" plan's block of children (:mod:`fooling.search.blocks`) crosses pairs (2q, 2q + 1) over with probability
 ``crossover_rate`` (Deb's bounded SBX, each gene with probability 1/2, DEAP's ``cxSimulatedBinaryBounded``) and then
@@ -9,7 +9,11 @@ block, each with its own temporaries (4-5 ms a generation of 200 MNIST children 
 of about 6; 170 ms for 64 children at 256 px, against about 300). Here the genes that change are gathered into
 small buffers that stay in cache, their powers taken by numpy's vectorised ``power`` (about 1 ns a value, against
 5-6 for a call to the C library's ``powf`` in a compiled loop), and the children written once, in place:
-``scripts/bench_vary.py`` measures both.
+``scripts/bench_vary.py`` measures both. The crossing genes of a row are found without branches
+(:func:`_crossing_stretch`).
+
+A "ga" plan's children (the GA, DEAP's varOr: :func:`ga_children`) come from the same passes: a crossover's first
+child (only the side its swap coin gives it), a mutant, or a copy of its parent.
 
 Random numbers come from a counter-based generator rather than a stream: draw k of a row (a pair's crossover, a
 child's mutation) of a block is SplitMix64's output for that row's key and k (Steele, Lea & Flood 2014), the key
