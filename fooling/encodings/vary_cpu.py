@@ -100,19 +100,24 @@ def _clip(x):  # pragma: no cover - compiled
 # --- crossover: gather the crossing genes, take their powers, write both children -------------------------------
 
 @jit
-def _crossing_stretch(key, a, b, gene, length, gene_prob, bits, places, m):  # pragma: no cover - compiled
-    """Genes ``gene`` .. ``gene + length - 1`` of a crossing pair (parent rows ``a``, ``b``): each one's draw into
-    ``bits[k]`` (k: its place in the stretch), and the places of those that cross (drawn w.p. ``gene_prob``, and
-    only where the parents differ) into ``places[m:]``, in order; returns the new count. Two loops without
-    branches (a gene's place is written at the count, which moves on only where it crosses): the draws vectorise,
-    and no guess about the coin can fail."""
+def _crossing_stretch(key, a, b, gene, gene_prob, bits, places, m):  # pragma: no cover - compiled
+    """The next stretch of a crossing pair's genes from ``gene`` (parent rows ``a``, ``b``), as long as the buffers
+    have room for (``places``: their length): each gene's draw into ``bits[k]`` (k: its place in the stretch), and the
+    places of those that cross (drawn w.p. ``gene_prob``, and only where the parents differ) into ``places[m:]``, in
+    order. Returns (count, length of the stretch); length 0 when fewer than MIN_ROOM places are left: the buffers
+    are to be emptied first. Two loops without branches (a gene's place is written at the count, which moves on
+    only where it crosses): the draws vectorise, and no guess about the coin can fail."""
+    room = places.shape[0] - m
+    if room < MIN_ROOM and m:
+        return m, 0
+    length = min(a.shape[0] - gene, room)
     for k in range(length):
         bits[k] = _draw(key, gene + k)
     for k in range(length):
         j = gene + k
         places[m] = k
         m += (_high(bits[k]) <= gene_prob) & (abs(a[j] - b[j]) > np.float32(1e-14))
-    return m
+    return m, length
 
 
 @jit(error_model="numpy")
@@ -124,7 +129,7 @@ def _gather_cross(genes, seeds, block, crossover_rate, gene_prob, whole, top, un
     ``whole`` (η + 1, a whole number), beta ** -(η + 1) already. A row goes in stretches that fit the buffers
     (:func:`_crossing_stretch`; ``bits``: its scratch). Returns (count, unit, gene) where to go on."""
     n, g = genes.shape
-    m, cap = 0, pos.shape[0]
+    m = 0
     half = gene_prob * np.float32(0.5)
     one, two = np.float32(1.0), np.float32(2.0)
     while unit < stop:
@@ -137,12 +142,10 @@ def _gather_cross(genes, seeds, block, crossover_rate, gene_prob, whole, top, un
                 key = _row_key(seed, CROSS, q)
                 a, c = genes[first], genes[first + 1]
                 while gene < g:
-                    room = cap - m
-                    if room < MIN_ROOM and m:
-                        return m, unit, gene
-                    length = min(g - gene, room)
                     held = m
-                    m = _crossing_stretch(key, a, c, gene, length, gene_prob, bits, pos, m)
+                    m, length = _crossing_stretch(key, a, c, gene, gene_prob, bits, pos, m)
+                    if not length:
+                        return m, unit, gene
                     for i in range(held, m):
                         k = pos[i]
                         j, w = gene + k, bits[k]
@@ -190,7 +193,7 @@ def _gather_cross_first(genes, partners, partner_rows, rows, seeds, block, gene_
     A row goes in stretches that fit the buffers (:func:`_crossing_stretch`; ``bits``: its scratch). Returns
     (count, i, gene) where to go on."""
     n, g = genes.shape
-    m, cap = 0, pos.shape[0]
+    m = 0
     half = gene_prob * np.float32(0.5)
     one, two = np.float32(1.0), np.float32(2.0)
     while i < stop:
@@ -199,12 +202,10 @@ def _gather_cross_first(genes, partners, partner_rows, rows, seeds, block, gene_
         key = _row_key(np.uint64(seeds[b]), CROSS, c - b * block)
         a, p = genes[c], partners[partner_rows[c]]
         while gene < g:
-            room = cap - m
-            if room < MIN_ROOM and m:
-                return m, i, gene
-            length = min(g - gene, room)
             first = m
-            m = _crossing_stretch(key, a, p, gene, length, gene_prob, bits, pos, m)
+            m, length = _crossing_stretch(key, a, p, gene, gene_prob, bits, pos, m)
+            if not length:
+                return m, i, gene
             for q in range(first, m):
                 k = pos[q]
                 j = gene + k
