@@ -85,6 +85,31 @@ def test_the_ga_selects_as_deaps_selbest_ties_included(oracle):
     assert len({value for value, _ in reference}) < len(reference)  # ties were broken
 
 
+def test_the_ga_on_cppns_clones_by_sharing_genomes_and_evolves_as_with_deep_copies(oracle):
+    """varOr's clones hold their parent's genome object (no operator writes a genome in place) and a fitness of their
+    own; a GA on CPPN genomes ends with the same population as with DEAP's deep copies."""
+    import copy
+
+    from fooling.encodings.cppn import CPPNEncoding
+    from fooling.search.ga import share_genome
+
+    ends = []
+    for clone in (share_genome, copy.deepcopy):
+        enc = CPPNEncoding((1, 8, 8))
+        ga = GeneticAlgorithm(Archive(enc, [1], oracle.labels), np.random.default_rng(0), random.Random(0), mu=10,
+                              lambda_=20, cxpb=0.3, mutpb=0.5)
+        ga.toolbox.register("clone", clone)
+        _loop(ga, oracle, [1], 6)
+        ends.append(([ind.fitness.values for ind in ga.population],
+                     [enc.genome_json(ind.genome) for ind in ga.population]))
+    assert ends[0] == ends[1]
+    parent = ga.population[0]
+    child = share_genome(parent)
+    assert child.genome is parent.genome and child.fitness.values == parent.fitness.values
+    del child.fitness.values
+    assert parent.fitness.valid and not child.fitness.valid
+
+
 def test_laggard_bias_sends_parents_to_unfinished_classes(oracle):
     enc = DirectEncoding((1, 8, 8))
 
