@@ -7,9 +7,11 @@ parents, chosen with Python's ``random`` in varOr's order of draws), then
 the run loop scores the whole offspring batch in one forward pass and hands the
 confidences to ``tell``. Direct genomes are varied in seeded blocks
 (:mod:`.blocks`: plan() draws the operators, parents and one seed per block;
-take() realises them, child after child as varOr does), so Ray actors can vary
-their own pieces from a mirror of the population exactly; host genomes (CPPN)
-go through varOr itself.
+take() realises them: on the CPU in compiled passes, on a GPU a block at a
+time), so Ray actors can vary their own pieces from a mirror of the population
+exactly; their population is one tensor of genomes and the selection a stable
+sort, as selBest chooses. Host genomes (CPPN) go through varOr itself, whose
+clones share their parent's genome.
 """
 
 from __future__ import annotations
@@ -119,7 +121,7 @@ class GeneticAlgorithm(Strategy):
 
     def take(self, plan: Plan) -> Any:
         batch, _ = realise(plan, self.encoding, self._parents)
-        self._offspring = []  # made in tell(), for the children selected: a DEAP Individual each costs ~5 µs
+        self._offspring = []  # made in tell(), only for the children selected (DEAP's Individuals are slow to make)
         self._batch = batch  # which nothing writes: the survivors' rows are gathered into the population's tensor
         return batch
 
