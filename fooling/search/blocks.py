@@ -1,11 +1,12 @@
 """Variation of direct genomes in fixed-size seeded blocks: a small :class:`Plan` and a pure :func:`realise`.
 
-A strategy working on direct genomes (MAP-Elites, snes-elites) splits each generation's ask() in two:
+A strategy working on direct genomes (MAP-Elites, snes-elites, the GA) splits each generation's ask() in two:
   plan     what to vary, drawn on the driver from the strategy's generators: parent cells (N,), one seed per
            block of children (:func:`block_size` children, a power of two from the population alone, or one
            emitter's children for snes-elites: a size that never depends on how many workers there are);
   realise  the children of a plan, or of a piece of it cut on block boundaries (:meth:`Plan.piece`), from
-           the seeds alone: block j varies with a torch Generator seeded by ``seeds[j]``.
+           the seeds alone: block j varies with a torch Generator seeded by ``seeds[j]``, or, for MAP-Elites'
+           and the GA's plans on the CPU, from counter-based draws keyed by it (:data:`COUNTER_VARIATION`).
 The in-process run realises the whole plan; with ``--workers`` each Ray actor realises its own piece from the
 same plan, parents read from its mirrored copy of the elites, so children, and the run, are the same bit for
 bit for any number of workers (on CPU; on CUDA, as far as the device's kernels are deterministic).
@@ -41,7 +42,8 @@ class Plan:
 
     kind: "random" (uniform genes), "vary" (crossover + mutation of elites ``parents`` (n,) int64 cells),
     "ga" (child i: ``ops[i]`` 0 crossover of parents[i, 0] and parents[i, 1] (the first child kept), 1 mutation
-    of parents[i, 0], 2 a copy of it; parents index the GA's population; DEAP's varOr, one child at a time) or
+    of parents[i, 0], 2 a copy of it; parents index the GA's population; DEAP's varOr: child after child, or
+    ``counters`` on the CPU, ``dense`` (a block's crossovers, then its mutants, at once) elsewhere) or
     "snes" (emitter ``cells`` (k,) sample ``per`` mirrored children each around ``mean`` (k, G) with step
     sizes ``sigma`` (k, D) on a grid ``scale`` times coarser; or, for an in-process plan on the CPU,
     around rows read where they lie: ``in_place``). seeds (blocks,) int64: one per block of ``block``
