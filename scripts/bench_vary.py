@@ -84,7 +84,7 @@ def ga_row(repeats: int) -> dict[str, float]:
     population = torch.rand((n, encoding.num_genes), generator=torch.Generator().manual_seed(0))
     rng = np.random.default_rng(2)
     choice = rng.random(n)
-    ops = np.where(choice < 0.5, 0, np.where(choice < 1.0, 1, 2)).astype(np.int8)
+    ops = np.where(choice < 0.5, 0, 1).astype(np.int8)  # cxpb = mutpb = 0.5: crossovers and mutants, no copies
     parents = np.stack([rng.integers(n, size=n), np.where(ops == 0, rng.integers(n, size=n), -1)], 1)
     block = block_size(n)
     seeds = np.random.default_rng(1).integers(2**63 - 1, size=-(-n // block), dtype=np.int64)
