@@ -10,8 +10,11 @@ confidences to ``tell``. Direct genomes are varied in seeded blocks
 take() realises them: on the CPU in compiled passes, on a GPU a block at a
 time), so Ray actors can vary their own pieces from a mirror of the population
 exactly; their population is one tensor of genomes and the selection a stable
-sort, as selBest chooses. Host genomes (CPPN) go through varOr itself, whose
-clones share their parent's genome.
+sort, as selBest chooses. Host genomes (CPPN, no crossover) follow varOr's draws
+too, and all of a generation's mutants are mutated in one call; their population is a
+list of genomes, selected the same way. A run checkpointed while host genomes went
+through varOr itself (its clones sharing their parent's genome, each mutant mutated
+alone) goes on so.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import torch
 from deap import algorithms, base, tools
 
 from ..archive import Archive
+from ..encodings.base import Encoding
 from .base import Scores, Strategy
 from .blocks import DENSE_VARIATION, VARIATION, Plan, blocked, realise
 from .deap_types import Individual
@@ -75,6 +79,10 @@ class GeneticAlgorithm(Strategy):
         # direct genomes off the CPU (CUDA): each block's children varied at once (a run checkpointed on the
         # child-by-child stream keeps it)
         self.dense = self.on_device and not self.counters
+        # host genomes of an encoding without crossover (CPPN): varOr's draws first (_draws), then all its mutants
+        # in one mutate() call, population and children lists of genomes selected as on the planned path; a run
+        # checkpointed while varOr mutated child by child (another order of the numpy draws) keeps doing so
+        self.batched = not self.on_device and type(self.encoding).crossover is Encoding.crossover
 
     planned = True
     counted = True
@@ -86,6 +94,8 @@ class GeneticAlgorithm(Strategy):
         return ind
 
     def _parents(self, indices: Any) -> Any:
+        if isinstance(self._pool, list):
+            return [self._pool[int(i)] for i in indices]
         if self._pool is not None:
             return self._pool.index_select(0, torch.as_tensor(np.asarray(indices, dtype=np.int64),
                                                               device=self._pool.device))
@@ -101,10 +111,18 @@ class GeneticAlgorithm(Strategy):
             return None
         if self.generation == 0:
             return blocked("random", self.mu, self.rng, self.generation)
+        ops, parents = self._draws()
+        return blocked("ga", self.lambda_, self.rng, self.generation, parents=parents, ops=ops,
+                       counters=self.counters, dense=self.dense)
+
+    def _draws(self) -> tuple[np.ndarray, np.ndarray]:
+        """varOr's draws for the next generation, in its order, from :attr:`py_random`: each child's operator
+        (lambda,) int8 (0 crossover, 1 mutation, 2 reproduction) and its parents (lambda, 2) int64 population
+        indices (the second -1 but for a crossover; a crossover's child is the first one's, DEAP's ``ind1``)."""
         r, n = self.py_random, len(self.population)
         ops = np.empty(self.lambda_, dtype=np.int8)
         parents = np.full((self.lambda_, 2), -1, dtype=np.int64)
-        for k in range(self.lambda_):  # varOr's draws, in its order
+        for k in range(self.lambda_):
             choice = r.random()
             if choice < self.cxpb:
                 ops[k], parents[k] = 0, r.sample(range(n), 2)
@@ -112,8 +130,7 @@ class GeneticAlgorithm(Strategy):
                 ops[k], parents[k, 0] = 1, r.choice(range(n))
             else:
                 ops[k], parents[k, 0] = 2, r.choice(range(n))
-        return blocked("ga", self.lambda_, self.rng, self.generation, parents=parents, ops=ops,
-                       counters=self.counters, dense=self.dense)
+        return ops, parents
 
     @property
     def variation(self) -> str:
@@ -142,8 +159,13 @@ class GeneticAlgorithm(Strategy):
             return self.take(self.plan())
         if self.generation == 0:
             batch = enc.random(self.mu, self.vary_rng)
-            self._offspring = [Individual(enc.pick(batch, i)) for i in range(self.mu)]
+            if self.batched:
+                self._batch = batch
+            else:
+                self._offspring = [Individual(enc.pick(batch, i)) for i in range(self.mu)]
             return batch
+        if self.batched:
+            return self._vary_batched()
         state = random.getstate()
         random.setstate(self.py_random.getstate())  # varOr draws from the global `random`
         try:
@@ -153,10 +175,25 @@ class GeneticAlgorithm(Strategy):
             random.setstate(state)
         return enc.stack([ind.genome for ind in self._offspring])
 
+    def _vary_batched(self) -> list:
+        """varOr's children of host genomes, its mutants mutated in one call: a crossover's child is its first
+        parent's genome (the encoding has no crossover: varOr's mate leaves the clone as it was), a reproduction's
+        its parent's (genomes are never written in place, so children share them)."""
+        ops, parents = self._draws()
+        children = self._parents(parents[:, 0].tolist())
+        mutants = np.flatnonzero(ops == 1).tolist()
+        if mutants:
+            mutated = self.encoding.mutate([children[k] for k in mutants], self.vary_rng, self.generation)
+            for k, genome in zip(mutants, mutated):
+                children[k] = genome
+        self._batch = children
+        self._offspring = []
+        return children
+
     def tell(self, genomes: Any, confidence: Scores, scores: Optional[Scores] = None) -> None:
         values = torch.as_tensor(confidence)[:, 0].tolist()  # DEAP's fitness objects live on the host
         self.archive.add(genomes, confidence, self.generation, scores=scores)
-        if self._batch is not None:  # planned (direct genomes): select first, then make the survivors' Individuals
+        if self._batch is not None:  # planned or batched: select first, then make the survivors' Individuals
             self.population = self._select_planned(values)
         else:
             for ind, value in zip(self._offspring, values):
@@ -180,8 +217,12 @@ class GeneticAlgorithm(Strategy):
                 ind = self._individual(None)
                 ind.fitness.values = (float(values[i - len(old)]),)
                 chosen.append(ind)
-        genes = self._batch if self._pool is None or not old else torch.cat([self._pool, self._batch])
-        self._pool = genes.index_select(0, torch.from_numpy(order).to(genes.device))
+        genes = self._batch if self._pool is None or not old else (
+            self._pool + self._batch if isinstance(self._batch, list) else torch.cat([self._pool, self._batch]))
+        if isinstance(genes, list):
+            self._pool = [genes[i] for i in order.tolist()]
+        else:
+            self._pool = genes.index_select(0, torch.from_numpy(order).to(genes.device))
         return chosen
 
     def state_dict(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -194,11 +235,15 @@ class GeneticAlgorithm(Strategy):
             arrays["population_fitness"] = np.array([ind.fitness.values[0] for ind in self.population])
         version, internal, gauss = self.py_random.getstate()
         values["py_random"] = [version, list(internal), gauss]
+        if self.batched:
+            values["mutants"] = "batched"
         return arrays, values
 
     def load_state_dict(self, arrays: dict[str, np.ndarray], values: dict[str, Any]) -> None:
         if self.dense and values.get("variation") == VARIATION:
             self.dense = False  # begun child by child on the device: continued so
+        if self.batched and values.get("mutants") != "batched":
+            self.batched = False  # begun while varOr mutated host genomes one at a time: continued so
         super().load_state_dict(arrays, values)
         version, internal, gauss = values["py_random"]
         self.py_random.setstate((version, tuple(internal), gauss))
@@ -206,7 +251,7 @@ class GeneticAlgorithm(Strategy):
         self.population, self._pool = [], None
         if pop:
             batch = self.encoding.from_arrays(pop)
-            planned = self.on_device  # the planned path keeps the genomes in one tensor, not in the Individuals
+            planned = self.on_device or self.batched  # those paths keep the genomes in _pool, not in the Individuals
             for i, fit in enumerate(arrays["population_fitness"]):
                 ind = self._individual(None if planned else self.encoding.pick(batch, i))
                 ind.fitness.values = (float(fit),)

@@ -115,8 +115,9 @@ def test_map_elites_on_cuda_varies_its_children(tmp_path, device):
     assert plan.kind == "vary" and not torch.equal(children, run.archive.elites(plan.parents))
 
 
-def test_ga_resume_equals_uninterrupted(tmp_path):
-    kw = dict(strategy="ga", target=2, generations=10)
+@pytest.mark.parametrize("encoding", ["direct", "cppn"])
+def test_ga_resume_equals_uninterrupted(tmp_path, encoding):
+    kw = dict(strategy="ga", target=2, generations=10, encoding=encoding)
     evolve(_config(tmp_path / "straight", **kw))
     EvolutionRun.start(_config(tmp_path / "split", **kw)).run(progress=False, stop_after=4)
     EvolutionRun.resume(tmp_path / "split").run(progress=False)

@@ -86,8 +86,9 @@ def test_the_ga_selects_as_deaps_selbest_ties_included(oracle):
 
 
 def test_the_ga_on_cppns_clones_by_sharing_genomes_and_evolves_as_with_deep_copies(oracle):
-    """varOr's clones hold their parent's genome object (no operator writes a genome in place) and a fitness of their
-    own; a GA on CPPN genomes ends with the same population as with DEAP's deep copies."""
+    """On the path of runs begun while varOr mutated CPPN genomes one at a time: its clones hold their parent's genome
+    object (no operator writes a genome in place) and a fitness of their own; a GA on CPPN genomes ends with the same
+    population as with DEAP's deep copies."""
     import copy
 
     from fooling.encodings.cppn import CPPNEncoding
@@ -98,6 +99,8 @@ def test_the_ga_on_cppns_clones_by_sharing_genomes_and_evolves_as_with_deep_copi
         enc = CPPNEncoding((1, 8, 8))
         ga = GeneticAlgorithm(Archive(enc, [1], oracle.labels), np.random.default_rng(0), random.Random(0), mu=10,
                               lambda_=20, cxpb=0.3, mutpb=0.5)
+        assert ga.batched
+        ga.batched = False  # varOr itself, child by child
         ga.toolbox.register("clone", clone)
         _loop(ga, oracle, [1], 6)
         ends.append(([ind.fitness.values for ind in ga.population],
@@ -108,6 +111,97 @@ def test_the_ga_on_cppns_clones_by_sharing_genomes_and_evolves_as_with_deep_copi
     assert child.genome is parent.genome and child.fitness.values == parent.fitness.values
     del child.fitness.values
     assert parent.fitness.valid and not child.fitness.valid
+
+
+def _cppn_ga(oracle, batched: bool, seed: int = 0) -> GeneticAlgorithm:
+    from fooling.encodings.cppn import CPPNEncoding
+
+    ga = GeneticAlgorithm(Archive(CPPNEncoding((1, 8, 8)), [1], oracle.labels), np.random.default_rng(seed),
+                          random.Random(seed), mu=12, lambda_=30, cxpb=0.3, mutpb=0.5)
+    ga.batched = batched
+    return ga
+
+
+def test_the_batched_cppn_ga_draws_as_varor_and_mutates_only_its_mutants(oracle):
+    """Each child's operator and parents come from varOr's draws in its order (the same Python random state after a
+    generation); crossovers' and reproductions' children are their (first) parent's genome, unchanged; the mutants,
+    mutated in one call, change."""
+    ga = _cppn_ga(oracle, batched=True)
+    _loop(ga, oracle, [1], 2)
+    pool, state = list(ga._pool), ga.py_random.getstate()
+    ops, parents = ga._draws()
+    ga.py_random.setstate(state)
+    children = ga.ask()
+    assert ga.py_random.getstate() != state
+    replay = random.Random()
+    replay.setstate(state)
+    random.setstate(replay.getstate())
+    from deap import algorithms
+
+    people = []
+    for genome, ind in zip(pool, ga.population):
+        people.append(ga._individual(genome))
+        people[-1].fitness.values = ind.fitness.values
+    varor = algorithms.varOr(people, ga.toolbox, ga.lambda_, ga.cxpb, ga.mutpb)  # varOr's own draws
+    assert random.getstate() == ga.py_random.getstate()
+    assert len(varor) == len(children) == 30 and {0, 1, 2} <= set(ops.tolist())
+    changed = 0
+    for k, (op, (a, b)) in enumerate(zip(ops.tolist(), parents.tolist())):
+        if op == 1:  # mutated (a small CPPN's mutant may come out as its parent)
+            changed += not children[k].same_as(pool[a])
+        else:
+            assert children[k] is pool[a] and (b >= 0) == (op == 0)
+    assert changed >= 3
+
+
+def test_the_batched_cppn_ga_selects_as_selbest_and_raises_confidence(oracle):
+    """The batched GA's population is the best mu of population and children (selBest's order), its genomes in
+    _pool; it raises its target's confidence as the child-by-child GA does."""
+    from deap import tools
+
+    ends = {}
+    for batched in (True, False):
+        ga = _cppn_ga(oracle, batched, seed=4)
+        _loop(ga, oracle, [1], 0)
+        start = ga.archive.fitness[0]
+        for _ in range(25):
+            genomes = ga.ask()
+            fitness = oracle.probs(ga.encoding.decode(genomes, torch.device("cpu")))[:, [1]].double()
+            if batched:
+                people = []
+                for value, genome in zip([i.fitness.values[0] for i in ga.population] + fitness[:, 0].tolist(),
+                                         ga._pool + genomes):
+                    ind = ga._individual(genome)
+                    ind.fitness.values = (value,)
+                    people.append(ind)
+                best = tools.selBest(people, ga.mu)
+            ga.tell(genomes, fitness)
+            if batched:
+                assert [i.fitness.values[0] for i in ga.population] == [i.fitness.values[0] for i in best]
+                assert all(a is i.genome for a, i in zip(ga._pool, best))
+        ends[batched] = (start, ga.archive.fitness[0])
+    for start, end in ends.values():
+        assert end > start + 0.1, ends
+
+
+def test_a_cppn_ga_strategy_resumes_on_the_path_it_began(oracle):
+    """A state without the batched marker (begun child by child) goes on child by child; a batched one batched; both
+    equal an uninterrupted strategy."""
+    for batched in (True, False):
+        straight, split = _cppn_ga(oracle, batched), _cppn_ga(oracle, batched)
+        _loop(straight, oracle, [1], 8)
+        _loop(split, oracle, [1], 4)
+        arrays, values = split.state_dict()
+        assert ("mutants" in values) == batched
+        resumed = _cppn_ga(oracle, True, seed=9)  # a fresh strategy: batched until the state says otherwise
+        resumed.archive.load_state_dict(split.archive.state_dict())
+        resumed.load_state_dict(arrays, values)
+        assert resumed.batched == batched
+        _loop(resumed, oracle, [1], 3)
+        assert [i.fitness.values for i in resumed.population] == [i.fitness.values for i in straight.population]
+        mine = resumed._pool if batched else [i.genome for i in resumed.population]
+        theirs = straight._pool if batched else [i.genome for i in straight.population]
+        assert all(a.same_as(b) for a, b in zip(mine, theirs))
 
 
 def test_laggard_bias_sends_parents_to_unfinished_classes(oracle):
