@@ -55,11 +55,27 @@ def write_classes_csv(path: Path, rows: list[tuple[int, int, str, float]]) -> No
     atomic.write(path, _text([], header=True) + _text(rows))
 
 
-def generation_rows(run: "EvolutionRun", generation: int) -> list[tuple[int, int, str, float]]:
-    """The classes whose elite was found in ``generation``: (generation, index, label, confidence) each."""
+def class_heads(run: "EvolutionRun") -> list[str]:
+    """Each cell's "index,label," as classes.csv writes it (the label quoted where CSV needs it)."""
+    out = io.StringIO()
+    writer, heads = csv.writer(out, lineterminator=""), []
+    for k, label in zip(run.archive.classes, run.archive.labels):
+        out.seek(0)
+        out.truncate()
+        writer.writerow((int(k), str(label), ""))
+        heads.append(out.getvalue())
+    return heads
+
+
+def generation_text(run: "EvolutionRun", generation: int, heads: list[str]) -> str:
+    """classes.csv's lines for the classes whose elite was found in ``generation`` (``heads``: of
+    :func:`class_heads`): what :func:`_text` makes of their rows, without a csv writer's per-field work (an
+    ImageNet generation early in a run improves most of its 1,000 classes)."""
     archive = run.archive
     cells = np.flatnonzero((archive.generation_found == generation) & np.isfinite(archive.fitness))
-    return [(generation, int(archive.classes[c]), str(archive.labels[c]), float(archive.fitness[c])) for c in cells]
+    at = f"{generation},"
+    return "".join([f"{at}{heads[c]}{value!r}\r\n" for c, value in
+                    zip(cells.tolist(), archive.fitness[cells].astype(np.float64).tolist())])
 
 
 def _complete_lines(text: str) -> list[str]:
@@ -78,9 +94,11 @@ class ClassMetrics(Hook):
 
     def __init__(self) -> None:
         self.path: Optional[Path] = None
+        self.heads: list[str] = []  # each cell's "index,label," (class_heads)
 
     def on_start(self, run: "EvolutionRun") -> None:
         self.path = run.rundir.path / CLASSES_CSV
+        self.heads = class_heads(run)
         done = run.strategy.generation - 1  # the last finished (checkpointed, on a resume) generation
         header = _text([], header=True)
         try:
@@ -104,12 +122,12 @@ class ClassMetrics(Hook):
             generation = _row_generation(line)
             if generation is not None and generation < done:
                 kept.append(line)
-        new = "".join(kept) + (_text(generation_rows(run, done)) if done >= 0 else "")
+        new = "".join(kept) + (generation_text(run, done, self.heads) if done >= 0 else "")
         if new != old:
             atomic.write(self.path, new)
 
     def after_generation(self, run: "EvolutionRun", record: GenerationRecord) -> None:
-        rows = generation_rows(run, record.generation)
-        if rows and self.path is not None:
-            atomic.append(self.path, _text(rows))
+        text = generation_text(run, record.generation, self.heads)
+        if text and self.path is not None:
+            atomic.append(self.path, text)
 

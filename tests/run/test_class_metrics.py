@@ -86,3 +86,23 @@ def test_a_crash_at_every_write_resumes_to_the_same_file(tmp_path, monkeypatch):
             evolve(_config(out))
         assert (out / "classes.csv").read_bytes() == reference, f"crash before step {step}: {seen[-1]}"
         shutil.rmtree(out)
+
+
+def test_a_generations_lines_are_what_a_csv_writer_makes_of_its_rows(tmp_path):
+    """generation_text (the hook's fast path) writes the bytes csv.writer writes for the same rows, labels that CSV
+    must quote and float32 confidences included."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from fooling.run.class_metrics import _text, class_heads, generation_text
+
+    labels = np.array(["plain", "a, comma", 'a "quote"', "new\nline", ""], dtype=object)
+    for dtype in (np.float64, np.float32):
+        fitness = np.array([0.25, 1 / 3, -np.inf, 0.999912345678, 1e-7], dtype=dtype)
+        archive = SimpleNamespace(classes=np.array([3, 10, 11, 500, 7]), labels=labels, fitness=fitness,
+                                  generation_found=np.array([4, 4, 4, 2, 4]))
+        run = SimpleNamespace(archive=archive)
+        rows = [(4, int(archive.classes[c]), str(labels[c]), float(fitness[c])) for c in (0, 1, 4)]
+        assert generation_text(run, 4, class_heads(run)) == _text(rows)
+        assert generation_text(run, 3, class_heads(run)) == ""
