@@ -185,3 +185,37 @@ def test_a_device_path_generation_reads_one_thing_back_to_the_host(tmp_path, mon
     monkeypatch.undo()
     assert run.strategy.generation == 14
     assert reads == ["numpy"] * 10
+
+
+SYNC_OPS = {"_local_scalar_dense", "nonzero", "_unique2", "unique_dim", "unique_consecutive", "masked_select"}
+SYNCS_A_GENERATION = {"snes-elites": 4, "map-elites": 3, "ga": 3, "cppn": 1}  # today's counts: at most
+
+
+@pytest.mark.parametrize("search", list(SEARCHES))
+def test_a_device_path_generation_waits_for_the_device_only_a_few_times(tmp_path, monkeypatch, search):
+    """Ops that read a device result on the host (an item(), nonzero, unique, a boolean mask) make a GPU's queue
+    run dry before the host goes on: a generation on the device path issues at most today's few (the archive's
+    insertion and the per-class values the metrics read), whatever the population; one more is a regression."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Syncs(TorchDispatchMode):
+        count = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            name = str(func).split(".")[1]
+            boolean_index = name in ("index", "index_put_") and any(
+                isinstance(i, torch.Tensor) and i.dtype == torch.bool for i in args[1] if i is not None)
+            Syncs.count += name in SYNC_OPS or boolean_index
+            return func(*args, **(kwargs or {}))
+
+    take_the_device_path(monkeypatch)
+    for population in (16, 40):
+        run = EvolutionRun.start(_config(tmp_path / f"p{population}", **{"population": population,
+                                                                          **SEARCHES[search]}))
+        run.run(progress=False, stop_after=1)
+        run.checkpoint = lambda rows, background=False: None  # the loop's generations alone
+        Syncs.count = 0
+        with Syncs():
+            run.run(progress=False, stop_after=6)
+        run.close()
+        assert Syncs.count <= 5 * SYNCS_A_GENERATION[search], (population, Syncs.count)
