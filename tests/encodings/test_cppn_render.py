@@ -134,6 +134,44 @@ def test_nodes_shared_between_genomes_draw_the_same_images_bit_for_bit(shape) ->
     assert compile_population([genome, other_function], shared=True).rows == 4 + 4  # nothing shared downstream
 
 
+@pytest.mark.parametrize("shape", [(1, 28, 28), (3, 16, 16)])
+def test_folded_constant_nodes_draw_the_same_images_bit_for_bit(shape) -> None:
+    """compile_population(fold=True) (what render does for big images): nodes fed by the bias alone, by nothing or by
+    such nodes come first and are drawn at a few pixels, then broadcast; every drawing (colours, numpy's or
+    PyTorch's functions, float64, pixel chunks) is the same bits as the plain program's."""
+    enc = CPPNEncoding(shape)
+    genomes = population(enc, n=60, generations=60, seed=7)
+    coords = coordinates(enc.style)
+    plain, folded = compile_population(genomes, shared=True), compile_population(genomes, shared=True, fold=True)
+    assert plain.constants == 0 and folded.rows == plain.rows and 0 < folded.constants < folded.rows // 2
+    for colour in ("grey",) if shape[0] == 1 else ("hls", "rgb"):
+        for dtype in (torch.float32, torch.float64):
+            for cpu_math in ("numpy", "torch"):
+                for chunk in (None, folded.rows * 50):  # 16 or more chunks, short ones included
+                    want, got = (run_program(p, coords, CPU, dtype, chunk, colour, cpu_math) for p in (plain, folded))
+                    assert torch.equal(want, got), (colour, dtype, cpu_math, chunk)
+
+
+def test_constant_nodes_are_found_and_drawn_first() -> None:
+    # hidden 4 (bias -> 4) and 5 (no input) are constant, 6 (4 and x -> 6) is not, nor the output 7 (5, 6 -> 7);
+    # a second genome whose output reads the bias alone is constant throughout
+    genome = make_genome([0, 1, 0], [2], [3, 4, 0, 5, 6], [4, 6, 6, 7, 7], [1.5, 2.0, 1.0, 0.5, 1.0])
+    flat = make_genome([], [0], [3], [4], [2.0])
+    program = compile_population([genome, flat], fold=True)
+    assert (program.rows, program.constants, program.constant_layers) == (4 + 5, 3, 1)
+    constant, rest = program.layers[:1], program.layers[1:]
+    assert all((layer.sources == 3).all() for layer in constant)  # read the bias alone
+    assert [len(layer.offsets) for layer in rest] == [1, 1]  # 6, then 7: depths counted past the constants
+    assert all((layer.sources < layer.start).all() for layer in program.layers)
+    style = Style("scaled", "grey", (48, 48))  # big enough for render to fold
+    want = torch.stack([render_reference(g, style) for g in (genome, flat)]).float()
+    assert torch.allclose(render([genome, flat], style, CPU), want, atol=1e-5)
+    with pytest.raises(ValueError, match="fold"):
+        from fooling.encodings.cppn.execute import run_program_differentiable
+
+        run_program_differentiable(program, coordinates(style), torch.ones(6, dtype=torch.float64))
+
+
 def test_unwired_nodes_see_zero() -> None:
     """An output with no input draws its function of 0: gaussian -> 1, sine -> 0."""
     genome = make_genome([], [2, 0, 2], [], [], [])
@@ -167,6 +205,10 @@ def test_cuda_matches_cpu_and_is_deterministic() -> None:
     gpu = enc.decode(genomes, torch.device("cuda"))
     assert torch.equal(gpu, enc.decode(genomes, torch.device("cuda")))
     assert torch.allclose(gpu.cpu(), enc.decode(genomes, CPU), atol=1e-4)
+    coords = coordinates(enc.style)  # constant nodes folded (as decode does at 64 px) or not: the same bits here too
+    plain, folded = (run_program(compile_population(genomes, shared=True, fold=fold), coords, torch.device("cuda"),
+                                 colour="hls") for fold in (False, True))
+    assert torch.equal(plain, folded)
 
 
 # --- fool render -------------------------------------------------------------------------

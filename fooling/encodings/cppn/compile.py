@@ -7,7 +7,8 @@ path to an output, frequent after deletions and rewiring, are dropped), or for d
 several genomes hold alike (``shared``: siblings' unmutated nodes). Rows are sorted
 by depth (longest path from an input), then by function, so each depth is a
 contiguous block of rows and each function a contiguous slice of that block
-(:mod:`.execute` runs it).
+(:mod:`.execute` runs it). For drawing, the nodes that hold one value at every pixel may come first
+(``fold``: fed by the bias alone, or by nothing), to be drawn at a few pixels.
 """
 
 from __future__ import annotations
@@ -58,12 +59,16 @@ class Program:
     every layer's sources (E, layer after layer), then every node's offset into its layer's
     sources (R = rows − 4), then the output rows (N·O), then the E weights as float64 bits
     (see :func:`program_tensors`).
+    constants: rows 4 .. 4 + constants − 1 hold the same value at every pixel (compiled with ``fold``); they are
+    the rows of the first ``constant_layers`` layers, which read only the bias and each other.
     """
 
     rows: int
     layers: list[Layer]
     outputs: np.ndarray
     table: Optional[np.ndarray] = None
+    constants: int = 0
+    constant_layers: int = 0
 
 
 _INPUT_SCALE = np.asarray(INPUT_SCALE, dtype=np.float64)
@@ -76,7 +81,8 @@ def _run_starts(ids: np.ndarray, num_nodes: int) -> np.ndarray:
     return first
 
 
-def compile_population(genomes: Sequence[Genome], packed: Optional[Packed] = None, shared: bool = False) -> Program:
+def compile_population(genomes: Sequence[Genome], packed: Optional[Packed] = None, shared: bool = False,
+                       fold: bool = False) -> Program:
     """Merge ``genomes`` (all with the same number of outputs) into one layered :class:`Program`.
 
     Nodes without a path to an output (common after deletions and rewiring) are left out.
@@ -86,6 +92,10 @@ def compile_population(genomes: Sequence[Genome], packed: Optional[Packed] = Non
     with the same weights, as siblings' unmutated nodes do) share one row: the same images from fewer rows (a
     third fewer in a MNIST run's generation), for drawing only (:func:`~.execute.run_program`; a shared
     row's weights are one genome's, so :func:`~.execute.run_program_differentiable` needs a program without).
+    fold: the constant nodes (fed by the bias and other constant nodes alone, or by nothing: the same value at
+    every pixel; a fifth of a MNIST run's rows after 1,000 generations) get the first rows and layers
+    (:attr:`Program.constants`), which :func:`~.execute.run_program` draws at a few pixels and broadcasts: the
+    same images from less work, for drawing only, like ``shared``.
     """
     if packed is None:
         num_outputs = {len(g.outputs) for g in genomes}
@@ -95,9 +105,9 @@ def compile_population(genomes: Sequence[Genome], packed: Optional[Packed] = Non
     from .kernels import merge_population  # numba loads on first use: direct runs never pay for it
 
     num_outputs = len(genomes[0].outputs)
-    rows, source_rows, target_rows, weights, edge_ids, scales, depth, functions, outputs = merge_population(
+    rows, source_rows, target_rows, weights, edge_ids, scales, depth, functions, outputs, constants = merge_population(
         packed.hidden, num_outputs, packed.functions, packed.sources, packed.targets, packed.weights, packed.edges,
-        _INPUT_SCALE, shared)
+        _INPUT_SCALE, shared, fold)
     outputs = outputs.reshape(len(genomes), num_outputs)
 
     # every layer's connections and rows are contiguous: slice whole-program arrays, no per-layer work but views
@@ -117,7 +127,8 @@ def compile_population(genomes: Sequence[Genome], packed: Optional[Packed] = Non
                             edge_ids[e0:e1], scales[e0:e1], e0, e1))
 
     table = np.concatenate([source_rows, offsets, outputs.reshape(-1), weights.view(np.int64)])
-    return Program(rows, layers, outputs, table)
+    constant_layers = int(depth[constants - 1]) if constants else 0  # the constants' rows fill the first layers
+    return Program(rows, layers, outputs, table, int(constants), constant_layers)
 
 
 def program_tensors(program: Program, device: torch.device, dtype: torch.dtype) -> tuple[

@@ -21,6 +21,8 @@ from .functions import apply_differentiable, apply_torch, apply_ufunc, settle_cp
 from .genome import NUM_INPUTS
 from .style import colour_map
 
+FOLDED_PIXELS = 64  # pixels a program's constant rows are drawn at (Program.constants), then broadcast
+
 
 def run_program(
     program: Program, coords: np.ndarray | torch.Tensor, device: torch.device,
@@ -30,7 +32,8 @@ def run_program(
     """Output values (N, O, P) of a compiled population at the pixels ``coords`` (4, P).
 
     The program goes to ``device`` as one table (:func:`~.compile.program_tensors`); ``coords``
-    may already be a tensor there (:func:`~.style.coordinate_tensor`, cached), read only.
+    may already be a tensor there (:func:`~.style.coordinate_tensor`, cached), read only. Its constant rows
+    (compiled with ``fold``) are drawn at :data:`FOLDED_PIXELS` pixels, then broadcast to every pixel.
 
     Raw values, or with ``colour`` the image values (N, C, P) of :func:`colour_map`,
     converted chunk by chunk while they are in cache. Pixels go in chunks so that V
@@ -58,13 +61,10 @@ def run_program(
     chunk = max(1, chunk_elements // program.rows)
     coords_t = torch.as_tensor(coords, dtype=dtype, device=device)  # no copy for a cached grid
     result = torch.empty((n, o, pixels), dtype=dtype, device=device)
-    buffer = torch.empty((program.rows, min(chunk, pixels)), dtype=dtype, device=device)  # reused: no page faults
-    for p0 in range(0, pixels, chunk):
-        p1 = min(pixels, p0 + chunk)
-        values = buffer if p1 - p0 == buffer.shape[1] else buffer[:, :p1 - p0].contiguous()
-        values[:NUM_INPUTS] = coords_t[:, p0:p1]
+
+    def draw(layers: list, values: torch.Tensor) -> None:  # each layer's sums, then its functions, in place
         values_np = values.numpy() if numpy_math else None  # numpy views: slicing them costs a tenth of a tensor's
-        for start, sources, offsets, weights, groups in tables:
+        for start, sources, offsets, weights, groups in layers:
             summed = F.embedding_bag(sources, values, offsets, mode="sum", per_sample_weights=weights)
             summed_np = summed.numpy() if numpy_math else None
             for function, a, b in groups:
@@ -72,6 +72,22 @@ def run_program(
                     ufunc_into(function, summed_np[a:b], values_np[start + a:start + b])
                 else:
                     apply(function, summed[a:b], values[start + a:start + b])
+
+    constant_rows = slice(NUM_INPUTS, NUM_INPUTS + program.constants)
+    if program.constants:  # drawn once at a few pixels (each value is computed alone: the same bits at any pixel)
+        few = torch.empty((NUM_INPUTS + program.constants, min(pixels, FOLDED_PIXELS)), dtype=dtype, device=device)
+        few[:NUM_INPUTS] = coords_t[:, :few.shape[1]]
+        draw(tables[:program.constant_layers], few)
+        constants = few[constant_rows, :1]
+        tables = tables[program.constant_layers:]
+    buffer = torch.empty((program.rows, min(chunk, pixels)), dtype=dtype, device=device)  # reused: no page faults
+    for p0 in range(0, pixels, chunk):
+        p1 = min(pixels, p0 + chunk)
+        values = buffer if p1 - p0 == buffer.shape[1] else buffer[:, :p1 - p0].contiguous()
+        values[:NUM_INPUTS] = coords_t[:, p0:p1]
+        if program.constants:
+            values[constant_rows] = constants  # broadcast along the pixels
+        draw(tables, values)
         if gather_rgb and gather_hls_to_rgb_cpu(values, output_rows.view(n, o), result, p0):
             continue  # |outputs| read where they lie and converted into the result in one compiled pass
         if p1 - p0 == pixels:  # one chunk (MNIST's): the outputs gathered straight into the result, mapped there
@@ -94,6 +110,8 @@ def run_program_differentiable(
     tensor (autograd keeps them), so memory grows with depth × rows × pixels: no chunks.
     """
     device, dtype = weights.device, weights.dtype
+    if program.constants:
+        raise ValueError("a program compiled with fold=True draws only: compile it without fold to differentiate")
     if device.type == "cpu":
         settle_cpu_functions()  # the process's first sin may be inexact (see there)
     n, o = program.outputs.shape

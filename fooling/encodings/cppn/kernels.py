@@ -303,7 +303,8 @@ def _canonical(num_nodes, live, functions, sources, weight_bits, first, order):
 
 
 @jit
-def merge_population(hidden, outputs, functions, sources, targets, weights, edges, input_scale, shared=False):
+def merge_population(hidden, outputs, functions, sources, targets, weights, edges, input_scale, shared=False,
+                     fold=False):
     """A population laid end to end merged into one graph, its dead nodes dropped, rows in drawing order.
 
     Node ids: 0..3 the shared inputs, then every genome's nodes 4.. shifted past the previous genomes'.
@@ -316,9 +317,15 @@ def merge_population(hidden, outputs, functions, sources, targets, weights, edge
     unmutated nodes are) share one row, which every genome that has one reads; only for drawing (a shared row's
     connections are one genome's, so the program is not differentiable per genome).
 
+    fold: the constant nodes (fed by the bias and other constant nodes alone, or by nothing: the same value at
+    every pixel) come first, rows 4 .. 4 + C - 1 sorted by depth, then the others sorted by their depth counted
+    from the inputs and the constant nodes (a constant source is depth 0 to them), past the constants' deepest
+    depth: the constants' layers can be drawn at a few pixels and broadcast (:func:`~.execute.run_program`).
+
     Returns rows (count, inputs included); per connection (E',): source rows, target rows, weights times
     their target's scale, the connection's position in the packed arrays, that scale; per row past the
-    inputs (R,): depth and function; and the output rows (N·O,), genome by genome.
+    inputs (R,): depth (ascending, in the order of the layers) and function; the output rows (N·O,), genome by
+    genome; and C, the number of constant rows (0 without ``fold``).
     """
     n, num_functions = hidden.size, input_scale.size
     first_node = np.empty(n, np.int64)  # each genome's node 4 in the merged numbering, minus 4
@@ -339,25 +346,47 @@ def merge_population(hidden, outputs, functions, sources, targets, weights, edge
             output_ids[g * outputs + o] = NUM_INPUTS + first_node[g] + hidden[g] + o
     live = reaching(num_nodes, merged_sources, merged_targets, output_ids)
     depth = depths(num_nodes, merged_sources, merged_targets)  # a live node's sources are live: its depth is exact
+    first, order = _counting_sort(merged_targets, num_nodes)  # each node's incoming connections
     if shared:
-        first, order = _counting_sort(merged_targets, num_nodes)
         canon = _canonical(num_nodes, live, functions, merged_sources, weights.view(np.int64), first, order)
     else:
         canon = np.arange(num_nodes)
+    constant = np.zeros(num_nodes, np.bool_)
+    level = depth.copy()  # each row's depth in the order of the layers
+    deepest_constant = 0
+    if fold:
+        constant[NUM_INPUTS - 1] = True  # the bias
+        for v in range(NUM_INPUTS, num_nodes):  # every source of v comes before it, and is final
+            if live[v]:
+                c = True
+                for k in range(first[v], first[v + 1]):
+                    c = c and constant[merged_sources[order[k]]]
+                constant[v] = c
+                if c:
+                    deepest_constant = max(deepest_constant, depth[v])
+        for v in range(NUM_INPUTS, num_nodes):  # the others: depth from the inputs and the constants, past theirs
+            if live[v] and not constant[v]:
+                d = 1
+                for k in range(first[v], first[v + 1]):
+                    s = merged_sources[order[k]]
+                    if s >= NUM_INPUTS and not constant[s]:
+                        d = max(d, level[s] - deepest_constant + 1)
+                level[v] = d + deepest_constant
     drawn = live.copy()  # the live nodes that get a row of their own
     for v in range(NUM_INPUTS, num_nodes):
         drawn[v] = live[v] and canon[v] == v
 
-    count = 0
+    count, constants = 0, 0
     for v in range(NUM_INPUTS, num_nodes):
         count += drawn[v]
+        constants += drawn[v] and constant[v]
     nodes = np.empty(count, np.int64)  # the drawn nodes past the inputs, in id order
     keys = np.empty(count, np.int64)
     most = 0
     i = 0
     for v in range(NUM_INPUTS, num_nodes):
         if drawn[v]:
-            nodes[i], keys[i] = v, depth[v] * num_functions + functions[v - NUM_INPUTS]
+            nodes[i], keys[i] = v, level[v] * num_functions + functions[v - NUM_INPUTS]
             most = max(most, keys[i])
             i += 1
     order = _counting_sort(keys, most + 1)[1]
@@ -369,7 +398,7 @@ def merge_population(hidden, outputs, functions, sources, targets, weights, edge
     for r in range(count):
         v = nodes[order[r]]
         row[v] = NUM_INPUTS + r
-        row_depth[r], row_function[r] = depth[v], functions[v - NUM_INPUTS]
+        row_depth[r], row_function[r] = level[v], functions[v - NUM_INPUTS]
     for v in range(NUM_INPUTS, num_nodes):  # a shared node reads its first's row (an earlier node: set above)
         if live[v] and not drawn[v]:
             row[v] = row[canon[v]]
@@ -396,4 +425,4 @@ def merge_population(hidden, outputs, functions, sources, targets, weights, edge
     for k in range(output_ids.size):
         output_rows[k] = row[output_ids[k]]
     return (NUM_INPUTS + count, out_sources, out_targets, out_weights, out_edges, out_scales, row_depth,
-            row_function, output_rows)
+            row_function, output_rows, constants)

@@ -18,6 +18,11 @@ from .genome import Genome
 from .mutation import Packed
 from .style import COLOURS, COORDS, Style, colour_map, coordinate_tensor, coordinates
 
+# images of at least this many pixels are drawn with their constant nodes folded (compile_population's ``fold``: drawn
+# at a few pixels, then broadcast): each constant layer costs a few calls whatever the size, so below this the calls
+# outweigh the pixels saved (`python scripts/bench_fold.py`: MNIST's 784 pixels drew 5-10 % slower folded)
+FOLD_MIN_PIXELS = 2048
+
 __all__ = ["COLOURS", "COORDS", "Layer", "Program", "Style", "colour_map", "compile_population", "coordinate_tensor",
            "coordinates", "render", "run_program", "run_program_differentiable"]
 
@@ -36,6 +41,7 @@ def render(
     if genomes[0].num_outputs != style.channels:
         raise ValueError(f"{style.colour} images need {style.channels} CPPN outputs, not {genomes[0].num_outputs}")
     coords = coordinate_tensor(style, size, device, dtype)  # cached
-    images = run_program(compile_population(genomes, packed, shared=True), coords, device, dtype, colour=style.colour,
-                         cpu_math=cpu_math)
+    fold = size[0] * size[1] >= FOLD_MIN_PIXELS
+    images = run_program(compile_population(genomes, packed, shared=True, fold=fold), coords, device, dtype,
+                         colour=style.colour, cpu_math=cpu_math)
     return images.view(len(genomes), style.channels, *size)
