@@ -193,9 +193,10 @@ SYNCS_A_GENERATION = {"snes-elites": 4, "map-elites": 3, "ga": 3, "cppn": 1}  # 
 
 @pytest.mark.parametrize("search", list(SEARCHES))
 def test_a_device_path_generation_waits_for_the_device_only_a_few_times(tmp_path, monkeypatch, search):
-    """Ops that read a device result on the host (an item(), nonzero, unique, a boolean mask) make a GPU's queue
-    run dry before the host goes on: a generation on the device path issues at most today's few (the archive's
-    insertion and the per-class values the metrics read), whatever the population; one more is a regression."""
+    """Ops that must know a device result on the host (an item(), nonzero, unique, a boolean mask) make a GPU's
+    queue run dry before the host goes on: a generation on the device path issues at most today's few (the
+    archive's insertion: which cells improved, their distinct rows, the free bank rows; snes-elites' restarting
+    emitters), whatever the population; one more is a regression. (The reads of the test above are not ops.)"""
     from torch.utils._python_dispatch import TorchDispatchMode
 
     class Syncs(TorchDispatchMode):
