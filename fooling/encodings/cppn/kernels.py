@@ -346,7 +346,10 @@ def merge_population(hidden, outputs, functions, sources, targets, weights, edge
             output_ids[g * outputs + o] = NUM_INPUTS + first_node[g] + hidden[g] + o
     live = reaching(num_nodes, merged_sources, merged_targets, output_ids)
     depth = depths(num_nodes, merged_sources, merged_targets)  # a live node's sources are live: its depth is exact
-    first, order = _counting_sort(merged_targets, num_nodes)  # each node's incoming connections
+    if shared or fold:
+        first, order = _counting_sort(merged_targets, num_nodes)  # each node's incoming connections
+    else:
+        first, order = np.empty(0, np.int64), np.empty(0, np.int64)
     if shared:
         canon = _canonical(num_nodes, live, functions, merged_sources, weights.view(np.int64), first, order)
     else:
