@@ -6,7 +6,8 @@ A strategy working on direct genomes (MAP-Elites, snes-elites, the GA) splits ea
            emitter's children for snes-elites: a size that never depends on how many workers there are);
   realise  the children of a plan, or of a piece of it cut on block boundaries (:meth:`Plan.piece`), from
            the seeds alone: block j varies with a torch Generator seeded by ``seeds[j]``, or, for MAP-Elites'
-           and the GA's plans on the CPU, from counter-based draws keyed by it (:data:`COUNTER_VARIATION`).
+           and the GA's plans on the CPU, from counter-based draws keyed by it (:data:`COUNTER_VARIATION`); off
+           the CPU MAP-Elites varies the generation at once from its first block's seed (:data:`WHOLE_VARIATION`).
 The in-process run realises the whole plan; with ``--workers`` each Ray actor realises its own piece from the
 same plan, parents read from its mirrored copy of the elites, so children, and the run, are the same bit for
 bit for any number of workers (on CPU; on CUDA, as far as the device's kernels are deterministic).
@@ -34,6 +35,11 @@ COUNTER_VARIATION = f"{VARIATION}+counters"
 # the GA's "ga" plans off the CPU (CUDA): each block's children at once, its crossovers in one batched SBX and its
 # mutants in one batched mutation from the block's torch Generator, instead of a crossover or mutation per child
 DENSE_VARIATION = f"{VARIATION}+dense"
+# MAP-Elites' "vary" plans off the CPU (CUDA): the generation's children varied at once, as one batch drawing from a
+# torch Generator seeded by its first block's seed, instead of some 80 dense ops a block (a piece varies a
+# generation-sized batch that holds its parents in its place, and keeps its rows: every draw and every op is a
+# pair's or a gene's own, so the other rows' values change nothing of it)
+WHOLE_VARIATION = f"{VARIATION}+whole"
 
 
 @dataclass
@@ -64,12 +70,14 @@ class Plan:
     in_place: Optional["InPlace"] = None  # "snes" without ``mean`` and ``sigma``: never cut into pieces
     counters: bool = False  # "vary", "ga": blocks varied on the CPU from counter-based draws (else by torch, per block)
     dense: bool = False  # "ga" off the CPU: each block's children varied at once (else child after child)
+    whole: bool = False  # "vary" off the CPU: the generation's children varied at once (else block by block)
     extra: dict = field(default_factory=dict)
     # "snes" on a device that draws a generation's noise at once (:mod:`.noise`): where this piece's blocks
     # start among the generation's, how many it has, and its first block seed (None: this is the whole plan)
     first_block: int = 0
     total_blocks: Optional[int] = None
     draw_seed: Optional[int] = None
+    total: Optional[int] = None  # a piece's generation: its children (None: this is the whole plan)
 
     def piece(self, start: int, stop: int) -> "Plan":
         """The part of the plan for children [start, stop): start a multiple of :attr:`block`, stop too or n;
@@ -82,7 +90,7 @@ class Plan:
         out = replace(self, n=stop - start, seeds=np.asarray(self.seeds[first:last]),
                       first_block=self.first_block + first, total_blocks=self.total_blocks or len(self.seeds),
                       draw_seed=self.draw_seed if self.draw_seed is not None or not len(self.seeds)
-                      else int(self.seeds[0]))
+                      else int(self.seeds[0]), total=self.total or self.n)
         if self.kind in ("vary", "ga"):
             out.parents = _host(self.parents[start:stop])
         if self.kind == "ga":
@@ -160,6 +168,8 @@ def realise(plan: Plan, encoding: Any, elites: Optional[Callable[[Any], torch.Te
         here = children if on_host(children.device) else children.cpu()
         varied = encoding.vary_blocks(here.contiguous(), plan.seeds, plan.block, plan.generation)
         return varied.to(device), None
+    if plan.kind == "vary" and plan.whole:
+        return _vary_whole(plan, encoding, elites), None
     if plan.kind == "vary":
         children = elites(plan.parents)  # a fresh batch: varied in place, block by block
         for (a, b), s in zip(bounds, plan.seeds):
@@ -195,6 +205,23 @@ def realise(plan: Plan, encoding: Any, elites: Optional[Callable[[Any], torch.Te
                 parts.append(child)
         return _cat(parts, encoding), None
     raise ValueError(f"unknown plan kind {plan.kind!r}")
+
+
+def _vary_whole(plan: Plan, encoding: Any, elites: Callable[[Any], torch.Tensor]) -> torch.Tensor:
+    """(n, G) children of a "vary" plan whose generation is varied at once (:data:`WHOLE_VARIATION`), from a
+    Generator seeded by the generation's first block seed; a piece varies a batch of the generation's size holding
+    its parents at its place (the other rows zeros: their values change nothing of its rows) and keeps its rows."""
+    children = elites(plan.parents)  # a fresh batch: varied in place
+    if not len(plan.seeds):
+        return children
+    generator = block_generator(plan.seeds[0] if plan.draw_seed is None else plan.draw_seed, encoding.device)
+    total = plan.total or plan.n
+    if total == plan.n:
+        return encoding.vary_owned(children, generator, plan.generation)
+    start = plan.first_block * plan.block
+    batch = torch.zeros((total, children.shape[1]), dtype=children.dtype, device=children.device)
+    batch[start:start + plan.n] = children
+    return encoding.vary_owned(batch, generator, plan.generation)[start:start + plan.n]
 
 
 def _ga_block(ops: np.ndarray, parents: np.ndarray, generator: torch.Generator, encoding: Any,

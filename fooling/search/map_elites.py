@@ -40,7 +40,7 @@ import torch
 from ..archive import Archive
 from ..errors import FoolingError
 from .base import Scores, Strategy
-from .blocks import Plan, blocked, realise
+from .blocks import VARIATION, WHOLE_VARIATION, Plan, blocked, realise
 
 LINEAGE_PREFIX = "lineage_genome_"  # checkpoint arrays of the lineages' genomes
 LINEAGE_START = 20  # the first generation that breeds lineages (the classes' elites settle first)
@@ -67,6 +67,9 @@ class MapElites(Strategy):
         self._lineage_age = np.zeros(0, dtype=np.int64)  # (lineages,) generations since each last improved
         self._lineage_origin = np.zeros(0, dtype=np.int64)  # (lineages,) the cell each started from
         self._bred = 0  # lineage children at the end of the last ask()
+        # direct genomes off the CPU (CUDA): a generation's children varied at once (a run checkpointed while they
+        # were varied block by block keeps that)
+        self.whole = self.on_device and not self.counters
 
     planned = True
     counted = True
@@ -81,7 +84,11 @@ class MapElites(Strategy):
             return blocked("random", n, self.rng, self.generation)
         self._parents = self._select_on_device()
         return blocked("vary", self.population, self.rng, self.generation, parents=self._parents,
-                       counters=self.counters)
+                       counters=self.counters, whole=self.whole)
+
+    @property
+    def variation(self) -> str:
+        return WHOLE_VARIATION if self.whole else super().variation
 
     def mirror_source(self) -> tuple[np.ndarray, Any]:
         """(keys (cells,) int64 of the elites, -1: empty; cells -> a (len, G) batch of elites): what a plan's
@@ -190,6 +197,8 @@ class MapElites(Strategy):
         return arrays, values
 
     def load_state_dict(self, arrays: dict[str, np.ndarray], values: dict[str, Any]) -> None:
+        if self.whole and values.get("variation") == VARIATION:
+            self.whole = False  # begun block by block on the device: continued so
         super().load_state_dict(arrays, values)
         self._target = int(values.get("lineage_target", -1))
         if self._target < 0:

@@ -315,6 +315,49 @@ def test_the_ga_off_the_cpu_varies_each_block_at_once_in_pieces_and_continues_a_
         _step(resumed, oracle, got)
 
 
+def test_map_elites_off_the_cpu_varies_a_generation_at_once_in_pieces_and_continues_a_block_by_block_run(
+        oracle, monkeypatch):
+    """On the device path (what CUDA runs): MAP-Elites' generation is varied as one batch from a Generator seeded by
+    its first block seed (recorded as blocks-1+whole); pieces cut on blocks, the short last one included, realise
+    the whole plan's children; a run checkpointed block by block (blocks-1) continues so, bit for bit."""
+    from helpers import take_the_device_path
+
+    take_the_device_path(monkeypatch)
+    strategy = _strategy("map-elites", oracle)
+    assert not strategy.counters and strategy.whole and strategy.variation == "blocks-1+whole"
+    _step(strategy, oracle, strategy.ask())
+    for _ in range(3):
+        plan = strategy.plan()
+        assert plan.whole and plan.kind == "vary" and plan.n % plan.block  # a short last block
+        whole = strategy.take(plan)
+        parents = strategy.archive.elites(plan.parents)
+        generator = torch.Generator().manual_seed(int(plan.seeds[0]))
+        assert torch.equal(whole, strategy.encoding.vary(parents, generator, plan.generation))
+        for cuts in (list(range(0, plan.n, plan.block)) + [plan.n], [0, 2 * plan.block, plan.n]):
+            pieces = [realise(plan.piece(a, b), strategy.encoding, _elites(strategy))[0]
+                      for a, b in zip(cuts, cuts[1:])]
+            assert torch.equal(torch.cat(pieces), whole)
+        by_block = realise(Plan(**{**plan.__dict__, "whole": False}), strategy.encoding, _elites(strategy))[0]
+        assert not torch.equal(by_block, whole) and not torch.equal(whole, parents)
+        _step(strategy, oracle, whole)
+
+    old = _strategy("map-elites", oracle)
+    old.whole = False  # as fooling before a device run's generation was varied at once
+    _step(old, oracle, old.ask())
+    _step(old, oracle, old.ask())
+    arrays, values = old.state_dict()
+    assert values["variation"] == "blocks-1"
+    resumed = _strategy("map-elites", oracle)
+    resumed.archive.load_state_dict(old.archive.state_dict())
+    resumed.load_state_dict(arrays, values)
+    assert not resumed.whole and resumed.variation == "blocks-1"
+    for _ in range(2):
+        expected, got = old.ask(), resumed.ask()
+        assert torch.equal(got, expected)
+        _step(old, oracle, expected)
+        _step(resumed, oracle, got)
+
+
 def test_a_dense_ga_block_draws_deaps_first_crossover_child_and_mutant(monkeypatch):
     """A dense GA block on the device path: a crossover child is distributed as DEAP's ``ind1`` of
     cxSimulatedBinaryBounded, a mutant as mutPolynomialBounded (each gene of its row)."""
