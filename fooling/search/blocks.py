@@ -35,10 +35,10 @@ COUNTER_VARIATION = f"{VARIATION}+counters"
 # the GA's "ga" plans off the CPU (CUDA): each block's children at once, its crossovers in one batched SBX and its
 # mutants in one batched mutation from the block's torch Generator, instead of a crossover or mutation per child
 DENSE_VARIATION = f"{VARIATION}+dense"
-# MAP-Elites' "vary" plans off the CPU (CUDA): the generation's children varied at once, as one batch drawing from a
-# torch Generator seeded by its first block's seed, instead of some 80 dense ops a block (a piece varies a
-# generation-sized batch that holds its parents in its place, and keeps its rows: every draw and every op is a
-# pair's or a gene's own, so the other rows' values change nothing of it)
+# MAP-Elites' "vary" and the GA's "ga" plans off the CPU (CUDA): the generation's children varied at once, as one
+# batch drawing from a torch Generator seeded by its first block's seed, instead of some 80 dense ops a block (a
+# piece varies a generation-sized batch that holds its parents in its place, and keeps its rows: every draw and
+# every op is a pair's, a child's or a gene's own, so the other rows' values change nothing of it)
 WHOLE_VARIATION = f"{VARIATION}+whole"
 
 
@@ -49,7 +49,8 @@ class Plan:
     kind: "random" (uniform genes), "vary" (crossover + mutation of elites ``parents`` (n,) int64 cells),
     "ga" (child i: ``ops[i]`` 0 crossover of parents[i, 0] and parents[i, 1] (the first child kept), 1 mutation
     of parents[i, 0], 2 a copy of it; parents index the GA's population; DEAP's varOr: child after child, or
-    ``counters`` on the CPU, ``dense`` (a block's crossovers, then its mutants, at once) elsewhere) or
+    ``counters`` on the CPU, ``whole`` (the generation at once) or ``dense`` (a block's crossovers, then its
+    mutants, at once) elsewhere) or
     "snes" (emitter ``cells`` (k,) sample ``per`` mirrored children each around ``mean`` (k, G) with step
     sizes ``sigma`` (k, D) on a grid ``scale`` times coarser; or, for an in-process plan on the CPU,
     around rows read where they lie: ``in_place``). seeds (blocks,) int64: one per block of ``block``
@@ -70,7 +71,7 @@ class Plan:
     in_place: Optional["InPlace"] = None  # "snes" without ``mean`` and ``sigma``: never cut into pieces
     counters: bool = False  # "vary", "ga": blocks varied on the CPU from counter-based draws (else by torch, per block)
     dense: bool = False  # "ga" off the CPU: each block's children varied at once (else child after child)
-    whole: bool = False  # "vary" off the CPU: the generation's children varied at once (else block by block)
+    whole: bool = False  # "vary", "ga" off the CPU: the generation's children varied at once (else by block)
     extra: dict = field(default_factory=dict)
     # "snes" on a device that draws a generation's noise at once (:mod:`.noise`): where this piece's blocks
     # start among the generation's, how many it has, and its first block seed (None: this is the whole plan)
@@ -186,6 +187,8 @@ def realise(plan: Plan, encoding: Any, elites: Optional[Callable[[Any], torch.Te
         here = population if on_host(population.device) else population.cpu()
         children = encoding.ga_blocks(here, np.asarray(plan.ops), places, plan.seeds, plan.block, plan.generation)
         return children.to(device), None
+    if plan.kind == "ga" and plan.whole:
+        return _ga_whole(plan, encoding, elites), None
     if plan.kind == "ga" and plan.dense:
         parts = [_ga_block(np.asarray(plan.ops[a:b]), np.asarray(plan.parents[a:b], dtype=np.int64),
                            block_generator(s, device), encoding, elites, plan.generation)
@@ -207,6 +210,31 @@ def realise(plan: Plan, encoding: Any, elites: Optional[Callable[[Any], torch.Te
     raise ValueError(f"unknown plan kind {plan.kind!r}")
 
 
+def _whole_generator(plan: Plan, device: torch.device) -> torch.Generator:
+    """The Generator a plan varied at once draws from: seeded by its generation's first block seed."""
+    return block_generator(plan.seeds[0] if plan.draw_seed is None else plan.draw_seed, device)
+
+
+def _in_generation(plan: Plan, rows: torch.Tensor, fill: Any = 0) -> torch.Tensor:
+    """``rows`` (n, ...) of a piece in a batch of its generation's size (:attr:`Plan.total`), at the piece's place,
+    ``fill`` elsewhere; ``rows`` itself for the whole plan."""
+    total = plan.total or plan.n
+    if total == plan.n:
+        return rows
+    start = plan.first_block * plan.block
+    batch = torch.full((total, *rows.shape[1:]), fill, dtype=rows.dtype, device=rows.device)
+    batch[start:start + plan.n] = rows
+    return batch
+
+
+def _piece_rows(plan: Plan, batch: torch.Tensor) -> torch.Tensor:
+    """The piece's rows of a generation-sized ``batch`` (:func:`_in_generation`)."""
+    if len(batch) == plan.n:
+        return batch
+    start = plan.first_block * plan.block
+    return batch[start:start + plan.n]
+
+
 def _vary_whole(plan: Plan, encoding: Any, elites: Callable[[Any], torch.Tensor]) -> torch.Tensor:
     """(n, G) children of a "vary" plan whose generation is varied at once (:data:`WHOLE_VARIATION`), from a
     Generator seeded by the generation's first block seed; a piece varies a batch of the generation's size holding
@@ -214,14 +242,30 @@ def _vary_whole(plan: Plan, encoding: Any, elites: Callable[[Any], torch.Tensor]
     children = elites(plan.parents)  # a fresh batch: varied in place
     if not len(plan.seeds):
         return children
-    generator = block_generator(plan.seeds[0] if plan.draw_seed is None else plan.draw_seed, encoding.device)
-    total = plan.total or plan.n
-    if total == plan.n:
-        return encoding.vary_owned(children, generator, plan.generation)
-    start = plan.first_block * plan.block
-    batch = torch.zeros((total, children.shape[1]), dtype=children.dtype, device=children.device)
-    batch[start:start + plan.n] = children
-    return encoding.vary_owned(batch, generator, plan.generation)[start:start + plan.n]
+    batch = _in_generation(plan, children)
+    return _piece_rows(plan, encoding.vary_owned(batch, _whole_generator(plan, encoding.device), plan.generation))
+
+
+def _ga_whole(plan: Plan, encoding: Any, elites: Callable[[Any], torch.Tensor]) -> torch.Tensor:
+    """(n, G) children of a "ga" plan whose generation is varied at once (:data:`WHOLE_VARIATION`): one SBX of every
+    child's two parents (its first parent twice but for a crossover: parents that do not differ cross no gene),
+    keeping the first children, then one mutation of them all, kept for the mutants; every row draws the same
+    numbers whatever its operator, so a piece (its rows in a generation-sized batch, as :func:`_vary_whole`'s)
+    keeps the whole plan's children."""
+    ops = np.asarray(plan.ops)
+    parents = np.asarray(plan.parents, dtype=np.int64)
+    firsts = elites(parents[:, 0])  # a fresh batch
+    if not len(plan.seeds):
+        return firsts
+    cross = np.flatnonzero(ops == 0)
+    seconds = firsts.clone()
+    if cross.size:
+        seconds[torch.as_tensor(cross, device=seconds.device)] = elites(parents[cross, 1]).to(seconds.dtype)
+    generator = _whole_generator(plan, encoding.device)
+    crossed, _ = encoding.crossover(_in_generation(plan, firsts), _in_generation(plan, seconds), generator)
+    mutated = encoding.mutate(crossed, generator, plan.generation)
+    mutants = _in_generation(plan, torch.as_tensor(ops == 1, device=mutated.device), fill=False)
+    return _piece_rows(plan, torch.where(mutants.unsqueeze(1), mutated, crossed))
 
 
 def _ga_block(ops: np.ndarray, parents: np.ndarray, generator: torch.Generator, encoding: Any,

@@ -7,8 +7,8 @@ parents, chosen with Python's ``random`` in varOr's order of draws), then
 the run loop scores the whole offspring batch in one forward pass and hands the
 confidences to ``tell``. Direct genomes are varied in seeded blocks
 (:mod:`.blocks`: plan() draws the operators, parents and one seed per block;
-take() realises them: on the CPU in compiled passes, on a GPU a block at a
-time), so Ray actors can vary their own pieces from a mirror of the population
+take() realises them: on the CPU in compiled passes, on a GPU the generation
+at once), so Ray actors can vary their own pieces from a mirror of the population
 exactly; their population is one tensor of genomes and the selection a stable
 sort, as selBest chooses. Host genomes (CPPN, no crossover) follow varOr's draws
 too, and all of a generation's mutants are mutated in one call; their population is a
@@ -30,7 +30,7 @@ from deap import algorithms, base, tools
 from ..archive import Archive
 from ..encodings.base import Encoding
 from .base import Scores, Strategy
-from .blocks import DENSE_VARIATION, VARIATION, Plan, blocked, realise
+from .blocks import DENSE_VARIATION, VARIATION, WHOLE_VARIATION, Plan, blocked, realise
 from .deap_types import Individual
 
 
@@ -76,9 +76,10 @@ class GeneticAlgorithm(Strategy):
         # from the last one and the children at each selection; the individuals hold only fitness and key then
         self._pool: Optional[torch.Tensor] = None
         self._batch: Optional[torch.Tensor] = None  # direct genomes: the children of the last take()
-        # direct genomes off the CPU (CUDA): each block's children varied at once (a run checkpointed on the
-        # child-by-child stream keeps it)
-        self.dense = self.on_device and not self.counters
+        # direct genomes off the CPU (CUDA): the generation's children varied at once (a run checkpointed while
+        # they were varied block by block, or child by child, keeps that)
+        self.whole = self.on_device and not self.counters
+        self.dense = False
         # host genomes of an encoding without crossover (CPPN): varOr's draws first (_draws), then all its mutants
         # in one mutate() call, population and children lists of genomes selected as on the planned path; a run
         # checkpointed while varOr mutated child by child (another order of the numpy draws) keeps doing so
@@ -113,7 +114,7 @@ class GeneticAlgorithm(Strategy):
             return blocked("random", self.mu, self.rng, self.generation)
         ops, parents = self._draws()
         return blocked("ga", self.lambda_, self.rng, self.generation, parents=parents, ops=ops,
-                       counters=self.counters, dense=self.dense)
+                       counters=self.counters, dense=self.dense, whole=self.whole)
 
     def _draws(self) -> tuple[np.ndarray, np.ndarray]:
         """varOr's draws for the next generation, in its order, from :attr:`py_random`: each child's operator
@@ -134,7 +135,7 @@ class GeneticAlgorithm(Strategy):
 
     @property
     def variation(self) -> str:
-        return DENSE_VARIATION if self.dense else super().variation
+        return WHOLE_VARIATION if self.whole else DENSE_VARIATION if self.dense else super().variation
 
     def take(self, plan: Plan) -> Any:
         batch, _ = realise(plan, self.encoding, self._parents)
@@ -240,8 +241,9 @@ class GeneticAlgorithm(Strategy):
         return arrays, values
 
     def load_state_dict(self, arrays: dict[str, np.ndarray], values: dict[str, Any]) -> None:
-        if self.dense and values.get("variation") == VARIATION:
-            self.dense = False  # begun child by child on the device: continued so
+        if self.whole and values.get("variation") in (VARIATION, DENSE_VARIATION):
+            self.whole = False  # begun child by child or block by block on the device: continued so
+            self.dense = values["variation"] == DENSE_VARIATION
         if self.batched and values.get("mutants") != "batched":
             self.batched = False  # begun while varOr mutated host genomes one at a time: continued so
         super().load_state_dict(arrays, values)

@@ -275,39 +275,53 @@ def test_grid_cells_name_each_pixels_noise_cell(shape, scale):
     assert torch.equal(grid_cells(shape, scale, torch.device("cpu")).float(), upsample(cells, scale, shape))
 
 
-def test_the_ga_off_the_cpu_varies_each_block_at_once_in_pieces_and_continues_a_child_by_child_run(oracle,
-                                                                                                  monkeypatch):
-    """On the device path (what CUDA runs): GA plans are dense (a block's crossovers in one batched SBX, its mutants in
-    one batched mutation), recorded as blocks-1+dense; pieces cut on blocks realise the whole plan's children; a run
-    checkpointed child by child (blocks-1) continues so, bit for bit."""
+@pytest.mark.parametrize("mode", ["whole", "dense"])
+def test_the_ga_off_the_cpu_varies_at_once_in_pieces(oracle, monkeypatch, mode):
+    """On the device path (what CUDA runs): a new GA varies its generation at once (blocks-1+whole: one SBX of every
+    child's parents and one mutation, kept where the plan says), a run checkpointed on blocks-1+dense each block at
+    once; either way pieces cut on blocks (the short last one included) realise the whole plan's children, copies
+    are their parents, and the others changed."""
     from helpers import take_the_device_path
 
     take_the_device_path(monkeypatch)
     strategy = _strategy("ga", oracle)
-    assert not strategy.counters and strategy.dense and strategy.variation == "blocks-1+dense"
+    assert not strategy.counters and strategy.whole and not strategy.dense
+    assert strategy.variation == "blocks-1+whole"
+    if mode == "dense":
+        strategy.whole, strategy.dense = False, True
+        assert strategy.variation == "blocks-1+dense"
     _step(strategy, oracle, strategy.ask())
     for _ in range(3):
         plan = strategy.plan()
-        assert plan.dense and plan.kind == "ga" and set(plan.ops.tolist()) == {0, 1, 2}
+        assert (plan.whole, plan.dense) == (mode == "whole", mode == "dense")
+        assert plan.kind == "ga" and set(plan.ops.tolist()) == {0, 1, 2} and plan.n % plan.block
         whole = strategy.take(plan)
-        cuts = list(range(0, plan.n, plan.block)) + [plan.n]
-        pieces = [realise(plan.piece(a, b), strategy.encoding, _elites(strategy))[0] for a, b in zip(cuts, cuts[1:])]
-        assert torch.equal(torch.cat(pieces), whole)
+        for cuts in (list(range(0, plan.n, plan.block)) + [plan.n], [0, 2 * plan.block, plan.n]):
+            pieces = [realise(plan.piece(a, b), strategy.encoding, _elites(strategy))[0]
+                      for a, b in zip(cuts, cuts[1:])]
+            assert torch.equal(torch.cat(pieces), whole)
         parents = strategy._parents(plan.parents[:, 0])
-        copies = plan.ops == 2
-        assert torch.equal(whole[copies], parents[copies]) and not torch.equal(whole[~copies], parents[~copies])
+        for op in (0, 1, 2):
+            rows = plan.ops == op
+            assert torch.equal(whole[rows], parents[rows]) == (op == 2), op
         _step(strategy, oracle, whole)
 
+
+@pytest.mark.parametrize("variation", ["blocks-1", "blocks-1+dense"])
+def test_a_device_ga_run_begun_child_by_child_or_block_by_block_continues_so(oracle, monkeypatch, variation):
+    from helpers import take_the_device_path
+
+    take_the_device_path(monkeypatch)
     old = _strategy("ga", oracle)
-    old.dense = False  # as fooling before the dense GA varied a device run
+    old.whole, old.dense = False, variation == "blocks-1+dense"  # as fooling before a device run varied at once
     _step(old, oracle, old.ask())
     _step(old, oracle, old.ask())
     arrays, values = old.state_dict()
-    assert values["variation"] == "blocks-1"
+    assert values["variation"] == variation
     resumed = _strategy("ga", oracle)
     resumed.archive.load_state_dict(old.archive.state_dict())
     resumed.load_state_dict(arrays, values)
-    assert not resumed.dense and resumed.variation == "blocks-1"
+    assert not resumed.whole and resumed.dense == old.dense and resumed.variation == variation
     for _ in range(2):
         expected, got = old.ask(), resumed.ask()
         assert torch.equal(got, expected)
@@ -358,9 +372,11 @@ def test_map_elites_off_the_cpu_varies_a_generation_at_once_in_pieces_and_contin
         _step(resumed, oracle, got)
 
 
-def test_a_dense_ga_block_draws_deaps_first_crossover_child_and_mutant(monkeypatch):
-    """A dense GA block on the device path: a crossover child is distributed as DEAP's ``ind1`` of
-    cxSimulatedBinaryBounded, a mutant as mutPolynomialBounded (each gene of its row)."""
+@pytest.mark.parametrize("mode", ["dense", "whole"])
+def test_a_ga_varied_at_once_draws_deaps_first_crossover_child_and_mutant(monkeypatch, mode):
+    """A GA block varied at once on the device path, or a generation (``whole``): a crossover child is distributed
+    as DEAP's ``ind1`` of cxSimulatedBinaryBounded, a mutant as mutPolynomialBounded (each gene of its row), a copy
+    is its parent."""
     from deap import tools
     from scipy import stats
 
@@ -372,8 +388,12 @@ def test_a_dense_ga_block_draws_deaps_first_crossover_child_and_mutant(monkeypat
     enc = DirectEncoding((1, 1, n), mutation_rate=1.0, mutation_eta=15.0, crossover_eta=2.0)
     population = torch.stack([torch.full((n,), 0.05), torch.full((n,), 0.6)])
     elites = lambda rows: population[torch.as_tensor(np.asarray(rows))].clone()  # noqa: E731
-    generator = torch.Generator().manual_seed(0)
-    children = _ga_block(np.array([0, 1, 2]), np.array([[0, 1], [1, -1], [0, -1]]), generator, enc, elites, 1)
+    ops, parents = np.array([0, 1, 2]), np.array([[0, 1], [1, -1], [0, -1]])
+    if mode == "dense":
+        children = _ga_block(ops, parents, torch.Generator().manual_seed(0), enc, elites, 1)
+    else:
+        plan = Plan("ga", 3, 32, np.array([0]), 1, parents=parents, ops=ops, whole=True)
+        children = realise(plan, enc, elites)[0]
     random.seed(0)
     crossed, mutated = [], []
     for _ in range(n):
