@@ -40,6 +40,18 @@ DENSE_VARIATION = f"{VARIATION}+dense"
 # piece varies a generation-sized batch that holds its parents in its place, and keeps its rows: every draw and
 # every op is a pair's, a child's or a gene's own, so the other rows' values change nothing of it)
 WHOLE_VARIATION = f"{VARIATION}+whole"
+# ... for generations of at most this many genes (children x genes per child): the dense ops' temporaries come to
+# about eight times the children (some 4 GB at this size); bigger generations (say 2,000 children at 256 px) are
+# varied block by block (VARIATION), as before, so that a GPU of modest memory still runs them. A pure function of
+# the run's settings, so a resumed run takes the same path.
+WHOLE_MAX_GENES = 1 << 27
+
+
+def varies_whole(counters: bool, children: int, genes: int) -> bool:
+    """Whether a strategy's generations of ``children`` device genomes of ``genes`` genes are varied at once
+    (:data:`WHOLE_VARIATION`): off the CPU (where its counter-based passes are not used), up to
+    :data:`WHOLE_MAX_GENES`."""
+    return not counters and children * genes <= WHOLE_MAX_GENES
 
 
 @dataclass

@@ -30,7 +30,7 @@ from deap import algorithms, base, tools
 from ..archive import Archive
 from ..encodings.base import Encoding
 from .base import Scores, Strategy
-from .blocks import DENSE_VARIATION, VARIATION, WHOLE_VARIATION, Plan, blocked, realise
+from .blocks import DENSE_VARIATION, VARIATION, WHOLE_VARIATION, Plan, blocked, realise, varies_whole
 from .deap_types import Individual
 
 
@@ -76,10 +76,10 @@ class GeneticAlgorithm(Strategy):
         # from the last one and the children at each selection; the individuals hold only fitness and key then
         self._pool: Optional[torch.Tensor] = None
         self._batch: Optional[torch.Tensor] = None  # direct genomes: the children of the last take()
-        # direct genomes off the CPU (CUDA): the generation's children varied at once (a run checkpointed while
-        # they were varied block by block, or child by child, keeps that)
-        self.whole = self.on_device and not self.counters
-        self.dense = False
+        # direct genomes off the CPU (CUDA): the generation's children varied at once, or each block at once for a
+        # generation too big (a run checkpointed while they were varied block by block, or child by child, keeps that)
+        self.whole = self.on_device and varies_whole(self.counters, lambda_, self.encoding.num_genes)
+        self.dense = self.on_device and not self.counters and not self.whole  # a generation too big for at once
         # host genomes of an encoding without crossover (CPPN): varOr's draws first (_draws), then all its mutants
         # in one mutate() call, population and children lists of genomes selected as on the planned path; a run
         # checkpointed while varOr mutated child by child (another order of the numpy draws) keeps doing so
@@ -241,7 +241,7 @@ class GeneticAlgorithm(Strategy):
         return arrays, values
 
     def load_state_dict(self, arrays: dict[str, np.ndarray], values: dict[str, Any]) -> None:
-        if self.whole and values.get("variation") in (VARIATION, DENSE_VARIATION):
+        if self.on_device and not self.counters and values.get("variation") in (VARIATION, DENSE_VARIATION):
             self.whole = False  # begun child by child or block by block on the device: continued so
             self.dense = values["variation"] == DENSE_VARIATION
         if self.batched and values.get("mutants") != "batched":

@@ -40,7 +40,7 @@ import torch
 from ..archive import Archive
 from ..errors import FoolingError
 from .base import Scores, Strategy
-from .blocks import VARIATION, WHOLE_VARIATION, Plan, blocked, realise
+from .blocks import VARIATION, WHOLE_VARIATION, Plan, blocked, realise, varies_whole
 
 LINEAGE_PREFIX = "lineage_genome_"  # checkpoint arrays of the lineages' genomes
 LINEAGE_START = 20  # the first generation that breeds lineages (the classes' elites settle first)
@@ -69,7 +69,7 @@ class MapElites(Strategy):
         self._bred = 0  # lineage children at the end of the last ask()
         # direct genomes off the CPU (CUDA): a generation's children varied at once (a run checkpointed while they
         # were varied block by block keeps that)
-        self.whole = self.on_device and not self.counters
+        self.whole = self.on_device and varies_whole(self.counters, population, self.encoding.num_genes)
 
     planned = True
     counted = True

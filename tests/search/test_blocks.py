@@ -307,6 +307,26 @@ def test_the_ga_off_the_cpu_varies_at_once_in_pieces(oracle, monkeypatch, mode):
         _step(strategy, oracle, whole)
 
 
+@pytest.mark.parametrize("kind", ["map-elites", "ga"])
+def test_a_generation_too_big_to_vary_at_once_is_varied_block_by_block(oracle, monkeypatch, kind):
+    """Above WHOLE_MAX_GENES genes a generation (children x genes: its dense ops' temporaries come to some eight
+    times that) a device run varies block by block, as before (MAP-Elites per block, the GA each block at once; a
+    function of the settings: a resume does the same); below, at once."""
+    from helpers import take_the_device_path
+
+    from fooling.search import blocks
+
+    take_the_device_path(monkeypatch)
+    assert _strategy(kind, oracle).whole
+    monkeypatch.setattr(blocks, "WHOLE_MAX_GENES", 70 * 64 - 1)  # one gene less than a generation of 70 x 64
+    strategy = _strategy(kind, oracle)
+    assert not strategy.whole and strategy.variation == ("blocks-1+dense" if kind == "ga" else "blocks-1")
+    _step(strategy, oracle, strategy.ask())
+    plan = strategy.plan()
+    assert not plan.whole and plan.dense == (kind == "ga") and len(plan.seeds) > 1
+    _step(strategy, oracle, strategy.take(plan))
+
+
 @pytest.mark.parametrize("variation", ["blocks-1", "blocks-1+dense"])
 def test_a_device_ga_run_begun_child_by_child_or_block_by_block_continues_so(oracle, monkeypatch, variation):
     from helpers import take_the_device_path
