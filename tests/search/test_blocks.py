@@ -19,8 +19,8 @@ from fooling.search.blocks import (
 from fooling.search.snes_elites import SnesElites
 
 
-def _strategy(kind: str, oracle):
-    enc = DirectEncoding((1, 8, 8), mutation_rate=0.2, crossover_rate=0.5)
+def _strategy(kind: str, oracle, device: str = "cpu"):
+    enc = DirectEncoding((1, 8, 8), mutation_rate=0.2, crossover_rate=0.5, device=torch.device(device))
     if kind == "ga":
         archive = Archive(enc, [1], oracle.labels)
         return GeneticAlgorithm(archive, np.random.default_rng(3), random.Random(3), mu=20, lambda_=70, cxpb=0.4,
@@ -275,16 +275,17 @@ def test_grid_cells_name_each_pixels_noise_cell(shape, scale):
     assert torch.equal(grid_cells(shape, scale, torch.device("cpu")).float(), upsample(cells, scale, shape))
 
 
+OFF_THE_CPU = ["cpu-device-path", pytest.param("cuda", marks=pytest.mark.cuda)]  # what CUDA runs, and CUDA itself
+
+
+@pytest.mark.parametrize("device", OFF_THE_CPU, indirect=True)
 @pytest.mark.parametrize("mode", ["whole", "dense"])
-def test_the_ga_off_the_cpu_varies_at_once_in_pieces(oracle, monkeypatch, mode):
-    """On the device path (what CUDA runs): a new GA varies its generation at once (blocks-1+whole: one SBX of every
+def test_the_ga_off_the_cpu_varies_at_once_in_pieces(oracle, device, mode):
+    """On the device path (what CUDA runs) and on CUDA: a new GA varies its generation at once (blocks-1+whole: one SBX of every
     child's parents and one mutation, kept where the plan says), a run checkpointed on blocks-1+dense each block at
     once; either way pieces cut on blocks (the short last one included) realise the whole plan's children, copies
     are their parents, and the others changed."""
-    from helpers import take_the_device_path
-
-    take_the_device_path(monkeypatch)
-    strategy = _strategy("ga", oracle)
+    strategy = _strategy("ga", oracle, device)
     assert not strategy.counters and strategy.whole and not strategy.dense
     assert strategy.variation == "blocks-1+whole"
     if mode == "dense":
@@ -349,15 +350,13 @@ def test_a_device_ga_run_begun_child_by_child_or_block_by_block_continues_so(ora
         _step(resumed, oracle, got)
 
 
+@pytest.mark.parametrize("device", OFF_THE_CPU, indirect=True)
 def test_map_elites_off_the_cpu_varies_a_generation_at_once_in_pieces_and_continues_a_block_by_block_run(
-        oracle, monkeypatch):
-    """On the device path (what CUDA runs): MAP-Elites' generation is varied as one batch from a Generator seeded by
+        oracle, device):
+    """On the device path (what CUDA runs) and on CUDA: MAP-Elites' generation is varied as one batch from a Generator seeded by
     its first block seed (recorded as blocks-1+whole); pieces cut on blocks, the short last one included, realise
     the whole plan's children; a run checkpointed block by block (blocks-1) continues so, bit for bit."""
-    from helpers import take_the_device_path
-
-    take_the_device_path(monkeypatch)
-    strategy = _strategy("map-elites", oracle)
+    strategy = _strategy("map-elites", oracle, device)
     assert not strategy.counters and strategy.whole and strategy.variation == "blocks-1+whole"
     _step(strategy, oracle, strategy.ask())
     for _ in range(3):
@@ -365,7 +364,7 @@ def test_map_elites_off_the_cpu_varies_a_generation_at_once_in_pieces_and_contin
         assert plan.whole and plan.kind == "vary" and plan.n % plan.block  # a short last block
         whole = strategy.take(plan)
         parents = strategy.archive.elites(plan.parents)
-        generator = torch.Generator().manual_seed(int(plan.seeds[0]))
+        generator = torch.Generator(device=strategy.encoding.device).manual_seed(int(plan.seeds[0]))
         assert torch.equal(whole, strategy.encoding.vary(parents, generator, plan.generation))
         for cuts in (list(range(0, plan.n, plan.block)) + [plan.n], [0, 2 * plan.block, plan.n]):
             pieces = [realise(plan.piece(a, b), strategy.encoding, _elites(strategy))[0]
@@ -375,13 +374,13 @@ def test_map_elites_off_the_cpu_varies_a_generation_at_once_in_pieces_and_contin
         assert not torch.equal(by_block, whole) and not torch.equal(whole, parents)
         _step(strategy, oracle, whole)
 
-    old = _strategy("map-elites", oracle)
+    old = _strategy("map-elites", oracle, device)
     old.whole = False  # as fooling before a device run's generation was varied at once
     _step(old, oracle, old.ask())
     _step(old, oracle, old.ask())
     arrays, values = old.state_dict()
     assert values["variation"] == "blocks-1"
-    resumed = _strategy("map-elites", oracle)
+    resumed = _strategy("map-elites", oracle, device)
     resumed.archive.load_state_dict(old.archive.state_dict())
     resumed.load_state_dict(arrays, values)
     assert not resumed.whole and resumed.variation == "blocks-1"
