@@ -281,10 +281,10 @@ OFF_THE_CPU = ["cpu-device-path", pytest.param("cuda", marks=pytest.mark.cuda)] 
 @pytest.mark.parametrize("device", OFF_THE_CPU, indirect=True)
 @pytest.mark.parametrize("mode", ["whole", "dense"])
 def test_the_ga_off_the_cpu_varies_at_once_in_pieces(oracle, device, mode):
-    """On the device path (what CUDA runs) and on CUDA: a new GA varies its generation at once (blocks-1+whole: one SBX of every
-    child's parents and one mutation, kept where the plan says), a run checkpointed on blocks-1+dense each block at
-    once; either way pieces cut on blocks (the short last one included) realise the whole plan's children, copies
-    are their parents, and the others changed."""
+    """On the device path (what CUDA runs) and on CUDA: a new GA varies its generation at once (blocks-1+whole:
+    one SBX of every child's parents and one mutation, kept where the plan says), a run checkpointed on
+    blocks-1+dense each block at once; either way pieces cut on blocks (the short last one included) realise the
+    whole plan's children, copies are their parents, and the others changed."""
     strategy = _strategy("ga", oracle, device)
     assert not strategy.counters and strategy.whole and not strategy.dense
     assert strategy.variation == "blocks-1+whole"
@@ -353,9 +353,10 @@ def test_a_device_ga_run_begun_child_by_child_or_block_by_block_continues_so(ora
 @pytest.mark.parametrize("device", OFF_THE_CPU, indirect=True)
 def test_map_elites_off_the_cpu_varies_a_generation_at_once_in_pieces_and_continues_a_block_by_block_run(
         oracle, device):
-    """On the device path (what CUDA runs) and on CUDA: MAP-Elites' generation is varied as one batch from a Generator seeded by
-    its first block seed (recorded as blocks-1+whole); pieces cut on blocks, the short last one included, realise
-    the whole plan's children; a run checkpointed block by block (blocks-1) continues so, bit for bit."""
+    """On the device path (what CUDA runs) and on CUDA: MAP-Elites' generation is varied as one batch from a
+    Generator seeded by its first block seed (recorded as blocks-1+whole); pieces cut on blocks, the short last one
+    included, realise the whole plan's children; a run checkpointed block by block (blocks-1) continues so, bit for
+    bit."""
     strategy = _strategy("map-elites", oracle, device)
     assert not strategy.counters and strategy.whole and strategy.variation == "blocks-1+whole"
     _step(strategy, oracle, strategy.ask())
