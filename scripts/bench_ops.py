@@ -20,8 +20,9 @@ the generation and every population scored in one forward pass, as on a GPU) and
   top                      the loop's most frequent kernels a generation
 
 Not seen here: copies to the host by ``.cpu()``, ``.numpy()`` or ``.tolist()`` (no op at all on the CPU);
-``tests/test_hostwork.py`` spies on those (one a generation: the archive's per-class best values). The CPPN rows count PyTorch's functions (``--cppn-cpu-math torch``),
-as a GPU draws them; the CPU's numpy functions are no PyTorch op.
+``tests/test_hostwork.py`` spies on those (one a generation: the archive's per-class best values). The CPPN rows
+count PyTorch's functions (``--cppn-cpu-math torch``), as a GPU draws them; the CPU's numpy functions are no
+PyTorch op.
 
     python scripts/bench_ops.py [--generations 10] [--only mnist-direct-200,...]
 """

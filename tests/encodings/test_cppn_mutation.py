@@ -177,8 +177,9 @@ def test_mutating_genomes_together_is_distributed_as_mutating_each_alone() -> No
                          for c in children])
         delta = np.array([c.num_hidden - parent.num_hidden for c in children])
         kept = [c for c, k in zip(children, same) if k]
-        return [delta == -1, delta == 0, delta == 1, same, np.array([np.sum(c.weights != parent.weights) for c in kept]),
-                np.array([np.sum(c.functions != parent.functions) for c in kept])]
+        weights = np.array([np.sum(c.weights != parent.weights) for c in kept])
+        functions = np.array([np.sum(c.functions != parent.functions) for c in kept])
+        return [delta == -1, delta == 0, delta == 1, same, weights, functions]
 
     together = samples(mutate_population([parent] * n, np.random.default_rng(0), rates))
     rng = np.random.default_rng(1)
