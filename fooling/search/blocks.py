@@ -7,7 +7,8 @@ A strategy working on direct genomes (MAP-Elites, snes-elites, the GA) splits ea
   realise  the children of a plan, or of a piece of it cut on block boundaries (:meth:`Plan.piece`), from
            the seeds alone: block j varies with a torch Generator seeded by ``seeds[j]``, or, for MAP-Elites'
            and the GA's plans on the CPU, from counter-based draws keyed by it (:data:`COUNTER_VARIATION`); off
-           the CPU MAP-Elites varies the generation at once from its first block's seed (:data:`WHOLE_VARIATION`).
+           the CPU MAP-Elites and the GA vary the generation at once from its first block's seed
+           (:data:`WHOLE_VARIATION`).
 The in-process run realises the whole plan; with ``--workers`` each Ray actor realises its own piece from the
 same plan, parents read from its mirrored copy of the elites, so children, and the run, are the same bit for
 bit for any number of workers (on CPU; on CUDA, as far as the device's kernels are deterministic).
@@ -32,8 +33,9 @@ VARIATION = "blocks-1"  # recorded in checkpoints: the random stream of direct v
 # MAP-Elites' "vary" and the GA's "ga" plans on the CPU: the same blocks and seeds, each block's draws from the
 # counter-based generator of :mod:`fooling.encodings.vary_cpu` instead of a torch Generator seeded by the block's seed
 COUNTER_VARIATION = f"{VARIATION}+counters"
-# the GA's "ga" plans off the CPU (CUDA): each block's children at once, its crossovers in one batched SBX and its
-# mutants in one batched mutation from the block's torch Generator, instead of a crossover or mutation per child
+# the GA's "ga" plans off the CPU (CUDA) for a generation too big to vary at once (and runs begun so): each block's
+# children at once, its crossovers in one batched SBX and its mutants in one batched mutation from the block's torch
+# Generator, instead of a crossover or mutation per child
 DENSE_VARIATION = f"{VARIATION}+dense"
 # MAP-Elites' "vary" and the GA's "ga" plans off the CPU (CUDA): the generation's children varied at once, as one
 # batch drawing from a torch Generator seeded by its first block's seed, instead of some 80 dense ops a block (a
@@ -240,8 +242,8 @@ def _in_generation(plan: Plan, rows: torch.Tensor, fill: Any = 0) -> torch.Tenso
 
 
 def _piece_rows(plan: Plan, batch: torch.Tensor) -> torch.Tensor:
-    """The piece's rows of a generation-sized ``batch`` (:func:`_in_generation`)."""
-    if len(batch) == plan.n:
+    """The piece's rows of a generation-sized ``batch`` (:func:`_in_generation`); ``batch`` for the whole plan."""
+    if (plan.total or plan.n) == plan.n:
         return batch
     start = plan.first_block * plan.block
     return batch[start:start + plan.n]
