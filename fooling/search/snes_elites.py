@@ -119,7 +119,10 @@ class SnesElites(Strategy):
             self.mean.fill_(float(start))
         self._cells: Optional[torch.Tensor] = None  # (k,) the cells that got children this generation
         self._owner: Optional[torch.Tensor] = None  # (N,) the emitter (cell) of each child
-        self._noise: Optional[torch.Tensor] = None  # (k, n, D) the standard normal draws behind them (D: the noise grid)
+        # (k, n, D) the standard normal draws behind them (D: the noise grid); (k, n / 2, D) after an in-place
+        # plan, whose mirrored -draws were never written (see blocks.realise)
+        self._noise: Optional[torch.Tensor] = None
+        self._per = 0  # n: the children of each emitter
         self._mean: Optional[torch.Tensor] = None  # (k, G) their emitters' means (the plan's copy; tell steps it)
         self._sigma: Optional[torch.Tensor] = None  # (k, D) and step sizes (likewise)
 
@@ -170,7 +173,7 @@ class SnesElites(Strategy):
     def take(self, plan: Plan) -> Any:
         children, noise = realise(plan, self.encoding)
         if plan.kind == "snes":
-            self._cells, self._noise = plan.cells, noise  # (k,), (k, per, D) on the noise grid
+            self._cells, self._noise, self._per = plan.cells, noise, plan.block  # (k,), (k, per or per / 2, D)
             self._mean, self._sigma = plan.mean, plan.sigma  # gathered by plan(): copies, unchanged until tell
             cells = plan.cells  # (N,) each child's emitter: numpy's repeat on the CPU (torch's is several kernels)
             self._owner = (torch.from_numpy(np.repeat(cells.numpy(), plan.block)) if on_host(cells.device)
@@ -212,8 +215,7 @@ class SnesElites(Strategy):
         """One SNES step of each emitter that sampled this generation, from its own children's ranks (children
         (N, G): this generation's, emitter i's at rows [i * per, (i + 1) * per)); flags the emitters whose cells
         another emitter's child took in the archive's last add."""
-        cells, noise = self._cells, self._noise
-        per = noise.shape[1]
+        cells, noise, per = self._cells, self._noise, self._per  # noise (k, per / 2, D) after an in-place plan
         utility = rank_utilities(confidence, cells, per)  # (k, 1, per)
         sigma = self._sigma
         if self._onto_better_child(per):
