@@ -21,7 +21,7 @@ MIN_VALUES_A_THREAD = 1 << 20  # images split over threads only in pieces of at 
 
 
 @jit
-def _channel(h, l, s, shift, out):  # pragma: no cover - compiled
+def rgb_channel(h, l, s, shift, out):  # pragma: no cover - compiled
     """One RGB channel of a row of pixels: h, l, s, out (M,) float32; shift 0, 8 or 4 (R, G, B)."""
     for p in range(h.shape[0]):
         light = l[p]
@@ -48,9 +48,9 @@ def _convert(hls, out):  # pragma: no cover - compiled
         h, l, s = hls[i, 0], hls[i, 1], hls[i, 2]
         for p in range(h.shape[0]):
             outside += not (h[p] >= np.float32(0.0) and h[p] <= np.float32(1.0))
-        _channel(h, l, s, np.float32(0.0), out[i, 0])
-        _channel(h, l, s, np.float32(8.0), out[i, 1])
-        _channel(h, l, s, np.float32(4.0), out[i, 2])
+        rgb_channel(h, l, s, np.float32(0.0), out[i, 0])
+        rgb_channel(h, l, s, np.float32(8.0), out[i, 1])
+        rgb_channel(h, l, s, np.float32(4.0), out[i, 2])
     return outside
 
 
@@ -67,9 +67,9 @@ def _gather_convert(values, rows, out, start):  # pragma: no cover - compiled
         for p in range(m):
             h[p], l[p], s[p] = abs(hue[p]), abs(light[p]), abs(sat[p])
             outside += not (h[p] >= np.float32(0.0) and h[p] <= np.float32(1.0))
-        _channel(h, l, s, np.float32(0.0), out[i, 0, start:start + m])
-        _channel(h, l, s, np.float32(8.0), out[i, 1, start:start + m])
-        _channel(h, l, s, np.float32(4.0), out[i, 2, start:start + m])
+        rgb_channel(h, l, s, np.float32(0.0), out[i, 0, start:start + m])
+        rgb_channel(h, l, s, np.float32(8.0), out[i, 1, start:start + m])
+        rgb_channel(h, l, s, np.float32(4.0), out[i, 2, start:start + m])
     return outside
 
 

@@ -12,7 +12,7 @@ also accepted (a torch Generator is then seeded from it), for callers outside th
 
 from __future__ import annotations
 
-from typing import Any, Sequence, Union
+from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -52,6 +52,8 @@ class DirectEncoding(Encoding[torch.Tensor, torch.Tensor]):
             raise ValueError(f"mutation must be bounded or unscaled, not {mutation!r}")
         self.device = torch.device(device)
         self.compile = compile  # --compile: decode HLS in one fused kernel (fooling.imaging.hls_to_rgb)
+        # (genomes, their version, images): a batch converted where it was made (keep_decoded), until decoded
+        self._decoded: Optional[tuple[torch.Tensor, int, torch.Tensor]] = None
         self.colour = colour
         self.mutation = mutation
         self.mutation_rate = mutation_rate
@@ -133,7 +135,24 @@ class DirectEncoding(Encoding[torch.Tensor, torch.Tensor]):
         return ga_children(population, ops, parents, seeds, block, crossover_eta=self.crossover_eta,
                            rate=self.rate_at(generation), eta=self.mutation_eta, variant=self.mutation)
 
+    @property
+    def decodes_hls_on_cpu(self) -> bool:
+        """Whether :meth:`decode` converts HLS to RGB with the CPU's compiled pass (:mod:`fooling.hls_cpu`): then a
+        compiled pass that makes children may convert them as it goes, the same bits, and :meth:`keep_decoded`."""
+        return self.colour == "hls" and self.image_shape[0] == 3 and not self.compile and self.device.type == "cpu"
+
+    def keep_decoded(self, genomes: torch.Tensor, images: Optional[torch.Tensor]) -> None:
+        """``images`` (N, C, H, W) are what :meth:`decode` would make of ``genomes`` (N, G) (None: unknown): the next
+        decode of that very tensor, unchanged since, returns them instead (once; nothing is kept after)."""
+        self._decoded = None if images is None else (genomes, genomes._version, images)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_decoded": None}  # a copy (pickled, sent to a worker) carries no images
+
     def decode(self, genomes: Any, device: torch.device) -> torch.Tensor:
+        kept, self._decoded = self._decoded, None
+        if kept is not None and genomes is kept[0] and genomes._version == kept[1]:  # _version: in-place writes
+            return kept[2].to(device)
         if isinstance(genomes, torch.Tensor):
             images = genomes.to(device, torch.float32)
         else:

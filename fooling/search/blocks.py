@@ -315,11 +315,18 @@ def _snes(plan: Plan, encoding: Any, device: torch.device) -> tuple[torch.Tensor
                         plan.draw_seed, out=noise[:, :per // 2])  # each block's draws, then their mirror
     if rows is not None:
         # the compiled pass reads only the first half, and the tell of an in-place plan (one mirrored pair an
-        # emitter, its mean moved onto the better child) reads no draw: the mirror is never written (a 256 px
-        # generation of 64: 6 MB, about 1 ms), and the draws alone go back (k, per / 2, D)
-        from .snes_children_cpu import snes_children  # numba loads on first use
+        # emitter, its mean moved onto the better child) reads no draw: the mirror is never written (6 MB for a 256
+        # px generation of 64), and the draws alone go back (k, per / 2, D). The pass converts the children's HLS
+        # images too where decode would do it on the CPU, each row while in cache. Together: a 256 px generation of
+        # 64's ask and decode 18.2 -> 16.2 ms in the ImageNet loop (docs/benchmarks.md, twenty-fourth pass)
+        from .snes_children_cpu import snes_children, snes_children_rgb  # numba loads on first use
 
         cells = np.asarray(plan.cells)
+        if encoding.decodes_hls_on_cpu:  # the children's images too, each row while it is in cache
+            children, images = snes_children_rgb(rows.means, cells, rows.sigma, cells, noise, plan.scale,
+                                                 encoding.image_shape, rows.elites, rows.elite_rows)
+            encoding.keep_decoded(children, images)
+            return children, first
         return snes_children(rows.means, cells, rows.sigma, cells, noise, plan.scale, encoding.image_shape,
                              rows.elites, rows.elite_rows), first
     if on_host(device):

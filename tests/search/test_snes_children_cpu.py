@@ -1,7 +1,10 @@
-"""The CPU's compiled pass for snes-elites' children: the same bits as PyTorch's sum and clamp, on any threads; an
-in-process run that reads its rows in place equals one that ships gathered plans (as Ray workers get them)."""
+"""The CPU's compiled pass for snes-elites' children: the same bits as PyTorch's sum and clamp, on any threads, and
+their RGB images the same bits as decoding them; an in-process run that reads its rows in place equals one that ships
+gathered plans (as Ray workers get them)."""
 
 from __future__ import annotations
+
+import pickle
 
 import numpy as np
 import pytest
@@ -11,7 +14,8 @@ from fooling.archive import Archive
 from fooling.encodings import DirectEncoding
 from fooling.search import SnesElites
 from fooling.search.blocks import Plan, mean_plus_step, one_pass, realise
-from fooling.search.snes_children_cpu import COMPILED, snes_children
+from fooling.hls_cpu import hls_to_rgb_cpu
+from fooling.search.snes_children_cpu import COMPILED, snes_children, snes_children_rgb
 
 pytestmark = pytest.mark.skipif(not COMPILED, reason="numba does not compile here (NUMBA_DISABLE_JIT)")
 
@@ -79,6 +83,60 @@ def test_the_children_do_not_depend_on_the_threads():
     rows = np.arange(6)[::-1].copy()
     one, two = (snes_children(means, rows, sigma, rows, noise, scale, shape, threads=t) for t in (1, 2))
     assert torch.equal(one, two)
+
+
+@pytest.mark.parametrize("shape,scale,n,threads", [((3, 256, 256), 2, 2, 1), ((3, 256, 256), 2, 2, 2),
+                                                   ((3, 132, 144), 3, 4, 2)])
+def test_children_converted_in_the_pass_are_decode_s_images_bit_for_bit(shape, scale, n, threads):
+    gen = torch.Generator().manual_seed(scale + n)
+    c, h, w = shape
+    genes, dims = c * h * w, c * (h // scale) * (w // scale)
+    means = torch.rand(7, genes, generator=gen) * 1.4 - 0.2  # clipped children: hues of 0 and 1 too
+    elites = torch.rand(3, genes, generator=gen)
+    sigma = torch.rand(7, dims, generator=gen) * 0.3
+    first = torch.randn(4, n // 2, dims, generator=gen)
+    noise = torch.cat([first, -first], dim=1)
+    rows, elite_rows = np.array([6, 1, 3, 0]), np.array([-1, 2, -1, 0])
+    children, images = snes_children_rgb(means, rows, sigma, rows, noise, scale, shape, elites, elite_rows,
+                                         threads=threads)
+    assert torch.equal(children, snes_children(means, rows, sigma, rows, noise, scale, shape, elites, elite_rows))
+    assert images.shape == (4 * n, *shape) and images.dtype == torch.float32
+    decoded = hls_to_rgb_cpu(children.view(-1, *shape))
+    assert torch.equal(images.view(torch.int32), decoded.view(torch.int32))
+    assert float(images.min()) == 0.0 and float(images.max()) == 1.0 and float(images.std()) > 0.1
+    means[rows[0], 5] = float("nan")  # a NaN hue: no images (decode converts the children as PyTorch does)
+    nan_children, none = snes_children_rgb(means, rows, sigma, rows, noise, scale, shape, elites, elite_rows)
+    assert none is None and bool(torch.isnan(nan_children[0, 5]))
+    with pytest.raises(ValueError, match="3 channels"):
+        snes_children_rgb(means[:, :genes // 3], rows, sigma[:, :dims // 3], rows, noise[..., :dims // 3], scale,
+                          (1, h, w))
+
+
+def test_an_in_process_ask_hands_decode_its_images_and_decode_uses_them_only_for_that_batch_unchanged():
+    encoding = DirectEncoding((3, 128, 128))
+    archive = Archive(encoding, CELLS, [str(c) for c in CELLS])
+    strategy = SnesElites(archive, np.random.default_rng(4), population=8, initial_population=8, start=0.5,
+                          generator=torch.Generator().manual_seed(4))
+    children = strategy.ask()
+    kept = encoding._decoded[2]
+    images = encoding.decode(children, torch.device("cpu"))
+    assert images is kept and encoding._decoded is None  # used once, then let go
+    assert torch.equal(images, hls_to_rgb_cpu(children.view(-1, 3, 128, 128)))
+    assert encoding.decode(children, torch.device("cpu")) is not kept  # a second decode converts again
+    children = strategy.ask()
+    kept = encoding._decoded[2]
+    children.mul_(0.5)  # written in place after its ask: the kept images are not its images any more
+    assert not torch.equal(encoding.decode(children, torch.device("cpu")), kept)
+    children = strategy.ask()
+    other, kept = children.clone(), encoding._decoded[2]
+    images = encoding.decode(other, torch.device("cpu"))  # another tensor (the same values): converted again
+    assert images is not kept and torch.equal(images, kept)
+    for colour_or_compile in (DirectEncoding((3, 128, 128), colour="rgb"), DirectEncoding((3, 128, 128), compile=True),
+                              DirectEncoding((1, 128, 128))):
+        assert not colour_or_compile.decodes_hls_on_cpu
+    assert encoding.decodes_hls_on_cpu
+    strategy.ask()
+    assert pickle.loads(pickle.dumps(encoding))._decoded is None  # a pickled copy carries no images
 
 
 def test_where_the_pass_is_used():
