@@ -12,6 +12,7 @@ classifier.probs alone on a batch of a generation's size (POPULATION, plus the C
 To compare two trees, alternate processes: PYTHONPATH=OLD ... then PYTHONPATH=NEW ... (the script uses only the
 public API).
 """
+import argparse
 import contextlib
 import json
 import sys
@@ -24,9 +25,16 @@ import fooling
 from fooling.run import EvolutionRun
 from fooling.settings.evolve import EvolveSettings
 
-pop, label = int(sys.argv[1]), sys.argv[2]
-encoding = sys.argv[3] if len(sys.argv) > 3 else "direct"
-strategy = sys.argv[4] if len(sys.argv) > 4 else None
+parser = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+parser.add_argument("population", type=int, help="children a generation")
+parser.add_argument("label", help="a name for this tree, echoed in the JSON line")
+parser.add_argument("encoding", nargs="?", default="direct", help="direct (default) or cppn")
+parser.add_argument("strategy", nargs="?", default=None, help="a --strategy (default: the encoding's preset)")
+args = parser.parse_args()
+if args.population <= 0:
+    parser.error(f"POPULATION must be positive, got {args.population}")
+pop, label, encoding, strategy = args.population, args.label, args.encoding, args.strategy
 torch.set_num_threads(torch.get_num_threads())
 with tempfile.TemporaryDirectory() as tmp:
     run = EvolutionRun.start(EvolveSettings(model="mnist-lenet", encoding=encoding, strategy=strategy,
