@@ -1,14 +1,15 @@
-"""Host work of an ImageNet generation (direct or CPPN), without the network: ask, decode and tell (with a stand-in
-fitness that rises each generation, so elites keep changing) and one checkpoint, in milliseconds; then
-``--next-after`` more generations (a checkpoint interval) and the next checkpoint (``checkpoint_next``: what
-an overnight run pays every interval once its first checkpoint is written, here all of it before the run goes
-on; ``save_next``: its save alone (the commit, where a tree reads the state first), without the elite PNGs; the
-stand-in fitness makes nearly every class improve every generation, so this is the busy case: a late run changes
-far fewer rows, see scripts/bench_checkpoint.py).
+"""Host work of an ImageNet generation (direct or CPPN): ask, decode and tell, in milliseconds, without the network
+(a stand-in fitness that rises each generation, so elites keep changing) or with it (--forward, as a run scores
+them: caches come cold from the forward pass, whose time is reported too); then one checkpoint, ``--next-after`` more
+generations (a checkpoint interval) and the next checkpoint (``checkpoint_next``: what an overnight run pays every
+interval once its first checkpoint is written, here all of it before the run goes on; ``save_next``: its save alone
+(the commit, where a tree reads the state first), without the elite PNGs; the stand-in fitness makes nearly every
+class improve every generation, so this is the busy case: a late run changes far fewer rows, see
+scripts/bench_checkpoint.py).
 
     python scripts/bench_imagenet_phases.py [--strategy map-elites|snes-elites] [--population 64]
                                             [--generations 12] [--next-after 10] [--clock wall|cpu]
-                                            [--out /tmp/bench_phases] [--compile]
+                                            [--out /tmp/bench_phases] [--compile] [--forward]
 
 --compile: as `fool evolve --compile` (the direct encoding's HLS decode fused by torch.compile; warmed up first).
 
@@ -20,6 +21,7 @@ Compare trees with PYTHONPATH (e.g. an older checkout). Ends with one JSON line.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import tempfile
@@ -43,6 +45,9 @@ def main() -> None:
     ap.add_argument("--clock", choices=("wall", "cpu"), default="wall")
     ap.add_argument("--out", default=None)
     ap.add_argument("--compile", action="store_true", help="as fool evolve --compile (fuses the HLS decode)")
+    ap.add_argument("--forward", action="store_true",
+                    help="score with the network, as a run does, instead of the stand-in fitness: the host phases "
+                         "as the loop sees them (caches cold after each forward pass; elites change as a real run's)")
     args = ap.parse_args()
     if args.generations <= 2:  # the first 2 are warm-up, untimed
         ap.error("--generations must be at least 3 (the first 2 are warm-up, untimed)")
@@ -57,23 +62,30 @@ def main() -> None:
     cells = len(run.classes)
     clock = time.perf_counter if args.clock == "wall" else time.process_time
     noise = torch.Generator().manual_seed(0)
-    timed = {"ask": 0.0, "decode": 0.0, "tell": 0.0}
+    timed = {"ask": 0.0, "decode": 0.0, "tell": 0.0, **({"forward": 0.0} if args.forward else {})}
     warm = 2
 
-    def generation(gen: int) -> tuple[float, float, float, float]:
+    def generation(gen: int) -> tuple[float, ...]:
         t0 = clock()
-        genomes = run.strategy.ask()
-        t1 = clock()
-        images = run.encoding.decode(genomes, run.device)
+        with getattr(run, "bookkeeping", contextlib.nullcontext)():  # as run.propose(): the host work's threads
+            genomes = run.strategy.ask()
+            t1 = clock()
+            images = run.encoding.decode(genomes, run.device)
         t2 = clock()
-        fitness = torch.rand(images.shape[0], cells, generator=noise, dtype=torch.float64) * (gen + 1) / args.generations
-        run.accept(genomes, fitness, None)
-        return t0, t1, t2, clock()
+        if args.forward:
+            fitness, scores = run.objective.fitness_tensor(images)
+        else:
+            rising = (gen + 1) / args.generations
+            fitness = torch.rand(images.shape[0], cells, generator=noise, dtype=torch.float64) * rising
+            scores = None
+        t3 = clock()
+        run.accept(genomes, fitness, scores)
+        return t1 - t0, t2 - t1, clock() - t3, t3 - t2
 
     for gen in range(args.generations):
-        t0, t1, t2, t3 = generation(gen)
+        spent = generation(gen)
         if gen >= warm:
-            for key, dt in zip(timed, (t1 - t0, t2 - t1, t3 - t2)):
+            for key, dt in zip(timed, spent):
                 timed[key] += dt
     per = {k: 1000 * v / (args.generations - warm) for k, v in timed.items()}
     t0 = time.perf_counter()  # wall time: a checkpoint mostly waits for the disk
@@ -106,7 +118,8 @@ def main() -> None:
     run.close()
     print(f"{fooling.__file__}: " + ", ".join(f"{k} {v:.0f} ms" for k, v in per.items()))
     print(json.dumps({"tree": fooling.__file__, "encoding": args.encoding, "strategy": args.strategy,
-                      "population": args.population, "compile": args.compile, "clock": args.clock, "ms": per,
+                      "population": args.population, "compile": args.compile, "forward": args.forward,
+                      "clock": args.clock, "ms": per,
                       "next_counts": counts}))
 
 

@@ -318,11 +318,11 @@ def _snes(plan: Plan, encoding: Any, device: torch.device) -> tuple[torch.Tensor
         # emitter, its mean moved onto the better child) reads no draw: the mirror is never written (6 MB for a 256
         # px generation of 64), and the draws alone go back (k, per / 2, D). The pass converts the children's HLS
         # images too where decode would do it on the CPU, each row while in cache. Together: a 256 px generation of
-        # 64's ask and decode 18.2 -> 16.2 ms in the ImageNet loop (docs/benchmarks.md, twenty-fourth pass)
+        # 64's ask and decode 16.6-17.6 -> 14.8-16.7 ms in the ImageNet loop (scripts/bench_imagenet_phases.py)
         from .snes_children_cpu import snes_children, snes_children_rgb  # numba loads on first use
 
         cells = np.asarray(plan.cells)
-        if encoding.decodes_hls_on_cpu:  # the children's images too, each row while it is in cache
+        if encoding.decodes_hls_on_cpu:
             children, images = snes_children_rgb(rows.means, cells, rows.sigma, cells, noise, plan.scale,
                                                  encoding.image_shape, rows.elites, rows.elite_rows)
             encoding.keep_decoded(children, images)

@@ -12,7 +12,8 @@ the sum are float32 operation for operation, without fast-math, and the clamp ke
 children are the same bits (``tests/search/test_snes_children_cpu.py``).
 
 Used for images whose rows divide into whole noise blocks and are at least :data:`.blocks.SHORT_ROWS` wide
-(:func:`.blocks.one_pass`; MNIST's 28-pixel rows take PyTorch's gathered path, faster there).
+(:func:`.blocks.one_pass`; MNIST's 28-pixel rows take PyTorch's gathered path, faster there). For HLS genomes decoded
+on the CPU, :func:`snes_children_rgb` converts each image row to RGB in the same pass, while it is in cache.
 """
 
 from __future__ import annotations
@@ -140,8 +141,9 @@ def snes_children_rgb(means: torch.Tensor, mean_rows: np.ndarray, sigma: torch.T
                       threads: Optional[int] = None) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
     """(children, images): :func:`snes_children` of HLS genomes (shape (3, H, W)), and in the same pass their RGB
     images (k * n, 3, H, W), the same bits as :func:`fooling.hls_cpu.hls_to_rgb_cpu` of the children, but each
-    image row converted while it is in cache (a 256 px generation of 64: about 6 ms less CPU than the two passes).
-    images is None where a hue is NaN (:func:`fooling.imaging.hls_to_rgb` then converts the children itself)."""
+    image row converted while it is in cache instead of read again from memory (docs/benchmarks.md, issue 12's
+    twenty-fourth pass). images is None where a hue is NaN (:func:`fooling.imaging.hls_to_rgb` then converts the
+    children itself)."""
     return _make(means, mean_rows, sigma, sigma_rows, noise, scale, shape, elites, elite_rows, threads, True)
 
 
