@@ -36,7 +36,8 @@ import csv, json, statistics, sys
 from pathlib import Path
 
 out = Path(sys.argv[1])
-rows = list(csv.DictReader(open(out / "transfer" / "transfer_classes.csv")))
+with open(out / "transfer" / "transfer_classes.csv", newline="") as f:
+    rows = list(csv.DictReader(f))
 result = {}
 print(f"{'ascent':7} {'wall s':>7} {'own confidence':>15} {'survival mean':>14} {'min':>7} {'share >= 99%':>13}")
 for kind in ("plain", "eot"):

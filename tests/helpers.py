@@ -107,9 +107,15 @@ def run_summary(path: Path) -> dict:
     return {k: v for k, v in json.loads((path / "summary.json").read_text()).items() if k not in TIMING}
 
 
+def csv_rows(path: Path) -> list[dict]:
+    """The rows of the CSV file ``path`` as dicts (the file closed after)."""
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
 def run_metrics(path: Path) -> list[dict]:
     """metrics.csv's rows without elapsed_s."""
-    return [{k: v for k, v in row.items() if k != "elapsed_s"} for row in csv.DictReader(open(path / "metrics.csv"))]
+    return [{k: v for k, v in row.items() if k != "elapsed_s"} for row in csv_rows(path / "metrics.csv")]
 
 
 def assert_same_run(a: Path, b: Path) -> None:

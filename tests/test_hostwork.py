@@ -4,7 +4,6 @@ paths draw the same numbers. No GPU has run this project's tests; these check th
 
 from __future__ import annotations
 
-import csv
 import multiprocessing
 import os
 import threading
@@ -17,7 +16,7 @@ from fooling import hostwork
 from fooling.run import EvolutionRun, evolve
 from fooling.search import MapElites, SnesElites, noise
 from fooling.settings.evolve import EvolveSettings
-from helpers import assert_same_archive, assert_same_run, take_the_device_path
+from helpers import assert_same_archive, assert_same_run, csv_rows, take_the_device_path
 
 
 def _config(out: Path, **kw) -> EvolveSettings:
@@ -50,7 +49,7 @@ def test_a_device_path_run_is_deterministic_and_resumes_to_the_same_archive(tmp_
     EvolutionRun.start(_config(tmp_path / "split", **kw)).run(progress=False, stop_after=6)
     EvolutionRun.resume(tmp_path / "split").run(progress=False)
     assert_same_archive(tmp_path / "straight", tmp_path / "split")
-    rows = list(csv.DictReader(open(tmp_path / "split" / "metrics.csv")))
+    rows = csv_rows(tmp_path / "split" / "metrics.csv")
     assert [int(r["generation"]) for r in rows] == list(range(13))
     assert float(rows[-1]["median_confidence"]) > float(rows[0]["median_confidence"])
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import shutil
 from pathlib import Path
@@ -18,6 +17,8 @@ from fooling.analysis.draw import format_confidence
 from fooling.cli import main
 from fooling.errors import FoolingError
 from fooling.rundir import read_run
+
+from helpers import csv_rows
 
 TARGETS = "mnist-lenet,mnist-digitcnn"
 
@@ -55,12 +56,12 @@ def test_reports_every_pair(runs, tmp_path):
     assert result.exit_code == 0, result.output
     assert {p.name for p in out.iterdir()} == {"transfer.csv", "transfer_classes.csv", "transfer.json",
                                               "transfer.md", "transfer_heatmap.png"}
-    pairs = list(csv.DictReader(open(out / "transfer.csv")))
+    pairs = csv_rows(out / "transfer.csv")
     assert [(p["source"], p["target"]) for p in pairs] == [("mnist-lenet", "mnist-lenet"),
                                                           ("mnist-lenet", "mnist-digitcnn")]
     assert all(p["runs"] == "2" and p["images"] == "20" for p in pairs)  # seeds pooled
     assert [p["target_is_source"] for p in pairs] == ["True", "False"]
-    classes = list(csv.DictReader(open(out / "transfer_classes.csv")))
+    classes = csv_rows(out / "transfer_classes.csv")
     assert len(classes) == 2 * 10 * 2
     for row in classes:
         if row["target"] == "mnist-lenet":  # the source scoring itself: the re-scored value, near the archive's
@@ -308,7 +309,7 @@ def test_survival_columns(runs, tmp_path):
     result = fool("transfer", *runs, "--models", "mnist-lenet", "--out", out, "--transforms", "crop=0.7,rotate=20,noise=0.1",
                   "--samples", "8", "--quiet")
     assert result.exit_code == 0, result.output
-    rows = list(csv.DictReader(open(out / "transfer_classes.csv")))
+    rows = csv_rows(out / "transfer_classes.csv")
     assert rows and all(0 <= float(r["survival_min"]) <= float(r["survival_mean"]) <= 1 for r in rows)
     assert all(0 <= float(r["survival_99"]) <= 1 for r in rows)
     pairs = json.loads((out / "transfer.json").read_text())["pairs"]

@@ -3,7 +3,6 @@ the torchattacks call convention, EOT, `fool attack` and its one-line errors."""
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 
@@ -19,6 +18,8 @@ from fooling.cli import main
 from fooling.errors import FoolingError
 from fooling.objective import Objective
 from fooling.objective.eot import EOT
+
+from helpers import csv_rows
 
 
 def linear(seed: int = 0) -> nn.Module:
@@ -308,7 +309,7 @@ def test_fool_attack_writes_full_size_results(tmp_path, method):
     res = CliRunner().invoke(main, ["attack", "--model", "test-oracle", "--images", str(folder), "--target", "c",
                                     "--method", method, "--epsilon", "0.2", "--out", str(out), "--quiet", *extra])
     assert res.exit_code == 0, res.output
-    rows = list(csv.DictReader(open(out / "results.csv")))
+    rows = csv_rows(out / "results.csv")
     assert len(rows) == 4
     for row in rows:
         src = Image.open(row["file"])
@@ -395,7 +396,7 @@ def test_fool_attack_photos_of_one_name_each_keep_their_result(tmp_path):
     res = CliRunner().invoke(main, ["attack", "--model", "test-oracle", "--images", f"{tmp_path / 'a'},{tmp_path / 'b'}",
                                     "--untargeted", "--method", "fgsm", "--epsilon", "0.1", "--out", str(out), "--quiet"])
     assert res.exit_code == 0, res.output
-    files = [row["file"] for row in csv.DictReader(open(out / "results.csv"))]
+    files = [row["file"] for row in csv_rows(out / "results.csv")]
     assert files == [str(tmp_path / "a" / "X.jpg"), str(tmp_path / "a" / "x.png"), str(tmp_path / "b" / "x.png")]
     assert sorted(p.name for p in (out / "adversarial").iterdir()) == ["X.jpg", "x_2.png", "x_3.png"]
     assert sorted(p.name for p in (out / "perturbation").iterdir()) == ["X.png", "x_2.png", "x_3.png"]

@@ -4,7 +4,6 @@ others finish; a re-run skips them all."""
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 from pathlib import Path
@@ -14,7 +13,7 @@ from click.testing import CliRunner
 
 from fooling.cli import main
 from fooling.rundir.checkpoint import load_checkpoint
-from helpers import ray_with_paths
+from helpers import csv_rows, ray_with_paths
 
 ray = pytest.importorskip("ray")
 
@@ -42,7 +41,7 @@ def _same_files(a: Path, b: Path) -> None:
     summaries = [{k: v for k, v in json.loads((p / "summary.json").read_text()).items()
                   if k not in ("elapsed_s", "evals_per_s")} for p in (a, b)]
     assert summaries[0] == summaries[1]
-    rows = [[{k: v for k, v in r.items() if k != "elapsed_s"} for r in csv.DictReader(open(p / "metrics.csv"))]
+    rows = [[{k: v for k, v in r.items() if k != "elapsed_s"} for r in csv_rows(p / "metrics.csv")]
             for p in (a, b)]
     assert rows[0] == rows[1]
     left, right = load_checkpoint(a / "checkpoint")[0], load_checkpoint(b / "checkpoint")[0]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
@@ -20,6 +19,8 @@ from fooling.paths import models_dir
 from fooling.retrain.loop import RetrainRun
 from fooling.settings.retrain import RetrainSettings
 from fooling.run import EvolutionRun
+
+from helpers import csv_rows
 
 TINY = dict(iterations=2, generations=5, population=20, snapshot_every=2, runs_per_iteration=2, epochs=1,
             device="cpu")
@@ -74,8 +75,8 @@ def test_table_has_one_row_per_network(straight):
 
 def test_outputs_are_written(straight):
     out, rows = straight
-    csv_rows = list(csv.DictReader(open(out / "table.csv")))
-    assert len(csv_rows) == 3 and "confidence_9" in csv_rows[0]
+    table_rows = csv_rows(out / "table.csv")
+    assert len(table_rows) == 3 and "confidence_9" in table_rows[0]
     assert json.loads((out / "table.json").read_text())["rows"] == rows
     markdown = (out / "table.md").read_text().splitlines()
     assert len(markdown) == 2 + 3 and markdown[0].startswith("| iteration |")

@@ -19,7 +19,7 @@ from PIL import Image
 from fooling.settings.evolve import EvolveSettings
 from fooling.run import EvolutionRun, evolve
 from fooling.rundir.checkpoint import load_checkpoint
-from helpers import assert_same_archive
+from helpers import assert_same_archive, csv_rows
 
 
 def _config(out: Path, **kw) -> EvolveSettings:
@@ -42,7 +42,7 @@ def test_run_directory_is_complete(tmp_path):
     assert saved == json.loads(json.dumps(summary))
     assert saved["generation"] == 12 and saved["evaluations"] == 16 * 13
     assert [c["index"] for c in saved["classes"]] == [0, 1, 2, 3]
-    rows = list(csv.DictReader(open(run / "metrics.csv")))
+    rows = csv_rows(run / "metrics.csv")
     assert [int(r["generation"]) for r in rows] == list(range(13))
     assert float(rows[-1]["median_confidence"]) >= float(rows[0]["median_confidence"])
     pngs = sorted((run / "elites").glob("*.png"))
@@ -59,7 +59,7 @@ def test_resume_equals_uninterrupted(tmp_path):
     assert load_checkpoint(tmp_path / "split" / "checkpoint")[1]["generation"] == 6
     EvolutionRun.resume(tmp_path / "split").run(progress=False)
     assert_same_archive(tmp_path / "straight", tmp_path / "split")
-    rows = list(csv.DictReader(open(tmp_path / "split" / "metrics.csv")))
+    rows = csv_rows(tmp_path / "split" / "metrics.csv")
     assert [int(r["generation"]) for r in rows] == list(range(13))
 
 
@@ -196,7 +196,7 @@ def test_until_stops_once_every_class_is_there(tmp_path):
 def test_evolution_raises_confidence_on_a_real_lenet(tmp_path, mnist_lenet):
     summary = evolve(EvolveSettings(model=mnist_lenet, generations=25, population=100, seed=0, device="cpu",
                                     out=str(tmp_path / "run")))
-    rows = list(csv.DictReader(open(tmp_path / "run" / "metrics.csv")))
+    rows = csv_rows(tmp_path / "run" / "metrics.csv")
     first, last = float(rows[0]["median_confidence"]), float(rows[-1]["median_confidence"])
     # the test LeNet (Caffe's recipe cut to 300 iterations) is less sure of noise than the real one
     # (generation 0 median about 0.08, the fully trained replica's about 0.01): ask for a clear rise

@@ -3,7 +3,6 @@ finished runs and resume interrupted ones, grids that grow or change, a busy run
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 from pathlib import Path
@@ -18,6 +17,8 @@ from fooling.run import EvolutionRun, evolve
 from fooling.run.sweep import expand, point_name, prepare, sweep
 from fooling.settings.evolve import EvolveSettings
 from fooling.settings.sweep import SweepSettings, parse_models
+
+from helpers import csv_rows
 
 TIMING = ("elapsed_s", "evals_per_s")
 HERE = Path(__file__).parent
@@ -49,7 +50,7 @@ def assert_same_run(a: Path, b: Path) -> None:
     for name in names:
         assert (a / "elites" / name).read_bytes() == (b / "elites" / name).read_bytes(), name
     assert _summary(a) == _summary(b)
-    rows = [[{k: v for k, v in r.items() if k != "elapsed_s"} for r in csv.DictReader(open(p / "metrics.csv"))]
+    rows = [[{k: v for k, v in r.items() if k != "elapsed_s"} for r in csv_rows(p / "metrics.csv")]
             for p in (a, b)]
     assert rows[0] == rows[1]
     left, right = load_checkpoint(a / "checkpoint")[0], load_checkpoint(b / "checkpoint")[0]
