@@ -322,13 +322,13 @@ def _snes(plan: Plan, encoding: Any, device: torch.device) -> tuple[torch.Tensor
         from .snes_children_cpu import snes_children, snes_children_rgb  # numba loads on first use
 
         cells = np.asarray(plan.cells)
-        if encoding.decodes_hls_on_cpu:
-            children, images = snes_children_rgb(rows.means, cells, rows.sigma, cells, noise, plan.scale,
-                                                 encoding.image_shape, rows.elites, rows.elite_rows)
-            encoding.keep_decoded(children, images)
-            return children, first
-        return snes_children(rows.means, cells, rows.sigma, cells, noise, plan.scale, encoding.image_shape,
-                             rows.elites, rows.elite_rows), first
+        args = (rows.means, cells, rows.sigma, cells, noise, plan.scale, encoding.image_shape, rows.elites,
+                rows.elite_rows)
+        if not encoding.decodes_hls_on_cpu:
+            return snes_children(*args), first
+        children, images = snes_children_rgb(*args)
+        encoding.keep_decoded(children, images)
+        return children, first
     if on_host(device):
         # numpy's negation (the same bits): torch's would run on PyTorch's OpenMP threads, which then spin for
         # milliseconds beside the threads that make the children next and halve their share of a 2-core CPU (ask
