@@ -46,8 +46,10 @@ class TensorStore:
     row is not written while a cell holds it, and every write of ``genes`` forgets the rows written.
     """
 
-    def __init__(self, cells: int, num_genes: int, device: torch.device) -> None:
+    def __init__(self, cells: int, num_genes: int, device: torch.device,
+                 image: Optional[tuple[int, int, int]] = None) -> None:
         self.device = device
+        self.image = image  # (C, H, W) when a genome is an image in C order: a checkpoint may store it coarser
         # rows not in use are never read: uninitialised memory (on the CPU, pages are touched only as elites arrive)
         self.genes = torch.empty((cells, num_genes), dtype=torch.float32, device=device)
         self.slot = torch.full((cells,), -1, dtype=torch.long, device=device)
@@ -120,7 +122,8 @@ class TensorStore:
 
     def rows(self, cells: np.ndarray) -> Rows:
         """(len(cells), G) the elites of ``cells`` (host indices, occupied) as rows of the bank, not gathered."""
-        return Rows(self.genes, self.digests, self.slot.cpu().numpy()[np.asarray(cells, dtype=np.int64)])
+        return Rows(self.genes, self.digests, self.slot.cpu().numpy()[np.asarray(cells, dtype=np.int64)],
+                    image=self.image)
 
 
 class ListStore:
@@ -171,7 +174,8 @@ class Archive:
         self.device = torch.device(encoding.device if encoding.rng_kind == "torch" else (device or "cpu"))
         self.store: Union[TensorStore, ListStore]
         if encoding.rng_kind == "torch":
-            self.store = TensorStore(n, int(getattr(encoding, "num_genes")), self.device)
+            genes, image = int(getattr(encoding, "num_genes")), tuple(encoding.image_shape)
+            self.store = TensorStore(n, genes, self.device, image if int(np.prod(image)) == genes else None)
         else:
             self.store = ListStore(n, encoding)
         self.fitness_tensor = torch.full((n,), -np.inf, dtype=torch.float64, device=self.device)  # -inf: empty

@@ -1,9 +1,11 @@
 """Per-row digests an owner of a big array keeps, so a checkpoint rehashes only the rows that changed.
 
-A checkpoint (format 4) stores a big (R, ...) array as content-addressed blocks; when a row is a block, the
-block's name is the BLAKE3 digest of the row's bytes. The owner of such an array (the archive's bank of elites, the
-snes-elites means and step sizes) keeps a :class:`RowDigests` beside it and calls :meth:`RowDigests.forget`
-next to EVERY write of its rows; its ``state_dict`` hands the checkpoint a :class:`Rows` instead of an ndarray.
+A checkpoint (format 4 on) stores a big (R, ...) array as content-addressed blocks; when a row is a block, the
+block's name is the BLAKE3 digest of the bytes stored for the row (the row's own, or an image row's at a coarser
+resolution: then the cache keeps the factor with the digest, as ``digest/factor``). The owner of such an array
+(the archive's bank of elites, the snes-elites means and step sizes) keeps a :class:`RowDigests` beside it and
+calls :meth:`RowDigests.forget` next to EVERY write of its rows; its ``state_dict`` hands the checkpoint a
+:class:`Rows` instead of an ndarray.
 The checkpoint then reads (and hashes) only rows whose digest is unknown or whose block is not on disk, and
 records the digests it computed only after the state that names them is durable, and (a checkpoint written in
 another thread while the owner goes on) only for rows not forgotten since it read them. A stale digest would make a
@@ -32,7 +34,8 @@ def verifying() -> bool:
 
 
 class RowDigests:
-    """For each of ``rows`` rows: the digest (hex) of its bytes a checkpoint named its block by, or unknown (None).
+    """For each of ``rows`` rows: the name a checkpoint stored its block by (the digest in hex, with ``/factor``
+    for a coarsened image row), or unknown (None); opaque here.
 
     Which digests are known is a (rows,) bool tensor on the owner's ``device``, so :meth:`forget` with device
     indices never waits for the device; the digests themselves are host strings, read once per checkpoint.
@@ -94,11 +97,17 @@ class Rows:
     source: (S, ...) C-contiguous tensor on any device, with ``digests`` over its S rows. index: (R,) host
     int64, which source row each row of this array is (None: all S in order). The array is (R, ...) of
     source's dtype; row i is ``source[index[i]]``. Valid until the owner next writes ``source``.
+    image: (C, H, W) when each row is an image in C order: a checkpoint then stores a row whose pixels repeat in
+    squares at a coarser resolution (:mod:`fooling.rundir.coarse`, lossless).
     """
 
-    def __init__(self, source: torch.Tensor, digests: RowDigests, index: Optional[np.ndarray] = None) -> None:
+    def __init__(self, source: torch.Tensor, digests: RowDigests, index: Optional[np.ndarray] = None,
+                 image: Optional[tuple[int, int, int]] = None) -> None:
         if not source.is_contiguous() or source.dim() < 1 or len(digests) != source.shape[0]:
             raise ValueError("Rows needs a C-contiguous tensor with one digest per row")
+        if image is not None and (len(image) != 3 or int(np.prod(image)) * source.shape[0] != source.numel()):
+            raise ValueError(f"rows of {tuple(source.shape[1:])} values are not images {image}")
+        self.image = None if image is None else (int(image[0]), int(image[1]), int(image[2]))
         self.source, self.digests = source.detach(), digests
         self.index = np.arange(source.shape[0], dtype=np.int64) if index is None else \
             np.asarray(index, dtype=np.int64).reshape(-1)

@@ -43,7 +43,7 @@ def main() -> None:
     ap.add_argument("--encoding", default="direct", help="direct (256 px HLS) or cppn (256 px)")
     ap.add_argument("--next-after", type=int, default=10, help="generations before the next checkpoint (0: none)")
     ap.add_argument("--clock", choices=("wall", "cpu"), default="wall")
-    ap.add_argument("--out", default=None)
+    ap.add_argument("--out", default=None, help="where the run goes, kept after (default: a temporary folder)")
     ap.add_argument("--compile", action="store_true", help="as fool evolve --compile (fuses the HLS decode)")
     ap.add_argument("--forward", action="store_true",
                     help="score with the network, as a run does, instead of the stand-in fitness: the host phases "
@@ -52,7 +52,15 @@ def main() -> None:
     if args.generations <= 2:  # the first 2 are warm-up, untimed
         ap.error("--generations must be at least 3 (the first 2 are warm-up, untimed)")
     keep_freed_memory()  # as `fool` does (fooling.allocator): no page faults for the 50 MB batches
-    out = args.out or tempfile.mkdtemp(prefix="bench_phases_")
+    if args.out:
+        measure(args, args.out)
+        return
+    with tempfile.TemporaryDirectory(prefix="bench_phases_") as out:  # removed after: a run's blocks are 100s of MB
+        measure(args, out)
+
+
+def measure(args: argparse.Namespace, out: str) -> None:
+    """Time the phases of a run in ``out``/run and print them (the last line: JSON)."""
     cfg = EvolveSettings(model="imagenet-efficientnet-lite0", encoding=args.encoding, strategy=args.strategy,
                          population=args.population, generations=10_000, device="cpu", out=f"{out}/run",
                          checkpoint_every=10_000, compile=args.compile)

@@ -51,6 +51,13 @@ def test_rows_need_a_contiguous_source_with_a_digest_per_row():
         Rows(torch.zeros(4, 6), RowDigests(3))
 
 
+def test_rows_that_are_images_must_hold_one_image_each():
+    assert Rows(torch.zeros(4, 12), RowDigests(4), image=(3, 2, 2)).image == (3, 2, 2)
+    for image in ((3, 2, 1), (12,), (1, 3, 2, 2)):
+        with pytest.raises(ValueError, match="are not images"):
+            Rows(torch.zeros(4, 12), RowDigests(4), image=image)
+
+
 @pytest.mark.cuda
 def test_on_a_gpu_only_the_rows_asked_for_come_to_the_host():
     source = torch.arange(40, dtype=torch.float32, device="cuda").view(5, 8)

@@ -1,17 +1,20 @@
 """Checkpoints: numpy arrays + JSON, checksummed, written atomically, loaded without unpickling.
 
-Layout (format 4), all inside ``checkpoint/``:
+Layout (format 5), all inside ``checkpoint/``:
 
 - ``blocks/<digest>.bin``: the big arrays (``ndim >= 2`` and at least :data:`BIG_BYTES`), cut into blocks
   of whole rows (about :data:`BLOCK_BYTES`, one row when a row is bigger), each the raw C-order bytes of its
   rows, named by their BLAKE3 digest (256 bits, hex; format 3 named them by their SHA-256). A block already on
   disk is not written again, so rows unchanged since the last checkpoint cost nothing to save even when they
   moved to another place in their array. BLAKE3 hashes 5 GB/s a core here against SHA-256's 1.4 (with the CPU's
-  SHA extensions), and a busy ImageNet checkpoint hashes hundreds of MB;
+  SHA extensions), and a busy ImageNet checkpoint hashes hundreds of MB. An array whose rows are images (handed
+  over as :class:`~fooling.rowdigests.Rows` with ``image``) stores a row whose pixels repeat in f x f squares at
+  every f-th pixel (:mod:`.coarse`; format 5): snes-elites' rows are 2 x 2 squares, a quarter of the bytes;
 - ``arrays-<generation>.npz``: the other arrays;
-- ``state.json``: ``{"format": 4, "sha256": H, "body": {...}}``. H is the SHA-256 of the body's canonical
+- ``state.json``: ``{"format": 5, "sha256": H, "body": {...}}``. H is the SHA-256 of the body's canonical
   JSON (sorted keys, no spaces); the body holds the values, the npz's name and SHA-256, and under
-  ``"blocks"`` each big array's dtype, shape, rows per block and ordered block hashes.
+  ``"blocks"`` each big array's dtype, shape, rows per block and ordered block hashes (and, where some row is
+  stored coarser, its ``"image"`` (C, H, W) and each block's ``"factors"``).
 
 A checkpoint writes its new blocks (each to a temporary file, past the page cache where it can
 (:mod:`.direct_io`), fsynced, renamed; the folder fsynced once), then the npz (hashed as it is written), then
@@ -25,15 +28,15 @@ whose block is on disk (one ``lstat``) is neither read nor hashed: a checkpoint 
 run reads only the rows written since the last one (on a GPU only those leave the device). Digests are
 cached only after the state.json naming their blocks is durable, so a failed save leaves no cache claiming
 a block that was never written, and only for rows not written since they were read; the files are the same as
-from plain arrays. ``FOOLING_VERIFY_DIGESTS=1``
+from plain arrays (but for coarsened image rows, which only Rows can say are images). ``FOOLING_VERIFY_DIGESTS=1``
 rehashes the trusted rows and raises on a stale digest (which would name an old block that loads fine).
 
 A crash at any moment leaves the previous or the new state.json with everything it names complete. Loading
 checks every checksum (a block's bytes against its name), so a flipped bit anywhere is refused instead of
 loaded as a different state. File names are checked (``arrays-NNNNNNN.npz``, 64 hex digits ``.bin`` in
-``blocks/``, plain files, no symlinks). Format-3 checkpoints (SHA-256 block names), format-2 ones (everything in
-the npz) and older unchecksummed ones still load; the next checkpoint of a resumed run is format 4. Every problem
-is one :class:`FoolingError` line.
+``blocks/``, plain files, no symlinks). Format-4 checkpoints (no coarse rows), format-3 ones (SHA-256 block names),
+format-2 ones (everything in the npz) and older unchecksummed ones still load; the next checkpoint of a resumed run
+is format 5. Every problem is one :class:`FoolingError` line.
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ import re
 import stat
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Mapping, Union
+from typing import Any, Callable, Mapping, NamedTuple, Optional, Union
 
 import numpy as np
 from blake3 import blake3
@@ -56,11 +59,13 @@ from ..errors import FoolingError
 from ..paths import sha256_file
 from ..rowdigests import Rows, verifying
 from . import atomic
+from .coarse import Image, at_factor, coarse_bytes, coarsen, refine_into, valid_factor
 from .direct_io import write_synced
 
 STATE = "state.json"
-FORMAT = 4
-FORMATS = (2, 3, 4)  # formats that load: 2 kept every array in the npz, 3 named blocks by their SHA-256
+FORMAT = 5
+# formats that load: 2 kept every array in the npz, 3 named blocks by their SHA-256, 4 stored no row coarser
+FORMATS = (2, 3, 4, 5)
 ARRAYS_NAME = re.compile(r"^arrays-(\d{7})\.npz$")
 BLOCKS = "blocks"
 BLOCK_NAME = re.compile(r"^([0-9a-f]{64})\.bin$")
@@ -152,28 +157,58 @@ def _present(path: Union[Path, str], size: int) -> bool:
     return stat.S_ISREG(st.st_mode) and st.st_size == size
 
 
-def _store_blocks(blocks: Path, items: list[Union[str, memoryview]]) -> tuple[list[str], int, int]:
-    """(digest of each block, blocks written, blocks hashed): store the blocks not already on disk.
+class ImageRow(NamedTuple):
+    """A row of an image array to store: its bytes and its image (C, H, W); stored coarser where it can be."""
 
-    items: each block's bytes, or its digest when that is known and the block is on disk (neither read nor
-    hashed). Blocks are hashed in parallel; each new one goes to a temporary file, fsynced (several at once,
-    while the next are hashed: fsync waits on the disk, not the CPU); then all are renamed in order and the
-    folder is fsynced once.
+    view: memoryview
+    image: Image
+
+
+Item = Union[str, memoryview, ImageRow]  # a block to store: its cached name (on disk), its bytes, or an image row
+
+
+def cached_name(digest: str, factor: int) -> str:
+    """What a row's digest cache keeps for a stored block: its digest, and ``/factor`` for a coarsened image row."""
+    return digest if factor == 1 else f"{digest}/{factor}"
+
+
+def _parse_name(name: str) -> tuple[str, int]:
+    """(digest, factor) of a :func:`cached_name`."""
+    digest, _, factor = name.partition("/")
+    return digest, int(factor) if factor else 1
+
+
+def _stored(item: Union[memoryview, ImageRow]) -> tuple[memoryview, str]:
+    """(the bytes a block stores, its cached name): an image row coarsened where it can be (a hashing thread's job)."""
+    if isinstance(item, ImageRow):
+        view, factor = coarsen(item.view, item.image)
+        return view, cached_name(block_digest(view), factor)
+    return item, block_digest(item)
+
+
+def _store_blocks(blocks: Path, items: list[Item]) -> tuple[list[str], int, int]:
+    """(cached name of each block, blocks written, blocks hashed): store the blocks not already on disk.
+
+    items: each block's bytes (an image row's, coarsened where it can be), or its cached name when that is known
+    and the block is on disk (neither read nor hashed). Blocks are coarsened and hashed in parallel; each new one
+    goes to a temporary file, fsynced (several at once, while the next are hashed: fsync waits on the disk, not the
+    CPU); then all are renamed in order and the folder is fsynced once.
     """
-    hashes: list[str] = []
+    names: list[str] = []
     new: list[tuple[Path, Path]] = []
     pending: set[Path] = set()
     views = [item for item in items if not isinstance(item, str)]
     try:
         with ThreadPoolExecutor(_HASH_THREADS) as hasher, ThreadPoolExecutor(_WRITE_THREADS) as writer:
             jobs, seen = [], set()
-            digests = hasher.map(block_digest, views)
+            stored = hasher.map(_stored, views)
             for item in items:
                 if isinstance(item, str):
-                    hashes.append(item)
+                    names.append(item)
                     continue
-                digest, view = next(digests), item
-                hashes.append(digest)
+                view, name = next(stored)
+                names.append(name)
+                digest = _parse_name(name)[0]
                 path = blocks / f"{digest}.bin"
                 if digest in seen or _present(path, view.nbytes):
                     continue  # content-addressed: already there (its bytes are checked when loaded)
@@ -194,7 +229,7 @@ def _store_blocks(blocks: Path, items: list[Union[str, memoryview]]) -> tuple[li
             tmp.unlink(missing_ok=True)
     if new:
         atomic.sync_folder(blocks)
-    return hashes, len(new), len(views)
+    return names, len(new), len(views)
 
 
 def _row_blocks(blocks: Path, key: str, rows: Rows) -> tuple[list[Union[str, None]], list[int]]:
@@ -202,23 +237,28 @@ def _row_blocks(blocks: Path, key: str, rows: Rows) -> tuple[list[Union[str, Non
     :class:`Rows` stored one row a block.
 
     A row whose digest is cached and whose block is on disk is neither read nor hashed; the others are read
-    later (only they leave the device). With ``$FOOLING_VERIFY_DIGESTS=1`` the trusted rows are rehashed, and
-    a wrong cached digest raises (it would have named an old block).
+    later (only they leave the device). With ``$FOOLING_VERIFY_DIGESTS=1`` the trusted rows are rehashed (at the
+    factor they were stored at), and a wrong cached digest raises (it would have named an old block).
     """
     size = rows.nbytes // max(1, rows.shape[0])
     items: list[Union[str, None]] = []
     trusted, fetch = [], []
     prefix = os.path.join(blocks, "")  # str paths: a quarter of the time of a Path per row (thousands of rows)
-    for i, digest in enumerate(rows.known()):
-        if digest is not None and _present(f"{prefix}{digest}.bin", size):
-            items.append(digest)
-            trusted.append(i)
-        else:
-            items.append(None)
-            fetch.append(i)
+    for i, name in enumerate(rows.known()):
+        if name is not None:
+            digest, factor = _parse_name(name)
+            stored = coarse_bytes(size, factor)
+            if (factor == 1 or rows.image is not None) and _present(f"{prefix}{digest}.bin", stored):
+                items.append(name)
+                trusted.append(i)
+                continue
+        items.append(None)
+        fetch.append(i)
     if trusted and verifying():
         for i, view in zip(trusted, rows.host_rows(trusted)):
-            if block_digest(view) != items[i]:
+            digest, factor = _parse_name(items[i])
+            stored = view if factor == 1 else at_factor(view, rows.image, factor)
+            if stored is None or block_digest(stored) != digest:
                 raise RuntimeError(f"checkpoint: row {i} of {key!r} changed since its digest was cached (a write "
                                    "that did not forget it): the checkpoint would have named an old block")
     return items, fetch
@@ -230,17 +270,19 @@ class PreparedCheckpoint:
     Made by :func:`prepare_checkpoint`. ``detached``: it holds copies of everything it writes, so the owners of
     the arrays may go on changing them while :meth:`commit` runs in another thread; otherwise it reads their
     rows as they are when it commits. After a commit, :meth:`remember` (in the owners' thread) caches the
-    digests it computed, except for rows written since it was prepared.
+    digests it computed, except for rows written since it was prepared. images: the arrays whose rows are images
+    (C, H, W), by key.
     """
 
     def __init__(self, folder: Path, generation: int, values: dict[str, Any], manifest: dict[str, dict[str, Any]],
-                 items: list[Union[str, memoryview]], small: dict[str, np.ndarray],
-                 cached: list[tuple[Rows, list[int], int, int]], detached: bool) -> None:
+                 items: list[Item], small: dict[str, np.ndarray], cached: list[tuple[Rows, list[int], int, int]],
+                 detached: bool, images: Optional[dict[str, Image]] = None) -> None:
         self.folder, self.generation, self.values = folder, generation, values
         self.manifest, self.items, self.small, self.cached = manifest, items, small, cached
         self.detached = detached
+        self.images = images or {}
         self.counts: dict[str, int] | None = None  # set by commit()
-        self._hashes: list[str] = []
+        self._names: list[str] = []
 
     def commit(self) -> dict[str, int]:
         """Write the new blocks, the npz and state.json, then remove what it superseded; returns the counts
@@ -248,11 +290,14 @@ class PreparedCheckpoint:
         folder = self.folder
         items = self.items
         blocks = folder / BLOCKS
-        hashes, written, hashed = _store_blocks(blocks, items) if self.manifest else ([], 0, 0)
+        names, written, hashed = _store_blocks(blocks, items) if self.manifest else ([], 0, 0)
         manifest = {key: dict(entry) for key, entry in self.manifest.items()}
-        named = hashes
-        for entry in manifest.values():
-            entry["blocks"], named = named[:entry["blocks"]], named[entry["blocks"]:]
+        rest = names
+        for key, entry in manifest.items():
+            stored, rest = [_parse_name(n) for n in rest[:entry["blocks"]]], rest[entry["blocks"]:]
+            entry["blocks"] = [digest for digest, _ in stored]
+            if any(factor > 1 for _, factor in stored):  # some image row stored coarser: say how to refine it
+                entry["image"], entry["factors"] = list(self.images[key]), [factor for _, factor in stored]
         name = f"arrays-{self.generation:07d}.npz"
         hashing: list[_HashingWriter] = []
 
@@ -266,7 +311,7 @@ class PreparedCheckpoint:
         text = canonical_json(body)
         state = {"format": FORMAT, "sha256": hashlib.sha256(text.encode()).hexdigest(), "body": json.loads(text)}
         atomic.write(folder / STATE, json.dumps(state, sort_keys=True), durable=True)
-        self._hashes = hashes
+        self._names = names
         remove_superseded(folder, body)
         self.counts = {"blocks": len({h for entry in manifest.values() for h in entry["blocks"]}),
                        "blocks_written": written, "blocks_hashed": hashed,
@@ -279,7 +324,7 @@ class PreparedCheckpoint:
         if self.counts is None:
             raise RuntimeError("remember() before a successful commit()")
         for rows, fetched, first, clock in self.cached:
-            rows.remember(fetched, [self._hashes[first + i] for i in fetched], since=clock)
+            rows.remember(fetched, [self._names[first + i] for i in fetched], since=clock)
         self.cached = []
 
 
@@ -322,21 +367,25 @@ def prepare_checkpoint(
     detached = 0 < detach_bytes and copy_bytes <= detach_bytes
     if detached:
         small = {key: np.array(value, copy=True) for key, value in small.items()}
-    items: list[Union[str, memoryview]] = []
+    items: list[Item] = []
     cached: list[tuple[Rows, list[int], int, int]] = []
+    images: dict[str, Image] = {}
     for key, value, parts, fetch in planned:
         if parts is None:
             manifest[key], views = _split(np.array(value, copy=True) if detached else value, block_bytes)
         else:
             manifest[key] = {"dtype": value.dtype.str, "shape": list(value.shape), "rows": 1}
             clock = value.clock()
+            image = value.image
             for i, view in zip(fetch, value.copied_rows(fetch) if detached else value.host_rows(fetch)):
-                parts[i] = view
+                parts[i] = view if image is None else ImageRow(view, image)
+            if image is not None:
+                images[key] = image
             views = parts
             cached.append((value, fetch, len(items), clock))
         manifest[key]["blocks"] = len(views)
         items += views
-    return PreparedCheckpoint(folder, generation, values, manifest, items, small, cached, detached)
+    return PreparedCheckpoint(folder, generation, values, manifest, items, small, cached, detached, images)
 
 
 def save_checkpoint(
@@ -464,15 +513,18 @@ def _check_body(folder: Path, body: dict[str, Any], fields: Mapping[str, tuple[t
             _check_entry(folder, key, entry)
 
 
-def _check_entry(folder: Path, key: str, entry: Any) -> tuple[np.dtype, tuple[int, ...], int]:
-    """(dtype, shape, rows per block) of a big array's manifest entry, or a one-line error."""
+def _check_entry(folder: Path, key: str, entry: Any
+                 ) -> tuple[np.dtype, tuple[int, ...], int, Optional[tuple[Image, list[int]]]]:
+    """(dtype, shape, rows per block, (image, each block's factor) where some row is stored coarser) of a big
+    array's manifest entry, or a one-line error."""
     bad = _corrupt(folder, f"{STATE} has a malformed block list for {key!r}")
-    if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "rows", "blocks"}:
+    plain = {"dtype", "shape", "rows", "blocks"}
+    if not isinstance(entry, dict) or set(entry) not in (plain, plain | {"image", "factors"}):
         raise bad
     shape, rows, hashes = entry["shape"], entry["rows"], entry["blocks"]
-    if not (isinstance(shape, list) and len(shape) >= 2 and isinstance(rows, int) and not isinstance(rows, bool)
-            and rows > 0 and isinstance(hashes, list) and isinstance(entry["dtype"], str)
-            and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape)):
+    if not (isinstance(shape, list) and len(shape) >= 2 and _counts(shape) and isinstance(rows, int)
+            and not isinstance(rows, bool) and rows > 0 and isinstance(hashes, list)
+            and isinstance(entry["dtype"], str)):
         raise bad
     try:
         dtype = np.dtype(entry["dtype"])
@@ -483,12 +535,26 @@ def _check_entry(folder: Path, key: str, entry: Any) -> tuple[np.dtype, tuple[in
     if len(hashes) != -(-shape[0] // rows) or not all(isinstance(h, str) and HASH.match(h) for h in hashes):
         raise _corrupt(folder, f"{STATE} names blocks for {key!r} that are not {-(-shape[0] // rows)} "
                                f"64-hex-digit names in checkpoint/{BLOCKS}/")
-    return dtype, tuple(shape), rows
+    if "image" not in entry:
+        return dtype, tuple(shape), rows, None
+    image, factors = entry["image"], entry["factors"]
+    if not (isinstance(image, list) and len(image) == 3 and _counts(image) and math.prod(image) == math.prod(shape[1:])
+            and rows == 1 and isinstance(factors, list) and len(factors) == len(hashes) and _counts(factors)
+            and all(valid_factor(tuple(image), f) for f in factors) and dtype.itemsize in (1, 2, 4, 8)):
+        raise _corrupt(folder, f"{STATE} gives {key!r} coarse rows that do not fit its shape {shape}")
+    return dtype, tuple(shape), rows, (tuple(image), factors)
+
+
+def _counts(values: list) -> bool:
+    """Whether every item of ``values`` is an int >= 0 (not a bool)."""
+    return all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in values)
 
 
 def _load_blocks(folder: Path, key: str, entry: dict[str, Any], state_format: int) -> np.ndarray:
-    """The big array ``key`` from its blocks, each checked against its name (the digest ``state_format`` names by)."""
-    dtype, shape, rows = _check_entry(folder, key, entry)
+    """The big array ``key`` from its blocks, each checked against its name (the digest ``state_format`` names by);
+    coarse rows refined to full size."""
+    dtype, shape, rows, coarse = _check_entry(folder, key, entry)
+    image, factors = coarse if coarse is not None else (None, [1] * len(entry["blocks"]))
     blocks = folder / BLOCKS
     if blocks.is_symlink() or not blocks.is_dir():
         raise _corrupt(folder, f"{BLOCKS}/ is missing (or not a plain folder)")
@@ -496,7 +562,7 @@ def _load_blocks(folder: Path, key: str, entry: dict[str, Any], state_format: in
     paths = []
     for i, digest in enumerate(entry["blocks"]):
         path = blocks / f"{digest}.bin"
-        size = row_bytes * (min(shape[0], (i + 1) * rows) - i * rows)
+        size = coarse_bytes(row_bytes * (min(shape[0], (i + 1) * rows) - i * rows), factors[i])
         if path.is_symlink() or not path.is_file():
             raise _corrupt(folder, f"{BLOCKS}/{path.name} (of {key}) is missing (or not a plain file)")
         if path.stat().st_size != size:
@@ -508,9 +574,15 @@ def _load_blocks(folder: Path, key: str, entry: dict[str, Any], state_format: in
 
     def read(i: int) -> bool:
         view = flat[i * rows * row_bytes:min(shape[0], (i + 1) * rows) * row_bytes]
+        if factors[i] > 1:  # a coarse image row (one a block): read, checked, then refined into its place
+            view = memoryview(bytearray(coarse_bytes(row_bytes, factors[i])))
         with open(paths[i], "rb") as f:
             got = f.readinto(view)
-        return got == view.nbytes and digest(view) == entry["blocks"][i]
+        if got != view.nbytes or digest(view) != entry["blocks"][i]:
+            return False
+        if factors[i] > 1:
+            refine_into(view, image, factors[i], out.reshape(shape[0], -1)[i])
+        return True
 
     with ThreadPoolExecutor(_HASH_THREADS) as pool:
         for i, good in enumerate(pool.map(read, range(len(paths)))):

@@ -72,7 +72,8 @@ def test_a_resume_from_every_checkpoint_equals_the_uninterrupted_run(tmp_path, r
 
 def test_a_run_checkpointed_in_format_3_resumes_to_the_uninterrupted_run(tmp_path, row_blocks, monkeypatch):
     """A fooling from before BLAKE3 named blocks by their SHA-256 (format 3): such a run resumes bit for bit, and
-    its next checkpoint (format 4) names every block anew (its caches start empty; no SHA-256 digest is trusted)."""
+    its next checkpoint (the format now) names every block anew (its caches start empty; no SHA-256 digest is
+    trusted)."""
     config = dict(seed=7, population=6, generations=9, checkpoint_every=2, checkpoint_seconds=0)
     evolve(_config(tmp_path / "straight", **config))
     with monkeypatch.context() as patch:
@@ -83,9 +84,33 @@ def test_a_run_checkpointed_in_format_3_resumes_to_the_uninterrupted_run(tmp_pat
     assert json.loads(state.read_text())["format"] == 3
     row_blocks.clear()
     EvolutionRun.resume(tmp_path / "old").run(progress=False)
-    assert json.loads(state.read_text())["format"] == 4 and row_blocks[0]["blocks_cached"] == 0
+    assert json.loads(state.read_text())["format"] == checkpoint.FORMAT and row_blocks[0]["blocks_cached"] == 0
     assert_same_archive(tmp_path / "straight", tmp_path / "old", ("archive.", "strategy."))
     assert outputs(tmp_path / "old") == outputs(tmp_path / "straight")
+
+
+def test_a_run_checkpointed_with_whole_rows_resumes_and_then_stores_them_coarser(tmp_path, row_blocks, monkeypatch):
+    """A fooling from before coarse rows wrote format 4, every row whole: such a run resumes bit for bit, and its next
+    checkpoint stores the snes-elites rows (2 x 2 squares on the 8 x 8 oracle) at a quarter of their bytes."""
+    config = dict(seed=3, population=6, generations=9, checkpoint_every=2, checkpoint_seconds=0)
+    evolve(_config(tmp_path / "straight", **config))
+    with monkeypatch.context() as patch:
+        patch.setattr(checkpoint, "FORMAT", 4)
+        patch.setattr(checkpoint, "coarsen", lambda row, image: (row, 1))
+        EvolutionRun.start(_config(tmp_path / "old", **config)).run(progress=False, stop_after=4)
+    state = tmp_path / "old" / "checkpoint" / "state.json"
+    assert json.loads(state.read_text())["format"] == 4
+    EvolutionRun.resume(tmp_path / "old").run(progress=False)
+    assert json.loads(state.read_text())["format"] == checkpoint.FORMAT
+    assert_same_archive(tmp_path / "straight", tmp_path / "old", ("archive.", "strategy."))
+    assert outputs(tmp_path / "old") == outputs(tmp_path / "straight")
+    for folder in ("straight", "old"):
+        blocks = checkpoint.load_checkpoint(tmp_path / folder / "checkpoint")[1]["blocks"]
+        for key in ("archive.elite.genes", "strategy.mean"):
+            assert blocks[key]["image"] == [1, 8, 8] and set(blocks[key]["factors"]) >= {2}, (folder, key)
+        sizes = {(tmp_path / folder / "checkpoint" / "blocks" / f"{h}.bin").stat().st_size
+                 for h in blocks["archive.elite.genes"]["blocks"]}
+        assert 64 in sizes  # 16 float32 values: an 8 x 8 image in 2 x 2 squares
 
 
 def test_a_write_that_does_not_forget_its_rows_is_caught(tmp_path, row_blocks, monkeypatch):

@@ -382,7 +382,7 @@ def test_format_2_checkpoints_still_load_and_the_next_checkpoint_replaces_them(t
     save_checkpoint(tmp_path, 4, got, {}, **SMALL)
     _assert_equal(load_checkpoint(tmp_path)[0], arrays)
     assert [p.name for p in tmp_path.glob("arrays-*")] == ["arrays-0000004.npz"]
-    assert json.loads((tmp_path / "state.json").read_text())["format"] == 4
+    assert json.loads((tmp_path / "state.json").read_text())["format"] == checkpoint.FORMAT
 
 
 def _sha256_hex(view: memoryview) -> str:
@@ -407,8 +407,9 @@ def test_format_3_checkpoints_with_sha256_block_names_still_load_and_are_replace
     with pytest.raises(FoolingError, match="does not match its name"):
         load_checkpoint(tmp_path)
     path.write_bytes(good)
-    counts = save_checkpoint(tmp_path, 4, got, {"x": 2}, **SMALL)  # a resumed run's next checkpoint: format 4
-    assert counts["blocks_written"] == 30 and json.loads((tmp_path / "state.json").read_text())["format"] == 4
+    counts = save_checkpoint(tmp_path, 4, got, {"x": 2}, **SMALL)  # a resumed run's next checkpoint: the format now
+    assert counts["blocks_written"] == 30
+    assert json.loads((tmp_path / "state.json").read_text())["format"] == checkpoint.FORMAT
     got, values = load_checkpoint(tmp_path)
     _assert_equal(got, arrays)
     assert not _blocks(tmp_path) & old  # the SHA-256-named blocks are gone, every block named by BLAKE3
@@ -568,3 +569,128 @@ def test_a_detached_checkpoint_writes_the_state_it_was_prepared_with(tmp_path):
     owned["elites"].source[5] += 1
     prepared.commit()
     assert np.array_equal(load_checkpoint(tmp_path / "attached")[0]["elites"][5], owned["elites"].source[5].numpy())
+
+
+IMAGE = (1, 8, 8)  # elites: 20 image rows of 64 float32 values
+
+
+def _image_rows(seed: int = 0) -> tuple[np.ndarray, "object", "object"]:
+    """(elites (20, 64): rows 0-15 in 2 x 2 squares, 16-17 in 4 x 4, 18 noise, 19 flat; their Rows (images), cache)."""
+    from fooling.rowdigests import RowDigests, Rows
+
+    rng = np.random.default_rng(seed)
+    squares = [np.repeat(np.repeat(rng.random((1, 8 // f, 8 // f), dtype=np.float32), f, 1), f, 2).reshape(-1)
+               for f in [2] * 16 + [4] * 2]
+    elites = np.stack([*squares, rng.random(64, dtype=np.float32), np.full(64, 0.5, np.float32)])
+    cache = RowDigests(20)
+    return elites, Rows(torch.from_numpy(elites), cache, image=IMAGE), cache
+
+
+def test_image_rows_in_squares_are_stored_coarser_and_load_bit_for_bit(tmp_path):
+    elites, rows, cache = _image_rows()
+    counts = save_checkpoint(tmp_path, 1, {"elites": rows, "a": np.arange(3)}, {}, **ROWS)
+    assert counts == {"blocks": 20, "blocks_written": 20, "blocks_hashed": 20, "blocks_cached": 0}
+    state = json.loads((tmp_path / "state.json").read_text())
+    entry = state["body"]["blocks"]["elites"]
+    assert state["format"] == checkpoint.FORMAT == 5
+    assert entry["image"] == list(IMAGE) and entry["factors"] == [2] * 16 + [4] * 2 + [1, 8]
+    sizes = [(tmp_path / "blocks" / f"{h}.bin").stat().st_size for h in entry["blocks"]]
+    assert sizes == [64] * 16 + [16] * 2 + [256, 4]  # a quarter, a sixteenth, whole, one value
+    got = load_checkpoint(tmp_path)[0]["elites"]
+    assert got.dtype == np.float32 and got.tobytes() == elites.tobytes()
+    assert cache.known(0).endswith("/2") and cache.known(18) == entry["blocks"][18]  # the factor kept with it
+
+
+def test_cached_coarse_rows_are_neither_read_nor_written_again(tmp_path, monkeypatch):
+    monkeypatch.delenv("FOOLING_VERIFY_DIGESTS", raising=False)
+    elites, rows, cache = _image_rows()
+    save_checkpoint(tmp_path, 1, {"elites": rows}, {}, **ROWS)
+    assert save_checkpoint(tmp_path, 2, {"elites": rows}, {}, **ROWS) == {
+        "blocks": 20, "blocks_written": 0, "blocks_hashed": 0, "blocks_cached": 20}
+    rows.source[3] = torch.from_numpy(np.random.default_rng(5).random(64, dtype=np.float32))  # squares no longer
+    rows.source[4] += 1  # still squares, new values
+    cache.forget([3, 4])
+    counts = save_checkpoint(tmp_path, 3, {"elites": rows}, {}, **ROWS)
+    assert counts == {"blocks": 20, "blocks_written": 2, "blocks_hashed": 2, "blocks_cached": 18}
+    entry = load_checkpoint(tmp_path)[1]["blocks"]["elites"]
+    assert entry["factors"][3:5] == [1, 2]
+    assert load_checkpoint(tmp_path)[0]["elites"].tobytes() == rows.source.numpy().tobytes()
+
+
+def test_verification_catches_a_stale_digest_of_a_coarse_row(tmp_path, monkeypatch):
+    monkeypatch.setenv("FOOLING_VERIFY_DIGESTS", "1")
+    for change in ("values", "squares"):
+        folder = tmp_path / change
+        _, rows, _ = _image_rows()
+        save_checkpoint(folder, 1, {"elites": rows}, {}, **ROWS)
+        save_checkpoint(folder, 2, {"elites": rows}, {}, **ROWS)  # the trusted rows check out
+        if change == "values":
+            rows.source[2] += 1  # squares still, other values: not forgotten
+        else:
+            rows.source[2, 0] += 1  # one pixel: no squares any more
+        with pytest.raises(RuntimeError, match="row 2 of 'elites' changed since its digest was cached"):
+            save_checkpoint(folder, 3, {"elites": rows}, {}, **ROWS)
+
+
+def test_a_detached_checkpoint_coarsens_its_copies(tmp_path):
+    from fooling.rundir.checkpoint import prepare_checkpoint
+
+    elites, rows, cache = _image_rows()
+    elites = elites.copy()  # the rows' tensor shares the array's memory
+    prepared = prepare_checkpoint(tmp_path, 1, {"elites": rows}, {}, **ROWS, detach_bytes=1 << 20)
+    assert prepared.detached
+    rows.source.zero_()  # the owner goes on writing (and forgets the rows)
+    cache.forget()
+    prepared.commit()
+    prepared.remember()
+    assert load_checkpoint(tmp_path)[0]["elites"].tobytes() == elites.tobytes()
+    assert cache.known_many(np.arange(20)) == [None] * 20
+
+
+@pytest.mark.parametrize("edit, why", [
+    (lambda e: e.update(factors=e["factors"][:-1]), "coarse rows that do not fit"),
+    (lambda e: e["factors"].__setitem__(0, 3), "coarse rows that do not fit"),
+    (lambda e: e["factors"].__setitem__(0, 16), "coarse rows that do not fit"),  # wider than the image
+    (lambda e: e["factors"].__setitem__(0, True), "coarse rows that do not fit"),
+    (lambda e: e.update(image=[1, 4, 16]), "coarse rows that do not fit"),  # 64 values, but other squares
+    (lambda e: e.update(image=[2, 8, 8]), "coarse rows that do not fit"),
+    (lambda e: e.update(image=[1, 8, 8, 1]), "coarse rows that do not fit"),
+    (lambda e: e.pop("factors"), "malformed block list"),
+    (lambda e: e["factors"].__setitem__(0, 1), r"has 64 bytes, not 256"),  # a coarse block read as whole
+    (lambda e: e.update(rows=2), "malformed block list|not 10"),
+])
+def test_a_damaged_coarse_manifest_is_one_line_error(tmp_path, edit, why):
+    _, rows, _ = _image_rows()
+    save_checkpoint(tmp_path, 1, {"elites": rows}, {}, **ROWS)
+    blocks = json.loads((tmp_path / "state.json").read_text())["body"]["blocks"]
+    edit(blocks["elites"])
+    reseal(tmp_path, blocks=blocks)
+    with pytest.raises(FoolingError, match=why):
+        load_checkpoint(tmp_path)
+
+
+def test_a_damaged_coarse_block_is_refused(tmp_path):
+    _, rows, _ = _image_rows()
+    save_checkpoint(tmp_path, 1, {"elites": rows}, {}, **ROWS)
+    digest = load_checkpoint(tmp_path)[1]["blocks"]["elites"]["blocks"][0]
+    path = tmp_path / "blocks" / f"{digest}.bin"
+    good = path.read_bytes()
+    path.write_bytes(bytes([good[0] ^ 1]) + good[1:])
+    with pytest.raises(FoolingError, match="does not match its name"):
+        load_checkpoint(tmp_path)
+
+
+def test_format_4_checkpoints_with_whole_rows_still_load(tmp_path, monkeypatch):
+    """What fooling wrote before coarse rows: format 4, every row whole; its next checkpoint stores them coarser."""
+    elites, rows, cache = _image_rows()
+    with monkeypatch.context() as patch:
+        patch.setattr(checkpoint, "FORMAT", 4)
+        patch.setattr(checkpoint, "coarsen", lambda row, image: (row, 1))
+        save_checkpoint(tmp_path, 1, {"elites": rows}, {}, **ROWS)
+    assert json.loads((tmp_path / "state.json").read_text())["format"] == 4
+    assert "factors" not in load_checkpoint(tmp_path)[1]["blocks"]["elites"]
+    assert load_checkpoint(tmp_path)[0]["elites"].tobytes() == elites.tobytes()
+    cache.forget()  # a resumed run's caches start empty
+    assert save_checkpoint(tmp_path, 2, {"elites": rows}, {}, **ROWS)["blocks_written"] == 19  # the noise row stays
+    assert load_checkpoint(tmp_path)[1]["blocks"]["elites"]["factors"][:2] == [2, 2]
+    assert load_checkpoint(tmp_path)[0]["elites"].tobytes() == elites.tobytes()
