@@ -10,7 +10,12 @@ are read and hashed); ``legacy`` times the format-2 writer (one fsynced npz, the
 fooling did before. ``all`` (default) runs each in turn on the same state, in a temp folder on local disk, removed
 after. Needs twice the state's memory (3.6 GB: the state, and the state loaded back).
 
-    python scripts/bench_checkpoint.py [--mode all|new|cached|legacy] [--changed 300] [--rows 1000] [--dir /tmp]
+``--squares 2`` makes the elites' and means' rows as snes-elites makes them (each value repeated over 2 x 2 pixels)
+and ``cached`` hands them over as images, as a run does: the checkpoint then stores them at a quarter of their bytes
+(format 5, :mod:`fooling.rundir.coarse`). The default, 1, is noise (what MAP-Elites' per-gene mutation makes).
+
+    python scripts/bench_checkpoint.py [--mode all|new|cached|legacy] [--changed 300] [--rows 1000] [--squares 1]
+                                       [--dir /tmp]
 
 Prints figures per mode and ends with one JSON line.
 """
@@ -37,33 +42,56 @@ from fooling.rundir import atomic  # noqa: E402
 from fooling.rundir import checkpoint as ckpt  # noqa: E402
 
 BIG = ("archive.elites", "strategy.mean", "strategy.sigma")
+IMAGES = ("archive.elites", "strategy.mean")  # rows that are images at full size
 MODES = ("new", "cached", "legacy")
 
 
-def build_state(rows: int, genes: int, sigma_genes: int, seed: int) -> dict[str, np.ndarray]:
-    """The arrays of an ImageNet direct snes-elites checkpoint (random values of the real shapes and dtypes)."""
+def image_of(genes: int) -> tuple[int, int, int]:
+    """(3, side, side): the colour image a row of ``genes`` values is."""
+    side = int(round((genes / 3) ** 0.5))
+    if 3 * side * side != genes:
+        raise SystemExit(f"bench_checkpoint.py: --genes {genes} is not a square colour image (3 x side x side)")
+    return 3, side, side
+
+
+def squares(rng: np.random.Generator, rows: int, genes: int, size: int) -> np.ndarray:
+    """(rows, genes) float32: colour images whose values repeat over ``size`` x ``size`` pixels (1: noise)."""
+    c, h, w = image_of(genes) if size > 1 else (1, 1, genes)
+    if h % size or w % size:
+        raise SystemExit(f"bench_checkpoint.py: --squares {size} does not divide a {h} x {w} image")
+    small = rng.random((rows, c, h // size, w // size), dtype=np.float32)
+    return np.repeat(np.repeat(small, size, 2), size, 3).reshape(rows, genes) if size > 1 else small.reshape(rows, -1)
+
+
+def build_state(rows: int, genes: int, sigma_genes: int, seed: int, size: int = 1) -> dict[str, np.ndarray]:
+    """The arrays of an ImageNet direct snes-elites checkpoint (random values of the real shapes and dtypes; the
+    elites and means in ``size`` x ``size`` squares)."""
     rng = np.random.default_rng(seed)
     return {
-        "archive.elites": rng.random((rows, genes), dtype=np.float32),
+        "archive.elites": squares(rng, rows, genes, size),
         "archive.fitness": rng.random(rows), "archive.generation_found": rng.integers(0, 100, rows),
-        "archive.cell_elite": np.arange(rows), "strategy.mean": rng.random((rows, genes), dtype=np.float32),
+        "archive.cell_elite": np.arange(rows), "strategy.mean": squares(rng, rows, genes, size),
         "strategy.sigma": rng.random((rows, sigma_genes), dtype=np.float32),
         "strategy.generator": rng.integers(0, 255, 5056, dtype=np.uint8), "strategy.stall": np.zeros(rows, np.int64),
     }
 
 
-def change_rows(arrays: dict[str, np.ndarray], changed: int, seed: int, caches: dict[str, RowDigests]) -> None:
-    """Give ``changed`` random rows of each big array new values, in place (forgetting their cached digests)."""
+def change_rows(arrays: dict[str, np.ndarray], changed: int, seed: int, caches: dict[str, RowDigests],
+                size: int = 1) -> None:
+    """Give ``changed`` random rows of each big array new values, in place (forgetting their cached digests); the
+    elites' and means' in ``size`` x ``size`` squares."""
     rng = np.random.default_rng(seed)
     for key in BIG:
         rows = rng.choice(arrays[key].shape[0], min(changed, arrays[key].shape[0]), replace=False)
-        arrays[key][rows] = rng.random((len(rows), arrays[key].shape[1]), dtype=np.float32)
+        arrays[key][rows] = squares(rng, len(rows), arrays[key].shape[1], size if key in IMAGES else 1)
         caches[key].forget(rows)
 
 
-def as_rows(arrays: dict[str, np.ndarray], caches: dict[str, RowDigests]) -> dict:
-    """The state as a run hands it over: the big arrays as Rows of (CPU) tensors sharing their memory."""
-    return {k: Rows(torch.from_numpy(v), caches[k]) if k in caches else v for k, v in arrays.items()}
+def as_rows(arrays: dict[str, np.ndarray], caches: dict[str, RowDigests], size: int = 1) -> dict:
+    """The state as a run hands it over: the big arrays as Rows of (CPU) tensors sharing their memory (the
+    elites and means as images when they are in squares)."""
+    return {k: Rows(torch.from_numpy(v), caches[k], image=image_of(v.shape[1]) if size > 1 and k in IMAGES else None)
+            if k in caches else v for k, v in arrays.items()}
 
 
 def legacy_save(folder: Path, generation: int, arrays: dict[str, np.ndarray], values: dict) -> None:
@@ -86,14 +114,14 @@ def bench(mode: str, arrays: dict[str, np.ndarray], args: argparse.Namespace, ro
     folder = root / mode / "checkpoint"
     save = legacy_save if mode == "legacy" else ckpt.save_checkpoint
     caches = {k: RowDigests(len(arrays[k])) for k in BIG}
-    state = as_rows(arrays, caches) if mode == "cached" else arrays
+    state = as_rows(arrays, caches, args.squares) if mode == "cached" else arrays
     row: dict = {"mode": mode}
     started = time.perf_counter()
     counts = save(folder, 10, state, {"evaluations": 1})
     row["first_s"] = round(time.perf_counter() - started, 3)
     row["first_disk_mb"] = round(disk_bytes(folder) / 1e6, 1)
     # in place: the state moves on (no second copy); new values for each mode, so each writes what changed
-    change_rows(arrays, args.changed, args.seed + 1 + MODES.index(mode), caches)
+    change_rows(arrays, args.changed, args.seed + 1 + MODES.index(mode), caches, args.squares)
     before = {p.relative_to(folder) for p in folder.rglob("*")}
     started = time.perf_counter()
     counts = save(folder, 20, state, {"evaluations": 2})
@@ -130,11 +158,13 @@ def main() -> None:
     ap.add_argument("--sigma-genes", type=int, default=3 * 128 * 128, help="genes of a step-size row")
     ap.add_argument("--changed", type=int, default=300, help="rows of each big array changed between checkpoints")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--squares", type=int, default=1,
+                    help="elites and means in N x N squares, as snes-elites makes them (2); 1: noise")
     ap.add_argument("--dir", default=None, help="where the temp folder goes (default: the system's temp dir)")
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="bench_checkpoint_", dir=args.dir))
     try:
-        arrays = build_state(args.rows, args.genes, args.sigma_genes, args.seed)
+        arrays = build_state(args.rows, args.genes, args.sigma_genes, args.seed, args.squares)
         size = sum(a.nbytes for a in arrays.values())
         print(f"state: {size / 1e6:.0f} MB ({', '.join(f'{k} {a.shape}' for k, a in arrays.items() if k in BIG)}); "
               f"blocks: arrays >= {ckpt.BIG_BYTES >> 20} MB, about {ckpt.BLOCK_BYTES >> 20} MB a block; {root}")
@@ -143,7 +173,7 @@ def main() -> None:
     finally:
         shutil.rmtree(root, ignore_errors=True)
     result = {"bench": "checkpoint", "state_mb": round(size / 1e6, 1), "rows": args.rows, "genes": args.genes,
-              "sigma_genes": args.sigma_genes, "changed": args.changed,
+              "sigma_genes": args.sigma_genes, "changed": args.changed, "squares": args.squares,
               **{f"{r['mode']}_{k}": v for r in rows for k, v in r.items() if k != "mode"}}
     if len(rows) == 3:
         result["next_speedup"] = round(rows[2]["next_s"] / rows[0]["next_s"], 2)  # format 3 against format 2
