@@ -107,6 +107,15 @@ def run_summary(path: Path) -> dict:
     return {k: v for k, v in json.loads((path / "summary.json").read_text()).items() if k not in TIMING}
 
 
+def read_png(path: Any) -> Any:
+    """The PIL image at ``path`` (a file name or a file object), read whole and its file closed (``.text`` kept)."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        image.load()
+    return image
+
+
 def csv_rows(path: Path) -> list[dict]:
     """The rows of the CSV file ``path`` as dicts (the file closed after)."""
     with open(path, newline="") as f:

@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from PIL import Image
 
 import fooling.analysis.transfer as transfer_module
 from fooling.analysis import run_transfer
@@ -18,7 +17,7 @@ from fooling.cli import main
 from fooling.errors import FoolingError
 from fooling.rundir import read_run
 
-from helpers import csv_rows
+from helpers import csv_rows, read_png
 
 TARGETS = "mnist-lenet,mnist-digitcnn"
 
@@ -113,7 +112,7 @@ def test_heatmap_is_drawn(runs, tmp_path):
     from fooling.analysis.transfer_report import write_report
 
     paths = write_report(run_transfer([read_run(r) for r in runs], TARGETS.split(","), "cpu"), tmp_path)
-    image = np.asarray(Image.open(paths["heatmap"]).convert("RGB"))
+    image = np.asarray(read_png(paths["heatmap"]).convert("RGB"))
     assert image.shape[0] > 100 and image.shape[1] > 300
     assert len(np.unique(image.reshape(-1, 3), axis=0)) > 20  # colours and text, not a blank canvas
 

@@ -611,11 +611,12 @@ def load_checkpoint(
     if "arrays_sha256" in values and sha256_file(arrays_path) != values["arrays_sha256"]:
         raise _corrupt(folder, f"{values['arrays']} does not match the SHA-256 in {STATE} (damaged or replaced)")
     try:
-        data = np.load(arrays_path, allow_pickle=False)
-        if not isinstance(data, np.lib.npyio.NpzFile):
-            raise ValueError("not an .npz archive")
-        with data:
-            arrays = {key: data[key] for key in data.files}
+        with open(arrays_path, "rb") as f:  # ours to close: np.load leaves a file it opened open when unzipping fails
+            data = np.load(f, allow_pickle=False)
+            if not isinstance(data, np.lib.npyio.NpzFile):
+                raise ValueError("not an .npz archive")
+            with data:
+                arrays = {key: data[key] for key in data.files}
     except Exception as err:  # any failure to read the archive is a damaged checkpoint, never a traceback
         message = " ".join(str(err).split())[:200]
         raise _corrupt(folder, f"{values['arrays']}: {type(err).__name__}: {message}") from None

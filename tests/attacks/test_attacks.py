@@ -19,7 +19,7 @@ from fooling.errors import FoolingError
 from fooling.objective import Objective
 from fooling.objective.eot import EOT
 
-from helpers import csv_rows
+from helpers import csv_rows, read_png
 
 
 def linear(seed: int = 0) -> nn.Module:
@@ -312,8 +312,8 @@ def test_fool_attack_writes_full_size_results(tmp_path, method):
     rows = csv_rows(out / "results.csv")
     assert len(rows) == 4
     for row in rows:
-        src = Image.open(row["file"])
-        adv = Image.open(out / "adversarial" / (row["file"].rsplit("/", 1)[-1]))
+        src = read_png(row["file"])
+        adv = read_png(out / "adversarial" / (row["file"].rsplit("/", 1)[-1]))
         assert adv.size == src.size and adv.format == src.format
         assert (out / "perturbation" / (row["file"].rsplit("/", 1)[-1].rsplit(".", 1)[0] + ".png")).is_file()
         if row["file"].endswith(".png"):  # a JPEG's own loss adds to the change
@@ -401,8 +401,8 @@ def test_fool_attack_photos_of_one_name_each_keep_their_result(tmp_path):
     assert sorted(p.name for p in (out / "adversarial").iterdir()) == ["X.jpg", "x_2.png", "x_3.png"]
     assert sorted(p.name for p in (out / "perturbation").iterdir()) == ["X.png", "x_2.png", "x_3.png"]
     for name, source in (("x_2.png", tmp_path / "a" / "x.png"), ("x_3.png", tmp_path / "b" / "x.png")):
-        written = np.asarray(Image.open(out / "adversarial" / name), dtype=np.int16)
-        assert np.abs(written - np.asarray(Image.open(source), dtype=np.int16)).max() <= 26  # its own photo
+        written = np.asarray(read_png(out / "adversarial" / name), dtype=np.int16)
+        assert np.abs(written - np.asarray(read_png(source), dtype=np.int16)).max() <= 26  # its own photo
 
 
 def test_fool_attack_holds_one_photo_at_a_time(tmp_path, monkeypatch):

@@ -15,7 +15,7 @@ from fooling.cli import main
 from fooling.encodings.cppn import CPPNEncoding, render
 from fooling.encodings.cppn.serialize import load_genome
 from fooling.limits import MAX_RENDER_SIDE
-from helpers import mutated_cppns
+from helpers import mutated_cppns, read_png
 
 
 def fool(*args: object):
@@ -38,15 +38,15 @@ def test_size_takes_width_by_height(genome: Path, tmp_path: Path) -> None:
     result = fool("render", genome, "--size", "40x24", "--device", "cpu")
     assert result.exit_code == 0, result.output
     assert "(40x24," in result.output
-    drawn = np.asarray(Image.open(tmp_path / "g_40x24.png"))
+    drawn = np.asarray(read_png(tmp_path / "g_40x24.png"))
     assert drawn.shape == (24, 40)
     cppn, style = load_genome(genome)
     expected = render([cppn], style, torch.device("cpu"), size=(24, 40))[0, 0].mul(255).round().numpy()
     assert np.abs(drawn.astype(float) - expected).max() <= 1  # the same picture, at that size
     assert fool("render", genome, "--size", "8X9", "--out", "tall.png").exit_code == 0
-    assert Image.open(tmp_path / "tall.png").size == (8, 9)
+    assert read_png(tmp_path / "tall.png").size == (8, 9)
     assert fool("render", genome, "--size", "12").exit_code == 0  # a square, as before
-    assert Image.open(tmp_path / "g_12x12.png").size == (12, 12)
+    assert read_png(tmp_path / "g_12x12.png").size == (12, 12)
     side = f"{MAX_RENDER_SIDE}x1"  # the largest side is allowed either way
     assert fool("render", genome, "--size", side).exit_code == 0, side
 

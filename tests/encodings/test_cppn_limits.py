@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from PIL import Image
 
 from fooling.cli import main
 from fooling.encodings.cppn import CPPNEncoding
@@ -17,6 +16,7 @@ from fooling.encodings.cppn.genome import initial_genome
 from fooling.errors import FoolingError
 from fooling.limits import MAX_CONNECTIONS, MAX_DEPTH, MAX_HIDDEN_NODES, MAX_RENDER_PIXELS, MAX_RENDER_SIDE
 from fooling.encodings.cppn.serialize import load_genome
+from helpers import read_png
 
 
 def fool(*args: object):
@@ -62,7 +62,7 @@ def test_deep_and_large_genomes_are_refused_at_once(tmp_path, monkeypatch):
     assert not list(tmp_path.glob("*.png"))
     result = fool("render", write(tmp_path / "ok.json", chain(50)), "--size", 16)  # deep, within the limit
     assert result.exit_code == 0, result.output
-    assert Image.open(tmp_path / "ok_16x16.png").size == (16, 16)
+    assert read_png(tmp_path / "ok_16x16.png").size == (16, 16)
 
 
 def test_deeply_nested_json_is_one_line(tmp_path):
@@ -100,7 +100,7 @@ def test_render_out_never_into_a_run_or_over_a_file(tmp_path, monkeypatch):
     one_line_error(fool("render", genome, "--out", mine), "already exists", "--force")
     assert mine.read_bytes() == b"my picture"
     assert fool("render", genome, "--out", mine, "--force").exit_code == 0
-    assert Image.open(mine).size == (8, 8)
+    assert read_png(mine).size == (8, 8)
     copied = write(tmp_path / "copied.json", small_genome())  # a genome outside any run: --force spared it too
     before = copied.read_bytes()
     one_line_error(fool("render", copied, "--out", copied, "--force"), "must end with .png")

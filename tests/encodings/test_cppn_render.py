@@ -10,13 +10,12 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from PIL import Image
 
 from fooling.cli.render import command
 from fooling.encodings.cppn import CPPNEncoding, Genome, Style, render
 from fooling.encodings.cppn.genome import initial_genome, make_genome
 from fooling.encodings.cppn.render import compile_population, coordinates, run_program
-from helpers import render_reference
+from helpers import read_png, render_reference
 from fooling.errors import FoolingError
 
 from helpers import mutated_cppns
@@ -227,7 +226,7 @@ def test_render_command_draws_at_any_size(elite_json: Path, tmp_path: Path, monk
     out = tmp_path / "big.png"
     result = CliRunner().invoke(command, [str(elite_json), "--size", "96", "--out", str(out), "--device", "cpu"])
     assert result.exit_code == 0, result.output
-    genome_image = np.asarray(Image.open(out))
+    genome_image = np.asarray(read_png(out))
     assert genome_image.shape == (96, 96) and genome_image.std() > 0
     result = CliRunner().invoke(command, [str(elite_json), "--device", "cpu"])  # native size, default name
     assert result.exit_code == 0 and (tmp_path / "3_three_0.99_28x28.png").exists()
@@ -242,7 +241,7 @@ def test_render_command_names_a_wide_genome_width_by_height(tmp_path: Path, monk
     (tmp_path / "wide.json").write_text(json.dumps(enc.genome_json(genome)))
     result = CliRunner().invoke(command, [str(tmp_path / "wide.json"), "--device", "cpu"])
     assert result.exit_code == 0, result.output
-    assert "(24x16," in result.output and Image.open(tmp_path / "wide_24x16.png").size == (24, 16)
+    assert "(24x16," in result.output and read_png(tmp_path / "wide_24x16.png").size == (24, 16)
 
 
 def test_render_command_help() -> None:

@@ -16,6 +16,7 @@ from PIL import Image
 
 from fooling.cli import main
 from fooling.gallery.build import unique_slugs
+from helpers import read_png
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -145,7 +146,7 @@ def test_files_are_copied(gallery):
 
 
 def test_contact_sheet(gallery):
-    sheet = Image.open(gallery / "runs" / "direct-s0" / "contact_sheet.png").convert("L")
+    sheet = read_png(gallery / "runs" / "direct-s0" / "contact_sheet.png").convert("L")
     assert sheet.width >= 5 * 112 and sheet.height >= 2 * 112
     pixels = np.asarray(sheet)
     assert pixels.std() > 20  # images and text on white
@@ -210,7 +211,7 @@ def test_renders_in_headless_chromium(gallery, tmp_path):
          f"--user-data-dir={tempfile.mkdtemp()}", "--window-size=1200,1400", f"--screenshot={shot}",
          (gallery / "index.html").as_uri()],
         check=True, capture_output=True, timeout=120)
-    pixels = np.asarray(Image.open(shot).convert("L"), dtype=np.float32)
+    pixels = np.asarray(read_png(shot).convert("L"), dtype=np.float32)
     assert pixels.std() > 20  # not a blank page
     assert (pixels < 60).mean() > 0.02  # the dark MNIST images were drawn
 

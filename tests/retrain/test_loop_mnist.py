@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from PIL import Image
 
 from fooling.classifiers import get_spec, load_classifier
 from fooling.cli import main
@@ -20,7 +19,7 @@ from fooling.retrain.loop import RetrainRun
 from fooling.settings.retrain import RetrainSettings
 from fooling.run import EvolutionRun
 
-from helpers import csv_rows
+from helpers import csv_rows, read_png
 
 TINY = dict(iterations=2, generations=5, population=20, snapshot_every=2, runs_per_iteration=2, epochs=1,
             device="cpu")
@@ -80,7 +79,7 @@ def test_outputs_are_written(straight):
     assert json.loads((out / "table.json").read_text())["rows"] == rows
     markdown = (out / "table.md").read_text().splitlines()
     assert len(markdown) == 2 + 3 and markdown[0].startswith("| iteration |")
-    assert Image.open(out / "confidence.png").size == (720, 420)
+    assert read_png(out / "confidence.png").size == (720, 420)
     settings = json.loads((out / "retrain.json").read_text())
     assert settings["iterations"] == 2 and settings["out"] == str(out)
     for i in range(3):

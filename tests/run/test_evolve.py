@@ -19,7 +19,7 @@ from PIL import Image
 from fooling.settings.evolve import EvolveSettings
 from fooling.run import EvolutionRun, evolve
 from fooling.rundir.checkpoint import load_checkpoint
-from helpers import assert_same_archive, csv_rows
+from helpers import assert_same_archive, csv_rows, read_png
 
 
 def _config(out: Path, **kw) -> EvolveSettings:
@@ -245,8 +245,8 @@ def test_checkpoints_rewrite_only_the_elites_that_changed(tmp_path):
     assert _rewritten(elites) == {1}
     name = "1_b.png"
     assert [p.name for p in elites.glob("1_*")] == [name]
-    assert float(Image.open(elites / name).text["confidence"]) == before[1] + 1e-7
-    image = np.asarray(Image.open(elites / name))
+    assert float(read_png(elites / name).text["confidence"]) == before[1] + 1e-7
+    image = np.asarray(read_png(elites / name))
     assert np.array_equal(image, to_uint8(run.encoding.decode(candidate, "cpu"))[0, ..., 0])
 
     # then generations with a checkpoint after each: the classes whose elite improved are rewritten, only they
@@ -259,7 +259,7 @@ def test_checkpoints_rewrite_only_the_elites_that_changed(tmp_path):
     files = _elite_files(elites)
     assert files == {c["index"]: [f"{c['index']}_{c['label']}.png"] for c in summary["classes"]}
     for cell in sorted(changed):
-        image = np.asarray(Image.open(elites / files[int(run.archive.classes[cell])][0]))
+        image = np.asarray(read_png(elites / files[int(run.archive.classes[cell])][0]))
         elite = to_uint8(run.encoding.decode(run.archive.elites(np.array([cell])), "cpu"))[0, ..., 0]
         assert np.array_equal(image, elite)
 

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from PIL import Image
 from run_outputs import reseal
 from torch import nn
 
@@ -22,6 +21,7 @@ from fooling.cli import main
 from fooling.settings.evolve import EvolveSettings
 from fooling.errors import FoolingError
 from fooling.run import EvolutionRun, evolve
+from helpers import read_png
 
 
 def _config(out: Path, **kw) -> EvolveSettings:
@@ -243,7 +243,7 @@ def test_a_live_run_is_readable_at_every_checkpoint(tmp_path, monkeypatch):
     def write_summary(summary):
         real(summary)
         elites = read_run(out).elites
-        assert all(Image.open(e.png).size == (8, 8) for e in elites)
+        assert all(read_png(e.png).size == (8, 8) for e in elites)
         seen.append(len(elites))
 
     monkeypatch.setattr(run.rundir, "write_summary", write_summary)

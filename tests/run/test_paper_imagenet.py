@@ -138,7 +138,9 @@ def test_runs_saved_before_resume_as_they_began(tmp_path):
     without crops at all (hand-written) keeps 1 too."""
     run = EvolutionRun.start(_config(tmp_path / "run", encoding="cppn", crops=1, population=200))
     run.run(progress=False)
-    assert _used(EvolutionRun.resume(tmp_path / "run", generations=2)) == (1, 200, 200, 1)
+    resumed = EvolutionRun.resume(tmp_path / "run", generations=2)
+    assert _used(resumed) == (1, 200, 200, 1)
+    resumed.close()
     path = tmp_path / "run" / "config.json"
     record = json.loads(path.read_text())
     del record["crops"]

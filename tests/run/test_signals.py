@@ -70,7 +70,8 @@ def test_a_second_ctrl_c_stops_at_once_and_the_run_still_resumes(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["generation"] == 3 and summary["stop_reason"] == "interrupted"  # the last checkpoint
     resumed = _fool("evolve", "--resume", str(out))
-    assert resumed.wait(timeout=60) == 0, resumed.stderr.read().decode()
+    _, err = resumed.communicate(timeout=60)
+    assert resumed.returncode == 0, err.decode()
     assert outputs(out) == reference
 
 
@@ -82,7 +83,8 @@ def test_a_second_ctrl_c_before_the_first_checkpoint_leaves_a_resumable_run(tmp_
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and b"before the first checkpoint" in err and b"--resume" in err, err
     resumed = _fool("evolve", "--resume", str(out))
-    assert resumed.wait(timeout=60) == 0, resumed.stderr.read().decode()
+    _, err = resumed.communicate(timeout=60)
+    assert resumed.returncode == 0, err.decode()
     assert outputs(out) == reference
 
 

@@ -694,3 +694,16 @@ def test_format_4_checkpoints_with_whole_rows_still_load(tmp_path, monkeypatch):
     assert save_checkpoint(tmp_path, 2, {"elites": rows}, {}, **ROWS)["blocks_written"] == 19  # the noise row stays
     assert load_checkpoint(tmp_path)[1]["blocks"]["elites"]["factors"][:2] == [2, 2]
     assert load_checkpoint(tmp_path)[0]["elites"].tobytes() == elites.tobytes()
+
+
+@pytest.mark.cuda
+def test_image_rows_on_a_gpu_are_stored_coarser_and_load_bit_for_bit(tmp_path):
+    from fooling.rowdigests import RowDigests, Rows
+
+    elites, _, _ = _image_rows()
+    cache = RowDigests(20, torch.device("cuda"))
+    rows = Rows(torch.from_numpy(elites).cuda(), cache, image=IMAGE)
+    save_checkpoint(tmp_path, 1, {"elites": rows}, {}, **ROWS)
+    assert load_checkpoint(tmp_path)[1]["blocks"]["elites"]["factors"][:2] == [2, 2]
+    assert load_checkpoint(tmp_path)[0]["elites"].tobytes() == elites.tobytes()
+    assert save_checkpoint(tmp_path, 2, {"elites": rows}, {}, **ROWS)["blocks_cached"] == 20

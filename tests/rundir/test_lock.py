@@ -66,7 +66,7 @@ def test_a_killed_holder_leaves_no_stale_lock(tmp_path):
             RunLock(tmp_path).acquire()
     finally:
         holder.kill()
-        holder.wait()
+        holder.communicate()
     assert lock_holder(tmp_path) is None
     RunLock(tmp_path).acquire().release()
 
@@ -84,7 +84,10 @@ def test_two_resumes_at_once_one_refused_the_result_unchanged(tmp_path):
         time.sleep(0.05)
     second = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     procs = [first, second]
-    results = [(p.wait(timeout=120), p.stderr.read().decode()) for p in procs]
+    results = []
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        results.append((p.returncode, err.decode()))
     assert sorted(rc for rc, _ in results) == [0, 1], results
     refused = next(err for rc, err in results if rc == 1)
     assert refused.count("\n") == 1 and "is in use by process" in refused, refused

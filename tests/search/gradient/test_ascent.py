@@ -9,14 +9,13 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from PIL import Image
 from torch import nn
 
 from fooling.archive import THRESHOLDS
 from fooling.classifiers import Classifier, Preprocess
 from fooling.cli import main
 from fooling.search.gradient import PixelImages, StepRule, ascend, initial_images, progress_lr
-from helpers import objective
+from helpers import objective, read_png
 from fooling.run.ascend import AscentRun, preset_rules
 from fooling.settings.ascend import AscendSettings
 from fooling.search.regularizers import (
@@ -207,7 +206,7 @@ def test_run_directory(tmp_path):
         assert c["confidence"] >= 0.9999 and c["passed"]["0.9999"] is not None and c["top1"] is not None
     pngs = sorted(p.name for p in (out / "elites").glob("*.png"))
     assert pngs == ["0_a.png", "1_b.png", "3_d.png"]
-    assert float(Image.open(out / "elites" / "0_a.png").text["confidence"]) == summary["classes"][2]["confidence"]
+    assert float(read_png(out / "elites" / "0_a.png").text["confidence"]) == summary["classes"][2]["confidence"]
     with open(out / "metrics.csv") as f:
         rows = list(csv.DictReader(f))
     assert int(rows[-1]["generation"]) == summary["generation"]

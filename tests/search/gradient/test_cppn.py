@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from PIL import Image
 
 from fooling.cli import main
 from fooling.encodings.cppn import CPPNEncoding, Genome, render
@@ -21,7 +20,7 @@ from fooling.encodings.cppn.render import compile_population, coordinates, run_p
 from fooling.encodings.cppn.serialize import load_genome
 from fooling.run.ascend import preset_rules
 from fooling.search.gradient import AdamSteps, CppnWeights, StepRule, ascend
-from helpers import objective
+from helpers import objective, read_png
 
 from helpers import mutated_cppns
 
@@ -203,9 +202,9 @@ def test_cli_tunes_every_elite_of_a_cppn_run(cppn_run, tmp_path):
     assert np.median([c["confidence"] - c["start_confidence"] for c in summary["classes"]]) > 0.01
     for c in summary["classes"]:
         stem = next(out.joinpath("elites").glob(f"{c['index']}_*.json")).stem
-        assert float(Image.open(out / "elites" / f"{stem}.png").text["confidence"]) == pytest.approx(c["confidence"])
+        assert float(read_png(out / "elites" / f"{stem}.png").text["confidence"]) == pytest.approx(c["confidence"])
         genome, style = load_genome(out / "elites" / f"{stem}.json")  # the tuned genome draws the PNG
-        png = np.asarray(Image.open(out / "elites" / f"{stem}.png"))
+        png = np.asarray(read_png(out / "elites" / f"{stem}.png"))
         drawn = render([genome], style, CPU)[0, 0].mul(255).round().numpy()
         assert np.abs(drawn - png).max() <= 1
 
