@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import os
 import shutil
+import warnings
 
 import numpy as np
 import pytest
@@ -116,15 +118,23 @@ def test_the_arrays_file_must_be_a_complete_npz_with_the_recorded_hash(tmp_path)
     with pytest.raises(FoolingError, match="does not match the SHA-256") as err:
         load_checkpoint(tmp_path)
     _one_line(err)
-    reseal(tmp_path)  # even with a matching hash, a truncated archive is one line
-    with pytest.raises(FoolingError, match="corrupt checkpoint") as err:
-        load_checkpoint(tmp_path)
+    reseal(tmp_path)  # even with a matching hash, a truncated archive is one line, and its file is closed
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(FoolingError, match="corrupt checkpoint") as err:
+            load_checkpoint(tmp_path)
+        gc.collect()
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
     _one_line(err)
     np.save(tmp_path / "plain.npy", np.arange(3))
     (tmp_path / "plain.npy").replace(npz)  # a .npy where the .npz should be
     reseal(tmp_path)
-    with pytest.raises(FoolingError, match="not an .npz") as err:
-        load_checkpoint(tmp_path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(FoolingError, match="not an .npz") as err:
+            load_checkpoint(tmp_path)
+        gc.collect()
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
     _one_line(err)
     npz.unlink()
     (tmp_path / "elsewhere.npz").write_bytes(good)
