@@ -117,8 +117,9 @@ ROWS = [
         "python scripts/bench_render.py --device cpu --clock cpu --rounds 9",
         lambda lines: "{images_per_cpu_s_28px:,.0f} / {images_per_cpu_s_256px:,.0f}".format(**_render_values(lines)),
         _render_values),
-    Row("checkpoint", "checkpoint of 1000 × 196,608 elites and means, 1000 × 49,152 step sizes: first / after 300 "
-        "changed rows of each / nothing changed; load", "python scripts/bench_checkpoint.py --mode cached --changed 300",
+    Row("checkpoint", "checkpoint of 1000 × 196,608 elites and means in 2 × 2 squares (as snes-elites makes them), "
+        "1000 × 49,152 step sizes: first / after 300 changed rows of each / nothing changed; load",
+        "python scripts/bench_checkpoint.py --mode cached --changed 300 --squares 2",
         lambda lines: "{first_s:.2f} s / {next_s:.2f} s ({next_written_mb:,.0f} MB written) / {same_s:.2f} s; "
                       "{load_s:.2f} s".format(**_checkpoint_values(lines)), _checkpoint_values),
     Row("memory", "peak memory, 1000 classes, direct, population 200, snes-elites, 20 generations with checkpoints "
