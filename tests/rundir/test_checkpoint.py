@@ -110,6 +110,17 @@ def test_a_missing_field_is_refused(tmp_path):
         load_checkpoint(tmp_path)
 
 
+def _refused_closing_its_files(folder, why: str) -> pytest.ExceptionInfo:
+    """load_checkpoint(folder) raises FoolingError matching ``why``, and leaves no file open (no ResourceWarning)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(FoolingError, match=why) as err:
+            load_checkpoint(folder)
+        gc.collect()
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
+    return err
+
+
 def test_the_arrays_file_must_be_a_complete_npz_with_the_recorded_hash(tmp_path):
     _saved(tmp_path)
     npz = tmp_path / "arrays-0000005.npz"
@@ -119,23 +130,11 @@ def test_the_arrays_file_must_be_a_complete_npz_with_the_recorded_hash(tmp_path)
         load_checkpoint(tmp_path)
     _one_line(err)
     reseal(tmp_path)  # even with a matching hash, a truncated archive is one line, and its file is closed
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        with pytest.raises(FoolingError, match="corrupt checkpoint") as err:
-            load_checkpoint(tmp_path)
-        gc.collect()
-    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
-    _one_line(err)
+    _one_line(_refused_closing_its_files(tmp_path, "corrupt checkpoint"))
     np.save(tmp_path / "plain.npy", np.arange(3))
     (tmp_path / "plain.npy").replace(npz)  # a .npy where the .npz should be
     reseal(tmp_path)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        with pytest.raises(FoolingError, match="not an .npz") as err:
-            load_checkpoint(tmp_path)
-        gc.collect()
-    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
-    _one_line(err)
+    _one_line(_refused_closing_its_files(tmp_path, "not an .npz"))
     npz.unlink()
     (tmp_path / "elsewhere.npz").write_bytes(good)
     npz.symlink_to(tmp_path / "elsewhere.npz")
