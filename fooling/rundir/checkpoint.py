@@ -124,7 +124,7 @@ def _split(array: np.ndarray, block_bytes: int) -> tuple[dict[str, Any], list[me
 
 
 def block_digest(view: memoryview) -> str:
-    """A block's name in format 4: the BLAKE3 digest (hex) of its bytes (releases the GIL: blocks hash in threads)."""
+    """A block's name from format 4 on: its bytes' BLAKE3 digest in hex (releases the GIL: blocks hash in threads)."""
     return blake3(view if view.format == "B" else view.cast("B")).hexdigest()
 
 
