@@ -59,7 +59,7 @@ from ..errors import FoolingError
 from ..paths import sha256_file
 from ..rowdigests import Rows, verifying
 from . import atomic
-from .coarse import Image, at_factor, coarse_bytes, coarsen, refine_into, valid_factor
+from .coarse import Image, coarse_bytes, coarsen, refine_into, valid_factor
 from .direct_io import write_synced
 
 STATE = "state.json"
@@ -237,8 +237,8 @@ def _row_blocks(blocks: Path, key: str, rows: Rows) -> tuple[list[Union[str, Non
     :class:`Rows` stored one row a block.
 
     A row whose digest is cached and whose block is on disk is neither read nor hashed; the others are read
-    later (only they leave the device). With ``$FOOLING_VERIFY_DIGESTS=1`` the trusted rows are rehashed (at the
-    factor they were stored at), and a wrong cached digest raises (it would have named an old block).
+    later (only they leave the device). With ``$FOOLING_VERIFY_DIGESTS=1`` the trusted rows are stored again in
+    memory (coarsened as they would be), and a cached name that differs raises (it would have named an old block).
     """
     size = rows.nbytes // max(1, rows.shape[0])
     items: list[Union[str, None]] = []
@@ -256,9 +256,7 @@ def _row_blocks(blocks: Path, key: str, rows: Rows) -> tuple[list[Union[str, Non
         fetch.append(i)
     if trusted and verifying():
         for i, view in zip(trusted, rows.host_rows(trusted)):
-            digest, factor = _parse_name(items[i])
-            stored = view if factor == 1 else at_factor(view, rows.image, factor)
-            if stored is None or block_digest(stored) != digest:
+            if _stored(view if rows.image is None else ImageRow(view, rows.image))[1] != items[i]:
                 raise RuntimeError(f"checkpoint: row {i} of {key!r} changed since its digest was cached (a write "
                                    "that did not forget it): the checkpoint would have named an old block")
     return items, fetch

@@ -61,20 +61,6 @@ def coarsen(row: memoryview | np.ndarray, image: Image) -> tuple[memoryview, int
     return memoryview(np.ascontiguousarray(coarse)).cast("B"), factor
 
 
-def at_factor(row: memoryview | np.ndarray, image: Image, factor: int) -> Optional[memoryview]:
-    """The bytes :func:`coarsen` would store for ``row`` at ``factor``, or None where its squares of that size do
-    not each hold one bit pattern (how a checkpoint checks a row it trusted: see ``$FOOLING_VERIFY_DIGESTS``)."""
-    bits = _bits(row, image)
-    if bits is None or factor < 1:
-        return None
-    size = 1
-    while bits is not None and size < factor:
-        bits, size = _halved(bits), size * 2
-    if bits is None or size != factor:
-        return None
-    return memoryview(np.ascontiguousarray(bits)).cast("B")
-
-
 def coarse_bytes(row_bytes: int, factor: int) -> int:
     """The bytes of a row of ``row_bytes`` stored at ``factor``."""
     return row_bytes // (factor * factor)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fooling.rundir.coarse import at_factor, coarsen, refine_into, valid_factor
+from fooling.rundir.coarse import coarsen, refine_into, valid_factor
 
 
 def _squares(rng: np.random.Generator, image: tuple[int, int, int], factor: int, dtype=np.float32) -> np.ndarray:
@@ -61,18 +61,6 @@ def test_squares_are_equal_in_their_bits_not_their_values():
     bits = nans.view(np.uint32)
     bits[5] += 1  # another NaN payload
     assert coarsen(nans, (1, 4, 4))[1] == 1
-
-
-def test_at_factor_gives_the_stored_bytes_or_none():
-    rng = np.random.default_rng(1)
-    row = _squares(rng, (3, 16, 16), 4)
-    data, factor = coarsen(row, (3, 16, 16))
-    assert factor == 4 and bytes(at_factor(row, (3, 16, 16), 4)) == bytes(data)
-    half = at_factor(row, (3, 16, 16), 2)
-    assert half.nbytes == row.nbytes // 4 and _refined(half, (3, 16, 16), 2, np.float32).tobytes() == row.tobytes()
-    assert bytes(at_factor(row, (3, 16, 16), 1)) == row.tobytes()
-    assert at_factor(row, (3, 16, 16), 8) is None  # its squares are 4 pixels wide
-    assert at_factor(row, (3, 16, 16), 3) is None and at_factor(row, (3, 16, 16), 0) is None
 
 
 def test_valid_factors_are_powers_of_two_that_divide_both_sides():
